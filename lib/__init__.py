@@ -1,0 +1,1 @@
+"""Cluster virtualization manager after the Ganeti 2.1 design."""

@@ -1,0 +1,207 @@
+"""Names and defaults shared across the system.
+
+Paths are not here: they come from :mod:`ganeti.pathutils`.  Parameter
+*declarations* (which component owns which key, with what check) live in
+:mod:`ganeti.params`; this module only names things.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ganeti import pathutils
+
+RELEASE_VERSION: Final = pathutils.PACKAGE_VERSION
+#: Version of the config document (Ganeti encodes 2.1.0 as 2010000).
+CONFIG_MAJOR: Final = 2
+CONFIG_MINOR: Final = 1
+CONFIG_REVISION: Final = 0
+
+
+def build_version(major: int, minor: int, revision: int) -> int:
+    """Ganeti's integer encoding of a version (2.1.0 -> 2010000)."""
+    return 1000000 * major + 10000 * minor + revision
+
+
+def split_version(version: int) -> tuple[int, int, int]:
+    return version // 1000000, (version // 10000) % 100, version % 10000
+
+
+CONFIG_VERSION: Final = build_version(CONFIG_MAJOR, CONFIG_MINOR,
+                                      CONFIG_REVISION)
+PROTOCOL_VERSION: Final = 30  # node RPC / LUXI protocol revision
+
+# --- Ports ---
+DEFAULT_NODED_PORT: Final = 1811
+DEFAULT_CONFD_PORT: Final = 1814
+DEFAULT_RAPI_PORT: Final = 5080
+FIRST_DRBD_PORT: Final = 11000
+LAST_DRBD_PORT: Final = 14999
+
+# --- Daemons ---
+MASTERD: Final = "ganeti-masterd"
+NODED: Final = "ganeti-noded"
+RAPI: Final = "ganeti-rapi"
+CONFD: Final = "ganeti-confd"
+WATCHER: Final = "ganeti-watcher"
+DAEMONS: Final = (MASTERD, NODED, RAPI, CONFD)
+
+# --- Hypervisors ---
+HT_XEN_PVM: Final = "xen-pvm"
+HT_XEN_HVM: Final = "xen-hvm"
+HT_KVM: Final = "kvm"
+HT_FAKE: Final = "fake"
+HT_CHROOT: Final = "chroot"
+HYPER_TYPES: Final = frozenset([HT_XEN_PVM, HT_XEN_HVM, HT_KVM, HT_FAKE,
+                                HT_CHROOT])
+DEFAULT_ENABLED_HYPERVISORS: Final = (HT_FAKE,)
+
+# --- Disk templates ---
+DT_DISKLESS: Final = "diskless"
+DT_FILE: Final = "file"
+DT_PLAIN: Final = "plain"
+DT_DRBD8: Final = "drbd"
+DISK_TEMPLATES: Final = frozenset([DT_DISKLESS, DT_FILE, DT_PLAIN, DT_DRBD8])
+DTS_NET_MIRROR: Final = frozenset([DT_DRBD8])
+DTS_NOT_LVM: Final = frozenset([DT_DISKLESS, DT_FILE])
+
+# Logical disk (block device) types.
+LD_LV: Final = "lvm"
+LD_DRBD8: Final = "drbd8"
+LD_FILE: Final = "file"
+LOGICAL_DISK_TYPES: Final = frozenset([LD_LV, LD_DRBD8, LD_FILE])
+
+# File storage drivers.
+FD_LOOP: Final = "loop"
+FD_BLKTAP: Final = "blktap"
+FILE_DRIVERS: Final = frozenset([FD_LOOP, FD_BLKTAP])
+
+# Disk access modes.
+DISK_RDONLY: Final = "ro"
+DISK_RDWR: Final = "rw"
+DISK_ACCESS_SET: Final = frozenset([DISK_RDONLY, DISK_RDWR])
+
+# --- NICs ---
+NIC_MODE_BRIDGED: Final = "bridged"
+NIC_MODE_ROUTED: Final = "routed"
+NIC_VALID_MODES: Final = frozenset([NIC_MODE_BRIDGED, NIC_MODE_ROUTED])
+DEFAULT_BRIDGE: Final = "xen-br0"
+DEFAULT_MAC_PREFIX: Final = "aa:00:00"
+VALUE_AUTO: Final = "auto"
+VALUE_GENERATE: Final = "generate"
+VALUE_DEFAULT: Final = "default"
+VALUE_NONE: Final = "none"
+
+# --- Instance admin states and runtime states ---
+ADMINST_UP: Final = "up"
+ADMINST_DOWN: Final = "down"
+
+# --- Node roles ---
+NR_MASTER: Final = "M"
+NR_MCANDIDATE: Final = "C"
+NR_REGULAR: Final = "R"
+NR_DRAINED: Final = "D"
+NR_OFFLINE: Final = "O"
+
+# --- Cluster defaults ---
+DEFAULT_CANDIDATE_POOL_SIZE: Final = 10
+MAX_TAG_LEN: Final = 128
+MAX_TAGS_PER_OBJ: Final = 4096
+DEFAULT_SHUTDOWN_TIMEOUT: Final = 120
+DEFAULT_VG: Final = "xenvg"
+
+# --- OS interface ---
+OS_API_V10: Final = 10
+OS_API_V15: Final = 15
+OS_API_V20: Final = 20
+OS_API_VERSIONS: Final = frozenset([OS_API_V10, OS_API_V15, OS_API_V20])
+OS_SCRIPT_CREATE: Final = "create"
+OS_SCRIPT_IMPORT: Final = "import"
+OS_SCRIPT_EXPORT: Final = "export"
+OS_SCRIPT_RENAME: Final = "rename"
+OS_SCRIPT_VERIFY: Final = "verify"
+OS_API_FILE: Final = "ganeti_api_version"
+OS_VARIANTS_FILE: Final = "variants.list"
+OS_PARAMETERS_FILE: Final = "parameters.list"
+
+# --- Hooks ---
+HOOKS_PHASE_PRE: Final = "pre"
+HOOKS_PHASE_POST: Final = "post"
+HOOKS_VERSION: Final = 2
+HTYPE_CLUSTER: Final = "CLUSTER"
+HTYPE_NODE: Final = "NODE"
+HTYPE_INSTANCE: Final = "INSTANCE"
+
+# --- Tags ---
+TAG_CLUSTER: Final = "cluster"
+TAG_NODE: Final = "node"
+TAG_INSTANCE: Final = "instance"
+VALID_TAG_TYPES: Final = frozenset([TAG_CLUSTER, TAG_NODE, TAG_INSTANCE])
+
+# --- Instance reboot types ---
+INSTANCE_REBOOT_SOFT: Final = "soft"
+INSTANCE_REBOOT_HARD: Final = "hard"
+INSTANCE_REBOOT_FULL: Final = "full"
+REBOOT_TYPES: Final = frozenset([INSTANCE_REBOOT_SOFT, INSTANCE_REBOOT_HARD,
+                                 INSTANCE_REBOOT_FULL])
+
+# --- Instance creation modes ---
+INSTANCE_CREATE: Final = "create"
+INSTANCE_IMPORT: Final = "import"
+INSTANCE_CREATE_MODES: Final = frozenset([INSTANCE_CREATE, INSTANCE_IMPORT])
+
+# --- Replace-disks modes ---
+REPLACE_DISK_PRI: Final = "replace_on_primary"
+REPLACE_DISK_SEC: Final = "replace_on_secondary"
+REPLACE_DISK_CHG: Final = "replace_new_secondary"
+REPLACE_DISK_AUTO: Final = "replace_auto"
+REPLACE_MODES: Final = frozenset([REPLACE_DISK_PRI, REPLACE_DISK_SEC,
+                                  REPLACE_DISK_CHG, REPLACE_DISK_AUTO])
+
+# --- Modification actions for NICs and disks ---
+DDM_ADD: Final = "add"
+DDM_REMOVE: Final = "remove"
+
+# --- Storage types (gnt-node list-storage) ---
+ST_FILE: Final = "file"
+ST_LVM_PV: Final = "lvm-pv"
+ST_LVM_VG: Final = "lvm-vg"
+STORAGE_TYPES: Final = frozenset([ST_FILE, ST_LVM_PV, ST_LVM_VG])
+
+# --- Iallocator modes ---
+IALLOCATOR_MODE_ALLOC: Final = "allocate"
+IALLOCATOR_MODE_RELOC: Final = "relocate"
+IALLOCATOR_MODE_MULTI_EVAC: Final = "multi-evacuate"
+IALLOCATOR_DIR_IN: Final = "in"
+IALLOCATOR_DIR_OUT: Final = "out"
+
+# --- Job queue ---
+JOB_QUEUE_VERSION: Final = 1
+JOB_QUEUE_SIZE_HARD_LIMIT: Final = 5000
+JOB_STATUS_QUEUED: Final = "queued"
+JOB_STATUS_WAITING: Final = "waiting"
+JOB_STATUS_CANCELING: Final = "canceling"
+JOB_STATUS_RUNNING: Final = "running"
+JOB_STATUS_CANCELED: Final = "canceled"
+JOB_STATUS_SUCCESS: Final = "success"
+JOB_STATUS_ERROR: Final = "error"
+OP_STATUS_QUEUED: Final = "queued"
+OP_STATUS_WAITING: Final = "waiting"
+OP_STATUS_CANCELING: Final = "canceling"
+OP_STATUS_RUNNING: Final = "running"
+OP_STATUS_CANCELED: Final = "canceled"
+OP_STATUS_SUCCESS: Final = "success"
+OP_STATUS_ERROR: Final = "error"
+ELOG_MESSAGE: Final = "message"
+ELOG_PROGRESS: Final = "progress"
+
+# --- Lock levels ---
+LOCK_LEVEL_CLUSTER: Final = 0
+LOCK_LEVEL_INSTANCE: Final = 1
+LOCK_LEVEL_NODE: Final = 2
+LOCKS_ALL: Final = None  # "all locks of a level"
+
+# --- Verify error codes (gnt-cluster verify --error-codes) ---
+CV_TCLUSTER: Final = "cluster"
+CV_TNODE: Final = "node"
+CV_TINSTANCE: Final = "instance"

@@ -1,0 +1,227 @@
+"""The configuration objects: Cluster, Node, Instance, Disk, NIC.
+
+Each is a typed :class:`~ganeti.records.Record`; one generic codec
+(``to_dict``/``from_dict``) serializes them, and :class:`ConfigData` is the
+versioned document stored in ``config.data``.  Parameter dictionaries keep
+only what was set at their level; the effective values come from the
+inheritance rule in :mod:`ganeti.params` (cluster default -> per-OS /
+per-hypervisor / per-template default -> per-instance, per-NIC, per-disk).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as _uuid
+from typing import Any
+
+from ganeti import constants, errors, ht
+from ganeti.records import Record, field
+
+#: A parameter dictionary (one level of it): name -> value.
+ParamDict = dict[str, Any]
+
+
+def new_uuid() -> str:
+    return str(_uuid.uuid4())
+
+
+def now() -> float:
+    return time.time()
+
+
+class ConfigObject(Record):
+    """Base of config objects: errors are :class:`ConfigurationError`."""
+
+    ERROR = errors.ConfigurationError
+
+
+class TaggableObject(ConfigObject):
+    """An object that carries tags (cluster, node, instance)."""
+
+    tags: list[str] = field(default=[], doc="Tags, sorted, unique")
+
+    def add_tag(self, tag: str) -> None:
+        if not ht.TTag(tag):
+            raise errors.TagError(f"Invalid tag {tag!r}: "
+                                  f"{ht.describe_failure(ht.TTag, tag)}")
+        if tag in self.tags:
+            return
+        if len(self.tags) >= constants.MAX_TAGS_PER_OBJ:
+            raise errors.TagError("Too many tags on this object",
+                                  errors.ErrorCode.NORES)
+        self.tags = sorted([*self.tags, tag])
+
+    def remove_tag(self, tag: str) -> None:
+        if tag not in self.tags:
+            raise errors.TagError(f"Tag {tag!r} not found",
+                                  errors.ErrorCode.NOENT)
+        self.tags = [t for t in self.tags if t != tag]
+
+
+class NIC(ConfigObject):
+    """A network interface of an instance."""
+
+    mac: str = field(check=ht.TMacAddress, doc="MAC address")
+    ip: str | None = field(default=None, check=ht.TIPAddress,
+                           doc="IP address (required in routed mode)")
+    nicparams: ParamDict = field(default={},
+                                 doc="Overrides of the cluster nicparams")
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+
+
+class Disk(ConfigObject):
+    """A disk (a block device, possibly built from children)."""
+
+    dev_type: str = field(check=ht.TElemOf(constants.LOGICAL_DISK_TYPES),
+                          doc="Block device type (lvm, drbd8, file)")
+    size: int = field(check=ht.TNonNegativeInt, doc="Size in MiB")
+    logical_id: list[Any] = field(default=[],
+                                  doc="Type-specific identity of the device")
+    physical_id: list[Any] = field(default=[],
+                                   doc="Type-specific runtime identity")
+    children: list[Disk] = field(default=[], doc="Component devices")
+    iv_name: str = field(default="", doc="Name inside the instance (disk/0)")
+    mode: str = field(default=constants.DISK_RDWR,
+                      check=ht.TElemOf(constants.DISK_ACCESS_SET),
+                      doc="Access mode")
+    params: ParamDict = field(default={},
+                              doc="Overrides of the template's diskparams")
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+
+
+class Instance(TaggableObject):
+    """A virtual machine."""
+
+    name: str = field(check=ht.THostname, doc="Instance name (FQDN)")
+    primary_node: str = field(check=ht.TNonEmptyString, doc="Primary node name")
+    os: str = field(default="", doc="OS name, maybe with +variant")
+    hypervisor: str = field(check=ht.TElemOf(constants.HYPER_TYPES),
+                            doc="Hypervisor")
+    hvparams: ParamDict = field(default={}, doc="Hypervisor parameter overrides")
+    beparams: ParamDict = field(default={}, doc="Backend parameter overrides")
+    osparams: ParamDict = field(default={}, doc="OS parameter overrides")
+    admin_up: bool = field(default=False, doc="Administratively running")
+    nics: list[NIC] = field(default=[], doc="Network interfaces")
+    disks: list[Disk] = field(default=[], doc="Disks")
+    disk_template: str = field(check=ht.TElemOf(constants.DISK_TEMPLATES),
+                               doc="Disk template")
+    network_port: int | None = field(default=None,
+                                     doc="Console port (VNC) if allocated")
+    serial_no: int = field(default=1, check=ht.TNonNegativeInt)
+    ctime: float = field(default_factory=now)
+    mtime: float = field(default_factory=now)
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+
+    @property
+    def secondary_nodes(self) -> list[str]:
+        """Secondary nodes from DRBD disks' logical ids (node_a, node_b, ...)."""
+        nodes: set[str] = set()
+
+        def walk(disk: Disk) -> None:
+            if disk.dev_type == constants.LD_DRBD8 and len(disk.logical_id) >= 2:
+                nodes.update(str(n) for n in disk.logical_id[:2])
+            for child in disk.children:
+                walk(child)
+
+        for disk in self.disks:
+            walk(disk)
+        nodes.discard(self.primary_node)
+        return sorted(nodes)
+
+    @property
+    def all_nodes(self) -> list[str]:
+        return [self.primary_node, *self.secondary_nodes]
+
+
+class Node(TaggableObject):
+    """A physical node."""
+
+    name: str = field(check=ht.THostname, doc="Node name (FQDN)")
+    primary_ip: str = field(check=ht.TIPAddress, doc="Primary IP")
+    secondary_ip: str = field(check=ht.TIPAddress,
+                              doc="Secondary (replication) IP")
+    master_candidate: bool = field(default=False)
+    offline: bool = field(default=False)
+    drained: bool = field(default=False)
+    serial_no: int = field(default=1, check=ht.TNonNegativeInt)
+    ctime: float = field(default_factory=now)
+    mtime: float = field(default_factory=now)
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+
+    @property
+    def role(self) -> str:
+        """The one-letter role of ``gnt-node list`` (without master)."""
+        if self.offline:
+            return constants.NR_OFFLINE
+        if self.drained:
+            return constants.NR_DRAINED
+        if self.master_candidate:
+            return constants.NR_MCANDIDATE
+        return constants.NR_REGULAR
+
+
+class RedistFile(ConfigObject):
+    """A cluster-listed extra file pushed by ``redist-conf``."""
+
+    path: str = field(check=ht.TAbsolutePath, doc="Absolute path on nodes")
+    target: str = field(default="all",
+                        check=ht.TElemOf(["all", "candidates"]),
+                        doc="Which nodes get it: all, or master candidates")
+
+
+class Cluster(TaggableObject):
+    """Cluster-wide settings and parameter defaults."""
+
+    cluster_name: str = field(check=ht.THostname)
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+    serial_no: int = field(default=1, check=ht.TNonNegativeInt)
+    ctime: float = field(default_factory=now)
+    mtime: float = field(default_factory=now)
+    master_node: str = field(check=ht.TNonEmptyString)
+    master_ip: str = field(check=ht.TIPAddress)
+    master_netdev: str = field(default="")
+    mac_prefix: str = field(default=constants.DEFAULT_MAC_PREFIX,
+                            check=ht.TMacPrefix)
+    volume_group_name: str | None = field(default=None)
+    file_storage_dir: str = field(default="", doc="File storage directory")
+    highest_used_port: int = field(default=constants.FIRST_DRBD_PORT - 1)
+    tcpudp_port_pool: list[int] = field(default=[])
+    rsahostkeypub: str = field(default="")
+    enabled_hypervisors: list[str] = field(
+        default=list(constants.DEFAULT_ENABLED_HYPERVISORS),
+        check=ht.TListOf(ht.TElemOf(constants.HYPER_TYPES)))
+    hvparams: dict[str, ParamDict] = field(
+        default={}, doc="Per-hypervisor defaults: hv -> params")
+    os_hvp: dict[str, dict[str, ParamDict]] = field(
+        default={}, doc="Per-OS hypervisor overrides: os -> hv -> params")
+    beparams: dict[str, ParamDict] = field(
+        default={}, doc="Backend defaults: 'default' -> params")
+    nicparams: dict[str, ParamDict] = field(
+        default={}, doc="NIC defaults: 'default' -> params")
+    diskparams: dict[str, ParamDict] = field(
+        default={}, doc="Per-disk-template defaults: template -> params")
+    osparams: dict[str, ParamDict] = field(
+        default={}, doc="Per-OS parameter defaults: os -> params")
+    candidate_pool_size: int = field(
+        default=constants.DEFAULT_CANDIDATE_POOL_SIZE, check=ht.TPositiveInt)
+    modify_etc_hosts: bool = field(default=True)
+    modify_ssh_setup: bool = field(default=True)
+    maintain_node_health: bool = field(default=False)
+    uid_pool: list[list[int]] = field(default=[],
+                                      doc="User-id ranges [lo, hi]")
+    hidden_os: list[str] = field(default=[])
+    blacklisted_os: list[str] = field(default=[])
+    redist_files: list[RedistFile] = field(
+        default=[], doc="Extra files redist-conf distributes")
+
+
+class ConfigData(ConfigObject):
+    """The whole configuration document (``config.data``)."""
+
+    version: int = field(default=constants.CONFIG_VERSION)
+    cluster: Cluster
+    nodes: dict[str, Node] = field(default={}, doc="By node name")
+    instances: dict[str, Instance] = field(default={}, doc="By instance name")
+    serial_no: int = field(default=1, check=ht.TNonNegativeInt)
+    ctime: float = field(default_factory=now)
+    mtime: float = field(default_factory=now)
