@@ -205,3 +205,47 @@ LOCKS_ALL: Final = None  # "all locks of a level"
 CV_TCLUSTER: Final = "cluster"
 CV_TNODE: Final = "node"
 CV_TINSTANCE: Final = "instance"
+
+# --- Opcode priorities (lower runs first, like nice values) ---
+OP_PRIO_HIGHEST: Final = -20
+OP_PRIO_DEFAULT: Final = 0
+OP_PRIO_LOWEST: Final = 19
+
+# --- Optional cluster-verify checks (gnt-cluster verify --skip-checks) ---
+VERIFY_NPLUSONE_MEM: Final = "nplusone_mem"
+VERIFY_OPTIONAL_CHECKS: Final = frozenset([VERIFY_NPLUSONE_MEM])
+
+# --- Migration modes ---
+HT_MIGRATION_LIVE: Final = "live"
+HT_MIGRATION_NONLIVE: Final = "non-live"
+HT_MIGRATION_MODES: Final = frozenset([HT_MIGRATION_LIVE, HT_MIGRATION_NONLIVE])
+
+# --- Export modes ---
+EXPORT_MODE_LOCAL: Final = "local"
+EXPORT_MODE_REMOTE: Final = "remote"
+EXPORT_MODES: Final = frozenset([EXPORT_MODE_LOCAL, EXPORT_MODE_REMOTE])
+
+# --- Iallocator request sets ---
+VALID_IALLOCATOR_MODES: Final = frozenset([IALLOCATOR_MODE_ALLOC,
+                                           IALLOCATOR_MODE_RELOC,
+                                           IALLOCATOR_MODE_MULTI_EVAC])
+VALID_IALLOCATOR_DIRECTIONS: Final = frozenset([IALLOCATOR_DIR_IN,
+                                                IALLOCATOR_DIR_OUT])
+
+# --- Query resources (/2/query/<resource>, OpQuery.what) ---
+QR_CLUSTER: Final = "cluster"
+QR_INSTANCE: Final = "instance"
+QR_NODE: Final = "node"
+QR_OS: Final = "os"
+QR_EXPORT: Final = "export"
+QR_LOCK: Final = "lock"
+QR_JOB: Final = "job"
+#: Resources answered by a logical unit (the rest are answered by masterd).
+QR_VIA_OP: Final = frozenset([QR_CLUSTER, QR_INSTANCE, QR_NODE, QR_OS,
+                              QR_EXPORT])
+QR_VIA_LUXI: Final = QR_VIA_OP | frozenset([QR_LOCK, QR_JOB])
+
+# --- Extra files pushed by redist-conf: which nodes get them ---
+REDIST_TARGET_ALL: Final = "all"
+REDIST_TARGET_CANDIDATES: Final = "candidates"
+REDIST_TARGETS: Final = frozenset([REDIST_TARGET_ALL, REDIST_TARGET_CANDIDATES])

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid as _uuid
+from collections.abc import Mapping
 from typing import Any
 
-from ganeti import constants, errors, ht
+from ganeti import constants, errors, ht, params
 from ganeti.records import Record, field
 
 #: A parameter dictionary (one level of it): name -> value.
@@ -213,6 +214,148 @@ class Cluster(TaggableObject):
     blacklisted_os: list[str] = field(default=[])
     redist_files: list[RedistFile] = field(
         default=[], doc="Extra files redist-conf distributes")
+
+    # --- Parameter inheritance (the rule itself lives in ganeti.params) ---
+
+    def fill_hv(self, hv: str, os_name: str | None = None,
+                inst_hvparams: Mapping[str, Any] | None = None, *,
+                skip_globals: bool = False) -> ParamDict:
+        """Effective hypervisor parameters: declared defaults -> cluster
+        ``hvparams[hv]`` -> ``os_hvp[os][hv]`` (base name, then
+        ``os+variant``) -> instance.
+
+        Global-only parameters come from the cluster alone: values an old
+        configuration still has at OS or instance level are ignored.
+        ``skip_globals`` drops them from the result (instance queries).
+        """
+        levels: list[Mapping[str, Any] | None] = [self.hvparams.get(hv)]
+        for key in params.os_levels(os_name):
+            levels.append(params.strip_globals(
+                self.os_hvp.get(key, {}).get(hv)))
+        levels.append(params.strip_globals(inst_hvparams))
+        result = params.fill(params.hv_defaults(hv), *levels)
+        if skip_globals:
+            return params.strip_globals(result)
+        return result
+
+    def fill_be(self, beparams: Mapping[str, Any] | None = None) -> ParamDict:
+        """Declared defaults -> cluster ``beparams["default"]`` -> given."""
+        return params.fill(params.be_defaults(),
+                           self.beparams.get(params.PP_DEFAULT), beparams)
+
+    def fill_nic(self, nicparams: Mapping[str, Any] | None = None) -> ParamDict:
+        """Declared defaults -> cluster ``nicparams["default"]`` -> given."""
+        return params.fill(params.nic_defaults(),
+                           self.nicparams.get(params.PP_DEFAULT), nicparams)
+
+    def fill_disk(self, template: str,
+                  diskparams: Mapping[str, Any] | None = None) -> ParamDict:
+        """Declared template defaults -> cluster ``diskparams[template]``
+        -> given (a disk's own ``params``)."""
+        return params.fill(params.disk_defaults(template),
+                           self.diskparams.get(template), diskparams)
+
+    def fill_os(self, os_name: str,
+                osparams: Mapping[str, Any] | None = None) -> ParamDict:
+        """Cluster ``osparams`` of the base OS name, then of ``os+variant``,
+        then the given (instance) values."""
+        levels = [self.osparams.get(key) for key in params.os_levels(os_name)]
+        return params.fill({}, *levels, osparams)
+
+    def filled_hvparams(self, instance: Instance, *,
+                        skip_globals: bool = False) -> ParamDict:
+        return self.fill_hv(instance.hypervisor, instance.os,
+                            instance.hvparams, skip_globals=skip_globals)
+
+    def filled_beparams(self, instance: Instance) -> ParamDict:
+        return self.fill_be(instance.beparams)
+
+    def filled_osparams(self, instance: Instance) -> ParamDict:
+        return self.fill_os(instance.os, instance.osparams)
+
+    def filled_nicparams(self, nic: NIC) -> ParamDict:
+        return self.fill_nic(nic.nicparams)
+
+    def filled_diskparams(self, instance: Instance, disk: Disk) -> ParamDict:
+        return self.fill_disk(instance.disk_template, disk.params)
+
+    def upgrade_defaults(self) -> None:
+        """Complete the cluster-level parameter dictionaries in place.
+
+        Every enabled (or already configured) hypervisor gets a complete
+        ``hvparams`` entry, ``beparams``/``nicparams`` get a complete
+        ``default`` group and every disk template a complete
+        ``diskparams`` entry: missing keys come from the declarations,
+        values written as text (``"true"``) are converted.  Global-only
+        names are dropped from ``os_hvp`` (they have no effect there).
+        Unknown names and bad values are kept for verify to report.
+        """
+        for hv in dict.fromkeys([*self.enabled_hypervisors, *self.hvparams]):
+            spec = params.HV_PARAMETERS.get(hv)
+            if spec is not None:
+                current = params.normalize(self.hvparams.get(hv, {}), spec)
+                self.hvparams[hv] = params.fill(params.defaults_of(spec),
+                                                current)
+        for os_name, per_hv in self.os_hvp.items():
+            self.os_hvp[os_name] = {hv: params.strip_globals(values)
+                                    for hv, values in per_hv.items()}
+        default = params.PP_DEFAULT
+        self.beparams[default] = params.fill(
+            params.be_defaults(),
+            params.normalize(self.beparams.get(default, {}),
+                             params.BE_PARAMETERS))
+        self.nicparams[default] = params.fill(
+            params.nic_defaults(),
+            params.normalize(self.nicparams.get(default, {}),
+                             params.NIC_PARAMETERS))
+        for template, spec in params.DISK_PARAMETERS.items():
+            current = params.normalize(self.diskparams.get(template, {}), spec)
+            self.diskparams[template] = params.fill(params.defaults_of(spec),
+                                                    current)
+
+    def verify_params(self) -> list[str]:
+        """Problems of the cluster-level parameters, one line each."""
+        problems: list[str] = []
+        for hv, values in sorted(self.hvparams.items()):
+            spec = params.HV_PARAMETERS.get(hv)
+            if spec is None:
+                problems.append(f"hvparams: unknown hypervisor {hv!r}")
+                continue
+            problems += params.find_problems(
+                values, component=params.hv_component(hv), spec=spec)
+        for os_name, per_hv in sorted(self.os_hvp.items()):
+            for hv, values in sorted(per_hv.items()):
+                spec = params.HV_PARAMETERS.get(hv)
+                if spec is None:
+                    problems.append(f"os_hvp {os_name!r}: unknown hypervisor"
+                                    f" {hv!r}")
+                    continue
+                problems += [f"os_hvp {os_name!r}: {msg}"
+                             for msg in params.find_problems(
+                                 values, component=params.hv_component(hv),
+                                 spec=spec, allow_global=False, level="os")]
+        for _, values in sorted(self.beparams.items()):
+            problems += params.find_problems(
+                values, component=params.BE_COMPONENT, spec=params.BE_PARAMETERS)
+        for _, values in sorted(self.nicparams.items()):
+            problems += params.find_problems(
+                values, component=params.NIC_COMPONENT,
+                spec=params.NIC_PARAMETERS)
+        for template, values in sorted(self.diskparams.items()):
+            spec = params.DISK_PARAMETERS.get(template)
+            if spec is None:
+                problems.append(f"diskparams: unknown disk template"
+                                f" {template!r}")
+                continue
+            problems += params.find_problems(
+                values, component=params.disk_component(template), spec=spec)
+        for os_name, values in sorted(self.osparams.items()):
+            problems += [
+                f"osparams {os_name!r}: parameter {name!r}: "
+                f"{ht.describe_failure(params.OS_VALUE_CHECK, value)}"
+                for name, value in sorted(values.items())
+                if not params.OS_VALUE_CHECK(value)]
+        return problems
 
 
 class ConfigData(ConfigObject):

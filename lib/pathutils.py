@@ -58,7 +58,7 @@ class Paths:
         """Relocate an absolute configured path under this root."""
         return _join(self.root, path)
 
-    def strip(self, path: str) -> str:
+    def unroot(self, path: str) -> str:
         """The configured path of a relocated one (inverse of :meth:`under`)."""
         if self.root and path.startswith(self.root.rstrip("/") + "/"):
             return path[len(self.root.rstrip("/")):]

@@ -105,11 +105,11 @@ def test_tags() -> None:
 
 
 def test_bad_values_are_configuration_errors() -> None:
-    with pytest.raises(errors.ConfigurationError, match="Instance.disk_template"):
+    with pytest.raises(errors.ConfigurationError, match=r"Instance\.disk_template"):
         objects.Instance.from_dict({"name": "i1", "primary_node": "n1",
                                     "hypervisor": "kvm",
                                     "disk_template": "floppy"})
-    with pytest.raises(errors.ConfigurationError, match="NIC.mac"):
+    with pytest.raises(errors.ConfigurationError, match=r"NIC\.mac"):
         objects.NIC.from_dict({"mac": "nope"})
 
 

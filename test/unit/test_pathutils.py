@@ -51,8 +51,8 @@ def test_every_path_is_under_the_root() -> None:
 
 def test_strip_inverts_under() -> None:
     paths = pathutils.Paths("/r")
-    assert paths.strip(paths.under("/etc/ganeti/x")) == "/etc/ganeti/x"
-    assert paths.strip("/elsewhere") == "/elsewhere"
+    assert paths.unroot(paths.under("/etc/ganeti/x")) == "/etc/ganeti/x"
+    assert paths.unroot("/elsewhere") == "/elsewhere"
     assert pathutils.Paths("").under("/etc/x") == "/etc/x"
 
 

@@ -74,7 +74,7 @@ def test_validate_objects_built_in_code() -> None:
     obj = Outer(name="x")
     obj.validate()
     obj.name = ""
-    with pytest.raises(errors.OpPrereqError, match="Outer.name"):
+    with pytest.raises(errors.OpPrereqError, match=r"Outer\.name"):
         obj.validate()
 
 
