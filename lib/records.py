@@ -137,6 +137,8 @@ def _converter_for(tp: Any) -> _Converter:
             return out
 
         def enc_list(v: Any) -> Any:
+            if not isinstance(v, (list, tuple)):
+                raise TypeError("not a list")
             return [item.encode(x) for x in v]
         return _Converter(dec_list, enc_list, f"a list of {item.desc}")
     if origin is dict and args:

@@ -108,3 +108,14 @@ def test_decode_raises_only_the_record_error(data: dict[str, Any]) -> None:
     except errors.OpPrereqError:
         return
     assert Outer.from_dict(obj.to_dict()) == obj
+
+
+def test_validate_rejects_string_for_list() -> None:
+    obj = Outer(name="x")
+    obj.free = "abc"  # type: ignore[assignment]
+    with pytest.raises(errors.OpPrereqError, match="free"):
+        obj.validate()
+    obj = Outer(name="x")
+    obj.items = "abc"  # type: ignore[assignment]
+    with pytest.raises(errors.OpPrereqError, match="items"):
+        obj.validate()
