@@ -57,7 +57,7 @@ def dumps_pretty(obj: Any) -> str:
     return _encode(_PRETTY, obj) + "\n"
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     """Decode one JSON document.
 
     Malformed input (bad syntax, trailing data, invalid UTF-8, ``NaN`` or
