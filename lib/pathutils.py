@@ -16,30 +16,37 @@ within one process.
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from dataclasses import dataclass
 from functools import cached_property
+from types import ModuleType
 from typing import Final
 
-try:
-    from ganeti import _autoconf as _ac  # type: ignore[attr-defined]
-except ImportError:  # a checkout: configure has not run
-    from ganeti import _autoconf_defaults as _ac
+
+def _load_autoconf() -> ModuleType:
+    try:
+        return importlib.import_module("ganeti._autoconf")
+    except ImportError:  # a checkout: configure has not run
+        return importlib.import_module("ganeti._autoconf_defaults")
+
+
+_ac = _load_autoconf()
 
 ROOT_ENV: Final = "GANETI_ROOTDIR"
 HOSTNAME_ENV: Final = "GANETI_HOSTNAME"
 
-PACKAGE_VERSION: Final[str] = _ac.PACKAGE_VERSION
-PREFIX: Final[str] = _ac.PREFIX
-SYSCONFDIR: Final[str] = _ac.SYSCONFDIR
-LOCALSTATEDIR: Final[str] = _ac.LOCALSTATEDIR
-SBINDIR: Final[str] = _ac.SBINDIR
-DAEMON_GROUP: Final[str] = _ac.DAEMON_GROUP
+PACKAGE_VERSION: Final[str] = str(_ac.PACKAGE_VERSION)
+PREFIX: Final[str] = str(_ac.PREFIX)
+SYSCONFDIR: Final[str] = str(_ac.SYSCONFDIR)
+LOCALSTATEDIR: Final[str] = str(_ac.LOCALSTATEDIR)
+SBINDIR: Final[str] = str(_ac.SBINDIR)
+DAEMON_GROUP: Final[str] = str(_ac.DAEMON_GROUP)
 CONFIGURED_OS_SEARCH_PATH: Final[tuple[str, ...]] = tuple(
-    p for p in _ac.OS_SEARCH_PATH.split(":") if p)
-CONFIGURED_FILE_STORAGE_DIR: Final[str] = _ac.FILE_STORAGE_DIR
-CONFIGURED_EXPORT_DIR: Final[str] = _ac.EXPORT_DIR
+    p for p in str(_ac.OS_SEARCH_PATH).split(":") if p)
+CONFIGURED_FILE_STORAGE_DIR: Final[str] = str(_ac.FILE_STORAGE_DIR)
+CONFIGURED_EXPORT_DIR: Final[str] = str(_ac.EXPORT_DIR)
 
 
 def _join(root: str, path: str) -> str:

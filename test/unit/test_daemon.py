@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ganeti import daemon, errors
+from ganeti import daemon, errors, pathutils
 
 PYLIB = str(Path(__file__).resolve().parents[2] / "pylib")
 
@@ -41,7 +41,8 @@ def test_foreground_daemon_lifecycle(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
-        pid_path = os.path.join(str(tmp_path), "var/run/ganeti/ganeti-testd.pid")
+        paths = pathutils.Paths(str(tmp_path))
+        pid_path = paths.pid_file("ganeti-testd")
         assert daemon.read_pid(pid_path) == proc.pid
         assert daemon.is_running(pid_path)
         second = start(tmp_path, "-f")
@@ -52,7 +53,7 @@ def test_foreground_daemon_lifecycle(tmp_path: Path) -> None:
         assert proc.wait(timeout=30) == 3
         assert not os.path.exists(pid_path)
         assert not daemon.is_running(pid_path)
-        log = Path(tmp_path, "var/log/ganeti/ganeti-testd.log").read_text()
+        log = Path(paths.log_file("ganeti-testd")).read_text()
         assert "stopping" in log
     finally:
         if proc.poll() is None:
@@ -63,7 +64,7 @@ def test_foreground_daemon_lifecycle(tmp_path: Path) -> None:
 def test_background_daemon_detaches(tmp_path: Path) -> None:
     proc = start(tmp_path)
     assert proc.wait(timeout=30) == 0  # the launcher returns at once
-    pid_path = os.path.join(str(tmp_path), "var/run/ganeti/ganeti-testd.pid")
+    pid_path = pathutils.Paths(str(tmp_path)).pid_file("ganeti-testd")
     pid = None
     for _ in range(300):
         pid = daemon.read_pid(pid_path)

@@ -1,0 +1,584 @@
+"""The shared layer of the ``gnt-*`` commands.
+
+Each command module declares a table of subcommands (:class:`Command`:
+function, positional argument spec, options, usage, description) and hands
+it to :func:`GenericMain`, which does what every ``gnt-*`` program does the
+same way, following Ganeti's conventions:
+
+- ``gnt-X --version`` prints ``gnt-X (ganeti) 2.1.0``, the 2.1 format.
+- ``gnt-X`` with no or an unknown subcommand prints the command list and
+  exits 1 (Ganeti returns ``EXIT_FAILURE`` there, and also when the number
+  of arguments is wrong); an option the parser cannot accept exits 2, as
+  Ganeti's option parser does (:data:`errors.EXIT_USAGE`).
+- Errors of the :mod:`ganeti.errors` tree become Ganeti's one-line (or
+  two-line) ``Failure: ...`` messages on stderr, with the exit code from
+  :data:`errors.EXIT_CODES`; anything else is a bug: ``Unhandled
+  exception`` plus a hint, exit 1, and the traceback with ``--debug``.
+
+The common options are defined once here (``DEBUG_OPT``, ``FORCE_OPT``,
+...) with Ganeti's names, flags and destinations; command modules list the
+ones they take.  :func:`generate_table` produces the aligned list output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import textwrap
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TextIO
+
+from ganeti import constants, errors
+
+#: What a subcommand function receives and returns (an exit code).
+CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
+
+
+# --- Positional arguments ----------------------------------------------------
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """How many positional arguments a subcommand takes.
+
+    ``max=None`` means no upper bound; ``name`` is what the usage line
+    calls one argument.
+    """
+
+    min: int = 0
+    max: int | None = None
+    name: str = "argument"
+
+    def check(self, command: str, count: int) -> str | None:
+        """The error line for ``count`` arguments, or None when it fits."""
+        if self.max == 0 and count:
+            return f"Error: Command {command} expects no arguments"
+        if self.min == self.max and count != self.min:
+            return f"Error: Command {command} expects {self.min} argument(s)"
+        if count < self.min:
+            return (f"Error: Command {command} expects at least {self.min}"
+                    " argument(s)")
+        if self.max is not None and count > self.max:
+            return (f"Error: Command {command} expects at most {self.max}"
+                    " argument(s)")
+        return None
+
+
+ARGS_NONE: Final = ArgSpec(0, 0)
+ARGS_ONE: Final = ArgSpec(1, 1)
+ARGS_ANY: Final = ArgSpec(0, None)
+
+
+def args_fixed(count: int, name: str = "argument") -> ArgSpec:
+    """Exactly ``count`` arguments."""
+    return ArgSpec(count, count, name)
+
+
+def args_atleast(count: int, name: str = "argument") -> ArgSpec:
+    """``count`` or more arguments."""
+    return ArgSpec(count, None, name)
+
+
+# --- Options -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CliOption:
+    """One option: its flags and the argparse keywords that define it."""
+
+    flags: tuple[str, ...]
+    kwargs: Mapping[str, Any]
+
+    @property
+    def dest(self) -> str:
+        explicit = self.kwargs.get("dest")
+        if explicit:
+            return str(explicit)
+        # argparse's rule: the first long flag, else the first flag.
+        flag = next((f for f in self.flags if f.startswith("--")),
+                    self.flags[0])
+        return flag.lstrip("-").replace("-", "_")
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(*self.flags, **dict(self.kwargs))
+
+
+def cli_option(*flags: str, **kwargs: Any) -> CliOption:
+    """Declare an option (same keywords as ``add_argument``)."""
+    if not flags or not all(f.startswith("-") for f in flags):
+        raise errors.ProgrammerError(f"Invalid option flags {flags!r}")
+    return CliOption(tuple(flags), kwargs)
+
+
+def _split_key_val(option: str, data: str) -> dict[str, Any]:
+    """``key=val,key=val`` to a dict, as Ganeti's key/value options do.
+
+    A bare ``key`` means True, ``no_key`` means False and ``-key`` means
+    None (reset to the default); a backslash escapes a comma.
+    """
+    result: dict[str, Any] = {}
+    for elem in _split_escaped(data):
+        value: Any
+        if "=" in elem:
+            key, value = elem.split("=", 1)
+        elif elem.startswith("no_"):
+            key, value = elem[3:], False
+        elif elem.startswith("-"):
+            key, value = elem[1:], None
+        else:
+            key, value = elem, True
+        if not key:
+            raise errors.ParameterError(
+                f"Missing key in option {option}: {data!r}")
+        if key in result:
+            raise errors.ParameterError(
+                f"Duplicate key '{key}' in option {option}")
+        result[key] = value
+    return result
+
+
+def _split_escaped(data: str) -> list[str]:
+    """Split on commas not preceded by a backslash; drop the escapes."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(data)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, "\\"))
+        elif char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p]
+
+
+def keyval(option: str) -> Callable[[str], dict[str, Any]]:
+    """argparse ``type=`` for ``key=val,...`` options such as ``-B``."""
+    def convert(value: str) -> dict[str, Any]:
+        try:
+            return _split_key_val(option, value)
+        except errors.ParameterError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return convert
+
+
+def ident_keyval(option: str) -> Callable[[str], tuple[str, dict[str, Any]]]:
+    """argparse ``type=`` for ``ident:key=val,...`` options (``-H kvm:...``,
+    ``--disk 0:size=10G``)."""
+    def convert(value: str) -> tuple[str, dict[str, Any]]:
+        ident, _, rest = value.partition(":")
+        if not ident:
+            raise argparse.ArgumentTypeError(
+                f"option {option}: missing identifier in {value!r}")
+        try:
+            return ident, _split_key_val(option, rest)
+        except errors.ParameterError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return convert
+
+
+def unit(value: str) -> int:
+    """argparse ``type=`` for sizes (``512``, ``10G``): MiB."""
+    from ganeti.utils import text  # deferred: only size options need it
+
+    try:
+        return text.parse_unit(value)
+    except errors.UnitParseError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+DEBUG_OPT: Final = cli_option(
+    "-d", "--debug", dest="debug", action="count", default=0,
+    help="Turn debugging on (repeat for more)")
+NOHDR_OPT: Final = cli_option(
+    "--no-headers", dest="no_headers", action="store_true", default=False,
+    help="Don't display column headers")
+SEP_OPT: Final = cli_option(
+    "--separator", dest="separator", default=None,
+    help="Separator between output fields (defaults to one space)")
+USEUNITS_OPT: Final = cli_option(
+    "--units", dest="units", default=None, choices=("h", "m", "g", "t"),
+    help="Specify units for output (one of h/m/g/t)")
+FIELDS_OPT: Final = cli_option(
+    "-o", "--output", dest="output", default=None, metavar="FIELDS",
+    help="Comma separated list of output fields")
+FORCE_OPT: Final = cli_option(
+    "-f", "--force", dest="force", action="store_true", default=False,
+    help="Force the operation")
+CONFIRM_OPT: Final = cli_option(
+    "--yes", dest="confirm", action="store_true", default=False,
+    help="Do not require confirmation")
+TAG_SRC_OPT: Final = cli_option(
+    "--from", dest="tags_source", default=None, metavar="FILE",
+    help="File with tag names (- for stdin)")
+SUBMIT_OPT: Final = cli_option(
+    "--submit", dest="submit_only", action="store_true", default=False,
+    help="Submit the job and return the job ID, but don't wait for the job"
+    " to finish")
+SYNC_OPT: Final = cli_option(
+    "--sync", dest="do_locking", action="store_true", default=False,
+    help="Grab locks while doing the queries in order to ensure more"
+    " consistent results")
+DRY_RUN_OPT: Final = cli_option(
+    "--dry-run", dest="dry_run", action="store_true", default=False,
+    help="Do not execute the operation, just run the check steps and"
+    " verify if it could be executed")
+VERBOSE_OPT: Final = cli_option(
+    "-v", "--verbose", dest="verbose", action="store_true", default=False,
+    help="Increase the verbosity of the operation")
+NODE_LIST_OPT: Final = cli_option(
+    "-n", "--node", dest="nodes", action="append", default=[],
+    metavar="NODE", help="Node to run on (may be repeated)")
+NODE_PLACEMENT_OPT: Final = cli_option(
+    "-n", "--node", dest="node", default=None, metavar="NODE[:SECONDARY]",
+    help="Target node and optional secondary node")
+TIMEOUT_OPT: Final = cli_option(
+    "--timeout", dest="timeout", type=int,
+    default=constants.DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS",
+    help="Maximum time to wait")
+SHUTDOWN_TIMEOUT_OPT: Final = cli_option(
+    "--shutdown-timeout", dest="shutdown_timeout", type=int,
+    default=constants.DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS",
+    help="Maximum time to wait for instance shutdown")
+
+#: Options every subcommand takes.
+COMMON_OPTS: Final = (DEBUG_OPT,)
+
+
+def split_node_option(value: str | None) -> tuple[str | None, str | None]:
+    """``pnode[:snode]`` of ``--node`` to ``(pnode, snode)``."""
+    if not value:
+        return value, None
+    primary, _, secondary = value.partition(":")
+    return primary, secondary or None
+
+
+# --- Command tables ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Command:
+    """One row of a ``gnt-*`` command table."""
+
+    func: CommandFunc
+    args: ArgSpec
+    options: Sequence[CliOption] = ()
+    usage: str = ""
+    description: str = ""
+
+
+CommandTable = Mapping[str, Command]
+
+
+class JobSubmittedException(Exception):  # Ganeti's name, kept
+    """Raised by ``--submit`` paths: not an error; prints the job id."""
+
+    def __init__(self, job_id: int | str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+@dataclass
+class _Output:
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+_streams = _Output()
+
+
+def to_stdout(txt: str, *args: object) -> None:
+    """Write one line to stdout (``%``-formatted when args are given)."""
+    _write(_streams.out, txt, args)
+
+
+def to_stderr(txt: str, *args: object) -> None:
+    """Write one line to stderr (``%``-formatted when args are given)."""
+    _write(_streams.err, txt, args)
+
+
+def _write(stream: TextIO, txt: str, args: tuple[object, ...]) -> None:
+    stream.write((txt % args if args else txt) + "\n")
+    stream.flush()
+
+
+def format_usage(binary: str, commands: CommandTable) -> list[str]:
+    """The command list printed when the subcommand is missing or unknown."""
+    lines = [f"Usage: {binary} {{command}} [options...] [argument...]",
+             f"{binary} <command> --help to see details, or man {binary}",
+             "", "Commands:"]
+    width = min(60, max((len(f" {name}") for name in commands), default=0))
+    for name in sorted(commands):
+        wrapped = textwrap.wrap(commands[name].description,
+                                max(20, 79 - 3 - width)) or [""]
+        lines.append(f"{f' {name}':<{width}} - {wrapped[0]}".rstrip())
+        lines.extend(f"{'':<{width}}   {line}" for line in wrapped[1:])
+    lines.append("")
+    return lines
+
+
+def version_line(binary: str) -> str:
+    """What ``--version`` prints: Ganeti 2.1's ``NAME (ganeti) VERSION``."""
+    return f"{binary} (ganeti) {constants.RELEASE_VERSION}"
+
+
+class _UsageExit(Exception):
+    """Stop after printing usage or version; carries the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _build_parser(binary: str, name: str, cmd: Command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{binary} {name}",
+        usage=f"%(prog)s {cmd.usage}".rstrip(),
+        description=cmd.description or None,
+        allow_abbrev=False)
+    seen: set[str] = set()
+    for opt in (*COMMON_OPTS, *cmd.options):
+        if opt.dest in seen:
+            continue
+        seen.add(opt.dest)
+        opt.add_to(parser)
+    # Like Ganeti, options stop at the first positional argument:
+    # "gnt-cluster command ls -l" passes "-l" to the command.
+    parser.add_argument("args", nargs=argparse.REMAINDER,
+                        help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_args(binary: str, commands: CommandTable, argv: Sequence[str],
+               aliases: Mapping[str, str] | None = None,
+               ) -> tuple[Command, argparse.Namespace, list[str]]:
+    """Find the subcommand and parse its options and arguments.
+
+    ``argv`` excludes the program name.  Raises :class:`_UsageExit` with
+    the exit code after printing what the user needs to see.
+    """
+    aliases = aliases or {}
+    for alias, target in aliases.items():
+        if alias in commands or target not in commands:
+            raise errors.ProgrammerError(
+                f"Alias '{alias}' clashes or maps to unknown '{target}'")
+    if argv and argv[0] == "--version":
+        to_stdout(version_line(binary))
+        raise _UsageExit(errors.EXIT_SUCCESS)
+    if not argv or (argv[0] not in commands and argv[0] not in aliases):
+        for line in format_usage(binary, commands):
+            to_stdout(line)
+        raise _UsageExit(errors.EXIT_FAILURE)
+    name = aliases.get(argv[0], argv[0])
+    cmd = commands[name]
+    parser = _build_parser(binary, name, cmd)
+    try:
+        # argparse prints help and errors itself, to sys.stdout/stderr.
+        with (contextlib.redirect_stdout(_streams.out),
+              contextlib.redirect_stderr(_streams.err)):
+            options = parser.parse_args(list(argv[1:]))
+    except SystemExit as exc:  # --help (0) or a bad option (2)
+        code = exc.code if isinstance(exc.code, int) else errors.EXIT_USAGE
+        raise _UsageExit(code) from None
+    args: list[str] = list(options.args)
+    del options.args
+    if args and args[0] == "--":
+        args = args[1:]
+    problem = cmd.args.check(name, len(args))
+    if problem:
+        to_stderr(problem)
+        raise _UsageExit(errors.EXIT_FAILURE)
+    return cmd, options, args
+
+
+# --- Errors ----------------------------------------------------------------------
+
+def format_error(err: BaseException) -> tuple[int, str]:
+    """Exit code and message (no trailing newline) for a failed command.
+
+    The wording is Ganeti's, so users and their scripts see what they know.
+    """
+    if isinstance(err, JobSubmittedException):
+        return errors.EXIT_SUCCESS, f"JobID: {err.job_id}"
+    if not isinstance(err, errors.GenericError):
+        return (errors.EXIT_FAILURE,
+                f"Unhandled exception: {type(err).__name__}: {err}")
+    return err.exit_code, _error_text(err)
+
+
+def _error_text(err: errors.GenericError) -> str:
+    msg = err.message
+    if isinstance(err, errors.ConfigurationError):
+        return f"Corrupt configuration file: {msg}\nAborting."
+    if isinstance(err, errors.HooksAbort):
+        return _hooks_abort_text(err)
+    if isinstance(err, errors.HooksFailure):
+        return f"Failure: hooks general failure: {msg}"
+    if isinstance(err, errors.ResolverError) and "hostname" in err.details:
+        return f"Failure: can't resolve hostname '{err.details['hostname']}'"
+    if isinstance(err, errors.TagError):
+        return f"Failure: invalid tag(s) given:\n{msg}"
+    if isinstance(err, errors.TypeEnforcementError):
+        return f"Parameter Error: {msg}"
+    if isinstance(err, errors.ParameterError) and "parameter" in err.details:
+        return ("Failure: unknown/wrong parameter name"
+                f" '{err.details['parameter']}'")
+    if isinstance(err, errors.JobQueueDrainError):
+        return ("Failure: the job queue is marked for drain and doesn't"
+                " accept new requests")
+    if isinstance(err, errors.JobQueueFull):
+        return ("Failure: the job queue is full and doesn't accept new job"
+                " submissions until old jobs are archived")
+    if isinstance(err, (errors.OpPrereqError, errors.NotClusterError,
+                        errors.NotMasterError)):
+        return f"Failure: prerequisites not met for this operation:\n{msg}"
+    if isinstance(err, errors.OpExecError):
+        return f"Failure: command execution error:\n{msg}"
+    if isinstance(err, errors.LuxiError):
+        return ("Cannot communicate with the master daemon.\nIs it running"
+                " and listening for connections?")
+    if isinstance(err, errors.TimeoutError):
+        return f"Timeout while talking to the master daemon. Error:\n{msg}"
+    if isinstance(err, errors.ProtocolError):
+        return ("Unhandled protocol error while talking to the master"
+                f" daemon:\n{msg}")
+    return f"Unhandled Ganeti error: {msg}"
+
+
+def _hooks_abort_text(err: errors.HooksAbort) -> str:
+    lines = ["Failure: hooks execution failed:"]
+    results = err.details.get("results") or []
+    for node, script, output in results:
+        if output:
+            lines.append(f"  node: {node}, script: {script}, output: {output}")
+        else:
+            lines.append(f"  node: {node}, script: {script} (no output)")
+    if not results and err.message:
+        lines.append(f"  {err.message}")
+    return "\n".join(lines)
+
+
+def GenericMain(commands: CommandTable,  # Ganeti's name, kept
+                argv: Sequence[str] | None = None,
+                aliases: Mapping[str, str] | None = None,
+                stdout: TextIO | None = None,
+                stderr: TextIO | None = None) -> int:
+    """Run one ``gnt-*`` invocation; returns the process exit code.
+
+    ``argv`` is the whole command line (``sys.argv`` by default): its first
+    element names the program in messages.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    binary = os.path.basename(argv[0]) if argv and argv[0] else "<command>"
+    saved = (_streams.out, _streams.err)
+    _streams.out = stdout or sys.stdout
+    _streams.err = stderr or sys.stderr
+    try:
+        try:
+            cmd, options, args = parse_args(binary, commands, argv[1:],
+                                            aliases)
+        except _UsageExit as stop:
+            return stop.code
+        return _run(cmd, options, args)
+    finally:
+        _streams.out, _streams.err = saved
+
+
+def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
+    try:
+        result = cmd.func(options, args)
+    except KeyboardInterrupt:
+        to_stderr("Aborted. Note that if the operation created any jobs,"
+                  " they might have been submitted and will continue to run"
+                  " in the background.")
+        return errors.EXIT_FAILURE
+    except (errors.GenericError, JobSubmittedException) as err:
+        code, text = format_error(err)
+        if options.debug and not isinstance(err, JobSubmittedException):
+            _streams.err.write(traceback.format_exc())
+        (to_stdout if code == errors.EXIT_SUCCESS else to_stderr)(text)
+        return code
+    except Exception as err:  # a bug: say so in one line, details on request
+        code, text = format_error(err)
+        if options.debug:
+            _streams.err.write(traceback.format_exc())
+        to_stderr(text)
+        if not options.debug:
+            to_stderr("(run the command again with --debug to see the"
+                      " traceback)")
+        return code
+    return errors.EXIT_SUCCESS if result is None else int(result)
+
+
+# --- Table output --------------------------------------------------------------------
+
+def format_unit(mib: int, units: str) -> str:
+    """A size in MiB in the ``--units`` style (``h`` adds a suffix)."""
+    from ganeti.utils import text  # deferred: kept out of every import
+
+    return text.format_unit(mib, units)
+
+
+def generate_table(headers: Mapping[str, str] | None, fields: Sequence[str],
+                   rows: Iterable[Sequence[Any] | None],
+                   separator: str | None = None, units: str | None = None,
+                   numfields: Iterable[str] = (),
+                   unitfields: Iterable[str] = ()) -> list[str]:
+    """Lines of a Ganeti-style list output.
+
+    ``headers`` maps a field to its column title; None (``--no-headers``)
+    prints no title line, and a field missing from it is titled by its
+    name.  Without a ``separator`` the columns are padded to a common width,
+    numeric ones (``numfields``) right-aligned, and the last column is not
+    padded (no trailing blanks); with one, values are joined raw.  Values
+    of ``unitfields`` are MiB, shown in ``units``: by default human-readable
+    with the aligned output and plain MiB with a separator, as Ganeti does,
+    so that scripts get numbers.  A row of None prints as ``-`` in each
+    column.
+    """
+    if units is None:
+        units = "m" if separator is not None else "h"
+    numeric = set(numfields)
+    sized = set(unitfields)
+    table: list[list[str]] = []
+    for row in rows:
+        if row is None:
+            table.append(["-"] * len(fields))
+            continue
+        if len(row) != len(fields):
+            raise errors.ProgrammerError(
+                f"Row has {len(row)} values for {len(fields)} fields")
+        table.append([_cell(val, name in sized, units)
+                      for name, val in zip(fields, row, strict=True)])
+    if headers is not None:
+        table.insert(0, [headers.get(name, name) for name in fields])
+    if separator is not None:
+        return [separator.join(cells) for cells in table]
+    widths = [max((len(cells[i]) for cells in table), default=0)
+              for i in range(len(fields))]
+    lines = []
+    for cells in table:
+        parts = []
+        for i, (name, cell) in enumerate(zip(fields, cells, strict=True)):
+            if name in numeric:
+                parts.append(cell.rjust(widths[i]))
+            elif i == len(fields) - 1:
+                parts.append(cell)
+            else:
+                parts.append(cell.ljust(widths[i]))
+        lines.append(" ".join(parts))
+    return lines
+
+
+def _cell(value: Any, is_size: bool, units: str) -> str:
+    if is_size and not isinstance(value, bool):
+        try:
+            mib = int(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return format_unit(mib, units)
+    return str(value)

@@ -1,0 +1,1 @@
+"""One module per ``gnt-*`` command; each has a command table and ``main``."""
