@@ -1,0 +1,694 @@
+"""The persistent job queue: submit, run, watch, cancel, archive.
+
+:class:`JobQueue` owns one queue directory (see :mod:`ganeti.jqueue.storage`
+and ``doc/design/jobqueue.rst``).  It does not know how an opcode is
+executed: a *processor* callable is injected, and is called once per opcode
+with an :class:`OpContext` through which it reports progress, its lock
+status, and the moments it starts waiting for locks and starts changing
+things.  The master daemon passes the mcpu; tests pass a few lines.
+
+Threads: the callers (LUXI handlers), a pool of workers running jobs, and
+one writer thread persisting them.  All job state is guarded by one lock,
+which is never held during disk I/O or while a processor runs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ganeti import constants, errors, opcodes, serializer
+from ganeti.jqueue import storage
+from ganeti.jqueue.model import (
+    CANCELED,
+    CANCELING,
+    ERROR,
+    JOBS_FINALIZED,
+    RUNNING,
+    SUCCESS,
+    WAITING,
+    Timestamp,
+    _QueuedJob,
+    check_fields,
+    merge_time,
+    split_time,
+)
+from ganeti.utils import filelock, io
+
+_log = logging.getLogger(__name__)
+
+#: What :meth:`JobQueue.wait_for_job_changes` returns on timeout (Ganeti's
+#: ``JOB_NOTCHANGED``).
+JOB_NOTCHANGED: Final = "nochange"
+#: Worker threads of the master daemon (Ganeti's default).
+DEFAULT_WORKERS: Final = 25
+
+MSG_CANCELED: Final = "Job canceled by request"
+MSG_PREVIOUS_FAILED: Final = "Not run: a previous opcode of the job failed"
+MSG_UNCLEAN_SHUTDOWN: Final = "Unclean master daemon shutdown"
+#: Archive this many jobs per group commit in :meth:`autoarchive_jobs`.
+_ARCHIVE_CHUNK: Final = 200
+
+#: Executes one opcode; returns its (JSON-able) result or raises.
+Processor = Callable[[opcodes.OpCode, "OpContext"], Any]
+
+
+def parse_job_id(value: Any) -> int:
+    """A job id from an int or a decimal string (LUXI sent strings in 2.1)."""
+    if isinstance(value, bool):
+        raise errors.OpPrereqError(f"Invalid job id {value!r}")
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    raise errors.OpPrereqError(f"Invalid job id {value!r:.40}")
+
+
+def _prepare_ops(ops: Any) -> list[opcodes.OpCode]:
+    """Check and copy a job's opcodes (dicts are decoded with
+    ``OpCode.load``; objects are copied so the caller can not change a
+    submitted job)."""
+    if not isinstance(ops, (list, tuple)) or not ops:
+        raise errors.OpPrereqError("A job must be a non-empty list of opcodes")
+    result = []
+    for idx, op in enumerate(ops):
+        if isinstance(op, opcodes.OpCode):
+            data = op.to_dict()
+        elif isinstance(op, dict):
+            data = op
+        else:
+            raise errors.OpPrereqError(
+                f"Opcode {idx} of the job is a {type(op).__name__}, "
+                f"not an opcode")
+        result.append(opcodes.OpCode.load(data))
+    return result
+
+
+class OpContext:
+    """What a processor may do to the job of the opcode it runs.
+
+    Every method may be called from the processor's thread only.
+    """
+
+    def __init__(self, queue: JobQueue, job: _QueuedJob, op_index: int) -> None:
+        self._queue = queue
+        self._job = job
+        self._index = op_index
+
+    @property
+    def job_id(self) -> int:
+        return self._job.id
+
+    @property
+    def op_index(self) -> int:
+        return self._index
+
+    def feedback(self, kind: str, message: Any) -> None:
+        """Append to the opcode's log (``ELOG_MESSAGE`` text or
+        ``ELOG_PROGRESS`` data) and wake the job's watchers.  Log entries
+        are persisted with the next batch, not waited for."""
+        if kind == constants.ELOG_MESSAGE and not isinstance(message, str):
+            raise errors.ProgrammerError(
+                f"Log message must be a string, not {type(message).__name__}")
+        serializer.dumps(message)  # a processor bug must surface here
+        q = self._queue
+        with q._lock:
+            self._job.add_log(q._now(), kind, message, self._index)
+            q._writer.request([self._job])
+            q._notify(self._job)
+
+    def set_lock_status(self, text: str | None) -> None:
+        """Say what the job waits for (``gnt-job`` field ``lock_status``);
+        kept in memory only."""
+        q = self._queue
+        with q._lock:
+            self._job.lock_status = text
+            q._notify(self._job)
+
+    def notify_waiting(self) -> None:
+        """The opcode waits for locks.  The queue marks an opcode waiting
+        before calling the processor, so this only checks the state."""
+        with self._queue._lock:
+            status = self._job.ops[self._index].status
+        if status not in (WAITING, CANCELING):
+            raise errors.ProgrammerError(
+                f"Job {self._job.id} opcode {self._index} is {status}, "
+                f"it can not wait for locks")
+
+    def notify_running(self) -> None:
+        """The opcode holds its locks and starts changing things.  Returns
+        once that is durable; raises :class:`errors.CancelledError` if the
+        job was canceled while it waited."""
+        q = self._queue
+        with q._lock:
+            op = self._job.ops[self._index]
+            if op.status == RUNNING:
+                return
+            if op.status == CANCELING:
+                raise errors.CancelledError(MSG_CANCELED)
+            op.set_status(RUNNING)
+            op.exec_timestamp = q._now()
+            self._job.lock_status = None
+            ticket = q._writer.request([self._job])
+            q._notify(self._job)
+        q._writer.wait(ticket)
+
+    def check_cancel(self) -> None:
+        """Raise :class:`errors.CancelledError` if the job was canceled
+        (the mcpu calls this between lock attempts)."""
+        with self._queue._lock:
+            if self._job.ops[self._index].status == CANCELING:
+                raise errors.CancelledError(MSG_CANCELED)
+
+
+class JobQueue:
+    """The job queue of the master daemon (see the module doc).
+
+    ``clock`` gives wall-clock seconds for timestamps and archive ages.
+    ``start=False`` loads (and recovers) the queue without starting the
+    workers; :meth:`start` does that later.
+    """
+
+    def __init__(self, processor: Processor, *, queue_dir: str | None = None,
+                 workers: int = DEFAULT_WORKERS,
+                 clock: Callable[[], float] = time.time,
+                 size_limit: int = constants.JOB_QUEUE_SIZE_HARD_LIMIT,
+                 start: bool = True) -> None:
+        if not callable(processor):
+            raise errors.ProgrammerError("The job processor must be callable")
+        if workers < 1:
+            raise errors.ProgrammerError(f"Invalid worker count {workers}")
+        self._processor = processor
+        self._clock = clock
+        self._size_limit = size_limit
+        self._worker_count = workers
+        self._paths = (storage.QueuePaths(queue_dir) if queue_dir is not None
+                       else storage.QueuePaths.default())
+        self._lock = threading.Lock()
+        self._work_cond = threading.Condition(self._lock)
+        self._watchers: dict[int, list[Any]] = {}  # id -> [Condition, count]
+        self._jobs: dict[int, _QueuedJob] = {}
+        self._pending: list[int] = []  # heap of queued job ids
+        self._workers: list[threading.Thread] = []
+        self._stopping = False
+        self._closed = False
+        self._prepare_dir()
+        self._flock = self._lock_dir()
+        self._writer = storage.GroupWriter(self._paths, self._lock)
+        self._last_serial = 0
+        try:
+            self._load()
+        except BaseException:
+            self._writer.stop()
+            self._flock.close()
+            raise
+        if start:
+            self.start()
+
+    # --- startup ------------------------------------------------------------
+
+    def _prepare_dir(self) -> None:
+        paths = self._paths
+        try:
+            os.makedirs(paths.queue_dir, mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise errors.JobQueueError(
+                f"Cannot create queue directory {paths.queue_dir}: "
+                f"{err.strerror or err}") from err
+        io.ensure_dirs([(paths.queue_dir, 0o700),
+                                (paths.archive_dir, 0o700)])
+
+    def _lock_dir(self) -> filelock.FileLock:
+        lock = filelock.FileLock(self._paths.lock_file)
+        try:
+            lock.exclusive(timeout=0)
+        except errors.LockTimeoutError:
+            lock.close()
+            raise errors.JobQueueError(
+                f"Job queue {self._paths.queue_dir} is in use by another "
+                f"process") from None
+        return lock
+
+    def _check_version(self) -> None:
+        path = self._paths.version_file
+        if not os.path.exists(path):
+            storage.write_small_file(path, f"{constants.JOB_QUEUE_VERSION}\n")
+            return
+        text = io.read_file(path).strip()
+        if text != str(constants.JOB_QUEUE_VERSION):
+            raise errors.JobQueueError(
+                f"Job queue version {text[:20]!r} found in {path}, this code "
+                f"handles version {constants.JOB_QUEUE_VERSION}")
+
+    def _load(self) -> None:
+        """Read every job file; recover jobs a dead master left behind."""
+        paths = self._paths
+        self._check_version()
+        storage.remove_stale_temporaries(paths)
+        serial = storage.read_serial(paths)
+        on_disk = storage.list_job_ids(paths.queue_dir)
+        highest = max([serial, storage.max_archived_id(paths), *on_disk])
+        if highest > serial:
+            _log.warning("Serial file says %d but job %d exists; raising the "
+                         "serial", serial, highest)
+        self._last_serial = highest
+        stamp = int(self._clock())
+        recovered = []
+        for job_id in on_disk:
+            try:
+                job = storage.load_job_file(paths.job_file(job_id))
+            except errors.JobQueueError as err:
+                storage.move_aside(paths, job_id, str(err), stamp)
+                continue
+            status = job.status
+            if status in (constants.JOB_STATUS_WAITING,
+                          constants.JOB_STATUS_RUNNING,
+                          constants.JOB_STATUS_CANCELING):
+                now = self._now()
+                job.mark_unfinished_ops(
+                    ERROR, errors.encode(errors.OpExecError(
+                        MSG_UNCLEAN_SHUTDOWN)), now)
+                job.end_timestamp = now
+                recovered.append(job)
+                _log.warning("Job %d was %s when the master died; marked as "
+                             "failed", job_id, status)
+            elif status == constants.JOB_STATUS_QUEUED:
+                self._pending.append(job_id)
+            self._jobs[job_id] = job
+        heapq.heapify(self._pending)
+        if recovered or highest > serial:
+            with self._lock:
+                ticket = self._writer.request(
+                    recovered, serial=highest if highest > serial else None)
+            self._writer.wait(ticket)
+
+    def start(self) -> None:
+        """Start the worker threads (once)."""
+        with self._lock:
+            if self._workers or self._stopping:
+                return
+            for idx in range(self._worker_count):
+                thread = threading.Thread(target=self._worker, daemon=True,
+                                          name=f"JobQueue-worker-{idx + 1}")
+                self._workers.append(thread)
+            threads = list(self._workers)
+        for thread in threads:
+            thread.start()
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Stop accepting jobs, let running opcodes finish, stop the workers
+        and the writer, release the queue directory.
+
+        Jobs between two opcodes stay queued on disk and continue after a
+        restart.  Returns False if some thread did not end in ``timeout``.
+        """
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            self._stopping = True
+            self._work_cond.notify_all()
+            threads = list(self._workers)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        clean = True
+        for thread in threads:
+            left = None if deadline is None else max(0.0,
+                                                     deadline - time.monotonic())
+            thread.join(left)
+            if thread.is_alive():
+                _log.warning("Worker %s did not stop in time", thread.name)
+                clean = False
+        left = None if deadline is None else max(0.0,
+                                                 deadline - time.monotonic())
+        self._writer.stop(left)
+        self._flock.close()
+        return clean
+
+    # --- small helpers (lock held where noted) --------------------------------
+
+    def _now(self) -> Timestamp:
+        return split_time(self._clock())
+
+    def _notify(self, job: _QueuedJob) -> None:
+        """Wake the watchers of ``job`` (lock held)."""
+        entry = self._watchers.get(job.id)
+        if entry is not None:
+            entry[0].notify_all()
+
+    def _wait_logged(self, ticket: int, job: _QueuedJob) -> None:
+        """Wait for a status update to be durable; a failure is logged (the
+        job goes on in memory and the next write carries the state)."""
+        try:
+            self._writer.wait(ticket)
+        except errors.JobQueueError as err:
+            _log.error("Cannot persist job %d: %s", job.id, err)
+
+    # --- submission -------------------------------------------------------------
+
+    def is_drained(self) -> bool:
+        return os.path.exists(self._paths.drain_file)
+
+    def set_drain_flag(self, drain: bool) -> None:
+        """Set or clear the drain flag (a file, so it survives restarts)."""
+        if drain:
+            storage.write_small_file(self._paths.drain_file, "")
+        else:
+            storage.remove_small_file(self._paths.drain_file,
+                                      self._paths.queue_dir)
+
+    def submit_job(self, ops: Any) -> int:
+        """Queue one job; returns its id once the job file is durable."""
+        return self._submit([_prepare_ops(ops)])[0]
+
+    def submit_many_jobs(self, jobs: Any) -> list[tuple[bool, int | str]]:
+        """Queue several jobs with one commit; per job ``(True, id)`` or
+        ``(False, error message)`` for a job whose opcodes are invalid.
+        A drained or full queue refuses the whole request."""
+        if not isinstance(jobs, (list, tuple)):
+            raise errors.OpPrereqError("Jobs must be given as a list")
+        results: list[tuple[bool, int | str] | None] = [None] * len(jobs)
+        valid: list[tuple[int, list[opcodes.OpCode]]] = []
+        for idx, ops in enumerate(jobs):
+            try:
+                valid.append((idx, _prepare_ops(ops)))
+            except errors.OpPrereqError as err:
+                results[idx] = (False, str(err))
+        if valid:
+            ids = self._submit([ops for _, ops in valid])
+            for (idx, _), job_id in zip(valid, ids, strict=True):
+                results[idx] = (True, job_id)
+        return [r for r in results if r is not None]
+
+    def _submit(self, op_lists: Sequence[list[opcodes.OpCode]]) -> list[int]:
+        received = self._now()
+        count = len(op_lists)
+        with self._lock:
+            if self._stopping:
+                raise errors.JobQueueError("Job queue is shutting down")
+            if self.is_drained():
+                raise errors.JobQueueDrainError(
+                    "Job queue is drained, refusing job")
+            if len(self._jobs) + count > self._size_limit:
+                raise errors.JobQueueFull(
+                    f"Job queue is full ({len(self._jobs)} jobs, limit "
+                    f"{self._size_limit}); archive some jobs")
+            first = self._last_serial + 1
+            self._last_serial += count
+            jobs = [_QueuedJob(first + i, ops, received)
+                    for i, ops in enumerate(op_lists)]
+            for job in jobs:
+                self._jobs[job.id] = job
+            ticket = self._writer.request(jobs, serial=self._last_serial)
+        try:
+            self._writer.wait(ticket)
+        except errors.JobQueueError:
+            with self._lock:
+                for job in jobs:
+                    self._jobs.pop(job.id, None)
+            for job in jobs:  # never run a job whose submit failed
+                try:
+                    io.remove_file(self._paths.job_file(job.id))
+                except errors.GenericError as err:
+                    _log.error("Cannot remove job file of failed submit: %s",
+                               err)
+            raise
+        with self._lock:
+            for job in jobs:
+                heapq.heappush(self._pending, job.id)
+            self._work_cond.notify(count)
+        return [job.id for job in jobs]
+
+    # --- execution ----------------------------------------------------------------
+
+    def _worker(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._stopping:
+                    self._work_cond.wait()
+                if self._stopping:
+                    return
+                job = self._jobs.get(heapq.heappop(self._pending))
+                if job is None or job.status != constants.JOB_STATUS_QUEUED:
+                    continue  # canceled or archived meanwhile
+                index = job.current_op_index()
+                assert index is not None  # a queued job has work left
+                self._start_op(job, index)
+                self._writer.request([job])  # waiting need not be durable
+            try:
+                self._run_job(job, index)
+            except Exception:  # a bug; keep the worker alive
+                _log.exception("Internal error while running job %d", job.id)
+
+    def _start_op(self, job: _QueuedJob, index: int) -> None:
+        """Mark an opcode as waiting for locks (lock held)."""
+        now = self._now()
+        op = job.ops[index]
+        op.set_status(WAITING)
+        op.start_timestamp = now
+        if job.start_timestamp is None:
+            job.start_timestamp = now
+        self._notify(job)
+
+    def _run_job(self, job: _QueuedJob, index: int | None) -> None:
+        while index is not None:
+            ctx = OpContext(self, job, index)
+            outcome: tuple[str, Any]
+            try:
+                ctx.check_cancel()
+                result = self._processor(job.ops[index].input, ctx)
+                serializer.dumps(result)
+                outcome = ("ok", result)
+            except errors.CancelledError as err:
+                outcome = ("cancel", err)
+            except Exception as err:  # the opcode's failure, stored in the job
+                outcome = ("error", err)
+            index = self._finish_op(job, index, outcome)
+
+    def _finish_op(self, job: _QueuedJob, index: int,
+                   outcome: tuple[str, Any]) -> int | None:
+        """Record an opcode's outcome, start the next one; returns its index
+        (None when the job is done or the queue stops)."""
+        kind, value = outcome
+        with self._lock:
+            now = self._now()
+            op = job.ops[index]
+            if op.status == CANCELING:
+                # Canceled while waiting: whatever the processor returned, it
+                # never declared that it started changing things.
+                if kind != "error":
+                    kind, value = "cancel", errors.CancelledError(MSG_CANCELED)
+            elif kind == "cancel":
+                kind = "error"  # a CancelledError nobody asked for
+            if kind == "ok":
+                if op.status == WAITING:
+                    op.set_status(RUNNING)
+                    op.exec_timestamp = now
+                op.set_status(SUCCESS)
+                op.result = value
+                op.end_timestamp = now
+            elif kind == "cancel":
+                job.mark_unfinished_ops(CANCELED, errors.encode(value), now)
+            else:
+                if not isinstance(value, errors.GenericError):
+                    _log.error("Job %d opcode %d failed unexpectedly: %s: %s",
+                               job.id, index, type(value).__name__, value)
+                op.set_status(ERROR)
+                op.result = errors.encode(value)
+                op.end_timestamp = now
+                job.mark_unfinished_ops(ERROR, errors.encode(
+                    errors.OpExecError(MSG_PREVIOUS_FAILED)), now)
+            job.lock_status = None
+            next_index = None
+            if job.status in JOBS_FINALIZED:
+                job.end_timestamp = now
+            elif not self._stopping:
+                next_index = job.current_op_index()
+                if next_index is not None:
+                    self._start_op(job, next_index)
+            ticket = self._writer.request([job])
+            self._notify(job)
+        self._wait_logged(ticket, job)
+        return next_index
+
+    # --- cancel and archive ----------------------------------------------------------
+
+    def cancel_job(self, job_id: Any) -> tuple[bool, str]:
+        """Cancel a job: at once if queued, at its next cancel check if
+        waiting for locks; a running or finished job is not canceled."""
+        job_id = parse_job_id(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False, f"Job {job_id} not found"
+            status = job.status
+            if status == constants.JOB_STATUS_QUEUED:
+                now = self._now()
+                job.mark_unfinished_ops(CANCELED, errors.encode(
+                    errors.CancelledError(MSG_CANCELED)), now)
+                job.end_timestamp = now
+                message = f"Job {job_id} canceled"
+            elif status == constants.JOB_STATUS_WAITING:
+                job.mark_unfinished_ops(CANCELING, None)
+                message = f"Job {job_id} will be canceled"
+            elif status == constants.JOB_STATUS_CANCELING:
+                return True, f"Job {job_id} will be canceled"
+            elif status == constants.JOB_STATUS_RUNNING:
+                return False, (f"Job {job_id} is already running and can no "
+                               f"longer be canceled")
+            else:
+                return False, f"Job {job_id} has already finished ({status})"
+            ticket = self._writer.request([job])
+            self._notify(job)
+        self._wait_logged(ticket, job)
+        return True, message
+
+    def archive_job(self, job_id: Any) -> bool:
+        """Move a finished job to the archive; False if unknown or not
+        finished."""
+        job_id = parse_job_id(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in JOBS_FINALIZED:
+                _log.info("Not archiving job %d: %s", job_id,
+                          "unknown" if job is None else job.status)
+                return False
+        return self._archive([job_id], None) == 1
+
+    def _archive(self, job_ids: Sequence[int], min_age: float | None) -> int:
+        """Archive the finished jobs among ``job_ids`` (those at least
+        ``min_age`` seconds past their end when given); one commit."""
+        with self._lock:
+            now = self._clock()
+            chosen = []
+            for job_id in job_ids:
+                job = self._jobs.get(job_id)
+                if job is None or job.status not in JOBS_FINALIZED:
+                    continue
+                if min_age is not None:
+                    ended = job.end_timestamp or job.received_timestamp
+                    if ended is not None and now - merge_time(ended) < min_age:
+                        continue
+                del self._jobs[job_id]
+                job.archived = True
+                chosen.append(job)
+            if not chosen:
+                return 0
+            ticket = self._writer.request(archive=chosen)
+        try:
+            self._writer.wait(ticket)
+        except errors.JobQueueError as err:
+            _log.error("Archiving jobs failed: %s", err)
+            with self._lock:
+                for job in chosen:
+                    job.archived = False
+                    self._jobs[job.id] = job
+            return 0
+        return len(chosen)
+
+    def autoarchive_jobs(self, age: float, timeout: float) -> tuple[int, int]:
+        """Archive finished jobs that ended at least ``age`` seconds ago
+        (``age == -1``: all finished jobs), working for at most about
+        ``timeout`` seconds.  Returns (archived, not yet examined)."""
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or (
+                age < 0 and age != -1):
+            raise errors.OpPrereqError(f"Invalid archive age {age!r:.40}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise errors.OpPrereqError(f"Invalid timeout {timeout!r:.40}")
+        start = self._clock()
+        with self._lock:
+            candidates = sorted(j.id for j in self._jobs.values()
+                                if j.status in JOBS_FINALIZED)
+        archived = examined = 0
+        while examined < len(candidates):
+            if self._clock() - start > timeout:
+                break
+            chunk = candidates[examined:examined + _ARCHIVE_CHUNK]
+            archived += self._archive(chunk, None if age == -1 else age)
+            examined += len(chunk)
+        return archived, len(candidates) - examined
+
+    # --- queries ------------------------------------------------------------------
+
+    def get_job_ids(self) -> list[int]:
+        """Ids of the jobs in the queue (not archived), ascending."""
+        with self._lock:
+            return sorted(self._jobs)
+
+    def query_jobs(self, job_ids: Sequence[Any] | None,
+                   fields: Sequence[str]) -> list[list[Any] | None]:
+        """One row of ``fields`` per job; None for unknown jobs.  Jobs not
+        in the queue are looked up in the archive."""
+        names = check_fields(fields)
+        with self._lock:
+            ids = (sorted(self._jobs) if job_ids is None
+                   else [parse_job_id(j) for j in job_ids])
+            rows: dict[int, list[Any] | None] = {}
+            for job_id in ids:
+                job = self._jobs.get(job_id)
+                rows[job_id] = None if job is None else job.get_info(names)
+        for job_id in ids:
+            if rows[job_id] is None and job_id <= self._last_serial:
+                old = storage.read_archived_job(self._paths, job_id)
+                if old is not None:
+                    rows[job_id] = old.get_info(names)
+        return [rows[j] for j in ids]
+
+    def wait_for_job_changes(self, job_id: Any, fields: Sequence[str],
+                             prev_job_info: list[Any] | None,
+                             prev_log_serial: int | None,
+                             timeout: float) -> Any:
+        """Wait until the job's ``fields`` differ from ``prev_job_info`` or it
+        has log entries newer than ``prev_log_serial``.
+
+        Returns ``(job_info, new_log_entries)`` as soon as that is the case
+        (at once for a finished job, which never changes again),
+        :data:`JOB_NOTCHANGED` after ``timeout`` seconds without a change,
+        and None for an unknown job.
+        """
+        job_id = parse_job_id(job_id)
+        names = check_fields(fields)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise errors.OpPrereqError(f"Invalid timeout {timeout!r:.40}")
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                return self._wait_locked(job, names, prev_job_info,
+                                         prev_log_serial, deadline)
+        old = storage.read_archived_job(self._paths, job_id)
+        if old is None:
+            return None
+        return old.get_info(names), old.log_entries(prev_log_serial)
+
+    def _wait_locked(self, job: _QueuedJob, names: list[str],
+                     prev_job_info: list[Any] | None,
+                     prev_log_serial: int | None, deadline: float) -> Any:
+        entry = self._watchers.get(job.id)
+        if entry is None:
+            entry = [threading.Condition(self._lock), 0]
+            self._watchers[job.id] = entry
+        entry[1] += 1
+        try:
+            while True:
+                info = job.get_info(names)
+                log = job.log_entries(prev_log_serial)
+                if (info != prev_job_info or log
+                        or job.status in JOBS_FINALIZED):
+                    return info, log
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return JOB_NOTCHANGED
+                entry[0].wait(remaining)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._watchers[job.id]
+
+    def writer_stats(self) -> tuple[int, int]:
+        """(batches, files) written so far: how well group commit works."""
+        return self._writer.batches, self._writer.files_written

@@ -1,0 +1,255 @@
+"""Crash safety of the job queue: restarts after a dead master, kill -9
+during submissions, damaged files."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from ganeti import constants, errors, opcodes, serializer
+from ganeti.jqueue import JOB_NOTCHANGED, JobQueue, OpContext, storage
+from ganeti.jqueue.model import _QueuedJob
+
+PYLIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "pylib")
+WAIT = 10.0
+
+
+def op(duration: float = 1.0, comment: str | None = None) -> opcodes.OpCode:
+    return opcodes.OpTestDelay(duration=duration, comment=comment)
+
+
+def echo(o: opcodes.OpCode, ctx: OpContext) -> Any:
+    return o.duration
+
+
+def wait_finished(q: JobQueue, job_id: int) -> list[Any]:
+    deadline = time.monotonic() + WAIT
+    prev = None
+    while time.monotonic() < deadline:
+        res = q.wait_for_job_changes(job_id, ["status", "opstatus",
+                                              "opresult"], prev, None, 1.0)
+        if res == JOB_NOTCHANGED:
+            continue
+        prev = res[0]
+        if prev[0] in ("success", "error", "canceled"):
+            return prev
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def write_job(qdir: str, job_id: int, statuses: list[str]) -> None:
+    """A job file as a master that died mid-way would have left it."""
+    job = _QueuedJob(job_id, [op(float(i)) for i in range(len(statuses))],
+                     (100, 0))
+    for qop, status in zip(job.ops, statuses, strict=True):
+        qop.status = status
+        if status == "success":
+            qop.result = qop.input.duration
+    if any(s != "queued" for s in statuses):
+        job.start_timestamp = (101, 0)
+    job.add_log((101, 5), constants.ELOG_MESSAGE, "started", 0)
+    with open(os.path.join(qdir, f"job-{job_id}"), "wb") as handle:
+        handle.write(serializer.dumps(job.to_dict()))
+
+
+def test_restart_fails_interrupted_jobs_and_runs_queued(tmp_path: Any) -> None:
+    qdir = str(tmp_path / "queue")
+    os.makedirs(qdir)
+    write_job(qdir, 1, ["success", "running", "queued"])
+    write_job(qdir, 2, ["waiting"])
+    write_job(qdir, 3, ["canceling", "canceling"])
+    write_job(qdir, 4, ["queued", "queued"])
+    write_job(qdir, 5, ["success", "queued"])  # stopped between opcodes
+    write_job(qdir, 6, ["success"])
+    with open(os.path.join(qdir, "serial"), "w") as handle:
+        handle.write("6\n")
+    q = JobQueue(echo, queue_dir=qdir, workers=2)
+    try:
+        for job_id, expected in [(1, ["success", "error", "error"]),
+                                 (2, ["error"]), (3, ["error", "error"])]:
+            status, opstatus, results = wait_finished(q, job_id)
+            assert (status, opstatus) == ("error", expected)
+            for res in results:
+                if res is not None and not isinstance(res, float):
+                    err = errors.decode(res)
+                    assert err.message == "Unclean master daemon shutdown"
+        assert wait_finished(q, 4) == ["success", ["success", "success"],
+                                       [0.0, 1.0]]
+        assert wait_finished(q, 5) == ["success", ["success", "success"],
+                                       [0.0, 1.0]]
+        assert wait_finished(q, 6)[0] == "success"
+        assert q.query_jobs([1], ["oplog"]) == [
+            [[[[1, [101, 5], "message", "started"]], [], []]]]
+        assert q.submit_job([op()]) == 7
+    finally:
+        assert q.shutdown(WAIT)
+    # The verdict was persisted.
+    job = storage.load_job_file(os.path.join(qdir, "job-2"))
+    assert job.status == "error"
+    assert job.end_timestamp is not None
+
+
+def test_damaged_job_file_is_moved_aside(tmp_path: Any) -> None:
+    qdir = str(tmp_path / "queue")
+    os.makedirs(qdir)
+    write_job(qdir, 1, ["queued"])
+    with open(os.path.join(qdir, "job-2"), "wb") as handle:
+        handle.write(b'{"id": 2, "ops": [')
+    write_job(qdir, 3, ["success"])
+    with open(os.path.join(qdir, "job-4"), "wb") as handle:
+        handle.write(serializer.dumps({"id": 5, "ops": []}))
+    with open(os.path.join(qdir, "job-9.tmp"), "wb") as handle:
+        handle.write(b"half a write")
+    with open(os.path.join(qdir, "job-notanumber"), "wb") as handle:
+        handle.write(b"ignored")
+    q = JobQueue(echo, queue_dir=qdir, workers=1)
+    try:
+        assert q.get_job_ids() == [1, 3]
+        assert wait_finished(q, 1)[0] == "success"
+        names = sorted(os.listdir(qdir))
+        assert any(n.startswith("job-2.corrupt-") for n in names)
+        assert any(n.startswith("job-4.corrupt-") for n in names)
+        assert "job-9.tmp" not in names
+        assert "job-notanumber" in names
+        # The damaged ids stay used.
+        assert q.submit_job([op()]) == 5
+    finally:
+        assert q.shutdown(WAIT)
+
+
+# --- real processes killed with SIGKILL ---------------------------------------
+
+CHILD_BLOCKING = textwrap.dedent("""
+    import os, sys, threading
+    from ganeti import opcodes
+    from ganeti.jqueue import JobQueue
+
+    def say(line):  # one write: threads can not interleave lines
+        os.write(1, (line + "\\n").encode())
+
+    def proc(op, ctx):
+        if op.comment == "block":
+            ctx.notify_running()
+            say(f"RUNNING {ctx.job_id}")
+            threading.Event().wait()
+        return op.duration
+
+    q = JobQueue(proc, queue_dir=sys.argv[1], workers=1)
+    first = q.submit_job([opcodes.OpTestDelay(duration=1.0, comment="block"),
+                          opcodes.OpTestDelay(duration=2.0)])
+    second = q.submit_job([opcodes.OpTestDelay(duration=3.0)])
+    say(f"SUBMITTED {first} {second}")
+    threading.Event().wait()
+""")
+
+CHILD_SUBMITTER = textwrap.dedent("""
+    import os, sys
+    from ganeti import opcodes
+    from ganeti.jqueue import JobQueue
+
+    def say(line):
+        os.write(1, (line + "\\n").encode())
+
+    q = JobQueue(lambda op, ctx: op.duration, queue_dir=sys.argv[1],
+                 workers=4)
+    n = 0
+    while True:
+        n += 1
+        if n % 3:
+            job_id = q.submit_job([opcodes.OpTestDelay(duration=float(n))])
+            say(str(job_id))
+        else:
+            for ok, job_id in q.submit_many_jobs(
+                    [[opcodes.OpTestDelay(duration=float(n))]] * 3):
+                say(str(job_id))
+""")
+
+
+class Child:
+    """A Python child process whose stdout lines are read with a deadline."""
+
+    def __init__(self, code: str, *args: str) -> None:
+        env = dict(os.environ, PYTHONPATH=PYLIB)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
+        assert self.proc.stdout is not None
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buf = b""
+
+    def readline(self) -> str:
+        deadline = time.monotonic() + WAIT
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                raise AssertionError("child produced no output in time")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                err = self.proc.stderr.read() if self.proc.stderr else b""
+                raise AssertionError(f"child ended: {err.decode()[-2000:]}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(WAIT)
+        self._sel.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_kill_during_run_then_restart(tmp_path: Any) -> None:
+    qdir = str(tmp_path / "queue")
+    child = Child(CHILD_BLOCKING, qdir)
+    try:
+        lines = sorted(child.readline().split() for _ in range(2))
+        (_, running), (_, first, second) = lines
+        assert running == first
+    finally:
+        child.kill()
+    q = JobQueue(echo, queue_dir=qdir, workers=1)
+    try:
+        status, opstatus, results = wait_finished(q, int(first))
+        assert (status, opstatus) == ("error", ["error", "error"])
+        assert errors.decode(results[0]).message == (
+            "Unclean master daemon shutdown")
+        assert wait_finished(q, int(second)) == ["success", ["success"], [3.0]]
+    finally:
+        assert q.shutdown(WAIT)
+
+
+@pytest.mark.parametrize("lines", [1, 40, 300])
+def test_kill_during_submissions_loses_no_job(tmp_path: Any,
+                                              lines: int) -> None:
+    qdir = str(tmp_path / "queue")
+    child = Child(CHILD_SUBMITTER, qdir)
+    try:
+        returned = [int(child.readline()) for _ in range(lines)]
+    finally:
+        child.kill()
+    assert returned == sorted(set(returned))
+    for job_id in returned:  # readable without the queue's help
+        job = storage.load_job_file(os.path.join(qdir, f"job-{job_id}"))
+        assert job.id == job_id
+    q = JobQueue(echo, queue_dir=qdir, workers=4)
+    try:
+        known = set(q.get_job_ids())
+        assert set(returned) <= known
+        for job_id in returned:
+            assert wait_finished(q, job_id)[0] in ("success", "error")
+        assert q.submit_job([op()]) > max(known)
+    finally:
+        assert q.shutdown(WAIT)
