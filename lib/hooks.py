@@ -219,3 +219,24 @@ class HooksMaster:
         if failures:
             raise errors.HooksAbort("Hook failure(s): " + "; ".join(failures))
         return results
+
+
+class RpcHooksRunner:
+    """Runs hooks on nodes through the node RPC ``hooks_runner`` call."""
+
+    def __init__(self, rpc: object) -> None:
+        self.rpc = rpc
+
+    def __call__(self, nodes: Sequence[str], hpath: str, phase: str,
+                 env: Mapping[str, str]) -> list[NodeResult]:
+        results = self.rpc.call_hooks_runner(  # type: ignore[attr-defined]
+            list(nodes), hpath, phase, dict(env))
+        out = []
+        for node, res in results.items():
+            if res.fail_msg is not None:
+                out.append(NodeResult(node, [], fail_msg=res.fail_msg,
+                                      offline=res.offline))
+                continue
+            out.append(NodeResult(node, [
+                ScriptResult(str(s), int(st), str(o)) for s, st, o in res.payload]))
+        return out

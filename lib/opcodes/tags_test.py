@@ -81,8 +81,9 @@ class OpTestDelay(OpCode):
     """Sleep on the master and/or nodes (``gnt-debug delay``).
 
     Exercises the job queue and the locks: with ``no_locks`` false the
-    opcode holds the cluster lock exclusively (and the named nodes' locks)
-    while it sleeps.
+    opcode holds the locks of ``on_nodes`` exclusively while it sleeps (the
+    cluster lock shared), or the cluster lock exclusively when no nodes
+    are named.
     """
 
     OP_ID = "OP_TEST_DELAY"
@@ -97,8 +98,8 @@ class OpTestDelay(OpCode):
                         doc="Repeat the sleep this many more times")
     no_locks: bool = field(
         default=True, check=ht.TBool,
-        doc="Take no locks (false: the cluster lock exclusively and the "
-            "locks of on_nodes)")
+        doc="Take no locks (false: the locks of on_nodes, or the cluster "
+            "lock exclusively when no nodes are named)")
 
 
 class OpTestAllocator(OpCode):

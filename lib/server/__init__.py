@@ -1,0 +1,1 @@
+"""Daemon mains: masterd, noded, rapi."""

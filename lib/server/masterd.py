@@ -1,0 +1,221 @@
+"""ganeti-masterd: the job queue, the locks and LUXI on the master node.
+
+Start-up checks that a cluster configuration exists under this node's
+root and that this node is the master; then it loads the config, builds
+the lock manager from it, recovers the job queue (jobs a dead master left
+running are failed, queued jobs run) and serves LUXI on the master socket.
+SIGTERM stops accepting requests and new jobs, waits for the running
+opcodes to finish, and exits.
+
+Node RPC transport (``--rpc-transport``): ``local`` answers the master's
+own node in this process and reports other nodes unreachable (what a
+cluster without node daemons has); ``in-process`` answers *every* node's
+calls in this process, which benchmarks and tests of the queue and lock
+layers use to take node daemons out of the measurement.  The HTTPS
+transport to ``ganeti-noded`` is the default once node daemons exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from typing import Any
+
+from ganeti import (
+    config,
+    constants,
+    daemon,
+    errors,
+    hooks,
+    jqueue,
+    locking,
+    luxi,
+    mcpu,
+    opcodes,
+    pathutils,
+)
+from ganeti.cmdlib.base import LUContext
+from ganeti.rpc.client import LocalTransport, RpcClient, Transport
+from ganeti.utils import io
+
+RPC_TRANSPORTS = ("local", "in-process")
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=jqueue.DEFAULT_WORKERS,
+                        help="Job queue worker threads (default %(default)s)")
+    parser.add_argument("--rpc-transport", choices=RPC_TRANSPORTS,
+                        default="local",
+                        help="How node RPC calls are sent (see the man page)")
+    parser.add_argument("--no-voting", action="store_true",
+                        help="Start without asking other nodes who the "
+                             "master is (accepted for compatibility)")
+    parser.add_argument("--yes-do-it", action="store_true",
+                        help="Confirm --no-voting")
+
+
+def check(options: argparse.Namespace) -> None:
+    if options.workers < 1:
+        raise errors.UsageError("--workers must be at least 1")
+    path = pathutils.get().cluster_conf_file
+    if not os.path.exists(path):
+        raise errors.NotClusterError(
+            f"Cluster configuration not found at {path}: this node is not "
+            "part of a cluster")
+    cfg = config.ConfigWriter(offline=True)
+    master = cfg.get_cluster().master_node
+    me = pathutils.hostname()
+    if master != me:
+        raise errors.NotMasterError(
+            f"This is not the master node (this is {me}, the master is "
+            f"{master})")
+
+
+class Master:
+    """The running master: config, locks, queue, LUXI server."""
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.cfg = config.ConfigWriter()
+        cluster = self.cfg.get_cluster()
+        self.master_name = cluster.master_node
+        self.glm = locking.GanetiLockManager(
+            nodes=self.cfg.node_names(), instances=self.cfg.instance_names())
+        transport: Transport
+        if options.rpc_transport == "in-process":
+            transport = LocalTransport()
+        else:
+            transport = LocalTransport([self.master_name])
+        self.rpc = RpcClient(self.cfg.get_node, transport)
+        self.processor = mcpu.Processor(
+            LUContext(cfg=self.cfg, rpc=self.rpc, master=self.master_name),
+            self.glm, hooks.RpcHooksRunner(self.rpc))
+        self.queue = jqueue.JobQueue(self.processor.execute,
+                                     workers=options.workers)
+        self.server = luxi.Server(pathutils.get().master_socket, self.handle,
+                                  group=luxi.SOCKET_GROUP)
+        self._server_thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.2,), daemon=True,
+            name="luxi-server")
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def serve(self, stop: threading.Event) -> int:
+        self._server_thread.start()
+        logging.info("Master daemon ready on %s", self.server.server_address)
+        stop.wait()
+        logging.info("Stopping: no new requests; waiting for running jobs")
+        self.server.shutdown()
+        self.server.server_close()
+        finished = self.queue.shutdown()
+        if not finished:
+            logging.warning("Some opcodes were still running at shutdown")
+        self.rpc.close()
+        return errors.EXIT_SUCCESS
+
+    # --- LUXI -----------------------------------------------------------------
+
+    def handle(self, method: luxi.Method, args: list[Any]) -> Any:
+        handler = getattr(self, f"_luxi_{method.name}", None)
+        if handler is None:
+            raise errors.ProtocolError(f"LUXI method {method.name} is not "
+                                       "handled by this master")
+        return handler(*args)
+
+    def _luxi_SubmitJob(self, ops: list[dict[str, Any]]) -> int:
+        return self.queue.submit_job(ops)
+
+    def _luxi_SubmitManyJobs(self, jobs: list[list[dict[str, Any]]]) -> Any:
+        return [list(r) for r in self.queue.submit_many_jobs(jobs)]
+
+    def _luxi_WaitForJobChange(self, job_id: Any, fields: list[str],
+                               prev_job_info: Any, prev_log_serial: Any,
+                               timeout: float) -> Any:
+        timeout = min(float(timeout), luxi.WFJC_TIMEOUT)
+        result = self.queue.wait_for_job_changes(
+            job_id, fields, prev_job_info, prev_log_serial, timeout)
+        if result is None:
+            raise errors.OpPrereqError(f"Job {job_id} not found",
+                                       errors.ErrorCode.NOENT)
+        if result == jqueue.JOB_NOTCHANGED:
+            return result
+        info, log = result
+        return [info, log]
+
+    def _luxi_CancelJob(self, job_id: Any) -> Any:
+        return list(self.queue.cancel_job(job_id))
+
+    def _luxi_ArchiveJob(self, job_id: Any) -> bool:
+        return self.queue.archive_job(job_id)
+
+    def _luxi_AutoArchiveJobs(self, age: float, timeout: float) -> Any:
+        return list(self.queue.autoarchive_jobs(age, timeout))
+
+    def _luxi_QueryJobs(self, job_ids: Any, fields: list[str]) -> Any:
+        return self.queue.query_jobs(job_ids, fields)
+
+    def _luxi_QueryClusterInfo(self) -> Any:
+        return self.processor.execute_direct(opcodes.OpClusterQuery())
+
+    def _luxi_QueryConfigValues(self, fields: list[str]) -> Any:
+        return self.processor.execute_direct(
+            opcodes.OpClusterConfigQuery(output_fields=fields))
+
+    def _luxi_QueryInstances(self, names: list[str], fields: list[str],
+                             use_locking: bool) -> Any:
+        return self.processor.execute_direct(opcodes.OpInstanceQuery(
+            names=names, output_fields=fields, use_locking=use_locking))
+
+    def _luxi_QueryNodes(self, names: list[str], fields: list[str],
+                         use_locking: bool) -> Any:
+        return self.processor.execute_direct(opcodes.OpNodeQuery(
+            names=names, output_fields=fields, use_locking=use_locking))
+
+    def _luxi_QueryExports(self, nodes: list[str], use_locking: bool) -> Any:
+        return self.processor.execute_direct(opcodes.OpBackupQuery(
+            nodes=nodes, use_locking=use_locking))
+
+    def _luxi_QueryTags(self, kind: str, name: str) -> Any:
+        return self.processor.execute_direct(opcodes.OpTagsGet(
+            kind=kind, name=name or None))
+
+    def _luxi_QueryLocks(self, fields: list[str]) -> Any:
+        known = ("name", "mode", "owner", "pending")
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            raise errors.UnknownFieldError(
+                f"Unknown lock field(s): {', '.join(unknown)}")
+        rows = []
+        for lock in self.glm.info():
+            values = {"name": lock["name"], "mode": lock["mode"],
+                      "owner": sorted(lock["owners"]) or None,
+                      "pending": [[mode, sorted(names)]
+                                  for mode, names in lock["pending"]] or None}
+            rows.append([values[f] for f in fields])
+        return rows
+
+    def _luxi_SetDrainFlag(self, drain_flag: bool) -> bool:
+        self.queue.set_drain_flag(drain_flag)
+        return True
+
+    def _luxi_SetWatcherPause(self, until: float | None) -> Any:
+        path = pathutils.get().watcher_pause_file
+        if until is None:
+            io.remove_file(path)
+        else:
+            io.write_file_atomic(path, f"{int(until)}\n", mode=0o644)
+        return until
+
+
+def run(ctx: daemon.DaemonContext) -> int:
+    master = Master(ctx.options)
+    return master.serve(ctx.stop_event)
+
+
+SPEC = daemon.DaemonSpec(constants.MASTERD, "Ganeti master daemon",
+                         add_options, check, run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return daemon.main(SPEC, argv)
