@@ -1,0 +1,150 @@
+"""From disk templates to disk objects, on the master.
+
+A disk template (``diskless``, ``file``, ``plain``, ``drbd``) decides which
+block devices an instance's disks are made of.  :func:`generate_disks`
+builds the :class:`~ganeti.objects.Disk` objects of a new instance:
+
+- ``diskless``: no disks at all (there is no diskless device driver; the
+  template simply maps to an empty list);
+- ``file``: one file device per disk, ``logical_id = [driver, path]`` with
+  ``path = <file storage dir>/<instance name>/disk<N>`` (configured paths;
+  nodes relocate them under their root, see
+  :mod:`ganeti.storage.filestorage`).
+
+``plain`` and ``drbd`` need the lvm and drbd8 drivers, which are not part
+of this build; asking for them raises a clear error.
+
+When an instance with file disks is renamed, its directory is renamed on
+the primary node and the disks' logical ids change with it:
+:func:`renamed_file_disks` computes the new disks (pure, for the master)
+and :func:`rename_disks_for_instance` also renames the directory (node
+side).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ganeti import constants, errors, ht, objects
+from ganeti.storage import filestorage
+from ganeti.storage.base import StorageContext
+
+
+def instance_storage_dir(file_storage_dir: str, instance_name: str) -> str:
+    """Configured directory holding the file disks of an instance."""
+    if not ht.TAbsolutePath(file_storage_dir):
+        raise errors.ParameterError(
+            f"File storage directory {file_storage_dir!r:.80} is not an"
+            " absolute path", parameter="file_storage_dir")
+    if not ht.THostname(instance_name):
+        raise errors.ParameterError(
+            f"Invalid instance name {instance_name!r:.80}",
+            parameter="instance_name")
+    return os.path.join(os.path.normpath(file_storage_dir), instance_name)
+
+
+def _disk_size(index: int, spec: Mapping[str, Any]) -> int:
+    size = spec.get("size") if isinstance(spec, Mapping) else None
+    if not ht.TPositiveInt(size):
+        raise errors.ParameterError(
+            f"Disk {index}: size: {ht.describe_failure(ht.TPositiveInt, size)}"
+            " (MiB)", parameter="disks")
+    return int(size)  # type: ignore[arg-type]
+
+
+def _disk_mode(index: int, spec: Mapping[str, Any]) -> str:
+    mode = spec.get("mode", constants.DISK_RDWR)
+    if mode not in constants.DISK_ACCESS_SET:
+        check = ht.TElemOf(constants.DISK_ACCESS_SET)
+        raise errors.ParameterError(
+            f"Disk {index}: mode: {ht.describe_failure(check, mode)}",
+            parameter="disks")
+    return str(mode)
+
+
+def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
+                   instance_name: str, file_storage_dir: str, *,
+                   file_driver: str = constants.FD_LOOP,
+                   base_index: int = 0) -> list[objects.Disk]:
+    """The disks of a new instance (or new disks of an existing one).
+
+    ``disk_specs`` are dictionaries with ``size`` (MiB) and optionally
+    ``mode`` (``rw``/``ro``); ``base_index`` numbers the first new disk
+    (``disk/<N>``, file ``disk<N>``) when disks are added later.
+    ``file_storage_dir`` is the configured directory under which the
+    instance's own directory lives.
+    """
+    if template == constants.DT_DISKLESS:
+        if disk_specs:
+            raise errors.ParameterError(
+                "The diskless template takes no disks", parameter="disks")
+        return []
+    if template in (constants.DT_PLAIN, constants.DT_DRBD8):
+        raise errors.OpPrereqError(
+            f"Disk template {template} is not available in this build",
+            errors.ErrorCode.ENVIRON)
+    if template != constants.DT_FILE:
+        raise errors.ParameterError(
+            f"Unknown disk template {template!r:.60} (known:"
+            f" {', '.join(sorted(constants.DISK_TEMPLATES))})",
+            parameter="disk_template")
+    if file_driver not in constants.FILE_DRIVERS:
+        check = ht.TElemOf(constants.FILE_DRIVERS)
+        raise errors.ParameterError(
+            f"File driver: {ht.describe_failure(check, file_driver)}",
+            parameter="driver")
+    if not ht.TNonNegativeInt(base_index):
+        raise errors.ProgrammerError(f"Invalid base disk index {base_index!r}")
+    directory = instance_storage_dir(file_storage_dir, instance_name)
+    disks = []
+    for offset, spec in enumerate(disk_specs):
+        index = base_index + offset
+        disks.append(objects.Disk(
+            dev_type=constants.LD_FILE, size=_disk_size(index, spec),
+            logical_id=[file_driver, os.path.join(directory, f"disk{index}")],
+            iv_name=f"disk/{index}", mode=_disk_mode(index, spec)))
+    return disks
+
+
+def file_disks_dir(disks: Sequence[objects.Disk]) -> str | None:
+    """The one configured directory holding these file disks; None when
+    there are no file disks.  Disks spread over several directories are
+    an inconsistency and raise."""
+    dirs = {os.path.dirname(str(d.logical_id[1])) for d in disks
+            if d.dev_type == constants.LD_FILE and len(d.logical_id) == 2}
+    if len(dirs) > 1:
+        raise errors.BlockDeviceError(
+            "File disks of one instance are in several directories: "
+            + ", ".join(sorted(dirs)), errors.ErrorCode.CONFIG)
+    return dirs.pop() if dirs else None
+
+
+def renamed_file_disks(disks: Sequence[objects.Disk], new_name: str
+                       ) -> tuple[str | None, str | None, list[objects.Disk]]:
+    """For an instance rename: (old dir, new dir, copies of ``disks`` with
+    file logical ids moved to the new directory).  Non-file disks are
+    copied unchanged; without file disks both directories are None."""
+    old_dir = file_disks_dir(disks)
+    copies = [d.copy() for d in disks]
+    if old_dir is None:
+        return None, None, copies
+    new_dir = instance_storage_dir(os.path.dirname(old_dir), new_name)
+    for disk in copies:
+        if disk.dev_type == constants.LD_FILE:
+            driver, path = disk.logical_id
+            disk.logical_id = [driver, os.path.join(new_dir,
+                                                    os.path.basename(path))]
+    return old_dir, new_dir, copies
+
+
+def rename_disks_for_instance(disks: Sequence[objects.Disk], new_name: str,
+                              context: StorageContext | None = None
+                              ) -> list[objects.Disk]:
+    """On the primary node: rename the instance's file storage directory
+    and return the disks with their new logical ids."""
+    old_dir, new_dir, copies = renamed_file_disks(disks, new_name)
+    if old_dir is not None and new_dir is not None and old_dir != new_dir:
+        filestorage.rename_storage_dir(old_dir, new_dir, context)
+    return copies
