@@ -1,0 +1,251 @@
+"""HTTPS server and client on 127.0.0.1: pinning, keep-alive, limits."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ganeti import crypto, errors, http, serializer
+from ganeti.http import client as http_client
+from ganeti.http import server as http_server
+from ganeti.http import tls
+
+WAIT = 30.0  # bound on every blocking step; never reached when all is well
+
+
+class Pki:
+    def __init__(self, root: Path) -> None:
+        self.cluster = str(root / "server.pem")
+        self.other = str(root / "other.pem")
+        key, self.cert_pem = crypto.generate_self_signed("cluster",
+                                                         validity_days=1)
+        crypto.write_pem_file(self.cluster, key, self.cert_pem)
+        key2, self.other_pem = crypto.generate_self_signed("cluster",
+                                                           validity_days=1)
+        crypto.write_pem_file(self.other, key2, self.other_pem)
+        self.fingerprint = crypto.cert_fingerprint(self.cert_pem)
+
+    def client(self, *, cert_file: str | None = "cluster",
+               **kwargs: object) -> http_client.HttpClient:
+        path = {"cluster": self.cluster, "other": self.other, None: None}[cert_file]
+        ctx = tls.client_context(self.cert_pem, cert_file=path)
+        return http_client.HttpClient(ctx, server_pin=self.fingerprint,
+                                      **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+def echo_app(request: http.Request) -> http.Response:
+    if request.path == "/boom":
+        raise RuntimeError("kaboom")
+    if request.path == "/teapot":
+        raise http.HttpError(418, "short and stout")
+    return http.json_response({
+        "method": request.method, "path": request.path,
+        "body": request.body.decode(), "port": request.client_address[1],
+        "peer": request.peer_fingerprint})
+
+
+LIMITS = http_server.ServerLimits(max_body=1024, handshake_timeout=0.5,
+                                  idle_timeout=5.0, request_timeout=0.5)
+
+
+@pytest.fixture
+def server(pki: Pki) -> Iterator[http_server.HttpServer]:
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    srv = http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx,
+                                 client_pin=pki.fingerprint, limits=LIMITS)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def get(client: http_client.HttpClient, srv: http_server.HttpServer,
+        path: str = "/x", body: bytes = b"", method: str = "PUT"
+        ) -> http_client.HttpResponse:
+    host, port = srv.address
+    return client.request(host, port, method, path, body, timeout=WAIT)
+
+
+def raw_tls(pki: Pki, srv: http_server.HttpServer) -> ssl.SSLSocket:
+    ctx = tls.client_context(pki.cert_pem, cert_file=pki.cluster)
+    sock = socket.create_connection(srv.address, timeout=WAIT)
+    return ctx.wrap_socket(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_round_trip_and_keep_alive(pki: Pki, server: http_server.HttpServer) -> None:
+    with pki.client() as client:
+        answers = [get(client, server, f"/call{i}", b"[%d]" % i).json()
+                   for i in range(5)]
+        assert client.connections_opened == 1
+    assert [a["path"] for a in answers] == [f"/call{i}" for i in range(5)]
+    assert answers[3]["body"] == "[3]"
+    assert len({a["port"] for a in answers}) == 1  # one connection
+    assert answers[0]["peer"] == pki.fingerprint
+
+
+def test_pool_is_thread_safe(pki: Pki, server: http_server.HttpServer) -> None:
+    results: list[int] = []
+    with pki.client() as client:
+        def worker() -> None:
+            for _ in range(5):
+                results.append(get(client, server).status)
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert client.connections_opened <= 8
+    assert results == [200] * 40
+
+
+def test_body_too_large_is_413(pki: Pki, server: http_server.HttpServer) -> None:
+    with pki.client() as client:
+        resp = get(client, server, body=b"x" * 2048)
+        assert resp.status == 413
+        assert "exceeds the limit of 1024" in resp.json()["message"]
+        assert get(client, server, body=b"x" * 1024).status == 200
+
+
+def test_app_errors(pki: Pki, server: http_server.HttpServer) -> None:
+    with pki.client() as client:
+        resp = get(client, server, "/boom")
+        assert resp.status == 500
+        assert resp.json()["message"] == "Internal error: RuntimeError"
+        resp = get(client, server, "/teapot")
+        assert (resp.status, resp.json()["message"]) == (418, "short and stout")
+        assert get(client, server).status == 200
+
+
+def test_protocol_errors(pki: Pki, server: http_server.HttpServer) -> None:
+    cases = {
+        b"PUT /x HTTP/1.1\r\nHost: a\r\n\r\n": b" 411 ",
+        b"PUT /x HTTP/1.1\r\nContent-Length: x\r\n\r\n": b" 400 ",
+        b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n": b" 501 ",
+        b"\x00\x01garbage\xff\r\n\r\n": b" 400 ",
+    }
+    for request, status in cases.items():
+        with raw_tls(pki, server) as sock:
+            sock.sendall(request)
+            answer = read_all(sock)
+        assert answer.startswith(b"HTTP/1.1") and status in answer.split(b"\r\n")[0]
+    with pki.client() as client:
+        assert get(client, server).status == 200
+
+
+def test_slow_client_times_out_without_blocking_others(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    slow = raw_tls(pki, server)
+    slow.sendall(b"PUT /x HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    silent = socket.create_connection(server.address, timeout=WAIT)  # no TLS
+    try:
+        with pki.client() as client:
+            for _ in range(3):
+                assert get(client, server).status == 200
+        answer = read_all(slow)  # the server gives up on it
+        assert answer.split(b"\r\n")[0].endswith(b"408 Request Timeout")
+        assert silent.recv(100) == b""  # handshake deadline: closed
+    finally:
+        slow.close()
+        silent.close()
+
+
+def test_client_without_certificate_refused(pki: Pki,
+                                            server: http_server.HttpServer) -> None:
+    with pki.client(cert_file=None) as client, \
+            pytest.raises(errors.NodeUnreachableError) as info:
+        get(client, server)
+    assert "\n" not in str(info.value)
+
+
+def test_client_with_other_certificate_refused(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    with pki.client(cert_file="other") as client, \
+            pytest.raises(errors.NodeUnreachableError):
+        get(client, server)
+    with pki.client() as client:
+        assert get(client, server).status == 200
+
+
+def test_server_with_other_certificate_refused(pki: Pki) -> None:
+    ctx = tls.server_context(pki.other, client_ca_pem=pki.cert_pem)
+    with http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx,
+                                limits=LIMITS) as srv, pki.client() as client, \
+            pytest.raises(errors.NodeUnreachableError,
+                          match="TLS error: certificate verify failed"):
+        get(client, srv)
+
+
+def test_pin_is_checked_beyond_the_chain(pki: Pki,
+                                         server: http_server.HttpServer) -> None:
+    ctx = tls.client_context(pki.cert_pem, cert_file=pki.cluster)
+    wrong_pin = "0" * 64
+    with http_client.HttpClient(ctx, server_pin=wrong_pin) as client, \
+            pytest.raises(errors.NodeUnreachableError,
+                          match="not the cluster certificate"):
+        get(client, server)
+
+
+def test_stale_pooled_connection_is_replaced(pki: Pki) -> None:
+    limits = http_server.ServerLimits(idle_timeout=0.2)
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    with http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx,
+                                limits=limits) as srv, pki.client() as client:
+        first = get(client, srv).json()["port"]
+        # Wait (bounded) until the server has dropped the idle connection.
+        idle = client._idle[srv.address][0]
+        assert idle.sock is not None
+        idle.sock.settimeout(WAIT)
+        assert idle.sock.recv(1) == b""
+        second = get(client, srv).json()["port"]
+        assert first != second and client.connections_opened == 2
+
+
+def test_plain_http_and_default_error_body() -> None:
+    with http_server.HttpServer(("127.0.0.1", 0), echo_app) as srv, \
+            http_client.HttpClient() as client:
+        resp = get(client, srv, "/teapot", method="GET")
+        assert resp.status == 418
+        assert serializer.loads(resp.body) == {
+            "code": 418, "message": "short and stout", "explain": ""}
+
+
+def test_stop_closes_kept_alive_connections(pki: Pki) -> None:
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    srv = http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx)
+    srv.start()
+    with pki.client() as client:
+        assert get(client, srv).status == 200
+        srv.stop()
+        with pytest.raises(errors.NodeUnreachableError, match="Error 111"):
+            get(client, srv)
+
+
+def test_listen_error_is_clear(pki: Pki, server: http_server.HttpServer) -> None:
+    with pytest.raises(errors.OpExecError, match=r"Cannot listen on 127\.0\.0\.1:"):
+        http_server.HttpServer(server.address, echo_app)
+
+
+def test_json_helpers() -> None:
+    req = http.Request("PUT", "/", {}, b"[1, 2", ("127.0.0.1", 1))
+    with pytest.raises(http.HttpError) as info:
+        http.parse_json_body(req)
+    assert info.value.status == 400 and "Invalid JSON" in info.value.message
+    assert http.json_response([1]).body == b"[1]"

@@ -1,0 +1,115 @@
+"""HttpsTransport against an in-process noded server, and error mapping."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ganeti import crypto, serializer
+from ganeti.http import server as http_server
+from ganeti.rpc.transport import HttpsTransport, decode_answer
+from ganeti.server import noded
+
+
+@pytest.fixture
+def cert_file(tmp_path: Path) -> str:
+    path = str(tmp_path / "server.pem")
+    crypto.write_pem_file(path, *crypto.generate_self_signed(
+        "cluster", validity_days=1))
+    return path
+
+
+@pytest.fixture
+def node(cert_file: str) -> Iterator[http_server.HttpServer]:
+    srv = noded.build_server(("127.0.0.1", 0), cert_file)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_calls_and_connection_reuse(cert_file: str,
+                                    node: http_server.HttpServer) -> None:
+    with HttpsTransport(cert_file, port=node.address[1]) as transport:
+        for _ in range(3):
+            res = transport("n1", "127.0.0.1", "version", [], 30)
+            assert (res.payload, res.fail_msg) == (30, None)
+        res = transport("n1", "127.0.0.1", "test_delay", [0], 30)
+        assert (res.payload, res.fail_msg) == (None, None)
+        res = transport("n1", "127.0.0.1", "test_delay", ["x"], 30)
+        assert res.fail_msg == ("RPC test_delay: argument 'duration': expected "
+                                "a non-negative number, got 'x'")
+        res = transport("n1", "127.0.0.1", "no_such_call", [], 30)
+        assert res.fail_msg == "Unknown RPC call 'no_such_call'"
+        assert transport.http.connections_opened == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_names_the_node(cert_file: str) -> None:
+    port = free_port()
+    with HttpsTransport(cert_file, port=port) as transport:
+        res = transport("node7", "127.0.0.1", "version", [], 30)
+    assert res.fail_msg == (f"Error 111: Connection refused (node node7 at "
+                            f"127.0.0.1:{port})")
+
+
+def test_timeout_is_a_failure(cert_file: str) -> None:
+    with socket.socket() as listener:  # accepts TCP, never speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with HttpsTransport(cert_file, port=port) as transport:
+            res = transport("node2", "127.0.0.1", "version", [], 0.2)
+    assert res.fail_msg == f"Timeout after 0.2s (node node2 at 127.0.0.1:{port})"
+
+
+def test_unencodable_arguments(cert_file: str) -> None:
+    with HttpsTransport(cert_file, port=free_port()) as transport:
+        res = transport("n", "127.0.0.1", "version", [{1, 2}], 1)
+    assert res.fail_msg is not None and "Cannot encode" in res.fail_msg
+
+
+@pytest.mark.parametrize(("status", "body", "payload", "fail_msg"), [
+    (200, [True, {"a": 1}], {"a": 1}, None),
+    (200, [False, "disk full"], None, "disk full"),
+    (200, [False, ""], None, "failed (no message)"),
+    (200, [False, 3], None, "3"),
+    (413, [False, "too big"], None, "HTTP 413: too big"),
+    (200, {"a": 1}, None, "invalid answer: b'{\"a\":1}'"),
+    (200, [1, 2], None, "invalid answer: b'[1,2]'"),
+    (502, "x", None, "HTTP 502: invalid answer: b'\"x\"'"),
+])
+def test_decode_answer(status: int, body: object, payload: object,
+                       fail_msg: str | None) -> None:
+    res = decode_answer("n", "c", status, serializer.dumps(body))
+    assert (res.payload, res.fail_msg) == (payload, fail_msg)
+
+
+def test_decode_garbage() -> None:
+    res = decode_answer("n", "c", 200, b"\xff<html>")
+    assert res.fail_msg == "invalid answer: Invalid JSON: not UTF-8 at byte 0"
+
+
+def test_handler_exception_is_logged_and_answered(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from ganeti import backend, http
+
+    def broken() -> int:
+        raise KeyError("disk0")
+
+    backend.load_handlers()
+    monkeypatch.setitem(backend.HANDLERS, "version", broken)
+    req = http.Request("PUT", "/version", {}, b"[]", ("127.0.0.1", 1))
+    resp = noded.handle_request(req)
+    assert (resp.status, serializer.loads(resp.body)) == (
+        200, [False, "KeyError: 'disk0'"])
+    assert "Traceback" in caplog.text and "RPC version failed" in caplog.text
