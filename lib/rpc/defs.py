@@ -48,17 +48,30 @@ class RpcCall:
     doc: str
 
 
-_hooks_results = ht.TListOf(ht.TListOf(ht.TAny))
+def _collect() -> dict[str, RpcCall]:
+    """Every row, from the area modules of :mod:`ganeti.rpc.calls`.
 
-CALLS: Final[dict[str, RpcCall]] = {c.name: c for c in [
-    RpcCall("test_delay", Fanout.MULTI, Timeout.NORMAL,
-            (Arg("duration", ht.TNonNegativeNumber, "Seconds to sleep"),),
-            ht.TNone, "Sleep on the node (gnt-debug delay)"),
-    RpcCall("hooks_runner", Fanout.MULTI, Timeout.NORMAL,
-            (Arg("hpath", ht.TNonEmptyString), Arg("phase", ht.TNonEmptyString),
-             Arg("env", ht.TDictOf(ht.TString, ht.TString))),
-            _hooks_results,
-            "Run the hooks of one phase: [[script, status, output], ...]"),
-    RpcCall("version", Fanout.MULTI, Timeout.URGENT, (), ht.TInt,
-            "The node daemon's protocol version"),
-]}
+    Each ``calls/<area>.py`` defines ``CALLS: list[RpcCall]``; modules are
+    found on disk, so adding an area edits no shared list.  A name
+    declared twice is a programmer error.
+    """
+    import importlib
+    import pkgutil
+
+    from ganeti import errors
+    from ganeti.rpc import calls
+
+    table: dict[str, RpcCall] = {}
+    for info in sorted(pkgutil.iter_modules(calls.__path__),
+                       key=lambda i: i.name):
+        module = importlib.import_module(f"{calls.__name__}.{info.name}")
+        for call in module.CALLS:
+            if call.name in table:
+                raise errors.ProgrammerError(
+                    f"RPC call {call.name!r} declared twice")
+            table[call.name] = call
+    return table
+
+
+#: The whole table: call name -> row.
+CALLS: Final[dict[str, RpcCall]] = _collect()

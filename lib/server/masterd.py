@@ -7,12 +7,12 @@ running are failed, queued jobs run) and serves LUXI on the master socket.
 SIGTERM stops accepting requests and new jobs, waits for the running
 opcodes to finish, and exits.
 
-Node RPC transport (``--rpc-transport``): ``local`` answers the master's
-own node in this process and reports other nodes unreachable (what a
-cluster without node daemons has); ``in-process`` answers *every* node's
-calls in this process, which benchmarks and tests of the queue and lock
-layers use to take node daemons out of the measurement.  The HTTPS
-transport to ``ganeti-noded`` is the default once node daemons exist.
+Node RPC transport (``--rpc-transport``): ``https`` sends calls to the
+node daemons (``ganeti-noded``, mutual TLS with the cluster certificate);
+``local`` answers the master's own node in this process and reports other
+nodes unreachable (a master without node daemons); ``in-process`` answers
+*every* node's calls in this process, which benchmarks and tests of the
+queue and lock layers use to take node daemons out of the measurement.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from ganeti import (
 )
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
+from ganeti.rpc.transport import HttpsTransport
 from ganeti.utils import io
 
-RPC_TRANSPORTS = ("local", "in-process")
+RPC_TRANSPORTS = ("local", "in-process", "https")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +86,8 @@ class Master:
         transport: Transport
         if options.rpc_transport == "in-process":
             transport = LocalTransport()
+        elif options.rpc_transport == "https":
+            transport = HttpsTransport(pathutils.get().noded_cert_file)
         else:
             transport = LocalTransport([self.master_name])
         self.rpc = RpcClient(self.cfg.get_node, transport)

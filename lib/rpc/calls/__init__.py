@@ -1,0 +1,1 @@
+"""The RPC call table by area: each module defines ``CALLS``."""

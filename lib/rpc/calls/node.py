@@ -1,0 +1,14 @@
+"""Node-level calls."""
+
+from __future__ import annotations
+
+from ganeti import ht
+from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
+
+CALLS = [
+    RpcCall("version", Fanout.MULTI, Timeout.URGENT, (), ht.TInt,
+            "The node daemon's protocol version"),
+    RpcCall("test_delay", Fanout.MULTI, Timeout.NORMAL,
+            (Arg("duration", ht.TNonNegativeNumber, "Seconds to sleep"),),
+            ht.TNone, "Sleep on the node (gnt-debug delay)"),
+]
