@@ -18,6 +18,14 @@ same way, following Ganeti's conventions:
 The common options are defined once here (``DEBUG_OPT``, ``FORCE_OPT``,
 ...) with Ganeti's names, flags and destinations; command modules list the
 ones they take.  :func:`generate_table` produces the aligned list output.
+
+The job layer (:func:`submit_opcode`, :func:`poll_job`) is how every
+command that changes something talks to the master daemon: it submits a
+job over LUXI (the socket is found through :mod:`ganeti.pathutils`, so
+``GANETI_ROOTDIR`` relocates it), then long-polls the job with
+``WaitForJobChange``, printing its log messages as they arrive, and
+returns the opcode results or raises the job's error.  With ``--submit``
+it stops after the submission and the command prints ``JobID: N``.
 """
 
 from __future__ import annotations
@@ -27,12 +35,13 @@ import contextlib
 import os
 import sys
 import textwrap
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
-from ganeti import constants, errors
+from ganeti import constants, errors, luxi
 
 #: What a subcommand function receives and returns (an exit code).
 CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
@@ -411,6 +420,8 @@ def format_error(err: BaseException) -> tuple[int, str]:
 
 def _error_text(err: errors.GenericError) -> str:
     msg = err.message
+    if isinstance(err, errors.UsageError):  # a bad command line: one line
+        return f"Error: {msg}"
     if isinstance(err, errors.ConfigurationError):
         return f"Corrupt configuration file: {msg}\nAborting."
     if isinstance(err, errors.HooksAbort):
@@ -582,3 +593,203 @@ def _cell(value: Any, is_size: bool, units: str) -> str:
         else:
             return format_unit(mib, units)
     return str(value)
+
+
+# --- Talking to the master daemon ------------------------------------------------
+
+def get_client() -> luxi.Client:
+    """A LUXI client for this node's master socket (root-relocatable)."""
+    return luxi.Client()
+
+
+def format_timestamp(ts: Any) -> str:
+    """A ``[seconds, microseconds]`` pair as local ``YYYY-MM-DD HH:MM:SS.uuuuuu``
+    (Ganeti's format); ``?`` when the value is not such a pair."""
+    if (not isinstance(ts, (list, tuple)) or len(ts) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool)
+                       for v in ts)):
+        return "?"
+    seconds, micro = ts
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + \
+        f".{micro:06d}"
+
+
+def merge_timestamp(ts: Sequence[int]) -> float:
+    """``[seconds, microseconds]`` as float seconds."""
+    return ts[0] + ts[1] / 1000000.0
+
+
+def format_log_message(kind: str, message: Any) -> str:
+    """The text of one job log entry: messages as they are, other kinds
+    (progress data) as their string form."""
+    if kind == constants.ELOG_MESSAGE:
+        return str(message)
+    return f"{kind}: {message}"
+
+
+#: Receives each new job log entry ``[serial, [sec, usec], kind, message]``.
+FeedbackFn = Callable[[Sequence[Any]], None]
+
+
+def print_log_entry(entry: Sequence[Any]) -> None:
+    """Default feedback: ``<time.ctime> <message>`` on stdout, as Ganeti."""
+    _serial, ts, kind, message = entry
+    to_stdout("%s %s", time.ctime(merge_timestamp(ts)),
+              format_log_message(kind, message))
+
+
+#: What ``WaitForJobChange`` answers after its timeout without a change
+#: (the queue's ``JOB_NOTCHANGED``; not imported to keep the CLI light).
+JOB_NOTCHANGED: Final = "nochange"
+
+_PENDING_NOTICES: Final = {
+    constants.JOB_STATUS_QUEUED: "Job {id} is waiting in queue",
+    constants.JOB_STATUS_WAITING:
+        "Job {id} is trying to acquire all necessary locks",
+}
+
+
+def _is_encoded_error(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and isinstance(value[0], str)
+            and isinstance(value[1], (list, tuple)))
+
+
+def job_outcome(job_id: int | str, status: str, opstatus: Sequence[str],
+                opresult: Sequence[Any]) -> list[Any]:
+    """The opcode results of a finished job, or raise why it failed.
+
+    A canceled job is an :class:`~errors.OpExecError` saying so; a failed
+    opcode's encoded error is raised as itself (so the exit code and the
+    message are the master's), prefixed with a note when earlier opcodes of
+    the job had succeeded.
+    """
+    if status == constants.JOB_STATUS_SUCCESS:
+        return list(opresult)
+    if status in (constants.JOB_STATUS_CANCELING,
+                  constants.JOB_STATUS_CANCELED):
+        raise errors.OpExecError(f"Job {job_id} was canceled")
+    some_ok = False
+    for index, (op_status, result) in enumerate(
+            zip(opstatus, opresult, strict=False)):
+        if op_status == constants.OP_STATUS_SUCCESS:
+            some_ok = True
+            continue
+        if op_status != constants.OP_STATUS_ERROR:
+            continue
+        err = (errors.decode(result) if _is_encoded_error(result)
+               else errors.OpExecError(str(result)))
+        if some_ok:
+            raise errors.OpExecError(
+                f"Partial failure (opcode {index}): {err}", err.code)
+        raise err
+    raise errors.OpExecError(f"Job {job_id} ended with status {status}")
+
+
+def poll_job(job_id: int | str, cl: luxi.Client | None = None,
+             feedback_fn: FeedbackFn | None = None,
+             notice_fn: Callable[[str], None] | None = None) -> list[Any]:
+    """Follow a job until it ends; its opcode results, or raise its error.
+
+    Each new log entry goes to ``feedback_fn`` (default: printed with its
+    time, as Ganeti's CLI does).  When a whole long-poll passes without
+    change while the job sits in the queue or waits for locks,
+    ``notice_fn`` (default: stderr) is told so, once per state.
+    An unknown job is :class:`~errors.JobLost`.
+    """
+    cl = cl or get_client()
+    feedback = feedback_fn or print_log_entry
+    notice = notice_fn or to_stderr
+    prev_info: list[Any] | None = None
+    prev_serial: int | None = None
+    status: str | None = None
+    noticed: set[str] = set()
+    while True:
+        try:
+            result = cl.wait_for_job_change(int(job_id), ["status"],
+                                            prev_info, prev_serial)
+        except errors.OpPrereqError as err:
+            if err.code == errors.ErrorCode.NOENT:
+                raise errors.JobLost(f"Job with id {job_id} lost") from None
+            raise
+        if result is None:
+            raise errors.JobLost(f"Job with id {job_id} lost")
+        if result == JOB_NOTCHANGED:
+            # A whole long-poll without change: say what the job waits for
+            # (once per state), as Ganeti's client does.
+            if status in _PENDING_NOTICES and status not in noticed:
+                noticed.add(status)
+                notice(_PENDING_NOTICES[status].format(id=job_id))
+            continue
+        info, log = result
+        for entry in log:
+            feedback(entry)
+            prev_serial = max(prev_serial or 0, int(entry[0]))
+        prev_info = info
+        status = info[0]
+        if status in (constants.JOB_STATUS_SUCCESS, constants.JOB_STATUS_ERROR,
+                      constants.JOB_STATUS_CANCELED):
+            break
+    rows = cl.query_jobs([int(job_id)], ["status", "opstatus", "opresult"])
+    if not rows or rows[0] is None:
+        raise errors.JobLost(f"Job with id {job_id} lost")
+    final_status, opstatus, opresult = rows[0]
+    return job_outcome(job_id, final_status, opstatus, opresult)
+
+
+def _op_dicts(op: Any) -> list[dict[str, Any]]:
+    ops = op if isinstance(op, (list, tuple)) else [op]
+    out = []
+    for one in ops:
+        if isinstance(one, dict):
+            out.append(one)
+        elif hasattr(one, "to_dict"):
+            out.append(one.to_dict())
+        else:
+            raise errors.ProgrammerError(f"Not an opcode: {one!r:.60}")
+    return out
+
+
+def submit_opcode(op: Any, cl: luxi.Client | None = None,
+                  feedback_fn: FeedbackFn | None = None,
+                  opts: argparse.Namespace | None = None) -> Any:
+    """Run one opcode (or a list of opcodes, as one job) on the master.
+
+    Returns the opcode's result (a list of results for a list of opcodes).
+    With ``--submit`` in ``opts`` it raises :class:`JobSubmittedException`
+    right after the submission: the command prints the job id and exits 0.
+    A failed job raises its error, which :func:`GenericMain` reports with
+    Ganeti's text and exit code.
+    """
+    cl = cl or get_client()
+    job_id = cl.submit_job(_op_dicts(op))
+    if opts is not None and getattr(opts, "submit_only", False):
+        raise JobSubmittedException(job_id)
+    results = poll_job(job_id, cl, feedback_fn)
+    return results if isinstance(op, (list, tuple)) else results[0]
+
+
+def parse_fields(selected: str | None, default: Sequence[str]) -> list[str]:
+    """The ``-o`` option: None gives the defaults, ``+a,b`` adds to them,
+    anything else replaces them."""
+    if selected is None:
+        return list(default)
+    if selected.startswith("+"):
+        return list(default) + [f for f in selected[1:].split(",") if f]
+    return [f for f in selected.split(",") if f]
+
+
+def parse_timespec(value: str) -> int:
+    """``3600``, ``60m``, ``2h``, ``1d``, ``1w`` as seconds (Ganeti's
+    ``ParseTimespec``); anything else is a :class:`~errors.UsageError`."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = value.strip()
+    if not text:
+        raise errors.UsageError("Empty time specification passed")
+    factor = 1
+    if text[-1] in units:
+        factor = units[text[-1]]
+        text = text[:-1]
+    if not text.isdigit():
+        raise errors.UsageError(f"Invalid time specification '{value}'")
+    return int(text) * factor

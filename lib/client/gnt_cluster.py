@@ -7,11 +7,12 @@ options and the positional arguments and returns an exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
-from ganeti import cli, constants
+from ganeti import cli, constants, errors, pathutils
 
 #: Version of the instance export format (Ganeti 2.1 exports are version 0).
 EXPORT_VERSION: Final = 0
@@ -39,7 +40,135 @@ def show_version(opts: argparse.Namespace, args: list[str]) -> int:
     return 0
 
 
+def get_master_name() -> str:
+    """The master node's name, read locally as Ganeti does (no master daemon
+    needed): the ``master_node`` ssconf file, else the configuration."""
+    paths = pathutils.get()
+    try:
+        with open(paths.ssconf_file("master_node"), encoding="utf-8") as f:
+            name = f.read().strip()
+        if name:
+            return name
+    except OSError:
+        pass
+    if not os.path.exists(paths.cluster_conf_file):
+        raise errors.NotClusterError(
+            "Cluster configuration not found: this node is not part of a"
+            " cluster")
+    from ganeti import config  # deferred: only getmaster reads the config
+
+    return str(config.ConfigWriter(offline=True).get_cluster().master_node)
+
+
+def show_master(opts: argparse.Namespace, args: list[str]) -> int:
+    """Print the name of the master node."""
+    cli.to_stdout(get_master_name())
+    return errors.EXIT_SUCCESS
+
+
+def _format_ts(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "N/A"
+    return cli.format_timestamp([int(value), int((value % 1) * 1000000)])
+
+
+def _dict_lines(data: Mapping[str, Any], indent: str) -> list[str]:
+    """``- group:`` blocks of ``key: value`` lines (parameter dicts)."""
+    lines = []
+    for group in sorted(data):
+        lines.append(f"{indent}- {group}:")
+        values = data[group]
+        if isinstance(values, Mapping):
+            for key in sorted(values):
+                lines.append(f"{indent}    {key}: {_value(values[key])}")
+        else:
+            lines.append(f"{indent}    {_value(values)}")
+    return lines
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value(v) for v in value)
+    return str(value)
+
+
+def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
+    """The ``gnt-cluster info`` text (Ganeti 2.1's layout) of the
+    QueryClusterInfo dictionary."""
+    arch = info.get("architecture") or ["?", "?"]
+    uid_pool = ", ".join(
+        str(lo) if lo == hi else f"{lo}-{hi}"
+        for lo, hi in (info.get("uid_pool") or []))
+    lines = [
+        f"Cluster name: {info.get('name')}",
+        f"Cluster UUID: {info.get('uuid')}",
+        f"Creation time: {_format_ts(info.get('ctime'))}",
+        f"Modification time: {_format_ts(info.get('mtime'))}",
+        f"Master node: {info.get('master')}",
+        f"Architecture (this node): {arch[0]} ({arch[1]})",
+        f"Tags: {', '.join(sorted(info.get('tags') or [])) or '(none)'}",
+        f"Default hypervisor: {info.get('default_hypervisor')}",
+        f"Enabled hypervisors: {_value(info.get('enabled_hypervisors'))}",
+        "Hypervisor parameters:",
+        *_dict_lines(info.get("hvparams") or {}, "  "),
+        "OS specific hypervisor parameters:",
+        *_dict_lines(info.get("os_hvp") or {}, "  "),
+        "Cluster parameters:",
+        f"  - candidate pool size: {info.get('candidate_pool_size')}",
+        f"  - master netdev: {_value(info.get('master_netdev'))}",
+        f"  - lvm volume group: {_value(info.get('volume_group_name'))}",
+        f"  - file storage path: {_value(info.get('file_storage_dir'))}",
+        "  - maintenance of node health: "
+        f"{info.get('maintain_node_health')}",
+        f"  - uid pool: {uid_pool}",
+        "Default instance parameters:",
+        *_dict_lines(info.get("beparams") or {}, "  "),
+        "Default nic parameters:",
+        *_dict_lines(info.get("nicparams") or {}, "  "),
+    ]
+    return lines
+
+
+def show_cluster_config(opts: argparse.Namespace, args: list[str]) -> int:
+    """Print the cluster's configuration (``gnt-cluster info``)."""
+    for line in format_cluster_info(cli.get_client().query_cluster_info()):
+        cli.to_stdout(line)
+    return errors.EXIT_SUCCESS
+
+
+QUEUE_COMMANDS: Final = ("drain", "undrain", "info")
+
+
+def queue_ops(opts: argparse.Namespace, args: list[str]) -> int:
+    """``queue drain|undrain|info``: the job queue's drain flag."""
+    command = args[0]
+    if command not in QUEUE_COMMANDS:
+        cli.to_stderr(f"Error: unknown queue command '{command}' (expected"
+                      f" one of {', '.join(QUEUE_COMMANDS)})")
+        return errors.EXIT_FAILURE
+    cl = cli.get_client()
+    if command == "drain":
+        cl.set_queue_drain_flag(True)
+    elif command == "undrain":
+        cl.set_queue_drain_flag(False)
+    else:
+        (drained,) = cl.query_config_values(["drain_flag"])
+        cli.to_stdout("The drain flag is " + ("set" if drained else "unset"))
+    return errors.EXIT_SUCCESS
+
+
 COMMANDS: Final[dict[str, cli.Command]] = {
+    "getmaster": cli.Command(
+        show_master, cli.ARGS_NONE, (), "",
+        "Show the master node name"),
+    "info": cli.Command(
+        show_cluster_config, cli.ARGS_NONE, (), "",
+        "Show cluster configuration"),
+    "queue": cli.Command(
+        queue_ops, cli.args_fixed(1, "command"), (), "drain|undrain|info",
+        "Change or query the job queue's drain flag"),
     "version": cli.Command(
         show_version, cli.ARGS_NONE, (), "",
         "Show the software version and the versions of the interfaces"
