@@ -1,0 +1,80 @@
+"""File watching: inotify (when pyinotify imports) and the polling fallback."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from ganeti.utils import filewatch, io
+
+
+@pytest.mark.parametrize("use_inotify", [True, False])
+def test_change_replace_and_remove_are_seen(tmp_path: Path,
+                                            use_inotify: bool) -> None:
+    if use_inotify and filewatch.pyinotify is None:
+        pytest.skip("pyinotify does not import on this Python")
+    path = tmp_path / "users"
+    path.write_text("a\n")
+    seen = threading.Event()
+    watcher = filewatch.FileWatcher(str(path), seen.set, interval=0.01,
+                                    use_inotify=use_inotify).start()
+    try:
+        assert watcher.uses_inotify is use_inotify
+        io.write_file_atomic(str(path), "b\n")  # replaced by rename
+        assert seen.wait(10)
+        seen.clear()
+        path.unlink()
+        assert seen.wait(10)
+        seen.clear()
+        path.write_text("c\n")
+        assert seen.wait(10)
+    finally:
+        watcher.stop()
+
+
+def test_other_files_do_not_trigger(tmp_path: Path) -> None:
+    if filewatch.pyinotify is None:
+        pytest.skip("pyinotify does not import on this Python")
+    seen = threading.Event()
+    marker = threading.Event()
+    watcher = filewatch.FileWatcher(str(tmp_path / "users"), seen.set).start()
+    other = filewatch.FileWatcher(str(tmp_path / "marker"), marker.set).start()
+    try:
+        (tmp_path / "unrelated").write_text("x")
+        (tmp_path / "marker").write_text("x")
+        assert marker.wait(10)  # events are delivered in order
+        assert not seen.is_set()
+    finally:
+        watcher.stop()
+        other.stop()
+
+
+def test_callback_errors_do_not_stop_watching(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    calls: list[int] = []
+    done = threading.Event()
+
+    def callback() -> None:
+        calls.append(1)
+        if len(calls) >= 2:
+            done.set()
+        raise RuntimeError("bug")
+
+    watcher = filewatch.FileWatcher(str(path), callback, interval=0.01,
+                                    use_inotify=False).start()
+    try:
+        path.write_text("1")
+        for _ in range(1000):
+            if calls:
+                break
+            threading.Event().wait(0.01)
+        path.write_text("22")
+        assert done.wait(10)
+    finally:
+        watcher.stop()
+
+
+def test_signature() -> None:
+    assert filewatch.signature("/nonexistent/x") is None
