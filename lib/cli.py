@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
 from ganeti import constants, errors, luxi
+from ganeti.utils import text as textutils
 
 #: What a subcommand function receives and returns (an exit code).
 CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
@@ -122,47 +123,12 @@ def cli_option(*flags: str, **kwargs: Any) -> CliOption:
 
 
 def _split_key_val(option: str, data: str) -> dict[str, Any]:
-    """``key=val,key=val`` to a dict, as Ganeti's key/value options do.
-
-    A bare ``key`` means True, ``no_key`` means False and ``-key`` means
-    None (reset to the default); a backslash escapes a comma.
-    """
-    result: dict[str, Any] = {}
-    for elem in _split_escaped(data):
-        value: Any
-        if "=" in elem:
-            key, value = elem.split("=", 1)
-        elif elem.startswith("no_"):
-            key, value = elem[3:], False
-        elif elem.startswith("-"):
-            key, value = elem[1:], None
-        else:
-            key, value = elem, True
-        if not key:
-            raise errors.ParameterError(
-                f"Missing key in option {option}: {data!r}")
-        if key in result:
-            raise errors.ParameterError(
-                f"Duplicate key '{key}' in option {option}")
-        result[key] = value
-    return result
-
-
-def _split_escaped(data: str) -> list[str]:
-    """Split on commas not preceded by a backslash; drop the escapes."""
-    parts: list[str] = []
-    current: list[str] = []
-    chars = iter(data)
-    for char in chars:
-        if char == "\\":
-            current.append(next(chars, "\\"))
-        elif char == ",":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [p for p in parts if p]
+    """``key=val,key=val`` to a dict, as Ganeti's key/value options do
+    (see :func:`ganeti.utils.text.parse_key_values`)."""
+    try:
+        return dict(textutils.parse_key_values(data))
+    except errors.ParameterError as err:
+        raise errors.ParameterError(f"option {option}: {err}") from None
 
 
 def keyval(option: str) -> Callable[[str], dict[str, Any]]:

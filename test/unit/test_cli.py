@@ -290,7 +290,7 @@ def test_keyval_duplicate_key_is_a_usage_error() -> None:
     table = {"c": cli.Command(_echo, cli.ARGS_ANY, (opt,))}
     code, _, err = _run(table, "c", "-B", "a=1,a=2")
     assert code == 2
-    assert "Duplicate key 'a' in option -B" in err
+    assert "option -B: Parameter 'a' given more than once" in err
 
 
 def test_ident_keyval_options() -> None:
