@@ -154,10 +154,14 @@ def test_dry_run_stops_after_prereq(env: Any) -> None:
     assert LUTestProbe.held == []
 
 
-def test_unknown_opcode_is_prereq_error(env: Any) -> None:
+class OpWithoutLu(opcodes.OpCode, register=False):
+    pass
+
+
+def test_opcode_without_lu_is_prereq_error(env: Any) -> None:
     proc, _ = env
     with pytest.raises(errors.OpPrereqError, match="not supported"):
-        proc.execute(opcodes.OpClusterRename(name="x.example.com"), Ctx())
+        proc.execute(OpWithoutLu(), Ctx())
 
 
 def test_waiting_job_can_be_canceled(env: Any) -> None:

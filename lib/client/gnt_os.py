@@ -1,0 +1,17 @@
+"""``gnt-os``: see gnt-os(8).
+
+The subcommands come from the ``os_*`` modules of this package.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ganeti import cli
+from ganeti.client import collect_commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.GenericMain(collect_commands("os_"),
+                           sys.argv if argv is None else argv)
