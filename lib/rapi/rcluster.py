@@ -1,0 +1,228 @@
+"""Cluster-level resources: version, info, features, tags,
+redist-conf, modify, OS list, node groups and the generic queries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar, Final
+
+from ganeti import constants, http, opcodes
+from ganeti.rapi import VERSION, base
+from ganeti.rapi.base import Resource, bad_request, not_found
+
+#: Features of this server (``GET /2/features``): the request formats
+#: that clients may use instead of the older ones.
+FEATURES: Final = ["instance-create-reqv1", "instance-reinstall-reqv1",
+                   "node-migrate-reqv1"]
+
+#: The one node group of a 2.1 cluster.
+DEFAULT_GROUP: Final = "default"
+G_FIELDS: Final = ["alloc_policy", "name", "node_cnt", "node_list",
+                   "ctime", "mtime", "uuid", "serial_no", "tags"]
+
+
+class Version(Resource):
+    """``/version``: the API version (2)."""
+
+    DOC = "The remote API version"
+
+    def GET(self) -> Any:
+        return VERSION
+
+
+class Info(Resource):
+    """``/2/info``: cluster information (``gnt-cluster info``)."""
+
+    DOC = "Cluster information"
+
+    def GET(self) -> Any:
+        with self.ctx.luxi() as client:
+            return client.query_cluster_info()
+
+
+class Features(Resource):
+    DOC = "Features of this server"
+
+    def GET(self) -> Any:
+        return list(FEATURES)
+
+
+class RedistributeConfig(Resource):
+    DOC = "Push the configuration to all nodes (job)"
+
+    def PUT(self) -> Any:
+        return self.submit(base.fill_opcode(
+            opcodes.OpClusterRedistConf, {}, {"dry_run": self.ctx.dry_run}))
+
+
+class ClusterModify(Resource):
+    DOC = "Change cluster parameters (job)"
+
+    def PUT(self) -> Any:
+        return self.submit(base.fill_opcode(
+            opcodes.OpClusterSetParams, self.ctx.body_dict(),
+            {"dry_run": self.ctx.dry_run}))
+
+
+class Tags(Resource):
+    """Tags of an object: ``GET`` lists them, ``PUT`` adds and ``DELETE``
+    removes the ``?tag=`` arguments (a job each)."""
+
+    KIND: ClassVar[str] = constants.TAG_CLUSTER
+    DOC = "Cluster tags"
+
+    def _name(self) -> str | None:
+        return None if self.KIND == constants.TAG_CLUSTER else self.item()
+
+    def GET(self) -> Any:
+        with self.ctx.luxi() as client:
+            return client.call("QueryTags", self.KIND, self._name() or "")
+
+    def _tags(self, verb: str) -> list[Any]:
+        tags: list[Any] = self.ctx.query_list("tag")
+        if not tags and self.ctx.method == "PUT":
+            body = self.ctx.body()
+            if body is not None:
+                if not isinstance(body, list):
+                    raise bad_request("The request body must be a list of "
+                                      "tags")
+                tags = body
+        if not tags:
+            raise bad_request(f"Give the tags to {verb} as 'tag' query "
+                              "arguments (?tag=a&tag=b)")
+        return tags
+
+    def _op(self, cls: type[opcodes.OpCode], tags: list[Any]) -> str:
+        return self.submit(base.fill_opcode(cls, {}, {
+            "kind": self.KIND, "name": self._name(), "tags": tags,
+            "dry_run": self.ctx.dry_run}))
+
+    def PUT(self) -> Any:
+        return self._op(opcodes.OpTagsSet, self._tags("add"))
+
+    def DELETE(self) -> Any:
+        return self._op(opcodes.OpTagsDel, self._tags("remove"))
+
+
+class OperatingSystems(Resource):
+    """``/2/os``: names of the OSes valid on all nodes, with variants
+    (``name+variant``), from a diagnose job (as Ganeti 2.1)."""
+
+    DOC = "Valid operating systems"
+
+    def GET(self) -> Any:
+        rows = base.run_job(self.ctx, [opcodes.OpOsDiagnose(
+            output_fields=["name", "valid", "variants"], names=[])])
+        if not isinstance(rows, list):
+            raise http.HttpError(502, "Can't get the OS list")
+        names: list[str] = []
+        for row in rows:
+            if not (isinstance(row, list) and len(row) == 3 and row[1]):
+                continue
+            name, _valid, variants = row
+            if variants:
+                names.extend(f"{name}+{variant}" for variant in variants)
+            else:
+                names.append(name)
+        return names
+
+
+# --- node groups: 2.1 has exactly one ------------------------------------------
+
+def _group_data(ctx: base.Context) -> dict[str, Any]:
+    with ctx.luxi() as client:
+        info = client.query_cluster_info()
+        rows = client.call("QueryNodes", [], ["name"], False)
+    nodes = sorted(row[0] for row in rows)
+    cluster_uuid = info.get("uuid") or ""
+    try:
+        namespace = uuid.UUID(cluster_uuid)
+    except ValueError:
+        namespace = uuid.NAMESPACE_DNS
+    return {
+        "name": DEFAULT_GROUP,
+        "uuid": str(uuid.uuid5(namespace, f"nodegroup/{DEFAULT_GROUP}")),
+        "alloc_policy": "preferred",
+        "node_cnt": len(nodes),
+        "node_list": nodes,
+        "ctime": info.get("ctime"),
+        "mtime": info.get("mtime"),
+        "serial_no": 1,
+        "tags": [],
+    }
+
+
+class Groups(Resource):
+    DOC = "Node groups (one: default)"
+
+    def GET(self) -> Any:
+        if self.ctx.bulk:
+            return [_group_data(self.ctx)]
+        return base.uri_list([DEFAULT_GROUP], "/2/groups/%s", key="name")
+
+
+class Group(Resource):
+    DOC = "One node group"
+
+    def GET(self) -> Any:
+        data = _group_data(self.ctx)
+        if self.item() not in (DEFAULT_GROUP, data["uuid"]):
+            raise not_found(f"Node group '{self.item()}' not found")
+        return data
+
+
+# --- generic queries (/2/query) --------------------------------------------------
+
+def _check_resource(name: str) -> str:
+    if name not in constants.QR_VIA_OP:
+        known = ", ".join(sorted(constants.QR_VIA_OP))
+        raise not_found(f"Unknown query resource '{name}' (known: {known})")
+    return name
+
+
+def _split_fields(values: list[str]) -> list[str]:
+    return [f for value in values for f in value.split(",") if f]
+
+
+class Query(Resource):
+    """``/2/query/R``: fields of items; ``GET ?fields=a,b`` or ``PUT``
+    ``{"fields": [...], "qfilter": [...]}``."""
+
+    DOC = "Generic query"
+
+    def _run(self, fields: Any, qfilter: Any) -> Any:
+        op = base.fill_opcode(opcodes.OpQuery, {}, {
+            "what": _check_resource(self.item()), "output_fields": fields,
+            "filter": qfilter})
+        return base.run_job(self.ctx, [op])
+
+    def GET(self) -> Any:
+        fields = _split_fields(self.ctx.query_list("fields"))
+        if not fields:
+            raise bad_request("Missing the 'fields' query argument")
+        return self._run(fields, None)
+
+    def PUT(self) -> Any:
+        body = self.ctx.body_dict()
+        unknown = sorted(set(body) - {"fields", "qfilter", "filter"})
+        if unknown:
+            raise bad_request(f"Unknown body parameter(s): {', '.join(unknown)}")
+        if "qfilter" in body and "filter" in body:
+            raise bad_request("Give either 'qfilter' or 'filter', not both")
+        if "fields" not in body:
+            raise bad_request("Missing the 'fields' body parameter")
+        return self._run(body["fields"], body.get("qfilter", body.get("filter")))
+
+    PUT_ACCESS = ()  # a query changes nothing
+
+
+class QueryFields(Resource):
+    """``/2/query/R/fields``: descriptions of the fields (``?fields=``)."""
+
+    DOC = "Fields of a generic query"
+
+    def GET(self) -> Any:
+        fields = _split_fields(self.ctx.query_list("fields")) or None
+        op = base.fill_opcode(opcodes.OpQueryFields, {}, {
+            "what": _check_resource(self.item()), "output_fields": fields})
+        return base.run_job(self.ctx, [op])
