@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Final
 
 from ganeti import errors, pathutils
 from ganeti.utils import filelock, io
@@ -160,6 +161,68 @@ def setup_logging(name: str, log_file: str | None, *, debug: bool,
         root.addHandler(handler)
 
 
+#: Signals that ask a daemon to stop.
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+
+
+class _SignalRelay:
+    """Turns SIGTERM/SIGINT into ``stop.set()`` whichever thread gets them.
+
+    Python runs signal handlers only in the main thread, and only when
+    that thread executes bytecode.  The kernel may deliver a
+    process-directed signal to *any* thread that does not block it; when
+    it picks a connection thread while the main thread sleeps in
+    ``stop_event.wait()`` (a futex that the signal never interrupts), the
+    handler would run only once the main thread wakes up for another
+    reason: never, for an idle daemon.  So the C-level handler's wakeup
+    byte (``signal.set_wakeup_fd``) goes to a pipe that a relay thread
+    reads; it sets the stop event itself, from whichever thread the
+    signal interrupted.  No signal is blocked, so child processes (hooks,
+    OS scripts, instances) inherit the normal signal mask.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd,
+                                                 warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="signal-relay")
+        self._thread.start()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Runs later in the main thread; the relay has already acted.
+        self._stopping(signum)
+
+    def _stopping(self, signum: int) -> None:
+        if not self._stop.is_set():
+            logging.info("Received signal %d, stopping", signum)
+        self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                data = os.read(self._read_fd, 64)
+                if not data:  # close() closed the write end
+                    return
+                for signum in data:
+                    if signum in STOP_SIGNALS:
+                        self._stopping(signum)
+        except OSError:
+            return
+        finally:
+            os.close(self._read_fd)
+
+    def close(self) -> None:
+        """Restore the previous wakeup fd; the relay thread ends."""
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(self._previous_fd)
+        os.close(self._write_fd)
+
+
 def main(spec: DaemonSpec, argv: Sequence[str] | None = None) -> int:
     parser = build_parser(spec)
     options = parser.parse_args(argv)
@@ -181,13 +244,7 @@ def main(spec: DaemonSpec, argv: Sequence[str] | None = None) -> int:
     setup_logging(spec.name, log_file, debug=options.debug,
                   to_stderr=options.foreground)
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logging.info("Received signal %d, stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    relay = _SignalRelay(stop)
     logging.info("%s %s starting (root %r)", spec.name,
                  pathutils.PACKAGE_VERSION, paths.root or "/")
     try:
@@ -199,5 +256,6 @@ def main(spec: DaemonSpec, argv: Sequence[str] | None = None) -> int:
         logging.exception("%s crashed", spec.name)
         return errors.EXIT_FAILURE
     finally:
+        relay.close()
         pid.release()
         logging.info("%s stopped", spec.name)

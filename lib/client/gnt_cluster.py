@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, pathutils
+from ganeti.client import collect_commands
 
 #: Version of the instance export format (Ganeti 2.1 exports are version 0).
 EXPORT_VERSION: Final = 0
@@ -176,6 +177,17 @@ COMMANDS: Final[dict[str, cli.Command]] = {
 }
 
 
+def all_commands() -> dict[str, cli.Command]:
+    """This module's subcommands plus those of the ``cluster_*`` modules."""
+    table = dict(COMMANDS)
+    for name, command in collect_commands("cluster_").items():
+        if name in table:
+            raise errors.ProgrammerError(
+                f"gnt-cluster subcommand {name!r} defined twice")
+        table[name] = command
+    return table
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnt-cluster`` launcher."""
-    return cli.GenericMain(COMMANDS, sys.argv if argv is None else argv)
+    return cli.GenericMain(all_commands(), sys.argv if argv is None else argv)

@@ -304,6 +304,10 @@ class HttpServer:
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._active: set[socket.socket] = set()
         self._active_lock = threading.Lock()
+        #: Connection threads still running (see :meth:`stop`).
+        self._running = 0
+        self._closing = False
+        self._idle = threading.Condition(self._active_lock)
         self._thread: threading.Thread | None = None
         try:
             self._tcp = _TcpServer(self, address)
@@ -327,14 +331,18 @@ class HttpServer:
     def serve_connection(self, sock: socket.socket,
                          client_address: tuple[str, int]) -> None:
         """One connection, in its own thread: handshake, pin, requests."""
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._active_lock:
+            self._running += 1
         conn = sock
         try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl is not None:
                 sock.settimeout(self.limits.handshake_timeout)
                 conn = self._ssl.wrap_socket(sock, server_side=True,
                                              do_handshake_on_connect=False)
             with self._active_lock:
+                if self._closing:
+                    return
                 self._active.add(conn)
             if isinstance(conn, ssl.SSLSocket):
                 conn.do_handshake()
@@ -345,10 +353,12 @@ class HttpServer:
             _log.info("Connection from %s refused: %s", client_address[0],
                       _one_line(err))
         finally:
-            with self._active_lock:
-                self._active.discard(conn)
             with contextlib.suppress(OSError):
                 conn.close()
+            with self._active_lock:
+                self._active.discard(conn)
+                self._running -= 1
+                self._idle.notify_all()
 
     def start(self) -> None:
         """Serve in a background thread."""
@@ -361,17 +371,31 @@ class HttpServer:
                   "https" if self._ssl else "http")
 
     def stop(self) -> None:
-        """Stop accepting, drop open connections, release the port."""
+        """Stop accepting, drop open connections, release the port.
+
+        Returns once the connection threads have ended (they end quickly:
+        their sockets are shut down), at most after
+        :attr:`ServerLimits.handshake_timeout`.  A daemon must not exit
+        while one of them is inside OpenSSL (a handshake in progress):
+        interpreter shutdown stops such threads where they stand, and the
+        process could then hang in OpenSSL's exit-time cleanup.
+        """
         if self._thread is not None:
             self._tcp.shutdown()
             self._thread.join()
             self._thread = None
         self._tcp.server_close()
         with self._active_lock:
+            self._closing = True
             active = list(self._active)
         for conn in active:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                # The socket's own shutdown: SSLSocket.shutdown would also
+                # drop the TLS object under the thread using it.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0,
+                                timeout=self.limits.handshake_timeout)
 
     def __enter__(self) -> HttpServer:
         self.start()

@@ -689,6 +689,14 @@ class JobQueue:
             if entry[1] == 0:
                 del self._watchers[job.id]
 
+    def add_replication_hook(
+            self, hook: Callable[[dict[str, bytes], list[tuple[str, str]]],
+                                 None]) -> None:
+        """Call ``hook(written, renames)`` after each durable batch (see
+        ``GroupWriter.batch_hooks``); the master daemon replicates the
+        queue to the master candidates with it."""
+        self._writer.batch_hooks.append(hook)
+
     def writer_stats(self) -> tuple[int, int]:
         """(batches, files) written so far: how well group commit works."""
         return self._writer.batches, self._writer.files_written

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -249,6 +250,12 @@ class GroupWriter:
         #: Batches written so far and files in them (for benchmarks/tests).
         self.batches = 0
         self.files_written = 0
+        #: Called on the writer thread after each durable batch with
+        #: ``(written {name: content}, renames [(old, new)])``, names
+        #: relative to the queue directory: job queue replication to the
+        #: master candidates (``ganeti.replication``).  Must not block.
+        self.batch_hooks: list[Callable[[dict[str, bytes],
+                                         list[tuple[str, str]]], None]] = []
 
     def request(self, jobs: tuple[_QueuedJob, ...] | list[_QueuedJob] = (),
                 *, serial: int | None = None,
@@ -310,8 +317,9 @@ class GroupWriter:
                 return
             gen, jobs, archive, serial = batch
             failure: str | None = None
+            done: tuple[dict[str, bytes], list[tuple[str, str]]] | None = None
             try:
-                self._write_batch(jobs, archive, serial)
+                done = self._write_batch(jobs, archive, serial)
             except Exception as err:  # reported to every waiter of the batch
                 _log.exception("Writing job queue batch %d failed", gen)
                 failure = f"Cannot write to the job queue: {err}"
@@ -325,10 +333,18 @@ class GroupWriter:
                 self.batches += 1
                 self.files_written += len(jobs) + (serial is not None)
                 self._cond.notify_all()
+            if done is not None:
+                for hook in list(self.batch_hooks):
+                    try:
+                        hook(*done)
+                    except Exception:  # replication must not stop writing
+                        _log.exception("Job queue batch hook failed")
 
     def _write_batch(self, jobs: dict[int, _QueuedJob],
                      archive: dict[int, _QueuedJob],
-                     serial: int | None) -> None:
+                     serial: int | None
+                     ) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
+        """Write one batch; what was written and moved, for the hooks."""
         paths = self._paths
         with self._queue_lock:
             blobs = [(job_id, encode_job(job))
@@ -355,6 +371,13 @@ class GroupWriter:
             dirs.add(subdir)
         for directory in sorted(dirs):
             io.fsync_dir(directory)
+        written = {f"job-{job_id}": blob for job_id, blob in blobs}
+        if serial is not None:
+            written["serial"] = b"%d\n" % serial
+        renames = [(f"job-{job_id}", os.path.relpath(
+            paths.archived_job_file(job_id), paths.queue_dir))
+            for job_id in sorted(archive)]
+        return written, renames
 
 
 def write_small_file(path: str, data: str) -> None:

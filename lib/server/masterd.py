@@ -18,12 +18,14 @@ queue and lock layers use to take node daemons out of the measurement.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import threading
 from typing import Any
 
 from ganeti import (
+    bootstrap,
     config,
     constants,
     daemon,
@@ -35,6 +37,8 @@ from ganeti import (
     mcpu,
     opcodes,
     pathutils,
+    replication,
+    ssconf,
 )
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
@@ -51,8 +55,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         default="local",
                         help="How node RPC calls are sent (see the man page)")
     parser.add_argument("--no-voting", action="store_true",
-                        help="Start without asking other nodes who the "
-                             "master is (accepted for compatibility)")
+                        help="Start without asking the other nodes who "
+                             "the master is")
     parser.add_argument("--yes-do-it", action="store_true",
                         help="Confirm --no-voting")
 
@@ -72,6 +76,18 @@ def check(options: argparse.Namespace) -> None:
         raise errors.NotMasterError(
             f"This is not the master node (this is {me}, the master is "
             f"{master})")
+    bootstrap.check_master_start(
+        cfg, voting=options.rpc_transport == "https" and not options.no_voting)
+
+
+@dataclasses.dataclass
+class MasterLUContext(LUContext):
+    """The master's LU context also carries the lock manager (node add
+    and remove update the node level, see cmdlib.node_membership) and
+    the RPC transport (to reach a node not yet in the configuration)."""
+
+    glm: Any = None
+    transport: Any = None
 
 
 class Master:
@@ -92,10 +108,28 @@ class Master:
             transport = LocalTransport([self.master_name])
         self.rpc = RpcClient(self.cfg.get_node, transport)
         self.processor = mcpu.Processor(
-            LUContext(cfg=self.cfg, rpc=self.rpc, master=self.master_name),
+            MasterLUContext(cfg=self.cfg, rpc=self.rpc,
+                            master=self.master_name, glm=self.glm,
+                            transport=transport),
             self.glm, hooks.RpcHooksRunner(self.rpc))
+        # Every config change reaches the nodes' ssconf files (async).
+        self.ssconf = ssconf.SsconfPusher(self.cfg,
+                                          ssconf.rpc_push_fn(self.rpc))
+        self.cfg.add_write_hook(self.ssconf.on_write)
         self.queue = jqueue.JobQueue(self.processor.execute,
                                      workers=options.workers)
+        # config.data and the job queue follow every change to the master
+        # candidates, in the background (ganeti.replication).
+        config_rep = replication.ConfigReplicator(self.cfg, self.rpc,
+                                                  self.master_name)
+        queue_rep = replication.QueueReplicator(self.cfg, self.rpc,
+                                                self.master_name)
+        self.cfg.add_write_hook(config_rep.on_write)
+        self.queue.add_replication_hook(queue_rep.on_batch)
+        self.replicators = [config_rep, queue_rep]
+        replication.register(self.cfg, self.ssconf)
+        replication.register(self.cfg, config_rep)
+        replication.register(self.cfg, queue_rep)
         self.server = luxi.Server(pathutils.get().master_socket, self.handle,
                                   group=luxi.SOCKET_GROUP)
         self._server_thread = threading.Thread(
@@ -105,6 +139,10 @@ class Master:
     # --- lifecycle ----------------------------------------------------------
 
     def serve(self, stop: threading.Event) -> int:
+        self.ssconf.start()
+        for replicator in self.replicators:
+            replicator.start()
+        self.ssconf.on_write(0)  # bring every node up to date at start
         self._server_thread.start()
         logging.info("Master daemon ready on %s", self.server.server_address)
         stop.wait()
@@ -114,6 +152,9 @@ class Master:
         finished = self.queue.shutdown()
         if not finished:
             logging.warning("Some opcodes were still running at shutdown")
+        self.ssconf.stop()
+        for replicator in self.replicators:
+            replicator.stop()
         self.rpc.close()
         return errors.EXIT_SUCCESS
 

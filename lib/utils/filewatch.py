@@ -64,11 +64,15 @@ class FileWatcher:
             use_inotify = pyinotify is not None
         self.uses_inotify = bool(use_inotify and pyinotify is not None)
         self._thread: threading.Thread | None = None
+        self._last: Signature = None
 
     def start(self) -> FileWatcher:
         if self.uses_inotify:
             self._start_inotify()
         else:
+            # The baseline is taken here, not in the thread: a change made
+            # right after start() returns must be seen.
+            self._last = signature(self.path)
             self._thread = threading.Thread(target=self._poll, daemon=True,
                                             name=f"watch:{self.path}")
             self._thread.start()
@@ -92,11 +96,10 @@ class FileWatcher:
     # --- polling fallback ---------------------------------------------------
 
     def _poll(self) -> None:
-        last = signature(self.path)
         while not self._stop.wait(self.interval):
             current = signature(self.path)
-            if current != last:
-                last = current
+            if current != self._last:
+                self._last = current
                 self._fire()
 
     # --- inotify ----------------------------------------------------------------

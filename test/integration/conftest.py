@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+# The local-cluster fixtures, for every integration test module.
+from conftest_cluster import cluster3, make_cluster  # noqa: F401
+
 from ganeti import config, errors, luxi, objects, pathutils
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,83 @@
+"""Cluster membership and the master role, node side."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from ganeti import constants, daemon, daemonutil, errors, pathutils, ssconf
+from ganeti.backend import handler
+from ganeti.bootstrap import (
+    activate_master_ip,
+    deactivate_master_ip,
+    remove_cluster_files,
+)
+
+#: Delay between answering ``node_leave_cluster`` and stopping: lets the
+#: answer reach the master before the daemon closes its connections.
+LEAVE_STOP_DELAY = 1.0
+
+_LOG = logging.getLogger(__name__)
+
+
+def _in_node_daemon() -> bool:
+    """Whether this process is the node daemon of this root (and not, say,
+    a master daemon answering calls in-process)."""
+    path = pathutils.get().pid_file(constants.NODED)
+    return daemon.read_pid(path) == os.getpid() and daemon.is_running(path)
+
+
+@handler("node_leave_cluster")
+def node_leave_cluster() -> None:
+    if not _in_node_daemon():
+        raise errors.OpExecError(
+            "node_leave_cluster is answered only by the node daemon itself "
+            "(this process is not this root's ganeti-noded)")
+    remove_cluster_files()
+    _LOG.warning("This node left the cluster; stopping the node daemon")
+    timer = threading.Timer(LEAVE_STOP_DELAY, os.kill,
+                            (os.getpid(), signal.SIGTERM))
+    timer.daemon = True
+    timer.start()
+
+
+def _check_master_here(store: ssconf.SimpleStore) -> None:
+    master = store.get_master_node()
+    me = pathutils.hostname()
+    if master != me:
+        raise errors.NotMasterError(
+            f"This node ({me}) is not the master according to its ssconf "
+            f"files (the master is {master})")
+
+
+@handler("node_start_master")
+def node_start_master(start_daemons: bool, no_voting: bool) -> None:
+    store = ssconf.SimpleStore()
+    _check_master_here(store)
+    netdev = store.get_master_netdev()
+    if netdev:
+        activate_master_ip(store.get_master_ip(), netdev)
+    if start_daemons:
+        args = ["--rpc-transport", "https"]
+        if no_voting:
+            args += ["--no-voting", "--yes-do-it"]
+        daemonutil.start(constants.MASTERD, args)
+
+
+@handler("node_stop_master")
+def node_stop_master(stop_daemons: bool) -> None:
+    store = ssconf.SimpleStore()
+    if stop_daemons:
+        daemonutil.stop(constants.MASTERD)
+    netdev = store.get_master_netdev()
+    if netdev:
+        deactivate_master_ip(store.get_master_ip(), netdev)
+
+
+@handler("master_info")
+def master_info() -> list[str]:
+    store = ssconf.SimpleStore()
+    return [store.get_cluster_name(), store.get_master_node(),
+            store.get_master_ip(), store.get_master_netdev()]

@@ -1,0 +1,372 @@
+"""``gnt-cluster verify``: is the cluster what its configuration says?
+
+One fan-out RPC call per kind of live data (``node_verify``: protocol and
+software version, clock, hypervisor self-checks; ``fingerprint_files``:
+SHA-1 of every distributed file and ssconf file), then pure checks of the
+answers, so an empty 10-node cluster verifies in a few RPC round trips.
+
+Problems are reported as Ganeti does, one line each through the job's
+log, and the opcode's result is True when no *error* was found (the CLI
+exits 1 otherwise).  With ``error_codes`` a line is machine-parseable::
+
+    ERROR:ENODEFILECHECK:node:node2.example.com:file '/var/lib/...' ...
+    <ftype>:<ecode>:<item type>:<item>:<message>
+
+otherwise ``ERROR: node node2.example.com: file ...``.
+
+Checks run in :attr:`LUClusterVerify.CHECKS` order; each is a method
+taking the gathered :class:`VerifyData`.  Instance and disk checks slot
+in as further entries (and ``node_verify`` keys) without touching the
+others.  The post hooks (``cluster-verify``) run last on every online
+node; a failing script is an error (``ENODEHOOKS``) and its output is
+shown.  They are run by the LU itself, not by the processor, because
+their outcome is part of the verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from ganeti import (
+    constants,
+    errors,
+    hooks,
+    objects,
+    opcodes,
+    pathutils,
+    redist,
+    replication,
+    ssconf,
+)
+from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit
+from ganeti.rpc.result import RpcResult
+from ganeti.utils import io
+
+ETYPE_ERROR: Final = "ERROR"
+ETYPE_WARNING: Final = "WARNING"
+
+TCLUSTER: Final = "cluster"
+TNODE: Final = "node"
+TINSTANCE: Final = "instance"
+
+#: (item type, code) pairs, Ganeti's names.
+ECLUSTERCFG: Final = (TCLUSTER, "ECLUSTERCFG")
+ECLUSTERFILECHECK: Final = (TCLUSTER, "ECLUSTERFILECHECK")
+ENODEFILECHECK: Final = (TNODE, "ENODEFILECHECK")
+ENODEHOOKS: Final = (TNODE, "ENODEHOOKS")
+ENODEHV: Final = (TNODE, "ENODEHV")
+ENODERPC: Final = (TNODE, "ENODERPC")
+ENODETIME: Final = (TNODE, "ENODETIME")
+ENODEVERSION: Final = (TNODE, "ENODEVERSION")
+
+#: Largest clock difference between master and node (seconds), as Ganeti.
+NODE_MAX_CLOCK_SKEW: Final = 150.0
+#: Hooks path of the post hooks.
+VERIFY_HPATH: Final = "cluster-verify"
+
+
+def format_problem(ftype: str, ecode: tuple[str, str], item: str | None,
+                   msg: str, *, error_codes: bool) -> str:
+    """One report line (without the ``  - `` prefix)."""
+    itype, etxt = ecode
+    if error_codes:
+        return f"{ftype}:{etxt}:{itype}:{item or ''}:{msg}"
+    shown = f" {item}" if item else ""
+    return f"{ftype}: {itype}{shown}: {msg}"
+
+
+def ssconf_content(value: str) -> bytes:
+    """The bytes of an ssconf file holding ``value`` (as
+    ``ssconf.write_files`` writes them; a unit test keeps both equal)."""
+    return (value + "\n").encode("utf-8") if value else b""
+
+
+class Reporter:
+    """Collects problems; ``bad`` is True once an error was reported."""
+
+    def __init__(self, feedback: Feedback, *, error_codes: bool,
+                 simulate: bool) -> None:
+        self.feedback = feedback
+        self.error_codes = error_codes
+        self.simulate = simulate
+        self.bad = False
+        self.lines: list[str] = []
+
+    def error(self, ecode: tuple[str, str], item: str | None, msg: str, *,
+              warning: bool = False) -> None:
+        ftype = ETYPE_WARNING if warning else ETYPE_ERROR
+        line = format_problem(ftype, ecode, item, msg,
+                              error_codes=self.error_codes)
+        self.lines.append(line)
+        self.feedback(f"  - {line}")
+        if not warning:
+            self.bad = True
+
+    def error_if(self, cond: bool, ecode: tuple[str, str], item: str | None,
+                 msg: str, *, warning: bool = False) -> bool:
+        """Report when ``cond`` (always with debug_simulate_errors)."""
+        if cond or self.simulate:
+            self.error(ecode, item, msg, warning=warning)
+            return True
+        return False
+
+
+@dataclasses.dataclass
+class VerifyData:
+    """Everything the checks look at, gathered once."""
+
+    data: objects.ConfigData
+    master: str
+    online: list[str]
+    candidates: set[str]
+    node_info: dict[str, RpcResult]
+    fingerprints: dict[str, RpcResult]
+    rpc_start: float
+    rpc_end: float
+    #: Configured path -> (target, SHA-1 on the master or None).
+    files: dict[str, tuple[str, str | None]]
+    #: Configured ssconf path -> expected SHA-1.
+    ssconf: dict[str, str]
+
+    def answered(self, node: str) -> dict[str, Any] | None:
+        res = self.node_info.get(node)
+        if res is None or res.fail_msg is not None:
+            return None
+        payload: dict[str, Any] = res.payload
+        return payload
+
+
+Check = Callable[["LUClusterVerify", Reporter, VerifyData], None]
+
+
+class LUClusterVerify(LogicalUnit):
+    """Verify the configuration and the nodes (see the module doc)."""
+
+    OP = opcodes.OpClusterVerify
+    op: opcodes.OpClusterVerify
+    HTYPE = constants.HTYPE_CLUSTER
+
+    def expand_names(self) -> LockRequest:
+        return LockRequest(bgl_shared=True, instance=ALL,
+                           instance_shared=True, node=ALL, node_shared=True)
+
+    # --- gathering ----------------------------------------------------------
+
+    def _gather(self) -> VerifyData:
+        data = self.cfg.get_config_data()
+        cluster = data.cluster
+        online = [n.name for n in self.cfg.get_online_nodes()]
+        candidates = {n.name for n in self.cfg.get_master_candidates()}
+        files: dict[str, tuple[str, str | None]] = {}
+        here = pathutils.get()
+        for path, target in [*redist.compute_file_list(data),
+                             (pathutils.Paths("").noded_cert_file,
+                              redist.TARGET_ALL)]:
+            try:
+                digest: str | None = io.sha1_file(here.under(path))
+            except errors.OpExecError:
+                digest = None
+            files[path] = (target, digest)
+        conf = pathutils.Paths("")
+        expected_ss = {
+            conf.ssconf_file(key): hashlib.sha1(ssconf_content(value)).hexdigest()
+            for key, value in ssconf.compute_values(data).items()}
+        # Pushes still in flight would show up as differences.
+        replication.flush_all(self.cfg)
+        start = time.time()
+        node_info = self.rpc.call_node_verify(
+            online, list(cluster.enabled_hypervisors))
+        end = time.time()
+        fingerprints = self.rpc.call_fingerprint_files(
+            online, sorted([*files, *expected_ss]))
+        return VerifyData(data=data, master=self.ctx.master, online=online,
+                          candidates=candidates, node_info=node_info,
+                          fingerprints=fingerprints, rpc_start=start,
+                          rpc_end=end, files=files, ssconf=expected_ss)
+
+    # --- checks ---------------------------------------------------------------
+
+    def check_config(self, r: Reporter) -> None:
+        """Consistency of the configuration, including the number of
+        master candidates against ``candidate_pool_size``."""
+        problems = self.cfg.verify_config()
+        for msg in problems:
+            r.error(ECLUSTERCFG, None, msg)
+        r.error_if(False, ECLUSTERCFG, None, "simulated configuration error")
+
+    def check_node_rpc(self, r: Reporter, vd: VerifyData) -> None:
+        for node in vd.online:
+            res = vd.node_info[node]
+            r.error_if(res.fail_msg is not None, ENODERPC, node,
+                       f"while contacting node: {res.fail_msg}")
+
+    def check_versions(self, r: Reporter, vd: VerifyData) -> None:
+        for node in vd.online:
+            info = vd.answered(node)
+            if info is None:
+                continue
+            proto = info.get("protocol")
+            if r.error_if(proto != constants.PROTOCOL_VERSION, ENODEVERSION,
+                          node, "connection to node returned incompatible "
+                          f"protocol version: master {constants.PROTOCOL_VERSION},"
+                          f" node {proto}"):
+                continue
+            release = info.get("release")
+            r.error_if(release != constants.RELEASE_VERSION, ENODEVERSION,
+                       node, "software version mismatch: master "
+                       f"{constants.RELEASE_VERSION}, node {release}",
+                       warning=True)
+
+    def check_time(self, r: Reporter, vd: VerifyData) -> None:
+        for node in vd.online:
+            info = vd.answered(node)
+            if info is None:
+                continue
+            ntime = info.get("time")
+            if not isinstance(ntime, (int, float)):
+                r.error(ENODETIME, node, "node returned an invalid time")
+                continue
+            if ntime < vd.rpc_start - NODE_MAX_CLOCK_SKEW:
+                skew = f"{abs(vd.rpc_start - ntime):.1f}s"
+            elif ntime > vd.rpc_end + NODE_MAX_CLOCK_SKEW:
+                skew = f"{abs(ntime - vd.rpc_end):.1f}s"
+            else:
+                skew = ""
+            r.error_if(bool(skew), ENODETIME, node,
+                       f"Node time diverges by at least {skew or '0s'} from "
+                       "master node time")
+
+    def check_hypervisors(self, r: Reporter, vd: VerifyData) -> None:
+        for node in vd.online:
+            info = vd.answered(node)
+            if info is None:
+                continue
+            per_hv = info.get("hypervisor") or {}
+            for hv in vd.data.cluster.enabled_hypervisors:
+                problems = per_hv.get(hv)
+                if problems is None:
+                    r.error(ENODEHV, node, f"hypervisor {hv} not verified")
+                    continue
+                for msg in problems:
+                    r.error(ENODEHV, node, f"hypervisor {hv}: {msg}")
+                r.error_if(False, ENODEHV, node,
+                           f"hypervisor {hv}: simulated problem")
+
+    def _node_files(self, r: Reporter, vd: VerifyData,
+                    node: str) -> dict[str, Any] | None:
+        if vd.answered(node) is None:
+            return None  # reported by check_node_rpc
+        res = vd.fingerprints.get(node)
+        if res is None or res.fail_msg is not None:
+            r.error(ENODEFILECHECK, node, "cannot read file checksums: "
+                    f"{res.fail_msg if res else 'no answer'}")
+            return None
+        payload: dict[str, Any] = res.payload
+        return payload
+
+    def check_files(self, r: Reporter, vd: VerifyData) -> None:
+        conf_file = pathutils.Paths("").cluster_conf_file
+        for node in vd.online:
+            sums = self._node_files(r, vd, node)
+            if sums is None:
+                continue
+            is_candidate = node in vd.candidates
+            for path, (target, expected) in sorted(vd.files.items()):
+                got = sums.get(path)
+                wanted = target == redist.TARGET_ALL or is_candidate
+                if not wanted:
+                    r.error_if(path == conf_file and got is not None,
+                               ENODEFILECHECK, node,
+                               f"file '{path}' should not exist")
+                    continue
+                if expected is None:
+                    r.error_if(got is not None, ENODEFILECHECK, node,
+                               f"file '{path}' exists on the node but is "
+                               "missing on the master")
+                elif got is None:
+                    r.error(ENODEFILECHECK, node, f"file '{path}' missing")
+                else:
+                    r.error_if(got != expected, ENODEFILECHECK, node,
+                               f"file '{path}' has wrong checksum (differs "
+                               "from the master's copy; run 'gnt-cluster "
+                               "redist-conf')")
+
+    def check_ssconf(self, r: Reporter, vd: VerifyData) -> None:
+        for node in vd.online:
+            res = vd.fingerprints.get(node)
+            if (vd.answered(node) is None or res is None
+                    or res.fail_msg is not None):
+                continue
+            sums = res.payload
+            drift = sorted(path for path, digest in vd.ssconf.items()
+                           if sums.get(path) != digest)
+            r.error_if(bool(drift), ENODEFILECHECK, node,
+                       "ssconf files out of sync with the configuration: "
+                       + (", ".join(drift) or "(simulated)"))
+
+    #: The checks, in order (instance and disk checks join here).
+    CHECKS: list[tuple[str, Check]] = [
+        ("Verifying node status", check_node_rpc),
+        ("Verifying node versions", check_versions),
+        ("Verifying node time", check_time),
+        ("Verifying hypervisors", check_hypervisors),
+        ("Verifying distributed files", check_files),
+        ("Verifying ssconf files", check_ssconf),
+    ]
+
+    # --- hooks ------------------------------------------------------------------
+
+    def run_post_hooks(self, r: Reporter, vd: VerifyData,
+                       feedback: Feedback) -> None:
+        cluster = vd.data.cluster
+        lu_env: dict[str, object] = {"CLUSTER_TAGS": " ".join(cluster.tags)}
+        for name in sorted(vd.data.nodes):
+            lu_env[f"NODE_TAGS_{name}"] = " ".join(vd.data.nodes[name].tags)
+        env = hooks.build_env(
+            opcode=self.op.OP_ID, object_type=self.HTYPE, hpath=VERIFY_HPATH,
+            phase=constants.HOOKS_PHASE_POST, cluster=cluster.cluster_name,
+            master=vd.master, lu_env=lu_env)
+        results = hooks.RpcHooksRunner(self.rpc)(vd.online, VERIFY_HPATH,
+                                                 constants.HOOKS_PHASE_POST,
+                                                 env)
+        if not any(res.scripts or res.fail_msg for res in results):
+            return
+        feedback("* Hooks Results")
+        for res in sorted(results, key=lambda x: x.node):
+            if res.fail_msg is not None:
+                r.error_if(not res.offline, ENODEHOOKS, res.node,
+                           "Communication failure in hooks execution: "
+                           f"{res.fail_msg}")
+                continue
+            for script in res.scripts:
+                failed = script.status == hooks.HKR_FAIL
+                r.error_if(failed, ENODEHOOKS, res.node,
+                           f"Script {script.script} failed, output:")
+                if failed and script.output:
+                    for line in script.output.splitlines():
+                        feedback(f"      {line}")
+
+    # --- execution ----------------------------------------------------------------
+
+    def execute(self, feedback: Feedback) -> Any:
+        r = Reporter(feedback, error_codes=self.op.error_codes,
+                     simulate=self.op.debug_simulate_errors)
+        feedback("* Verifying global settings")
+        self.check_config(r)
+        vd = self._gather()
+        offline = sorted(set(vd.data.nodes) - set(vd.online))
+        feedback(f"* Gathering data ({len(vd.online)} nodes)")
+        for title, check in self.CHECKS:
+            if self.op.verbose:
+                feedback(f"* {title}")
+            check(self, r, vd)
+        if offline:
+            feedback("* Other Notes")
+            feedback(f"  - NOTICE: {len(offline)} offline node(s) found: "
+                     f"{', '.join(offline)}")
+        self.run_post_hooks(r, vd, feedback)
+        return not r.bad

@@ -1,0 +1,202 @@
+"""Start, stop and check the daemons of this node (``daemon-util``).
+
+Everything works under the current root (``GANETI_ROOTDIR``): the pid
+file of a daemon is ``pathutils.get().pid_file(name)``, so the daemons of
+several nodes sharing a machine are told apart by their roots.
+
+Starting runs the daemon's launcher (which detaches itself once its
+start-up checks pass) and waits for the launcher to return; a failed
+check is reported with the daemon's own message.  The launchers are
+found next to this package in a checkout (``daemons/``) and in the
+configured ``sbindir`` in an installation.  The child gets this
+process's environment plus a ``PYTHONPATH`` that finds this package.
+
+Stopping sends SIGTERM to the pid in the pid file and waits (bounded)
+until the daemon released its pid file lock; SIGKILL follows if it does
+not stop in time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import ganeti
+from ganeti import constants, daemon, errors, pathutils
+from ganeti.utils import process
+
+#: Daemons this tool knows (Ganeti's names).
+DAEMONS: Final = (constants.MASTERD, constants.NODED, constants.RAPI,
+                  constants.CONFD)
+#: Bound on waiting for a daemon to start or stop.
+WAIT_TIMEOUT: Final = 60.0
+#: Pause between two looks at a pid file.
+_POLL: Final = 0.02
+
+
+def package_parent() -> str:
+    """The directory holding the ``ganeti`` package (for PYTHONPATH)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(ganeti.__file__)))
+
+
+def _checkout_dir() -> str:
+    return os.path.dirname(os.path.dirname(os.path.realpath(ganeti.__file__)))
+
+
+def launcher(name: str) -> str:
+    """The path of a daemon's (or daemon-util's) launcher."""
+    if name not in (*DAEMONS, "daemon-util"):
+        raise errors.ParameterError(
+            f"Unknown daemon '{name}' (known: {', '.join(DAEMONS)})",
+            errors.ErrorCode.INVAL)
+    for directory in (os.path.join(_checkout_dir(), "daemons"),
+                      pathutils.SBINDIR):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    raise errors.OpExecError(
+        f"Cannot find the launcher of {name} (looked in "
+        f"{os.path.join(_checkout_dir(), 'daemons')} and {pathutils.SBINDIR})",
+        errors.ErrorCode.ENVIRON)
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, with PYTHONPATH finding this package."""
+    env = dict(os.environ)
+    parts = [package_parent()]
+    if env.get("PYTHONPATH"):
+        parts += [p for p in env["PYTHONPATH"].split(os.pathsep)
+                  if p and p not in parts]
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pid_file(name: str, paths: pathutils.Paths | None = None) -> str:
+    return (paths or pathutils.get()).pid_file(name)
+
+
+def is_running(name: str, paths: pathutils.Paths | None = None) -> bool:
+    """Whether the daemon of this root holds its pid file."""
+    return daemon.is_running(pid_file(name, paths))
+
+
+def running_pid(name: str, paths: pathutils.Paths | None = None) -> int | None:
+    """The pid of the running daemon, or None."""
+    path = pid_file(name, paths)
+    if not daemon.is_running(path):
+        return None
+    return daemon.read_pid(path)
+
+
+def start(name: str, args: Sequence[str] = (), *,
+          env: Mapping[str, str] | None = None,
+          timeout: float = WAIT_TIMEOUT) -> None:
+    """Start a daemon under the current root (or ``env``'s root) unless it
+    already runs; raise with the daemon's message if it refused."""
+    extra = dict(env or {})
+    root = extra.get(pathutils.ROOT_ENV, os.environ.get(pathutils.ROOT_ENV, ""))
+    paths = pathutils.Paths(root.rstrip("/"))
+    if is_running(name, paths):
+        return
+    res = process.run_cmd([sys.executable, launcher(name), *args],
+                          env=child_env(extra), timeout=timeout)
+    if res.failed:
+        detail = " ".join(res.output.split()) or res.fail_reason
+        raise errors.OpExecError(f"Cannot start {name}: {detail}",
+                                 errors.ErrorCode.ENVIRON)
+    deadline = time.monotonic() + timeout
+    while not is_running(name, paths):
+        if time.monotonic() > deadline:
+            raise errors.OpExecError(
+                f"{name} did not start within {timeout:.0f}s (see "
+                f"{paths.log_file(name)})", errors.ErrorCode.ENVIRON)
+        time.sleep(_POLL)
+
+
+def stop(name: str, paths: pathutils.Paths | None = None, *,
+         timeout: float = WAIT_TIMEOUT) -> bool:
+    """Stop a daemon; True if one was running."""
+    if name not in DAEMONS:
+        raise errors.ParameterError(f"Unknown daemon '{name}'",
+                                    errors.ErrorCode.INVAL)
+    paths = paths or pathutils.get()
+    pid = running_pid(name, paths)
+    if pid is None:
+        return False
+    _signal(pid, signal.SIGTERM)
+    # Done when the process is gone, not merely when it released its pid
+    # file (it still logs and exits after that).
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            _signal(pid, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+            while process_alive(pid) and time.monotonic() < deadline:
+                time.sleep(_POLL)
+            break
+        time.sleep(_POLL)
+    return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        raise errors.OpExecError(f"Cannot signal pid {pid}: {err.strerror}",
+                                 errors.ErrorCode.ENVIRON) from None
+
+
+USAGE: Final = ("Usage: daemon-util {start|stop|check} DAEMON [ARGS...]\n"
+                f"Daemons: {', '.join(DAEMONS)}")
+
+
+def main(argv: Sequence[str]) -> int:
+    """``daemon-util start|stop|check DAEMON [ARGS]`` (exit codes: 0 ok;
+    ``check``: 1 when not running; 2 usage; 1 errors)."""
+    if len(argv) < 2 or argv[0] not in ("start", "stop", "check"):
+        print(USAGE, file=sys.stderr)
+        return errors.EXIT_USAGE
+    action, name, args = argv[0], argv[1], list(argv[2:])
+    if name not in DAEMONS:
+        print(f"daemon-util: unknown daemon '{name}'\n{USAGE}", file=sys.stderr)
+        return errors.EXIT_USAGE
+    try:
+        if action == "start":
+            start(name, args)
+        elif action == "stop":
+            stop(name)
+        else:
+            pid = running_pid(name)
+            if pid is None:
+                print(f"{name} is not running")
+                return errors.EXIT_FAILURE
+            print(f"{name} is running (pid {pid})")
+    except errors.GenericError as err:
+        print(f"daemon-util: {err}", file=sys.stderr)
+        return err.exit_code
+    return errors.EXIT_SUCCESS

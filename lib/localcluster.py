@@ -1,0 +1,321 @@
+"""A real multi-node cluster on one machine (``tools/local-cluster``).
+
+Node K is called ``nodeK.<domain>`` (default domain
+``local-cluster.example``, a reserved name that never resolves), has the
+primary IP ``<prefix>K`` (default prefix ``127.0.0.``, so 127.0.0.1,
+127.0.0.2, ...) and lives under its own root directory ``DIR/nodeK``:
+every path of that node (data, run, log, OS search path, file storage)
+is relocated there.  Each node runs a real ``ganeti-noded`` bound to its
+IP (port 1811); node 1 is the first master and runs ``ganeti-masterd``
+with the HTTPS RPC transport.  The cluster is ``cluster.<domain>`` with
+the master IP ``<prefix>254``, which is never activated (no master
+netdev).
+
+:meth:`LocalCluster.start` runs the real commands: ``gnt-cluster init``
+on node 1, then ``gnt-node add --root-dir`` for every other node (local
+mode), and writes ``DIR/env.sh``.  :meth:`LocalCluster.stop` stops every
+daemon found under the node roots (whichever node is the master by
+then); :meth:`LocalCluster.status` says what runs.  The state
+(``DIR/local-cluster.json``) records the layout so ``stop`` and
+``status`` need no options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ganeti import constants, daemonutil, errors, pathutils
+
+DEFAULT_DOMAIN: Final = "local-cluster.example"
+DEFAULT_PREFIX: Final = "127.0.0."
+STATE_FILE: Final = "local-cluster.json"
+ENV_FILE: Final = "env.sh"
+MAX_NODES: Final = 250
+#: Bound on one command run by the launcher.
+COMMAND_TIMEOUT: Final = 300.0
+
+#: Runs gnt-cluster with every cluster_* area module merged in, whether
+#: or not scripts/gnt-cluster assembles them yet.
+_GNT_CLUSTER: Final = (
+    "import sys\n"
+    "from ganeti import cli\n"
+    "from ganeti.client import collect_commands, gnt_cluster\n"
+    "commands = dict(gnt_cluster.COMMANDS)\n"
+    "commands.update(collect_commands('cluster_'))\n"
+    "sys.exit(cli.GenericMain(commands, ['gnt-cluster', *sys.argv[1:]]))\n")
+
+
+def _repo() -> str:
+    return os.path.dirname(daemonutil.package_parent())
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalNode:
+    index: int
+    name: str
+    ip: str
+    root: str
+
+    @property
+    def paths(self) -> pathutils.Paths:
+        return pathutils.Paths(self.root)
+
+
+class LocalCluster:
+    """One local cluster under ``directory``."""
+
+    def __init__(self, directory: str, *, nodes: int = 3,
+                 hypervisor: str = constants.HT_FAKE,
+                 prefix: str = DEFAULT_PREFIX,
+                 domain: str = DEFAULT_DOMAIN,
+                 init_args: Sequence[str] = ()) -> None:
+        if not 1 <= nodes <= MAX_NODES:
+            raise errors.OpPrereqError(
+                f"A local cluster has 1 to {MAX_NODES} nodes, not {nodes}",
+                errors.ErrorCode.INVAL)
+        if hypervisor not in constants.HYPER_TYPES:
+            raise errors.OpPrereqError(
+                f"Unknown hypervisor '{hypervisor}' (known: "
+                f"{', '.join(sorted(constants.HYPER_TYPES))})",
+                errors.ErrorCode.INVAL)
+        self.directory = os.path.abspath(directory)
+        self.count = nodes
+        self.hypervisor = hypervisor
+        self.prefix = prefix
+        self.domain = domain
+        self.init_args = list(init_args)
+
+    # --- layout -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, directory: str) -> LocalCluster:
+        """The cluster described by ``directory``'s state file."""
+        path = os.path.join(os.path.abspath(directory), STATE_FILE)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                state = json.load(handle)
+        except FileNotFoundError:
+            raise errors.OpPrereqError(
+                f"No local cluster in {directory} ({path} not found)",
+                errors.ErrorCode.NOENT) from None
+        except (OSError, ValueError) as err:
+            raise errors.OpPrereqError(f"Cannot read {path}: {err}",
+                                       errors.ErrorCode.ENVIRON) from None
+        return cls(directory, nodes=int(state["nodes"]),
+                   hypervisor=str(state["hypervisor"]),
+                   prefix=str(state["prefix"]), domain=str(state["domain"]))
+
+    @property
+    def cluster_name(self) -> str:
+        return f"cluster.{self.domain}"
+
+    @property
+    def master_ip(self) -> str:
+        return f"{self.prefix}254"
+
+    def node(self, index: int) -> LocalNode:
+        return LocalNode(index, f"node{index}.{self.domain}",
+                         f"{self.prefix}{index}",
+                         os.path.join(self.directory, f"node{index}"))
+
+    @property
+    def nodes(self) -> list[LocalNode]:
+        return [self.node(k) for k in range(1, self.count + 1)]
+
+    def node_by_name(self, name: str) -> LocalNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise errors.OpPrereqError(f"No node {name} in this local cluster",
+                                   errors.ErrorCode.NOENT)
+
+    def master(self) -> LocalNode:
+        """The node whose ssconf names itself as the master (node 1 when
+        none does, e.g. before init)."""
+        for node in self.nodes:
+            path = node.paths.ssconf_file("master_node")
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    if handle.read().strip() == node.name:
+                        return node
+            except OSError:
+                continue
+        return self.node(1)
+
+    def env(self, node: LocalNode | int | None = None) -> dict[str, str]:
+        """The environment of commands run as on ``node`` (the master by
+        default)."""
+        if node is None:
+            node = self.master()
+        elif isinstance(node, int):
+            node = self.node(node)
+        repo = _repo()
+        env = daemonutil.child_env({
+            pathutils.ROOT_ENV: node.root,
+            pathutils.HOSTNAME_ENV: node.name,
+            "PYTHONDONTWRITEBYTECODE": "1"})
+        env["PATH"] = os.pathsep.join([
+            os.path.join(repo, "scripts"), os.path.join(repo, "daemons"),
+            os.path.join(repo, ".venv", "bin"),
+            os.path.dirname(sys.executable), env.get("PATH", "")])
+        return env
+
+    # --- running commands -----------------------------------------------------
+
+    def gnt(self, command: str, *args: str,
+            node: LocalNode | int | None = None,
+            timeout: float = COMMAND_TIMEOUT,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a ``gnt-*`` command (or ``daemon-util``) as on ``node``."""
+        if command == "gnt-cluster":
+            argv = [sys.executable, "-c", _GNT_CLUSTER, *args]
+        elif command == "daemon-util" or command.startswith("ganeti-"):
+            argv = [sys.executable, os.path.join(_repo(), "daemons", command),
+                    *args]
+        else:
+            argv = [sys.executable, os.path.join(_repo(), "scripts", command),
+                    *args]
+        return subprocess.run(argv, env=self.env(node), capture_output=True,
+                              text=True, timeout=timeout, input=input,
+                              stdin=None if input is not None
+                              else subprocess.DEVNULL, check=False)
+
+    def _must(self, command: str, *args: str,
+              node: LocalNode | int | None = None) -> str:
+        res = self.gnt(command, *args, node=node)
+        if res.returncode != 0:
+            shown = " ".join(shlex.quote(a) for a in (command, *args))
+            raise errors.OpExecError(
+                f"'{shown}' failed with exit code {res.returncode}: "
+                f"{' '.join((res.stdout + res.stderr).split())[-400:]}")
+        return res.stdout
+
+    # --- life cycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Create and start the cluster; on failure stop what started."""
+        if os.path.exists(os.path.join(self.directory, STATE_FILE)):
+            raise errors.OpPrereqError(
+                f"{self.directory} already holds a local cluster; stop it "
+                "and remove the directory first", errors.ErrorCode.EXISTS)
+        os.makedirs(self.directory, exist_ok=True)
+        self._write_state()
+        try:
+            first = self.node(1)
+            os.makedirs(first.root, exist_ok=True)
+            self._must("gnt-cluster", "init", "--no-lvm-storage",
+                       "--no-etc-hosts", "--no-ssh-init",
+                       "--primary-ip", first.ip, "--master-ip", self.master_ip,
+                       "--enabled-hypervisors", self.hypervisor,
+                       *self.init_args, self.cluster_name, node=first)
+            for node in self.nodes[1:]:
+                self.add_node(node)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_env()
+
+    def add_node(self, node: LocalNode, *extra: str) -> str:
+        """``gnt-node add`` in local mode (run on the current master)."""
+        return self._must("gnt-node", "add", "--root-dir", node.root,
+                          "--primary-ip", node.ip, *extra, node.name)
+
+    def stop(self) -> list[str]:
+        """Stop every daemon under every node root; what was stopped."""
+        stopped = []
+        for node in self.nodes:
+            for name in (constants.RAPI, constants.MASTERD, constants.CONFD,
+                         constants.NODED):
+                if daemonutil.stop(name, node.paths):
+                    stopped.append(f"{node.name}: {name}")
+        return stopped
+
+    def status(self) -> list[str]:
+        """One line per node: which daemons run (with their pids)."""
+        lines = []
+        for node in self.nodes:
+            parts = []
+            for name in (constants.NODED, constants.MASTERD, constants.RAPI):
+                pid = daemonutil.running_pid(name, node.paths)
+                if pid is not None:
+                    parts.append(f"{name} (pid {pid})")
+                elif name == constants.NODED:
+                    parts.append(f"{name} not running")
+            lines.append(f"{node.name} {node.ip}: {', '.join(parts)}")
+        return lines
+
+    def running(self) -> bool:
+        return any(daemonutil.running_pid(name, node.paths) is not None
+                   for node in self.nodes for name in daemonutil.DAEMONS)
+
+    # --- files ----------------------------------------------------------------
+
+    def _write_state(self) -> None:
+        state: dict[str, Any] = {"nodes": self.count,
+                                 "hypervisor": self.hypervisor,
+                                 "prefix": self.prefix, "domain": self.domain}
+        with open(os.path.join(self.directory, STATE_FILE), "w",
+                  encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+    def _write_env(self) -> None:
+        env = self.env(self.node(1))
+        lines = ["# Source this file to drive the local cluster in "
+                 f"{self.directory}."]
+        for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV, "PYTHONPATH",
+                    "PATH"):
+            lines.append(f"export {key}={shlex.quote(env[key])}")
+        with open(os.path.join(self.directory, ENV_FILE), "w",
+                  encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+USAGE: Final = ("Usage: local-cluster start DIR [--nodes N] "
+                "[--hypervisor HV] [--prefix 127.0.0.]\n"
+                "       local-cluster stop DIR\n"
+                "       local-cluster status DIR")
+
+
+def main(argv: Sequence[str]) -> int:
+    """The ``tools/local-cluster`` command line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="local-cluster", usage=USAGE)
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("directory")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--hypervisor", default=constants.HT_FAKE)
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--domain", default=DEFAULT_DOMAIN)
+    opts = parser.parse_args(list(argv))
+    try:
+        if opts.action == "start":
+            cluster = LocalCluster(opts.directory, nodes=opts.nodes,
+                                   hypervisor=opts.hypervisor,
+                                   prefix=opts.prefix, domain=opts.domain)
+            cluster.start()
+            for line in cluster.status():
+                print(line)
+            print(f"Run '. {os.path.join(cluster.directory, ENV_FILE)}' to "
+                  "use the gnt-* commands on this cluster")
+        elif opts.action == "stop":
+            for line in LocalCluster.load(opts.directory).stop():
+                print(f"stopped {line}")
+        else:
+            cluster = LocalCluster.load(opts.directory)
+            for line in cluster.status():
+                print(line)
+            if not cluster.running():
+                return errors.EXIT_FAILURE
+    except errors.GenericError as err:
+        print(f"local-cluster: {err}", file=sys.stderr)
+        return err.exit_code
+    return errors.EXIT_SUCCESS

@@ -1,0 +1,686 @@
+"""Query fields: every listable field of nodes and instances, declared once.
+
+A field is a :class:`FieldDef`: its name (what ``-o`` and ``/2/query``
+take), its title (the column header Ganeti prints), its kind, the function
+computing it from the configuration object (and, for *live* fields, the
+data the nodes reported), and whether it needs that live data.  The node
+list, ``gnt-node list``'s headers and units, the RAPI query resource and
+``QueryFields`` all read these tables.
+
+Kinds are ``text``, ``number``, ``unit`` (MiB, shown with ``--units``),
+``bool``, ``timestamp``, ``list`` and ``other`` (dictionaries).  On the
+query2 wire ``list`` travels as Ganeti's ``other``.
+
+Each value comes with a status (Ganeti's query2 ``RS_*``): normal, no
+data (the node did not answer), unavailable (not applicable, or live data
+not gathered), offline (the node is marked offline).  The old-style
+results of ``QueryNodes``/``QueryInstances`` carry None for every
+non-normal value.
+
+Live data is gathered by the logical units (node RPC ``node_info`` for
+nodes; for instances a source the instance code registers with
+:func:`set_instance_live_source`) only when a requested or filtered field
+needs it; this module is pure computation.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as _uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ganeti import constants, errors, objects, params, qlang
+
+RS_NORMAL: Final = 0
+RS_UNKNOWN: Final = 1
+RS_NODATA: Final = 2
+RS_UNAVAIL: Final = 3
+RS_OFFLINE: Final = 4
+
+KINDS: Final = frozenset(["text", "number", "unit", "bool", "timestamp",
+                          "list", "other"])
+#: Our kind -> the query2 wire kind (QFT_*).
+WIRE_KIND: Final = {"text": "text", "number": "number", "unit": "unit",
+                    "bool": "bool", "timestamp": "timestamp",
+                    "list": "other", "other": "other"}
+
+
+class _Status(Exception):
+    """Raised by a getter: the value is not available, and why."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def unavailable() -> _Status:
+    return _Status(RS_UNAVAIL)
+
+
+Getter = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """The declaration of one field."""
+
+    name: str
+    title: str
+    kind: str
+    getter: Getter
+    live: bool = False
+    doc: str = ""
+
+    def describe(self) -> dict[str, str]:
+        """The query2 field definition (``/2/query/<what>/fields``)."""
+        return {"name": self.name, "title": self.title,
+                "kind": WIRE_KIND[self.kind], "doc": self.doc}
+
+
+@dataclass(frozen=True)
+class FieldFamily:
+    """Fields whose names follow a pattern (``disk.size/0``, ``nic.mac/1``)."""
+
+    pattern: re.Pattern[str]
+    make: Callable[[re.Match[str]], FieldDef]
+
+
+@dataclass
+class FieldTable:
+    """The fields of one resource."""
+
+    what: str
+    fields: dict[str, FieldDef]
+    families: list[FieldFamily] = field(default_factory=list)
+    default: tuple[str, ...] = ()
+
+    def get(self, name: str) -> FieldDef | None:
+        fdef = self.fields.get(name)
+        if fdef is not None:
+            return fdef
+        for family in self.families:
+            match = family.pattern.fullmatch(name)
+            if match:
+                return family.make(match)
+        return None
+
+    def resolve(self, names: Iterable[str]) -> list[FieldDef]:
+        """The declarations of ``names``; unknown names raise
+        :class:`~ganeti.errors.UnknownFieldError` listing all of them."""
+        names = list(names)
+        found = [self.get(n) for n in names]
+        unknown = [n for n, f in zip(names, found, strict=True) if f is None]
+        if unknown:
+            raise errors.UnknownFieldError(
+                f"Unknown output fields selected: {', '.join(unknown)}",
+                fields=unknown)
+        return [f for f in found if f is not None]
+
+    def kinds(self, names: Iterable[str]) -> dict[str, str]:
+        return {f.name: f.kind for f in self.resolve(names)}
+
+    def describe(self, names: Sequence[str] | None = None) -> list[dict[str, str]]:
+        fdefs = (self.resolve(names) if names is not None
+                 else sorted(self.fields.values(), key=lambda f: f.name))
+        return [f.describe() for f in fdefs]
+
+
+# --- Evaluation ----------------------------------------------------------------
+
+Cell = tuple[int, Any]
+
+
+def _cell(fdef: FieldDef, data: Any, item: Any) -> Cell:
+    if fdef.live:
+        status = data.live_status(item)
+        if status != RS_NORMAL:
+            return status, None
+    try:
+        return RS_NORMAL, fdef.getter(data, item)
+    except _Status as st:
+        return st.status, None
+
+
+@dataclass
+class QueryResult:
+    """Rows of ``(status, value)`` cells for the requested fields."""
+
+    fields: list[FieldDef]
+    rows: list[list[Cell]]
+
+    def old_style(self) -> list[list[Any]]:
+        """Rows of plain values; None where a value is not available."""
+        return [[value if status == RS_NORMAL else None
+                 for status, value in row] for row in self.rows]
+
+    def query2(self) -> dict[str, Any]:
+        """The query2 result: ``{"fields": [...], "data": [[[status,
+        value], ...], ...]}``."""
+        return {"fields": [f.describe() for f in self.fields],
+                "data": [[[s, v] for s, v in row] for row in self.rows]}
+
+
+def compile_filter_for(table: FieldTable,
+                       filt: qlang.Filter | None) -> qlang.Predicate:
+    """:func:`ganeti.qlang.compile_filter` against a table's fields:
+    invalid filters, unknown fields and conditions that do not fit a
+    field's kind are refused here."""
+    if filt is None:
+        return qlang.compile_filter(None)
+    qlang.validate(filt)
+    used = qlang.referenced_fields(filt)
+    unknown = [name for name in used if table.get(name) is None]
+    if unknown:
+        raise errors.UnknownFieldError(
+            f"Unknown field(s) in filter: {', '.join(unknown)}",
+            fields=unknown)
+    return qlang.compile_filter(filt, table.kinds(used))
+
+
+def needs_live(table: FieldTable, fields: Iterable[str],
+               filt: qlang.Filter | None = None) -> bool:
+    """Whether any requested or filtered field needs live data."""
+    names = list(fields)
+    if filt is not None:
+        names += [n for n in qlang.referenced_fields(filt) if table.get(n)]
+    return any(f.live for f in table.resolve(names))
+
+
+def run_query(table: FieldTable, data: Any, items: Sequence[Any],
+              fields: Sequence[str],
+              filt: qlang.Filter | None = None) -> QueryResult:
+    """Compute ``fields`` for every item that passes ``filt``."""
+    fdefs = table.resolve(fields)
+    predicate = compile_filter_for(table, filt)
+    rows: list[list[Cell]] = []
+    for item in items:
+        if filt is not None:
+            cache: dict[str, Any] = {}
+
+            def get(name: str, item: Any = item,
+                    cache: dict[str, Any] = cache) -> Any:
+                if name not in cache:
+                    fdef = table.get(name)
+                    assert fdef is not None  # checked by compile_filter
+                    status, value = _cell(fdef, data, item)
+                    cache[name] = value if status == RS_NORMAL else None
+                return cache[name]
+
+            if not predicate(get):
+                continue
+        rows.append([_cell(f, data, item) for f in fdefs])
+    return QueryResult(fdefs, rows)
+
+
+def _table(what: str, defs: Iterable[FieldDef],
+           families: Iterable[FieldFamily] = (),
+           default: Sequence[str] = ()) -> FieldTable:
+    table: dict[str, FieldDef] = {}
+    for fdef in defs:
+        if fdef.name in table or fdef.kind not in KINDS:
+            raise errors.ProgrammerError(f"Bad field declaration {fdef.name}")
+        table[fdef.name] = fdef
+    return FieldTable(what, table, list(families), tuple(default))
+
+
+# --- Nodes ------------------------------------------------------------------------
+
+#: The name of the one node group (RAPI clients of later Ganeti versions
+#: ask for ``group``/``group.uuid``; this cluster has one implicit group).
+DEFAULT_GROUP: Final = "default"
+
+
+def default_group_uuid(cluster: objects.Cluster) -> str:
+    """A stable UUID of the implicit group, derived from the cluster's."""
+    return str(_uuid.uuid5(_uuid.UUID(cluster.uuid), DEFAULT_GROUP))
+
+
+@dataclass
+class NodeQueryData:
+    """What node fields are computed from.
+
+    ``live`` maps node names to the ``node_info`` payload (None: the node
+    did not answer); ``live`` None means live data was not gathered.
+    """
+
+    cluster: objects.Cluster
+    primary: Mapping[str, list[str]]
+    secondary: Mapping[str, list[str]]
+    live: Mapping[str, Mapping[str, Any] | None] | None = None
+
+    def live_status(self, node: objects.Node) -> int:
+        if node.offline:
+            return RS_OFFLINE
+        if self.live is None:
+            return RS_UNAVAIL
+        if self.live.get(node.name) is None:
+            return RS_NODATA
+        return RS_NORMAL
+
+    def payload(self, node: objects.Node) -> Mapping[str, Any]:
+        assert self.live is not None
+        data = self.live[node.name]
+        assert data is not None
+        return data
+
+
+def _live_key(key: str, *fallbacks: str) -> Getter:
+    def get(data: NodeQueryData, node: objects.Node) -> Any:
+        payload = data.payload(node)
+        for name in (key, *fallbacks):
+            value = payload.get(name)
+            if value is not None:
+                return value
+        raise _Status(RS_UNAVAIL)
+    return get
+
+
+def _role(data: NodeQueryData, node: objects.Node) -> str:
+    if node.name == data.cluster.master_node:
+        return constants.NR_MASTER
+    return node.role
+
+
+def _cfg(attr: str) -> Getter:
+    return lambda data, obj: getattr(obj, attr)
+
+
+def _n(name: str, title: str, kind: str, getter: Getter, doc: str,
+       live: bool = False) -> FieldDef:
+    return FieldDef(name, title, kind, getter, live, doc)
+
+
+NODE_FIELDS: Final = _table(constants.QR_NODE, [
+    _n("name", "Node", "text", _cfg("name"), "Node name"),
+    _n("pinst_cnt", "Pinst", "number",
+       lambda d, n: len(d.primary.get(n.name, [])),
+       "Number of instances with this node as primary"),
+    _n("sinst_cnt", "Sinst", "number",
+       lambda d, n: len(d.secondary.get(n.name, [])),
+       "Number of instances with this node as secondary"),
+    _n("pinst_list", "PriInstances", "list",
+       lambda d, n: list(d.primary.get(n.name, [])),
+       "Instances with this node as primary"),
+    _n("sinst_list", "SecInstances", "list",
+       lambda d, n: list(d.secondary.get(n.name, [])),
+       "Instances with this node as secondary"),
+    _n("pip", "PrimaryIP", "text", _cfg("primary_ip"), "Primary IP address"),
+    _n("sip", "SecondaryIP", "text", _cfg("secondary_ip"),
+       "Secondary (replication) IP address"),
+    _n("tags", "Tags", "list", lambda d, n: list(n.tags), "Tags"),
+    _n("serial_no", "SerialNo", "number", _cfg("serial_no"),
+       "Serial number of the node's configuration"),
+    _n("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
+    _n("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
+    _n("uuid", "UUID", "text", _cfg("uuid"), "Node UUID"),
+    _n("master_candidate", "MasterC", "bool", _cfg("master_candidate"),
+       "Whether the node is a master candidate"),
+    _n("master", "IsMaster", "bool",
+       lambda d, n: n.name == d.cluster.master_node,
+       "Whether the node is the master"),
+    _n("offline", "Offline", "bool", _cfg("offline"),
+       "Whether the node is marked offline"),
+    _n("drained", "Drained", "bool", _cfg("drained"),
+       "Whether the node is drained (no new instances)"),
+    _n("role", "Role", "text", _role,
+       "Role: M master, C candidate, R regular, D drained, O offline"),
+    _n("group", "Group", "text", lambda d, n: DEFAULT_GROUP,
+       "Node group (one implicit group)"),
+    _n("group.uuid", "GroupUUID", "text",
+       lambda d, n: default_group_uuid(d.cluster), "UUID of the node group"),
+    _n("master_capable", "MasterCapable", "bool", lambda d, n: True,
+       "Whether the node can become master candidate (always)"),
+    _n("vm_capable", "VMCapable", "bool", lambda d, n: True,
+       "Whether the node can host instances (always)"),
+    _n("mtotal", "MTotal", "unit", _live_key("memory_total"),
+       "Total memory of the node (MiB)", live=True),
+    _n("mnode", "MNode", "unit", _live_key("memory_dom0"),
+       "Memory used by the node itself (MiB)", live=True),
+    _n("mfree", "MFree", "unit", _live_key("memory_free"),
+       "Memory available for instances (MiB)", live=True),
+    _n("dtotal", "DTotal", "unit",
+       _live_key("vg_size", "file_storage_total"),
+       "Total disk space for instances (volume group, else file storage;"
+       " MiB)", live=True),
+    _n("dfree", "DFree", "unit", _live_key("vg_free", "file_storage_free"),
+       "Free disk space for instances (volume group, else file storage;"
+       " MiB)", live=True),
+    _n("ctotal", "CTotal", "number", _live_key("cpu_total"),
+       "Number of physical CPUs", live=True),
+    _n("cnodes", "CNodes", "number", _live_key("cpu_nodes"),
+       "Number of NUMA domains", live=True),
+    _n("csockets", "CSockets", "number", _live_key("cpu_sockets"),
+       "Number of CPU sockets", live=True),
+    _n("bootid", "BootID", "text", _live_key("bootid"),
+       "Random identifier of the node's current boot", live=True),
+], default=("name", "dtotal", "dfree", "mtotal", "mnode", "mfree",
+            "pinst_cnt", "sinst_cnt"))
+
+
+def node_query_data(cfg: Any, live: Mapping[str, Mapping[str, Any] | None]
+                    | None = None) -> NodeQueryData:
+    """Config-side data of node fields from a ConfigWriter."""
+    primary: dict[str, list[str]] = {}
+    secondary: dict[str, list[str]] = {}
+    for name in cfg.instance_names():
+        inst = cfg.get_instance(name)
+        if inst is None:
+            continue
+        primary.setdefault(inst.primary_node, []).append(inst.name)
+        for snode in inst.secondary_nodes:
+            secondary.setdefault(snode, []).append(inst.name)
+    return NodeQueryData(cfg.get_cluster(), primary, secondary, live)
+
+
+# --- Instances --------------------------------------------------------------------
+
+#: Live data of instances: node -> {instance name -> {"memory": MiB,
+#: "vcpus": n, ...}} for the running instances, or None when the node
+#: did not answer.
+InstanceLive = Mapping[str, Mapping[str, Mapping[str, Any]] | None]
+#: ``source(lu, node_names, hypervisors) -> InstanceLive``.
+InstanceLiveSource = Callable[[Any, list[str], list[str]], InstanceLive]
+
+_instance_live_source: InstanceLiveSource | None = None
+
+
+def set_instance_live_source(source: InstanceLiveSource | None) -> None:
+    """Register how live instance data is gathered (the instance code does
+    this at import; without a source, live instance fields are
+    unavailable)."""
+    global _instance_live_source
+    _instance_live_source = source
+
+
+def instance_live_source() -> InstanceLiveSource | None:
+    return _instance_live_source
+
+
+@dataclass
+class InstanceQueryData:
+    """What instance fields are computed from (see :class:`NodeQueryData`)."""
+
+    cluster: objects.Cluster
+    nodes: Mapping[str, objects.Node]
+    live: InstanceLive | None = None
+
+    def live_status(self, inst: objects.Instance) -> int:
+        node = self.nodes.get(inst.primary_node)
+        if node is not None and node.offline:
+            return RS_OFFLINE
+        if self.live is None:
+            return RS_UNAVAIL
+        if self.live.get(inst.primary_node) is None:
+            return RS_NODATA
+        return RS_NORMAL
+
+    def running(self, inst: objects.Instance) -> Mapping[str, Any] | None:
+        """The live info of ``inst`` (None: not running); only after
+        :meth:`live_status` said normal."""
+        assert self.live is not None
+        per_node = self.live[inst.primary_node]
+        assert per_node is not None
+        return per_node.get(inst.name)
+
+
+def _status(data: InstanceQueryData, inst: objects.Instance) -> str:
+    status = data.live_status(inst)
+    if status == RS_OFFLINE:
+        return "ERROR_nodeoffline"
+    if status == RS_NODATA:
+        return "ERROR_nodedown"
+    if status != RS_NORMAL:
+        raise _Status(status)
+    if data.running(inst) is not None:
+        return "running" if inst.admin_up else "ERROR_up"
+    return "ERROR_down" if inst.admin_up else "ADMIN_down"
+
+
+def _running_key(key: str) -> Getter:
+    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+        info = data.running(inst)
+        if info is None or info.get(key) is None:
+            raise _Status(RS_UNAVAIL)
+        return info[key]
+    return get
+
+
+#: Size of the DRBD metadata volume of each disk (MiB).
+_DRBD_META_MIB: Final = 128
+
+
+def _disk_usage(inst: objects.Instance) -> int:
+    sizes = [d.size for d in inst.disks]
+    if inst.disk_template == constants.DT_DRBD8:
+        return sum(s + _DRBD_META_MIB for s in sizes)
+    if inst.disk_template == constants.DT_DISKLESS:
+        return 0
+    return sum(sizes)
+
+
+def _nic_param(data: InstanceQueryData, nic: objects.NIC, key: str) -> Any:
+    return data.cluster.fill_nic(nic.nicparams).get(key)
+
+
+def _nic_bridge(data: InstanceQueryData, nic: objects.NIC) -> str | None:
+    filled = data.cluster.fill_nic(nic.nicparams)
+    if filled.get("mode") == constants.NIC_MODE_BRIDGED:
+        return str(filled.get("link"))
+    return None
+
+
+def _first_nic(getter: Callable[[InstanceQueryData, objects.NIC], Any]
+               ) -> Getter:
+    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+        if not inst.nics:
+            raise _Status(RS_UNAVAIL)
+        return getter(data, inst.nics[0])
+    return get
+
+
+def _all_nics(getter: Callable[[InstanceQueryData, objects.NIC], Any]
+              ) -> Getter:
+    return lambda data, inst: [getter(data, nic) for nic in inst.nics]
+
+
+def _disk_size(index: int) -> Getter:
+    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+        if index >= len(inst.disks):
+            raise _Status(RS_UNAVAIL)
+        return inst.disks[index].size
+    return get
+
+
+_NIC_ATTRS: Final[dict[str, tuple[str, str,
+                                  Callable[[InstanceQueryData, objects.NIC],
+                                           Any]]]] = {
+    "mac": ("MAC address", "text", lambda d, nic: nic.mac),
+    "ip": ("IP address", "text", lambda d, nic: nic.ip),
+    "mode": ("mode", "text", lambda d, nic: _nic_param(d, nic, "mode")),
+    "link": ("link", "text", lambda d, nic: _nic_param(d, nic, "link")),
+    "bridge": ("bridge", "text", _nic_bridge),
+}
+
+
+def _nic_family(match: re.Match[str]) -> FieldDef:
+    attr, index = match.group(1), int(match.group(2))
+    what, kind, getter = _NIC_ATTRS[attr]
+
+    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+        if index >= len(inst.nics):
+            raise _Status(RS_UNAVAIL)
+        return getter(data, inst.nics[index])
+    return FieldDef(match.group(0), f"Nic.{attr}/{index}", kind, get,
+                    doc=f"The {what} of NIC {index}")
+
+
+def _disk_family(match: re.Match[str]) -> FieldDef:
+    index = int(match.group(1))
+    return FieldDef(match.group(0), f"Disk/{index}", "unit", _disk_size(index),
+                    doc=f"Size of disk {index} (MiB)")
+
+
+def _hv_param(name: str) -> Getter:
+    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+        filled = data.cluster.filled_hvparams(inst, skip_globals=True)
+        if name not in filled:
+            raise _Status(RS_UNAVAIL)
+        return filled[name]
+    return get
+
+
+def _be_param(name: str) -> Getter:
+    return lambda data, inst: data.cluster.filled_beparams(inst).get(name)
+
+
+_PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
+                      "string": "text", "maybe-string": "text"}
+
+
+def _param_title(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _hv_fields() -> list[FieldDef]:
+    specs: dict[str, params.ParamSpec] = {}
+    for table in params.HV_PARAMETERS.values():
+        for name, spec in table.items():
+            if name not in params.HVC_GLOBALS:
+                specs.setdefault(name, spec)
+    return [FieldDef(f"hv/{name}", _param_title(name),
+                     _PARAM_KIND[spec.kind], _hv_param(name),
+                     doc=f"Hypervisor parameter {name}: {spec.doc}")
+            for name, spec in sorted(specs.items())]
+
+
+_BE_TITLES: Final = {"memory": "Configured_memory", "vcpus": "VCPUs",
+                     "auto_balance": "Auto_balance"}
+
+
+def _be_fields() -> list[FieldDef]:
+    return [FieldDef(f"be/{name}", _BE_TITLES.get(name, _param_title(name)),
+                     _PARAM_KIND[spec.kind], _be_param(name),
+                     doc=f"Backend parameter {name}: {spec.doc}")
+            for name, spec in sorted(params.BE_PARAMETERS.items())]
+
+
+def _i(name: str, title: str, kind: str, getter: Getter, doc: str,
+       live: bool = False) -> FieldDef:
+    return FieldDef(name, title, kind, getter, live, doc)
+
+
+INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
+    _i("name", "Instance", "text", _cfg("name"), "Instance name"),
+    _i("os", "OS", "text", _cfg("os"), "Operating system (name+variant)"),
+    _i("pnode", "Primary_node", "text", _cfg("primary_node"), "Primary node"),
+    _i("snodes", "Secondary_Nodes", "list",
+       lambda d, i: list(i.secondary_nodes), "Secondary nodes"),
+    _i("admin_state", "Autostart", "bool", _cfg("admin_up"),
+       "Whether the instance should run"),
+    _i("disk_template", "Disk_template", "text", _cfg("disk_template"),
+       "Disk template"),
+    _i("hypervisor", "Hypervisor", "text", _cfg("hypervisor"), "Hypervisor"),
+    _i("network_port", "Network_port", "number",
+       lambda d, i: i.network_port, "Console (VNC) port, if allocated"),
+    _i("beparams", "Backend_parameters", "other",
+       lambda d, i: d.cluster.filled_beparams(i),
+       "Effective backend parameters"),
+    _i("hvparams", "Hypervisor_parameters", "other",
+       lambda d, i: d.cluster.filled_hvparams(i, skip_globals=True),
+       "Effective hypervisor parameters"),
+    _i("vcpus", "VCPUs", "number", _be_param("vcpus"),
+       "Configured virtual CPUs"),
+    _i("ip", "IP_address", "text", _first_nic(lambda d, nic: nic.ip),
+       "IP address of the first NIC"),
+    _i("mac", "MAC_address", "text", _first_nic(lambda d, nic: nic.mac),
+       "MAC address of the first NIC"),
+    _i("nic_mode", "NIC_Mode", "text",
+       _first_nic(lambda d, nic: _nic_param(d, nic, "mode")),
+       "Mode of the first NIC"),
+    _i("nic_link", "NIC_Link", "text",
+       _first_nic(lambda d, nic: _nic_param(d, nic, "link")),
+       "Link of the first NIC"),
+    _i("bridge", "Bridge", "text", _first_nic(_nic_bridge),
+       "Bridge of the first NIC (bridged mode)"),
+    _i("sda_size", "Disk/0", "unit", _disk_size(0), "Size of disk 0 (MiB)"),
+    _i("sdb_size", "Disk/1", "unit", _disk_size(1), "Size of disk 1 (MiB)"),
+    _i("disk_usage", "DiskUsage", "unit", lambda d, i: _disk_usage(i),
+       "Disk space the instance takes on each of its nodes (MiB)"),
+    _i("disk.count", "Disks", "number", lambda d, i: len(i.disks),
+       "Number of disks"),
+    _i("disk.sizes", "Disk_sizes", "list",
+       lambda d, i: [disk.size for disk in i.disks], "Disk sizes (MiB)"),
+    _i("nic.count", "NICs", "number", lambda d, i: len(i.nics),
+       "Number of NICs"),
+    _i("nic.macs", "NIC_MACs", "list", _all_nics(lambda d, nic: nic.mac),
+       "MAC addresses of the NICs"),
+    _i("nic.ips", "NIC_IPs", "list", _all_nics(lambda d, nic: nic.ip),
+       "IP addresses of the NICs"),
+    _i("nic.modes", "NIC_modes", "list",
+       _all_nics(lambda d, nic: _nic_param(d, nic, "mode")),
+       "Modes of the NICs"),
+    _i("nic.links", "NIC_links", "list",
+       _all_nics(lambda d, nic: _nic_param(d, nic, "link")),
+       "Links of the NICs"),
+    _i("nic.bridges", "NIC_bridges", "list", _all_nics(_nic_bridge),
+       "Bridges of the NICs (None where not bridged)"),
+    _i("tags", "Tags", "list", lambda d, i: list(i.tags), "Tags"),
+    _i("serial_no", "SerialNo", "number", _cfg("serial_no"),
+       "Serial number of the instance's configuration"),
+    _i("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
+    _i("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
+    _i("uuid", "UUID", "text", _cfg("uuid"), "Instance UUID"),
+    _i("oper_state", "Running", "bool",
+       lambda d, i: d.running(i) is not None,
+       "Whether the instance runs", live=True),
+    _i("oper_ram", "Memory", "unit", _running_key("memory"),
+       "Memory of the running instance (MiB)", live=True),
+    _i("oper_vcpus", "VCPUs", "number", _running_key("vcpus"),
+       "Virtual CPUs of the running instance", live=True),
+    _i("status", "Status", "text", _status,
+       "running, ADMIN_down, ERROR_up, ERROR_down, ERROR_nodedown or"
+       " ERROR_nodeoffline", live=False),
+    *_hv_fields(),
+    *_be_fields(),
+], families=[
+    FieldFamily(re.compile(r"disk\.size/([0-9]+)"), _disk_family),
+    FieldFamily(re.compile(r"nic\.(mac|ip|mode|link|bridge)/([0-9]+)"),
+                _nic_family),
+], default=("name", "hypervisor", "os", "pnode", "status", "oper_ram"))
+
+#: Fields computed from live data although not flagged live above because
+#: they also report node problems (``status``).
+_INSTANCE_LIVE_USERS: Final = frozenset(["status"])
+
+
+def instance_needs_live(fields: Iterable[str],
+                        filt: qlang.Filter | None = None) -> bool:
+    names = list(fields)
+    if filt is not None:
+        names += [n for n in qlang.referenced_fields(filt)
+                  if INSTANCE_FIELDS.get(n)]
+    return any(f.live or f.name in _INSTANCE_LIVE_USERS
+               for f in INSTANCE_FIELDS.resolve(names))
+
+
+def instance_query_data(cfg: Any, live: InstanceLive | None = None
+                        ) -> InstanceQueryData:
+    nodes = {name: cfg.get_node(name) for name in cfg.node_names()}
+    return InstanceQueryData(cfg.get_cluster(), nodes, live)
+
+
+TABLES: Final[dict[str, FieldTable]] = {
+    constants.QR_NODE: NODE_FIELDS,
+    constants.QR_INSTANCE: INSTANCE_FIELDS,
+}
+
+
+def table_for(what: str) -> FieldTable:
+    table = TABLES.get(what)
+    if table is None:
+        raise errors.OpPrereqError(
+            f"Queries of resource {what!r} are not supported (supported:"
+            f" {', '.join(sorted(TABLES))})", errors.ErrorCode.INVAL)
+    return table

@@ -1,0 +1,28 @@
+"""Cluster membership and the master role on nodes."""
+
+from __future__ import annotations
+
+from ganeti import ht
+from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
+
+CALLS = [
+    RpcCall("node_leave_cluster", Fanout.SINGLE, Timeout.FAST, (),
+            ht.TNone,
+            "Remove the cluster's files from the node and stop its node "
+            "daemon right after answering"),
+    RpcCall("node_start_master", Fanout.SINGLE, Timeout.FAST,
+            (Arg("start_daemons", ht.TBool, "Also start ganeti-masterd"),
+             Arg("no_voting", ht.TBool,
+                 "Start masterd with --no-voting --yes-do-it")),
+            ht.TNone,
+            "Take the master role: master IP up (when a netdev is set), "
+            "then masterd"),
+    RpcCall("node_stop_master", Fanout.SINGLE, Timeout.FAST,
+            (Arg("stop_daemons", ht.TBool, "Also stop ganeti-masterd"),),
+            ht.TNone,
+            "Give up the master role: masterd stopped, master IP down"),
+    RpcCall("master_info", Fanout.MULTI, Timeout.URGENT, (),
+            ht.TListOf(ht.TString),
+            "What this node believes: [cluster name, master node, master IP,"
+            " master netdev] (from its ssconf files)"),
+]
