@@ -1,0 +1,197 @@
+"""``gnt-instance list``, ``info`` and the instance tag commands.
+
+``list`` reads the field table :data:`ganeti.query.INSTANCE_FIELDS`
+(names, headers, kinds, default fields) and formats rows as ``gnt-node
+list`` does (:mod:`ganeti.client.node_query`): ``-o`` (``+`` adds to
+the defaults), ``--no-headers``, ``--separator``, ``--units``, names,
+shell patterns or ``-F`` filters.
+
+``info`` prints Ganeti 2.1's layout.  Each parameter shows the
+instance's own value, or ``default (<effective value>)`` when it is
+inherited; ``--static`` asks no node (no run state, no disk status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ganeti import cli, constants, errors, opcodes, query
+from ganeti.client.node_query import (
+    FILTER_OPT,
+    add_tags,
+    format_rows,
+    list_tags,
+    query_rows,
+    read_tags,
+    remove_tags,
+)
+from ganeti.utils import text as textutils
+
+STATIC_OPT: Final = cli.cli_option(
+    "-s", "--static", dest="static", action="store_true", default=False,
+    help="Only show configuration data, not runtime data")
+ALL_OPT: Final = cli.cli_option(
+    "--all", dest="show_all", action="store_true", default=False,
+    help="Show info on all instances on the cluster")
+
+
+def list_instances(opts: argparse.Namespace, args: list[str]) -> int:
+    """``gnt-instance list``."""
+    table = query.INSTANCE_FIELDS
+    fields = cli.parse_fields(opts.output, table.default)
+    table.resolve(fields)
+    rows = query_rows(cli.get_client(), "QueryInstances", table, fields,
+                      args, opts.force_filter, opts.do_locking)
+    for line in format_rows(table, fields, rows, opts):
+        cli.to_stdout(line)
+    return errors.EXIT_SUCCESS
+
+
+# --- info ------------------------------------------------------------------------
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if value is None or value == "":
+        return "default" if value is None else ""
+    return str(value)
+
+
+def format_param(own: Mapping[str, Any], actual: Mapping[str, Any],
+                 key: str) -> str:
+    """The instance's own value, or ``default (effective)``."""
+    if key in own:
+        return _value(own[key])
+    return f"default ({_value(actual.get(key))})"
+
+
+def _size(mib: int) -> str:
+    return textutils.format_unit(mib, "h")
+
+
+def _disk_status(status: Any) -> str:
+    if not isinstance(status, dict):
+        return "(not found)"
+    if "error" in status:
+        return f"(error: {status['error']})"
+    state = "degraded" if status.get("is_degraded") else "ok"
+    return f"{status.get('dev_path')} (status: {state})"
+
+
+def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
+    """The ``gnt-instance info`` lines of one instance."""
+    run = "unknown" if data["run_state"] is None else data["run_state"]
+    state = f"configured to be {data['config_state']}"
+    if not static:
+        state += f", actual state is {run}"
+    lines = [
+        f"Instance name: {data['name']}",
+        f"UUID: {data['uuid']}",
+        f"Serial number: {data['serial_no']}",
+        f"Creation time: {time.ctime(data['ctime'])}",
+        f"Modification time: {time.ctime(data['mtime'])}",
+        f"State: {state}",
+        "  Nodes:",
+        f"    - primary: {data['pnode']}",
+        f"    - secondaries: {', '.join(data['snodes'])}",
+        f"  Operating system: {data['os']}",
+        f"  Allocated network port: {data['network_port']}",
+        f"  Hypervisor: {data['hypervisor']}",
+    ]
+    hv_own, hv_actual = data["hv_instance"], data["hv_actual"]
+    lines += [f"    - {key}: {format_param(hv_own, hv_actual, key)}"
+              for key in sorted(hv_actual)]
+    be_own, be_actual = data["be_instance"], data["be_actual"]
+    lines += ["  Hardware:",
+              f"    - VCPUs: {format_param(be_own, be_actual, 'vcpus')}",
+              f"    - memory: {format_param(be_own, be_actual, 'memory')}",
+              f"    - auto_balance:"
+              f" {format_param(be_own, be_actual, 'auto_balance')}",
+              "    - NICs:"]
+    for idx, (ip, mac, mode, link) in enumerate(data["nics"]):
+        lines.append(f"      - nic/{idx}: MAC: {mac}, IP: {ip}, mode: {mode},"
+                     f" link: {link}")
+    os_own, os_actual = data["os_instance"], data["os_actual"]
+    lines.append("  OS parameters:")
+    lines += [f"    - {key}: {format_param(os_own, os_actual, key)}"
+              for key in sorted(os_actual)]
+    lines.append(f"  Disk template: {data['disk_template']}")
+    lines.append("  Disks:")
+    for disk in data["disks"]:
+        lines.append(f"    - {disk['iv_name']}: {disk['dev_type']}, size"
+                     f" {_size(disk['size'])}")
+        lines.append(f"      access mode: {disk['mode']}")
+        lines.append("      logical_id: "
+                     + ", ".join(str(v) for v in disk["logical_id"]))
+        if not static:
+            lines.append(f"      on primary: {_disk_status(disk['pstatus'])}")
+    lines.append(f"  Tags: {', '.join(data['tags'])}")
+    return lines
+
+
+def show_instance_info(opts: argparse.Namespace, args: list[str]) -> int:
+    """``gnt-instance info [-s] {--all | instance...}``."""
+    if opts.show_all and args:
+        cli.to_stderr("Cannot use --all if you specify instance names.")
+        return errors.EXIT_FAILURE
+    if not opts.show_all and not args:
+        cli.to_stderr("No instance selected. Please pass in --all if you want"
+                      " to query all instances.")
+        return errors.EXIT_FAILURE
+    result = cli.submit_opcode(opcodes.OpInstanceQueryData(
+        instances=list(args), static=opts.static), opts=opts)
+    first = True
+    for name in list(result) if args else sorted(result):
+        if not first:
+            cli.to_stdout("")
+        first = False
+        for line in format_instance(result[name], opts.static):
+            cli.to_stdout(line)
+    return errors.EXIT_SUCCESS
+
+
+# --- tags ------------------------------------------------------------------------
+
+def instance_list_tags(opts: argparse.Namespace, args: list[str]) -> int:
+    return list_tags(constants.TAG_INSTANCE, args[0], opts)
+
+
+def instance_add_tags(opts: argparse.Namespace, args: list[str]) -> int:
+    return add_tags(constants.TAG_INSTANCE, args[0],
+                    read_tags(opts, args[1:]), opts)
+
+
+def instance_remove_tags(opts: argparse.Namespace, args: list[str]) -> int:
+    return remove_tags(constants.TAG_INSTANCE, args[0],
+                       read_tags(opts, args[1:]), opts)
+
+
+COMMANDS: Final[dict[str, cli.Command]] = {
+    "list": cli.Command(
+        list_instances, cli.ARGS_ANY,
+        (cli.NOHDR_OPT, cli.SEP_OPT, cli.USEUNITS_OPT, cli.FIELDS_OPT,
+         cli.SYNC_OPT, FILTER_OPT),
+        "[--no-headers] [--separator=SEP] [--units=UNITS] [-o [+]FIELD,...]"
+        " [-F] [instance...]",
+        "Lists the instances and their status. The default field list is"
+        f" ({', '.join(query.INSTANCE_FIELDS.default)}); see the man page"
+        " for the others"),
+    "info": cli.Command(
+        show_instance_info, cli.ARGS_ANY, (STATIC_OPT, ALL_OPT),
+        "[-s] {--all | instance...}",
+        "Show information on the specified instance(s)"),
+    "list-tags": cli.Command(
+        instance_list_tags, cli.args_fixed(1, "instance"), (), "instance",
+        "List the tags of the given instance"),
+    "add-tags": cli.Command(
+        instance_add_tags, cli.args_atleast(1, "instance"),
+        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        "Add tags to the given instance"),
+    "remove-tags": cli.Command(
+        instance_remove_tags, cli.args_atleast(1, "instance"),
+        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        "Remove tags from the given instance"),
+}

@@ -1,0 +1,322 @@
+"""Migration and failover: the instance changes its primary node without
+its disks being copied.
+
+That needs the disks on the target.  DRBD gives that (the target is the
+secondary node), but the drbd8 driver is not in this build; file disks
+live on the primary node only (no shared file storage is assumed), so a
+file-disk instance is refused with a pointer to ``gnt-instance move``,
+which copies them.  Diskless instances have nothing to carry: they
+migrate live (or non-live) and fail over to any node.
+
+The target of a diskless instance: the opcode's ``target_node`` when the
+opcode has that field (Ganeti added it in 2.6 for templates without a
+fixed secondary), otherwise the online, undrained node other than the
+primary with the most free memory (all node locks are taken to choose).
+
+Migration is the five-step protocol of doc/design/hypervisors.rst; when
+a step fails both finalize calls run with ``success=False`` so the
+instance runs on the source again.  ``cleanup`` recovers from a migration
+that was interrupted (the master died): it finds where the instance
+runs, fixes the configuration and drops the leftovers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ganeti import constants, errors, objects, opcodes
+from ganeti.cmdlib import instance_common as common
+from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest
+from ganeti.cmdlib.instance_ops import (
+    InstanceLU,
+    need_running_state,
+    on_node,
+    start_or_clean,
+)
+
+EC = errors.ErrorCode
+
+FILE_DISKS_MSG = ("file disks are local to the primary node; use"
+                  " gnt-instance move")
+
+
+def check_template(inst: objects.Instance, action: str) -> None:
+    """Refuse templates whose disks cannot follow the instance."""
+    template = inst.disk_template
+    if template == constants.DT_DISKLESS:
+        return
+    if template == constants.DT_FILE:
+        raise errors.OpPrereqError(
+            f"Cannot {action} instance {inst.name}: {FILE_DISKS_MSG}",
+            EC.STATE)
+    if template in constants.DTS_NET_MIRROR:
+        raise errors.OpPrereqError(
+            f"Cannot {action} instance {inst.name}: disk template {template}"
+            " is not available in this build", EC.ENVIRON)
+    raise errors.OpPrereqError(
+        f"Cannot {action} instance {inst.name}: its disk layout ({template})"
+        " is not network mirrored; use gnt-instance move", EC.STATE)
+
+
+class _ChangePrimaryLU(InstanceLU):
+    """Common part of migrate and failover: target choice and locks."""
+
+    ACTION = ""
+    target: str
+    source: str
+
+    def requested_target(self) -> str | None:
+        value = getattr(self.op, "target_node", None)
+        return None if value is None else str(value)
+
+    def expand_names(self) -> LockRequest:
+        self.op.instance_name = self.expand_instance_name(
+            self.op.instance_name)
+        inst = common.get_instance(self, self.op.instance_name)
+        wanted = self.requested_target()
+        nodes: LevelRequest
+        if wanted is not None:
+            target = self.expand_node_name(wanted)
+            setattr(self.op, "target_node", target)  # noqa: B010 (optional field)
+            nodes = [*inst.all_nodes, target]
+        elif inst.disk_template in constants.DTS_NET_MIRROR:
+            nodes = list(inst.all_nodes)
+        else:
+            nodes = ALL
+        return LockRequest(instance=[self.op.instance_name], node=nodes)
+
+    def choose_target(self, inst: objects.Instance) -> str:
+        wanted = self.requested_target()
+        if wanted is not None:
+            return wanted
+        if inst.secondary_nodes:
+            return inst.secondary_nodes[0]
+        cluster = self.cfg.get_cluster()
+        best: tuple[int, str] | None = None
+        for name in self.cfg.node_names():
+            node = self.cfg.get_node(name)
+            if node is None or name == inst.primary_node or node.offline \
+                    or node.drained:
+                continue
+            res = self.rpc.call_node_info([name], None, [inst.hypervisor],
+                                          cluster.file_storage_dir)[name]
+            free = -1 if res.failed else res.payload.get("memory_free")
+            free = free if isinstance(free, int) else -1
+            if best is None or free > best[0]:
+                best = (free, name)
+        if best is None:
+            raise errors.OpPrereqError(
+                f"Cannot {self.ACTION} instance {inst.name}: no other online,"
+                " undrained node", EC.NORES)
+        return best[1]
+
+    def check_target(self, inst: objects.Instance) -> None:
+        check_template(inst, self.ACTION)
+        self.source = inst.primary_node
+        self.target = self.choose_target(inst)
+        if self.target == self.source:
+            raise errors.OpPrereqError(
+                f"Instance {inst.name} is already on node {self.target}",
+                EC.INVAL)
+        node = common.check_node_online(
+            self, self.target, f"{self.ACTION} instance {inst.name}")
+        if node.drained:
+            raise errors.OpPrereqError(
+                f"Cannot {self.ACTION} instance {inst.name} to node"
+                f" {self.target}: the node is drained", EC.STATE)
+        self.target_ip = node.primary_ip
+
+    def primary_env(self) -> dict[str, object]:
+        return {"OLD_PRIMARY": self.source, "NEW_PRIMARY": self.target,
+                "OLD_SECONDARY": " ".join(self.inst.secondary_nodes),
+                "NEW_SECONDARY": " ".join(self.inst.secondary_nodes)}
+
+    def build_hooks_env(self) -> tuple[dict[str, object], list[str], list[str]]:
+        env, pre, _ = super().build_hooks_env()
+        nodes = list(dict.fromkeys([*pre, self.target]))
+        return env, nodes, list(nodes)
+
+    def move_config(self) -> objects.Instance:
+        """Record the target as the primary node; the new instance."""
+        fresh = common.get_instance(self, self.inst.name)
+        fresh.primary_node = self.target
+        self.cfg.update(fresh)
+        return fresh
+
+
+class LUInstanceMigrate(_ChangePrimaryLU):
+    """Move a running instance to another node without stopping it."""
+
+    OP = opcodes.OpInstanceMigrate
+    op: opcodes.OpInstanceMigrate
+    HPATH = "instance-migrate"
+    ACTION = "migrate"
+
+    def live(self) -> bool:
+        if self.op.mode is not None:
+            return self.op.mode == constants.HT_MIGRATION_LIVE
+        return True if self.op.live is None else bool(self.op.live)
+
+    def hooks_extra(self) -> dict[str, object]:
+        return {"MIGRATE_LIVE": self.live(),
+                "MIGRATE_CLEANUP": self.op.cleanup, **self.primary_env()}
+
+    def check_prereq(self) -> None:
+        self.inst = inst = self.read_instance()
+        self.check_target(inst)
+        common.check_node_online(self, self.source,
+                                 f"migrate instance {inst.name}")
+        if self.op.cleanup:
+            return
+        res = self.rpc.call_instance_migratable([self.source],
+                                                inst.to_dict())[self.source]
+        if res.failed:
+            raise errors.OpPrereqError(
+                f"Can't migrate instance {inst.name}: {res.fail_msg}",
+                EC.STATE)
+        filled = common.filled_params(self.cfg, inst)
+        common.check_bridges(self, self.target, filled.nics)
+        common.check_free_memory(self, self.target, int(filled.be["memory"]),
+                                 inst.hypervisor,
+                                 f"migrating instance {inst.name}")
+
+    def _call(self, name: str, node: str, *args: Any) -> Any:
+        return getattr(self.rpc, f"call_{name}")([node], *args)[node]
+
+    def _abort(self, info: str, feedback: Feedback) -> None:
+        """Undo a migration that did not complete: the target drops what it
+        prepared, the source runs the instance again."""
+        data = self.inst.to_dict()
+        for res in (self._call("finalize_migration", self.target, data, info,
+                               False),
+                    self._call("finalize_migration_source", self.source, data,
+                               False)):
+            res.warn_on_fail(feedback, "Warning: rolling back the migration")
+
+    def execute(self, feedback: Feedback) -> None:
+        if self.op.cleanup:
+            self._cleanup(feedback)
+            return
+        inst = self.inst
+        data = inst.to_dict()
+        live = self.live()
+        feedback(f"* migrating instance {inst.name} from {self.source} to"
+                 f" {self.target} ({'live' if live else 'non-live'})")
+        res = self._call("migration_info", self.source, data)
+        if res.failed:
+            raise errors.OpExecError(
+                f"Failed to gather migration information on node"
+                f" {self.source}: {res.fail_msg}")
+        info = str(res.payload)
+        res = self._call("accept_instance", self.target, data, info,
+                         self.target_ip)
+        if res.failed:
+            self._abort(info, feedback)
+            raise errors.OpExecError(
+                f"Pre-migration failed on node {self.target}, aborted:"
+                f" {res.fail_msg}")
+        res = self._call("instance_migrate", self.source, data,
+                         self.target_ip, live)
+        if res.failed:
+            self._abort(info, feedback)
+            raise errors.OpExecError(
+                f"Could not migrate instance {inst.name}: {res.fail_msg};"
+                f" it runs on {self.source} again")
+        res = self._call("instance_get_migration_status", self.source, data)
+        status = None if res.failed else res.payload.get("status")
+        if status != "completed":
+            self._abort(info, feedback)
+            why = res.fail_msg if res.failed else f"status {status}"
+            raise errors.OpExecError(
+                f"Migration of instance {inst.name} did not complete ({why});"
+                f" it runs on {self.source} again")
+        self.inst = self.move_config()
+        res = self._call("finalize_migration", self.target, data, info, True)
+        if res.failed:
+            raise errors.OpExecError(
+                f"Could not finalize the migration of {inst.name} on node"
+                f" {self.target}: {res.fail_msg}; run 'gnt-instance migrate"
+                " --cleanup' to recover")
+        self._call("finalize_migration_source", self.source, data,
+                   True).warn_on_fail(feedback, "Warning: the source node"
+                                      " kept the migrated instance's state")
+        feedback("* done")
+
+    def _runs_on(self, node: str) -> bool:
+        res = self.rpc.call_instance_list([node], [self.inst.hypervisor])[node]
+        names = res.raise_on_fail(f"Listing the instances of {node}")
+        return self.inst.name in names
+
+    def _cleanup(self, feedback: Feedback) -> None:
+        inst = self.inst
+        data = inst.to_dict()
+        on_source, on_target = self._runs_on(self.source), \
+            self._runs_on(self.target)
+        if on_source and on_target:
+            raise errors.OpExecError(
+                f"Instance {inst.name} seems to be running on two nodes"
+                f" ({self.source} and {self.target}): manual intervention"
+                " required")
+        if on_target:
+            feedback(f"* instance runs on the target node {self.target};"
+                     " updating the configuration")
+            self.inst = self.move_config()
+            self._call("finalize_migration_source", self.source, data,
+                       True).warn_on_fail(feedback, "Warning")
+            return
+        # Runs on the source, or nowhere: drop what the target prepared and
+        # let the source run what it kept.
+        self._abort("", feedback)
+        if on_source or self._runs_on(self.source):
+            feedback(f"* instance runs on its primary node {self.source};"
+                     " nothing left to clean up")
+            return
+        raise errors.OpExecError(
+            f"Instance {inst.name} does not seem to run anywhere; stop it"
+            " with 'gnt-instance shutdown' and start it again")
+
+
+class LUInstanceFailover(_ChangePrimaryLU):
+    """Stop the instance, make the target its primary node, start it there
+    if it is marked up; works with the primary node down."""
+
+    OP = opcodes.OpInstanceFailover
+    op: opcodes.OpInstanceFailover
+    HPATH = "instance-failover"
+    ACTION = "fail over"
+
+    def hooks_extra(self) -> dict[str, object]:
+        return {"IGNORE_CONSISTENCY": self.op.ignore_consistency,
+                "SHUTDOWN_TIMEOUT": self.op.shutdown_timeout,
+                **self.primary_env()}
+
+    def check_prereq(self) -> None:
+        self.inst = inst = self.read_instance()
+        self.check_target(inst)
+        filled = common.filled_params(self.cfg, inst)
+        common.check_bridges(self, self.target, filled.nics)
+        if inst.admin_up:
+            common.check_free_memory(self, self.target,
+                                     int(filled.be["memory"]), inst.hypervisor,
+                                     f"failing over instance {inst.name}")
+
+    def execute(self, feedback: Feedback) -> None:
+        inst = self.inst
+        feedback(f"* shutting down instance {inst.name} on source node"
+                 f" {self.source}")
+        try:
+            common.shutdown_instance(self, inst, self.op.shutdown_timeout)
+            common.shutdown_disks(self, inst, feedback,
+                                  ignore_failures=self.op.ignore_consistency)
+        except errors.OpExecError as err:
+            if not self.op.ignore_consistency:
+                raise
+            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
+                     f" node {self.source} is down")
+        self.inst = fresh = self.move_config()
+        if not fresh.admin_up:
+            return
+        feedback(f"* starting instance {inst.name} on node {self.target}")
+        if need_running_state(self, fresh):
+            return
+        start_or_clean(self, on_node(fresh, self.target), feedback)

@@ -1,0 +1,162 @@
+"""Instance queries: ``gnt-instance list`` and ``gnt-instance info``.
+
+- :class:`LUInstanceQuery` (LUXI ``QueryInstances``): rows of the fields
+  declared in :data:`ganeti.query.INSTANCE_FIELDS`, computed by
+  :func:`ganeti.cmdlib.node_query.query_instances`.  Live fields
+  (``oper_state``, ``oper_ram``, ``status``...) need the primary nodes'
+  ``all_instances_info``; this module registers that source with
+  :func:`ganeti.query.set_instance_live_source`, so it is asked only when
+  such a field is requested, once per node, in one parallel fan-out.
+- :class:`LUInstanceQueryData`: the detailed description of
+  ``gnt-instance info`` (and RAPI ``/2/instances/X/info``): Ganeti's keys
+  (``name``, ``config_state``, ``run_state``, ``pnode``, ``snodes``,
+  ``os``, ``nics``, ``disk_template``, ``disks``, ``hypervisor``,
+  ``network_port``, ``hv_instance``, ``hv_actual``, ``be_instance``,
+  ``be_actual``, ``ctime``, ``mtime``, ``uuid``) plus ``os_instance``,
+  ``os_actual``, ``tags`` and ``serial_no``.  With ``static`` no node is
+  asked and ``run_state`` and the disks' status are None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ganeti import constants, errors, objects, opcodes, query
+from ganeti.cmdlib import instance_common as common
+from ganeti.cmdlib.base import (
+    ALL,
+    FROM_INSTANCES,
+    Feedback,
+    LockRequest,
+    LogicalUnit,
+    NoHooksLU,
+)
+from ganeti.cmdlib.node_query import query_instances
+
+EC = errors.ErrorCode
+
+
+def gather_live(lu: LogicalUnit, nodes: list[str], hypervisors: list[str]
+                ) -> query.InstanceLive:
+    """``all_instances_info`` of ``nodes``: node -> {instance -> info},
+    None for a node that did not answer."""
+    results = lu.rpc.call_all_instances_info(nodes, hypervisors)
+    return {node: (None if res.failed else res.payload)
+            for node, res in results.items()}
+
+
+query.set_instance_live_source(gather_live)
+
+
+def _expand(lu: LogicalUnit, names: list[str]) -> list[str] | None:
+    if not names:
+        return None
+    return list(dict.fromkeys(lu.expand_instance_name(n) for n in names))
+
+
+class LUInstanceQuery(NoHooksLU):
+    """Rows of instance fields, in the order of the names given (all
+    instances, nice-sorted, when none are)."""
+
+    OP = opcodes.OpInstanceQuery
+    op: opcodes.OpInstanceQuery
+
+    def expand_names(self) -> LockRequest:
+        query.INSTANCE_FIELDS.resolve(self.op.output_fields)
+        self.wanted = _expand(self, list(self.op.names))
+        if self.op.use_locking:
+            return LockRequest(instance=self.wanted or ALL,
+                               instance_shared=True, node=FROM_INSTANCES,
+                               node_shared=True)
+        return LockRequest(bgl_shared=True)
+
+    def execute(self, feedback: Feedback) -> Any:
+        return query_instances(self, self.wanted,
+                               list(self.op.output_fields)).old_style()
+
+
+def _disk_info(lu: LogicalUnit, inst: objects.Instance, disk: objects.Disk,
+               static: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "iv_name": disk.iv_name, "dev_type": disk.dev_type,
+        "size": disk.size, "mode": disk.mode,
+        "logical_id": list(disk.logical_id), "params": dict(disk.params),
+        "uuid": disk.uuid, "pstatus": None}
+    if static:
+        return info
+    node = inst.primary_node
+    res = common.single(lu.rpc.call_blockdev_find([node], disk.to_dict()),
+                        node)
+    if res.failed:
+        info["pstatus"] = {"error": res.fail_msg}
+    else:
+        info["pstatus"] = res.payload
+    return info
+
+
+def instance_data(lu: LogicalUnit, inst: objects.Instance,
+                  static: bool) -> dict[str, Any]:
+    """The ``gnt-instance info`` description of one instance."""
+    cluster = lu.cfg.get_cluster()
+    filled = common.filled_params(lu.cfg, inst, cluster)
+    run_state = None
+    if not static:
+        node = lu.cfg.get_node(inst.primary_node)
+        if node is not None and not node.offline:
+            running = common.is_running(lu, inst)
+            if running is not None:
+                run_state = (constants.ADMINST_UP if running
+                             else constants.ADMINST_DOWN)
+    nics = [[nic.ip, nic.mac, params.get("mode"), params.get("link")]
+            for nic, params in zip(inst.nics, filled.nics, strict=True)]
+    return {
+        "name": inst.name,
+        "config_state": (constants.ADMINST_UP if inst.admin_up
+                         else constants.ADMINST_DOWN),
+        "run_state": run_state,
+        "pnode": inst.primary_node,
+        "snodes": list(inst.secondary_nodes),
+        "os": inst.os,
+        "nics": nics,
+        "disk_template": inst.disk_template,
+        "disks": [_disk_info(lu, inst, d, static) for d in inst.disks],
+        "hypervisor": inst.hypervisor,
+        "network_port": inst.network_port,
+        "hv_instance": dict(inst.hvparams),
+        "hv_actual": cluster.filled_hvparams(inst, skip_globals=True),
+        "be_instance": dict(inst.beparams),
+        "be_actual": filled.be,
+        "os_instance": dict(inst.osparams),
+        "os_actual": filled.os,
+        "tags": list(inst.tags),
+        "serial_no": inst.serial_no,
+        "ctime": inst.ctime,
+        "mtime": inst.mtime,
+        "uuid": inst.uuid,
+    }
+
+
+class LUInstanceQueryData(NoHooksLU):
+    """Detailed data of instances: name -> description."""
+
+    OP = opcodes.OpInstanceQueryData
+    op: opcodes.OpInstanceQueryData
+
+    def expand_names(self) -> LockRequest:
+        self.wanted = _expand(self, list(self.op.instances))
+        if self.op.static:
+            return LockRequest(bgl_shared=True)
+        return LockRequest(instance=self.wanted or ALL, instance_shared=True,
+                           node=FROM_INSTANCES, node_shared=True)
+
+    def execute(self, feedback: Feedback) -> dict[str, Any]:
+        names = self.wanted if self.wanted is not None \
+            else self.cfg.instance_names()
+        result = {}
+        for name in names:
+            inst = self.cfg.get_instance(name)
+            if inst is None:
+                raise errors.OpPrereqError(f"Instance '{name}' not known",
+                                           EC.NOENT)
+            result[inst.name] = instance_data(self, inst, self.op.static)
+        return result
