@@ -29,28 +29,14 @@ DISKLESS_INST = "inst2.example.com"
 SDIR = pathutils.CONFIGURED_FILE_STORAGE_DIR
 
 
-class Ctx:
+class Ctx(mcpu.DirectContext):
     """The job context the processor talks to; collects feedback."""
 
     job_id = 1
 
     def __init__(self) -> None:
         self.messages: list[str] = []
-
-    def feedback(self, kind: str, message: Any) -> None:
-        self.messages.append(str(message))
-
-    def set_lock_status(self, text: str | None) -> None:
-        pass
-
-    def notify_waiting(self) -> None:
-        pass
-
-    def notify_running(self) -> None:
-        pass
-
-    def check_cancel(self) -> None:
-        pass
+        super().__init__(self.messages.append)
 
 
 class Env:
