@@ -385,7 +385,7 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
         if cluster.master_netdev:
             activate_master_ip(cluster.master_ip, cluster.master_netdev)
         feedback("Starting the master daemon")
-        daemonutil.start(constants.MASTERD, ["--rpc-transport", "https"])
+        daemonutil.start(constants.MASTERD)  # HTTPS transport: the default
         wait_for_masterd()
     except BaseException:
         with contextlib.suppress(errors.GenericError):

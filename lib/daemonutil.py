@@ -119,6 +119,25 @@ def start(name: str, args: Sequence[str] = (), *,
         time.sleep(_POLL)
 
 
+def restart(name: str, args: Sequence[str] = (), *,
+            env: Mapping[str, str] | None = None,
+            timeout: float = WAIT_TIMEOUT) -> None:
+    """Stop the daemon of this root (or ``env``'s root) if it runs and
+    wait until it is gone, then start it anew.
+
+    Preparing a node for ``gnt-node add`` uses it (as Ganeti does): a
+    node daemon still running there may be the one of a removal that
+    has just been answered, which stops itself a moment later
+    (``node_leave_cluster``); merely starting "unless it runs" would keep
+    that dying daemon.  A restart also makes the daemon read the
+    cluster certificate just written.
+    """
+    root = dict(env or {}).get(pathutils.ROOT_ENV,
+                               os.environ.get(pathutils.ROOT_ENV, ""))
+    stop(name, pathutils.Paths(root.rstrip("/")), timeout=timeout)
+    start(name, args, env=env, timeout=timeout)
+
+
 def stop(name: str, paths: pathutils.Paths | None = None, *,
          timeout: float = WAIT_TIMEOUT) -> bool:
     """Stop a daemon; True if one was running."""
@@ -171,14 +190,15 @@ def _signal(pid: int, signum: int) -> None:
                                  errors.ErrorCode.ENVIRON) from None
 
 
-USAGE: Final = ("Usage: daemon-util {start|stop|check} DAEMON [ARGS...]\n"
+USAGE: Final = ("Usage: daemon-util {start|stop|restart|check} DAEMON "
+                 "[ARGS...]\n"
                 f"Daemons: {', '.join(DAEMONS)}")
 
 
 def main(argv: Sequence[str]) -> int:
-    """``daemon-util start|stop|check DAEMON [ARGS]`` (exit codes: 0 ok;
+    """``daemon-util start|stop|restart|check DAEMON [ARGS]`` (exit codes: 0 ok;
     ``check``: 1 when not running; 2 usage; 1 errors)."""
-    if len(argv) < 2 or argv[0] not in ("start", "stop", "check"):
+    if len(argv) < 2 or argv[0] not in ("start", "stop", "restart", "check"):
         print(USAGE, file=sys.stderr)
         return errors.EXIT_USAGE
     action, name, args = argv[0], argv[1], list(argv[2:])
@@ -188,6 +208,8 @@ def main(argv: Sequence[str]) -> int:
     try:
         if action == "start":
             start(name, args)
+        elif action == "restart":
+            restart(name, args)
         elif action == "stop":
             stop(name)
         else:

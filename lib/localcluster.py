@@ -13,7 +13,12 @@ netdev).
 
 :meth:`LocalCluster.start` runs the real commands: ``gnt-cluster init``
 on node 1, then ``gnt-node add --root-dir`` for every other node (local
-mode), and writes ``DIR/env.sh``.  :meth:`LocalCluster.stop` stops every
+mode), starts ``ganeti-rapi`` on node 1 (after the master daemon; bound
+to node 1's IP on port 5080, so clusters on different prefixes never
+collide) with a users file holding one ``write`` user (``rapi``, a new
+random password), and writes ``DIR/env.sh``, which also exports
+``GANETI_RAPI_URL``, ``GANETI_RAPI_USER`` and ``GANETI_RAPI_PASSWORD``.
+:meth:`LocalCluster.stop` stops every
 daemon found under the node roots (whichever node is the master by
 then); :meth:`LocalCluster.status` says what runs.  The state
 (``DIR/local-cluster.json``) records the layout so ``stop`` and
@@ -26,17 +31,22 @@ import dataclasses
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, pathutils
+from ganeti.rapi import users as rapi_users
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
 DEFAULT_PREFIX: Final = "127.0.0."
 STATE_FILE: Final = "local-cluster.json"
 ENV_FILE: Final = "env.sh"
+#: The RAPI user the launcher creates (with ``write`` access).
+RAPI_USER: Final = "rapi"
 MAX_NODES: Final = 250
 #: Bound on one command run by the launcher.
 COMMAND_TIMEOUT: Final = 300.0
@@ -75,7 +85,8 @@ class LocalCluster:
                  hypervisor: str = constants.HT_FAKE,
                  prefix: str = DEFAULT_PREFIX,
                  domain: str = DEFAULT_DOMAIN,
-                 init_args: Sequence[str] = ()) -> None:
+                 init_args: Sequence[str] = (), rapi: bool = True,
+                 rapi_port: int = constants.DEFAULT_RAPI_PORT) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise errors.OpPrereqError(
                 f"A local cluster has 1 to {MAX_NODES} nodes, not {nodes}",
@@ -91,6 +102,11 @@ class LocalCluster:
         self.prefix = prefix
         self.domain = domain
         self.init_args = list(init_args)
+        #: Whether ``start`` starts ganeti-rapi on node 1.
+        self.rapi = rapi
+        self.rapi_port = rapi_port
+        #: The RAPI user's password (set by ``start``, kept in the state).
+        self.rapi_password: str | None = None
 
     # --- layout -------------------------------------------------------------
 
@@ -108,9 +124,14 @@ class LocalCluster:
         except (OSError, ValueError) as err:
             raise errors.OpPrereqError(f"Cannot read {path}: {err}",
                                        errors.ErrorCode.ENVIRON) from None
-        return cls(directory, nodes=int(state["nodes"]),
-                   hypervisor=str(state["hypervisor"]),
-                   prefix=str(state["prefix"]), domain=str(state["domain"]))
+        cluster = cls(directory, nodes=int(state["nodes"]),
+                      hypervisor=str(state["hypervisor"]),
+                      prefix=str(state["prefix"]), domain=str(state["domain"]),
+                      rapi=bool(state.get("rapi", False)),
+                      rapi_port=int(state.get("rapi_port",
+                                              constants.DEFAULT_RAPI_PORT)))
+        cluster.rapi_password = state.get("rapi_password")
+        return cluster
 
     @property
     def cluster_name(self) -> str:
@@ -119,6 +140,11 @@ class LocalCluster:
     @property
     def master_ip(self) -> str:
         return f"{self.prefix}254"
+
+    @property
+    def rapi_url(self) -> str:
+        """Where node 1's RAPI listens (``https://<node 1 IP>:<port>``)."""
+        return f"https://{self.node(1).ip}:{self.rapi_port}"
 
     def node(self, index: int) -> LocalNode:
         return LocalNode(index, f"node{index}.{self.domain}",
@@ -217,10 +243,47 @@ class LocalCluster:
                        *self.init_args, self.cluster_name, node=first)
             for node in self.nodes[1:]:
                 self.add_node(node)
+            if self.rapi:
+                self.start_rapi()
         except BaseException:
             self.stop()
             raise
         self._write_env()
+
+    def start_rapi(self, *extra: str) -> None:
+        """Start ganeti-rapi on node 1 (the first master) on node 1's IP,
+        with a new users file of one ``write`` user unless it has one."""
+        first = self.node(1)
+        if self.rapi_password is None:
+            self.rapi_password = rapi_users.create_user_file(
+                first.paths.rapi_users_file, RAPI_USER)
+            self._write_state()
+        daemonutil.start(constants.RAPI, ["-b", first.ip,
+                                          "-p", str(self.rapi_port), *extra],
+                         env=self.env(first))
+        self._wait_rapi(first.ip)
+
+    def _wait_rapi(self, ip: str, timeout: float = daemonutil.WAIT_TIMEOUT
+                   ) -> None:
+        """Wait (bounded) until the RAPI accepts connections: the daemon
+        holds its pid file before it listens."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((ip, self.rapi_port),
+                                              timeout=1.0):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise errors.OpExecError(
+                        f"ganeti-rapi does not listen on {ip}:{self.rapi_port}"
+                        f" (see {self.node(1).paths.log_file(constants.RAPI)})",
+                        errors.ErrorCode.ENVIRON) from None
+                time.sleep(0.02)
+
+    def stop_rapi(self) -> bool:
+        """Stop node 1's ganeti-rapi; whether it was running."""
+        return daemonutil.stop(constants.RAPI, self.node(1).paths)
 
     def add_node(self, node: LocalNode, *extra: str) -> str:
         """``gnt-node add`` in local mode (run on the current master)."""
@@ -249,6 +312,10 @@ class LocalCluster:
                 elif name == constants.NODED:
                     parts.append(f"{name} not running")
             lines.append(f"{node.name} {node.ip}: {', '.join(parts)}")
+        if self.rapi:
+            pid = daemonutil.running_pid(constants.RAPI, self.node(1).paths)
+            state = "running" if pid is not None else "not running"
+            lines.append(f"RAPI {self.rapi_url} (user {RAPI_USER}): {state}")
         return lines
 
     def running(self) -> bool:
@@ -260,9 +327,14 @@ class LocalCluster:
     def _write_state(self) -> None:
         state: dict[str, Any] = {"nodes": self.count,
                                  "hypervisor": self.hypervisor,
-                                 "prefix": self.prefix, "domain": self.domain}
-        with open(os.path.join(self.directory, STATE_FILE), "w",
-                  encoding="utf-8") as handle:
+                                 "prefix": self.prefix, "domain": self.domain,
+                                 "rapi": self.rapi, "rapi_port": self.rapi_port}
+        if self.rapi_password is not None:
+            state["rapi_password"] = self.rapi_password
+        # It holds the RAPI password: readable by its owner only.
+        fd = os.open(os.path.join(self.directory, STATE_FILE),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=2, sort_keys=True)
             handle.write("\n")
 
@@ -273,13 +345,21 @@ class LocalCluster:
         for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV, "PYTHONPATH",
                     "PATH"):
             lines.append(f"export {key}={shlex.quote(env[key])}")
-        with open(os.path.join(self.directory, ENV_FILE), "w",
-                  encoding="utf-8") as handle:
+        if self.rapi and self.rapi_password is not None:
+            for key, value in (("GANETI_RAPI_URL", self.rapi_url),
+                               ("GANETI_RAPI_USER", RAPI_USER),
+                               ("GANETI_RAPI_PASSWORD", self.rapi_password)):
+                lines.append(f"export {key}={shlex.quote(value)}")
+        # It holds the RAPI password: readable by its owner only.
+        fd = os.open(os.path.join(self.directory, ENV_FILE),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
 
 
 USAGE: Final = ("Usage: local-cluster start DIR [--nodes N] "
                 "[--hypervisor HV] [--prefix 127.0.0.]\n"
+                "                          [--no-rapi] [--rapi-port PORT]\n"
                 "       local-cluster stop DIR\n"
                 "       local-cluster status DIR")
 
@@ -295,12 +375,17 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--hypervisor", default=constants.HT_FAKE)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
+    parser.add_argument("--no-rapi", dest="rapi", action="store_false",
+                        help="do not start ganeti-rapi on node 1")
+    parser.add_argument("--rapi-port", type=int,
+                        default=constants.DEFAULT_RAPI_PORT)
     opts = parser.parse_args(list(argv))
     try:
         if opts.action == "start":
             cluster = LocalCluster(opts.directory, nodes=opts.nodes,
                                    hypervisor=opts.hypervisor,
-                                   prefix=opts.prefix, domain=opts.domain)
+                                   prefix=opts.prefix, domain=opts.domain,
+                                   rapi=opts.rapi, rapi_port=opts.rapi_port)
             cluster.start()
             for line in cluster.status():
                 print(line)

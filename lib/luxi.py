@@ -389,6 +389,11 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    #: The listen backlog.  socketserver's default (5) makes a burst of
+    #: clients (the RAPI's threads, parallel gnt-* commands) fail with
+    #: EAGAIN: a unix socket refuses connections beyond its backlog
+    #: instead of letting them wait.
+    request_queue_size = 128
 
     def __init__(self, address: str, handler: Handler, *,
                  idle_timeout: float = 600.0, group: str | None = None) -> None:

@@ -234,7 +234,13 @@ DEFAULT_GROUP: Final = "default"
 
 def default_group_uuid(cluster: objects.Cluster) -> str:
     """A stable UUID of the implicit group, derived from the cluster's."""
-    return str(_uuid.uuid5(_uuid.UUID(cluster.uuid), DEFAULT_GROUP))
+    return group_uuid_of(cluster.uuid)
+
+
+def group_uuid_of(cluster_uuid: str) -> str:
+    """The implicit group's UUID from the cluster's UUID (what RAPI's
+    ``/2/groups`` answers too)."""
+    return str(_uuid.uuid5(_uuid.UUID(cluster_uuid), DEFAULT_GROUP))
 
 
 @dataclass
@@ -590,6 +596,21 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
     _i("hvparams", "Hypervisor_parameters", "other",
        lambda d, i: d.cluster.filled_hvparams(i, skip_globals=True),
        "Effective hypervisor parameters"),
+    _i("custom_hvparams", "CustomHypervisorParameters", "other",
+       lambda d, i: dict(i.hvparams),
+       "Hypervisor parameters set on the instance itself"),
+    _i("custom_beparams", "CustomBackendParameters", "other",
+       lambda d, i: dict(i.beparams),
+       "Backend parameters set on the instance itself"),
+    _i("custom_nicparams", "CustomNicParameters", "list",
+       lambda d, i: [dict(nic.nicparams) for nic in i.nics],
+       "NIC parameters set on each NIC itself"),
+    _i("osparams", "OpSysParameters", "other",
+       lambda d, i: d.cluster.filled_osparams(i),
+       "Effective OS parameters"),
+    _i("custom_osparams", "CustomOpSysParameters", "other",
+       lambda d, i: dict(i.osparams),
+       "OS parameters set on the instance itself"),
     _i("vcpus", "VCPUs", "number", _be_param("vcpus"),
        "Configured virtual CPUs"),
     _i("ip", "IP_address", "text", _first_nic(lambda d, nic: nic.ip),

@@ -190,11 +190,16 @@ def compute_file_list(cfg: Any) -> list[tuple[str, str]]:
 
 
 def ssconf_redist_value(cfg: Any) -> str:
-    """The ``redist_files`` ssconf value a node needs to accept every file
-    beyond its static upload list: one ``<path> <target>`` per line."""
-    static = {p for p, _ in static_files()} | set(default_ancillary_files())
+    """The ``redist_files`` ssconf value: one ``<path> <target>`` per line
+    for every distributed file beyond the static upload list (extra
+    files; ancillary files of every level, cluster, per-OS and
+    per-instance, but the declared defaults), so nodes accept them, and
+    for a static file whose target an extra entry widened, so a demoted
+    node keeps it (:func:`candidate_only_paths`)."""
+    static = set(static_files()) | {(p, TARGET_ALL)
+                                    for p in default_ancillary_files()}
     return "\n".join(f"{p} {t}" for p, t in compute_file_list(cfg)
-                     if p not in static)
+                     if (p, t) not in static)
 
 
 # --- The upload list (node side) ----------------------------------------------
@@ -218,6 +223,25 @@ def allowed_upload_paths(paths: pathutils.Paths | None = None) -> set[str]:
         if path.startswith("/"):
             allowed.add(os.path.normpath(path))
     return allowed
+
+
+def candidate_only_paths(paths: pathutils.Paths | None = None) -> list[str]:
+    """Configured paths this node holds only while it is a master
+    candidate: the static candidates' files and the extra files the
+    ``redist_files`` ssconf value targets at candidates."""
+    found = {p for p, t in static_files() if t == TARGET_CANDIDATES}
+    store = ssconf.SimpleStore(paths or pathutils.get())
+    try:
+        extra = store.get_redist_files()
+    except errors.NotClusterError:
+        extra = {}
+    for path, target in extra.items():
+        if path.startswith("/"):
+            if target == TARGET_CANDIDATES:
+                found.add(os.path.normpath(path))
+            else:
+                found.discard(os.path.normpath(path))
+    return sorted(found)
 
 
 def check_configured_path(path: str) -> str:
@@ -387,8 +411,12 @@ def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
 
 def push_queue(rpc: Any, nodes: list[str],
                results: dict[str, NodeResult] | None = None) -> None:
-    """Copy the master's job queue (serial, unarchived jobs) to nodes."""
-    for name, content in queue_files():
+    """Copy the master's job queue (serial, unarchived jobs) to nodes;
+    the serial first, as the replicator does: a candidate never holds a
+    job above its serial."""
+    files = sorted(queue_files(), key=lambda item: (item[0] != "serial",
+                                                     item[0]))
+    for name, content in files:
         answers = rpc.call_jobqueue_update(nodes, name, encode_data(content))
         for node, res in answers.items():
             if res.fail_msg and results is not None and node in results:

@@ -7,13 +7,22 @@ import os
 import signal
 import threading
 
-from ganeti import constants, daemon, daemonutil, errors, pathutils, ssconf
-from ganeti.backend import handler
+from ganeti import (
+    constants,
+    daemon,
+    daemonutil,
+    errors,
+    pathutils,
+    redist,
+    ssconf,
+)
+from ganeti.backend import handler, jobqueue
 from ganeti.bootstrap import (
     activate_master_ip,
     deactivate_master_ip,
     remove_cluster_files,
 )
+from ganeti.utils import io
 
 #: Delay between answering ``node_leave_cluster`` and stopping: lets the
 #: answer reach the master before the daemon closes its connections.
@@ -43,6 +52,35 @@ def node_leave_cluster() -> None:
     timer.start()
 
 
+@handler("node_demote_from_mc")
+def node_demote_from_mc() -> list[str]:
+    """This node is no master candidate any more: remove the files only
+    candidates keep, so verify finds no stale ``config.data`` and the
+    node holds no RAPI secrets it no longer needs.  A later promotion
+    ships them again.  Like ``node_leave_cluster`` it is answered only
+    by the node daemon itself, never in-process by a master."""
+    if not _in_node_daemon():
+        raise errors.OpExecError(
+            "node_demote_from_mc is answered only by the node daemon itself "
+            "(this process is not this root's ganeti-noded)")
+    store = ssconf.SimpleStore()
+    me = pathutils.hostname()
+    if store.get_master_node() == me or daemonutil.is_running(
+            constants.MASTERD):
+        raise errors.OpPrereqError(
+            f"This node ({me}) is the master; it keeps the candidates' "
+            "files", errors.ErrorCode.STATE)
+    paths = pathutils.get()
+    removed = []
+    for path in redist.candidate_only_paths(paths):
+        local = redist.relocate_safely(path, paths)
+        if os.path.lexists(local):
+            io.remove_file(local)
+            removed.append(path)
+    jobqueue.jobqueue_purge()
+    return removed
+
+
 def _check_master_here(store: ssconf.SimpleStore) -> None:
     master = store.get_master_node()
     me = pathutils.hostname()
@@ -60,7 +98,7 @@ def node_start_master(start_daemons: bool, no_voting: bool) -> None:
     if netdev:
         activate_master_ip(store.get_master_ip(), netdev)
     if start_daemons:
-        args = ["--rpc-transport", "https"]
+        args: list[str] = []  # default transport (HTTPS) reaches every node
         if no_voting:
             args += ["--no-voting", "--yes-do-it"]
         daemonutil.start(constants.MASTERD, args)

@@ -10,7 +10,7 @@ How the node is prepared (see gnt-node(8)):
 - over SSH as root (Ganeti's way; the default);
 - locally, for a node living under another root directory on this
   machine (``--root-dir DIR``): files are copied into ``DIR`` and the
-  node daemon is started with ``GANETI_ROOTDIR=DIR``;
+  node daemon is (re)started with ``GANETI_ROOTDIR=DIR``;
 - not at all (``--no-node-setup``): the node daemon must already run.
 """
 
@@ -51,7 +51,8 @@ def _join_files(paths: pathutils.Paths) -> list[tuple[str, bytes]]:
 
 
 def prepare_local(name: str, ip: str, root: str) -> None:
-    """Set up a node under ``root`` on this machine and start its daemon."""
+    """Set up a node under ``root`` on this machine and (re)start its
+    daemon."""
     root = os.path.abspath(root)
     node_paths = pathutils.Paths(root.rstrip("/"))
     if node_paths.root == pathutils.get().root:
@@ -60,14 +61,16 @@ def prepare_local(name: str, ip: str, root: str) -> None:
     bootstrap.make_dirs(node_paths)
     for attr, data in _join_files(pathutils.get()):
         io.write_file_atomic(getattr(node_paths, attr), data, mode=0o400)
-    daemonutil.start(constants.NODED, ["-b", ip],
-                     env={pathutils.ROOT_ENV: node_paths.root,
-                          pathutils.HOSTNAME_ENV: name})
+    # A restart, not "start unless running": the daemon still running may
+    # be the one of a removal just answered, about to stop itself.
+    daemonutil.restart(constants.NODED, ["-b", ip],
+                       env={pathutils.ROOT_ENV: node_paths.root,
+                            pathutils.HOSTNAME_ENV: name})
 
 
 def prepare_ssh(name: str, ip: str, runner: ssh.SshRunner,
                 root: str | None) -> None:
-    """Set up a node over SSH and start its daemon there.
+    """Set up a node over SSH and (re)start its daemon there.
 
     The node runs the same installation: the same Python interpreter and
     ``daemon-util`` paths as this node.
@@ -80,7 +83,7 @@ def prepare_ssh(name: str, ip: str, runner: ssh.SshRunner,
         env += [f"{pathutils.ROOT_ENV}={node_paths.root}",
                 f"{pathutils.HOSTNAME_ENV}={name}"]
     runner.run(ip, ["env", *env, sys.executable,
-                    daemonutil.launcher("daemon-util"), "start",
+                    daemonutil.launcher("daemon-util"), "restart",
                     constants.NODED, "-b", ip])
 
 

@@ -24,7 +24,8 @@ of the cluster, so a refused change leaves nothing half-applied:
   not, is reported and ignored, as Ganeti does for the OS lists).
 
 After the change, a larger ``candidate_pool_size`` promotes nodes
-(``maintain_candidate_pool``).
+(``maintain_candidate_pool``), which get the candidates' files and the
+job queue (``distribute_to``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 from ganeti import constants, errors, hypervisor, objects, opcodes, params
 from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit
-from ganeti.cmdlib.node_membership import maintain_candidate_pool
+from ganeti.cmdlib.node_membership import distribute_to, maintain_candidate_pool
 
 EC = errors.ErrorCode
 
@@ -312,5 +313,6 @@ class LUClusterSetParams(LogicalUnit):
             feedback(message)
         self.cfg.update(self.new_cluster)
         if self.new_cluster.candidate_pool_size > self.old_pool_size:
-            maintain_candidate_pool(self.cfg, (), feedback)
+            promoted = maintain_candidate_pool(self.cfg, (), feedback)
+            distribute_to(self.ctx, promoted, feedback)
         return None

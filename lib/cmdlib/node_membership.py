@@ -15,7 +15,9 @@ lock manager to update).
 Master candidates: :func:`maintain_candidate_pool` promotes nodes until
 the cluster has ``candidate_pool_size`` candidates (or every eligible
 node is one); other LUs (node modify, cluster modify) call it too.  A
-promoted node gets the candidates' files (``redist.distribute_files``).
+promoted node gets the candidates' files (:func:`distribute_to`, i.e.
+``redist.distribute_files`` with the job queue); a demoted online node is
+told to drop them (:func:`drop_candidate_files`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ def distribute_to(ctx: Any, nodes: list[str], feedback: Feedback) -> None:
     except errors.GenericError as err:
         feedback(f"Warning: distributing files to {', '.join(nodes)} "
                  f"failed: {err}; run 'gnt-cluster redist-conf'")
+
+
+def drop_candidate_files(ctx: Any, name: str, feedback: Feedback) -> None:
+    """Tell a demoted node to remove the files only candidates keep
+    (``node_demote_from_mc``); a failure is reported, not fatal (verify
+    then reports a ``config.data`` left there).  Pending replication
+    pushes are waited for first, so none lands after the removal."""
+    from ganeti import replication  # deferred like redist
+
+    replication.flush_all(ctx.cfg)
+    res = ctx.rpc.call_node_demote_from_mc([name])[name]
+    if res.failed:
+        feedback(f"Warning: node {name} could not drop the master "
+                 f"candidates' files: {res.fail_msg}")
 
 
 def node_locks_changed(ctx: Any, added: Iterable[str] = (),
@@ -247,6 +263,9 @@ class LUNodeAdd(LogicalUnit):
         res = self.rpc.call_write_ssconf_files([self.name], values)[self.name]
         res.warn_on_fail(feedback, "Writing the ssconf files")
         distribute_to(self.ctx, [self.name], feedback)
+        if self.existing is not None and not candidate:
+            # It may keep copies from an earlier time as a candidate.
+            drop_candidate_files(self.ctx, self.name, feedback)
 
 
 # --- OpNodeRemove ----------------------------------------------------------------

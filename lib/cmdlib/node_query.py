@@ -18,7 +18,12 @@ from typing import Any
 
 from ganeti import constants, errors, objects, opcodes, qlang, query
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit, NoHooksLU
-from ganeti.cmdlib.node_membership import candidate_stats, maintain_candidate_pool
+from ganeti.cmdlib.node_membership import (
+    candidate_stats,
+    distribute_to,
+    drop_candidate_files,
+    maintain_candidate_pool,
+)
 
 EC = errors.ErrorCode
 
@@ -123,8 +128,11 @@ class LUNodeSetParams(LogicalUnit):
     nodes be promoted; an offline or drained node becomes a candidate only
     if that flag is cleared at the same time; offline and drained clear
     each other and the candidate flag; a node brought back online or
-    undrained promotes itself when the pool has room.  Returns the changes
-    as ``[[parameter, new value or reason], ...]``.
+    undrained promotes itself when the pool has room.  Every promoted
+    node (this one, or others by ``auto_promote``) gets the candidates'
+    files as a node added does; a demoted online node is told to drop
+    them.  Returns the changes as ``[[parameter, new value or reason],
+    ...]``.
     """
 
     OP = opcodes.OpNodeSetParams
@@ -198,6 +206,8 @@ class LUNodeSetParams(LogicalUnit):
         op = self.op
         node = self.node
         demoted = self._demotes(node)
+        was_candidate = node.master_candidate
+        was_offline = node.offline
         changes: list[list[str]] = []
         if op.offline is not None:
             node.offline = op.offline
@@ -231,8 +241,20 @@ class LUNodeSetParams(LogicalUnit):
             node.master_candidate = True
             changes.append(["master_candidate", "auto-promotion"])
         self.cfg.update(node)
+        promoted = []
+        if node.master_candidate and not was_candidate:
+            promoted.append(node.name)
         if demoted and op.auto_promote:
-            maintain_candidate_pool(self.cfg, [node.name], feedback)
+            promoted += maintain_candidate_pool(self.cfg, [node.name],
+                                                feedback)
+        # A new candidate gets the candidates' files (config.data, RAPI
+        # certificate and users, the job queue...) as a node added.
+        distribute_to(self.ctx, promoted, feedback)
+        # A demoted node (or one back online that is no candidate) drops
+        # them; an offline node is not contacted (verify skips it).
+        if not node.master_candidate and not node.offline and (
+                was_candidate or was_offline):
+            drop_candidate_files(self.ctx, node.name, feedback)
         return changes
 
 

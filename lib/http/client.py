@@ -9,8 +9,9 @@ Timeouts: ``connect_timeout`` bounds connecting and the TLS handshake;
 the request's ``timeout`` bounds every wait after that (sending, and the
 wait for each piece of the answer).  A server that closed a kept-alive
 connection while it sat in the pool is detected on reuse and the request
-is sent once more on a fresh connection; such a request never reached
-the server, so repeating it is safe.
+is sent once more, always on a fresh connection (the other idle
+connections to that server are dropped: a restarted server closed them
+all); such a request never reached the server, so repeating it is safe.
 
 Failures raise errors from :mod:`ganeti.errors` carrying details:
 :class:`~ganeti.errors.NodeUnreachableError` (``errno`` when the OS gave
@@ -130,8 +131,17 @@ class HttpClient:
             conn.close()
         if found is not None:
             return found, True
+        return self._new_connection(key), False
+
+    def _fresh(self, key: tuple[str, int]) -> _Connection:
+        """A new connection, never one from the pool."""
+        with self._lock:
+            self.connections_opened += 1
+        return self._new_connection(key)
+
+    def _new_connection(self, key: tuple[str, int]) -> _Connection:
         return _Connection(key[0], key[1], context=self._ssl, pin=self._pin,
-                           connect_timeout=self._connect_timeout), False
+                           connect_timeout=self._connect_timeout)
 
     def _give_back(self, key: tuple[str, int], conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
@@ -151,23 +161,37 @@ class HttpClient:
             for conn in idle:
                 conn.close()
 
+    def _drop_idle(self, key: tuple[str, int]) -> None:
+        """Close every idle connection to ``key``: one of them turned out
+        dead, so the server was probably restarted and the others, opened
+        to the same old server, are dead too."""
+        with self._lock:
+            idle = self._idle.pop(key, None)
+        for conn in idle or ():
+            conn.close()
+
     def request(self, host: str, port: int, method: str, path: str,
                 body: bytes = b"", *, timeout: float,
                 headers: Mapping[str, str] | None = None) -> HttpResponse:
-        """Send one request and read the whole answer."""
+        """Send one request and read the whole answer.
+
+        A kept-alive connection the server closed meanwhile fails before
+        the server read anything; then the idle connections to this
+        server are dropped and the request is sent once more on a fresh
+        connection, whose failure is final.
+        """
         key = (host, port)
         all_headers = {"Content-Type": JSON_TYPE, "Accept": JSON_TYPE}
         all_headers.update(headers or {})
-        for _attempt in range(2):
-            conn, reused = self._take(key)
+        conn, reused = self._take(key)
+        while True:
             try:
                 return self._exchange(key, conn, method, path, body,
                                       all_headers, timeout)
             except _RETRY_ON_REUSE as err:
                 conn.close()
-                if reused:
-                    continue
-                raise _map_error(err, host, port, timeout) from None
+                if not reused:
+                    raise _map_error(err, host, port, timeout) from None
             except (OSError, http.client.HTTPException, tls.PinMismatch,
                     errors.ProtocolError) as err:
                 conn.close()
@@ -175,7 +199,8 @@ class HttpClient:
             except BaseException:
                 conn.close()
                 raise
-        raise errors.ProgrammerError("unreachable")  # pragma: no cover
+            self._drop_idle(key)
+            conn, reused = self._fresh(key), False
 
     def _exchange(self, key: tuple[str, int], conn: _Connection, method: str,
                   path: str, body: bytes, headers: Mapping[str, str],

@@ -64,6 +64,10 @@ class ServerLimits:
     request_timeout: float = 60.0
     write_timeout: float = 60.0
     max_connections: int = 1024
+    #: Whether a PUT/POST without Content-Length is refused (411).  The
+    #: node daemon requires it; the RAPI does not: by RFC 9112 such a
+    #: request has an empty body, and ``curl -X PUT URL`` sends one.
+    require_length: bool = True
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -155,7 +159,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return None
         text = self.headers.get("Content-Length")
         if text is None:
-            if self.command in ("PUT", "POST"):
+            if self.command in ("PUT", "POST") and self._limits.require_length:
                 self.send_error(HTTP_LENGTH_REQUIRED,
                                 "Content-Length is required")
                 return None

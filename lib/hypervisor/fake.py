@@ -24,7 +24,9 @@ Node resources, first found wins: ``node.json`` (keys ``memory_total``,
 ``memory_dom0``, ``cpu_total``, ``cpu_nodes``, ``cpu_sockets``; write it
 with :meth:`FakeHypervisor.set_node_resources`), then the environment
 variables ``FAKE_HV_MEMORY_MIB`` and ``FAKE_HV_CPU_COUNT``, then the real
-machine (``/proc/meminfo`` MemTotal in MiB, ``os.cpu_count()``).  Free
+machine (``/proc/meminfo`` MemTotal in MiB, ``os.cpu_count()``, NUMA
+nodes and CPU sockets from sysfs; ``0`` in ``node.json`` reports NUMA
+nodes or sockets as unknown).  Free
 memory is total minus dom0 minus every instance in the state directory
 (running, incoming or migrated).
 
@@ -38,6 +40,7 @@ the next soft stop be ignored, so the hard stop after the timeout runs.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -97,6 +100,19 @@ def _meminfo_total_mib() -> int:
             with contextlib.suppress(IndexError, ValueError):
                 return int(parts[1]) // 1024  # the value is in KiB
     return 0
+
+
+def _host_cpu_topology() -> tuple[int, int]:
+    """(NUMA nodes, CPU sockets) of this machine from sysfs (1 each where
+    sysfs does not say), the values the fake hypervisor reports for its
+    node unless ``node.json`` overrides them."""
+    numa = len(glob.glob("/sys/devices/system/node/node[0-9]*"))
+    packages = set()
+    for path in glob.glob(
+            "/sys/devices/system/cpu/cpu[0-9]*/topology/physical_package_id"):
+        with contextlib.suppress(errors.GenericError):
+            packages.add(io.read_file(path).strip())
+    return max(numa, 1), max(len(packages), 1)
 
 
 def _env_int(name: str) -> int | None:
@@ -319,10 +335,13 @@ class FakeHypervisor(BaseHypervisor):
         used = sum(int(s["memory"]) for s in states)
         vcpus = sum(int(s["vcpus"]) for s in states
                     if s["status"] == ST_RUNNING)
+        numa, sockets = _host_cpu_topology()
+        cpu_nodes = node.get("cpu_nodes", numa)
+        cpu_sockets = node.get("cpu_sockets", sockets)
         return NodeHvInfo(memory_total=memory, memory_dom0=dom0,
                           memory_free=memory - dom0 - used, cpu_total=cpus,
-                          vcpus_used=vcpus, cpu_nodes=node.get("cpu_nodes"),
-                          cpu_sockets=node.get("cpu_sockets"))
+                          vcpus_used=vcpus, cpu_nodes=cpu_nodes or None,
+                          cpu_sockets=cpu_sockets or None)
 
     def _reserve(self, name: str, memory: int) -> None:
         """Refuse if ``memory`` does not fit on the node (lock held)."""

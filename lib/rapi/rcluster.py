@@ -3,10 +3,9 @@ redist-conf, modify, OS list, node groups and the generic queries."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, http, opcodes
+from ganeti import constants, http, opcodes, query
 from ganeti.rapi import VERSION, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 
@@ -134,14 +133,13 @@ def _group_data(ctx: base.Context) -> dict[str, Any]:
         info = client.query_cluster_info()
         rows = client.call("QueryNodes", [], ["name"], False)
     nodes = sorted(row[0] for row in rows)
-    cluster_uuid = info.get("uuid") or ""
-    try:
-        namespace = uuid.UUID(cluster_uuid)
+    try:  # the same derivation as the nodes' ``group.uuid`` field
+        group_uuid: str | None = query.group_uuid_of(str(info.get("uuid")))
     except ValueError:
-        namespace = uuid.NAMESPACE_DNS
+        group_uuid = None
     return {
         "name": DEFAULT_GROUP,
-        "uuid": str(uuid.uuid5(namespace, f"nodegroup/{DEFAULT_GROUP}")),
+        "uuid": group_uuid,
         "alloc_policy": "preferred",
         "node_cnt": len(nodes),
         "node_list": nodes,

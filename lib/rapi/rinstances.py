@@ -23,6 +23,24 @@ I_FIELDS: Final = ["name", "admin_state", "os", "pnode", "snodes",
                    "custom_beparams", "custom_nicparams",
                    "ctime", "mtime", "uuid", "serial_no", "tags"]
 
+#: Backend parameters of Ganeti 2.6+ that current clients read from
+#: ``beparams`` (``maxmem``/``minmem``), answered as the 2.1 ``memory``.
+BE_MEMORY_ALIASES: Final = ("maxmem", "minmem")
+
+
+def instance_dicts(rows: list[list[Any]]) -> list[dict[str, Any]]:
+    """Rows of :data:`I_FIELDS` as the RAPI answers them: ``beparams``
+    also carries ``maxmem`` and ``minmem`` (both the instance's
+    ``memory``), which clients written for Ganeti 2.6+ read."""
+    result = base.rows_to_dicts(I_FIELDS, rows)
+    for inst in result:
+        be = inst.get("beparams")
+        if isinstance(be, dict) and "memory" in be:
+            for alias in BE_MEMORY_ALIASES:
+                be.setdefault(alias, be["memory"])
+    return result
+
+
 #: The instance creation request format of ``instance-create-reqv1``.
 CREATE_REQUEST_VERSION: Final = 1
 #: Body keys of a creation request whose opcode field is named otherwise.
@@ -57,8 +75,7 @@ class Instances(Resource):
 
     def GET(self) -> Any:
         if self.ctx.bulk:
-            return base.rows_to_dicts(
-                I_FIELDS, query_instances(self.ctx, [], I_FIELDS))
+            return instance_dicts(query_instances(self.ctx, [], I_FIELDS))
         rows = query_instances(self.ctx, [], ["name"])
         return base.uri_list([row[0] for row in rows], "/2/instances/%s")
 
@@ -84,7 +101,7 @@ class Instance(_InstanceResource):
         rows = query_instances(self.ctx, [self.item()], I_FIELDS)
         if not rows:
             raise not_found(f"Instance '{self.item()}' not found")
-        return base.rows_to_dicts(I_FIELDS, rows)[0]
+        return instance_dicts(rows)[0]
 
     def DELETE(self) -> Any:
         return self._job(opcodes.OpInstanceRemove)

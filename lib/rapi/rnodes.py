@@ -9,11 +9,14 @@ from ganeti.rapi import ACCESS_WRITE, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 from ganeti.rapi.rcluster import Tags
 
-#: Fields of ``/2/nodes?bulk=1`` and ``/2/nodes/N`` (Ganeti 2.1's).
+#: Fields of ``/2/nodes?bulk=1`` and ``/2/nodes/N``: Ganeti 2.1's plus
+#: ``master_capable``, ``vm_capable`` and ``group.uuid`` (2.4+), which
+#: allocation tools read.
 N_FIELDS: Final = ["name", "offline", "master_candidate", "drained",
                    "dtotal", "dfree", "mtotal", "mnode", "mfree",
                    "pinst_cnt", "sinst_cnt", "ctotal", "cnodes", "csockets",
                    "pip", "sip", "role", "pinst_list", "sinst_list",
+                   "master_capable", "vm_capable", "group.uuid",
                    "ctime", "mtime", "uuid", "serial_no", "tags"]
 
 ROLE_MASTER: Final = "master"

@@ -7,12 +7,14 @@ running are failed, queued jobs run) and serves LUXI on the master socket.
 SIGTERM stops accepting requests and new jobs, waits for the running
 opcodes to finish, and exits.
 
-Node RPC transport (``--rpc-transport``): ``https`` sends calls to the
+Node RPC transport (``--rpc-transport``): ``https`` (the default: every
+cluster node, the master included, runs a node daemon) sends calls to the
 node daemons (``ganeti-noded``, mutual TLS with the cluster certificate);
 ``local`` answers the master's own node in this process and reports other
-nodes unreachable (a master without node daemons); ``in-process`` answers
-*every* node's calls in this process, which benchmarks and tests of the
-queue and lock layers use to take node daemons out of the measurement.
+nodes unreachable (a master without node daemons, as in tests of the
+queue); ``in-process`` answers *every* node's calls in this process,
+which benchmarks and tests of the queue and lock layers use to take node
+daemons out of the measurement.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=jqueue.DEFAULT_WORKERS,
                         help="Job queue worker threads (default %(default)s)")
     parser.add_argument("--rpc-transport", choices=RPC_TRANSPORTS,
-                        default="local",
-                        help="How node RPC calls are sent (see the man page)")
+                        default="https",
+                        help="How node RPC calls are sent (default "
+                             "%(default)s; see the man page)")
     parser.add_argument("--no-voting", action="store_true",
                         help="Start without asking the other nodes who "
                              "the master is")

@@ -56,7 +56,8 @@ def build_server(address: tuple[str, int], cert_file: str,
         lambda: luxi.Client(socket_path))
     return http_server.HttpServer(
         address, app, ssl_context=context,
-        limits=limits or http_server.ServerLimits(max_body=MAX_BODY),
+        limits=limits or http_server.ServerLimits(max_body=MAX_BODY,
+                                                  require_length=False),
         error_body=connector.error_body)
 
 

@@ -1,6 +1,15 @@
 """Shared fixtures of the integration tests: a real master daemon under a
 temporary root, and a runner for the real ``gnt-*`` commands.
 
+Node RPC transport.  ``ganeti-masterd`` defaults to ``https`` (every
+node, the master included, runs a node daemon).  The tests of the queue,
+the locks and the RAPI need no node daemon, so :class:`MasterDaemon`
+starts them with ``--rpc-transport local`` (the master answers its own
+node's calls in-process) unless a test names a transport.  A test that
+wants the default, real HTTPS transport uses :func:`https_master`: the
+cluster certificate is generated and a ``ganeti-noded`` of the master
+runs on a loopback address of its own.
+
 Every daemon started here is stopped and reaped in the fixture's teardown
 (SIGTERM, then SIGKILL if it does not stop in time).  Waits poll a
 condition with a deadline; nothing relies on a sleep being long enough.
@@ -9,6 +18,7 @@ condition with a deadline; nothing relies on a sleep being long enough.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +30,23 @@ from typing import Any
 import pytest
 
 # The local-cluster fixtures, for every integration test module.
-from conftest_cluster import cluster3, make_cluster  # noqa: F401
+from conftest_cluster import (  # noqa: F401
+    _free_prefix,
+    cluster3,
+    make_cluster,
+    short_dir,
+)
 
-from ganeti import config, errors, luxi, objects, pathutils
+from ganeti import (
+    bootstrap,
+    config,
+    constants,
+    daemonutil,
+    errors,
+    luxi,
+    objects,
+    pathutils,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER = "node1.example.com"
@@ -46,15 +70,14 @@ def wait_for(predicate: Callable[[], Any], what: str,
 
 
 def make_config(root: Path, extra_nodes: int = 0,
-                master: str = MASTER) -> list[str]:
+                master: str = MASTER, ip: str = "127.0.0.1") -> list[str]:
     """A single-master cluster config under ``root`` (plus ``extra_nodes``
     nodes named node2..., for lock tests); returns the node names."""
     paths = pathutils.Paths(str(root))
     os.makedirs(paths.data_dir, exist_ok=True)
     cluster = objects.Cluster(cluster_name=CLUSTER, master_node=master,
-                              master_ip="127.0.0.1")
-    node = objects.Node(name=master, primary_ip="127.0.0.1",
-                        secondary_ip="127.0.0.1")
+                              master_ip=ip)
+    node = objects.Node(name=master, primary_ip=ip, secondary_ip=ip)
     saved = pathutils.get()
     pathutils.set_root(str(root))
     try:
@@ -86,11 +109,17 @@ def node_env(root: Path, hostname: str = MASTER) -> dict[str, str]:
 
 
 class MasterDaemon:
-    """One ``ganeti-masterd -f`` process under a root directory."""
+    """One ``ganeti-masterd -f`` process under a root directory.
 
-    def __init__(self, root: Path, log_dir: Path) -> None:
+    ``transport`` is passed as ``--rpc-transport`` unless the arguments
+    of :meth:`spawn` name one; None passes nothing (the daemon's default,
+    ``https``)."""
+
+    def __init__(self, root: Path, log_dir: Path,
+                 transport: str | None = "local") -> None:
         self.root = root
         self.log_dir = log_dir
+        self.transport = transport
         self.proc: subprocess.Popen[bytes] | None = None
         self.socket = pathutils.Paths(str(root)).master_socket
         self._starts = 0
@@ -99,6 +128,9 @@ class MasterDaemon:
               ) -> subprocess.Popen[bytes]:
         """Start a masterd process without waiting for it."""
         self._starts += 1
+        if self.transport is not None and not any(
+                a.startswith("--rpc-transport") for a in args):
+            args = ("--rpc-transport", self.transport, *args)
         out = open(self.log_dir / f"masterd-{self._starts}.out", "wb")  # noqa: SIM115
         try:
             return subprocess.Popen(
@@ -198,14 +230,16 @@ def cluster_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def masterd_factory(tmp_path: Path) -> Iterator[Callable[[Path], MasterDaemon]]:
-    """Makes master daemons (not started); stops every one at teardown."""
+def masterd_factory(tmp_path: Path
+                    ) -> Iterator[Callable[..., MasterDaemon]]:
+    """Makes master daemons (not started); stops every one at teardown.
+    ``make(root, transport="local")``: see :class:`MasterDaemon`."""
     made: list[MasterDaemon] = []
 
-    def make(root: Path) -> MasterDaemon:
+    def make(root: Path, transport: str | None = "local") -> MasterDaemon:
         log_dir = tmp_path / f"logs-{len(made)}"
         log_dir.mkdir()
-        daemon = MasterDaemon(root, log_dir)
+        daemon = MasterDaemon(root, log_dir, transport)
         made.append(daemon)
         return daemon
 
@@ -219,6 +253,38 @@ def master(cluster_root: Path,
            masterd_factory: Callable[[Path], MasterDaemon]) -> MasterDaemon:
     """A running master daemon on a one-node cluster."""
     return masterd_factory(cluster_root).start()
+
+
+class HttpsMaster:
+    """A master daemon with its default HTTPS transport, the cluster
+    certificate and the master's own node daemon (see the module doc)."""
+
+    def __init__(self, root: Path, ip: str, master: MasterDaemon) -> None:
+        self.root = root
+        self.ip = ip
+        self.paths = pathutils.Paths(str(root))
+        self.master = master
+        self.gnt = Cli(root)
+
+
+@pytest.fixture
+def https_master(masterd_factory: Callable[..., MasterDaemon]
+                 ) -> Iterator[HttpsMaster]:
+    # Short: the master socket path must fit a unix socket address.
+    root = Path(short_dir())
+    ip = f"{_free_prefix()}1"
+    make_config(root, ip=ip)
+    paths = pathutils.Paths(str(root))
+    bootstrap.generate_secrets(paths)
+    env = {pathutils.ROOT_ENV: str(root), pathutils.HOSTNAME_ENV: MASTER}
+    daemonutil.start(constants.NODED, ["-b", ip], env=env)
+    try:
+        master = masterd_factory(root, None).start()
+        yield HttpsMaster(root, ip, master)
+        master.stop()
+    finally:
+        daemonutil.stop(constants.NODED, paths)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -48,11 +48,14 @@ def test_launcher_start_status_stop_leaves_nothing() -> None:
                                 capture_output=True, text=True, timeout=60,
                                 check=False)
         assert status.returncode == 0
-        lines = status.stdout.splitlines()
+        *lines, rapi_line = status.stdout.splitlines()
         assert len(lines) == 3
         assert "ganeti-masterd (pid" in lines[0]
+        assert "ganeti-rapi (pid" in lines[0]
         assert all("ganeti-noded (pid" in line for line in lines)
         assert f"{prefix}3" in lines[2]
+        assert rapi_line == (f"RAPI https://{prefix}1:5080 (user rapi): "
+                             "running")
         env_sh = directory / "env.sh"
         out = subprocess.run(
             ["bash", "-c", f". {env_sh} && gnt-cluster getmaster && "
@@ -61,19 +64,19 @@ def test_launcher_start_status_stop_leaves_nothing() -> None:
         assert out.stdout.split() == ["node1.local-cluster.example",
                                       str(directory / "node1")], out.stderr
         pids = cluster_pids(cluster)
-        assert len(pids) == 4
+        assert len(pids) == 5  # 3 noded, masterd, rapi
     finally:
         stopped = subprocess.run([*tool, "stop", str(directory)],
                                  capture_output=True, text=True, timeout=300,
                                  check=False)
     assert stopped.returncode == 0
-    assert len(stopped.stdout.splitlines()) == 4
+    assert len(stopped.stdout.splitlines()) == 5
     assert not any(pid_alive(pid) for pid in pids)
     status = subprocess.run([*tool, "status", str(directory)],
                             capture_output=True, text=True, timeout=60,
                             check=False)
     assert status.returncode == 1
-    assert status.stdout.count("not running") == 3
+    assert status.stdout.count("not running") == 4  # 3 noded, the RAPI
     shutil.rmtree(base)
 
 

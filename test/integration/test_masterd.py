@@ -9,7 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Cli, MasterDaemon, make_config, wait_for
+from conftest import (
+    MASTER,
+    Cli,
+    HttpsMaster,
+    MasterDaemon,
+    make_config,
+    wait_for,
+)
+
+from ganeti import constants, daemonutil
 
 pytestmark = pytest.mark.integration
 
@@ -247,3 +256,19 @@ def test_no_master_daemon(cluster_root: Path, gnt: Cli) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(
         "Cannot communicate with the master daemon.")
+
+
+def test_default_transport_is_https_to_the_node_daemons(
+        https_master: HttpsMaster) -> None:
+    """Without --rpc-transport the master reaches its own node through
+    that node's ganeti-noded: live node data comes from it, and stops
+    when it stops (an in-process transport would still answer)."""
+    gnt = https_master.gnt
+    listed = gnt("gnt-node", "list", "--no-headers", "-o", "name,mtotal")
+    assert listed.returncode == 0, listed.stderr
+    name, mtotal = listed.stdout.split()
+    assert name == MASTER and mtotal != "?"
+    assert daemonutil.stop(constants.NODED, https_master.paths)
+    listed = gnt("gnt-node", "list", "--no-headers", "-o", "name,mtotal")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [MASTER, "?"]

@@ -135,3 +135,39 @@ def test_node_verify(node: Any) -> None:
     res = backend.dispatch("node_verify", [["fake", "kvm"]])
     assert res["protocol"] == 30 and res["hypervisor"]["fake"] == []
     assert "not available in this build" in res["hypervisor"]["kvm"][0]
+
+
+def test_demoted_node_drops_the_candidates_files(
+        node: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganeti.backend import lifecycle
+
+    monkeypatch.setenv(pathutils.HOSTNAME_ENV, "node2.example.com")
+    values = {ssconf.SS_MASTER_NODE: "node1.example.com",
+              ssconf.SS_REDIST_FILES: "/etc/cand candidates\n/etc/every all"}
+    ssconf.write_files(values, node)
+    for path in (CONF.cluster_conf_file, CONF.rapi_users_file,
+                 CONF.rapi_cert_file, CONF.confd_hmac_key, "/etc/cand",
+                 "/etc/every"):
+        upload(path)
+    backend.dispatch("jobqueue_update", ["job-1", redist.encode_data(b"{}")])
+    # Only this root's node daemon answers (never a master in-process).
+    with pytest.raises(errors.OpExecError, match="only by the node daemon"):
+        backend.dispatch("node_demote_from_mc", [])
+    assert os.path.exists(node.cluster_conf_file)
+    monkeypatch.setattr(lifecycle, "_in_node_daemon", lambda: True)
+    removed = backend.dispatch("node_demote_from_mc", [])
+    assert removed == sorted([CONF.cluster_conf_file, CONF.rapi_users_file,
+                              CONF.rapi_cert_file, "/etc/cand"])
+    for path in removed:
+        assert not os.path.exists(node.under(path))
+    assert os.path.exists(node.confd_hmac_key)
+    assert os.path.exists(node.under("/etc/every"))
+    assert os.listdir(node.queue_dir) == []
+    assert backend.dispatch("node_demote_from_mc", []) == []
+    # The master keeps its files.
+    ssconf.write_files({**values,
+                        ssconf.SS_MASTER_NODE: "node2.example.com"}, node)
+    upload(CONF.cluster_conf_file)
+    with pytest.raises(errors.OpPrereqError, match="is the master"):
+        backend.dispatch("node_demote_from_mc", [])
+    assert os.path.exists(node.cluster_conf_file)

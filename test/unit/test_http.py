@@ -218,6 +218,63 @@ def test_stale_pooled_connection_is_replaced(pki: Pki) -> None:
         assert first != second and client.connections_opened == 2
 
 
+def test_restarted_server_with_several_pooled_connections(pki: Pki) -> None:
+    """Every pooled connection is dead after a restart: the retry must use
+    a fresh one (not the next dead one from the pool) and drop the rest."""
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    barrier = threading.Barrier(3, timeout=WAIT)
+
+    def together(request: http.Request) -> http.Response:
+        if request.path == "/together":
+            barrier.wait()  # three requests in flight: three connections
+        return echo_app(request)
+
+    srv = http_server.HttpServer(("127.0.0.1", 0), together, ssl_context=ctx)
+    srv.start()
+    address = srv.address
+    with pki.client() as client:
+        try:
+            errors_seen: list[BaseException] = []
+
+            def worker() -> None:
+                try:
+                    get(client, srv, "/together")
+                except BaseException as err:  # reported below
+                    errors_seen.append(err)
+
+            threads = [threading.Thread(target=worker) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(WAIT)
+            assert not errors_seen
+            assert len(client._idle[address]) == 3
+        finally:
+            srv.stop()  # closes the kept-alive connections
+        with http_server.HttpServer(address, echo_app,
+                                    ssl_context=ctx) as again:
+            opened = client.connections_opened
+            assert get(client, again, "/after").json()["path"] == "/after"
+            assert client.connections_opened == opened + 1
+            # The dead ones are gone; only the fresh one went back.
+            assert len(client._idle[address]) == 1
+            assert get(client, again, "/next").status == 200
+            assert client.connections_opened == opened + 1
+
+
+def test_failure_on_a_fresh_connection_after_a_stale_one_is_reported(
+        pki: Pki) -> None:
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    srv = http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx)
+    srv.start()
+    with pki.client() as client:
+        assert get(client, srv).status == 200
+        srv.stop()  # the pooled connection dies and nothing listens
+        with pytest.raises(errors.NodeUnreachableError, match="Error 111"):
+            get(client, srv)
+        assert not client._idle.get(srv.address)
+
+
 def test_plain_http_and_default_error_body() -> None:
     with http_server.HttpServer(("127.0.0.1", 0), echo_app) as srv, \
             http_client.HttpClient() as client:

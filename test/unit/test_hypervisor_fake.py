@@ -203,7 +203,9 @@ def test_dom0_memory_and_cpu_topology(hv: FakeHypervisor) -> None:
     node = hv.get_node_info()
     assert (node.memory_dom0, node.memory_free, node.cpu_nodes,
             node.cpu_sockets) == (256, 768, 2, 2)
-    hv.set_node_resources(cpu_nodes=None)
+    hv.set_node_resources(cpu_nodes=None)  # back to the machine's
+    assert hv.get_node_info().cpu_nodes >= 1  # type: ignore[operator]
+    hv.set_node_resources(cpu_nodes=0)  # reported as unknown
     assert hv.get_node_info().cpu_nodes is None
     with pytest.raises(errors.ParameterError, match="Unknown node resource"):
         hv.set_node_resources(disk=3)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ and the ``gnt-node`` commands against an in-process master."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,42 @@ from typing import Any
 import pytest
 from config_builders import make_config, write_config
 
-from ganeti import cli, config, errors, hooks, locking, mcpu, opcodes, pathutils
+from ganeti import (
+    cli,
+    config,
+    errors,
+    hooks,
+    locking,
+    mcpu,
+    opcodes,
+    pathutils,
+)
 from ganeti.client import collect_commands
 from ganeti.cmdlib.base import LUContext
 from ganeti.locking.retry import LockAttemptTimeoutStrategy
 from ganeti.opcodes import OpCode
 from ganeti.rpc.client import LocalTransport, RpcClient
+from ganeti.rpc.result import RpcResult
 
 N1, N2, N3, N4 = (f"node{i}.example.com" for i in range(1, 5))
+
+
+class RecordingTransport(LocalTransport):
+    """Answers in-process like LocalTransport and records each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, list[Any]]] = []
+
+    def __call__(self, node: str, address: str, call: str, args: list[Any],
+                 timeout: float) -> RpcResult:
+        self.calls.append((call, node, list(args)))
+        return super().__call__(node, address, call, args, timeout)
+
+    def to(self, node: str) -> list[tuple[str, Any]]:
+        """(call, first argument) of the calls sent to ``node``."""
+        return [(call, args[0] if args else None)
+                for call, name, args in self.calls if name == node]
 
 
 class Master:
@@ -36,7 +65,8 @@ class Master:
         self.cfg = config.ConfigWriter(path, lock_file=str(tmp_path / "l"))
         glm = locking.GanetiLockManager(nodes=self.cfg.node_names(),
                                         instances=self.cfg.instance_names())
-        self.rpc = RpcClient(self.cfg.get_node, LocalTransport())
+        self.transport = RecordingTransport()
+        self.rpc = RpcClient(self.cfg.get_node, self.transport)
         self.proc = mcpu.Processor(
             LUContext(cfg=self.cfg, rpc=self.rpc,
                       master=self.cfg.get_master_node()),
@@ -200,6 +230,71 @@ def test_coming_back_promotes_itself_when_pool_has_room(
     changes = master.run(opcodes.OpNodeSetParams(node_name=N4,
                                                  drained=False))
     assert changes == [["drained", "False"]]
+
+
+CONF = pathutils.Paths("")
+
+
+def master_files(tmp_path: Path) -> None:
+    """The master's copies of the candidates' files and a job queue."""
+    paths = pathutils.Paths(str(tmp_path))
+    os.makedirs(paths.queue_dir, exist_ok=True)
+    Path(paths.cluster_conf_file).write_text("{}")
+    Path(paths.rapi_users_file).write_text("admin secret write\n")
+    Path(paths.queue_dir, "serial").write_text("1\n")
+    Path(paths.queue_dir, "job-1").write_text('{"id": 1}')
+
+
+def shipped(master: Master, node: str) -> set[Any]:
+    return {arg for call, arg in master.transport.to(node)
+            if call in ("upload_file", "jobqueue_update")}
+
+
+def test_promotion_ships_the_candidates_files_and_the_queue(
+        master: Master, tmp_path: Path) -> None:
+    master_files(tmp_path)
+    master.run(opcodes.OpNodeSetParams(node_name=N4, master_candidate=True))
+    sent = [call for call, _ in master.transport.to(N4)
+            if call != "hooks_runner"]
+    assert sent[0] == "write_ssconf_files"  # the upload list first
+    assert {CONF.cluster_conf_file, CONF.rapi_users_file, "job-1",
+            "serial"} <= shipped(master, N4)
+    # Nobody else was sent anything but hooks.
+    assert not shipped(master, N2) and not shipped(master, N3)
+
+
+def test_demotion_drops_files_and_auto_promotion_ships_them(
+        master: Master, tmp_path: Path) -> None:
+    master_files(tmp_path)
+    master.run(opcodes.OpNodeSetParams(node_name=N2, master_candidate=False,
+                                       auto_promote=True))
+    assert flags(master, N4)[0] is True
+    assert {CONF.cluster_conf_file, "job-1"} <= shipped(master, N4)
+    assert ("node_demote_from_mc", None) in master.transport.to(N2)
+    # In-process the call is refused (only a node daemon answers it):
+    # the change stands, the failure is reported.
+    assert any(f"node {N2} could not drop" in m for m in master.feedback)
+    assert flags(master, N2)[0] is False
+
+
+def test_offline_node_is_not_told_to_drop_files(master: Master) -> None:
+    master.run(opcodes.OpNodeSetParams(node_name=N3, offline=True,
+                                       auto_promote=True))
+    assert all(call != "node_demote_from_mc"
+               for call, _ in master.transport.to(N3))
+    assert ("node_demote_from_mc", None) not in master.transport.to(N4)
+    # Back online without room in the pool: now it drops them.
+    master.run(opcodes.OpNodeSetParams(node_name=N3, offline=False))
+    assert ("node_demote_from_mc", None) in master.transport.to(N3)
+
+
+def test_larger_pool_ships_files_to_the_promoted(master: Master,
+                                                 tmp_path: Path) -> None:
+    master_files(tmp_path)
+    master.run(opcodes.OpClusterSetParams(candidate_pool_size=4))
+    assert flags(master, N4)[0] is True
+    assert {CONF.cluster_conf_file, CONF.rapi_users_file,
+            "job-1"} <= shipped(master, N4)
 
 
 def test_opcode_level_refusals(master: Master) -> None:

@@ -99,8 +99,32 @@ def test_extra_files_with_targets_and_widest_target_wins() -> None:
     assert files["/etc/extra-mc"] == "candidates"
     assert files[CONF.rapi_users_file] == "all"
     value = redist.ssconf_redist_value(data)
+    # The widened static file is listed too: a demoted node keeps it.
     assert value.splitlines() == ["/etc/extra-all all",
-                                  "/etc/extra-mc candidates"]
+                                  "/etc/extra-mc candidates",
+                                  f"{CONF.rapi_users_file} all"]
+
+
+def test_ssconf_publishes_vnc_files_of_every_level() -> None:
+    """Nodes accept by upload exactly what ssconf_redist_files lists
+    beyond the static set: every VNC password file in use must be in it
+    (the cluster default only when it is not the declared default)."""
+    data = kvm_config()
+    data.cluster.os_hvp["debian-image"] = {
+        constants.HT_KVM: {"vnc_password_file": "/etc/ganeti/vnc-os"}}
+    inst = make_instance(60, node_name(2), hypervisor=constants.HT_KVM,
+                         hvparams={"vnc_password_file": "/etc/ganeti/vnc-x"})
+    data.instances[inst.name] = inst
+    data.cluster.redist_files = [
+        objects.RedistFile(path="/etc/extra", target="candidates")]
+    values = ssconf.compute_values(data)
+    assert values[ssconf.SS_REDIST_FILES].splitlines() == [
+        "/etc/extra candidates", "/etc/ganeti/vnc-os all",
+        "/etc/ganeti/vnc-x all"]
+    data.cluster.hvparams[constants.HT_KVM]["vnc_password_file"] = \
+        "/etc/ganeti/vnc-cluster"
+    assert "/etc/ganeti/vnc-cluster all" in ssconf.compute_values(
+        data)[ssconf.SS_REDIST_FILES].splitlines()
 
 
 @pytest.mark.parametrize("payload", [b"", b"text\n", bytes(range(256)),
@@ -230,7 +254,7 @@ def test_distribute_to_a_new_candidate_copies_the_queue(
     assert CONF.cluster_conf_file not in sent
     queue = [(nodes, args[0]) for name, nodes, args in rpc.calls
              if name == "jobqueue_update"]
-    assert queue == [([node_name(2)], "job-7"), ([node_name(2)], "serial")]
+    assert queue == [([node_name(2)], "serial"), ([node_name(2)], "job-7")]
 
 
 def test_queue_replicator_sends_serial_first_then_renames() -> None:
@@ -272,3 +296,20 @@ def test_config_replicator_pushes_to_candidates(master_root: Any) -> None:
         ([node_name(2)], CONF.cluster_conf_file)]
     digest = hashlib.sha1(redist.decode_data(rpc.calls[0][2][1])).hexdigest()
     assert digest == hashlib.sha1(b"{}").hexdigest()
+
+
+def test_candidate_only_paths_follow_the_published_targets(
+        tmp_path: Path) -> None:
+    paths = pathutils.Paths(str(tmp_path))
+    os.makedirs(paths.data_dir)
+    # No ssconf: the static candidates' files.
+    assert redist.candidate_only_paths(paths) == sorted(
+        [CONF.cluster_conf_file, CONF.rapi_cert_file, CONF.rapi_users_file])
+    data = make_config(nodes=1)
+    data.cluster.redist_files = [
+        objects.RedistFile(path="/etc/mc", target="candidates"),
+        objects.RedistFile(path="/etc/every", target="all"),
+        objects.RedistFile(path=CONF.rapi_users_file, target="all")]
+    ssconf.write_files(ssconf.compute_values(data), paths)
+    assert redist.candidate_only_paths(paths) == sorted(
+        [CONF.cluster_conf_file, CONF.rapi_cert_file, "/etc/mc"])

@@ -10,6 +10,12 @@ CALLS = [
             ht.TNone,
             "Remove the cluster's files from the node and stop its node "
             "daemon right after answering"),
+    RpcCall("node_demote_from_mc", Fanout.SINGLE, Timeout.FAST, (),
+            ht.TListOf(ht.TString),
+            "Drop the files only master candidates keep (config.data, the "
+            "RAPI certificate and users, extra files for candidates, the "
+            "job queue copy); refused on the master; returns the removed "
+            "configured paths"),
     RpcCall("node_start_master", Fanout.SINGLE, Timeout.FAST,
             (Arg("start_daemons", ht.TBool, "Also start ganeti-masterd"),
              Arg("no_voting", ht.TBool,
