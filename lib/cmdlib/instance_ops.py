@@ -247,7 +247,10 @@ class LUInstanceConsole(InstanceLU):
         inst = self.inst
         node = inst.primary_node
         if not need_running_state(self, inst):
-            raise errors.OpExecError(f"Instance {inst.name} is not running")
+            # As Ganeti, found out at execution; the code says it is a
+            # state problem (RAPI answers 409, not 500).
+            raise errors.OpExecError(f"Instance {inst.name} is not running",
+                                     errors.ErrorCode.STATE)
         hv = self.cfg.get_cluster().filled_hvparams(inst)
         res = self.rpc.call_instance_console_info([node], inst.to_dict(),
                                                   hv)[node]
