@@ -34,15 +34,20 @@ import argparse
 import contextlib
 import os
 import sys
-import textwrap
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from ganeti import constants, errors, luxi
-from ganeti.utils import text as textutils
+from ganeti import constants, errors
+
+if TYPE_CHECKING:
+    from ganeti import luxi
+
+# Start-up time matters here (every gnt-* command imports this module), so
+# what only some paths need is imported where it is used: ganeti.luxi when
+# a command talks to the master, ganeti.utils.text for key/value and size
+# options, textwrap for the usage listing, traceback for --debug.
 
 #: What a subcommand function receives and returns (an exit code).
 CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
@@ -125,8 +130,10 @@ def cli_option(*flags: str, **kwargs: Any) -> CliOption:
 def _split_key_val(option: str, data: str) -> dict[str, Any]:
     """``key=val,key=val`` to a dict, as Ganeti's key/value options do
     (see :func:`ganeti.utils.text.parse_key_values`)."""
+    from ganeti.utils import text
+
     try:
-        return dict(textutils.parse_key_values(data))
+        return dict(text.parse_key_values(data))
     except errors.ParameterError as err:
         raise errors.ParameterError(f"option {option}: {err}") from None
 
@@ -156,9 +163,16 @@ def ident_keyval(option: str) -> Callable[[str], tuple[str, dict[str, Any]]]:
     return convert
 
 
+def param_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Key/value option values for an opcode: ``-key`` (None, "back to
+    the default") becomes ``default``."""
+    return {k: constants.VALUE_DEFAULT if v is None else v
+            for k, v in (values or {}).items()}
+
+
 def unit(value: str) -> int:
     """argparse ``type=`` for sizes (``512``, ``10G``): MiB."""
-    from ganeti.utils import text  # deferred: only size options need it
+    from ganeti.utils import text
 
     try:
         return text.parse_unit(value)
@@ -282,6 +296,8 @@ def _write(stream: TextIO, txt: str, args: tuple[object, ...]) -> None:
 
 def format_usage(binary: str, commands: CommandTable) -> list[str]:
     """The command list printed when the subcommand is missing or unknown."""
+    import textwrap
+
     lines = [f"Usage: {binary} {{command}} [options...] [argument...]",
              f"{binary} <command> --help to see details, or man {binary}",
              "", "Commands:"]
@@ -308,11 +324,42 @@ class _UsageExit(Exception):
         self.code = code
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, the width argparse wraps
+    to, without importing shutil (and the compression modules it
+    imports): ``$COLUMNS``, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:  # no sys.__stdout__ (None) is the AttributeError, as in shutil
+            columns = os.get_terminal_size(
+                sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, which every parser builds (it checks each
+    option as it is added), with the same default width found cheaply."""
+
+    def __init__(self, prog: str, indent_increment: int = 2,
+                 max_help_position: int = 24, width: int | None = None
+                 ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def _build_parser(binary: str, name: str, cmd: Command) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{binary} {name}",
         usage=f"%(prog)s {cmd.usage}".rstrip(),
         description=cmd.description or None,
+        formatter_class=_HelpFormatter,
         allow_abbrev=False)
     seen: set[str] = set()
     for opt in (*COMMON_OPTS, *cmd.options):
@@ -464,6 +511,12 @@ def GenericMain(commands: CommandTable,  # Ganeti's name, kept
         _streams.out, _streams.err = saved
 
 
+def _traceback() -> str:
+    import traceback
+
+    return traceback.format_exc()
+
+
 def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
     try:
         result = cmd.func(options, args)
@@ -475,13 +528,13 @@ def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
     except (errors.GenericError, JobSubmittedException) as err:
         code, text = format_error(err)
         if options.debug and not isinstance(err, JobSubmittedException):
-            _streams.err.write(traceback.format_exc())
+            _streams.err.write(_traceback())
         (to_stdout if code == errors.EXIT_SUCCESS else to_stderr)(text)
         return code
     except Exception as err:  # a bug: say so in one line, details on request
         code, text = format_error(err)
         if options.debug:
-            _streams.err.write(traceback.format_exc())
+            _streams.err.write(_traceback())
         to_stderr(text)
         if not options.debug:
             to_stderr("(run the command again with --debug to see the"
@@ -494,7 +547,7 @@ def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
 
 def format_unit(mib: int, units: str) -> str:
     """A size in MiB in the ``--units`` style (``h`` adds a suffix)."""
-    from ganeti.utils import text  # deferred: kept out of every import
+    from ganeti.utils import text
 
     return text.format_unit(mib, units)
 
@@ -565,6 +618,8 @@ def _cell(value: Any, is_size: bool, units: str) -> str:
 
 def get_client() -> luxi.Client:
     """A LUXI client for this node's master socket (root-relocatable)."""
+    from ganeti import luxi
+
     return luxi.Client()
 
 

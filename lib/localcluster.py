@@ -51,17 +51,6 @@ MAX_NODES: Final = 250
 #: Bound on one command run by the launcher.
 COMMAND_TIMEOUT: Final = 300.0
 
-#: Runs gnt-cluster with every cluster_* area module merged in, whether
-#: or not scripts/gnt-cluster assembles them yet.
-_GNT_CLUSTER: Final = (
-    "import sys\n"
-    "from ganeti import cli\n"
-    "from ganeti.client import collect_commands, gnt_cluster\n"
-    "commands = dict(gnt_cluster.COMMANDS)\n"
-    "commands.update(collect_commands('cluster_'))\n"
-    "sys.exit(cli.GenericMain(commands, ['gnt-cluster', *sys.argv[1:]]))\n")
-
-
 def _repo() -> str:
     return os.path.dirname(daemonutil.package_parent())
 
@@ -183,10 +172,11 @@ class LocalCluster:
         elif isinstance(node, int):
             node = self.node(node)
         repo = _repo()
+        # Bytecode caches are left as the caller's environment says: the
+        # commands start much faster with them.
         env = daemonutil.child_env({
             pathutils.ROOT_ENV: node.root,
-            pathutils.HOSTNAME_ENV: node.name,
-            "PYTHONDONTWRITEBYTECODE": "1"})
+            pathutils.HOSTNAME_ENV: node.name})
         env["PATH"] = os.pathsep.join([
             os.path.join(repo, "scripts"), os.path.join(repo, "daemons"),
             os.path.join(repo, ".venv", "bin"),
@@ -200,9 +190,7 @@ class LocalCluster:
             timeout: float = COMMAND_TIMEOUT,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``gnt-*`` command (or ``daemon-util``) as on ``node``."""
-        if command == "gnt-cluster":
-            argv = [sys.executable, "-c", _GNT_CLUSTER, *args]
-        elif command == "daemon-util" or command.startswith("ganeti-"):
+        if command == "daemon-util" or command.startswith("ganeti-"):
             argv = [sys.executable, os.path.join(_repo(), "daemons", command),
                     *args]
         else:
@@ -241,6 +229,10 @@ class LocalCluster:
                        "--primary-ip", first.ip, "--master-ip", self.master_ip,
                        "--enabled-hypervisors", self.hypervisor,
                        *self.init_args, self.cluster_name, node=first)
+            if self.rapi:
+                # Before the nodes join, so that joining ships the users
+                # file to them as it does every candidate file.
+                self._make_rapi_users()
             for node in self.nodes[1:]:
                 self.add_node(node)
             if self.rapi:
@@ -254,14 +246,18 @@ class LocalCluster:
         """Start ganeti-rapi on node 1 (the first master) on node 1's IP,
         with a new users file of one ``write`` user unless it has one."""
         first = self.node(1)
-        if self.rapi_password is None:
-            self.rapi_password = rapi_users.create_user_file(
-                first.paths.rapi_users_file, RAPI_USER)
-            self._write_state()
+        self._make_rapi_users()
         daemonutil.start(constants.RAPI, ["-b", first.ip,
                                           "-p", str(self.rapi_port), *extra],
                          env=self.env(first))
         self._wait_rapi(first.ip)
+
+    def _make_rapi_users(self) -> None:
+        """Node 1's users file with one ``write`` user, unless it has one."""
+        if self.rapi_password is None:
+            self.rapi_password = rapi_users.create_user_file(
+                self.node(1).paths.rapi_users_file, RAPI_USER)
+            self._write_state()
 
     def _wait_rapi(self, ip: str, timeout: float = daemonutil.WAIT_TIMEOUT
                    ) -> None:

@@ -26,7 +26,7 @@ import argparse
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes
-from ganeti.client.node_query import add_tags, list_tags, read_tags, remove_tags
+from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 EC = errors.ErrorCode
 

@@ -177,15 +177,10 @@ COMMANDS: Final[dict[str, cli.Command]] = {
 }
 
 
-def all_commands() -> dict[str, cli.Command]:
-    """This module's subcommands plus those of the ``cluster_*`` modules."""
-    table = dict(COMMANDS)
-    for name, command in collect_commands("cluster_").items():
-        if name in table:
-            raise errors.ProgrammerError(
-                f"gnt-cluster subcommand {name!r} defined twice")
-        table[name] = command
-    return table
+def all_commands() -> Mapping[str, cli.Command]:
+    """This module's subcommands plus those of the ``cluster_*`` modules
+    (imported when one of their subcommands is looked up)."""
+    return collect_commands("cluster_", base=COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

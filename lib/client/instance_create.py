@@ -148,12 +148,6 @@ def ask_user(question: str) -> bool:
 
 # --- Building the create opcode ------------------------------------------------------
 
-def param_values(values: dict[str, Any] | None) -> dict[str, Any]:
-    """``-key`` (None: back to the default) becomes ``default``."""
-    return {k: constants.VALUE_DEFAULT if v is None else v
-            for k, v in (values or {}).items()}
-
-
 def _index(option: str, ident: str) -> int:
     try:
         index = int(ident)
@@ -261,7 +255,7 @@ def parse_hv(hvopts: str | None, hypervisor: str | None
         values = dict(textutils.parse_key_values(text)) if text else {}
     except errors.ParameterError as err:
         raise _bad(f"option -H: {err}") from None
-    return name, param_values(values)
+    return name, cli.param_values(values)
 
 
 def create_opcode(name: str, opts: argparse.Namespace
@@ -283,13 +277,13 @@ def create_opcode(name: str, opts: argparse.Namespace
         "disk_template": opts.disk_template,
         "disks": parse_disks(opts.disk_template, opts.disks, opts.sd_size),
         "nics": parse_nics(opts.nics, opts.no_nics),
-        "os_type": opts.os, "osparams": param_values(opts.osparams),
+        "os_type": opts.os, "osparams": cli.param_values(opts.osparams),
         "force_variant": opts.force_variant,
         "no_install": not opts.install,
         "start": opts.start and opts.install,
         "pnode": pnode, "snode": snode, "iallocator": opts.iallocator,
         "hypervisor": hypervisor, "hvparams": hvparams,
-        "beparams": param_values(opts.beparams),
+        "beparams": cli.param_values(opts.beparams),
         "ip_check": opts.ip_check and opts.name_check,
         "name_check": opts.name_check,
         "file_storage_dir": opts.file_storage_dir,
@@ -475,7 +469,7 @@ def reinstall_instance(opts: argparse.Namespace, args: list[str]) -> int:
     ops = [opcodes.OpInstanceReinstall(
         instance_name=name, os_type=opts.os, force_variant=opts.force_variant,
         osparams=(None if opts.osparams is None
-                  else param_values(opts.osparams)),
+                  else cli.param_values(opts.osparams)),
         keep_known_os_parameters=opts.keep_known_os_parameters,
         debug_level=opts.debug) for name in names]
     if len(ops) == 1:

@@ -14,9 +14,6 @@ any mode other than ``--instance``, asks for confirmation unless
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import shlex
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any, Final
@@ -176,7 +173,12 @@ def reboot(opts: argparse.Namespace, args: list[str]) -> int:
 
 # --- console -------------------------------------------------------------------------
 
+# ipaddress, shlex and subprocess are imported by the console code that
+# uses them: startup and shutdown should not pay for them.
+
 def _is_loopback(address: str) -> bool:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
@@ -188,6 +190,8 @@ def console_argv(info: dict[str, Any]) -> list[str]:
     ``command`` kind on a node with a loopback address (the node lives on
     this machine, as in a local cluster) runs here; otherwise through
     ``ssh -t root@node``, as Ganeti does; ``ssh`` kind runs here."""
+    import shlex
+
     kind = info.get("kind")
     if kind == "message":
         raise errors.OpExecError(str(info.get("message")))
@@ -204,6 +208,9 @@ def console_argv(info: dict[str, Any]) -> list[str]:
 
 
 def console(opts: argparse.Namespace, args: list[str]) -> int:
+    import shlex
+    import subprocess
+
     info = cli.submit_opcode(opcodes.OpInstanceConsole(instance_name=args[0]))
     argv = console_argv(info)
     if opts.show_command:

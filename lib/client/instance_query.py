@@ -2,7 +2,7 @@
 
 ``list`` reads the field table :data:`ganeti.query.INSTANCE_FIELDS`
 (names, headers, kinds, default fields) and formats rows as ``gnt-node
-list`` does (:mod:`ganeti.client.node_query`): ``-o`` (``+`` adds to
+list`` does (:mod:`ganeti.client.listing`): ``-o`` (``+`` adds to
 the defaults), ``--no-headers``, ``--separator``, ``--units``, names,
 shell patterns or ``-F`` filters.
 
@@ -19,15 +19,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes, query
-from ganeti.client.node_query import (
-    FILTER_OPT,
-    add_tags,
-    format_rows,
-    list_tags,
-    query_rows,
-    read_tags,
-    remove_tags,
-)
+from ganeti.client.listing import FILTER_OPT, format_rows, query_rows
+from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 from ganeti.utils import text as textutils
 
 STATIC_OPT: Final = cli.cli_option(

@@ -1,32 +1,21 @@
 """``gnt-node list``, ``info``, ``modify`` and the node tag commands.
 
 Field names, headers, kinds and the default field list come from
-:data:`ganeti.query.NODE_FIELDS`.  The output follows Ganeti 2.1: booleans
-as ``Y``/``N``, lists joined by commas, times as ``ctime`` strings, values
-the nodes could not give as ``?``; sizes in MiB with ``--units``
-(human-readable by default, plain MiB with ``--separator``).
-
-Filters (``-F``, or one argument that looks like a filter, or shell
-patterns) are evaluated here on the rows of ``QueryNodes``: the fields the
-filter needs are fetched with the requested ones.
-
-The tag helpers (:func:`read_tags`, :func:`list_tags`, :func:`add_tags`,
-:func:`remove_tags`) serve ``gnt-cluster`` too.
+:data:`ganeti.query.NODE_FIELDS`; the list output and the filters are
+those of :mod:`ganeti.client.listing` (shared with ``gnt-instance
+list``), the tag commands those of :mod:`ganeti.client.tags`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from ganeti import cli, constants, errors, opcodes, qlang, query
+from ganeti import cli, constants, errors, opcodes, query
+from ganeti.client.listing import FILTER_OPT, format_rows, query_rows
+from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
-FILTER_OPT: Final = cli.cli_option(
-    "-F", "--filter", dest="force_filter", action="store_true", default=False,
-    help="The arguments are a query filter, not names (see ganeti(7))")
 MC_OPT: Final = cli.cli_option(
     "-C", "--master-candidate", dest="master_candidate", default=None,
     choices=("yes", "no"), metavar="yes|no",
@@ -40,68 +29,6 @@ OFFLINE_OPT: Final = cli.cli_option(
 AUTO_PROMOTE_OPT: Final = cli.cli_option(
     "--auto-promote", dest="auto_promote", action="store_true", default=False,
     help="Automatically promote other nodes to master candidate if needed")
-
-
-# --- Formatting list output ----------------------------------------------------
-
-def format_value(fdef: query.FieldDef | None, value: Any) -> Any:
-    """One cell of ``list`` output, as Ganeti 2.1 prints it.  Sizes stay
-    numbers so that ``--units`` can format them."""
-    if value is None:
-        return "?"
-    kind = fdef.kind if fdef is not None else "other"
-    if kind == "bool" or isinstance(value, bool):
-        return "Y" if value else "N"
-    if kind == "list" or isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if kind == "timestamp" and isinstance(value, (int, float)):
-        return time.ctime(value)
-    return value
-
-
-def format_rows(table: query.FieldTable, fields: list[str],
-                rows: Sequence[Sequence[Any]], opts: argparse.Namespace
-                ) -> list[str]:
-    """The lines of a list command (headers unless ``--no-headers``)."""
-    fdefs = [table.get(f) for f in fields]
-    headers = None if opts.no_headers else {
-        name: (fdef.title if fdef is not None else name)
-        for name, fdef in zip(fields, fdefs, strict=True)}
-    unit_fields = [f.name for f in fdefs if f is not None and f.kind == "unit"]
-    num_fields = [f.name for f in fdefs
-                  if f is not None and f.kind in ("number", "unit")]
-    cells = [[format_value(fdef, value)
-              for fdef, value in zip(fdefs, row, strict=True)]
-             for row in rows]
-    return cli.generate_table(headers, fields, cells,
-                              separator=opts.separator, units=opts.units,
-                              numfields=num_fields, unitfields=unit_fields)
-
-
-def query_rows(cl: Any, method: str, table: query.FieldTable,
-               fields: list[str], args: list[str], force_filter: bool,
-               use_locking: bool) -> list[list[Any]]:
-    """Rows for ``fields`` of the items the arguments select (names, shell
-    patterns or a filter)."""
-    filt = qlang.make_filter(args, force_filter)
-    if filt is None or _plain_names(filt):
-        rows: list[list[Any]] = cl.call(method, list(args), fields,
-                                        use_locking)
-        return rows
-    predicate = query.compile_filter_for(table, filt)
-    extra = [f for f in qlang.referenced_fields(filt) if f not in fields]
-    wanted = fields + extra
-    result = []
-    for row in cl.call(method, [], wanted, use_locking):
-        values = dict(zip(wanted, row, strict=True))
-        if predicate(values.get):
-            result.append(list(row[:len(fields)]))
-    return result
-
-
-def _plain_names(filt: qlang.Filter) -> bool:
-    return filt[0] == qlang.OP_OR and all(
-        sub[0] == qlang.OP_EQUAL and sub[1] == "name" for sub in filt[1:])
 
 
 def list_nodes(opts: argparse.Namespace, args: list[str]) -> int:
@@ -169,53 +96,7 @@ def modify_node(opts: argparse.Namespace, args: list[str]) -> int:
     return errors.EXIT_SUCCESS
 
 
-# --- Tags (shared with gnt-cluster) --------------------------------------------
-
-def read_tags(opts: argparse.Namespace, args: list[str]) -> list[str]:
-    """Tags from the command line plus ``--from FILE`` (one per line,
-    ``-`` for stdin)."""
-    tags = list(args)
-    source = getattr(opts, "tags_source", None)
-    if source is not None:
-        try:
-            if source == "-":
-                lines = sys.stdin.read().splitlines()
-            else:
-                with open(source, encoding="utf-8") as handle:
-                    lines = handle.read().splitlines()
-        except OSError as err:
-            raise errors.OpPrereqError(
-                f"Cannot read tags from {source}: {err.strerror}",
-                errors.ErrorCode.ENVIRON) from None
-        tags.extend(line.strip() for line in lines if line.strip())
-    return tags
-
-
-def list_tags(kind: str, name: str | None, opts: argparse.Namespace) -> int:
-    tags = cli.submit_opcode(opcodes.OpTagsGet(kind=kind, name=name),
-                             opts=opts)
-    for tag in sorted(tags):
-        cli.to_stdout(tag)
-    return errors.EXIT_SUCCESS
-
-
-def add_tags(kind: str, name: str | None, tags: list[str],
-             opts: argparse.Namespace) -> int:
-    if not tags:
-        raise errors.OpPrereqError("No tags to be added")
-    cli.submit_opcode(opcodes.OpTagsSet(kind=kind, name=name, tags=tags),
-                      opts=opts)
-    return errors.EXIT_SUCCESS
-
-
-def remove_tags(kind: str, name: str | None, tags: list[str],
-                opts: argparse.Namespace) -> int:
-    if not tags:
-        raise errors.OpPrereqError("No tags to be removed")
-    cli.submit_opcode(opcodes.OpTagsDel(kind=kind, name=name, tags=tags),
-                      opts=opts)
-    return errors.EXIT_SUCCESS
-
+# --- Tags ----------------------------------------------------------------------
 
 def node_list_tags(opts: argparse.Namespace, args: list[str]) -> int:
     return list_tags(constants.TAG_NODE, args[0], opts)

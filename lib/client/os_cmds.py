@@ -19,7 +19,6 @@ import argparse
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes
-from ganeti.client.instance_create import param_values
 from ganeti.utils import text as textutils
 
 FIELDS: Final = ["name", "valid", "hidden", "blacklisted", "variants",
@@ -129,8 +128,8 @@ def modify_os(opts: argparse.Namespace, args: list[str]) -> int:
                     f"Unknown hypervisor '{hv}' (known:"
                     f" {', '.join(sorted(constants.HYPER_TYPES))})",
                     errors.ErrorCode.INVAL)
-            os_hvp[name][hv] = param_values(values)
-    osparams = {name: param_values(opts.osparams)} if opts.osparams else None
+            os_hvp[name][hv] = cli.param_values(values)
+    osparams = {name: cli.param_values(opts.osparams)} if opts.osparams else None
     if (os_hvp is None and osparams is None and opts.hidden is None
             and opts.blacklisted is None):
         cli.to_stderr("At least one of OS parameters or hypervisor parameters"

@@ -10,6 +10,7 @@ and the caller has to fix the input.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import typing
@@ -18,8 +19,20 @@ from typing import Any, ClassVar, Final, NamedTuple, Self
 from ganeti import constants, errors, ht
 from ganeti.records import MISSING, Record, field
 
-#: Every concrete opcode class by its OP_ID; filled as classes are defined.
+#: Every concrete opcode class by its OP_ID; filled as classes are defined
+#: (see :func:`load_areas`).
 OP_MAPPING: dict[str, type[OpCode]] = {}
+
+#: The modules of the package declaring opcodes, ``ganeti.opcodes.<area>``.
+AREAS: Final = ("cluster", "instance", "node", "os_backup", "tags_test")
+
+
+def load_areas() -> dict[str, type[OpCode]]:
+    """Import every area module (the package imports them on demand), so
+    that :data:`OP_MAPPING` is complete; returns it."""
+    for area in AREAS:
+        importlib.import_module(f"ganeti.opcodes.{area}")
+    return OP_MAPPING
 
 
 def derive_op_id(class_name: str) -> str:
@@ -286,6 +299,8 @@ class OpCode(Record):
             raise errors.OpPrereqError("Invalid opcode: missing OP_ID")
         op_id = data["OP_ID"]
         op_class = OP_MAPPING.get(op_id) if isinstance(op_id, str) else None
+        if op_class is None and isinstance(op_id, str):
+            op_class = load_areas().get(op_id)
         if op_class is None:
             raise errors.OpPrereqError(
                 f"Invalid opcode: unknown OP_ID {op_id!r:.60}")

@@ -201,3 +201,11 @@ def test_rename_and_destroy(cluster3: LocalCluster) -> None:
     assert not daemonutil.is_running(constants.MASTERD,
                                      cluster3.node(1).paths)
     wait_for(lambda: not any(pid_alive(p) for p in pids), "no process left")
+
+
+def test_a_fresh_cluster_verifies_clean(cluster3: LocalCluster) -> None:
+    # Every candidate file (the RAPI users file included) reached every
+    # node while the cluster was being built.
+    res = cluster3.gnt("gnt-cluster", "verify")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ERROR" not in res.stdout
