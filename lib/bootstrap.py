@@ -83,7 +83,7 @@ def _check_ip(value: str, option: str) -> str:
 
 @dataclasses.dataclass
 class InitParams:
-    """What ``gnt-cluster init`` was asked for (see gnt-cluster-init(8))."""
+    """What ``gnt-cluster init`` was asked for (see gnt-cluster(8), INIT)."""
 
     cluster_name: str
     master_name: str = ""

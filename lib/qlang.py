@@ -12,7 +12,7 @@ carry)::
     ["=~", field, regex]  the text value matches (``re.search``)
     ["=[]", field, value] the list value contains ``value``
 
-The text syntax (``gnt-node list -F``, ``ganeti(7)`` "query filters")::
+The text syntax (``gnt-node list -F``; gnt-node(8), "query filters")::
 
     filter    ::= disjunct { "or" disjunct }
     disjunct  ::= negation { "and" negation }

@@ -1,6 +1,6 @@
 """``gnt-cluster`` init, destroy, rename and master-failover.
 
-See gnt-cluster-init(8) (``doc/man/gnt-cluster-init.rst``) and
+See gnt-cluster(8) (``doc/man/gnt-cluster.rst``) and
 ``doc/design/bootstrap.rst``.
 """
 

@@ -1,6 +1,6 @@
 """``gnt-cluster`` verify, redist-conf, copyfile and command.
 
-See ``doc/man/gnt-cluster-verify.rst``.  ``verify`` and ``redist-conf``
+See gnt-cluster(8) (``doc/man/gnt-cluster.rst``).  ``verify`` and ``redist-conf``
 submit jobs; ``copyfile`` and ``command`` talk to the node daemons
 directly from the master node (Ganeti uses ssh for them): the caller must
 be root on the master, since the RPC presents the cluster certificate

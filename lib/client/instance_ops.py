@@ -1,6 +1,6 @@
 """``gnt-instance`` operations: startup, shutdown, reboot, console,
 activate-disks, deactivate-disks, grow-disk, move, migrate, failover,
-modify.  See doc/man/gnt-instance-ops.rst.
+modify.  See gnt-instance(8) (doc/man/gnt-instance.rst).
 
 Startup, shutdown and reboot take Ganeti's selection flags: the
 arguments are instance names (``--instance``, the default), node names

@@ -25,7 +25,8 @@ from ganeti import cli, qlang, query
 
 FILTER_OPT: Final = cli.cli_option(
     "-F", "--filter", dest="force_filter", action="store_true", default=False,
-    help="The arguments are a query filter, not names (see ganeti(7))")
+    help="The arguments are a query filter, not names (see 'Query filters' "
+         "in gnt-node(8))")
 
 
 def format_value(fdef: query.FieldDef | None, value: Any) -> Any:
