@@ -253,10 +253,16 @@ def _ip_cmd(action: str, ip: str, netdev: str) -> process.RunResult:
     return process.run_cmd(argv, timeout=60)
 
 
+#: How ``ip`` says the address is already there / not there (older and
+#: newer iproute2 word it differently).
+_IP_PRESENT = ("File exists", "already assigned")
+_IP_ABSENT = ("Cannot assign", "Address not found")
+
+
 def activate_master_ip(ip: str, netdev: str) -> None:
     """``ip address add IP/32 dev NETDEV``; already present is fine."""
     res = _ip_cmd("add", ip, netdev)
-    if res.failed and "File exists" not in res.output:
+    if res.failed and not any(m in res.output for m in _IP_PRESENT):
         raise errors.OpExecError(
             f"Cannot activate master IP {ip} on {netdev}: "
             f"{' '.join(res.output.split()) or res.fail_reason}",
@@ -266,7 +272,7 @@ def activate_master_ip(ip: str, netdev: str) -> None:
 def deactivate_master_ip(ip: str, netdev: str) -> None:
     """``ip address del IP/32 dev NETDEV``; already absent is fine."""
     res = _ip_cmd("del", ip, netdev)
-    if res.failed and "Cannot assign" not in res.output:
+    if res.failed and not any(m in res.output for m in _IP_ABSENT):
         raise errors.OpExecError(
             f"Cannot deactivate master IP {ip} on {netdev}: "
             f"{' '.join(res.output.split()) or res.fail_reason}",
