@@ -20,9 +20,11 @@ import itertools
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +125,21 @@ def make_cluster() -> Iterator[Callable[..., LocalCluster]]:
 def cluster3(make_cluster: Callable[..., LocalCluster]) -> LocalCluster:
     """A running 3-node local cluster."""
     return make_cluster(3)
+
+
+def ok(res: subprocess.CompletedProcess[str]) -> str:
+    """The output of a command that must have succeeded."""
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def node_file(cluster: LocalCluster, index: int, path: str) -> Path:
+    """Where node ``index`` keeps the configured ``path``."""
+    return Path(cluster.node(index).paths.under(path))
+
+
+def write_master(cluster: LocalCluster, path: str, text: str) -> None:
+    """Write ``path`` on node 1 (the first master)."""
+    target = node_file(cluster, 1, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)

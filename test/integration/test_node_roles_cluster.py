@@ -6,14 +6,19 @@ again at once."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_cluster import pid_alive, ssconf_files, wait_for
+from conftest_cluster import (
+    node_file,
+    ok,
+    pid_alive,
+    ssconf_files,
+    wait_for,
+    write_master,
+)
 
 from ganeti import constants, daemon, daemonutil, pathutils, redist
 from ganeti.localcluster import LocalCluster
@@ -25,21 +30,6 @@ pytestmark = pytest.mark.integration
 CONF = pathutils.Paths("")
 EXTRA_MC = "/etc/ganeti/extra-for-candidates"
 VNC = "/etc/ganeti/vnc-x"
-
-
-def ok(res: subprocess.CompletedProcess[str]) -> str:
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout
-
-
-def node_file(cluster: LocalCluster, index: int, path: str) -> Path:
-    return Path(cluster.node(index).paths.under(path))
-
-
-def write_master(cluster: LocalCluster, path: str, text: str) -> None:
-    target = node_file(cluster, 1, path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
 
 
 @contextmanager

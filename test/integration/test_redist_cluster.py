@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from conftest_cluster import wait_for
+from conftest_cluster import node_file, ok, wait_for, write_master
 
 from ganeti import daemon, pathutils, redist
 from ganeti.localcluster import LocalCluster
@@ -33,21 +32,6 @@ def cluster(make_cluster: Callable[..., LocalCluster]) -> LocalCluster:
 def run(cluster: LocalCluster, command: str, *args: str
         ) -> subprocess.CompletedProcess[str]:
     return cluster.gnt(command, *args)
-
-
-def ok(res: subprocess.CompletedProcess[str]) -> str:
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout
-
-
-def node_file(cluster: LocalCluster, index: int, path: str) -> Path:
-    return Path(cluster.node(index).paths.under(path))
-
-
-def write_master(cluster: LocalCluster, path: str, text: str) -> None:
-    target = node_file(cluster, 1, path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
 
 
 def verify(cluster: LocalCluster) -> tuple[int, list[str]]:
