@@ -27,6 +27,7 @@ before comparing files, instead of reporting a push still in flight.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import weakref
@@ -66,9 +67,10 @@ def candidate_targets(cfg: Any, master: str) -> list[str]:
             if not n.offline and n.name != master]
 
 
-class _Worker:
+class _Worker(abc.ABC):
     """A background thread woken by :meth:`_kick`; :meth:`flush` waits
-    until everything kicked so far is done."""
+    until everything kicked so far is done.  Subclasses say what one
+    round of work is (:meth:`_work`)."""
 
     def __init__(self, name: str) -> None:
         self._cond = threading.Condition()
@@ -116,8 +118,9 @@ class _Worker:
                     self._busy = False
                     self._cond.notify_all()
 
+    @abc.abstractmethod
     def _work(self) -> None:
-        raise NotImplementedError
+        """One round: push what changed since the last round."""
 
 
 class ConfigReplicator(_Worker):
