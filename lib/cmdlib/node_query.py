@@ -118,6 +118,20 @@ class LUNodeQuery(NoHooksLU):
 
 # --- gnt-node modify ------------------------------------------------------------------
 
+def _exclusive_flag(node: objects.Node, cause: str,
+                    other: str) -> list[list[str]]:
+    """A node just set offline or drained stops being a candidate and
+    loses the other flag (the two are exclusive), as Ganeti does."""
+    changes = []
+    if node.master_candidate:
+        node.master_candidate = False
+        changes.append(["master_candidate", f"auto-demotion due to {cause}"])
+    if getattr(node, other):
+        setattr(node, other, False)
+        changes.append([other, f"clear {other} status due to {cause}"])
+    return changes
+
+
 class LUNodeSetParams(LogicalUnit):
     """Change a node's role flags.
 
@@ -213,14 +227,7 @@ class LUNodeSetParams(LogicalUnit):
             node.offline = op.offline
             changes.append(["offline", str(op.offline)])
             if op.offline:
-                if node.master_candidate:
-                    node.master_candidate = False
-                    changes.append(["master_candidate",
-                                    "auto-demotion due to offline"])
-                if node.drained:
-                    node.drained = False
-                    changes.append(["drained",
-                                    "clear drained status due to offline"])
+                changes += _exclusive_flag(node, "offline", "drained")
         if op.master_candidate is not None:
             node.master_candidate = op.master_candidate
             changes.append(["master_candidate", str(op.master_candidate)])
@@ -228,14 +235,7 @@ class LUNodeSetParams(LogicalUnit):
             node.drained = op.drained
             changes.append(["drained", str(op.drained)])
             if op.drained:
-                if node.master_candidate:
-                    node.master_candidate = False
-                    changes.append(["master_candidate",
-                                    "auto-demotion due to drain"])
-                if node.offline:
-                    node.offline = False
-                    changes.append(["offline",
-                                    "clear offline status due to drain"])
+                changes += _exclusive_flag(node, "drain", "offline")
         if self.self_promote:
             feedback("Autopromoting node to master candidate")
             node.master_candidate = True
