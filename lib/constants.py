@@ -55,6 +55,8 @@ HT_CHROOT: Final = "chroot"
 HYPER_TYPES: Final = frozenset([HT_XEN_PVM, HT_XEN_HVM, HT_KVM, HT_FAKE,
                                 HT_CHROOT])
 DEFAULT_ENABLED_HYPERVISORS: Final = (HT_FAKE,)
+#: Default of the kvm ``kvm_path`` hvparam (Debian's wrapper for qemu).
+KVM_PATH: Final = "/usr/bin/kvm"
 
 # --- Disk templates ---
 DT_DISKLESS: Final = "diskless"

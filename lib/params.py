@@ -243,6 +243,15 @@ _KVM: Final = _table(
           "Force KVM acceleration on or off; empty leaves it to qemu"),
     _bool("vhost_net", False, "Use vhost-net for paravirtual NICs"),
     _bool("use_chroot", False, "Run the VM process in a chroot"),
+    _spec("kvm_path", ht.TAbsolutePath, constants.KVM_PATH,
+          "The qemu binary to run"),
+    _spec("machine_version", _T_STR, "",
+          "qemu machine type (-machine); empty for qemu's 'pc'"),
+    _spec("cpu_type", _T_STR, "", "qemu CPU model (-cpu); empty for qemu's"),
+    _int("serial_speed", ht.TElemOf([9600, 19200, 38400, 57600, 115200]),
+         38400, "Baud rate of the serial console given to the kernel"),
+    _spec("kvm_extra", _T_STR, "",
+          "Extra qemu arguments, split like a shell would"),
 )
 
 _XEN_PVM: Final = _table(

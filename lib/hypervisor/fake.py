@@ -40,12 +40,12 @@ the next soft stop be ignored, so the hard stop after the timeout runs.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from ganeti import constants, errors, ht, objects, pathutils, serializer
+from ganeti.hypervisor import hostinfo
 from ganeti.hypervisor.base import (
     BaseHypervisor,
     BlockDevices,
@@ -87,32 +87,6 @@ MIGRATION_FORMAT: Final = "ganeti-fake-migration-1"
 
 _NODE_KEYS: Final = frozenset(["memory_total", "memory_dom0", "cpu_total",
                                "cpu_nodes", "cpu_sockets"])
-
-
-def _meminfo_total_mib() -> int:
-    try:
-        text = io.read_file("/proc/meminfo")
-    except errors.GenericError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("MemTotal:"):
-            parts = line.split()
-            with contextlib.suppress(IndexError, ValueError):
-                return int(parts[1]) // 1024  # the value is in KiB
-    return 0
-
-
-def _host_cpu_topology() -> tuple[int, int]:
-    """(NUMA nodes, CPU sockets) of this machine from sysfs (1 each where
-    sysfs does not say), the values the fake hypervisor reports for its
-    node unless ``node.json`` overrides them."""
-    numa = len(glob.glob("/sys/devices/system/node/node[0-9]*"))
-    packages = set()
-    for path in glob.glob(
-            "/sys/devices/system/cpu/cpu[0-9]*/topology/physical_package_id"):
-        with contextlib.suppress(errors.GenericError):
-            packages.add(io.read_file(path).strip())
-    return max(numa, 1), max(len(packages), 1)
 
 
 def _env_int(name: str) -> int | None:
@@ -321,7 +295,7 @@ class FakeHypervisor(BaseHypervisor):
         if memory is None:
             memory = _env_int(MEMORY_ENV)
         if memory is None:
-            memory = _meminfo_total_mib()
+            memory = hostinfo.meminfo_mib("MemTotal")
         cpus = node.get("cpu_total")
         if cpus is None:
             cpus = _env_int(CPU_ENV)
@@ -335,7 +309,7 @@ class FakeHypervisor(BaseHypervisor):
         used = sum(int(s["memory"]) for s in states)
         vcpus = sum(int(s["vcpus"]) for s in states
                     if s["status"] == ST_RUNNING)
-        numa, sockets = _host_cpu_topology()
+        numa, sockets = hostinfo.cpu_topology()
         cpu_nodes = node.get("cpu_nodes", numa)
         cpu_sockets = node.get("cpu_sockets", sockets)
         return NodeHvInfo(memory_total=memory, memory_dom0=dom0,

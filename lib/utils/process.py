@@ -138,13 +138,15 @@ def run_cmd(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
             reset_env: bool = False, cwd: str | None = None,
             timeout: float | None = None, input: bytes | None = None,
             output_file: str | None = None,
-            kill_grace: float = KILL_GRACE) -> RunResult:
+            kill_grace: float = KILL_GRACE,
+            pass_fds: Sequence[int] = ()) -> RunResult:
     """Run ``argv`` (no shell) and report what happened.
 
     ``env`` is merged into ``os.environ`` (or into a minimal ``PATH`` with
     ``reset_env``).  ``input`` is fed to stdin (otherwise stdin is
     ``/dev/null``).  With ``output_file`` stdout and stderr are appended to
-    that file instead of being captured.  A command that cannot be started
+    that file instead of being captured.  ``pass_fds`` stay open in the
+    child (qemu gets its tap devices so).  A command that cannot be started
     gives a failed result, not an exception.
     """
     cmd = _check_argv(argv)
@@ -171,7 +173,7 @@ def run_cmd(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         try:
             proc = subprocess.Popen(
                 cmd, env=child_env, cwd=cwd, close_fds=True,
-                start_new_session=True,
+                pass_fds=tuple(pass_fds), start_new_session=True,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 stdout=out_handle if out_handle is not None else subprocess.PIPE,
                 stderr=subprocess.STDOUT if out_handle is not None

@@ -48,7 +48,7 @@ def gnt_cluster(*argv: str) -> tuple[int, str, str]:
     ({"diskparams": {"plain": {"stripe_size": 3}}}, "power of two"),
     ({"os_hvp": {"debian": {"fake": {"migration_port": 1}}}},
      "is global: it can be set only cluster-wide"),
-    ({"enabled_hypervisors": ["kvm"]}, "not available in this build"),
+    ({"enabled_hypervisors": ["xen-pvm"]}, "not available in this build"),
     ({"remove_uids": [[5, 6]]}, "not in the uid pool"),
     ({"osparams": {"debian": {"x": "a b;"}}}, "osparams 'debian'"),
 ])

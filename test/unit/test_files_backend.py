@@ -132,9 +132,9 @@ def test_run_command_without_shell(node: Any) -> None:
 
 
 def test_node_verify(node: Any) -> None:
-    res = backend.dispatch("node_verify", [["fake", "kvm"]])
+    res = backend.dispatch("node_verify", [["fake", "xen-pvm"]])
     assert res["protocol"] == 30 and res["hypervisor"]["fake"] == []
-    assert "not available in this build" in res["hypervisor"]["kvm"][0]
+    assert "not available in this build" in res["hypervisor"]["xen-pvm"][0]
 
 
 def test_demoted_node_drops_the_candidates_files(

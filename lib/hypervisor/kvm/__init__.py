@@ -1,0 +1,414 @@
+"""The KVM hypervisor: instances are qemu processes driven over QMP.
+
+The driver is split by concern:
+
+- :mod:`.cmdline` builds qemu's command line from the filled hvparams
+  (a pure function, tested without qemu);
+- :mod:`.runtime` keeps the per-instance runtime files (pid file, QMP
+  and serial sockets, the record of what was started);
+- :mod:`.qmp` talks to a running qemu;
+- :mod:`.netdev` opens the taps and runs the ifup script (:mod:`.ifup`).
+
+What an instance *is* on a node comes from the running qemus (their pid
+files checked against /proc, QMP and /proc), never from the cluster
+configuration.  qemu runs daemonized: the node daemon can restart without
+touching its instances.
+
+Start: taps are opened and configured first, then qemu starts with the
+taps' descriptors and a QMP socket; the VNC password (read from
+``vnc_password_file``) is set through QMP.  Any failure on the way stops
+what was started and removes every runtime file; the taps vanish with
+the last descriptor.  Shutdown is ACPI power-down through QMP, then a
+hard kill after the timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+from ganeti import constants, errors, objects, pathutils
+from ganeti.hypervisor import hostinfo
+from ganeti.hypervisor.base import (
+    BaseHypervisor,
+    BlockDevices,
+    ConsoleInfo,
+    ConsoleKind,
+    InstanceInfo,
+    InstanceState,
+    NicList,
+    NodeHvInfo,
+    ParamRule,
+    StopOutcome,
+)
+from ganeti.hypervisor.kvm import cmdline, netdev, qmp, runtime
+from ganeti.utils import process
+
+#: The device whose access makes KVM acceleration possible.
+KVM_DEVICE: Final = "/dev/kvm"
+#: Seconds qemu may take to daemonize (it validates its whole command
+#: line and opens every file before the parent returns).
+START_TIMEOUT: Final = 60.0
+#: Seconds to wait for a killed qemu to disappear.
+KILL_WAIT: Final = 10.0
+#: Lines of qemu's stderr quoted in a start error.
+STDERR_TAIL: Final = 3
+
+#: qemu's run states (query-status) -> our runtime states.
+_QEMU_STATES: Final[Mapping[str, str]] = {
+    "running": InstanceState.RUNNING,
+    "debug": InstanceState.PAUSED,
+    "paused": InstanceState.PAUSED,
+    "inmigrate": InstanceState.PAUSED,
+    "postmigrate": InstanceState.PAUSED,
+    "prelaunch": InstanceState.PAUSED,
+    "finish-migrate": InstanceState.PAUSED,
+    "restore-vm": InstanceState.PAUSED,
+    "save-vm": InstanceState.PAUSED,
+    "suspended": InstanceState.PAUSED,
+    "watchdog": InstanceState.BLOCKED,
+    "io-error": InstanceState.BLOCKED,
+    "shutdown": InstanceState.SHUTDOWN,
+    "internal-error": InstanceState.CRASHED,
+    "guest-panicked": InstanceState.CRASHED,
+}
+
+
+def kvm_usable() -> bool:
+    """Whether this host offers KVM acceleration (/dev/kvm read-write)."""
+    return os.access(KVM_DEVICE, os.R_OK | os.W_OK)
+
+
+def read_vnc_password(instance_name: str, path: str) -> str:
+    """The first line of ``path``: a missing, unreadable or empty file is a
+    clear error naming the instance and the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline().strip()
+    except OSError as err:
+        raise errors.HypervisorError(
+            f"Instance {instance_name}: cannot read the VNC password file"
+            f" {path}: {err.strerror or err}", errors.ErrorCode.ENVIRON
+        ) from None
+    except UnicodeDecodeError:
+        raise errors.HypervisorError(
+            f"Instance {instance_name}: the VNC password file {path} is not"
+            " text", errors.ErrorCode.ENVIRON) from None
+    if not line:
+        raise errors.HypervisorError(
+            f"Instance {instance_name}: the VNC password file {path} is empty",
+            errors.ErrorCode.ENVIRON)
+    return line
+
+
+class KvmHypervisor(BaseHypervisor):
+    """qemu/KVM instances; see the module documentation."""
+
+    NAME = constants.HT_KVM
+    PARAMETER_RULES: ClassVar[tuple[ParamRule, ...]] = (
+        ParamRule("vnc_tls", "vnc_bind_address", "TLS is for the VNC server"),
+        ParamRule("vnc_x509_path", "vnc_tls",
+                  "certificates are used only with TLS"),
+        ParamRule("vnc_x509_verify", "vnc_x509_path",
+                  "client certificates are verified against the CA there"),
+        ParamRule("initrd_path", "kernel_path",
+                  "an initial ramdisk goes with a kernel"),
+    )
+    NODE_PATH_PARAMETERS: ClassVar[Mapping[str, Any]] = {
+        "kernel_path": "file",
+        "initrd_path": "file",
+        "cdrom_image_path": "file",
+        "vnc_x509_path": "dir",
+    }
+    ANCILLARY_FILE_PARAMETERS = ("vnc_password_file",)
+
+    def __init__(self, dirs: runtime.RuntimeDirs | None = None,
+                 kvm_available: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dirs = dirs or runtime.RuntimeDirs.for_node()
+        self._kvm_available = kvm_available
+
+    @property
+    def kvm_available(self) -> bool:
+        if self._kvm_available is None:
+            self._kvm_available = kvm_usable()
+        return self._kvm_available
+
+    @classmethod
+    def parameter_rule_problems(cls, filled: Mapping[str, Any]) -> list[str]:
+        problems = super().parameter_rule_problems(filled)
+        if (filled.get("security_model") == "user"
+                and not filled.get("security_domain")):
+            problems.append("hvparams 'kvm': security_model 'user' requires"
+                            " security_domain (the user qemu runs as)")
+        if (filled.get("security_model") != "user"
+                and filled.get("security_domain")):
+            problems.append("hvparams 'kvm': security_domain is used only"
+                            " with security_model 'user'")
+        return problems
+
+    # --- helpers --------------------------------------------------------------
+
+    def _pid(self, name: str) -> int | None:
+        return runtime.qemu_pid(self.dirs, name)
+
+    def _qmp(self, name: str, timeout: float = qmp.DEFAULT_TIMEOUT
+             ) -> qmp.QmpClient:
+        return qmp.QmpClient(self.dirs.qmp_socket(name), timeout=timeout)
+
+    def _wait_gone(self, pid: int, timeout: float) -> bool:
+        deadline = self._monotonic() + timeout
+        while True:
+            if not _alive(pid):
+                return True
+            if self._monotonic() >= deadline:
+                return False
+            self._sleep(0.05)
+
+    def _kill(self, name: str, pid: int | None) -> None:
+        """Kill qemu (SIGKILL) and drop the runtime files."""
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            if not self._wait_gone(pid, KILL_WAIT):
+                raise errors.HypervisorError(
+                    f"Instance {name}: qemu (pid {pid}) did not exit after"
+                    " SIGKILL")
+        self.dirs.remove(name)
+
+    def _check_program(self, name: str, program: str) -> None:
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            raise errors.HypervisorError(
+                f"Instance {name}: qemu binary {program} (hvparam kvm_path)"
+                " is missing or not executable on this node",
+                errors.ErrorCode.ENVIRON)
+
+    # --- start ----------------------------------------------------------------
+
+    def start_instance(self, instance: objects.Instance,
+                       block_devices: BlockDevices,
+                       hvparams: Mapping[str, Any],
+                       beparams: Mapping[str, Any], nics: NicList) -> None:
+        name = instance.name
+        hvp = dict(hvparams)
+        self.validate_parameters(hvp)
+        program = str(hvp.get("kvm_path") or constants.KVM_PATH)
+        self._check_program(name, program)
+        if hvp.get("security_model") == "pool":
+            raise errors.HypervisorError(
+                f"Instance {name}: security_model 'pool' needs the cluster's"
+                " uid pool, which this build does not have",
+                errors.ErrorCode.INVAL)
+        if self._pid(name) is not None:
+            raise errors.HypervisorError(
+                f"Instance {name} is already running on this node",
+                errors.ErrorCode.STATE)
+        for path, disk in block_devices:
+            if not os.path.exists(path):
+                raise errors.HypervisorError(
+                    f"Instance {name}: disk {disk.iv_name or path} is missing"
+                    f" ({path})", errors.ErrorCode.ENVIRON)
+        password = None
+        if hvp.get("vnc_bind_address") and hvp.get("vnc_password_file"):
+            password = read_vnc_password(
+                name, pathutils.get().under(str(hvp["vnc_password_file"])))
+        try:
+            memory = int(beparams["memory"])
+            vcpus = int(beparams["vcpus"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise errors.ProgrammerError(
+                f"Instance {name}: beparams must be filled: {err}") from None
+
+        self.dirs.ensure()
+        self.dirs.remove(name)  # stale files of a qemu that died
+        taps = netdev.open_nic_taps(name, nics)
+        try:
+            spec = cmdline.StartSpec(
+                name=name, uuid=instance.uuid, memory=memory, vcpus=vcpus,
+                hvparams=hvp, pidfile=self.dirs.pidfile(name),
+                qmp_socket=self.dirs.qmp_socket(name),
+                serial_socket=self.dirs.serial_socket(name),
+                disks=[cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
+                       for path, disk in block_devices],
+                nics=[cmdline.NicSpec(str(nic.get("mac")), tap.fd, tap.name)
+                      for nic, tap in zip(nics, taps, strict=True)],
+                vnc_port=instance.network_port,
+                chroot_dir=self.dirs.chroot_dir(name),
+                kvm_available=self.kvm_available)
+            if hvp.get("use_chroot"):
+                os.makedirs(spec.chroot_dir, mode=0o750, exist_ok=True)
+            command = cmdline.build_command(spec, kvm_path=program)
+            self.dirs.write_runtime(name, {
+                "name": name, "uuid": instance.uuid, "memory": memory,
+                "vcpus": vcpus, "hvparams": hvp,
+                "nics": [dict(nic, tap=tap.name)
+                         for nic, tap in zip(nics, taps, strict=True)],
+                "disks": [{"path": d.path, "read_only": d.read_only}
+                          for d in spec.disks],
+                "vnc_port": instance.network_port, "started": self._now(),
+                "command": command})
+            self._run_qemu(name, command, [tap.fd for tap in taps])
+            if password is not None:
+                self._set_vnc_password(name, password)
+        except BaseException:
+            with contextlib.suppress(errors.GenericError):
+                self._kill(name, self._pid(name))
+            raise
+        finally:
+            netdev.close_taps(taps)
+
+    def _run_qemu(self, name: str, command: list[str],
+                  fds: list[int]) -> None:
+        result = process.run_cmd(command, timeout=START_TIMEOUT, pass_fds=fds)
+        if result.failed:
+            lines = [line for line in result.stderr.strip().splitlines()
+                     if line.strip()]
+            detail = " / ".join(lines[-STDERR_TAIL:]) or result.fail_reason
+            raise errors.HypervisorError(
+                f"Instance {name}: qemu failed to start: {detail}",
+                errors.ErrorCode.ENVIRON)
+        if self._pid(name) is None:
+            raise errors.HypervisorError(
+                f"Instance {name}: qemu exited right after starting",
+                errors.ErrorCode.ENVIRON)
+
+    def _set_vnc_password(self, name: str, password: str) -> None:
+        with self._qmp(name) as client:
+            client.execute("set_password",
+                           {"protocol": "vnc", "password": password})
+
+    # --- stop, reboot ---------------------------------------------------------
+
+    def stop_instance(self, instance_name: str, *, force: bool = False,
+                      timeout: float = constants.DEFAULT_SHUTDOWN_TIMEOUT
+                      ) -> StopOutcome:
+        outcome = super().stop_instance(instance_name, force=force,
+                                        timeout=timeout)
+        if self._pid(instance_name) is None:
+            self.dirs.remove(instance_name)
+        return outcome
+
+    def _soft_stop(self, instance_name: str) -> None:
+        try:
+            with self._qmp(instance_name) as client:
+                client.execute("system_powerdown")
+        except qmp.QmpError:
+            pass  # the hard stop after the timeout takes over
+
+    def _hard_stop(self, instance_name: str) -> None:
+        self._kill(instance_name, self._pid(instance_name))
+
+    def _is_running(self, instance_name: str) -> bool:
+        return self._pid(instance_name) is not None
+
+    def reboot_instance(self, instance_name: str) -> None:
+        if self._pid(instance_name) is None:
+            raise errors.HypervisorError(
+                f"Instance {instance_name} is not running on this node",
+                errors.ErrorCode.STATE)
+        with self._qmp(instance_name) as client:
+            client.execute("system_reset")
+        record = self.dirs.read_runtime(instance_name)
+        if record is not None:
+            record["started"] = self._now()
+            self.dirs.write_runtime(instance_name, record)
+
+    # --- information ----------------------------------------------------------
+
+    def list_instances(self) -> list[str]:
+        return [name for name in self.dirs.names() if self._pid(name)]
+
+    def _info(self, name: str, pid: int) -> InstanceInfo:
+        record = self.dirs.read_runtime(name) or {}
+        state = InstanceState.RUNNING
+        vcpus = int(record.get("vcpus", 0))
+        with contextlib.suppress(qmp.QmpError), \
+                self._qmp(name, timeout=2.0) as client:
+                status = client.execute("query-status") or {}
+                state = InstanceState(_QEMU_STATES.get(
+                    str(status.get("status")), InstanceState.RUNNING))
+                cpus = client.execute("query-cpus-fast")
+                if isinstance(cpus, list) and cpus:
+                    vcpus = len(cpus)
+        return InstanceInfo(name=name, id=pid,
+                            memory=int(record.get("memory", 0)),
+                            vcpus=vcpus, state=state,
+                            uptime=runtime.uptime_of(pid))
+
+    def get_instance_info(self, instance_name: str) -> InstanceInfo | None:
+        pid = self._pid(instance_name)
+        return None if pid is None else self._info(instance_name, pid)
+
+    def get_all_instances_info(self) -> list[InstanceInfo]:
+        found = []
+        for name in self.dirs.names():
+            pid = self._pid(name)
+            if pid is not None:
+                found.append(self._info(name, pid))
+        return found
+
+    def get_node_info(self) -> NodeHvInfo:
+        total = hostinfo.meminfo_mib("MemTotal")
+        available = hostinfo.meminfo_mib("MemAvailable")
+        records = [self.dirs.read_runtime(n) or {} for n in self.list_instances()]
+        used = sum(int(r.get("memory", 0)) for r in records)
+        numa, sockets = hostinfo.cpu_topology()
+        return NodeHvInfo(
+            memory_total=total, memory_free=available,
+            memory_dom0=max(0, total - available - used),
+            cpu_total=os.cpu_count() or 1,
+            vcpus_used=sum(int(r.get("vcpus", 0)) for r in records),
+            cpu_nodes=numa, cpu_sockets=sockets)
+
+    def get_console_command(self, instance: objects.Instance,
+                            hvparams: Mapping[str, Any]) -> ConsoleInfo:
+        name = instance.name
+        if self._pid(name) is None:
+            return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
+                               message=f"Instance {name} is not running")
+        record = self.dirs.read_runtime(name) or {}
+        hvp = record.get("hvparams", hvparams)
+        vnc = str(hvp.get("vnc_bind_address") or "")
+        port = record.get("vnc_port")
+        if hvp.get("serial_console", True):
+            return ConsoleInfo(
+                kind=ConsoleKind.COMMAND, instance=name,
+                command=["socat", "STDIO,raw,echo=0,escape=0x1d",
+                         f"UNIX-CONNECT:{self.dirs.serial_socket(name)}"],
+                host=vnc if vnc and not vnc.startswith("/") else "",
+                port=port if vnc and not vnc.startswith("/") else None,
+                message="Press Ctrl-] to leave the serial console")
+        if vnc and not vnc.startswith("/") and port:
+            return ConsoleInfo(kind=ConsoleKind.VNC, instance=name, host=vnc,
+                               port=int(port))
+        return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
+                           message=f"Instance {name} has neither a serial"
+                                   " console nor a VNC server")
+
+    def verify(self) -> list[str]:
+        problems = []
+        if not os.path.exists(netdev.TUN_DEVICE):
+            problems.append(f"kvm: {netdev.TUN_DEVICE} is missing (no NICs"
+                            " can be created)")
+        program = constants.KVM_PATH
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            problems.append(f"kvm: the default qemu binary {program} is"
+                            " missing")
+        return problems
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as err:
+        return err.errno == errno.EPERM
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,248 @@
+"""qemu's command line, built from an instance and its filled hvparams.
+
+:func:`build_command` is a pure function of a :class:`StartSpec`: no file
+is looked at and nothing runs, so every hypervisor parameter's effect on
+the command line is tested without qemu.  The driver fills the spec (disk
+paths, tap file descriptors, runtime file paths) and runs the result.
+
+The command line never carries a secret: the VNC password is set through
+QMP after the start (``password=on`` only asks qemu to require one).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ganeti import constants, errors
+
+#: qemu's device model of each ``nic_type`` value.
+NIC_MODELS: Final[Mapping[str, str]] = {
+    "paravirtual": "virtio-net-pci",
+    "rtl8139": "rtl8139",
+    "ne2k_pci": "ne2k_pci",
+    "ne2k_isa": "ne2k_isa",
+    "i82551": "i82551",
+    "i82557b": "i82557b",
+    "i82559er": "i82559er",
+    "pcnet": "pcnet",
+    "e1000": "e1000",
+}
+
+#: qemu's ``-drive if=`` value of each ``disk_type`` value.
+DISK_INTERFACES: Final[Mapping[str, str]] = {
+    "paravirtual": "virtio",
+    "ide": "ide",
+    "scsi": "scsi",
+    "sd": "sd",
+    "mtd": "mtd",
+    "pflash": "pflash",
+}
+
+#: ``-boot`` letter of each ``boot_order`` value.
+BOOT_DEVICES: Final[Mapping[str, str]] = {
+    "disk": "c",
+    "cdrom": "d",
+    "network": "n",
+}
+
+#: VNC displays are counted from this TCP port.
+VNC_BASE_PORT: Final = 5900
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    """One NIC as qemu gets it: an open tap descriptor and its MAC."""
+
+    mac: str
+    tap_fd: int
+    #: The tap's name on the host (recorded; qemu only sees the fd).
+    tap_name: str = ""
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """One disk as qemu gets it."""
+
+    path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """Everything :func:`build_command` needs."""
+
+    name: str
+    uuid: str
+    memory: int
+    vcpus: int
+    hvparams: Mapping[str, Any]
+    pidfile: str
+    qmp_socket: str
+    serial_socket: str
+    disks: Sequence[DiskSpec] = ()
+    nics: Sequence[NicSpec] = ()
+    #: TCP port of the VNC server (the instance's network_port), if any.
+    vnc_port: int | None = None
+    #: Directory qemu chroots into when ``use_chroot`` is set.
+    chroot_dir: str = ""
+    #: Whether this host can use KVM acceleration (/dev/kvm usable).
+    kvm_available: bool = True
+    #: ``host:port`` to wait on for an incoming migration, or "".
+    incoming: str = ""
+    extra: Sequence[str] = field(default_factory=tuple)
+
+
+def accelerator(kvm_flag: str, kvm_available: bool) -> str:
+    """qemu's ``-accel`` value for ``kvm_flag``.
+
+    ``enabled`` demands KVM (an error where /dev/kvm is missing, rather
+    than a silently slow guest), ``disabled`` selects TCG, and the empty
+    default takes KVM where it is available and TCG elsewhere.
+    """
+    if kvm_flag == "enabled":
+        if not kvm_available:
+            raise errors.HypervisorError(
+                "hvparams 'kvm': kvm_flag is 'enabled' but /dev/kvm is not"
+                " usable on this node", errors.ErrorCode.ENVIRON)
+        return "kvm"
+    if kvm_flag == "disabled":
+        return "tcg"
+    return "kvm" if kvm_available else "tcg"
+
+
+def _kernel_options(spec: StartSpec) -> list[str]:
+    hvp = spec.hvparams
+    kernel = hvp.get("kernel_path") or ""
+    if not kernel:
+        return []
+    args = [f"root={hvp['root_path']}"] if hvp.get("root_path") else []
+    if hvp.get("serial_console"):
+        args.append(f"console=ttyS0,{hvp.get('serial_speed', 38400)}")
+    if hvp.get("kernel_args"):
+        args.append(str(hvp["kernel_args"]))
+    result = ["-kernel", kernel]
+    if hvp.get("initrd_path"):
+        result += ["-initrd", str(hvp["initrd_path"])]
+    return [*result, "-append", " ".join(args)]
+
+
+def _vnc_options(spec: StartSpec) -> list[str]:
+    hvp = spec.hvparams
+    bind = str(hvp.get("vnc_bind_address") or "")
+    if not bind:
+        return ["-display", "none"]
+    if bind.startswith("/"):
+        target = f"unix:{bind}"
+    else:
+        if spec.vnc_port is None:
+            raise errors.HypervisorError(
+                f"Instance {spec.name} has VNC enabled but no network port",
+                errors.ErrorCode.INVAL)
+        display = spec.vnc_port - VNC_BASE_PORT
+        if display < 0:
+            raise errors.HypervisorError(
+                f"Instance {spec.name}: VNC port {spec.vnc_port} is below"
+                f" {VNC_BASE_PORT}", errors.ErrorCode.INVAL)
+        host = f"[{bind}]" if ":" in bind else bind
+        target = f"{host}:{display}"
+    objects: list[str] = []
+    if hvp.get("vnc_tls"):
+        x509 = str(hvp.get("vnc_x509_path") or "")
+        creds = "tls-creds-x509" if x509 else "tls-creds-anon"
+        obj = f"{creds},id=vnctls0,endpoint=server"
+        if x509:
+            verify = "yes" if hvp.get("vnc_x509_verify") else "no"
+            obj += f",dir={x509},verify-peer={verify}"
+        objects = ["-object", obj]
+        target += ",tls-creds=vnctls0"
+    if hvp.get("vnc_password_file"):
+        target += ",password=on"
+    return [*objects, "-vga", "std", "-vnc", target]
+
+
+def _disk_options(spec: StartSpec) -> list[str]:
+    hvp = spec.hvparams
+    interface = DISK_INTERFACES[str(hvp.get("disk_type", "paravirtual"))]
+    cache = str(hvp.get("disk_cache", "default"))
+    result: list[str] = []
+    for index, disk in enumerate(spec.disks):
+        opts = [f"file={_escape(disk.path)}", "format=raw", f"if={interface}",
+                f"index={index}"]
+        if cache != "default":
+            opts.append(f"cache={cache}")
+        if disk.read_only:
+            opts.append("readonly=on")
+        result += ["-drive", ",".join(opts)]
+    cdrom = str(hvp.get("cdrom_image_path") or "")
+    if cdrom:
+        result += ["-drive", f"file={_escape(cdrom)},format=raw,media=cdrom,"
+                             "if=ide,index=2,readonly=on"]
+    return result
+
+
+def _nic_options(spec: StartSpec) -> list[str]:
+    hvp = spec.hvparams
+    nic_type = str(hvp.get("nic_type", "paravirtual"))
+    model = NIC_MODELS[nic_type]
+    vhost = bool(hvp.get("vhost_net")) and nic_type == "paravirtual"
+    result: list[str] = []
+    for index, nic in enumerate(spec.nics):
+        netdev = f"tap,id=net{index},fd={nic.tap_fd}"
+        if vhost:
+            netdev += ",vhost=on"
+        result += ["-netdev", netdev,
+                   "-device", f"{model},netdev=net{index},mac={nic.mac}"]
+    return result
+
+
+def build_command(spec: StartSpec, *, kvm_path: str | None = None) -> list[str]:
+    """qemu's argv for ``spec`` (the program first)."""
+    hvp = spec.hvparams
+    program = kvm_path or str(hvp.get("kvm_path") or constants.KVM_PATH)
+    machine = str(hvp.get("machine_version") or "pc")
+    if not hvp.get("acpi", True):
+        machine += ",acpi=off"
+    cmd = [program, "-name", spec.name, "-uuid", spec.uuid,
+           "-accel", accelerator(str(hvp.get("kvm_flag", "")),
+                                 spec.kvm_available),
+           "-machine", machine,
+           "-m", str(spec.memory), "-smp", str(spec.vcpus),
+           "-nodefaults", "-daemonize", "-pidfile", spec.pidfile,
+           "-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
+    if hvp.get("cpu_type"):
+        cmd += ["-cpu", str(hvp["cpu_type"])]
+    if hvp.get("serial_console", True):
+        cmd += ["-serial", f"unix:{spec.serial_socket},server=on,wait=off"]
+    else:
+        cmd += ["-serial", "none"]
+    cmd += _vnc_options(spec)
+    cmd += _kernel_options(spec)
+    cmd += ["-boot", BOOT_DEVICES[str(hvp.get("boot_order", "disk"))]]
+    cmd += _disk_options(spec)
+    cmd += _nic_options(spec)
+    usb = str(hvp.get("usb_mouse") or "")
+    if usb:
+        cmd += ["-usb", "-device", f"usb-{usb}"]
+    if hvp.get("use_localtime"):
+        cmd += ["-rtc", "base=localtime"]
+    if hvp.get("security_model") == "user":
+        cmd += ["-runas", str(hvp["security_domain"])]
+    if hvp.get("use_chroot"):
+        if not spec.chroot_dir:
+            raise errors.ProgrammerError("use_chroot without a chroot dir")
+        cmd += ["-chroot", spec.chroot_dir]
+    if spec.incoming:
+        cmd += ["-incoming", f"tcp:{spec.incoming}"]
+    extra = str(hvp.get("kvm_extra") or "")
+    if extra:
+        cmd += shlex.split(extra)
+    cmd += list(spec.extra)
+    return cmd
+
+
+def _escape(path: str) -> str:
+    """A path inside a qemu option list (commas are doubled)."""
+    return path.replace(",", ",,")

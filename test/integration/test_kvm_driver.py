@@ -1,0 +1,306 @@
+"""The KVM driver against real qemu (TCG): a BIOS-only guest, which needs
+no kernel or OS, started, inspected over QMP, rebooted, given a VNC
+password (checked by a real RFB handshake), put on a bridged and a routed
+tap, and stopped; and the failures of a start leave nothing behind.
+
+One guest is shared by most tests of the module (qemu takes a moment to
+start even without an OS); the error cases start their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ganeti import constants, errors, objects, params
+from ganeti.hypervisor.base import InstanceState, StopOutcome
+from ganeti.hypervisor.kvm import KvmHypervisor, runtime
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
+                                 reason=f"{constants.KVM_PATH} missing")]
+
+
+def _free_port(base: int) -> int:
+    for port in range(base, base + 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def _hvparams(**overrides: Any) -> dict[str, Any]:
+    hvp = dict(params.hv_defaults(constants.HT_KVM))
+    hvp.update(kernel_path="", kvm_flag="disabled", vnc_bind_address="",
+               vnc_password_file="")
+    hvp.update(overrides)
+    return hvp
+
+
+def _instance(name: str, port: int | None = None) -> objects.Instance:
+    return objects.Instance(name=name, primary_node="node1.example.com",
+                            hypervisor=constants.HT_KVM,
+                            disk_template=constants.DT_DISKLESS,
+                            network_port=port, uuid=str(uuid.uuid4()))
+
+
+BE = {"memory": 32, "vcpus": 1}
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def bridge() -> Iterator[str]:
+    name = f"gtbr{os.getpid() % 100000}"
+    res = _ip("link", "add", name, "type", "bridge")
+    if res.returncode != 0:
+        pytest.skip(f"cannot create a bridge: {res.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        _ip("link", "del", name)
+
+
+@pytest.fixture(scope="module")
+def hv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KvmHypervisor]:
+    base = tmp_path_factory.mktemp("kvm")
+    driver = KvmHypervisor(dirs=runtime.RuntimeDirs(str(base)))
+    yield driver
+    for name in driver.list_instances():
+        driver.stop_instance(name, force=True)
+
+
+@pytest.fixture(scope="module")
+def guest(hv: KvmHypervisor, bridge: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    pwfile = tmp_path_factory.mktemp("vnc") / "password"
+    pwfile.write_text("s3cret\n")
+    port = _free_port(5950)
+    inst = _instance("guest1.example.com", port)
+    nics = [{"mac": "aa:00:00:10:20:01", "ip": None, "mode": "bridged",
+             "link": bridge},
+            {"mac": "aa:00:00:10:20:02", "ip": "198.51.100.77",
+             "mode": "routed", "link": "4242"}]
+    hv.start_instance(inst, [], _hvparams(vnc_bind_address="127.0.0.1",
+                                          vnc_password_file=str(pwfile)),
+                      BE, nics)
+    yield {"instance": inst, "port": port, "nics": nics}
+    hv.stop_instance(inst.name, force=True)
+
+
+def test_guest_runs_and_is_listed(hv: KvmHypervisor,
+                                  guest: dict[str, Any]) -> None:
+    name = guest["instance"].name
+    assert hv.list_instances() == [name]
+    info = hv.get_instance_info(name)
+    assert info is not None
+    assert (info.memory, info.vcpus, info.state) == (32, 1,
+                                                     InstanceState.RUNNING)
+    assert info.id == hv.dirs.read_pid(name)
+    assert [i.name for i in hv.get_all_instances_info()] == [name]
+    record = hv.dirs.read_runtime(name)
+    assert record is not None and record["command"][0] == constants.KVM_PATH
+    assert "-accel" in record["command"]
+    assert record["command"][record["command"].index("-accel") + 1] == "tcg"
+
+
+def test_guest_taps_bridged_and_routed(bridge: str,
+                                       hv: KvmHypervisor,
+                                       guest: dict[str, Any]) -> None:
+    record = hv.dirs.read_runtime(guest["instance"].name)
+    assert record is not None
+    bridged, routed = (nic["tap"] for nic in record["nics"])
+    master = _ip("-o", "link", "show", "dev", bridged).stdout
+    assert f"master {bridge}" in master and "state" in master
+    assert Path(f"/proc/sys/net/ipv4/conf/{routed}/proxy_arp"
+                ).read_text().strip() == "1"
+    routes = _ip("route", "show", "table", "4242").stdout
+    assert f"198.51.100.77 dev {routed}" in routes
+
+
+def _rfb_auth(port: int, password: str) -> int:
+    """A VNC client handshake (RFB 3.8, VNC authentication); returns the
+    server's SecurityResult (0 = accepted)."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        stream = sock.makefile("rwb")
+        assert stream.read(12).startswith(b"RFB 003.")
+        stream.write(b"RFB 003.008\n")
+        stream.flush()
+        count = stream.read(1)[0]
+        types = stream.read(count)
+        assert 2 in types, f"VNC authentication not offered: {types!r}"
+        stream.write(b"\x02")
+        stream.flush()
+        challenge = stream.read(16)
+        # VNC's DES key: the password's bytes with each byte's bits reversed.
+        key = bytes(int(f"{b:08b}"[::-1], 2)
+                    for b in password.encode()[:8].ljust(8, b"\0"))
+        enc = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
+        stream.write(enc.update(challenge) + enc.finalize())
+        stream.flush()
+        (result,) = struct.unpack(">I", stream.read(4))
+        return int(result)
+
+
+def test_vnc_password(guest: dict[str, Any]) -> None:
+    assert _rfb_auth(guest["port"], "s3cret") == 0
+    assert _rfb_auth(guest["port"], "wrong") != 0
+
+
+def test_console_names_serial_socket_and_vnc(hv: KvmHypervisor,
+                                             guest: dict[str, Any]) -> None:
+    inst = guest["instance"]
+    console = hv.get_console_command(inst, {})
+    assert console.kind == "command" and console.command[0] == "socat"
+    assert console.command[-1] == f"UNIX-CONNECT:{hv.dirs.serial_socket(inst.name)}"
+    assert (console.host, console.port) == ("127.0.0.1", guest["port"])
+
+
+def test_reboot_resets_the_guest_in_the_same_qemu(
+        hv: KvmHypervisor, guest: dict[str, Any]) -> None:
+    name = guest["instance"].name
+    pid = hv.dirs.read_pid(name)
+    before = hv.dirs.read_runtime(name)
+    hv.reboot_instance(name)
+    after = hv.dirs.read_runtime(name)
+    assert hv.dirs.read_pid(name) == pid  # same qemu, guest reset
+    assert before is not None and after is not None
+    assert after["started"] >= before["started"]
+
+
+def test_node_info(hv: KvmHypervisor, guest: dict[str, Any]) -> None:
+    info = hv.get_node_info()
+    assert info.memory_total > 0 and info.cpu_total >= 1
+    assert info.vcpus_used == 1
+
+
+def test_verify_is_clean(hv: KvmHypervisor) -> None:
+    assert hv.verify() == []
+
+
+# --- stop and failures: each with its own guest ------------------------------
+
+def _no_leftovers(hv: KvmHypervisor, name: str) -> None:
+    for path in (hv.dirs.pidfile(name), hv.dirs.qmp_socket(name),
+                 hv.dirs.serial_socket(name), hv.dirs.runtime_file(name)):
+        assert not os.path.exists(path), path
+    assert name not in hv.list_instances()
+
+
+def _gnt_taps() -> set[str]:
+    return {line.split(":")[1].strip().split("@")[0]
+            for line in _ip("-o", "link", "show").stdout.splitlines()
+            if line.split(":")[1].strip().startswith("gnt")}
+
+
+def test_guest_without_os_ignores_acpi_and_is_stopped_hard(
+        hv: KvmHypervisor) -> None:
+    inst = _instance("stopme.example.com")
+    hv.start_instance(inst, [], _hvparams(), BE, [])
+    assert hv.stop_instance(inst.name, timeout=1) == StopOutcome.HARD
+    _no_leftovers(hv, inst.name)
+    assert hv.stop_instance(inst.name) == StopOutcome.NOT_RUNNING
+
+
+def test_start_twice_is_refused(hv: KvmHypervisor) -> None:
+    inst = _instance("twice.example.com")
+    hv.start_instance(inst, [], _hvparams(), BE, [])
+    try:
+        with pytest.raises(errors.HypervisorError, match="already running"):
+            hv.start_instance(inst, [], _hvparams(), BE, [])
+    finally:
+        hv.stop_instance(inst.name, force=True)
+
+
+@pytest.mark.parametrize(("hvp", "match"), [
+    ({"kvm_path": "/no/such/qemu"}, "qemu binary /no/such/qemu"),
+    ({"kernel_path": "/no/such/vmlinuz"},
+     "kernel_path.*/no/such/vmlinuz is not an existing file"),
+    ({"cdrom_image_path": "/"}, "cdrom_image_path.* is not an existing file"),
+    ({"vnc_bind_address": "127.0.0.1",
+      "vnc_password_file": "/no/such/pw"}, "cannot read the VNC password file"),
+    ({"kvm_extra": "-no-such-option"},
+     "qemu failed to start: .*no-such-option"),
+    ({"security_model": "pool"}, "uid pool"),
+])
+def test_bad_start_leaves_nothing(hv: KvmHypervisor, bridge: str,
+                                  hvp: dict[str, Any], match: str) -> None:
+    inst = _instance("bad.example.com", _free_port(5990))
+    before = _gnt_taps()
+    nics = [{"mac": "aa:00:00:10:20:09", "ip": None, "mode": "bridged",
+             "link": bridge}]
+    with pytest.raises(errors.HypervisorError, match=match) as info:
+        hv.start_instance(inst, [], _hvparams(**hvp), BE, nics)
+    assert "\n" not in info.value.message
+    _no_leftovers(hv, inst.name)
+    assert _gnt_taps() == before
+
+
+def test_busy_vnc_display_is_a_clear_error(hv: KvmHypervisor,
+                                           tmp_path: Path) -> None:
+    port = _free_port(5960)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    inst = _instance("busyvnc.example.com", port)
+    try:
+        with pytest.raises(errors.HypervisorError,
+                           match=r"busyvnc.*qemu failed to start.*"
+                                 r"Address already in use"):
+            hv.start_instance(inst, [], _hvparams(
+                vnc_bind_address="127.0.0.1"), BE, [])
+    finally:
+        holder.close()
+    _no_leftovers(hv, inst.name)
+
+
+def test_routed_nic_without_ip_fails_before_qemu(hv: KvmHypervisor) -> None:
+    inst = _instance("noip.example.com")
+    nics = [{"mac": "aa:00:00:10:20:0a", "ip": None, "mode": "routed",
+             "link": ""}]
+    with pytest.raises(errors.HypervisorError, match=r"NIC 0 .*needs an IP"):
+        hv.start_instance(inst, [], _hvparams(), BE, nics)
+    _no_leftovers(hv, inst.name)
+
+
+def test_missing_bridge_fails_before_qemu(hv: KvmHypervisor) -> None:
+    inst = _instance("nobr.example.com")
+    nics = [{"mac": "aa:00:00:10:20:0b", "ip": None, "mode": "bridged",
+             "link": "gtnosuchbr"}]
+    with pytest.raises(errors.HypervisorError, match=r"NIC 0 .*gtnosuchbr"):
+        hv.start_instance(inst, [], _hvparams(), BE, nics)
+    _no_leftovers(hv, inst.name)
+
+
+def test_stale_pid_file_is_not_an_instance(hv: KvmHypervisor) -> None:
+    hv.dirs.ensure()
+    Path(hv.dirs.pidfile("ghost.example.com")).write_text(f"{os.getpid()}\n")
+    try:
+        assert "ghost.example.com" not in hv.list_instances()
+        assert hv.get_instance_info("ghost.example.com") is None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(hv.dirs.pidfile("ghost.example.com"))
+
+
+def test_socat_present_for_the_console() -> None:
+    assert shutil.which("socat"), "socat is needed by gnt-instance console"
