@@ -162,8 +162,8 @@ def migration_info(instance: dict[str, Any]) -> str:
 @handler("accept_instance")
 def accept_instance(instance: dict[str, Any], info: str, target: str) -> None:
     inst = _instance(instance)
-    blockdev.assemble_disks(inst.disks)
-    _driver(inst.hypervisor).accept_instance(inst, info, target)
+    devices = blockdev.assemble_disks(inst.disks)
+    _driver(inst.hypervisor).accept_instance(inst, info, target, devices)
 
 
 @handler("instance_migrate")

@@ -22,7 +22,8 @@ runs, fixes the configuration and drops the leftovers.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Final
 
 from ganeti import constants, errors, objects, opcodes
 from ganeti.cmdlib import instance_common as common
@@ -33,8 +34,17 @@ from ganeti.cmdlib.instance_ops import (
     on_node,
     start_or_clean,
 )
+from ganeti.hypervisor.base import MigrationState, MigrationStatus
 
 EC = errors.ErrorCode
+
+#: Seconds between two status questions to the source during a migration.
+POLL_INTERVAL: Final = 0.5
+#: Seconds between two progress lines.
+PROGRESS_INTERVAL: Final = 2.0
+#: Consecutive failed status questions after which the migration is
+#: taken as failed (and rolled back).
+STATUS_FAILURES: Final = 5
 
 FILE_DISKS_MSG = ("file disks are local to the primary node; use"
                   " gnt-instance move")
@@ -222,25 +232,60 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             raise errors.OpExecError(
                 f"Could not migrate instance {inst.name}: {res.fail_msg};"
                 f" it runs on {self.source} again")
-        res = self._call("instance_get_migration_status", self.source, data)
-        status = None if res.failed else res.payload.get("status")
-        if status != "completed":
+        status = self._wait_for_transfer(data, feedback)
+        if status.status != MigrationState.COMPLETED:
             self._abort(info, feedback)
-            why = res.fail_msg if res.failed else f"status {status}"
+            why = status.info or f"status {status.status}"
             raise errors.OpExecError(
-                f"Migration of instance {inst.name} did not complete ({why});"
-                f" it runs on {self.source} again")
-        self.inst = self.move_config()
+                f"Migration of instance {inst.name} failed: {why}; it runs on"
+                f" {self.source} again")
+        feedback("* memory transfer complete"
+                 + (f", downtime {status.downtime_ms} ms"
+                    if status.downtime_ms is not None else ""))
+        # Confirmed on the target before the configuration changes and
+        # before the source lets go of its copy.
         res = self._call("finalize_migration", self.target, data, info, True)
         if res.failed:
+            self._abort(info, feedback)
             raise errors.OpExecError(
-                f"Could not finalize the migration of {inst.name} on node"
-                f" {self.target}: {res.fail_msg}; run 'gnt-instance migrate"
-                " --cleanup' to recover")
+                f"Instance {inst.name} did not run on node {self.target} after"
+                f" the migration: {res.fail_msg}; it runs on {self.source}"
+                " again")
+        self.inst = self.move_config()
         self._call("finalize_migration_source", self.source, data,
                    True).warn_on_fail(feedback, "Warning: the source node"
                                       " kept the migrated instance's state")
         feedback("* done")
+
+    def _wait_for_transfer(self, data: dict[str, Any],
+                           feedback: Feedback) -> MigrationStatus:
+        """Poll the source until the transfer ends, with progress lines
+        (at most one every PROGRESS_INTERVAL seconds)."""
+        last_report = time.monotonic()
+        failures = 0
+        while True:
+            res = self._call("instance_get_migration_status", self.source,
+                             data)
+            if res.failed:
+                failures += 1
+                if failures >= STATUS_FAILURES:
+                    return MigrationStatus(status=MigrationState.FAILED,
+                                           info=res.fail_msg or "")
+                time.sleep(POLL_INTERVAL)
+                continue
+            failures = 0
+            status = MigrationStatus.from_dict(res.payload)
+            if status.status != MigrationState.ACTIVE:
+                return status
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_INTERVAL:
+                last_report = now
+                total = max(status.total_mib, 1)
+                feedback(f"* memory transfer progress:"
+                         f" {100 * status.transferred_mib // total}%"
+                         f" ({status.transferred_mib}/{status.total_mib} MiB"
+                         f"{', ' + status.info if status.info else ''})")
+            time.sleep(POLL_INTERVAL)
 
     def _runs_on(self, node: str) -> bool:
         res = self.rpc.call_instance_list([node], [self.inst.hypervisor])[node]

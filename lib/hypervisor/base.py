@@ -153,6 +153,9 @@ class MigrationStatus(HvRecord):
     transferred_mib: int = field(default=0, check=ht.TNonNegativeInt)
     total_mib: int = field(default=0, check=ht.TNonNegativeInt)
     info: str = field(default="", doc="Free-form detail")
+    downtime_ms: int | None = field(default=None, check=ht.TNonNegativeInt,
+                                    doc="Downtime the hypervisor measured"
+                                        " (completed migrations)")
 
 
 @dataclass(frozen=True)
@@ -375,9 +378,11 @@ class BaseHypervisor(abc.ABC):
         raise self._no_migration()
 
     def accept_instance(self, instance: objects.Instance, info: str,
-                        target_address: str) -> None:
+                        target_address: str,
+                        block_devices: BlockDevices = ()) -> None:
         """On the target: prepare to receive ``instance`` at
-        ``target_address`` (reserve its memory, listen)."""
+        ``target_address`` (reserve its memory, listen) with its disks
+        at ``block_devices`` on this node."""
         raise self._no_migration()
 
     def migrate_instance(self, instance: objects.Instance, target_address: str,

@@ -496,7 +496,9 @@ class FakeHypervisor(BaseHypervisor):
         return state
 
     def accept_instance(self, instance: objects.Instance, info: str,
-                        target_address: str) -> None:
+                        target_address: str,
+                        block_devices: BlockDevices = ()) -> None:
+        del block_devices  # the fake's disks are only recorded at start
         state = self._parse_blob(instance, info)
         with self._locked():
             self._fail_if_armed_locked("accept_instance")

@@ -304,3 +304,106 @@ def test_stale_pid_file_is_not_an_instance(hv: KvmHypervisor) -> None:
 
 def test_socat_present_for_the_console() -> None:
     assert shutil.which("socat"), "socat is needed by gnt-instance console"
+
+
+# --- migration between two "nodes" (two runtime directories here) -----------
+
+def _migrate(src: KvmHypervisor, dst: KvmHypervisor, inst: objects.Instance,
+             live: bool) -> Any:
+    import time
+
+    info = src.migration_info(inst)
+    dst.accept_instance(inst, info, "127.0.0.1")
+    src.migrate_instance(inst, "127.0.0.1", live)
+    deadline = time.monotonic() + 120
+    while True:
+        status = src.get_migration_status(inst)
+        if status.status != "active" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return info, status
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "non-live"])
+def test_migration_moves_the_running_guest(
+        tmp_path: Path, bridge: str, live: bool) -> None:
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    inst = _instance("mig.example.com")
+    nics = [{"mac": "aa:00:00:10:20:0c", "ip": None, "mode": "bridged",
+             "link": bridge}]
+    hvp = _hvparams(migration_port=_free_port(18100))
+    src.start_instance(inst, [], hvp, BE, nics)
+    try:
+        info, status = _migrate(src, dst, inst, live)
+        assert status.status == "completed", status.info
+        assert status.downtime_ms is not None
+        assert status.info == f"downtime {status.downtime_ms} ms"
+        dst.finalize_migration(inst, info, True)
+        src.finalize_migration_source(inst, True)
+        assert src.list_instances() == []
+        _no_leftovers(src, inst.name)
+        assert dst.list_instances() == [inst.name]
+        moved = dst.get_instance_info(inst.name)
+        assert moved is not None and moved.state == InstanceState.RUNNING
+        record = dst.dirs.read_runtime(inst.name)
+        assert record is not None and record["incoming"] == ""
+        tap = record["nics"][0]["tap"]
+        assert f"master {bridge}" in _ip("-o", "link", "show", "dev",
+                                         tap).stdout
+    finally:
+        src.stop_instance(inst.name, force=True)
+        dst.stop_instance(inst.name, force=True)
+
+
+def test_failed_migration_leaves_the_guest_on_the_source(
+        tmp_path: Path) -> None:
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    inst = _instance("migfail.example.com")
+    port = _free_port(18300)
+    src.start_instance(inst, [], _hvparams(migration_port=port), BE, [])
+    try:
+        info = src.migration_info(inst)
+        # Nobody listens on the port: qemu's own reason comes back.
+        src.migrate_instance(inst, "127.0.0.1", True)
+        import time
+        deadline = time.monotonic() + 60
+        while (status := src.get_migration_status(inst)).status == "active":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status.status == "failed"
+        assert "refused" in status.info.lower() or status.info
+        dst.finalize_migration(inst, info, False)
+        src.finalize_migration_source(inst, False)
+        running = src.get_instance_info(inst.name)
+        assert running is not None and running.state == InstanceState.RUNNING
+        assert dst.list_instances() == []
+    finally:
+        src.stop_instance(inst.name, force=True)
+
+
+def test_incompatible_qemu_is_refused_before_anything_moves(
+        tmp_path: Path) -> None:
+    from ganeti.hypervisor.kvm import migration
+
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    inst = _instance("migold.example.com")
+    src.start_instance(inst, [], _hvparams(), BE, [])
+    try:
+        record = src.dirs.read_runtime(inst.name)
+        assert record is not None
+        info = migration.make_blob(record, (6, 2, 0))
+        with pytest.raises(errors.HypervisorError,
+                           match=r"qemu 6\.2\.0 on the source node .* differ"):
+            dst.accept_instance(inst, info, "127.0.0.1")
+        record["hvparams"]["machine_version"] = "no-such-machine"
+        with pytest.raises(errors.HypervisorError,
+                           match="machine type no-such-machine is unknown"):
+            dst.accept_instance(inst, migration.make_blob(record, (6, 2, 0)),
+                                "127.0.0.1")
+        assert dst.list_instances() == []
+        assert src.list_instances() == [inst.name]
+    finally:
+        src.stop_instance(inst.name, force=True)

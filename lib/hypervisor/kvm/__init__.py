@@ -40,12 +40,13 @@ from ganeti.hypervisor.base import (
     ConsoleKind,
     InstanceInfo,
     InstanceState,
+    MigrationStatus,
     NicList,
     NodeHvInfo,
     ParamRule,
     StopOutcome,
 )
-from ganeti.hypervisor.kvm import cmdline, netdev, qmp, runtime
+from ganeti.hypervisor.kvm import cmdline, migration, netdev, qmp, runtime
 from ganeti.utils import process
 
 #: The device whose access makes KVM acceleration possible.
@@ -109,6 +110,7 @@ class KvmHypervisor(BaseHypervisor):
     """qemu/KVM instances; see the module documentation."""
 
     NAME = constants.HT_KVM
+    CAN_MIGRATE = True
     PARAMETER_RULES: ClassVar[tuple[ParamRule, ...]] = (
         ParamRule("vnc_tls", "vnc_bind_address", "TLS is for the VNC server"),
         ParamRule("vnc_x509_path", "vnc_tls",
@@ -180,13 +182,6 @@ class KvmHypervisor(BaseHypervisor):
                     " SIGKILL")
         self.dirs.remove(name)
 
-    def _check_program(self, name: str, program: str) -> None:
-        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
-            raise errors.HypervisorError(
-                f"Instance {name}: qemu binary {program} (hvparam kvm_path)"
-                " is missing or not executable on this node",
-                errors.ErrorCode.ENVIRON)
-
     # --- start ----------------------------------------------------------------
 
     def start_instance(self, instance: objects.Instance,
@@ -194,10 +189,38 @@ class KvmHypervisor(BaseHypervisor):
                        hvparams: Mapping[str, Any],
                        beparams: Mapping[str, Any], nics: NicList) -> None:
         name = instance.name
-        hvp = dict(hvparams)
-        self.validate_parameters(hvp)
+        for path, disk in block_devices:
+            if not os.path.exists(path):
+                raise errors.HypervisorError(
+                    f"Instance {name}: disk {disk.iv_name or path} is missing"
+                    f" ({path})", errors.ErrorCode.ENVIRON)
+        try:
+            memory = int(beparams["memory"])
+            vcpus = int(beparams["vcpus"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise errors.ProgrammerError(
+                f"Instance {name}: beparams must be filled: {err}") from None
+        self._launch(instance, dict(hvparams), memory, vcpus, list(nics),
+                     [cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
+                      for path, disk in block_devices])
+
+    def _program(self, name: str, hvp: Mapping[str, Any]) -> str:
         program = str(hvp.get("kvm_path") or constants.KVM_PATH)
-        self._check_program(name, program)
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            raise errors.HypervisorError(
+                f"Instance {name}: qemu binary {program} (hvparam kvm_path)"
+                " is missing or not executable on this node",
+                errors.ErrorCode.ENVIRON)
+        return program
+
+    def _launch(self, instance: objects.Instance, hvp: dict[str, Any],
+                memory: int, vcpus: int, nics: list[Mapping[str, Any]],
+                disks: list[cmdline.DiskSpec], incoming: str = "") -> None:
+        """Start qemu for ``instance`` (waiting for an incoming migration
+        on ``incoming`` when given); on any failure nothing is left."""
+        name = instance.name
+        self.validate_parameters(hvp)
+        program = self._program(name, hvp)
         if hvp.get("security_model") == "pool":
             raise errors.HypervisorError(
                 f"Instance {name}: security_model 'pool' needs the cluster's"
@@ -207,22 +230,10 @@ class KvmHypervisor(BaseHypervisor):
             raise errors.HypervisorError(
                 f"Instance {name} is already running on this node",
                 errors.ErrorCode.STATE)
-        for path, disk in block_devices:
-            if not os.path.exists(path):
-                raise errors.HypervisorError(
-                    f"Instance {name}: disk {disk.iv_name or path} is missing"
-                    f" ({path})", errors.ErrorCode.ENVIRON)
         password = None
         if hvp.get("vnc_bind_address") and hvp.get("vnc_password_file"):
             password = read_vnc_password(
                 name, pathutils.get().under(str(hvp["vnc_password_file"])))
-        try:
-            memory = int(beparams["memory"])
-            vcpus = int(beparams["vcpus"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise errors.ProgrammerError(
-                f"Instance {name}: beparams must be filled: {err}") from None
-
         self.dirs.ensure()
         self.dirs.remove(name)  # stale files of a qemu that died
         taps = netdev.open_nic_taps(name, nics)
@@ -231,26 +242,25 @@ class KvmHypervisor(BaseHypervisor):
                 name=name, uuid=instance.uuid, memory=memory, vcpus=vcpus,
                 hvparams=hvp, pidfile=self.dirs.pidfile(name),
                 qmp_socket=self.dirs.qmp_socket(name),
-                serial_socket=self.dirs.serial_socket(name),
-                disks=[cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
-                       for path, disk in block_devices],
+                serial_socket=self.dirs.serial_socket(name), disks=disks,
                 nics=[cmdline.NicSpec(str(nic.get("mac")), tap.fd, tap.name)
                       for nic, tap in zip(nics, taps, strict=True)],
                 vnc_port=instance.network_port,
                 chroot_dir=self.dirs.chroot_dir(name),
-                kvm_available=self.kvm_available)
+                kvm_available=self.kvm_available, incoming=incoming)
             if hvp.get("use_chroot"):
                 os.makedirs(spec.chroot_dir, mode=0o750, exist_ok=True)
             command = cmdline.build_command(spec, kvm_path=program)
             self.dirs.write_runtime(name, {
                 "name": name, "uuid": instance.uuid, "memory": memory,
                 "vcpus": vcpus, "hvparams": hvp,
-                "nics": [dict(nic, tap=tap.name)
+                "nics": [{k: v for k, v in dict(nic, tap=tap.name).items()
+                          if k != "tap_fd"}
                          for nic, tap in zip(nics, taps, strict=True)],
                 "disks": [{"path": d.path, "read_only": d.read_only}
-                          for d in spec.disks],
+                          for d in disks],
                 "vnc_port": instance.network_port, "started": self._now(),
-                "command": command})
+                "incoming": incoming, "command": command})
             self._run_qemu(name, command, [tap.fd for tap in taps])
             if password is not None:
                 self._set_vnc_password(name, password)
@@ -388,6 +398,124 @@ class KvmHypervisor(BaseHypervisor):
         return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
                            message=f"Instance {name} has neither a serial"
                                    " console nor a VNC server")
+
+    # --- migration (see .migration for the protocol) -------------------------
+
+    def _record(self, name: str) -> dict[str, Any]:
+        if self._pid(name) is None:
+            raise errors.HypervisorError(
+                f"Instance {name} is not running on this node",
+                errors.ErrorCode.STATE)
+        record = self.dirs.read_runtime(name)
+        if record is None:
+            raise errors.HypervisorError(
+                f"Instance {name}: the KVM runtime file is missing",
+                errors.ErrorCode.ENVIRON)
+        return record
+
+    def migration_info(self, instance: objects.Instance) -> str:
+        record = self._record(instance.name)
+        with self._qmp(instance.name) as client:
+            version = client.version
+        return migration.make_blob(record, version)
+
+    def accept_instance(self, instance: objects.Instance, info: str,
+                        target_address: str,
+                        block_devices: BlockDevices = ()) -> None:
+        name = instance.name
+        record, source_version = migration.parse_blob(name, info)
+        hvp = dict(record.get("hvparams", {}))
+        migration.check_compatible(name, record, source_version,
+                                   self._program(name, hvp))
+        disks = [cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
+                 for path, disk in block_devices]
+        if len(disks) != len(record.get("disks", [])):
+            raise errors.HypervisorError(
+                f"Instance {name}: {len(record.get('disks', []))} disk(s) run"
+                f" on the source but {len(disks)} were given on the target",
+                errors.ErrorCode.INVAL)
+        port = int(hvp.get("migration_port", 8102))
+        host = f"[{target_address}]" if ":" in target_address else (
+            target_address)
+        self._launch(instance, hvp, int(record["memory"]), int(record["vcpus"]),
+                     [{k: v for k, v in nic.items() if k != "tap"}
+                      for nic in record.get("nics", [])],
+                     disks, incoming=f"{host}:{port}")
+
+    def migrate_instance(self, instance: objects.Instance, target_address: str,
+                         live: bool) -> None:
+        name = instance.name
+        record = self._record(name)
+        hvp = record.get("hvparams", {})
+        port = int(hvp.get("migration_port", 8102))
+        host = f"[{target_address}]" if ":" in target_address else (
+            target_address)
+        with self._qmp(name) as client:
+            client.execute("migrate-set-parameters",
+                           migration.migration_parameters(hvp))
+            if not live:
+                client.execute("stop")
+            client.execute("migrate", {"uri": f"tcp:{host}:{port}"})
+
+    def get_migration_status(self, instance: objects.Instance
+                             ) -> MigrationStatus:
+        self._record(instance.name)
+        with self._qmp(instance.name) as client:
+            return migration.status_from_query(client.execute("query-migrate"))
+
+    def finalize_migration(self, instance: objects.Instance, info: str,
+                           success: bool) -> None:
+        """On the target: confirm the guest runs here (resuming a guest
+        migrated non-live), or kill what accept_instance started."""
+        name = instance.name
+        if not success:
+            self._kill(name, self._pid(name))
+            return
+        deadline = self._monotonic() + migration.CONFIRM_TIMEOUT
+        status = "gone"
+        while self._monotonic() < deadline:
+            if self._pid(name) is None:
+                status = "gone"
+                break
+            with self._qmp(name) as client:
+                status = str((client.execute("query-status") or {}
+                              ).get("status"))
+                if status in ("paused", "postmigrate"):
+                    client.execute("cont")
+                    continue
+                if status == "running":
+                    break
+            self._sleep(0.2)
+        if status != "running":
+            raise errors.HypervisorError(
+                f"Instance {name} does not run on the target node after the"
+                f" migration (qemu state: {status})", errors.ErrorCode.STATE)
+        record = self.dirs.read_runtime(name)
+        if record is not None:
+            record["incoming"] = ""
+            self.dirs.write_runtime(name, record)
+
+    def finalize_migration_source(self, instance: objects.Instance,
+                                  success: bool) -> None:
+        """On the source: kill the qemu whose guest left, or cancel the
+        migration and resume the guest here."""
+        name = instance.name
+        pid = self._pid(name)
+        if success:
+            self._kill(name, pid)
+            return
+        if pid is None:
+            raise errors.HypervisorError(
+                f"Instance {name} no longer runs on the source node",
+                errors.ErrorCode.STATE)
+        with self._qmp(name) as client:
+            answer = client.execute("query-migrate") or {}
+            if answer.get("status") not in ("completed", "failed",
+                                             "cancelled", "none", None):
+                client.execute("migrate_cancel")
+            status = (client.execute("query-status") or {}).get("status")
+            if status != "running":
+                client.execute("cont")
 
     def verify(self) -> list[str]:
         problems = []
