@@ -90,8 +90,8 @@ class StartSpec:
     chroot_dir: str = ""
     #: Whether this host can use KVM acceleration (/dev/kvm usable).
     kvm_available: bool = True
-    #: ``host:port`` to wait on for an incoming migration, or "".
-    incoming: str = ""
+    #: Whether qemu waits for an incoming migration (``-incoming defer``).
+    incoming: bool = False
     extra: Sequence[str] = field(default_factory=tuple)
 
 
@@ -163,19 +163,65 @@ def _vnc_options(spec: StartSpec) -> list[str]:
     return [*objects, "-vga", "std", "-vnc", target]
 
 
+#: ``disk_cache`` -> (file node options, device options) with -blockdev.
+_CACHE_OPTIONS: Final[Mapping[str, tuple[str, str]]] = {
+    "default": ("", ""),
+    "none": (",cache.direct=on", ""),
+    "writeback": ("", ",write-cache=on"),
+    "writethrough": ("", ",write-cache=off"),
+}
+
+#: ``disk_type`` values whose disks are qemu devices on a block node
+#: (-blockdev/-device: exportable over NBD, so they can be mirrored for a
+#: migration); the others are legacy ``-drive if=`` interfaces.
+DEVICE_DISK_TYPES: Final = frozenset(["paravirtual", "ide", "scsi"])
+
+
+def disk_node(index: int) -> str:
+    """The block node name of disk ``index`` (QMP commands address it)."""
+    return f"disk{index}"
+
+
+def _disk_device(disk_type: str, index: int) -> str:
+    node = disk_node(index)
+    if disk_type == "paravirtual":
+        return f"virtio-blk-pci,drive={node}"
+    if disk_type == "ide":
+        # The CD-ROM takes ide.1 unit 0 (index 2): disks fill around it.
+        slot = index if index < 2 else index + 1
+        return f"ide-hd,drive={node},bus=ide.{slot // 2},unit={slot % 2}"
+    return f"scsi-hd,drive={node},bus=scsi0.0,scsi-id={index}"
+
+
 def _disk_options(spec: StartSpec) -> list[str]:
     hvp = spec.hvparams
-    interface = DISK_INTERFACES[str(hvp.get("disk_type", "paravirtual"))]
+    disk_type = str(hvp.get("disk_type", "paravirtual"))
     cache = str(hvp.get("disk_cache", "default"))
     result: list[str] = []
+    if disk_type == "scsi" and spec.disks:
+        result += ["-device", "lsi53c895a,id=scsi0"]
     for index, disk in enumerate(spec.disks):
-        opts = [f"file={_escape(disk.path)}", "format=raw", f"if={interface}",
-                f"index={index}"]
-        if cache != "default":
-            opts.append(f"cache={cache}")
-        if disk.read_only:
-            opts.append("readonly=on")
-        result += ["-drive", ",".join(opts)]
+        node = disk_node(index)
+        if disk_type not in DEVICE_DISK_TYPES:
+            opts = [f"file={_escape(disk.path)}", "format=raw",
+                    f"if={DISK_INTERFACES[disk_type]}", f"index={index}",
+                    f"id={node}"]
+            if cache != "default":
+                opts.append(f"cache={cache}")
+            if disk.read_only:
+                opts.append("readonly=on")
+            result += ["-drive", ",".join(opts)]
+            continue
+        file_opts, device_opts = _CACHE_OPTIONS[cache]
+        read_only = ",read-only=on" if disk.read_only else ""
+        boot = (",bootindex=0" if index == 0
+                and hvp.get("boot_order", "disk") == "disk" else "")
+        result += [
+            "-blockdev", f"driver=file,filename={_escape(disk.path)},"
+                         f"node-name=file{index}{file_opts}{read_only}",
+            "-blockdev", f"driver=raw,file=file{index},node-name={node}"
+                         f"{read_only}",
+            "-device", _disk_device(disk_type, index) + device_opts + boot]
     cdrom = str(hvp.get("cdrom_image_path") or "")
     if cdrom:
         result += ["-drive", f"file={_escape(cdrom)},format=raw,media=cdrom,"
@@ -235,7 +281,9 @@ def build_command(spec: StartSpec, *, kvm_path: str | None = None) -> list[str]:
             raise errors.ProgrammerError("use_chroot without a chroot dir")
         cmd += ["-chroot", spec.chroot_dir]
     if spec.incoming:
-        cmd += ["-incoming", f"tcp:{spec.incoming}"]
+        # "defer": the target first exports its disks for the mirror, then
+        # listens (migrate-incoming), see .migration.
+        cmd += ["-incoming", "defer"]
     extra = str(hvp.get("kvm_extra") or "")
     if extra:
         cmd += shlex.split(extra)
