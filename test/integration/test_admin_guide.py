@@ -143,18 +143,29 @@ def test_every_shell_example_of_the_guide_is_tested() -> None:
 
 # --- The guide, on a local cluster ------------------------------------------------
 
-def _stop_everything(directory: str) -> None:
-    """Stop every daemon under every node root the examples created
-    (node roots beyond the cluster's count included)."""
+DAEMONS = (constants.RAPI, constants.MASTERD, constants.CONFD, constants.NODED)
+
+
+def _node_roots(directory: str) -> list[pathutils.Paths]:
+    """Every node root the examples created (nodes added beyond the
+    cluster's first count included)."""
     if not os.path.isdir(directory):
-        return
-    for entry in sorted(os.listdir(directory)):
-        root = os.path.join(directory, entry)
-        if entry.startswith("node") and os.path.isdir(root):
-            paths = pathutils.Paths(root)
-            for name in (constants.RAPI, constants.MASTERD, constants.CONFD,
-                         constants.NODED):
-                daemonutil.stop(name, paths)
+        return []
+    return [pathutils.Paths(os.path.join(directory, entry))
+            for entry in sorted(os.listdir(directory))
+            if entry.startswith("node")
+            and os.path.isdir(os.path.join(directory, entry))]
+
+
+def _running(directory: str) -> list[str]:
+    return [f"{paths.root}: {name}" for paths in _node_roots(directory)
+            for name in DAEMONS if daemonutil.running_pid(name, paths)]
+
+
+def _stop_everything(directory: str) -> None:
+    for paths in _node_roots(directory):
+        for name in DAEMONS:
+            daemonutil.stop(name, paths)
 
 
 def _shell_env() -> dict[str, str]:
@@ -191,6 +202,8 @@ def test_the_guide_runs_as_written() -> None:
             assert output_matches(ex.expected, output), (
                 f"{where}\nthe guide shows:\n{shown}\nthe command printed:\n"
                 f"{output}")
+        # The guide's last example stops the cluster.
+        assert _running(directory) == []
     finally:
         _stop_everything(directory)
         shell.close()
