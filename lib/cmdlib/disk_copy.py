@@ -12,9 +12,11 @@ doc/design/instance-operations.rst ("Move").
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ganeti import objects
 from ganeti.cmdlib.base import Feedback
@@ -93,24 +95,39 @@ def copy_disk(rpc: RpcClient, disk: objects.Disk, source: str, target: str,
               progress: CopyProgress) -> int:
     """Copy the data of ``disk`` from ``source`` to the same disk, already
     created at full size (sparse) on ``target``; returns the data bytes
-    sent.  Raises the RPC error of the first failing call."""
+    sent.  Raises the RPC error of the first failing call.
+
+    The next read runs while the current chunk is written (one read
+    ahead, in a helper thread), so the source's read and the target's
+    write overlap; the writes stay in order.
+    """
     data = disk.to_dict()
     total = disk.size * MIB
-    position = sent = 0
-    while position < total:
+
+    def read(position: int) -> dict[str, Any] | None:
         res = rpc.call_blockdev_read_data(
             [source], data, position, min(MAX_CHUNK, total - position))[source]
-        extent = res.raise_on_fail(f"Reading {disk.iv_name} on {source}")
-        if extent is None:  # only holes are left
-            break
-        start, length, chunk = extent["offset"], extent["length"], extent["data"]
-        if start >= total:
-            break
-        if chunk is not None:
-            rpc.call_blockdev_write_chunk([target], data, start, chunk)[
-                target].raise_on_fail(f"Writing {disk.iv_name} on {target}")
-            sent += length
-        position = start + length
-        progress.update(position, length if chunk is not None else 0)
+        extent: dict[str, Any] | None = res.raise_on_fail(
+            f"Reading {disk.iv_name} on {source}")
+        return None if extent is None or extent["offset"] >= total else extent
+
+    sent = 0
+    with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="disk-copy") as pool:
+        pending: concurrent.futures.Future[dict[str, Any] | None] | None = (
+            pool.submit(read, 0) if total else None)
+        while pending is not None:
+            extent = pending.result()
+            if extent is None:  # only holes are left
+                break
+            start, length = extent["offset"], extent["length"]
+            chunk = extent["data"]
+            position = start + length
+            pending = pool.submit(read, position) if position < total else None
+            if chunk is not None:
+                rpc.call_blockdev_write_chunk([target], data, start, chunk)[
+                    target].raise_on_fail(f"Writing {disk.iv_name} on {target}")
+                sent += length
+            progress.update(position, length if chunk is not None else 0)
     progress.finish()
     return sent

@@ -6,13 +6,14 @@ source and target are distinct files as on a real cluster."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ganeti import constants, objects, pathutils
+from ganeti import constants, errors, objects, pathutils
 from ganeti.backend.blockdev_copy import blockdev_read_data
 from ganeti.cmdlib import disk_copy
 from ganeti.rpc.client import LocalTransport, RpcClient
@@ -44,18 +45,25 @@ class _Node:
 
 class PerNodeRoots:
     """The RPC transport: the in-process backend, under the root of the
-    node the call is for."""
+    node the call is for.  The root is process-wide, so calls take turns
+    (the copy reads ahead in a second thread)."""
 
     def __init__(self, roots: dict[str, str]) -> None:
         self.roots = roots
         self.local = LocalTransport()
         self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        #: Calls answered with this failure instead (call name -> message).
+        self.fail: dict[str, str] = {}
 
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult:
-        self.calls.append((node, call))
-        pathutils.set_root(self.roots[node])
-        return self.local(node, address, call, args, timeout)
+        with self.lock:
+            self.calls.append((node, call))
+            if call in self.fail:
+                return RpcResult(node, call, fail_msg=self.fail[call])
+            pathutils.set_root(self.roots[node])
+            return self.local(node, address, call, args, timeout)
 
 
 class FakeClock:
@@ -126,6 +134,22 @@ def test_sparse_copy_keeps_holes_and_content(nodes: Any) -> None:
     writes = [c for c in transport.calls if c[1] == "blockdev_write_chunk"]
     assert len(writes) == 4 and all(n == DST for n, _ in writes)
     assert lines[-1].startswith("  disk/0: 100% of 64.0 MiB,")
+
+
+def test_a_failed_write_stops_the_copy(nodes: Any) -> None:
+    rpc, transport, disk = nodes
+    fill_source(path_on(transport, SRC))
+    transport.fail["blockdev_write_chunk"] = "No space left on device"
+    lines: list[str] = []
+    with pytest.raises(errors.RpcError, match=(
+            f"Writing disk/0 on {DST}: call 'blockdev_write_chunk' on node"
+            f" {DST} failed: No space left on device")):
+        disk_copy.copy_disk(rpc, disk, SRC, DST, disk_copy.CopyProgress(
+            "disk/0", SIZE_MIB * MIB, lines.append))
+    # One write tried; at most the one read ahead after it; no totals.
+    assert [c for _, c in transport.calls].count("blockdev_write_chunk") == 1
+    assert [c for _, c in transport.calls].count("blockdev_read_data") <= 2
+    assert lines == []
 
 
 def test_empty_disk_moves_nothing(nodes: Any) -> None:
