@@ -14,7 +14,10 @@ nodes that get them (``all`` or ``candidates``):
   and any candidate can become the master);
 - ``hmac.key`` -- all (confd answers on candidates, but its clients, such
   as the watcher of any node, sign their queries with it);
-- ``known_hosts`` -- all;
+- ``known_hosts`` -- all; the one file that may be missing on the master
+  without anything being wrong (:func:`optional_files`): ``ssh`` creates
+  it when it records the first host key (``gnt-node add`` over SSH), and
+  a cluster whose nodes joined without SSH has none: nothing to send;
 - every file a hypervisor lists as ancillary (``vnc_password_file`` of kvm
   and xen-hvm), for each distinct value in use: cluster defaults, per-OS
   and per-instance parameters -- all;
@@ -108,6 +111,13 @@ def static_files() -> list[tuple[str, str]]:
         (conf.confd_hmac_key, TARGET_ALL),
         (conf.known_hosts_file, TARGET_ALL),
     ]
+
+
+def optional_files() -> frozenset[str]:
+    """Files whose absence on the master is normal (not reported): the
+    cluster's ``known_hosts`` is created by ssh at the first recorded host
+    key, and a cluster whose nodes joined without SSH never has one."""
+    return frozenset({_configured().known_hosts_file})
 
 
 def ancillary_parameters(hv: str) -> tuple[str, ...]:
@@ -395,6 +405,7 @@ def distribute_files(ctx: LUContext, nodes: Iterable[str] | None = None, *,
     values = ssconf.compute_values(cfg)
     _note_answers(results, "ssconf files",
                   rpc.call_write_ssconf_files(targets, values))
+    optional = optional_files()
     for path, target in compute_file_list(cfg):
         if path == _configured().cluster_conf_file and not include_config:
             continue
@@ -404,7 +415,8 @@ def distribute_files(ctx: LUContext, nodes: Iterable[str] | None = None, *,
             continue
         local = read_local(path)
         if local is None:
-            say(f"File {path} is missing on the master; not distributed")
+            if path not in optional:
+                say(f"File {path} is missing on the master; not distributed")
             continue
         _note_answers(results, path, rpc.call_upload_file(to, *local.args()))
     if include_queue and candidates:
