@@ -530,7 +530,7 @@ def master_failover(no_voting: bool = False,
 
 # --- Master daemon start-up checks ----------------------------------------------
 
-def check_master_start(cfg: Any, *, voting: bool) -> None:
+def check_master_start(cfg: config.ConfigWriter, *, voting: bool) -> None:
     """Refuse to start a master daemon on a node that is not the master.
 
     The ssconf files (when present) must name this node as the master,

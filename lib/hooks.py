@@ -27,10 +27,13 @@ import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ganeti import constants, errors, pathutils
 from ganeti.utils import process
+
+if TYPE_CHECKING:
+    from ganeti.rpc.client import RpcClient
 
 HKR_SKIP: Final = 0
 HKR_FAIL: Final = 1
@@ -224,12 +227,12 @@ class HooksMaster:
 class RpcHooksRunner:
     """Runs hooks on nodes through the node RPC ``hooks_runner`` call."""
 
-    def __init__(self, rpc: object) -> None:
+    def __init__(self, rpc: RpcClient) -> None:
         self.rpc = rpc
 
     def __call__(self, nodes: Sequence[str], hpath: str, phase: str,
                  env: Mapping[str, str]) -> list[NodeResult]:
-        results = self.rpc.call_hooks_runner(  # type: ignore[attr-defined]
+        results = self.rpc.call_hooks_runner(
             list(nodes), hpath, phase, dict(env))
         out = []
         for node, res in results.items():

@@ -29,9 +29,12 @@ import re
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, objects, params, qlang
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
 
 RS_NORMAL: Final = 0
 RS_UNKNOWN: Final = 1
@@ -365,7 +368,7 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
             "pinst_cnt", "sinst_cnt"))
 
 
-def node_query_data(cfg: Any, live: Mapping[str, Mapping[str, Any] | None]
+def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | None]
                     | None = None) -> NodeQueryData:
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
@@ -686,9 +689,10 @@ def instance_needs_live(fields: Iterable[str],
                for f in INSTANCE_FIELDS.resolve(names))
 
 
-def instance_query_data(cfg: Any, live: InstanceLive | None = None
+def instance_query_data(cfg: ConfigWriter, live: InstanceLive | None = None
                         ) -> InstanceQueryData:
-    nodes = {name: cfg.get_node(name) for name in cfg.node_names()}
+    nodes = {node.name: node for node in map(cfg.get_node, cfg.node_names())
+             if node is not None}
     return InstanceQueryData(cfg.get_cluster(), nodes, live)
 
 

@@ -14,7 +14,10 @@ nodes that get them (``all`` or ``candidates``):
   and any candidate can become the master);
 - ``hmac.key`` -- all (confd answers on candidates, but its clients, such
   as the watcher of any node, sign their queries with it);
-- ``known_hosts`` -- all;
+- ``known_hosts`` -- all; the one file that may be missing on the master
+  without anything being wrong (:func:`optional_files`): ``ssh`` creates
+  it when it records the first host key (``gnt-node add`` over SSH), and
+  a cluster whose nodes joined without SSH has none: nothing to send;
 - every file a hypervisor lists as ancillary (``vnc_password_file`` of kvm
   and xen-hvm), for each distinct value in use: cluster defaults, per-OS
   and per-instance parameters -- all;
@@ -33,9 +36,15 @@ import logging
 import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, params, pathutils, ssconf
+
+if TYPE_CHECKING:
+    from ganeti.cmdlib.base import LUContext
+    from ganeti.config import ConfigWriter
+    from ganeti.rpc.client import RpcClient
+    from ganeti.rpc.result import RpcResult
 
 _LOG = logging.getLogger(__name__)
 
@@ -104,6 +113,13 @@ def static_files() -> list[tuple[str, str]]:
     ]
 
 
+def optional_files() -> frozenset[str]:
+    """Files whose absence on the master is normal (not reported): the
+    cluster's ``known_hosts`` is created by ssh at the first recorded host
+    key, and a cluster whose nodes joined without SSH never has one."""
+    return frozenset({_configured().known_hosts_file})
+
+
 def ancillary_parameters(hv: str) -> tuple[str, ...]:
     """The parameters of ``hv`` that name files to distribute."""
     try:
@@ -127,11 +143,11 @@ def default_ancillary_files() -> list[str]:
     return sorted(found)
 
 
-def _config_data(cfg: Any) -> objects.ConfigData:
+def _config_data(cfg: ConfigWriter | objects.ConfigData) -> objects.ConfigData:
     if hasattr(cfg, "get_config_data"):
         data: objects.ConfigData = cfg.get_config_data()
         return data
-    return cfg  # type: ignore[no-any-return]
+    return cfg
 
 
 def _hv_parameter_sets(data: objects.ConfigData,
@@ -147,7 +163,7 @@ def _hv_parameter_sets(data: objects.ConfigData,
             yield cluster.filled_hvparams(inst)
 
 
-def hypervisor_files(cfg: Any) -> list[str]:
+def hypervisor_files(cfg: ConfigWriter | objects.ConfigData) -> list[str]:
     """Distinct ancillary files in use: cluster defaults, per-OS and
     per-instance parameters of every hypervisor the configuration has
     parameters for (enabled, with cluster defaults, or used by an
@@ -169,7 +185,8 @@ def hypervisor_files(cfg: Any) -> list[str]:
     return sorted(found)
 
 
-def compute_file_list(cfg: Any) -> list[tuple[str, str]]:
+def compute_file_list(cfg: ConfigWriter | objects.ConfigData
+                      ) -> list[tuple[str, str]]:
     """Every distributed file as ``(configured path, target)``, sorted by
     path.  A path listed twice gets the wider target (``all``)."""
     data = _config_data(cfg)
@@ -189,7 +206,7 @@ def compute_file_list(cfg: Any) -> list[tuple[str, str]]:
     return sorted(files.items())
 
 
-def ssconf_redist_value(cfg: Any) -> str:
+def ssconf_redist_value(cfg: ConfigWriter | objects.ConfigData) -> str:
     """The ``redist_files`` ssconf value: one ``<path> <target>`` per line
     for every distributed file beyond the static upload list (extra
     files; ancillary files of every level, cluster, per-OS and
@@ -344,7 +361,7 @@ def queue_files(paths: pathutils.Paths | None = None
 Feedback = Callable[[str], None]
 
 
-def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
+def distribute_files(ctx: LUContext, nodes: Iterable[str] | None = None, *,
                      include_config: bool = True,
                      include_queue: bool | None = None,
                      feedback: Feedback | None = None
@@ -371,7 +388,7 @@ def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
         if wanted is not None and name not in wanted:
             continue
         node = cfg.get_node(name)
-        if name == master:
+        if node is None or name == master:  # None: removed meanwhile
             continue
         res = results[name] = NodeResult(name)
         if node.offline:
@@ -386,8 +403,9 @@ def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
         return results
     # The ssconf values first: they carry the upload list of the files.
     values = ssconf.compute_values(cfg)
-    for node, res in rpc.call_write_ssconf_files(targets, values).items():
-        _note(results[node], "ssconf files", res.fail_msg)
+    _note_answers(results, "ssconf files",
+                  rpc.call_write_ssconf_files(targets, values))
+    optional = optional_files()
     for path, target in compute_file_list(cfg):
         if path == _configured().cluster_conf_file and not include_config:
             continue
@@ -397,10 +415,10 @@ def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
             continue
         local = read_local(path)
         if local is None:
-            say(f"File {path} is missing on the master; not distributed")
+            if path not in optional:
+                say(f"File {path} is missing on the master; not distributed")
             continue
-        for node, res in rpc.call_upload_file(to, *local.args()).items():
-            _note(results[node], path, res.fail_msg)
+        _note_answers(results, path, rpc.call_upload_file(to, *local.args()))
     if include_queue and candidates:
         push_queue(rpc, sorted(candidates), results)
     for res in results.values():
@@ -409,7 +427,7 @@ def distribute_files(ctx: Any, nodes: Iterable[str] | None = None, *,
     return results
 
 
-def push_queue(rpc: Any, nodes: list[str],
+def push_queue(rpc: RpcClient, nodes: list[str],
                results: dict[str, NodeResult] | None = None) -> None:
     """Copy the master's job queue (serial, unarchived jobs) to nodes;
     the serial first, as the replicator does: a candidate never holds a
@@ -424,6 +442,12 @@ def push_queue(rpc: Any, nodes: list[str],
             elif res.fail_msg:
                 _LOG.warning("Cannot copy queue file %s to %s: %s", name,
                              node, res.fail_msg)
+
+
+def _note_answers(results: dict[str, NodeResult], what: str,
+                  answers: Mapping[str, RpcResult]) -> None:
+    for node, answer in answers.items():
+        _note(results[node], what, answer.fail_msg)
 
 
 def _note(res: NodeResult, what: str, fail_msg: str | None) -> None:

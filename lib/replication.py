@@ -32,9 +32,14 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ganeti import pathutils, redist
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
+    from ganeti.rpc.client import RpcClient
+    from ganeti.rpc.result import RpcResult
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,25 +48,25 @@ class Flushable(Protocol):
     def flush(self, timeout: float = ...) -> bool: ...
 
 
-_registry: weakref.WeakKeyDictionary[Any, list[Flushable]] = \
+_registry: weakref.WeakKeyDictionary[ConfigWriter, list[Flushable]] = \
     weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
 
 
-def register(cfg: Any, replicator: Flushable) -> None:
+def register(cfg: ConfigWriter, replicator: Flushable) -> None:
     """Make ``replicator`` known to :func:`flush_all` for ``cfg``."""
     with _registry_lock:
         _registry.setdefault(cfg, []).append(replicator)
 
 
-def flush_all(cfg: Any, timeout: float = 30.0) -> bool:
+def flush_all(cfg: ConfigWriter, timeout: float = 30.0) -> bool:
     """Wait for every replicator of ``cfg``; False if one timed out."""
     with _registry_lock:
         items = list(_registry.get(cfg, []))
     return all([r.flush(timeout) for r in items])
 
 
-def candidate_targets(cfg: Any, master: str) -> list[str]:
+def candidate_targets(cfg: ConfigWriter, master: str) -> list[str]:
     """Online master candidates other than the master."""
     return [n.name for n in cfg.get_master_candidates()
             if not n.offline and n.name != master]
@@ -126,7 +131,7 @@ class _Worker(abc.ABC):
 class ConfigReplicator(_Worker):
     """Pushes ``config.data`` to the candidates after each write."""
 
-    def __init__(self, cfg: Any, rpc: Any, master: str) -> None:
+    def __init__(self, cfg: ConfigWriter, rpc: RpcClient, master: str) -> None:
         super().__init__("config-replicator")
         self._cfg = cfg
         self._rpc = rpc
@@ -160,7 +165,7 @@ BatchHook = Callable[[dict[str, bytes], list[tuple[str, str]]], None]
 class QueueReplicator(_Worker):
     """Sends job queue batches to the candidates (see the module doc)."""
 
-    def __init__(self, cfg: Any, rpc: Any, master: str) -> None:
+    def __init__(self, cfg: ConfigWriter, rpc: RpcClient, master: str) -> None:
         super().__init__("queue-replicator")
         self._cfg = cfg
         self._rpc = rpc
@@ -195,7 +200,7 @@ class QueueReplicator(_Worker):
             self._log_failures(answers, "archive moves")
 
     @staticmethod
-    def _log_failures(answers: dict[str, Any], what: str) -> None:
+    def _log_failures(answers: dict[str, RpcResult], what: str) -> None:
         for node, res in answers.items():
             if res.fail_msg:
                 _LOG.warning("Cannot replicate %s to %s: %s", what, node,

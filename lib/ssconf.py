@@ -39,11 +39,15 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, objects, pathutils
 from ganeti.utils import io
 from ganeti.utils.text import nice_sort
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
+    from ganeti.rpc.client import RpcClient
 
 SS_CLUSTER_NAME: Final = "cluster_name"
 SS_CLUSTER_TAGS: Final = "cluster_tags"
@@ -100,7 +104,7 @@ def _format_uid_pool(pool: list[list[int]]) -> str:
     return _lines(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in pool)
 
 
-def compute_values(cfg: Any) -> dict[str, str]:
+def compute_values(cfg: ConfigWriter | objects.ConfigData) -> dict[str, str]:
     """The ssconf values of a configuration.
 
     ``cfg`` is a :class:`~ganeti.config.ConfigWriter` or an
@@ -294,7 +298,7 @@ class SimpleStore:
 PushFn = Callable[[list[str], dict[str, str]], dict[str, str | None]]
 
 
-def rpc_push_fn(rpc: Any) -> PushFn:
+def rpc_push_fn(rpc: RpcClient) -> PushFn:
     """A :data:`PushFn` over the node RPC ``write_ssconf_files`` call."""
     def push(nodes: list[str], values: dict[str, str]) -> dict[str, str | None]:
         results = rpc.call_write_ssconf_files(nodes, values)
@@ -316,7 +320,7 @@ class SsconfPusher:
     :meth:`flush` waits until the pushes of the changes so far are done.
     """
 
-    def __init__(self, cfg: Any, push_fn: PushFn) -> None:
+    def __init__(self, cfg: ConfigWriter, push_fn: PushFn) -> None:
         self._cfg = cfg
         self._push_fn = push_fn
         self._cond = threading.Condition()

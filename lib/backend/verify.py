@@ -7,6 +7,7 @@ from typing import Any
 
 from ganeti import constants, errors, hypervisor
 from ganeti.backend import handler
+from ganeti.backend.instance import instance_list
 
 
 def _hypervisor_problems(name: str) -> list[str]:
@@ -20,6 +21,16 @@ def _hypervisor_problems(name: str) -> list[str]:
         return [f"verify failed: {err}"]
 
 
+def _running_instances(hypervisors: list[str]) -> dict[str, Any]:
+    """``instances``: what the hypervisors run here, or ``instances_error``
+    saying why the list could not be had (the master's instance checks
+    then skip this node instead of calling everything down)."""
+    try:
+        return {"instances": instance_list(hypervisors)}
+    except errors.GenericError as err:
+        return {"instances_error": str(err)}
+
+
 @handler("node_verify")
 def node_verify(hypervisors: list[str]) -> dict[str, Any]:
     return {
@@ -27,4 +38,5 @@ def node_verify(hypervisors: list[str]) -> dict[str, Any]:
         "release": constants.RELEASE_VERSION,
         "time": time.time(),
         "hypervisor": {hv: _hypervisor_problems(hv) for hv in hypervisors},
+        **_running_instances(hypervisors),
     }

@@ -27,6 +27,7 @@ from ganeti import (
     constants,
     daemonutil,
     errors,
+    ht,
     opcodes,
     pathutils,
     ssh,
@@ -90,6 +91,11 @@ def prepare_ssh(name: str, ip: str, runner: ssh.SshRunner,
 def add_node(opts: argparse.Namespace, args: list[str]) -> int:
     """Add (or re-add) a node to the cluster."""
     name = args[0]
+    for value, option in ((opts.primary_ip, "--primary-ip"),
+                          (opts.secondary_ip, "-s/--secondary-ip")):
+        if value is not None and not ht.TIPAddress(value):
+            raise errors.OpPrereqError(
+                f"Invalid IP address '{value}' given with {option}", EC.INVAL)
     ip = opts.primary_ip or bootstrap.resolve(name, "the node name",
                                               "--primary-ip")
     if not opts.no_node_setup:

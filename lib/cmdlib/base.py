@@ -13,10 +13,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganeti import errors
 from ganeti.opcodes import OpCode
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
+    from ganeti.locking import GanetiLockManager
+    from ganeti.rpc.client import RpcClient
 
 Feedback = Callable[[str], None]
 
@@ -48,11 +53,15 @@ class LockRequest:
 
 @dataclasses.dataclass
 class LUContext:
-    """What an LU may use: the config, the node RPC and the master's name."""
+    """What an LU may use: the config, the node RPC and the master's name;
+    in the master daemon also its lock manager (``glm``: node add and
+    remove change the node level, a failed instance add drops its lock).
+    Unit tests that run LUs without a lock manager leave it ``None``."""
 
-    cfg: Any       # ganeti.config.ConfigWriter
-    rpc: Any       # the node RPC client (ganeti.rpc)
+    cfg: ConfigWriter
+    rpc: RpcClient
     master: str
+    glm: GanetiLockManager | None = None
 
 
 LU_REGISTRY: dict[type[OpCode], type[LogicalUnit]] = {}

@@ -1,26 +1,26 @@
 """``gnt-cluster verify``: is the cluster what its configuration says?
 
 One fan-out RPC call per kind of live data (``node_verify``: protocol and
-software version, clock, hypervisor self-checks; ``fingerprint_files``:
-SHA-1 of every distributed file and ssconf file), then pure checks of the
-answers, so an empty 10-node cluster verifies in a few RPC round trips.
+software version, clock, hypervisor self-checks, running instances;
+``fingerprint_files``: SHA-1 of every distributed file and ssconf file;
+``blockdev_getsizes``: one call per node holding disks, all at once),
+then pure checks of the answers, so a 10-node cluster verifies in a few
+RPC round trips whatever its number of instances.
 
 Problems are reported as Ganeti does, one line each through the job's
-log, and the opcode's result is True when no *error* was found (the CLI
-exits 1 otherwise).  With ``error_codes`` a line is machine-parseable::
+log (format and codes: :mod:`ganeti.cmdlib.cluster_verify_report`), and
+the opcode's result is True when no *error* was found (the CLI exits 1
+otherwise).  With ``error_codes`` a line is machine-parseable::
 
     ERROR:ENODEFILECHECK:node:node2.example.com:file '/var/lib/...' ...
-    <ftype>:<ecode>:<item type>:<item>:<message>
-
-otherwise ``ERROR: node node2.example.com: file ...``.
 
 Checks run in :attr:`LUClusterVerify.CHECKS` order; each is a method
-taking the gathered :class:`VerifyData`.  Instance and disk checks slot
-in as further entries (and ``node_verify`` keys) without touching the
-others.  The post hooks (``cluster-verify``) run last on every online
-node; a failing script is an error (``ENODEHOOKS``) and its output is
-shown.  They are run by the LU itself, not by the processor, because
-their outcome is part of the verdict.
+taking the gathered :class:`VerifyData`.  The instance checks live in
+:mod:`ganeti.cmdlib.cluster_verify_instances`.  The post hooks
+(``cluster-verify``) run last on every online node; a failing script is
+an error (``ENODEHOOKS``) and its output is shown.  They are run by the
+LU itself, not by the processor, because their outcome is part of the
+verdict.
 """
 
 from __future__ import annotations
@@ -42,26 +42,20 @@ from ganeti import (
     replication,
     ssconf,
 )
+from ganeti.cmdlib import cluster_verify_instances as civ
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit
+from ganeti.cmdlib.cluster_verify_report import (
+    ECLUSTERCFG,
+    ENODEFILECHECK,
+    ENODEHOOKS,
+    ENODEHV,
+    ENODERPC,
+    ENODETIME,
+    ENODEVERSION,
+    Reporter,
+)
 from ganeti.rpc.result import RpcResult
 from ganeti.utils import io
-
-ETYPE_ERROR: Final = "ERROR"
-ETYPE_WARNING: Final = "WARNING"
-
-TCLUSTER: Final = "cluster"
-TNODE: Final = "node"
-TINSTANCE: Final = "instance"
-
-#: (item type, code) pairs, Ganeti's names.
-ECLUSTERCFG: Final = (TCLUSTER, "ECLUSTERCFG")
-ECLUSTERFILECHECK: Final = (TCLUSTER, "ECLUSTERFILECHECK")
-ENODEFILECHECK: Final = (TNODE, "ENODEFILECHECK")
-ENODEHOOKS: Final = (TNODE, "ENODEHOOKS")
-ENODEHV: Final = (TNODE, "ENODEHV")
-ENODERPC: Final = (TNODE, "ENODERPC")
-ENODETIME: Final = (TNODE, "ENODETIME")
-ENODEVERSION: Final = (TNODE, "ENODEVERSION")
 
 #: Largest clock difference between master and node (seconds), as Ganeti.
 NODE_MAX_CLOCK_SKEW: Final = 150.0
@@ -69,50 +63,10 @@ NODE_MAX_CLOCK_SKEW: Final = 150.0
 VERIFY_HPATH: Final = "cluster-verify"
 
 
-def format_problem(ftype: str, ecode: tuple[str, str], item: str | None,
-                   msg: str, *, error_codes: bool) -> str:
-    """One report line (without the ``  - `` prefix)."""
-    itype, etxt = ecode
-    if error_codes:
-        return f"{ftype}:{etxt}:{itype}:{item or ''}:{msg}"
-    shown = f" {item}" if item else ""
-    return f"{ftype}: {itype}{shown}: {msg}"
-
-
 def ssconf_content(value: str) -> bytes:
     """The bytes of an ssconf file holding ``value`` (as
     ``ssconf.write_files`` writes them; a unit test keeps both equal)."""
     return (value + "\n").encode("utf-8") if value else b""
-
-
-class Reporter:
-    """Collects problems; ``bad`` is True once an error was reported."""
-
-    def __init__(self, feedback: Feedback, *, error_codes: bool,
-                 simulate: bool) -> None:
-        self.feedback = feedback
-        self.error_codes = error_codes
-        self.simulate = simulate
-        self.bad = False
-        self.lines: list[str] = []
-
-    def error(self, ecode: tuple[str, str], item: str | None, msg: str, *,
-              warning: bool = False) -> None:
-        ftype = ETYPE_WARNING if warning else ETYPE_ERROR
-        line = format_problem(ftype, ecode, item, msg,
-                              error_codes=self.error_codes)
-        self.lines.append(line)
-        self.feedback(f"  - {line}")
-        if not warning:
-            self.bad = True
-
-    def error_if(self, cond: bool, ecode: tuple[str, str], item: str | None,
-                 msg: str, *, warning: bool = False) -> bool:
-        """Report when ``cond`` (always with debug_simulate_errors)."""
-        if cond or self.simulate:
-            self.error(ecode, item, msg, warning=warning)
-            return True
-        return False
 
 
 @dataclasses.dataclass
@@ -131,13 +85,19 @@ class VerifyData:
     files: dict[str, tuple[str, str | None]]
     #: Configured ssconf path -> expected SHA-1.
     ssconf: dict[str, str]
+    #: What the instance checks look at.
+    view: civ.InstanceView
 
     def answered(self, node: str) -> dict[str, Any] | None:
-        res = self.node_info.get(node)
-        if res is None or res.fail_msg is not None:
-            return None
-        payload: dict[str, Any] = res.payload
-        return payload
+        return _payload(self.node_info.get(node))
+
+
+def _payload(res: RpcResult | None) -> dict[str, Any] | None:
+    """The ``node_verify`` answer of a node, None when the call failed."""
+    if res is None or res.fail_msg is not None:
+        return None
+    payload: dict[str, Any] = res.payload
+    return payload
 
 
 Check = Callable[["LUClusterVerify", Reporter, VerifyData], None]
@@ -183,10 +143,20 @@ class LUClusterVerify(LogicalUnit):
         end = time.time()
         fingerprints = self.rpc.call_fingerprint_files(
             online, sorted([*files, *expected_ss]))
+        view = civ.build_view(data, {n: _payload(node_info.get(n))
+                                     for n in online})
+        civ.gather_disks(view, self._disk_sizes)
         return VerifyData(data=data, master=self.ctx.master, online=online,
                           candidates=candidates, node_info=node_info,
                           fingerprints=fingerprints, rpc_start=start,
-                          rpc_end=end, files=files, ssconf=expected_ss)
+                          rpc_end=end, files=files, ssconf=expected_ss,
+                          view=view)
+
+    def _disk_sizes(self, node: str, disks: list[dict[str, Any]]
+                    ) -> RpcResult:
+        result: RpcResult = self.rpc.call_blockdev_getsizes([node],
+                                                            disks)[node]
+        return result
 
     # --- checks ---------------------------------------------------------------
 
@@ -308,7 +278,16 @@ class LUClusterVerify(LogicalUnit):
                        "ssconf files out of sync with the configuration: "
                        + (", ".join(drift) or "(simulated)"))
 
-    #: The checks, in order (instance and disk checks join here).
+    def check_instances(self, r: Reporter, vd: VerifyData) -> None:
+        civ.check_instance_status(r, vd.view)
+
+    def check_orphan_instances(self, r: Reporter, vd: VerifyData) -> None:
+        civ.check_orphan_instances(r, vd.view)
+
+    def check_instance_disks(self, r: Reporter, vd: VerifyData) -> None:
+        civ.check_instance_disks(r, vd.view)
+
+    #: The checks, in order.
     CHECKS: list[tuple[str, Check]] = [
         ("Verifying node status", check_node_rpc),
         ("Verifying node versions", check_versions),
@@ -316,6 +295,9 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying hypervisors", check_hypervisors),
         ("Verifying distributed files", check_files),
         ("Verifying ssconf files", check_ssconf),
+        ("Verifying instance status", check_instances),
+        ("Verifying orphan instances", check_orphan_instances),
+        ("Verifying instance disks", check_instance_disks),
     ]
 
     # --- hooks ------------------------------------------------------------------
@@ -364,9 +346,16 @@ class LUClusterVerify(LogicalUnit):
             if self.op.verbose:
                 feedback(f"* {title}")
             check(self, r, vd)
+        notes = []
+        non_redundant = civ.non_redundant(vd.view)
+        if non_redundant:
+            notes.append(f"{non_redundant} non-redundant instance(s) found.")
         if offline:
+            notes.append(f"{len(offline)} offline node(s) found: "
+                         f"{', '.join(offline)}")
+        if notes:
             feedback("* Other Notes")
-            feedback(f"  - NOTICE: {len(offline)} offline node(s) found: "
-                     f"{', '.join(offline)}")
+            for note in notes:
+                feedback(f"  - NOTICE: {note}")
         self.run_post_hooks(r, vd, feedback)
         return not r.bad

@@ -52,7 +52,7 @@ Hooks and locks:
 - :func:`hook_nodes(cfg, inst)`: (pre nodes, post nodes): the master and
   the instance's nodes.
 - :func:`instance_locks_changed(lu, added=(), removed=())`: tell the
-  master's lock manager (``lu.ctx.glm``; absent in unit tests) about
+  master's lock manager (``lu.ctx.glm``; None in unit tests) about
   instances that appeared or went away.
 - :func:`single(results, node)`: the one :class:`RpcResult` of a
   single-node call.
@@ -63,13 +63,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganeti import constants, errors, objects
 from ganeti.cmdlib.base import Feedback, LogicalUnit
 from ganeti.locking import manager as lockmgr
 from ganeti.rpc.result import RpcResult
 from ganeti.storage import templates
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
 
 EC = errors.ErrorCode
 
@@ -125,7 +128,7 @@ class FilledParams:
     os: dict[str, Any]
 
 
-def filled_params(cfg: Any, inst: objects.Instance,
+def filled_params(cfg: ConfigWriter, inst: objects.Instance,
                   cluster: objects.Cluster | None = None) -> FilledParams:
     """Effective hypervisor, backend, per-NIC and OS parameters."""
     cluster = cluster if cluster is not None else cfg.get_cluster()
@@ -320,7 +323,7 @@ def shutdown_instance(lu: LogicalUnit, inst: objects.Instance, timeout: int,
 
 # --- Hooks -----------------------------------------------------------------------
 
-def instance_hooks_env(cfg: Any, inst: objects.Instance,
+def instance_hooks_env(cfg: ConfigWriter, inst: objects.Instance,
                        **override: Any) -> dict[str, object]:
     """Ganeti's instance hooks variables (without ``GANETI_``):
     ``INSTANCE_NAME``, ``_PRIMARY``, ``_SECONDARIES``, ``_OS_TYPE``,
@@ -364,7 +367,7 @@ def instance_hooks_env(cfg: Any, inst: objects.Instance,
     return env
 
 
-def hook_nodes(cfg: Any, inst: objects.Instance
+def hook_nodes(cfg: ConfigWriter, inst: objects.Instance
                ) -> tuple[list[str], list[str]]:
     """Hooks run on the master and the instance's nodes, both phases."""
     nodes = list(dict.fromkeys([cfg.get_master_node(), *inst.all_nodes]))
@@ -378,7 +381,7 @@ def instance_locks_changed(lu: LogicalUnit, added: Iterable[str] = (),
     """Tell the master's lock manager about instances that appeared or
     went away (a context without one, as in unit tests, is skipped).
     The caller holds the BGL; to add, it holds no node locks."""
-    glm = getattr(lu.ctx, "glm", None)
+    glm = lu.ctx.glm
     if glm is None:
         return
     removed, added = list(removed), list(added)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganeti import (
     constants,
@@ -45,6 +45,9 @@ from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 from ganeti.locking import manager as lockmgr
 from ganeti.storage import templates
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
 
 EC = errors.ErrorCode
 
@@ -195,7 +198,7 @@ def reinstall_osparams(current_os: str, current: Mapping[str, Any],
 
 # --- Parameters of a new instance -----------------------------------------------
 
-def build_nics(cfg: Any, specs: list[dict[str, Any]], name_ip: str | None,
+def build_nics(cfg: ConfigWriter, specs: list[dict[str, Any]], name_ip: str | None,
                owner: str) -> list[objects.NIC]:
     """NIC objects from opcode specifications: MACs generated or
     reserved, ``ip=auto`` replaced by the name's address, nicparams

@@ -35,6 +35,7 @@ from ganeti.cmdlib.instance_ops import (
     start_or_clean,
 )
 from ganeti.hypervisor.base import MigrationState, MigrationStatus
+from ganeti.rpc.result import RpcResult
 
 EC = errors.ErrorCode
 
@@ -190,8 +191,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                                  inst.hypervisor,
                                  f"migrating instance {inst.name}")
 
-    def _call(self, name: str, node: str, *args: Any) -> Any:
-        return getattr(self.rpc, f"call_{name}")([node], *args)[node]
+    def _call(self, name: str, node: str, *args: Any) -> RpcResult:
+        return self.rpc.call(name, [node], *args)[node]
 
     def _abort(self, info: str, feedback: Feedback) -> None:
         """Undo a migration that did not complete: the target drops what it

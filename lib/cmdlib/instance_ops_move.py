@@ -2,11 +2,12 @@
 make that node its primary.
 
 The instance is stopped for the copy (it starts again on the target if it
-was marked up).  Disks are copied through the master with the
-``blockdev_read_chunk``/``blockdev_write_chunk`` calls: 4 MiB chunks, all
-zero chunks skipped (the target disk is created sparse, so holes stay
-holes).  Every byte crosses the master twice, base64-encoded: fine for
-the file disks of test and small clusters, slow for big disks (see
+was marked up).  Disks are copied through the master by
+:mod:`ganeti.cmdlib.disk_copy`: only data moves (holes are skipped on the
+source and stay holes on the target, created sparse at full size), in
+chunks of at most 4 MiB, with progress lines in the job log.  Every data
+byte crosses the master twice, base64-encoded: fine for the file disks
+of test and small clusters, slow for big full disks (see
 doc/design/instance-operations.rst).  File and diskless instances move;
 DRBD instances are refused (use failover/migrate), as in Ganeti.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 
 from ganeti import constants, errors, objects, opcodes
+from ganeti.cmdlib import disk_copy
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback, LockRequest
 from ganeti.cmdlib.instance_ops import (
@@ -24,11 +26,10 @@ from ganeti.cmdlib.instance_ops import (
     on_node,
     start_or_clean,
 )
-from ganeti.rpc.calls.blockdev_copy import MAX_CHUNK
 from ganeti.storage import templates
 
 EC = errors.ErrorCode
-MIB = 1024 * 1024
+MIB = disk_copy.MIB
 
 
 class LUInstanceMove(InstanceLU):
@@ -89,24 +90,6 @@ class LUInstanceMove(InstanceLU):
 
     # --- copying -------------------------------------------------------------
 
-    def _copy_disk(self, disk: objects.Disk, source: str, target: str) -> int:
-        """Copy one disk chunk by chunk; returns the bytes sent."""
-        data = disk.to_dict()
-        total = disk.size * MIB
-        sent = 0
-        for offset in range(0, total, MAX_CHUNK):
-            length = min(MAX_CHUNK, total - offset)
-            res = self.rpc.call_blockdev_read_chunk([source], data, offset,
-                                                    length)[source]
-            chunk = res.raise_on_fail(f"Reading {disk.iv_name}")
-            if chunk is None:
-                continue
-            self.rpc.call_blockdev_write_chunk(
-                [target], data, offset, chunk)[target].raise_on_fail(
-                    f"Writing {disk.iv_name}")
-            sent += len(chunk) * 3 // 4
-        return sent
-
     def _create_on_target(self, inst: objects.Instance, target: str) -> None:
         directory = templates.file_disks_dir(inst.disks)
         if directory is not None:
@@ -131,9 +114,12 @@ class LUInstanceMove(InstanceLU):
             try:
                 self._create_on_target(inst, target)
                 for disk in inst.disks:
-                    sent = self._copy_disk(disk, source, target)
-                    feedback(f"  {disk.iv_name}: {disk.size} MiB,"
-                             f" {-(-sent // MIB)} MiB of data copied")
+                    feedback(f"  {disk.iv_name}: copying {disk.size} MiB"
+                             f" from {source} to {target}")
+                    disk_copy.copy_disk(self.rpc, disk, source, target,
+                                        disk_copy.CopyProgress(
+                                            disk.iv_name, disk.size * MIB,
+                                            feedback))
             except errors.GenericError as err:
                 common.remove_disks(self, on_target, feedback)
                 self._restart_on_source(feedback)

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ganeti import constants, errors, ht, objects, opcodes, ssconf
-from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit
+from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit, LUContext
 from ganeti.locking import manager as lockmgr
 from ganeti.rpc.client import RpcClient
+
+if TYPE_CHECKING:
+    from ganeti.config import ConfigWriter
 from ganeti.utils.text import nice_sort
 
 EC = errors.ErrorCode
@@ -41,7 +44,7 @@ def _eligible(node: objects.Node) -> bool:
     return not node.offline and not node.drained
 
 
-def candidate_stats(cfg: Any, exceptions: Iterable[str] = ()
+def candidate_stats(cfg: ConfigWriter, exceptions: Iterable[str] = ()
                     ) -> tuple[int, int, int]:
     """(current candidates, wanted candidates, eligible nodes), leaving the
     ``exceptions`` out of every count.  Wanted is the pool size, or the
@@ -54,7 +57,7 @@ def candidate_stats(cfg: Any, exceptions: Iterable[str] = ()
     return current, min(pool, len(eligible)), len(eligible)
 
 
-def maintain_candidate_pool(cfg: Any, exceptions: Iterable[str] = (),
+def maintain_candidate_pool(cfg: ConfigWriter, exceptions: Iterable[str] = (),
                             feedback: Callable[[str], None] | None = None
                             ) -> list[str]:
     """Promote eligible nodes (online, not drained; in name order) until
@@ -79,7 +82,7 @@ def maintain_candidate_pool(cfg: Any, exceptions: Iterable[str] = (),
     return promoted
 
 
-def distribute_to(ctx: Any, nodes: list[str], feedback: Feedback) -> None:
+def distribute_to(ctx: LUContext, nodes: list[str], feedback: Feedback) -> None:
     """Push the cluster's files to ``nodes`` (``redist``); failures are
     reported, not fatal (``gnt-cluster redist-conf`` repeats it)."""
     if not nodes:
@@ -93,7 +96,7 @@ def distribute_to(ctx: Any, nodes: list[str], feedback: Feedback) -> None:
                  f"failed: {err}; run 'gnt-cluster redist-conf'")
 
 
-def drop_candidate_files(ctx: Any, name: str, feedback: Feedback) -> None:
+def drop_candidate_files(ctx: LUContext, name: str, feedback: Feedback) -> None:
     """Tell a demoted node to remove the files only candidates keep
     (``node_demote_from_mc``); a failure is reported, not fatal (verify
     then reports a ``config.data`` left there).  Pending replication
@@ -107,10 +110,10 @@ def drop_candidate_files(ctx: Any, name: str, feedback: Feedback) -> None:
                  f"candidates' files: {res.fail_msg}")
 
 
-def node_locks_changed(ctx: Any, added: Iterable[str] = (),
+def node_locks_changed(ctx: LUContext, added: Iterable[str] = (),
                        removed: Iterable[str] = ()) -> None:
     """Tell the master's lock manager (``ctx.glm``) about nodes."""
-    glm = getattr(ctx, "glm", None)
+    glm = ctx.glm
     if glm is None:
         return
     added, removed = list(added), list(removed)
@@ -120,25 +123,16 @@ def node_locks_changed(ctx: Any, added: Iterable[str] = (),
         glm.remove(lockmgr.LEVEL_NODE, removed)
 
 
-def _transport_of(ctx: Any) -> Any:
-    transport = getattr(ctx, "transport", None)
-    if transport is None:
-        transport = vars(ctx.rpc).get("_transport")
-    if transport is None:
-        raise errors.ProgrammerError("The RPC client has no transport")
-    return transport
-
-
-def drop_idle_connections(ctx: Any) -> None:
+def drop_idle_connections(ctx: LUContext) -> None:
     """Forget the transport's kept-alive connections: a node daemon that
     was (re)started since they were opened would not answer on them.
     Node add and remove are rare; reconnecting costs a handshake."""
-    close = getattr(_transport_of(ctx), "close", None)
+    close = getattr(ctx.rpc.transport, "close", None)
     if close is not None:
         close()
 
 
-def rpc_to(ctx: Any, name: str, ip: str) -> RpcClient:
+def rpc_to(ctx: LUContext, name: str, ip: str) -> RpcClient:
     """An RPC client for one node that the config may not know (yet or
     any more), through the master's transport; close it after use."""
     from ganeti.bootstrap import NodeAddress
@@ -146,7 +140,7 @@ def rpc_to(ctx: Any, name: str, ip: str) -> RpcClient:
     def lookup(node: str) -> NodeAddress | None:
         return NodeAddress(name, ip) if node == name else None
 
-    return RpcClient(lookup, _transport_of(ctx), max_workers=1)
+    return RpcClient(lookup, ctx.rpc.transport, max_workers=1)
 
 
 def _resolve(name: str) -> str:

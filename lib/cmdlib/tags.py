@@ -7,7 +7,7 @@ from typing import Any
 
 from ganeti import constants, errors, opcodes
 from ganeti.cmdlib.base import Feedback, LockRequest, NoHooksLU
-from ganeti.objects import TaggableObject
+from ganeti.objects import Cluster, Instance, Node, TaggableObject
 
 
 class _TagsLU(NoHooksLU):
@@ -32,9 +32,11 @@ class _TagsLU(NoHooksLU):
 
     def check_prereq(self) -> None:
         kind, name = self.op.kind, self.op.name
-        target: TaggableObject | None
+        target: Cluster | Node | Instance | None
         if kind == constants.TAG_CLUSTER:
             target = self.cfg.get_cluster()
+        elif name is None:  # expand_names refused it already
+            target = None
         elif kind == constants.TAG_NODE:
             target = self.cfg.get_node(name)
         else:
@@ -96,12 +98,16 @@ class LUTagsSearch(NoHooksLU):
     def execute(self, feedback: Feedback) -> Any:
         rx = re.compile(self.op.pattern)
         found: list[list[str]] = []
-        objects: list[tuple[str, TaggableObject]] = [
+        objects: list[tuple[str, TaggableObject | None]] = [
             ("/cluster", self.cfg.get_cluster())]
         objects += [(f"/nodes/{n}", self.cfg.get_node(n))
                     for n in self.cfg.node_names()]
+        # The BGL (shared) does not keep an instance from being removed
+        # between the listing and the lookup: skip what is gone.
         objects += [(f"/instances/{i}", self.cfg.get_instance(i))
                     for i in self.cfg.instance_names()]
         for path, obj in objects:
+            if obj is None:
+                continue
             found.extend([path, tag] for tag in obj.tags if rx.search(tag))
         return found

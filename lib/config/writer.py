@@ -37,7 +37,7 @@ import threading
 import uuid as _uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Final
 
 from ganeti import cfgupgrade, constants, errors, objects, params, pathutils, serializer
 from ganeti.config import document
@@ -57,7 +57,8 @@ _GENERATE_ATTEMPTS: Final = 64
 
 _LOG = logging.getLogger(__name__)
 
-_Obj = TypeVar("_Obj", objects.Cluster, objects.Node, objects.Instance)
+#: What :meth:`ConfigWriter.update` stores.
+_Obj = objects.Cluster | objects.Node | objects.Instance
 
 EC = errors.ErrorCode
 

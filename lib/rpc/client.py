@@ -78,6 +78,12 @@ class RpcClient:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="rpc")
 
+    @property
+    def transport(self) -> Transport:
+        """The transport the calls go through (a client for a node the
+        config does not know can share it)."""
+        return self._transport
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from ganeti import errors
@@ -36,7 +37,8 @@ class RpcResult:
         raise cls(f"{text}call '{self.call}' on node {self.node} failed: "
                   f"{self.fail_msg}")
 
-    def warn_on_fail(self, feedback: Any, prefix: str | None = None) -> bool:
+    def warn_on_fail(self, feedback: Callable[[str], None],
+                     prefix: str | None = None) -> bool:
         """Report a failure through ``feedback``; True when it failed."""
         if self.fail_msg is None:
             return False

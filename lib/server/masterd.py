@@ -20,7 +20,6 @@ daemons out of the measurement.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import threading
@@ -83,16 +82,6 @@ def check(options: argparse.Namespace) -> None:
         cfg, voting=options.rpc_transport == "https" and not options.no_voting)
 
 
-@dataclasses.dataclass
-class MasterLUContext(LUContext):
-    """The master's LU context also carries the lock manager (node add
-    and remove update the node level, see cmdlib.node_membership) and
-    the RPC transport (to reach a node not yet in the configuration)."""
-
-    glm: Any = None
-    transport: Any = None
-
-
 class Master:
     """The running master: config, locks, queue, LUXI server."""
 
@@ -111,9 +100,8 @@ class Master:
             transport = LocalTransport([self.master_name])
         self.rpc = RpcClient(self.cfg.get_node, transport)
         self.processor = mcpu.Processor(
-            MasterLUContext(cfg=self.cfg, rpc=self.rpc,
-                            master=self.master_name, glm=self.glm,
-                            transport=transport),
+            LUContext(cfg=self.cfg, rpc=self.rpc, master=self.master_name,
+                      glm=self.glm),
             self.glm, hooks.RpcHooksRunner(self.rpc))
         # Every config change reaches the nodes' ssconf files (async).
         self.ssconf = ssconf.SsconfPusher(self.cfg,

@@ -211,3 +211,38 @@ def test_modify_and_bridges(cluster: Cluster) -> None:
     c.ok("shutdown", "--all", "--force-multiple")
     assert c.hv(1).list_instances() == []
     c.fails(1, "use --force-multiple", "startup", "--all")
+
+
+def test_move_of_a_large_sparse_disk(cluster: Cluster) -> None:
+    """A 2 GiB file disk holding a few MiB moves as data only: holes stay
+    holes on the target, the content is identical, and the job log shows
+    progress lines with the totals."""
+    c = cluster
+    name = "sparse1.local-cluster.example"
+    c.add(name, "-t", "file", "--disk", "0:size=2G", "--net", ROUTED,
+          "--no-start")
+    source = c.n1.paths.under(
+        f"{pathutils.CONFIGURED_FILE_STORAGE_DIR}/{name}/disk0")
+    mib = 1024 * 1024
+    with open(source, "r+b") as handle:
+        for offset in (mib, 700 * mib + 5, 2047 * mib):
+            handle.seek(offset)
+            handle.write(os.urandom(mib))
+    with open(source, "rb") as handle:
+        expected = handle.read()
+
+    out = c.ok("move", "-f", "-n", c.n2.name, name)
+    assert f"disk/0: copying 2048 MiB from {c.n1.name} to {c.n2.name}" in out
+    last = [line for line in out.splitlines() if "disk/0: 100% of" in line]
+    assert len(last) == 1, out
+    assert "of 2048.0 MiB," in last[0] and "MiB/s, done in" in last[0]
+    sent = float(last[0].split("MiB,")[1].split(" MiB of data sent")[0])
+    assert 3.0 <= sent < 16.0, last[0]
+
+    target = source.replace(c.n1.root, c.n2.root)
+    assert not os.path.exists(source)
+    with open(target, "rb") as handle:
+        assert handle.read() == expected
+    assert os.path.getsize(target) == 2048 * mib
+    assert os.stat(target).st_blocks * 512 < 8 * mib
+    c.ok("remove", "-f", name)

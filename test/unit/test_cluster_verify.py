@@ -2,122 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from config_builders import make_config, node_name, write_config
-
-from ganeti import config, constants, hooks, opcodes, pathutils, ssconf
-from ganeti.cmdlib.base import LUContext
-from ganeti.cmdlib.cluster_verify import (
-    ENODEFILECHECK,
-    LUClusterVerify,
-    format_problem,
-    ssconf_content,
+from cluster_verify_support import (
+    CONF,
+    N2,
+    N3,
+    make_env,
+    problems,
+    run_verify,
+    sha1,
 )
-from ganeti.rpc.result import RpcResult
+from config_builders import write_config
 
-CONF = pathutils.Paths("")
-N1, N2, N3 = node_name(1), node_name(2), node_name(3)
-
-
-def sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
-class StandInRpc:
-    """Answers like healthy nodes; tests change ``answers`` per node."""
-
-    def __init__(self, cfg: config.ConfigWriter, master_files: dict[str, bytes]
-                 ) -> None:
-        self.cfg = cfg
-        values = ssconf.compute_values(cfg)
-        self.files = {path: sha1(data) for path, data in master_files.items()}
-        for key, value in values.items():
-            self.files[CONF.ssconf_file(key)] = sha1(ssconf_content(value))
-        self.per_node: dict[str, dict[str, Any]] = {}
-        self.file_overrides: dict[str, dict[str, str | None]] = {}
-        self.fail: dict[tuple[str, str], str] = {}
-        self.hook_scripts: dict[str, list[list[object]]] = {}
-        self.calls: list[str] = []
-
-    def _result(self, node: str, call: str, payload: Any) -> RpcResult:
-        msg = self.fail.get((node, call))
-        if msg is not None:
-            return RpcResult(node, call, fail_msg=msg)
-        return RpcResult(node, call, payload=payload)
-
-    def call_node_verify(self, nodes: list[str], hvs: list[str]
-                         ) -> dict[str, RpcResult]:
-        self.calls.append("node_verify")
-        out = {}
-        for node in nodes:
-            info = {"protocol": constants.PROTOCOL_VERSION,
-                    "release": constants.RELEASE_VERSION,
-                    "time": time.time(),
-                    "hypervisor": {hv: [] for hv in hvs}}
-            info.update(self.per_node.get(node, {}))
-            out[node] = self._result(node, "node_verify", info)
-        return out
-
-    def call_fingerprint_files(self, nodes: list[str], paths: list[str]
-                               ) -> dict[str, RpcResult]:
-        self.calls.append("fingerprint_files")
-        out = {}
-        for node in nodes:
-            sums = {p: self.files.get(p) for p in paths}
-            if node not in self.cfg.get_config_data().nodes or \
-                    not self.cfg.get_node(node).master_candidate:
-                sums[CONF.cluster_conf_file] = None
-            sums.update(self.file_overrides.get(node, {}))
-            out[node] = self._result(node, "fingerprint_files", sums)
-        return out
-
-    def call_hooks_runner(self, nodes: list[str], hpath: str, phase: str,
-                          env: dict[str, str]) -> dict[str, RpcResult]:
-        self.calls.append("hooks_runner")
-        assert hpath == "cluster-verify" and phase == "post"
-        assert env["GANETI_OP_CODE"] == "OP_CLUSTER_VERIFY"
-        return {n: self._result(n, "hooks_runner", self.hook_scripts.get(n, []))
-                for n in nodes}
+from ganeti import config, hooks, pathutils
+from ganeti.cmdlib.cluster_verify_report import ENODEFILECHECK, format_problem
 
 
 @pytest.fixture
-def env(tmp_path: Path):  # type: ignore[no-untyped-def]
-    paths = pathutils.set_root(str(tmp_path))
-    os.makedirs(paths.data_dir)
-    data = make_config(nodes=3)
-    data.nodes[N3].master_candidate = False
-    data.cluster.candidate_pool_size = 2
-    write_config(paths.cluster_conf_file, data)
-    files = {CONF.cluster_conf_file: Path(paths.cluster_conf_file).read_bytes(),
-             CONF.rapi_users_file: b"admin pw write\n",
-             CONF.noded_cert_file: b"cert"}
-    for path, content in files.items():
-        Path(paths.under(path)).write_bytes(content)
-    cfg = config.ConfigWriter(paths.cluster_conf_file, offline=True)
-    rpc = StandInRpc(cfg, files)
-    yield cfg, rpc
-    cfg.close()
-    pathutils.set_root(None)
-
-
-def run_verify(cfg: Any, rpc: Any, **kwargs: Any) -> tuple[bool, list[str]]:
-    lines: list[str] = []
-    op = opcodes.OpClusterVerify(**kwargs)
-    lu = LUClusterVerify(LUContext(cfg=cfg, rpc=rpc, master=N1), op,
-                         lines.append)
-    lu.expand_names()
-    lu.check_prereq()
-    return lu.execute(lines.append), lines
-
-
-def problems(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith("  - ")]
+def env(tmp_path: Path) -> Iterator[Any]:
+    yield from make_env(tmp_path)
 
 
 def test_clean_cluster(env: Any) -> None:

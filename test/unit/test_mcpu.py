@@ -262,6 +262,21 @@ def test_tags_round_trip(env: Any) -> None:
     assert cfg.get_node(node).tags == ["b"]
 
 
+def test_tag_search_skips_an_instance_removed_meanwhile(
+        env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instance removal holds the BGL shared, as the search does: an
+    instance listed can be gone at its lookup."""
+    proc, cfg = env
+    gone, kept = cfg.instance_names()
+    proc.execute(opcodes.OpTagsSet(kind="instance", name=kept, tags=["t"]),
+                 Ctx())
+    listed = cfg.instance_names()
+    cfg.remove_instance(gone)
+    monkeypatch.setattr(cfg, "instance_names", lambda: listed)
+    found = proc.execute(opcodes.OpTagsSearch(pattern="^t$"), Ctx())
+    assert found == [[f"/instances/{kept}", "t"]]
+
+
 def test_cluster_queries(env: Any) -> None:
     proc, cfg = env
     info = proc.execute_direct(opcodes.OpClusterQuery())

@@ -24,6 +24,8 @@ class FakeTransport:
         self.sent: list[tuple[str, str, str, list[Any]]] = []
         self.down: set[str] = set()
         self.version = constants.PROTOCOL_VERSION
+        #: Times the kept-alive connections were dropped.
+        self.closed = 0
 
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult:
@@ -37,10 +39,8 @@ class FakeTransport:
     def calls(self, name: str) -> list[tuple[str, str]]:
         return [(n, a) for n, a, c, _ in self.sent if c == name]
 
-
-class Ctx(LUContext):
-    glm: Any
-    transport: Any
+    def close(self) -> None:
+        self.closed += 1
 
 
 @pytest.fixture
@@ -57,10 +57,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         transport = FakeTransport()
         glm = locking.GanetiLockManager(nodes=cfg.node_names(),
                                         instances=cfg.instance_names())
-        ctx = Ctx(cfg=cfg, rpc=RpcClient(cfg.get_node, transport),
-                  master="node1.example.com")
-        ctx.glm = glm
-        ctx.transport = transport
+        ctx = LUContext(cfg=cfg, rpc=RpcClient(cfg.get_node, transport),
+                        master="node1.example.com", glm=glm)
         yield ctx, transport, glm, distributed
         ctx.rpc.close()
 
@@ -116,6 +114,7 @@ def test_add_node(env: Any) -> None:
     assert transport.calls("write_ssconf_files") == [
         ("node3.example.com", "192.0.2.3")]
     assert distributed == [["node3.example.com"]]
+    assert transport.closed == 1  # the RPC client's own transport
 
 
 def test_add_node_becomes_candidate_when_pool_needs_it(env: Any) -> None:

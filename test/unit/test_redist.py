@@ -240,6 +240,27 @@ def test_distribute_pushes_each_file_to_its_nodes(master_root: Any) -> None:
     assert not any(name.startswith("jobqueue") for name, _, _ in rpc.calls)
 
 
+def test_known_hosts_missing_on_the_master_is_not_reported(
+        master_root: Any) -> None:
+    """A fresh cluster whose nodes joined without SSH has no known_hosts:
+    redistribution says nothing about it (it used to warn every time);
+    once ssh recorded a host key the file goes to every node."""
+    data = kvm_config()
+    rpc = RecordingRpc()
+    said: list[str] = []
+    redist.distribute_files(Ctx(FakeCfg(data), rpc, node_name(1)),
+                            feedback=said.append)
+    assert not any("known_hosts" in m for m in said), said
+    assert any("rapi.pem is missing on the master" in m for m in said)
+
+    Path(master_root.known_hosts_file).write_text("node2 ssh-ed25519 AAAA\n")
+    rpc = RecordingRpc()
+    redist.distribute_files(Ctx(FakeCfg(data), rpc, node_name(1)))
+    uploads = {args[0]: nodes for name, nodes, args in rpc.calls
+               if name == "upload_file"}
+    assert uploads[CONF.known_hosts_file] == [node_name(2), node_name(3)]
+
+
 def test_distribute_to_a_new_candidate_copies_the_queue(
         master_root: Any) -> None:
     os.makedirs(master_root.queue_dir)

@@ -10,5 +10,6 @@ CALLS = [
             (Arg("hypervisors", ht.TListOf(ht.TNonEmptyString),
                  "Enabled hypervisors whose verify() runs"),),
             ht.TDictOf(ht.TString, ht.TAny),
-            "protocol, release, time, hypervisor problems of the node"),
+            "protocol, release, time, hypervisor problems and running"
+            " instances (or why they could not be listed) of the node"),
 ]
