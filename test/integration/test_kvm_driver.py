@@ -347,7 +347,7 @@ def test_migration_moves_the_running_guest(
         moved = dst.get_instance_info(inst.name)
         assert moved is not None and moved.state == InstanceState.RUNNING
         record = dst.dirs.read_runtime(inst.name)
-        assert record is not None and record["incoming"] == ""
+        assert record is not None and record["incoming"] is False
         tap = record["nics"][0]["tap"]
         assert f"master {bridge}" in _ip("-o", "link", "show", "dev",
                                          tap).stdout
@@ -407,3 +407,48 @@ def test_incompatible_qemu_is_refused_before_anything_moves(
         assert src.list_instances() == [inst.name]
     finally:
         src.stop_instance(inst.name, force=True)
+
+
+def test_file_disk_migrates_through_the_block_mirror(tmp_path: Path) -> None:
+    """No shared storage: the target starts with an empty disk of the same
+    size, the source mirrors into it over NBD, and the guest moves; the
+    disk content ends byte-identical."""
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    src_disk, dst_disk = tmp_path / "src.img", tmp_path / "dst.img"
+    with open(src_disk, "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+        handle.seek(5 * 1024 * 1024)
+        handle.write(os.urandom(3 * 1024 * 1024))
+        handle.seek(40 * 1024 * 1024)
+        handle.write(b"end of the test disk" * 1000)
+    with open(dst_disk, "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    disk = objects.Disk(dev_type=constants.LD_FILE, size=64,
+                        logical_id=["loop", str(src_disk)], iv_name="disk/0")
+    inst = _instance("migdisk.example.com")
+    inst.disks = [disk]
+    inst.disk_template = constants.DT_FILE
+    hvp = _hvparams(migration_port=_free_port(18400))
+    src.start_instance(inst, [(str(src_disk), disk)], hvp, BE, [])
+    try:
+        info = src.migration_info(inst)
+        dst.accept_instance(inst, info, "127.0.0.1", [(str(dst_disk), disk)])
+        src.migrate_instance(inst, "127.0.0.1", True)
+        import time
+        deadline = time.monotonic() + 120
+        seen = set()
+        while (status := src.get_migration_status(inst)).status == "active":
+            seen.add(status.info.split(" ")[0])
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status.status == "completed", status.info
+        dst.finalize_migration(inst, info, True)
+        src.finalize_migration_source(inst, True)
+        assert dst.list_instances() == [inst.name]
+        assert src.list_instances() == []
+        assert src_disk.read_bytes() == dst_disk.read_bytes()
+        assert "disks" in seen  # the mirror phase was reported
+    finally:
+        src.stop_instance(inst.name, force=True)
+        dst.stop_instance(inst.name, force=True)

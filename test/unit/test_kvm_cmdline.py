@@ -85,19 +85,58 @@ def test_acpi_off_machine_and_cpu() -> None:
     assert _opt(cmd, "-cpu") == ["qemu64"]
 
 
-def test_disks_types_cache_readonly_and_commas() -> None:
+def test_disks_as_block_nodes_with_cache_readonly_and_commas() -> None:
     cmd = cmdline.build_command(_spec(
-        hv={"disk_type": "ide", "disk_cache": "writethrough"},
+        hv={"disk_cache": "none"},
         disks=[cmdline.DiskSpec("/srv/a,b"),
                cmdline.DiskSpec("/srv/c", read_only=True)]))
+    assert _opt(cmd, "-blockdev") == [
+        "driver=file,filename=/srv/a,,b,node-name=file0,cache.direct=on",
+        "driver=raw,file=file0,node-name=disk0",
+        "driver=file,filename=/srv/c,node-name=file1,cache.direct=on,"
+        "read-only=on",
+        "driver=raw,file=file1,node-name=disk1,read-only=on"]
+    assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0,bootindex=0",
+                                    "virtio-blk-pci,drive=disk1"]
+    assert "-drive" not in cmd
+
+
+@pytest.mark.parametrize(("cache", "device"), [
+    ("writethrough", ",write-cache=off"), ("writeback", ",write-cache=on"),
+    ("default", "")])
+def test_disk_cache_on_the_device(cache: str, device: str) -> None:
+    cmd = cmdline.build_command(_spec(hv={"disk_cache": cache},
+                                      disks=[cmdline.DiskSpec("/d")]))
+    assert _opt(cmd, "-device") == [
+        f"virtio-blk-pci,drive=disk0{device},bootindex=0"]
+
+
+def test_ide_disks_leave_the_cdrom_slot() -> None:
+    cmd = cmdline.build_command(_spec(
+        hv={"disk_type": "ide", "boot_order": "cdrom"},
+        disks=[cmdline.DiskSpec(f"/d{i}") for i in range(3)]))
+    assert _opt(cmd, "-device") == [
+        "ide-hd,drive=disk0,bus=ide.0,unit=0",
+        "ide-hd,drive=disk1,bus=ide.0,unit=1",
+        "ide-hd,drive=disk2,bus=ide.1,unit=1"]
+
+
+def test_scsi_disks_get_a_controller() -> None:
+    cmd = cmdline.build_command(_spec(
+        hv={"disk_type": "scsi"}, disks=[cmdline.DiskSpec("/d")]))
+    assert _opt(cmd, "-device") == [
+        "lsi53c895a,id=scsi0", "scsi-hd,drive=disk0,bus=scsi0.0,scsi-id=0,"
+        "bootindex=0"]
+
+
+@pytest.mark.parametrize("disk_type", ["sd", "mtd", "pflash"])
+def test_legacy_disk_interfaces(disk_type: str) -> None:
+    cmd = cmdline.build_command(_spec(
+        hv={"disk_type": disk_type, "disk_cache": "writethrough"},
+        disks=[cmdline.DiskSpec("/d", read_only=True)]))
     assert _opt(cmd, "-drive") == [
-        "file=/srv/a,,b,format=raw,if=ide,index=0,cache=writethrough",
-        "file=/srv/c,format=raw,if=ide,index=1,cache=writethrough,readonly=on"]
-
-
-def test_paravirtual_disk_default_cache() -> None:
-    cmd = cmdline.build_command(_spec(disks=[cmdline.DiskSpec("/d")]))
-    assert _opt(cmd, "-drive") == ["file=/d,format=raw,if=virtio,index=0"]
+        f"file=/d,format=raw,if={disk_type},index=0,id=disk0,"
+        "cache=writethrough,readonly=on"]
 
 
 def test_cdrom_and_boot_order() -> None:
@@ -170,12 +209,12 @@ def test_usb_localtime_runas_chroot_extra_incoming() -> None:
         hv={"usb_mouse": "tablet", "use_localtime": True,
             "security_model": "user", "security_domain": "kvmuser",
             "use_chroot": True, "kvm_extra": "-no-hpet -global 'a=b c'"},
-        chroot_dir="/run/chroot/x", incoming="127.0.0.2:8102"))
+        chroot_dir="/run/chroot/x", incoming=True))
     assert _opt(cmd, "-device") == ["usb-tablet"] and "-usb" in cmd
     assert _opt(cmd, "-rtc") == ["base=localtime"]
     assert _opt(cmd, "-runas") == ["kvmuser"]
     assert _opt(cmd, "-chroot") == ["/run/chroot/x"]
-    assert _opt(cmd, "-incoming") == ["tcp:127.0.0.2:8102"]
+    assert _opt(cmd, "-incoming") == ["defer"]
     assert cmd[-3:] == ["-no-hpet", "-global", "a=b c"]
 
 

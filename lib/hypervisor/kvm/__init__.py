@@ -215,9 +215,9 @@ class KvmHypervisor(BaseHypervisor):
 
     def _launch(self, instance: objects.Instance, hvp: dict[str, Any],
                 memory: int, vcpus: int, nics: list[Mapping[str, Any]],
-                disks: list[cmdline.DiskSpec], incoming: str = "") -> None:
+                disks: list[cmdline.DiskSpec], incoming: bool = False) -> None:
         """Start qemu for ``instance`` (waiting for an incoming migration
-        on ``incoming`` when given); on any failure nothing is left."""
+        with ``incoming``); on any failure nothing is left."""
         name = instance.name
         self.validate_parameters(hvp)
         program = self._program(name, hvp)
@@ -260,7 +260,7 @@ class KvmHypervisor(BaseHypervisor):
                 "disks": [{"path": d.path, "read_only": d.read_only}
                           for d in disks],
                 "vnc_port": instance.network_port, "started": self._now(),
-                "incoming": incoming, "command": command})
+                "incoming": incoming, "migration": None, "command": command})
             self._run_qemu(name, command, [tap.fd for tap in taps])
             if password is not None:
                 self._set_vnc_password(name, password)
@@ -399,9 +399,10 @@ class KvmHypervisor(BaseHypervisor):
                            message=f"Instance {name} has neither a serial"
                                    " console nor a VNC server")
 
-    # --- migration (see .migration for the protocol) -------------------------
+    # --- migration (the protocol is in .migration) ---------------------------
 
-    def _record(self, name: str) -> dict[str, Any]:
+    def record(self, name: str) -> dict[str, Any]:
+        """The runtime record of ``name``, which must be running here."""
         if self._pid(name) is None:
             raise errors.HypervisorError(
                 f"Instance {name} is not running on this node",
@@ -413,109 +414,62 @@ class KvmHypervisor(BaseHypervisor):
                 errors.ErrorCode.ENVIRON)
         return record
 
+    def qmp(self, name: str, timeout: float = qmp.DEFAULT_TIMEOUT
+            ) -> qmp.QmpClient:
+        """A QMP client for ``name``'s qemu (open it with ``with``)."""
+        return self._qmp(name, timeout)
+
+    def program(self, name: str, hvp: Mapping[str, Any]) -> str:
+        return self._program(name, hvp)
+
+    def pid(self, name: str) -> int | None:
+        return self._pid(name)
+
+    def monotonic(self) -> float:
+        return self._monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+    def kill(self, name: str) -> None:
+        """Kill ``name``'s qemu, if any, and drop its runtime files."""
+        self._kill(name, self._pid(name))
+
+    def launch_incoming(self, instance: objects.Instance,
+                        record: Mapping[str, Any],
+                        disks: list[cmdline.DiskSpec]) -> None:
+        """Start qemu from a source's runtime record, waiting for the
+        incoming migration (``-incoming defer``)."""
+        self._launch(instance, dict(record.get("hvparams", {})),
+                     int(record["memory"]), int(record["vcpus"]),
+                     [{k: v for k, v in nic.items() if k != "tap"}
+                      for nic in record.get("nics", [])],
+                     disks, incoming=True)
+
     def migration_info(self, instance: objects.Instance) -> str:
-        record = self._record(instance.name)
-        with self._qmp(instance.name) as client:
-            version = client.version
-        return migration.make_blob(record, version)
+        return migration.info(self, instance)
 
     def accept_instance(self, instance: objects.Instance, info: str,
                         target_address: str,
                         block_devices: BlockDevices = ()) -> None:
-        name = instance.name
-        record, source_version = migration.parse_blob(name, info)
-        hvp = dict(record.get("hvparams", {}))
-        migration.check_compatible(name, record, source_version,
-                                   self._program(name, hvp))
-        disks = [cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
-                 for path, disk in block_devices]
-        if len(disks) != len(record.get("disks", [])):
-            raise errors.HypervisorError(
-                f"Instance {name}: {len(record.get('disks', []))} disk(s) run"
-                f" on the source but {len(disks)} were given on the target",
-                errors.ErrorCode.INVAL)
-        port = int(hvp.get("migration_port", 8102))
-        host = f"[{target_address}]" if ":" in target_address else (
-            target_address)
-        self._launch(instance, hvp, int(record["memory"]), int(record["vcpus"]),
-                     [{k: v for k, v in nic.items() if k != "tap"}
-                      for nic in record.get("nics", [])],
-                     disks, incoming=f"{host}:{port}")
+        migration.accept(self, instance, info, target_address,
+                         list(block_devices))
 
     def migrate_instance(self, instance: objects.Instance, target_address: str,
                          live: bool) -> None:
-        name = instance.name
-        record = self._record(name)
-        hvp = record.get("hvparams", {})
-        port = int(hvp.get("migration_port", 8102))
-        host = f"[{target_address}]" if ":" in target_address else (
-            target_address)
-        with self._qmp(name) as client:
-            client.execute("migrate-set-parameters",
-                           migration.migration_parameters(hvp))
-            if not live:
-                client.execute("stop")
-            client.execute("migrate", {"uri": f"tcp:{host}:{port}"})
+        migration.start(self, instance, target_address, live)
 
     def get_migration_status(self, instance: objects.Instance
                              ) -> MigrationStatus:
-        self._record(instance.name)
-        with self._qmp(instance.name) as client:
-            return migration.status_from_query(client.execute("query-migrate"))
+        return migration.status(self, instance)
 
     def finalize_migration(self, instance: objects.Instance, info: str,
                            success: bool) -> None:
-        """On the target: confirm the guest runs here (resuming a guest
-        migrated non-live), or kill what accept_instance started."""
-        name = instance.name
-        if not success:
-            self._kill(name, self._pid(name))
-            return
-        deadline = self._monotonic() + migration.CONFIRM_TIMEOUT
-        status = "gone"
-        while self._monotonic() < deadline:
-            if self._pid(name) is None:
-                status = "gone"
-                break
-            with self._qmp(name) as client:
-                status = str((client.execute("query-status") or {}
-                              ).get("status"))
-                if status in ("paused", "postmigrate"):
-                    client.execute("cont")
-                    continue
-                if status == "running":
-                    break
-            self._sleep(0.2)
-        if status != "running":
-            raise errors.HypervisorError(
-                f"Instance {name} does not run on the target node after the"
-                f" migration (qemu state: {status})", errors.ErrorCode.STATE)
-        record = self.dirs.read_runtime(name)
-        if record is not None:
-            record["incoming"] = ""
-            self.dirs.write_runtime(name, record)
+        migration.finalize_target(self, instance, success)
 
     def finalize_migration_source(self, instance: objects.Instance,
                                   success: bool) -> None:
-        """On the source: kill the qemu whose guest left, or cancel the
-        migration and resume the guest here."""
-        name = instance.name
-        pid = self._pid(name)
-        if success:
-            self._kill(name, pid)
-            return
-        if pid is None:
-            raise errors.HypervisorError(
-                f"Instance {name} no longer runs on the source node",
-                errors.ErrorCode.STATE)
-        with self._qmp(name) as client:
-            answer = client.execute("query-migrate") or {}
-            if answer.get("status") not in ("completed", "failed",
-                                             "cancelled", "none", None):
-                client.execute("migrate_cancel")
-            status = (client.execute("query-status") or {}).get("status")
-            if status != "running":
-                client.execute("cont")
+        migration.finalize_source(self, instance, success)
 
     def verify(self) -> list[str]:
         problems = []
