@@ -129,6 +129,7 @@ class Master:
                                                 self.master_name)
         self.cfg.add_write_hook(config_rep.on_write)
         self.queue.add_replication_hook(queue_rep.on_batch)
+        self.config_replicator = config_rep
         self.replicators = [config_rep, queue_rep]
         replication.register(self.cfg, self.ssconf)
         replication.register(self.cfg, config_rep)
@@ -145,7 +146,10 @@ class Master:
         self.ssconf.start()
         for replicator in self.replicators:
             replicator.start()
-        self.ssconf.on_write(0)  # bring every node up to date at start
+        # Bring every node up to date at start: ssconf everywhere, and
+        # config.data on candidates that missed a push (e.g. a failover).
+        self.ssconf.on_write(0)
+        self.config_replicator.on_write(0)
         self._server_thread.start()
         logging.info("Master daemon ready on %s", self.server.server_address)
         stop.wait()
