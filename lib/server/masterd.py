@@ -48,6 +48,9 @@ from ganeti.rpc.transport import HttpsTransport
 from ganeti.utils import io
 
 RPC_TRANSPORTS = ("local", "in-process", "https")
+#: Seconds each replicator may take at stop to finish its queued pushes;
+#: both together stay below daemon-util's 60 s before SIGKILL.
+REPLICATION_STOP_TIMEOUT = 20.0
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +164,7 @@ class Master:
             logging.warning("Some opcodes were still running at shutdown")
         self.ssconf.stop()
         for replicator in self.replicators:
-            replicator.stop()
+            replicator.stop(timeout=REPLICATION_STOP_TIMEOUT)
         self.rpc.close()
         return errors.EXIT_SUCCESS
 
