@@ -23,6 +23,10 @@ daemon found under the node roots (whichever node is the master by
 then); :meth:`LocalCluster.status` says what runs.  The state
 (``DIR/local-cluster.json``) records the layout so ``stop`` and
 ``status`` need no options.
+
+Run from a checkout, the launcher runs the checkout's ``scripts/`` and
+``daemons/``; installed, the commands in the configured ``sbindir``
+(:func:`command_dirs`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,29 @@ COMMAND_TIMEOUT: Final = 300.0
 
 def _repo() -> str:
     return os.path.dirname(daemonutil.package_parent())
+
+
+def command_dirs() -> list[str]:
+    """Where the ``gnt-*`` commands and the daemons' launchers are: the
+    checkout's ``scripts/`` and ``daemons/`` when this package runs from a
+    checkout, the configured ``sbindir`` when it is installed."""
+    repo = _repo()
+    scripts = os.path.join(repo, "scripts")
+    if os.path.isfile(os.path.join(scripts, "gnt-cluster")):
+        return [scripts, os.path.join(repo, "daemons")]
+    return [pathutils.SBINDIR]
+
+
+def command_path(command: str) -> str:
+    """The launcher of ``command`` (``gnt-*``, a daemon or daemon-util)."""
+    dirs = command_dirs()
+    for directory in dirs:
+        path = os.path.join(directory, command)
+        if os.path.isfile(path):
+            return path
+    raise errors.OpExecError(
+        f"Cannot find the command {command} (looked in {', '.join(dirs)})",
+        errors.ErrorCode.ENVIRON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,8 +205,7 @@ class LocalCluster:
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name})
         env["PATH"] = os.pathsep.join([
-            os.path.join(repo, "scripts"), os.path.join(repo, "daemons"),
-            os.path.join(repo, ".venv", "bin"),
+            *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
         return env
 
@@ -190,12 +216,7 @@ class LocalCluster:
             timeout: float = COMMAND_TIMEOUT,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``gnt-*`` command (or ``daemon-util``) as on ``node``."""
-        if command == "daemon-util" or command.startswith("ganeti-"):
-            argv = [sys.executable, os.path.join(_repo(), "daemons", command),
-                    *args]
-        else:
-            argv = [sys.executable, os.path.join(_repo(), "scripts", command),
-                    *args]
+        argv = [sys.executable, command_path(command), *args]
         return subprocess.run(argv, env=self.env(node), capture_output=True,
                               text=True, timeout=timeout, input=input,
                               stdin=None if input is not None
