@@ -255,7 +255,7 @@ def test_building_in_a_checkout_keeps_its_local_cluster(
     tool = [sys.executable, str(src / "tools" / "local-cluster")]
     try:
         _sh([*tool, "start", str(directory), "--nodes", "1", "--no-rapi",
-             "--prefix", _free_prefix()], src)
+             "--prefix", _free_prefix(1)], src)
         env = _build_env(tmp_path)
         _sh(["./configure", "--prefix=/opt/gnt-other"], src, env)
         _sh(["make"], src, env)
@@ -285,7 +285,7 @@ def test_installed_local_cluster_runs_the_installed_commands(
     env = {"PATH": "/usr/bin:/bin"}  # nothing of the checkout
     try:
         started = _sh([tool, "start", str(directory), "--nodes", "2",
-                       "--no-rapi", "--prefix", _free_prefix()],
+                       "--no-rapi", "--prefix", _free_prefix(2)],
                       tmp_path, env)
         assert "ganeti-masterd (pid" in started
         status = _sh([tool, "status", str(directory)], tmp_path, env)
