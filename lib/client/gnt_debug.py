@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import cli, errors, opcodes
@@ -190,7 +190,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--no-master] [-n NODE...] [-r N] [--submit] <duration>",
         "Executes a TestDelay OpCode"),
     "submit-job": cli.Command(
-        submit_job, cli.args_atleast(1, "opcodes_file"),
+        submit_job, cli.args_atleast(1, "opcodes_file", cli.ARG_FILE),
         (cli.VERBOSE_OPT, TIMING_STATS_OPT, JOB_REPEAT_OPT, OP_REPEAT_OPT,
          cli.SUBMIT_OPT),
         "[--verbose] [--timing-stats] [--job-repeat N] [--op-repeat N]"
@@ -207,6 +207,11 @@ COMMANDS: Final[dict[str, cli.Command]] = {
 }
 
 
+def commands() -> Mapping[str, cli.Command]:
+    """The subcommands."""
+    return COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnt-debug`` launcher."""
-    return cli.GenericMain(COMMANDS, sys.argv if argv is None else argv)
+    return cli.GenericMain(commands(), sys.argv if argv is None else argv)
