@@ -126,6 +126,12 @@ def args_atleast(count: int, name: str = "argument",
 
 # --- Options -------------------------------------------------------------------
 
+#: The first word of an option's metavar -> what its value names.
+_METAVAR_KINDS: Final = {"NODE": ARG_NODE, "OS": ARG_OS,
+                         "INSTANCE": ARG_INSTANCE, "FILE": ARG_FILE,
+                         "PATH": ARG_FILE, "DIR": ARG_FILE}
+
+
 @dataclass(frozen=True)
 class CliOption:
     """One option: its flags and the argparse keywords that define it."""
@@ -142,6 +148,19 @@ class CliOption:
         flag = next((f for f in self.flags if f.startswith("--")),
                     self.flags[0])
         return flag.lstrip("-").replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the option is followed by a value (not a flag)."""
+        return self.kwargs.get("action", "store") in ("store", "append")
+
+    @property
+    def value_kind(self) -> str:
+        """What the value names (an ``ARG_*`` kind), for completion:
+        read from the metavar (``NODE``, ``OS[+VARIANT]``, ``FILE``...)."""
+        word = str(self.kwargs.get("metavar") or "")
+        word = word[:len(word) - len(word.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))]
+        return _METAVAR_KINDS.get(word, ARG_UNKNOWN)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*self.flags, **dict(self.kwargs))
