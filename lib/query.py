@@ -803,6 +803,18 @@ JOB_FIELDS: Final = _table(constants.QR_JOB, [
 ], default=("id", "status", "summary"))
 
 
+#: The lock fields (``gnt-debug locks -o``), computed by the master
+#: daemon's ``QueryLocks``; getters read a ``{field: value}`` row.
+LOCK_FIELDS: Final = _table(constants.QR_LOCK, [
+    _j("name", "Name", "text", "Lock name"),
+    _j("mode", "Mode", "text", "Mode in which the lock is held (shared or"
+       " exclusive; - when free)"),
+    _j("owner", "Owner", "list", "The jobs holding the lock"),
+    _j("pending", "Pending", "list",
+       "The jobs waiting for the lock, with the mode each wants"),
+], default=("name", "mode", "owner", "pending"))
+
+
 #: The tables of the query2 resources (``/2/query/<what>``).
 TABLES: Final[dict[str, FieldTable]] = {
     constants.QR_NODE: NODE_FIELDS,

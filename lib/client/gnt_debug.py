@@ -141,12 +141,6 @@ def submit_job(opts: argparse.Namespace, args: list[str]) -> int:
     return code
 
 
-#: ``gnt-debug locks`` fields and their titles.
-LOCK_FIELDS: Final = {"name": "Name", "mode": "Mode", "owner": "Owner",
-                      "pending": "Pending"}
-LOCK_DEF_FIELDS: Final = ("name", "mode", "owner", "pending")
-
-
 def _format_lock_value(field: str, value: Any) -> str:
     if value is None or value == []:
         return "-"
@@ -160,20 +154,23 @@ def _format_lock_value(field: str, value: Any) -> str:
 
 def list_locks(opts: argparse.Namespace, args: list[str]) -> int:
     """Show the master daemon's locks: name, mode, owners, waiters."""
-    fields = cli.parse_fields(opts.output, LOCK_DEF_FIELDS)
-    unknown = [f for f in fields if f not in LOCK_FIELDS]
-    if unknown:
-        raise errors.UnknownFieldError(
-            f"Unknown output field(s): {', '.join(unknown)}")
+    from ganeti import query  # the field table; only this command needs it
+
+    table = query.LOCK_FIELDS
+    if opts.output == cli.FIELDS_HELP:
+        return cli.print_field_help(table.help_rows(), opts)
+    fields = cli.parse_fields(opts.output, table.default)
+    table.resolve(fields)
     if opts.interval is not None and opts.interval < 1:
         raise errors.UsageError("The interval must be at least 1 second")
     cl = cli.get_client()
     while True:
         rows = cl.query_locks(fields)
-        table = [[_format_lock_value(f, v)
+        cells = [[_format_lock_value(f, v)
                   for f, v in zip(fields, row, strict=True)] for row in rows]
-        headers = None if opts.no_headers else LOCK_FIELDS
-        for line in cli.generate_table(headers, fields, table,
+        headers = None if opts.no_headers else {
+            name: fdef.title for name, fdef in table.fields.items()}
+        for line in cli.generate_table(headers, fields, cells,
                                        separator=opts.separator):
             cli.to_stdout(line)
         if opts.interval is None:
@@ -202,8 +199,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         (cli.NOHDR_OPT, cli.SEP_OPT, cli.FIELDS_OPT, INTERVAL_OPT),
         "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...]"
         " [--interval=SECONDS]",
-        "Show a list of locks in the master daemon (fields: "
-        + ", ".join(LOCK_FIELDS) + ")"),
+        "Show a list of locks in the master daemon (the fields: -o help)"),
 }
 
 

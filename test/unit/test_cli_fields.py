@@ -53,6 +53,15 @@ def test_output_help_prints_the_field_list(program: str,
         table.help_rows()[0][0]
 
 
+def test_lock_list_output_help() -> None:
+    code, out, _ = _run("gnt-debug", "locks", "-o", "help",
+                        "--separator", "|")
+    assert code == 0
+    assert [tuple(line.split("|")) for line in out.splitlines()[1:]] == \
+        query.LOCK_FIELDS.help_rows()
+    assert {"name", "mode", "owner", "pending"} == set(query.LOCK_FIELDS.fields)
+
+
 def test_list_fields_of_named_fields_and_unknown_ones() -> None:
     code, out, _ = _run("gnt-instance", "list-fields", "--no-headers",
                         "--separator", "|", "oper_ram", "nic.mac/2")
@@ -63,6 +72,25 @@ def test_list_fields_of_named_fields_and_unknown_ones() -> None:
         "nic.mac/2|Text|Nic.mac/2|The MAC address of NIC 2"]
     code, _, err = _run("gnt-node", "list-fields", "name", "bogus")
     assert code == 14 and "bogus" in err
+
+
+def test_live_value_missing_from_a_running_instance_is_no_data() -> None:
+    get = query.INSTANCE_FIELDS.fields["oper_ram"].getter
+
+    class Data:
+        def __init__(self, info: dict[str, Any] | None) -> None:
+            self.info = info
+
+        def running(self, inst: object) -> dict[str, Any] | None:
+            return self.info
+
+    with pytest.raises(query._Status) as stopped:
+        get(Data(None), None)
+    with pytest.raises(query._Status) as unknown:
+        get(Data({"vcpus": 1}), None)
+    assert stopped.value.status == query.RS_UNAVAIL
+    assert unknown.value.status == query.RS_NODATA
+    assert get(Data({"memory": 64}), None) == 64
 
 
 def test_job_field_table_matches_the_job_queue() -> None:
