@@ -158,7 +158,7 @@ class ConfigReplicator(_Worker):
                          node, message)
 
 
-def push_config(rpc: Any, nodes: list[str]) -> dict[str, str]:
+def push_config(rpc: RpcClient, nodes: list[str]) -> dict[str, str]:
     """Upload this node's ``config.data`` (as it is on disk) to ``nodes``;
     the failures, node -> message."""
     if not nodes:
