@@ -9,8 +9,9 @@
   master's daemons, takes the master IP down and removes the files.
 - :func:`master_failover` (``gnt-cluster master-failover``): run on the
   new master; asks the master candidates who the master is (voting),
-  stops the old master, rewrites the configuration and starts the master
-  role here.
+  stops the old master, takes the newest configuration a candidate has,
+  rewrites it, sends it to every candidate and starts the master role
+  here.
 - Node-local helpers shared with the node daemon: removing the cluster
   files, master IP up/down, waiting for a node daemon to answer.
 
@@ -38,6 +39,8 @@ from ganeti import (
     objects,
     params,
     pathutils,
+    redist,
+    replication,
     ssconf,
 )
 from ganeti.rpc.client import RpcClient
@@ -462,6 +465,40 @@ def check_votes(old_master: str, votes: Mapping[str | None, int],
         " are sure", EC.STATE)
 
 
+def take_newest_config(rpc: RpcClient, nodes: list[str], path: str,
+                       feedback: Feedback = _nothing) -> int:
+    """Make this node's ``config.data`` the newest copy that ``nodes``
+    hold (the master candidates that answer); its serial number.
+
+    Replication to candidates is asynchronous, so a candidate may lag
+    behind another; the one that becomes the master must not start from
+    an older copy (it would drop what was changed meanwhile, and write a
+    serial number another node already has for different content)."""
+    mine = config.read_config(path)[0].serial_no
+    best: tuple[int, str, bytes] | None = None
+    for node, res in sorted(rpc.call_config_fetch(nodes, mine).items()):
+        if res.failed:
+            feedback(f"Warning: cannot compare configurations with node "
+                     f"{node}: {res.fail_msg}")
+            continue
+        serial, data = res.payload
+        if data is not None and serial > mine and (
+                best is None or serial > best[0]):
+            best = (serial, node, redist.decode_data(data))
+    if best is None:
+        return mine
+    serial, node, raw = best
+    decoded, _ = config.decode_config(f"{path} (from node {node})", raw)
+    if decoded.serial_no != serial:
+        raise errors.ConfigurationError(
+            f"Node {node} announced configuration serial {serial} but sent"
+            f" {decoded.serial_no}")
+    feedback(f"Taking the newer configuration of node {node} (serial "
+             f"{serial}; this node had {mine})")
+    io.write_file_atomic(path, raw, mode=config.CONFIG_FILE_MODE)
+    return serial
+
+
 def master_failover(no_voting: bool = False,
                     feedback: Feedback = _nothing) -> str:
     """Make this node the master; returns the old master's name."""
@@ -493,28 +530,39 @@ def master_failover(no_voting: bool = False,
             votes[old_master] = votes.get(old_master, 0) + 1  # my own belief
             check_votes(old_master, votes, len(candidates))
         feedback(f"Stopping the master role on {old_master}")
+        # A master daemon that stops first pushes what it wrote.
         res = rpc.call_node_stop_master([old_master], True)[old_master]
         if res.failed:
             feedback(f"Warning: could not stop the master role on "
                      f"{old_master} ({res.fail_msg}); stop its master daemon"
                      " by hand if it still runs")
+        take_newest_config(rpc, [n for n in candidates if n != me],
+                           paths.cluster_conf_file, feedback)
         cfg = config.ConfigWriter(paths.cluster_conf_file)
         try:
             cluster = cfg.get_cluster()
             cluster.master_node = me
-            cfg.update(cluster)
+            cfg.update(cluster)  # the serial now tops every copy we saw
             values = ssconf.compute_values(cfg)
             online = [n.name for n in cfg.get_online_nodes()]
             node_ips = {n.name: n.primary_ip for n in cfg.get_online_nodes()}
+            targets = replication.candidate_targets(cfg, me)
         finally:
             cfg.close()
         ssconf.write_files(values, paths)
     finally:
         rpc.close()
-    # Tell every node (the old master too) who the master is now, with the
-    # addresses of the (possibly newer) configuration.
     rpc = direct_rpc(node_ips, cert_file=paths.noded_cert_file)
     try:
+        # Every candidate gets the new configuration before anyone is told
+        # of the new master, so verify finds one config everywhere.
+        for node, message in replication.push_config(rpc, targets).items():
+            feedback(f"Warning: node {node} did not get the new "
+                     f"configuration ({message}); the new master pushes it "
+                     "again when it starts and with each change, and "
+                     "'gnt-cluster verify' reports it until then")
+        # Tell every node (the old master too) who the master is now, with
+        # the addresses of the (possibly newer) configuration.
         for node, res in rpc.call_write_ssconf_files(online, values).items():
             if res.failed and node != me:
                 feedback(f"Warning: cannot update the ssconf files of node "

@@ -55,17 +55,39 @@ CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
 
 # --- Positional arguments ----------------------------------------------------
 
+#: Argument kinds: what a positional argument names (shell completion
+#: offers the cluster's instances, nodes, OSes or jobs for them).
+ARG_UNKNOWN: Final = "unknown"
+ARG_INSTANCE: Final = "instance"
+ARG_NODE: Final = "node"
+ARG_OS: Final = "os"
+ARG_JOB: Final = "job"
+ARG_FILE: Final = "file"
+#: A command line to run elsewhere (``gnt-cluster command``): options are
+#: read only before it, so that its own options reach it untouched.
+ARG_COMMAND: Final = "command"
+ARG_KINDS: Final = frozenset([ARG_UNKNOWN, ARG_INSTANCE, ARG_NODE, ARG_OS,
+                              ARG_JOB, ARG_FILE, ARG_COMMAND])
+
+
 @dataclass(frozen=True)
 class ArgSpec:
-    """How many positional arguments a subcommand takes.
+    """How many positional arguments a subcommand takes, and what they are.
 
     ``max=None`` means no upper bound; ``name`` is what the usage line
-    calls one argument.
+    calls one argument; ``kind`` (one of :data:`ARG_KINDS`) what it names,
+    and ``choices`` the fixed words it may be.
     """
 
     min: int = 0
     max: int | None = None
     name: str = "argument"
+    kind: str = ARG_UNKNOWN
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARG_KINDS:
+            raise errors.ProgrammerError(f"Unknown argument kind {self.kind!r}")
 
     def check(self, command: str, count: int) -> str | None:
         """The error line for ``count`` arguments, or None when it fits."""
@@ -85,19 +107,30 @@ class ArgSpec:
 ARGS_NONE: Final = ArgSpec(0, 0)
 ARGS_ONE: Final = ArgSpec(1, 1)
 ARGS_ANY: Final = ArgSpec(0, None)
+ARGS_MANY_INSTANCES: Final = ArgSpec(0, None, "instance", ARG_INSTANCE)
+ARGS_MANY_NODES: Final = ArgSpec(0, None, "node", ARG_NODE)
+ARGS_MANY_OS: Final = ArgSpec(0, None, "os", ARG_OS)
 
 
-def args_fixed(count: int, name: str = "argument") -> ArgSpec:
+def args_fixed(count: int, name: str = "argument",
+               kind: str = ARG_UNKNOWN) -> ArgSpec:
     """Exactly ``count`` arguments."""
-    return ArgSpec(count, count, name)
+    return ArgSpec(count, count, name, kind)
 
 
-def args_atleast(count: int, name: str = "argument") -> ArgSpec:
+def args_atleast(count: int, name: str = "argument",
+                 kind: str = ARG_UNKNOWN) -> ArgSpec:
     """``count`` or more arguments."""
-    return ArgSpec(count, None, name)
+    return ArgSpec(count, None, name, kind)
 
 
 # --- Options -------------------------------------------------------------------
+
+#: The first word of an option's metavar -> what its value names.
+_METAVAR_KINDS: Final = {"NODE": ARG_NODE, "OS": ARG_OS,
+                         "INSTANCE": ARG_INSTANCE, "FILE": ARG_FILE,
+                         "PATH": ARG_FILE, "DIR": ARG_FILE}
+
 
 @dataclass(frozen=True)
 class CliOption:
@@ -115,6 +148,19 @@ class CliOption:
         flag = next((f for f in self.flags if f.startswith("--")),
                     self.flags[0])
         return flag.lstrip("-").replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the option is followed by a value (not a flag)."""
+        return self.kwargs.get("action", "store") in ("store", "append")
+
+    @property
+    def value_kind(self) -> str:
+        """What the value names (an ``ARG_*`` kind), for completion:
+        read from the metavar (``NODE``, ``OS[+VARIANT]``, ``FILE``...)."""
+        word = str(self.kwargs.get("metavar") or "")
+        word = word[:len(word) - len(word.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))]
+        return _METAVAR_KINDS.get(word, ARG_UNKNOWN)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*self.flags, **dict(self.kwargs))
@@ -192,9 +238,11 @@ SEP_OPT: Final = cli_option(
 USEUNITS_OPT: Final = cli_option(
     "--units", dest="units", default=None, choices=("h", "m", "g", "t"),
     help="Specify units for output (one of h/m/g/t)")
+#: ``-o help``: list the fields instead of the items.
+FIELDS_HELP: Final = "help"
 FIELDS_OPT: Final = cli_option(
     "-o", "--output", dest="output", default=None, metavar="FIELDS",
-    help="Comma separated list of output fields")
+    help="Comma separated list of output fields ('help' lists them)")
 FORCE_OPT: Final = cli_option(
     "-f", "--force", dest="force", action="store_true", default=False,
     help="Force the operation")
@@ -289,9 +337,37 @@ def to_stderr(txt: str, *args: object) -> None:
     _write(_streams.err, txt, args)
 
 
+#: The exit status when the reader of stdout went away: what a shell
+#: reports for a program killed by SIGPIPE (128 + 13).
+EXIT_SIGPIPE: Final = 141
+
+
+class _StdoutClosed(Exception):
+    """Nobody reads stdout any more (``gnt-instance list | head -1``)."""
+
+
 def _write(stream: TextIO, txt: str, args: tuple[object, ...]) -> None:
-    stream.write((txt % args if args else txt) + "\n")
-    stream.flush()
+    try:
+        stream.write((txt % args if args else txt) + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        if stream is _streams.out:
+            raise _StdoutClosed from None
+        raise
+
+
+def _drop_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's
+    final flush of what is still buffered does not fail again."""
+    try:
+        fd = _streams.out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def format_usage(binary: str, commands: CommandTable) -> list[str]:
@@ -309,6 +385,11 @@ def format_usage(binary: str, commands: CommandTable) -> list[str]:
         lines.extend(f"{'':<{width}}   {line}" for line in wrapped[1:])
     lines.append("")
     return lines
+
+
+def _print_usage(binary: str, commands: CommandTable) -> None:
+    for line in format_usage(binary, commands):
+        to_stdout(line)
 
 
 def version_line(binary: str) -> str:
@@ -367,11 +448,24 @@ def _build_parser(binary: str, name: str, cmd: Command) -> argparse.ArgumentPars
             continue
         seen.add(opt.dest)
         opt.add_to(parser)
-    # Like Ganeti, options stop at the first positional argument:
-    # "gnt-cluster command ls -l" passes "-l" to the command.
-    parser.add_argument("args", nargs=argparse.REMAINDER,
-                        help=argparse.SUPPRESS)
+    if cmd.args.kind == ARG_COMMAND:
+        # The arguments are a command line: options are read only before
+        # it, so "gnt-cluster command ls -l" passes "-l" to the command.
+        parser.add_argument("args", nargs=argparse.REMAINDER,
+                            help=argparse.SUPPRESS)
+    else:
+        parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     return parser
+
+
+def split_double_dash(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The words before the first ``--`` (options and arguments mixed)
+    and those after it (arguments only, even when they start with ``-``)."""
+    words = list(argv)
+    if "--" not in words:
+        return words, []
+    cut = words.index("--")
+    return words[:cut], words[cut + 1:]
 
 
 def parse_args(binary: str, commands: CommandTable, argv: Sequence[str],
@@ -379,8 +473,12 @@ def parse_args(binary: str, commands: CommandTable, argv: Sequence[str],
                ) -> tuple[Command, argparse.Namespace, list[str]]:
     """Find the subcommand and parse its options and arguments.
 
-    ``argv`` excludes the program name.  Raises :class:`_UsageExit` with
-    the exit code after printing what the user needs to see.
+    ``argv`` excludes the program name.  Options may come before, between
+    or after the arguments (``gnt-instance info web1 --static``); a
+    ``--`` ends the options, and for a command line argument
+    (:data:`ARG_COMMAND`) so does the first argument.  Raises
+    :class:`_UsageExit` with the exit code after printing what the user
+    needs to see.
     """
     aliases = aliases or {}
     for alias, target in aliases.items():
@@ -390,24 +488,33 @@ def parse_args(binary: str, commands: CommandTable, argv: Sequence[str],
     if argv and argv[0] == "--version":
         to_stdout(version_line(binary))
         raise _UsageExit(errors.EXIT_SUCCESS)
-    if not argv or (argv[0] not in commands and argv[0] not in aliases):
-        for line in format_usage(binary, commands):
-            to_stdout(line)
+    if not argv:
+        _print_usage(binary, commands)
+        raise _UsageExit(errors.EXIT_FAILURE)
+    if argv[0] not in commands and argv[0] not in aliases:
+        to_stderr(f"Error: unknown command '{argv[0]}'")
+        _print_usage(binary, commands)
         raise _UsageExit(errors.EXIT_FAILURE)
     name = aliases.get(argv[0], argv[0])
     cmd = commands[name]
     parser = _build_parser(binary, name, cmd)
+    words = list(argv[1:])
+    literal: list[str] = []
     try:
         # argparse prints help and errors itself, to sys.stdout/stderr.
         with (contextlib.redirect_stdout(_streams.out),
               contextlib.redirect_stderr(_streams.err)):
-            options = parser.parse_args(list(argv[1:]))
+            if cmd.args.kind == ARG_COMMAND:
+                options = parser.parse_args(words)
+            else:
+                words, literal = split_double_dash(words)
+                options = parser.parse_intermixed_args(words)
     except SystemExit as exc:  # --help (0) or a bad option (2)
         code = exc.code if isinstance(exc.code, int) else errors.EXIT_USAGE
         raise _UsageExit(code) from None
-    args: list[str] = list(options.args)
+    args: list[str] = [*(options.args or []), *literal]
     del options.args
-    if args and args[0] == "--":
+    if cmd.args.kind == ARG_COMMAND and args and args[0] == "--":
         args = args[1:]
     problem = cmd.args.check(name, len(args))
     if problem:
@@ -507,6 +614,12 @@ def GenericMain(commands: CommandTable,  # Ganeti's name, kept
         except _UsageExit as stop:
             return stop.code
         return _run(cmd, options, args)
+    except _StdoutClosed:
+        # As a program killed by SIGPIPE would: quietly, without the rest
+        # of the output.  (SIGPIPE itself stays ignored, so that a closed
+        # master socket is an error the command reports.)
+        _drop_stdout()
+        return EXIT_SIGPIPE
     finally:
         _streams.out, _streams.err = saved
 
@@ -520,6 +633,8 @@ def _traceback() -> str:
 def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
     try:
         result = cmd.func(options, args)
+    except _StdoutClosed:
+        raise
     except KeyboardInterrupt:
         to_stderr("Aborted. Note that if the operation created any jobs,"
                   " they might have been submitted and will continue to run"
@@ -612,6 +727,35 @@ def _cell(value: Any, is_size: bool, units: str) -> str:
         else:
             return format_unit(mib, units)
     return str(value)
+
+
+# --- Field lists ------------------------------------------------------------------
+
+#: The columns of ``list-fields`` and ``-o help`` (Ganeti's).
+FIELD_HELP_HEADERS: Final = {"name": "Name", "kind": "Type", "title": "Title",
+                             "doc": "Description"}
+
+
+def print_field_help(rows: Iterable[Sequence[str]],
+                     opts: argparse.Namespace) -> int:
+    """Print ``(name, kind, title, description)`` rows as ``list-fields``
+    does (``--no-headers`` and ``--separator`` apply)."""
+    headers = None if opts.no_headers else FIELD_HELP_HEADERS
+    for line in generate_table(headers, list(FIELD_HELP_HEADERS), rows,
+                               separator=opts.separator):
+        to_stdout(line)
+    return errors.EXIT_SUCCESS
+
+
+def list_fields_command(get_table: Callable[[], Any], what: str) -> Command:
+    """The ``list-fields [field...]`` subcommand of a list command;
+    ``get_table()`` returns its :class:`ganeti.query.FieldTable`."""
+    def list_fields(opts: argparse.Namespace, args: list[str]) -> int:
+        return print_field_help(get_table().help_rows(args), opts)
+    return Command(list_fields, ArgSpec(0, None, "field"),
+                   (NOHDR_OPT, SEP_OPT),
+                   "[--no-headers] [--separator=SEPARATOR] [field...]",
+                   f"Lists all available fields for {what}")
 
 
 # --- Talking to the master daemon ------------------------------------------------

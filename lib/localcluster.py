@@ -23,11 +23,16 @@ daemon found under the node roots (whichever node is the master by
 then); :meth:`LocalCluster.status` says what runs.  The state
 (``DIR/local-cluster.json``) records the layout so ``stop`` and
 ``status`` need no options.
+
+Run from a checkout, the launcher runs the checkout's ``scripts/`` and
+``daemons/``; installed, the commands in the configured ``sbindir``
+(:func:`command_dirs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import shlex
@@ -35,7 +40,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, pathutils
@@ -53,6 +58,101 @@ COMMAND_TIMEOUT: Final = 300.0
 
 def _repo() -> str:
     return os.path.dirname(daemonutil.package_parent())
+
+
+def command_dirs() -> list[str]:
+    """Where the ``gnt-*`` commands and the daemons' launchers are: the
+    checkout's ``scripts/`` and ``daemons/`` when this package runs from a
+    checkout, the configured ``sbindir`` when it is installed."""
+    repo = _repo()
+    scripts = os.path.join(repo, "scripts")
+    if os.path.isfile(os.path.join(scripts, "gnt-cluster")):
+        return [scripts, os.path.join(repo, "daemons")]
+    return [pathutils.SBINDIR]
+
+
+def command_path(command: str) -> str:
+    """The launcher of ``command`` (``gnt-*``, a daemon or daemon-util)."""
+    dirs = command_dirs()
+    for directory in dirs:
+        path = os.path.join(directory, command)
+        if os.path.isfile(path):
+            return path
+    raise errors.OpExecError(
+        f"Cannot find the command {command} (looked in {', '.join(dirs)})",
+        errors.ErrorCode.ENVIRON)
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it is three octets of a loopback address and a dot
+    (``127.0.201.``); OpPrereqError otherwise."""
+    try:
+        address = ipaddress.IPv4Address(f"{prefix}1")
+    except ValueError:
+        address = None
+    if (address is None or not prefix.endswith(".")
+            or prefix.count(".") != 3 or not address.is_loopback):
+        raise errors.OpPrereqError(
+            f"Invalid address prefix '{prefix}': give the first three octets"
+            " of a loopback address and a dot, e.g. 127.0.201.",
+            errors.ErrorCode.INVAL)
+    return prefix
+
+
+def prefix_taken(prefix: str, nodes: int,
+                 rapi_port: int | None = None) -> str | None:
+    """The first ``address:port`` a cluster of ``nodes`` nodes on
+    ``prefix`` needs that something else holds (node daemons on
+    ``<prefix>K``, the RAPI on node 1), or None when all are free."""
+    wanted = [(f"{prefix}{k}", constants.DEFAULT_NODED_PORT)
+              for k in range(1, nodes + 1)]
+    if rapi_port is not None:
+        wanted.append((f"{prefix}1", rapi_port))
+    for address in wanted:
+        with socket.socket() as sock:
+            # As the daemons bind: a lingering TIME_WAIT does not count.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError:
+                return f"{address[0]}:{address[1]}"
+    return None
+
+
+def free_prefix(candidates: Iterable[str], nodes: int,
+                rapi_port: int | None = None) -> str:
+    """The first of ``candidates`` on which a cluster of ``nodes`` nodes
+    finds its addresses free."""
+    for prefix in candidates:
+        if prefix_taken(prefix, nodes, rapi_port) is None:
+            return prefix
+    raise errors.OpPrereqError(
+        "No free loopback address prefix for a local cluster (node daemon"
+        f" port {constants.DEFAULT_NODED_PORT} taken everywhere tried)",
+        errors.ErrorCode.NORES)
+
+
+def default_prefixes() -> Iterator[str]:
+    """The prefixes tried in turn when none is given: the default, then
+    ``127.0.1.`` to ``127.0.254.``."""
+    yield DEFAULT_PREFIX
+    for third in range(1, 255):
+        yield f"127.0.{third}."
+
+
+def choose_prefix(requested: str | None, nodes: int,
+                  rapi_port: int | None = None) -> str:
+    """``requested`` if given and free (OpPrereqError naming what holds
+    it otherwise), else the first free one of :func:`default_prefixes`."""
+    if requested is None:
+        return free_prefix(default_prefixes(), nodes, rapi_port)
+    taken = prefix_taken(check_prefix(requested), nodes, rapi_port)
+    if taken is not None:
+        raise errors.OpPrereqError(
+            f"Address prefix {requested} is in use ({taken} is taken); "
+            "give another with --prefix, or none to pick a free one",
+            errors.ErrorCode.NORES)
+    return requested
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,8 +278,7 @@ class LocalCluster:
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name})
         env["PATH"] = os.pathsep.join([
-            os.path.join(repo, "scripts"), os.path.join(repo, "daemons"),
-            os.path.join(repo, ".venv", "bin"),
+            *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
         return env
 
@@ -190,12 +289,7 @@ class LocalCluster:
             timeout: float = COMMAND_TIMEOUT,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``gnt-*`` command (or ``daemon-util``) as on ``node``."""
-        if command == "daemon-util" or command.startswith("ganeti-"):
-            argv = [sys.executable, os.path.join(_repo(), "daemons", command),
-                    *args]
-        else:
-            argv = [sys.executable, os.path.join(_repo(), "scripts", command),
-                    *args]
+        argv = [sys.executable, command_path(command), *args]
         return subprocess.run(argv, env=self.env(node), capture_output=True,
                               text=True, timeout=timeout, input=input,
                               stdin=None if input is not None
@@ -354,7 +448,7 @@ class LocalCluster:
 
 
 USAGE: Final = ("Usage: local-cluster start DIR [--nodes N] "
-                "[--hypervisor HV] [--prefix 127.0.0.]\n"
+                "[--hypervisor HV] [--prefix 127.0.X.]\n"
                 "                          [--no-rapi] [--rapi-port PORT]\n"
                 "       local-cluster stop DIR\n"
                 "       local-cluster status DIR")
@@ -369,7 +463,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("directory")
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--hypervisor", default=constants.HT_FAKE)
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--prefix", default=None,
+                        help="the nodes' addresses are PREFIXK (default: "
+                        f"{DEFAULT_PREFIX} or, when taken, the first free"
+                        " 127.0.X.)")
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
     parser.add_argument("--no-rapi", dest="rapi", action="store_false",
                         help="do not start ganeti-rapi on node 1")
@@ -378,9 +475,11 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(list(argv))
     try:
         if opts.action == "start":
+            prefix = choose_prefix(opts.prefix, opts.nodes,
+                                   opts.rapi_port if opts.rapi else None)
             cluster = LocalCluster(opts.directory, nodes=opts.nodes,
                                    hypervisor=opts.hypervisor,
-                                   prefix=opts.prefix, domain=opts.domain,
+                                   prefix=prefix, domain=opts.domain,
                                    rapi=opts.rapi, rapi_port=opts.rapi_port)
             cluster.start()
             for line in cluster.status():

@@ -163,10 +163,37 @@ class Processor:
             kwargs: dict[str, Any] = {}
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
-            got = acquire_with_retries(self.glm, level, names, shared,
-                                       self._strategy(), on_retry, **kwargs)
+            try:
+                got = acquire_with_retries(self.glm, level, names, shared,
+                                           self._strategy(), on_retry, **kwargs)
+            except errors.LockError as err:
+                if err.code != errors.ErrorCode.NOENT or names is None:
+                    raise
+                raise self._missing(level, names) from err
             lu.owned[lockmgr.LEVEL_NAMES[level]] = sorted(got)
             ctx.check_cancel()
+
+    def _missing(self, level: int, names: list[str]) -> errors.GenericError:
+        """The error for lock names that vanished from the lock manager.
+
+        Objects removed since their names were expanded are a normal race
+        (a prerequisite error); an object the configuration still has
+        without a lock means the two disagree, which no job may cause."""
+        kind = lockmgr.LEVEL_NAMES[level]
+        lookup = (self.luctx.cfg.get_instance if level == lockmgr.LEVEL_INSTANCE
+                  else self.luctx.cfg.get_node)
+        present = set(self.glm.names(level))
+        missing = [n for n in names if n not in present]
+        stale = [n for n in missing if lookup(n) is not None]
+        if stale:
+            return errors.LockError(
+                f"The lock manager has no lock for {kind}(s)"
+                f" {', '.join(stale)} of the configuration (a bug; restarting"
+                " ganeti-masterd rebuilds the locks from the configuration)",
+                errors.ErrorCode.NOENT)
+        return errors.OpPrereqError(
+            f"{kind.capitalize()}(s) {', '.join(missing)} removed meanwhile",
+            errors.ErrorCode.NOENT)
 
     def _resolve(self, level: int, wanted: LevelRequest) -> list[str] | None:
         """Lock names of a level request; None means "all"."""

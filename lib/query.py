@@ -44,6 +44,12 @@ RS_OFFLINE: Final = 4
 
 KINDS: Final = frozenset(["text", "number", "unit", "bool", "timestamp",
                           "list", "other"])
+#: Our kind -> what ``list-fields`` calls it (Ganeti's names of the
+#: query2 kinds).
+KIND_NAMES: Final = {"text": "Text", "number": "Number",
+                     "unit": "Storage size", "bool": "Boolean",
+                     "timestamp": "Timestamp", "list": "Custom",
+                     "other": "Custom"}
 #: Our kind -> the query2 wire kind (QFT_*).
 WIRE_KIND: Final = {"text": "text", "number": "number", "unit": "unit",
                     "bool": "bool", "timestamp": "timestamp",
@@ -75,6 +81,10 @@ class FieldDef:
     getter: Getter
     live: bool = False
     doc: str = ""
+    #: What a list shows for an item that does not run (Ganeti's ``-``
+    #: for the memory of a stopped instance), where the value is
+    #: unavailable because of that; see :attr:`FieldTable.running`.
+    stopped: str | None = None
 
     def describe(self) -> dict[str, str]:
         """The query2 field definition (``/2/query/<what>/fields``)."""
@@ -82,12 +92,46 @@ class FieldDef:
                 "kind": WIRE_KIND[self.kind], "doc": self.doc}
 
 
+#: What a field family's name, title and doc say for "any index".
+_ANY_INDEX: Final = "N"
+
+
 @dataclass(frozen=True)
 class FieldFamily:
-    """Fields whose names follow a pattern (``disk.size/0``, ``nic.mac/1``)."""
+    """Fields numbered by an index (``disk.size/0``, ``nic.mac/1``),
+    declared once: ``name``, ``title`` and ``doc`` hold ``{n}`` where the
+    index goes, ``getter_for(index)`` computes one member."""
 
-    pattern: re.Pattern[str]
-    make: Callable[[re.Match[str]], FieldDef]
+    name: str
+    title: str
+    kind: str
+    getter_for: Callable[[int], Getter]
+    doc: str
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        head, mark, tail = self.name.partition("{n}")
+        if not mark or "{n}" in tail:
+            raise errors.ProgrammerError(f"Bad field family {self.name}")
+        object.__setattr__(self, "_pattern", re.compile(
+            re.escape(head) + "([0-9]+)" + re.escape(tail)))
+
+    def get(self, name: str) -> FieldDef | None:
+        """The member called ``name``, or None."""
+        match = self._pattern.fullmatch(name)
+        if match is None:
+            return None
+        index = int(match.group(1))
+        return FieldDef(self.name.format(n=index),
+                        self.title.format(n=index), self.kind,
+                        self.getter_for(index),
+                        doc=self.doc.format(n=index))
+
+    def summary(self) -> tuple[str, str, str, str]:
+        """The ``list-fields`` row of the whole family."""
+        return (self.name.format(n=_ANY_INDEX), KIND_NAMES[self.kind],
+                self.title.format(n=_ANY_INDEX),
+                self.doc.format(n=_ANY_INDEX))
 
 
 @dataclass
@@ -98,16 +142,33 @@ class FieldTable:
     fields: dict[str, FieldDef]
     families: list[FieldFamily] = field(default_factory=list)
     default: tuple[str, ...] = ()
+    #: The bool field saying whether an item runs (``oper_state``), for
+    #: the fields that have a :attr:`FieldDef.stopped` text.
+    running: str | None = None
 
     def get(self, name: str) -> FieldDef | None:
         fdef = self.fields.get(name)
         if fdef is not None:
             return fdef
         for family in self.families:
-            match = family.pattern.fullmatch(name)
-            if match:
-                return family.make(match)
+            member = family.get(name)
+            if member is not None:
+                return member
         return None
+
+    def help_rows(self, names: Sequence[str] = ()
+                  ) -> list[tuple[str, str, str, str]]:
+        """``(name, kind, title, description)`` of ``names`` (unknown ones
+        raise :class:`~ganeti.errors.UnknownFieldError`), or of every
+        field, by name, and every family: what ``list-fields`` and ``-o
+        help`` print."""
+        if names:
+            return [(f.name, KIND_NAMES[f.kind], f.title, f.doc)
+                    for f in self.resolve(names)]
+        rows = [(f.name, KIND_NAMES[f.kind], f.title, f.doc)
+                for f in self.fields.values()]
+        rows += [family.summary() for family in self.families]
+        return sorted(rows)
 
     def resolve(self, names: Iterable[str]) -> list[FieldDef]:
         """The declarations of ``names``; unknown names raise
@@ -219,13 +280,19 @@ def run_query(table: FieldTable, data: Any, items: Sequence[Any],
 
 def _table(what: str, defs: Iterable[FieldDef],
            families: Iterable[FieldFamily] = (),
-           default: Sequence[str] = ()) -> FieldTable:
+           default: Sequence[str] = (),
+           running: str | None = None) -> FieldTable:
     table: dict[str, FieldDef] = {}
     for fdef in defs:
         if fdef.name in table or fdef.kind not in KINDS:
             raise errors.ProgrammerError(f"Bad field declaration {fdef.name}")
         table[fdef.name] = fdef
-    return FieldTable(what, table, list(families), tuple(default))
+    for family in families:
+        if family.kind not in KINDS:
+            raise errors.ProgrammerError(f"Bad field family {family.name}")
+    if running is not None and table[running].kind != "bool":
+        raise errors.ProgrammerError(f"{running} is not a bool field")
+    return FieldTable(what, table, list(families), tuple(default), running)
 
 
 # --- Nodes ------------------------------------------------------------------------
@@ -448,10 +515,14 @@ def _status(data: InstanceQueryData, inst: objects.Instance) -> str:
 
 
 def _running_key(key: str) -> Getter:
+    """A value of the running instance: unavailable while it does not
+    run, no data when the node did not report it."""
     def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
         info = data.running(inst)
-        if info is None or info.get(key) is None:
+        if info is None:
             raise _Status(RS_UNAVAIL)
+        if info.get(key) is None:
+            raise _Status(RS_NODATA)
         return info[key]
     return get
 
@@ -513,22 +584,21 @@ _NIC_ATTRS: Final[dict[str, tuple[str, str,
 }
 
 
-def _nic_family(match: re.Match[str]) -> FieldDef:
-    attr, index = match.group(1), int(match.group(2))
-    what, kind, getter = _NIC_ATTRS[attr]
+def _nic_getter(getter: Callable[[InstanceQueryData, objects.NIC], Any]
+                ) -> Callable[[int], Getter]:
+    def getter_for(index: int) -> Getter:
+        def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
+            if index >= len(inst.nics):
+                raise _Status(RS_UNAVAIL)
+            return getter(data, inst.nics[index])
+        return get
+    return getter_for
 
-    def get(data: InstanceQueryData, inst: objects.Instance) -> Any:
-        if index >= len(inst.nics):
-            raise _Status(RS_UNAVAIL)
-        return getter(data, inst.nics[index])
-    return FieldDef(match.group(0), f"Nic.{attr}/{index}", kind, get,
-                    doc=f"The {what} of NIC {index}")
 
-
-def _disk_family(match: re.Match[str]) -> FieldDef:
-    index = int(match.group(1))
-    return FieldDef(match.group(0), f"Disk/{index}", "unit", _disk_size(index),
-                    doc=f"Size of disk {index} (MiB)")
+def _nic_families() -> list[FieldFamily]:
+    return [FieldFamily(f"nic.{attr}/{{n}}", f"Nic.{attr}/{{n}}", kind,
+                        _nic_getter(getter), f"The {what} of NIC {{n}}")
+            for attr, (what, kind, getter) in _NIC_ATTRS.items()]
 
 
 def _hv_param(name: str) -> Getter:
@@ -659,20 +729,23 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
     _i("oper_state", "Running", "bool",
        lambda d, i: d.running(i) is not None,
        "Whether the instance runs", live=True),
-    _i("oper_ram", "Memory", "unit", _running_key("memory"),
-       "Memory of the running instance (MiB)", live=True),
-    _i("oper_vcpus", "VCPUs", "number", _running_key("vcpus"),
-       "Virtual CPUs of the running instance", live=True),
+    FieldDef("oper_ram", "Memory", "unit", _running_key("memory"), True,
+             "Memory of the running instance (MiB); - when it does not run",
+             stopped="-"),
+    FieldDef("oper_vcpus", "VCPUs", "number", _running_key("vcpus"), True,
+             "Virtual CPUs of the running instance; - when it does not run",
+             stopped="-"),
     _i("status", "Status", "text", _status,
        "running, ADMIN_down, ERROR_up, ERROR_down, ERROR_nodedown or"
        " ERROR_nodeoffline", live=False),
     *_hv_fields(),
     *_be_fields(),
 ], families=[
-    FieldFamily(re.compile(r"disk\.size/([0-9]+)"), _disk_family),
-    FieldFamily(re.compile(r"nic\.(mac|ip|mode|link|bridge)/([0-9]+)"),
-                _nic_family),
-], default=("name", "hypervisor", "os", "pnode", "status", "oper_ram"))
+    FieldFamily("disk.size/{n}", "Disk/{n}", "unit", _disk_size,
+                "Size of disk {n} (MiB)"),
+    *_nic_families(),
+], default=("name", "hypervisor", "os", "pnode", "status", "oper_ram"),
+   running="oper_state")
 
 #: Fields computed from live data although not flagged live above because
 #: they also report node problems (``status``).
@@ -696,6 +769,57 @@ def instance_query_data(cfg: ConfigWriter, live: InstanceLive | None = None
     return InstanceQueryData(cfg.get_cluster(), nodes, live)
 
 
+# --- Jobs ---------------------------------------------------------------------------
+
+def _from_row(name: str) -> Getter:
+    return lambda data, row: row[name]
+
+
+def _j(name: str, title: str, kind: str, doc: str) -> FieldDef:
+    return FieldDef(name, title, kind, _from_row(name), doc=doc)
+
+
+#: The job fields (``gnt-job list -o``).  The job queue computes them
+#: (:data:`ganeti.jqueue.model.JOB_FIELDS`, a test checks both name the
+#: same fields with the same titles); this table is what the listings say
+#: about them, and its getters read a ``{field: value}`` row.
+JOB_FIELDS: Final = _table(constants.QR_JOB, [
+    _j("id", "ID", "number", "Job ID"),
+    _j("status", "Status", "text", "Job status (queued, waiting, running,"
+       " success, error, canceling, canceled)"),
+    _j("priority", "Prio", "number", "Current priority of the job"),
+    _j("ops", "OpCodes", "list", "The job's opcodes"),
+    _j("opresult", "OpCode_result", "list", "Result of each opcode"),
+    _j("opstatus", "OpCode_status", "list", "Status of each opcode"),
+    _j("oplog", "OpCode_log", "list", "Log entries of each opcode"),
+    _j("oppriority", "OpCode_prio", "list", "Priority of each opcode"),
+    _j("summary", "Summary", "list", "One-line summary of each opcode"),
+    _j("received_ts", "Received", "other", "When the job was submitted"),
+    _j("start_ts", "Start", "other", "When the job started"),
+    _j("end_ts", "End", "other", "When the job ended"),
+    _j("opstart", "OpCode_start", "list",
+       "When each opcode started (before its locks were acquired)"),
+    _j("opexec", "OpCode_exec", "list",
+       "When each opcode started executing (its locks acquired)"),
+    _j("opend", "OpCode_end", "list", "When each opcode ended"),
+    _j("lock_status", "LockStatus", "text",
+       "What the running opcode waits for, if it waits for locks"),
+], default=("id", "status", "summary"))
+
+
+#: The lock fields (``gnt-debug locks -o``), computed by the master
+#: daemon's ``QueryLocks``; getters read a ``{field: value}`` row.
+LOCK_FIELDS: Final = _table(constants.QR_LOCK, [
+    _j("name", "Name", "text", "Lock name"),
+    _j("mode", "Mode", "text", "Mode in which the lock is held (shared or"
+       " exclusive; - when free)"),
+    _j("owner", "Owner", "list", "The jobs holding the lock"),
+    _j("pending", "Pending", "list",
+       "The jobs waiting for the lock, with the mode each wants"),
+], default=("name", "mode", "owner", "pending"))
+
+
+#: The tables of the query2 resources (``/2/query/<what>``).
 TABLES: Final[dict[str, FieldTable]] = {
     constants.QR_NODE: NODE_FIELDS,
     constants.QR_INSTANCE: INSTANCE_FIELDS,

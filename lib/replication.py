@@ -13,9 +13,13 @@ callback so the producer never waits for a node:
     serial (``jobqueue_update``) and the archive moves
     (``jobqueue_rename``) to the same nodes, newest content per file.
 
-A failure is logged and the node is retried with the next change; ``gnt-
-cluster verify`` reports a stale ``config.data`` (checksum differs), and
-``redist-conf`` or a promotion copies everything again.  Replication is
+A failure is logged and the node is retried with the next change; the
+master daemon also pushes ``config.data`` once when it starts, so a
+candidate that missed a push (or a master failover) catches up then.
+``gnt-cluster verify`` reports a stale ``config.data`` (checksum differs),
+and ``redist-conf`` or a promotion copies everything again.  Stopping a
+replicator first finishes the work kicked so far (bounded), so a master
+daemon that stops leaves the candidates current.  Replication is
 asynchronous: a job submission returns when the job is durable on the
 master, not on the candidates (see the design note for what a master
 failover can lose).
@@ -34,7 +38,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ganeti import pathutils, redist
+from ganeti import errors, pathutils, redist
 
 if TYPE_CHECKING:
     from ganeti.config import ConfigWriter
@@ -89,6 +93,12 @@ class _Worker(abc.ABC):
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Finish what was kicked so far (within ``timeout``), then end
+        the thread: a master daemon that stops (a failover stops the old
+        one) leaves the candidates with everything it wrote."""
+        if self._thread.is_alive() and not self.flush(timeout):
+            _LOG.warning("%s: pending work not done within %.0fs at stop",
+                         self._thread.name, timeout)
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
@@ -143,18 +153,24 @@ class ConfigReplicator(_Worker):
 
     def _work(self) -> None:
         nodes = candidate_targets(self._cfg, self._master)
-        if not nodes:
-            return
-        path = pathutils.Paths("").cluster_conf_file
-        local = redist.read_local(path)
-        if local is None:
-            _LOG.error("Configuration file %s vanished", path)
-            return
-        for node, res in self._rpc.call_upload_file(nodes,
-                                                    *local.args()).items():
-            if res.fail_msg:
-                _LOG.warning("Cannot push the configuration to %s: %s",
-                             node, res.fail_msg)
+        for node, message in push_config(self._rpc, nodes).items():
+            _LOG.warning("Cannot push the configuration to %s: %s",
+                         node, message)
+
+
+def push_config(rpc: RpcClient, nodes: list[str]) -> dict[str, str]:
+    """Upload this node's ``config.data`` (as it is on disk) to ``nodes``;
+    the failures, node -> message."""
+    if not nodes:
+        return {}
+    path = pathutils.Paths("").cluster_conf_file
+    local = redist.read_local(path)
+    if local is None:
+        raise errors.ConfigurationError(
+            f"Configuration file {path} vanished", errors.ErrorCode.ENVIRON)
+    return {node: str(res.fail_msg)
+            for node, res in rpc.call_upload_file(nodes, *local.args()).items()
+            if res.fail_msg}
 
 
 #: ``(written {name: content}, renames [(old, new)])`` of one batch, names

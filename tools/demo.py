@@ -1,8 +1,9 @@
 """The demo behind ``tools/demo`` (see the README).
 
 Starts a real three-node cluster on this machine (``tools/local-cluster``:
-one node daemon per node on 127.0.0.1-3, each node under its own root in
-DIR, the master daemon on node 1), installs the example OS definition on
+one node daemon per node on 127.0.0.1-3 (``--prefix``; when those are
+taken, the first free 127.0.X.1-3), each node under its own root in DIR,
+the master daemon on node 1), installs the example OS definition on
 every node, shows the configuration through the model, and drives the
 cluster with the real ``gnt-*`` commands: nodes, OSes, instances with file
 and diskless disks on the fake hypervisor, a live migration, jobs and a
@@ -21,7 +22,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "pylib"))
 
-from ganeti import config, localcluster  # noqa: E402
+from ganeti import config, constants, errors, localcluster  # noqa: E402
 
 EXAMPLE_OS = os.path.join(REPO, "doc", "examples", "os", "ganeti-demo-os")
 
@@ -78,15 +79,31 @@ def main() -> int:
                         help="where the demo cluster lives (default: ./demo)")
     parser.add_argument("--stop", action="store_true",
                         help="stop the cluster at the end")
+    parser.add_argument("--prefix", default=None,
+                        help="the nodes' addresses are PREFIX1 to PREFIX3"
+                        f" (default: {localcluster.DEFAULT_PREFIX} or, when"
+                        " taken, the first free 127.0.X.)")
     opts = parser.parse_args()
+    if opts.prefix is not None:
+        try:
+            localcluster.check_prefix(opts.prefix)
+        except errors.GenericError as err:
+            parser.error(str(err))
     base = os.path.abspath(opts.directory)
     if os.path.exists(os.path.join(base, localcluster.STATE_FILE)):
         banner(f"Stopping the previous demo cluster in {base}")
         localcluster.LocalCluster.load(base).stop()
     shutil.rmtree(base, ignore_errors=True)
 
-    banner(f"Starting a three-node local cluster under {base}")
-    cluster = localcluster.LocalCluster(base, nodes=3)
+    try:
+        prefix = localcluster.choose_prefix(opts.prefix, 3,
+                                            constants.DEFAULT_RAPI_PORT)
+    except errors.GenericError as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return err.exit_code
+    banner(f"Starting a three-node local cluster under {base} on "
+           f"{prefix}1-3")
+    cluster = localcluster.LocalCluster(base, nodes=3, prefix=prefix)
     cluster.start()
     for line in cluster.status():
         print(line)

@@ -14,6 +14,7 @@ from ganeti import (
     errors,
     pathutils,
     redist,
+    serializer,
     ssconf,
 )
 from ganeti.backend import handler, jobqueue
@@ -119,3 +120,21 @@ def master_info() -> list[str]:
     store = ssconf.SimpleStore()
     return [store.get_cluster_name(), store.get_master_node(),
             store.get_master_ip(), store.get_master_netdev()]
+
+
+@handler("config_fetch")
+def config_fetch(known_serial: int) -> list[object]:
+    """This node's configuration serial (-1 without one), with the file
+    when it is newer than ``known_serial``."""
+    path = pathutils.get().cluster_conf_file
+    if not os.path.exists(path):
+        return [-1, None]
+    raw = io.read_bytes(path)
+    try:
+        doc = serializer.loads(raw)
+        serial = int(doc["serial_no"])
+    except (errors.ProtocolError, KeyError, TypeError, ValueError):
+        raise errors.ConfigurationError(
+            f"Cluster configuration {path} is corrupt") from None
+    return [serial, redist.encode_data(raw) if serial > known_serial
+            else None]

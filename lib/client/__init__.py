@@ -132,6 +132,28 @@ class LazyCommandTable(Mapping[str, "cli.Command"]):
         return len(self._names)
 
 
+#: Every ``gnt-*`` program -> its module in this package (which has
+#: ``main``, ``commands()`` and, when it has aliases, ``ALIASES``).
+PROGRAMS: Final = {
+    "gnt-cluster": "gnt_cluster",
+    "gnt-debug": "gnt_debug",
+    "gnt-instance": "gnt_instance",
+    "gnt-job": "gnt_job",
+    "gnt-node": "gnt_node",
+    "gnt-os": "gnt_os",
+}
+
+
+def program_commands(program: str
+                     ) -> tuple[Mapping[str, cli.Command], Mapping[str, str]]:
+    """The subcommand table and aliases of a ``gnt-*`` program (for the
+    shell completion and the tests that go over every subcommand)."""
+    module = importlib.import_module(f"{__name__}.{PROGRAMS[program]}")
+    table: Mapping[str, cli.Command] = module.commands()
+    aliases: Mapping[str, str] = getattr(module, "ALIASES", {})
+    return table, aliases
+
+
 def collect_commands(prefix: str, base: Mapping[str, cli.Command] | None = None
                      ) -> LazyCommandTable:
     """The merged ``COMMANDS`` of every ``<prefix>*`` module here (and of

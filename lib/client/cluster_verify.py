@@ -192,7 +192,8 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[-n node...] [--use-replication-network] <file>",
         "Copies a file to all (or only some) nodes"),
     "command": cli.Command(
-        run_command, cli.args_atleast(1, "command"), [cli.NODE_LIST_OPT],
+        run_command, cli.args_atleast(1, "command", cli.ARG_COMMAND),
+        [cli.NODE_LIST_OPT],
         "[-n node...] <command> [argument...]",
         "Runs a command on all (or only some) nodes"),
 }

@@ -168,7 +168,8 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         show_cluster_config, cli.ARGS_NONE, (), "",
         "Show cluster configuration"),
     "queue": cli.Command(
-        queue_ops, cli.args_fixed(1, "command"), (), "drain|undrain|info",
+        queue_ops, cli.ArgSpec(1, 1, "command", choices=QUEUE_COMMANDS), (),
+        "drain|undrain|info",
         "Change or query the job queue's drain flag"),
     "version": cli.Command(
         show_version, cli.ARGS_NONE, (), "",
@@ -177,7 +178,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
 }
 
 
-def all_commands() -> Mapping[str, cli.Command]:
+def commands() -> Mapping[str, cli.Command]:
     """This module's subcommands plus those of the ``cluster_*`` modules
     (imported when one of their subcommands is looked up)."""
     return collect_commands("cluster_", base=COMMANDS)
@@ -185,4 +186,4 @@ def all_commands() -> Mapping[str, cli.Command]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnt-cluster`` launcher."""
-    return cli.GenericMain(all_commands(), sys.argv if argv is None else argv)
+    return cli.GenericMain(commands(), sys.argv if argv is None else argv)

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import cli, errors, opcodes
@@ -141,12 +141,6 @@ def submit_job(opts: argparse.Namespace, args: list[str]) -> int:
     return code
 
 
-#: ``gnt-debug locks`` fields and their titles.
-LOCK_FIELDS: Final = {"name": "Name", "mode": "Mode", "owner": "Owner",
-                      "pending": "Pending"}
-LOCK_DEF_FIELDS: Final = ("name", "mode", "owner", "pending")
-
-
 def _format_lock_value(field: str, value: Any) -> str:
     if value is None or value == []:
         return "-"
@@ -160,20 +154,23 @@ def _format_lock_value(field: str, value: Any) -> str:
 
 def list_locks(opts: argparse.Namespace, args: list[str]) -> int:
     """Show the master daemon's locks: name, mode, owners, waiters."""
-    fields = cli.parse_fields(opts.output, LOCK_DEF_FIELDS)
-    unknown = [f for f in fields if f not in LOCK_FIELDS]
-    if unknown:
-        raise errors.UnknownFieldError(
-            f"Unknown output field(s): {', '.join(unknown)}")
+    from ganeti import query  # the field table; only this command needs it
+
+    table = query.LOCK_FIELDS
+    if opts.output == cli.FIELDS_HELP:
+        return cli.print_field_help(table.help_rows(), opts)
+    fields = cli.parse_fields(opts.output, table.default)
+    table.resolve(fields)
     if opts.interval is not None and opts.interval < 1:
         raise errors.UsageError("The interval must be at least 1 second")
     cl = cli.get_client()
     while True:
         rows = cl.query_locks(fields)
-        table = [[_format_lock_value(f, v)
+        cells = [[_format_lock_value(f, v)
                   for f, v in zip(fields, row, strict=True)] for row in rows]
-        headers = None if opts.no_headers else LOCK_FIELDS
-        for line in cli.generate_table(headers, fields, table,
+        headers = None if opts.no_headers else {
+            name: fdef.title for name, fdef in table.fields.items()}
+        for line in cli.generate_table(headers, fields, cells,
                                        separator=opts.separator):
             cli.to_stdout(line)
         if opts.interval is None:
@@ -190,7 +187,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--no-master] [-n NODE...] [-r N] [--submit] <duration>",
         "Executes a TestDelay OpCode"),
     "submit-job": cli.Command(
-        submit_job, cli.args_atleast(1, "opcodes_file"),
+        submit_job, cli.args_atleast(1, "opcodes_file", cli.ARG_FILE),
         (cli.VERBOSE_OPT, TIMING_STATS_OPT, JOB_REPEAT_OPT, OP_REPEAT_OPT,
          cli.SUBMIT_OPT),
         "[--verbose] [--timing-stats] [--job-repeat N] [--op-repeat N]"
@@ -202,11 +199,15 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         (cli.NOHDR_OPT, cli.SEP_OPT, cli.FIELDS_OPT, INTERVAL_OPT),
         "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...]"
         " [--interval=SECONDS]",
-        "Show a list of locks in the master daemon (fields: "
-        + ", ".join(LOCK_FIELDS) + ")"),
+        "Show a list of locks in the master daemon (the fields: -o help)"),
 }
+
+
+def commands() -> Mapping[str, cli.Command]:
+    """The subcommands."""
+    return COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnt-debug`` launcher."""
-    return cli.GenericMain(COMMANDS, sys.argv if argv is None else argv)
+    return cli.GenericMain(commands(), sys.argv if argv is None else argv)

@@ -9,33 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import cli, errors, luxi
 
-#: Fields of ``gnt-job list`` without ``-o``.
-LIST_DEF_FIELDS: Final = ("id", "status", "summary")
-
-#: Field -> column title (Ganeti's names and titles).
-FIELD_TITLES: Final[dict[str, str]] = {
-    "id": "ID",
-    "status": "Status",
-    "priority": "Prio",
-    "ops": "OpCodes",
-    "opresult": "OpCode_result",
-    "opstatus": "OpCode_status",
-    "oplog": "OpCode_log",
-    "oppriority": "OpCode_prio",
-    "summary": "Summary",
-    "received_ts": "Received",
-    "start_ts": "Start",
-    "end_ts": "End",
-    "opstart": "OpCode_start",
-    "opexec": "OpCode_exec",
-    "opend": "OpCode_end",
-    "lock_status": "LockStatus",
-}
+if TYPE_CHECKING:
+    from ganeti import query
 
 _TS_FIELDS: Final = frozenset(["received_ts", "start_ts", "end_ts"])
 _TS_LIST_FIELDS: Final = frozenset(["opstart", "opexec", "opend"])
@@ -69,19 +49,26 @@ def _format_value(field: str, value: Any) -> str:
     return str(value)
 
 
+def _job_fields() -> query.FieldTable:
+    from ganeti import query  # the field table; only listings need it
+
+    return query.JOB_FIELDS
+
+
 def list_jobs(opts: argparse.Namespace, args: list[str]) -> int:
     """Print one line per job (all jobs, or the ids given)."""
-    fields = cli.parse_fields(opts.output, LIST_DEF_FIELDS)
-    unknown = [f for f in fields if f not in FIELD_TITLES]
-    if unknown:
-        raise errors.UnknownFieldError(
-            f"Unknown output field(s): {', '.join(unknown)}")
+    table = _job_fields()
+    if opts.output == cli.FIELDS_HELP:
+        return cli.print_field_help(table.help_rows(), opts)
+    fields = cli.parse_fields(opts.output, table.default)
+    table.resolve(fields)
     ids = parse_job_ids(args) or None
     rows = cli.get_client().query_jobs(ids, fields)
-    table = [[_format_value(f, v) for f, v in zip(fields, row, strict=True)]
+    cells = [[_format_value(f, v) for f, v in zip(fields, row, strict=True)]
              for row in rows if row is not None]
-    headers = None if opts.no_headers else FIELD_TITLES
-    for line in cli.generate_table(headers, fields, table,
+    headers = None if opts.no_headers else {
+        name: fdef.title for name, fdef in table.fields.items()}
+    for line in cli.generate_table(headers, fields, cells,
                                    separator=opts.separator,
                                    numfields=("id", "priority")):
         cli.to_stdout(line)
@@ -214,23 +201,24 @@ def watch_job(opts: argparse.Namespace, args: list[str]) -> int:
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "list": cli.Command(
-        list_jobs, cli.ArgSpec(0, None, "job-id"),
+        list_jobs, cli.ArgSpec(0, None, "job-id", cli.ARG_JOB),
         (cli.NOHDR_OPT, cli.SEP_OPT, cli.FIELDS_OPT),
         "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...] [job-id...]",
-        "Lists the jobs and their status. The available fields are"
-        f" ({', '.join(FIELD_TITLES)}); the default field list is"
-        f" ({', '.join(LIST_DEF_FIELDS)})."),
+        "Lists the jobs and their status (the fields: list-fields or"
+        " -o help)"),
+    "list-fields": cli.list_fields_command(_job_fields, "jobs"),
     "info": cli.Command(
-        show_jobs, cli.ArgSpec(0, None, "job-id"), (), "[job-id...]",
+        show_jobs, cli.ArgSpec(0, None, "job-id", cli.ARG_JOB), (),
+        "[job-id...]",
         "Show detailed information about the given job(s), or all jobs"),
     "watch": cli.Command(
-        watch_job, cli.args_fixed(1, "job-id"), (), "<job-id>",
+        watch_job, cli.args_fixed(1, "job-id", cli.ARG_JOB), (), "<job-id>",
         "Follows a job and prints its output as it arrives"),
     "cancel": cli.Command(
-        cancel_jobs, cli.args_atleast(1, "job-id"), (), "<job-id>...",
+        cancel_jobs, cli.args_atleast(1, "job-id", cli.ARG_JOB), (), "<job-id>...",
         "Cancel jobs that have not started running yet"),
     "archive": cli.Command(
-        archive_jobs, cli.args_atleast(1, "job-id"), (), "<job-id>...",
+        archive_jobs, cli.args_atleast(1, "job-id", cli.ARG_JOB), (), "<job-id>...",
         "Archive finished jobs"),
     "autoarchive": cli.Command(
         autoarchive_jobs, cli.args_fixed(1, "age"), (), "<age|all>",
@@ -241,7 +229,12 @@ COMMANDS: Final[dict[str, cli.Command]] = {
 ALIASES: Final = {"show": "info"}
 
 
+def commands() -> Mapping[str, cli.Command]:
+    """The subcommands."""
+    return COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnt-job`` launcher."""
-    return cli.GenericMain(COMMANDS, sys.argv if argv is None else argv,
+    return cli.GenericMain(commands(), sys.argv if argv is None else argv,
                            aliases=ALIASES)

@@ -501,7 +501,7 @@ ADD_OPTS: Final = (
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
-        add_instance, cli.args_fixed(1, "instance"), ADD_OPTS,
+        add_instance, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), ADD_OPTS,
         "-t {diskless|file|plain|drbd} {--disk=N:size=VAL[,mode=ro|rw]|-s"
         " SIZE} [--no-ip-check] [--no-name-check] [--no-start]"
         " [--no-install] [--net=N:options...|--no-nics] [-B BEPARAMS]"
@@ -510,16 +510,17 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " -n NODE -o OS[+VARIANT] [--submit] instance",
         "Creates and adds a new instance to the cluster"),
     "batch-create": cli.Command(
-        batch_create, cli.args_fixed(1, "file"), (), "instances_file.json",
+        batch_create, cli.args_fixed(1, "file", cli.ARG_FILE), (),
+        "instances_file.json",
         "Create a bunch of instances based on specs in the file"),
     "remove": cli.Command(
-        remove_instance, cli.args_fixed(1, "instance"),
+        remove_instance, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
         (cli.FORCE_OPT, cli.SHUTDOWN_TIMEOUT_OPT, IGNORE_FAILURES_OPT,
          cli.SUBMIT_OPT),
         "[-f] [--ignore-failures] [--shutdown-timeout=N] [--submit]"
         " instance", "Shuts down the instance and removes it"),
     "reinstall": cli.Command(
-        reinstall_instance, cli.ArgSpec(0, None, "instance"),
+        reinstall_instance, cli.ARGS_MANY_INSTANCES,
         (OS_OPT, OSPARAMS_OPT, FORCE_VARIANT_OPT, KEEP_OSPARAMS_OPT,
          cli.FORCE_OPT, FORCE_MULTIPLE_OPT, cli.SUBMIT_OPT, *SELECTION_OPTS),
         "[-f] [-o OS[+VARIANT]] [-O param=value,...]"
@@ -527,7 +528,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " [--instance|--node|--primary|--secondary|--all|--tags] [--submit]"
         " [name...]", "Reinstall a stopped instance"),
     "rename": cli.Command(
-        rename_instance, cli.args_fixed(2, "instance"),
+        rename_instance, cli.args_fixed(2, "instance", cli.ARG_INSTANCE),
         (NOIPCHECK_OPT, NONAMECHECK_OPT, cli.SUBMIT_OPT),
         "[--no-ip-check] [--no-name-check] [--submit] instance new_name",
         "Rename the instance"),

@@ -424,27 +424,28 @@ MODIFY_OPTS: Final = (
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "startup": cli.Command(
-        startup, cli.ARGS_ANY, STARTUP_OPTS,
+        startup, cli.ARGS_MANY_INSTANCES, STARTUP_OPTS,
         "[selection flags] <name>...", "Start instances"),
     "shutdown": cli.Command(
-        shutdown, cli.ARGS_ANY, SHUTDOWN_OPTS,
+        shutdown, cli.ARGS_MANY_INSTANCES, SHUTDOWN_OPTS,
         "[--timeout N] [selection flags] <name>...", "Stop instances"),
     "reboot": cli.Command(
-        reboot, cli.ARGS_ANY, REBOOT_OPTS,
+        reboot, cli.ARGS_MANY_INSTANCES, REBOOT_OPTS,
         "[--type soft|hard|full] [selection flags] <name>...",
         "Reboot running instances"),
     "console": cli.Command(
-        console, cli.args_fixed(1, "instance"), (SHOWCMD_OPT,),
+        console, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), (SHOWCMD_OPT,),
         "[--show-cmd] <instance>", "Connect to the instance's console"),
     "activate-disks": cli.Command(
-        activate_disks, cli.args_fixed(1, "instance"),
+        activate_disks, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
         (cli.SUBMIT_OPT, cli.cli_option(
             "--ignore-size", dest="ignore_size", action="store_true",
             default=False, help="Do not compare the disks with their"
             " recorded sizes")),
         "<instance>", "Activate the disks of an instance"),
     "deactivate-disks": cli.Command(
-        deactivate_disks, cli.args_fixed(1, "instance"), (cli.SUBMIT_OPT,),
+        deactivate_disks, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
+        (cli.SUBMIT_OPT,),
         "<instance>", "Deactivate the disks of a stopped instance"),
     "grow-disk": cli.Command(
         grow_disk, cli.args_fixed(3, "argument"),
@@ -454,14 +455,14 @@ COMMANDS: Final[dict[str, cli.Command]] = {
             " to resynchronize")),
         "<instance> <disk> <size>", "Grow one disk of an instance"),
     "move": cli.Command(
-        move, cli.args_fixed(1, "instance"),
+        move, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
         (cli.FORCE_OPT, cli.SUBMIT_OPT, cli.SHUTDOWN_TIMEOUT_OPT,
          cli.cli_option("-n", "--target-node", dest="node", default=None,
                         metavar="NODE", help="Target node")),
         "[-f] -n <node> <instance>", "Copy the disks of a stopped instance"
         " to another node and make it the primary (file and diskless)"),
     "migrate": cli.Command(
-        migrate, cli.args_fixed(1, "instance"),
+        migrate, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
         (cli.FORCE_OPT, TARGET_OPT, cli.SUBMIT_OPT,
          cli.cli_option("--non-live", dest="live", action="store_false",
                         default=True, help="Pause the instance during the"
@@ -473,7 +474,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[-f] [--non-live] [--cleanup] [-n <node>] <instance>",
         "Move a running instance to another node without stopping it"),
     "failover": cli.Command(
-        failover, cli.args_fixed(1, "instance"),
+        failover, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
         (cli.FORCE_OPT, TARGET_OPT, cli.SUBMIT_OPT, cli.SHUTDOWN_TIMEOUT_OPT,
          cli.cli_option("--ignore-consistency", dest="ignore_consistency",
                         action="store_true", default=False,
@@ -483,7 +484,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[-f] [--ignore-consistency] [-n <node>] <instance>",
         "Stop the instance and start it on another node"),
     "modify": cli.Command(
-        modify, cli.args_fixed(1, "instance"), MODIFY_OPTS,
+        modify, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), MODIFY_OPTS,
         "<instance>", "Change the parameters, NICs, disks or OS of an"
         " instance"),
 }

@@ -34,6 +34,8 @@ ALL_OPT: Final = cli.cli_option(
 def list_instances(opts: argparse.Namespace, args: list[str]) -> int:
     """``gnt-instance list``."""
     table = query.INSTANCE_FIELDS
+    if opts.output == cli.FIELDS_HELP:
+        return cli.print_field_help(table.help_rows(), opts)
     fields = cli.parse_fields(opts.output, table.default)
     table.resolve(fields)
     rows = query_rows(cli.get_client(), "QueryInstances", table, fields,
@@ -164,27 +166,30 @@ def instance_remove_tags(opts: argparse.Namespace, args: list[str]) -> int:
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "list": cli.Command(
-        list_instances, cli.ARGS_ANY,
+        list_instances, cli.ARGS_MANY_INSTANCES,
         (cli.NOHDR_OPT, cli.SEP_OPT, cli.USEUNITS_OPT, cli.FIELDS_OPT,
          cli.SYNC_OPT, FILTER_OPT),
         "[--no-headers] [--separator=SEP] [--units=UNITS] [-o [+]FIELD,...]"
         " [-F] [instance...]",
         "Lists the instances and their status. The default field list is"
-        f" ({', '.join(query.INSTANCE_FIELDS.default)}); see the man page"
-        " for the others"),
+        f" ({', '.join(query.INSTANCE_FIELDS.default)}); list-fields or"
+        " -o help shows them all"),
+    "list-fields": cli.list_fields_command(lambda: query.INSTANCE_FIELDS,
+                                           "instances"),
     "info": cli.Command(
-        show_instance_info, cli.ARGS_ANY, (STATIC_OPT, ALL_OPT),
+        show_instance_info, cli.ARGS_MANY_INSTANCES, (STATIC_OPT, ALL_OPT),
         "[-s] {--all | instance...}",
         "Show information on the specified instance(s)"),
     "list-tags": cli.Command(
-        instance_list_tags, cli.args_fixed(1, "instance"), (), "instance",
+        instance_list_tags, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
+        (), "instance",
         "List the tags of the given instance"),
     "add-tags": cli.Command(
-        instance_add_tags, cli.args_atleast(1, "instance"),
+        instance_add_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
         (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
         "Add tags to the given instance"),
     "remove-tags": cli.Command(
-        instance_remove_tags, cli.args_atleast(1, "instance"),
+        instance_remove_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
         (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
         "Remove tags from the given instance"),
 }

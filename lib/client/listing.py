@@ -67,21 +67,54 @@ def query_rows(cl: Any, method: str, table: query.FieldTable,
                fields: list[str], args: list[str], force_filter: bool,
                use_locking: bool) -> list[list[Any]]:
     """Rows for ``fields`` of the items the arguments select (names, shell
-    patterns or a filter)."""
+    patterns or a filter).  A value missing because the item does not run
+    shows as the field's :attr:`~ganeti.query.FieldDef.stopped` text."""
     filt = qlang.make_filter(args, force_filter)
+    extra = _running_field(table, fields)
     if filt is None or _plain_names(filt):
-        rows: list[list[Any]] = cl.call(method, list(args), fields,
-                                        use_locking)
-        return rows
+        wanted = fields + extra
+        rows = cl.call(method, list(args), wanted, use_locking)
+        return [mark_stopped(table, wanted, row)[:len(fields)]
+                for row in rows]
     predicate = query.compile_filter_for(table, filt)
-    extra = [f for f in qlang.referenced_fields(filt) if f not in fields]
+    extra += [f for f in qlang.referenced_fields(filt)
+              if f not in fields and f not in extra]
     wanted = fields + extra
     result = []
     for row in cl.call(method, [], wanted, use_locking):
         values = dict(zip(wanted, row, strict=True))
         if predicate(values.get):
-            result.append(list(row[:len(fields)]))
+            result.append(mark_stopped(table, wanted, row)[:len(fields)])
     return result
+
+
+def _running_field(table: query.FieldTable, fields: list[str]) -> list[str]:
+    """``[table.running]`` when a field needs it and it is not asked."""
+    running = table.running
+    if running is None or running in fields:
+        return []
+    fdefs = [table.get(name) for name in fields]
+    if any(f is not None and f.stopped is not None for f in fdefs):
+        return [running]
+    return []
+
+
+def mark_stopped(table: query.FieldTable, fields: Sequence[str],
+                 row: Sequence[Any]) -> list[Any]:
+    """``row`` with the missing values of an item that does not run (its
+    ``table.running`` field is false) replaced by their ``stopped`` text,
+    as Ganeti shows ``-`` for the memory of a stopped instance."""
+    values = list(row)
+    running = table.running
+    if running is None or running not in fields or \
+            values[list(fields).index(running)] is not False:
+        return values
+    for index, name in enumerate(fields):
+        fdef = table.get(name)
+        if values[index] is None and fdef is not None and \
+                fdef.stopped is not None:
+            values[index] = fdef.stopped
+    return values
 
 
 def _plain_names(filt: qlang.Filter) -> bool:

@@ -157,11 +157,11 @@ ADD_OPTS: Final = (
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
-        add_node, cli.args_fixed(1, "node name"), ADD_OPTS,
+        add_node, cli.args_fixed(1, "node name", cli.ARG_NODE), ADD_OPTS,
         "[-s <secondary_ip>] [--readd] [--primary-ip <ip>] "
         "[--root-dir <dir> | ssh options] <node_name>",
         "Add a node to the cluster"),
     "remove": cli.Command(
-        remove_node, cli.args_fixed(1, "node name"), (cli.SUBMIT_OPT,),
+        remove_node, cli.args_fixed(1, "node name", cli.ARG_NODE), (cli.SUBMIT_OPT,),
         "<node_name>", "Remove a node from the cluster"),
 }

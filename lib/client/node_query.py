@@ -33,6 +33,8 @@ AUTO_PROMOTE_OPT: Final = cli.cli_option(
 
 def list_nodes(opts: argparse.Namespace, args: list[str]) -> int:
     """``gnt-node list``."""
+    if opts.output == cli.FIELDS_HELP:
+        return cli.print_field_help(query.NODE_FIELDS.help_rows(), opts)
     fields = cli.parse_fields(opts.output, query.NODE_FIELDS.default)
     rows = query_rows(cli.get_client(), "QueryNodes", query.NODE_FIELDS,
                       fields, args, opts.force_filter, opts.do_locking)
@@ -112,37 +114,35 @@ def node_remove_tags(opts: argparse.Namespace, args: list[str]) -> int:
                        read_tags(opts, args[1:]), opts)
 
 
-def _field_help() -> str:
-    return ", ".join(sorted(query.NODE_FIELDS.fields))
-
-
 COMMANDS: Final[dict[str, cli.Command]] = {
     "list": cli.Command(
-        list_nodes, cli.ARGS_ANY,
+        list_nodes, cli.ARGS_MANY_NODES,
         (cli.NOHDR_OPT, cli.SEP_OPT, cli.USEUNITS_OPT, cli.FIELDS_OPT,
          cli.SYNC_OPT, FILTER_OPT),
         "[--no-headers] [--separator=SEP] [--units=UNITS] [-o [+]FIELD,...]"
         " [-F] [node...]",
-        "Lists the nodes in the cluster. The available fields are "
-        f"({_field_help()}); the default field list is "
-        f"({', '.join(query.NODE_FIELDS.default)})"),
+        "Lists the nodes in the cluster. The default field list is"
+        f" ({', '.join(query.NODE_FIELDS.default)}); list-fields or -o help"
+        " shows them all"),
+    "list-fields": cli.list_fields_command(lambda: query.NODE_FIELDS,
+                                           "nodes"),
     "info": cli.Command(
-        show_node_info, cli.ARGS_ANY, (), "[node...]",
+        show_node_info, cli.ARGS_MANY_NODES, (), "[node...]",
         "Show information about the node(s)"),
     "modify": cli.Command(
-        modify_node, cli.args_fixed(1, "node"),
+        modify_node, cli.args_fixed(1, "node", cli.ARG_NODE),
         (cli.FORCE_OPT, cli.SUBMIT_OPT, MC_OPT, DRAINED_OPT, OFFLINE_OPT,
          AUTO_PROMOTE_OPT),
         "[-f] [--submit] [-C yes|no] [-D yes|no] [-O yes|no]"
         " [--auto-promote] node",
         "Alters the parameters of a node"),
     "list-tags": cli.Command(
-        node_list_tags, cli.args_fixed(1, "node"), (), "node",
+        node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (), "node",
         "List the tags of the given node"),
     "add-tags": cli.Command(
-        node_add_tags, cli.args_atleast(1, "node"), (cli.TAG_SRC_OPT,),
+        node_add_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
         "[--from FILE] node tag...", "Add tags to the given node"),
     "remove-tags": cli.Command(
-        node_remove_tags, cli.args_atleast(1, "node"), (cli.TAG_SRC_OPT,),
+        node_remove_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
         "[--from FILE] node tag...", "Remove tags from the given node"),
 }

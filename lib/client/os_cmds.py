@@ -173,11 +173,11 @@ COMMANDS: Final[dict[str, cli.Command]] = {
                         "Lists all valid operating systems on the cluster"),
     "diagnose": cli.Command(diagnose_os, cli.ARGS_NONE, (), "",
                             "Diagnose all operating systems"),
-    "info": cli.Command(show_os_info, cli.ARGS_ANY, (), "[os...]",
+    "info": cli.Command(show_os_info, cli.ARGS_MANY_OS, (), "[os...]",
                         "Show detailed information about operating"
                         " systems"),
     "modify": cli.Command(
-        modify_os, cli.args_fixed(1, "os"),
+        modify_os, cli.args_fixed(1, "os", cli.ARG_OS),
         (HVP_OPT, OSP_OPT, HIDDEN_OPT, BLACKLISTED_OPT, cli.SUBMIT_OPT),
         "[-H HYPERVISOR:option=value,...] [-O param=value,...]"
         " [--hidden yes|no] [--blacklisted yes|no] [--submit] os",

@@ -4,7 +4,8 @@
   node, the OS and every parameter before anything is created; creates
   the disks, adds the instance to the configuration, runs the OS create
   script and starts the instance.  What was created is removed again
-  when the disks or the OS installation fail.
+  when the disks or the OS installation fail; when only the start fails
+  the instance stays, stopped (admin down) and with its lock.
 - :class:`LUInstanceRemove` (``instance-remove``): stops the instance,
   removes its disks, drops it from the configuration.
 - :class:`LUInstanceReinstall` (``instance-reinstall``): runs the OS
@@ -18,7 +19,9 @@ Locks.  Creation takes the BGL shared; the new instance's lock is added
 to the lock manager held (which also keeps a concurrent creation of the
 same name out), then the primary node's lock is acquired, from
 :meth:`LUInstanceCreate.check_prereq`.  Both go away with the other locks
-at the end of the opcode; on failure the instance lock is removed again.
+at the end of the opcode; on failure the instance lock is removed again
+unless the instance is in the configuration (the lock set follows the
+configuration).
 Removal holds the instance and its nodes and drops the instance lock
 after releasing the nodes.  Rename holds the BGL exclusively (it replaces
 one lock name by another).
@@ -344,8 +347,12 @@ class LUInstanceCreate(LogicalUnit):
         self._claimed = False
 
     def _fail_cleanup(self) -> None:
+        """After any failure: give back the reservations, and drop the
+        instance lock unless the instance is in the configuration (then
+        the lock must stay, or no later job could lock the instance)."""
         self.cfg.release_reservations(self._owner)
-        self._drop_lock()
+        if self.cfg.get_instance(self.name) is None:
+            self._drop_lock()
 
     # -- phases --
 
@@ -481,17 +488,27 @@ class LUInstanceCreate(LogicalUnit):
                     f"Could not add OS to instance {inst.name} on node"
                     f" {self.pnode}: {res.fail_msg}")
         if op.start:
-            self.cfg.set_instance_admin_up(inst.name, True)
-            inst = common.get_instance(self, inst.name)
-            feedback("* starting instance...")
-            try:
-                common.start_instance(self, inst, check_memory=False)
-            except errors.OpExecError:
-                self.cfg.set_instance_admin_up(inst.name, False)
-                raise
+            self._start(inst, feedback)
         else:
             common.shutdown_disks(self, inst, feedback, ignore_failures=True)
         return [self.pnode]
+
+    def _start(self, inst: objects.Instance, feedback: Feedback) -> None:
+        """The first start.  When it fails the instance stays, created
+        and stopped (admin down), for the administrator to fix the cause
+        and start it, or to remove it."""
+        self.cfg.set_instance_admin_up(inst.name, True)
+        inst = common.get_instance(self, inst.name)
+        feedback("* starting instance...")
+        try:
+            common.start_instance(self, inst, check_memory=False)
+        except errors.GenericError as err:
+            self.cfg.set_instance_admin_up(inst.name, False)
+            common.shutdown_disks(self, inst, feedback, ignore_failures=True)
+            raise errors.OpExecError(
+                f"{err}; instance {inst.name} was created but is stopped"
+                " (fix the cause and use 'gnt-instance startup', or"
+                " 'gnt-instance remove')") from err
 
     def _rollback(self, inst: objects.Instance, feedback: Feedback) -> None:
         feedback(f"Removing instance {inst.name} again after the failure")

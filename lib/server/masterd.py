@@ -47,6 +47,9 @@ from ganeti.rpc.transport import HttpsTransport
 from ganeti.utils import io
 
 RPC_TRANSPORTS = ("local", "in-process", "https")
+#: Seconds each replicator may take at stop to finish its queued pushes;
+#: both together stay below daemon-util's 60 s before SIGKILL.
+REPLICATION_STOP_TIMEOUT = 20.0
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +120,7 @@ class Master:
                                                 self.master_name)
         self.cfg.add_write_hook(config_rep.on_write)
         self.queue.add_replication_hook(queue_rep.on_batch)
+        self.config_replicator = config_rep
         self.replicators = [config_rep, queue_rep]
         replication.register(self.cfg, self.ssconf)
         replication.register(self.cfg, config_rep)
@@ -133,7 +137,10 @@ class Master:
         self.ssconf.start()
         for replicator in self.replicators:
             replicator.start()
-        self.ssconf.on_write(0)  # bring every node up to date at start
+        # Bring every node up to date at start: ssconf everywhere, and
+        # config.data on candidates that missed a push (e.g. a failover).
+        self.ssconf.on_write(0)
+        self.config_replicator.on_write(0)
         self._server_thread.start()
         logging.info("Master daemon ready on %s", self.server.server_address)
         stop.wait()
@@ -145,7 +152,7 @@ class Master:
             logging.warning("Some opcodes were still running at shutdown")
         self.ssconf.stop()
         for replicator in self.replicators:
-            replicator.stop()
+            replicator.stop(timeout=REPLICATION_STOP_TIMEOUT)
         self.rpc.close()
         return errors.EXIT_SUCCESS
 

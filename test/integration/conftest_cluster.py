@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,23 +29,22 @@ from typing import Any
 import pytest
 
 from ganeti import constants, daemon
-from ganeti.localcluster import LocalCluster
+from ganeti.localcluster import LocalCluster, free_prefix
 
 _counter = itertools.count(1)
 WAIT = 60.0
 
 
-def _free_prefix() -> str:
+def _candidates() -> Iterator[str]:
     first = 100 + os.getpid() % 100
     for _ in range(250):
-        prefix = f"127.{first}.{next(_counter) % 250 + 1}."
-        try:
-            with socket.socket() as sock:
-                sock.bind((f"{prefix}1", constants.DEFAULT_NODED_PORT))
-        except OSError:
-            continue
-        return prefix
-    raise AssertionError("no free loopback prefix")
+        yield f"127.{first}.{next(_counter) % 250 + 1}."
+
+
+def _free_prefix(nodes: int = 1) -> str:
+    """A loopback prefix of this process's own whose ``nodes`` node
+    daemon addresses are free."""
+    return free_prefix(_candidates(), nodes)
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
@@ -107,7 +105,7 @@ def make_cluster() -> Iterator[Callable[..., LocalCluster]]:
 
     def make(nodes: int = 3, start: bool = True, **kwargs: Any) -> LocalCluster:
         cluster = LocalCluster(os.path.join(directory, f"c{len(made) + 1}"),
-                               nodes=nodes, prefix=_free_prefix(), **kwargs)
+                               nodes=nodes, prefix=_free_prefix(nodes), **kwargs)
         made.append(cluster)
         if start:
             cluster.start()

@@ -290,3 +290,30 @@ def test_gnt_os_commands(cl: Cluster) -> None:
     assert res.returncode == 1
     assert "OS: os20 [global status: invalid]" in res.stdout
     assert "create script not executable" in res.stdout
+
+
+def test_failed_first_start_leaves_a_manageable_instance(cl: Cluster) -> None:
+    """Issue 18: with the guide's kernel_path missing on the node, the
+    start at the end of ``add`` failed and left an instance that every
+    later command refused ("no such lock(s) in set instance") until the
+    master daemon restarted.  Now it stays, stopped and manageable."""
+    name = "zombie.example.com"
+    kernel = "/boot/vmlinuz-issue18"
+    cl.ok("gnt-cluster", "modify", "-H", f"fake:kernel_path={kernel}")
+    res = cl.gi("add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
+                "-o", "os10", "-t", "file", "-s", "8", "--no-nics", name)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "Could not start instance" in out and "kernel_path" in out
+    assert "was created but is stopped" in out
+    assert cl.field(name, "status") == "ADMIN_down"
+    assert f"Instance name: {name}" in cl.ok("gnt-instance", "info", name)
+    cl.fails("kernel_path", "startup", name)
+    cl.ok("gnt-instance", "shutdown", name)
+    target = Path(cl.n1.paths.under(kernel))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("not really a kernel\n")
+    cl.ok("gnt-instance", "startup", name)
+    assert cl.field(name, "status") == "running"
+    cl.ok("gnt-instance", "remove", "-f", name)
+    assert cl.ok("gnt-instance", "list", "--no-headers") == ""

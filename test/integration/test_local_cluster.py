@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest_cluster import cluster_pids, pid_alive, ssconf_files, wait_for
+from conftest_cluster import (
+    _free_prefix,
+    cluster_pids,
+    pid_alive,
+    ssconf_files,
+    wait_for,
+)
 
-from ganeti import constants, daemonutil, errors
+from ganeti import constants, daemonutil, errors, localcluster
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -209,3 +216,94 @@ def test_a_fresh_cluster_verifies_clean(cluster3: LocalCluster) -> None:
     res = cluster3.gnt("gnt-cluster", "verify")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "ERROR" not in res.stdout
+
+
+def _hold(address: str, port: int) -> socket.socket | None:
+    """A listening socket on ``address:port``, or None when something else
+    holds it already."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        return None
+    sock.listen()
+    return sock
+
+
+def test_prefix_checks_name_what_is_wrong() -> None:
+    for bad in ("127.0.201", "10.0.0.", "127.0.300.", "127.0.", "x.y.z."):
+        with pytest.raises(errors.OpPrereqError, match="Invalid address "
+                           "prefix"):
+            localcluster.check_prefix(bad)
+    assert localcluster.check_prefix("127.0.201.") == "127.0.201."
+    taken, free = _free_prefix(2), _free_prefix(2)
+    held = _hold(f"{taken}2", constants.DEFAULT_NODED_PORT)
+    assert held is not None
+    with held:
+        assert (localcluster.prefix_taken(taken, 2)
+                == f"{taken}2:{constants.DEFAULT_NODED_PORT}")
+        assert localcluster.prefix_taken(taken, 1) is None
+        assert localcluster.free_prefix([taken, free], 2) == free
+        with pytest.raises(errors.OpPrereqError, match=f"{taken} is in use"):
+            localcluster.choose_prefix(taken, 2)
+        with pytest.raises(errors.OpPrereqError, match="No free"):
+            localcluster.free_prefix([taken], 2)
+
+
+def test_launcher_picks_a_free_prefix_when_the_default_is_taken() -> None:
+    from conftest_cluster import short_dir
+
+    # Take the default's node 1 address unless something already holds it.
+    held = _hold(f"{localcluster.DEFAULT_PREFIX}1",
+                 constants.DEFAULT_NODED_PORT)
+    base = short_dir()
+    directory = Path(base) / "lc"
+    tool = [sys.executable, str(REPO / "tools" / "local-cluster")]
+    try:
+        started = subprocess.run([*tool, "start", str(directory), "--nodes",
+                                  "1", "--no-rapi"], capture_output=True,
+                                 text=True, timeout=300, check=False)
+        assert started.returncode == 0, started.stdout + started.stderr
+        prefix = LocalCluster.load(str(directory)).prefix
+        assert prefix != localcluster.DEFAULT_PREFIX
+        assert prefix in localcluster.default_prefixes()
+        status = subprocess.run([*tool, "status", str(directory)],
+                                capture_output=True, text=True, timeout=60,
+                                check=False)
+        assert status.returncode == 0
+        assert status.stdout.startswith(
+            f"node1.local-cluster.example {prefix}1: ganeti-noded (pid")
+        # Asked for explicitly, a taken prefix is refused, naming why.
+        again = subprocess.run([*tool, "start", f"{directory}2", "--nodes",
+                                "1", "--prefix", prefix], capture_output=True,
+                               text=True, timeout=60, check=False)
+        assert again.returncode == 1
+        assert again.stderr == (
+            f"local-cluster: Address prefix {prefix} is in use ({prefix}1:"
+            f"{constants.DEFAULT_NODED_PORT} is taken); give another with "
+            "--prefix, or none to pick a free one\n")
+        assert not os.path.exists(f"{directory}2")
+    finally:
+        subprocess.run([*tool, "stop", str(directory)], capture_output=True,
+                       timeout=300, check=False)
+        if held is not None:
+            held.close()
+        shutil.rmtree(base)
+
+
+def test_demo_refuses_a_bad_prefix_before_touching_anything(
+        tmp_path: Path) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    (directory / "keep").write_text("")
+    res = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"),
+                          str(directory), "--prefix", "10.1.2."],
+                         capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[-1].endswith(
+        "Invalid address prefix '10.1.2.': give the first three octets of a "
+        "loopback address and a dot, e.g. 127.0.201.")
+    assert (directory / "keep").exists()

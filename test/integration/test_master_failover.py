@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest_cluster import ssconf_files, wait_for
 
-from ganeti import constants, daemonutil, errors
+from ganeti import bootstrap, constants, daemonutil, errors, serializer
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -83,3 +83,91 @@ def test_failover_without_majority_needs_no_voting(
     assert "could not stop the master role" in out
     assert masterd_on(cluster3, 2)
     assert ok(cluster3.gnt("gnt-cluster", "getmaster", node=2)).strip() == N2
+
+
+def config_bytes(cluster: LocalCluster, k: int) -> bytes:
+    return Path(cluster.node(k).paths.cluster_conf_file).read_bytes()
+
+
+def serial_and_master(cluster: LocalCluster, k: int) -> tuple[int, str]:
+    doc = serializer.loads(config_bytes(cluster, k))
+    return doc["serial_no"], doc["cluster"]["master_node"]
+
+
+def test_failover_and_back_keep_one_config(cluster3: LocalCluster) -> None:
+    """Issue 18: the failover wrote the new configuration only on the new
+    master, so verify failed on every other candidate ("config.data has
+    wrong checksum"), and failing back started from the old master's
+    stale copy: two nodes held the same serial naming different masters,
+    and what changed under the second master was lost."""
+    ready_for_failover(cluster3)
+    before, _ = serial_and_master(cluster3, 1)
+    ok(cluster3.gnt("gnt-cluster", "master-failover", node=2))
+    # The command itself brought every candidate up to date.
+    after = [serial_and_master(cluster3, k) for k in (1, 2, 3)]
+    assert after[0] == after[1] == after[2], after
+    serial, master = after[0]
+    assert serial > before and master == N2
+    out = ok(cluster3.gnt("gnt-cluster", "verify", node=2))
+    assert "wrong checksum" not in out
+    assert config_bytes(cluster3, 1) == config_bytes(cluster3, 2) \
+        == config_bytes(cluster3, 3)
+    # A change under the new master survives the way back.
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "failed-over", node=2))
+    ok(cluster3.gnt("gnt-cluster", "master-failover", node=1))
+    back = [serial_and_master(cluster3, k) for k in (1, 2, 3)]
+    assert back[0] == back[1] == back[2], back
+    assert back[0][0] > serial and back[0][1] == N1
+    out = ok(cluster3.gnt("gnt-cluster", "verify", node=1))
+    assert "wrong checksum" not in out
+    assert "failed-over" in ok(cluster3.gnt("gnt-cluster", "list-tags",
+                                            node=1)).split()
+    assert config_bytes(cluster3, 1) == config_bytes(cluster3, 2) \
+        == config_bytes(cluster3, 3)
+
+
+def test_failover_to_a_lagging_candidate_takes_the_newest_config(
+        cluster3: LocalCluster) -> None:
+    """A candidate that missed a push (its node daemon was down) and then
+    becomes the master starts from the newest copy the others hold, not
+    from its own: nothing changed meanwhile is lost."""
+    ready_for_failover(cluster3)
+    n3 = cluster3.node(3)
+    daemonutil.stop(constants.NODED, n3.paths)
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "while-away", node=1))
+    stale, _ = serial_and_master(cluster3, 3)
+    newest, _ = serial_and_master(cluster3, 1)
+    assert stale < newest
+    daemonutil.start(constants.NODED, ["-b", n3.ip], env=cluster3.env(n3))
+    bootstrap.wait_for_noded(n3.name, n3.ip,
+                             cert_file=n3.paths.noded_cert_file)
+    out = ok(cluster3.gnt("gnt-cluster", "master-failover", node=3))
+    assert f"Taking the newer configuration of node {N1}" in out
+    states = [serial_and_master(cluster3, k) for k in (1, 2, 3)]
+    assert states == [(newest + 1, N3)] * 3
+    assert "while-away" in ok(cluster3.gnt("gnt-cluster", "list-tags",
+                                           node=3)).split()
+    out = ok(cluster3.gnt("gnt-cluster", "verify", node=3))
+    assert "wrong checksum" not in out
+
+
+def test_unreachable_candidate_catches_up_after_failover(
+        cluster3: LocalCluster) -> None:
+    """A candidate down during the failover is named in the command's
+    output, and gets the configuration with the next change."""
+    ready_for_failover(cluster3)
+    n3 = cluster3.node(3)
+    daemonutil.stop(constants.NODED, n3.paths)
+    out = ok(cluster3.gnt("gnt-cluster", "master-failover", node=2))
+    assert f"Warning: node {N3} did not get the new configuration" in out
+    assert serial_and_master(cluster3, 3)[1] == N1
+    daemonutil.start(constants.NODED, ["-b", n3.ip], env=cluster3.env(n3))
+    bootstrap.wait_for_noded(n3.name, n3.ip,
+                             cert_file=n3.paths.noded_cert_file)
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "after", node=2))
+    out = ok(cluster3.gnt("gnt-cluster", "verify", node=2))
+    assert "wrong checksum" not in out
+    assert config_bytes(cluster3, 3) == config_bytes(cluster3, 2)
+    assert serial_and_master(cluster3, 3)[1] == N2
+    wait_for(lambda: ssconf_files(cluster3, 3) == ssconf_files(cluster3, 2),
+             "node3's ssconf files")

@@ -51,8 +51,21 @@ class Env:
     ctx: Ctx
 
     def run(self, op: opcodes.OpCode) -> Any:
+        """Run ``op``; whatever the outcome, the lock manager then knows
+        exactly the instances and nodes of the configuration."""
         self.ctx = Ctx()
-        return self.proc.execute(op, self.ctx)
+        try:
+            return self.proc.execute(op, self.ctx)
+        finally:
+            self.assert_locks_match_config()
+
+    def assert_locks_match_config(self) -> None:
+        glm = self.proc.glm
+        assert glm.names(locking.LEVEL_INSTANCE) == sorted(
+            self.cfg.instance_names())
+        assert glm.names(locking.LEVEL_NODE) == sorted(self.cfg.node_names())
+        for level in locking.LEVELS:
+            assert not glm.is_owned(level)
 
     @property
     def os_root(self) -> Path:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from config_builders import make_config, write_config
 
-from ganeti import bootstrap, cli, constants, errors, pathutils
+from ganeti import bootstrap, cli, config, constants, errors, pathutils
+from ganeti.backend import lifecycle
 from ganeti.client import cluster_init
 from ganeti.rpc.result import RpcResult
 
@@ -180,3 +182,63 @@ def test_failover_checks_before_contacting_anyone(root: Path) -> None:
 
 def test_default_hypervisor_is_fake() -> None:
     assert params().enabled_hypervisors == [constants.HT_FAKE]
+
+
+class FetchRpc:
+    """``config_fetch`` answered from given files (None: unreachable)."""
+
+    def __init__(self, copies: dict[str, Path | None]) -> None:
+        self.copies = copies
+
+    def call_config_fetch(self, nodes: list[str], known: int
+                          ) -> dict[str, RpcResult]:
+        answers = {}
+        for node in nodes:
+            copy = self.copies[node]
+            if copy is None:
+                answers[node] = RpcResult(node, "config_fetch",
+                                          fail_msg="connection refused")
+                continue
+            pathutils.set_root(str(copy))
+            try:
+                answers[node] = RpcResult(node, "config_fetch",
+                                          payload=lifecycle.config_fetch(known))
+            finally:
+                pathutils.set_root(None)
+        return answers
+
+
+def _config_at(root: Path, serial: int, tag: str) -> Path:
+    data = make_config(nodes=2)
+    data.serial_no = serial
+    data.cluster.tags = [tag]
+    target = root / pathutils.Paths("").cluster_conf_file.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_config(target, data)
+    return root
+
+
+def test_failover_takes_the_newest_configuration(tmp_path: Path) -> None:
+    """The node becoming the master adopts the newest copy among the
+    candidates that answer (issue 18: failing back from a stale copy)."""
+    mine = _config_at(tmp_path / "me", 5, "mine")
+    rpc = FetchRpc({"n2": _config_at(tmp_path / "n2", 7, "n2"),
+                    "n3": _config_at(tmp_path / "n3", 9, "n3"),
+                    "n4": _config_at(tmp_path / "n4", 3, "old"),
+                    "n5": None})
+    said: list[str] = []
+    path = str(mine / pathutils.Paths("").cluster_conf_file.lstrip("/"))
+    serial = bootstrap.take_newest_config(
+        rpc, ["n2", "n3", "n4", "n5"], path,  # type: ignore[arg-type]
+        said.append)
+    assert serial == 9
+    data, _ = config.read_config(path)
+    assert (data.serial_no, data.cluster.tags) == (9, ["n3"])
+    assert said == ["Warning: cannot compare configurations with node n5:"
+                    " connection refused",
+                    "Taking the newer configuration of node n3 (serial 9;"
+                    " this node had 5)"]
+    # Already the newest: nothing changes.
+    assert bootstrap.take_newest_config(
+        rpc, ["n2", "n4"], path, said.append) == 9  # type: ignore[arg-type]
+    assert config.read_config(path)[0].cluster.tags == ["n3"]

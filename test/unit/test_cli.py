@@ -110,10 +110,35 @@ def test_help_goes_to_given_stdout_and_exits_0() -> None:
     assert "--force" in out and "--debug" in out
 
 
-def test_options_stop_at_first_argument() -> None:
-    code, out, _ = _run(COMMANDS, "echo", "-f", "ls", "-l", "--force")
+def test_options_may_follow_the_arguments() -> None:
+    code, out, _ = _run(COMMANDS, "echo", "a", "-f", "b")
+    assert code == 0
+    assert out == "args=a,b force=True\n"
+    assert _run(COMMANDS, "one", "web1", "--force")[1] == \
+        "args=web1 force=True\n"
+
+
+def test_double_dash_ends_options() -> None:
+    code, out, _ = _run(COMMANDS, "echo", "a", "--", "-f", "--", "b")
+    assert code == 0
+    assert out == "args=a,-f,--,b force=False\n"
+
+
+def test_options_stop_at_a_command_line_argument() -> None:
+    table = {"run": cli.Command(
+        _echo, cli.args_atleast(1, "command", cli.ARG_COMMAND),
+        (cli.FORCE_OPT,), "<command>", "Run a command")}
+    code, out, _ = _run(table, "run", "-f", "ls", "-l", "--force")
     assert code == 0
     assert out == "args=ls,-l,--force force=True\n"
+    assert _run(table, "run", "--", "-x")[1] == "args=-x force=False\n"
+
+
+def test_unknown_command_says_so() -> None:
+    code, out, err = _run(COMMANDS, "frobnicate")
+    assert code == errors.EXIT_FAILURE
+    assert err == "Error: unknown command 'frobnicate'\n"
+    assert out.startswith("Usage: gnt-test {command}")
 
 
 def test_aliases_and_double_dash() -> None:

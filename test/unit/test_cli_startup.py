@@ -67,7 +67,7 @@ def _eager_full_table(command: str) -> dict[str, cli.Command]:
 
 def _lazy_full_table(command: str) -> Mapping[str, cli.Command]:
     if command == "gnt-cluster":
-        return gnt_cluster.all_commands()
+        return gnt_cluster.commands()
     if command == "gnt-job":
         return gnt_job.COMMANDS
     if command == "gnt-debug":

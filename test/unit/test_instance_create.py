@@ -18,8 +18,9 @@ from instance_lu_support import (
     lu_env,
 )
 
-from ganeti import constants, errors, locking, pathutils
+from ganeti import constants, errors, locking, opcodes, pathutils
 from ganeti.cmdlib import instance_create
+from ganeti.hypervisor import fake
 
 INST = "inst1.example.com"
 
@@ -202,3 +203,59 @@ def test_dry_run_changes_nothing(env: Env) -> None:
     assert env.cfg.instance_names() == []
     assert env.instance_locks() == []
     assert not env.proc.glm.is_owned(locking.LEVEL_NODE)
+
+
+def _assert_manageable(env: Env, name: str = INST) -> None:
+    """What the guide's next commands need of an instance: info, startup,
+    shutdown and remove all get past the locks."""
+    assert name in env.instance_locks()
+    info = env.run(opcodes.OpInstanceQueryData(instances=[name]))
+    assert info[name]["name"] == name
+    env.run(opcodes.OpInstanceShutdown(instance_name=name))
+    env.run(opcodes.OpInstanceRemove(instance_name=name))
+    assert env.cfg.instance_names() == []
+    assert env.instance_locks() == []
+    assert not disk_file(name).exists()
+
+
+def test_failed_first_start_leaves_a_manageable_stopped_instance(
+        env: Env) -> None:
+    """Issue 18: a start failing at the end of the add (here the kernel
+    the guide names is missing on the node) kept the instance in the
+    configuration but dropped its lock, so every later command on it
+    failed with "no such lock(s)" until the master restarted."""
+    install_os(env)
+    with pytest.raises(errors.OpExecError,
+                       match=r"Could not start instance .*kernel_path"):
+        env.run(create_op(start=True,
+                          hvparams={"kernel_path": "/boot/no-such-vmlinuz"}))
+    inst = env.cfg.get_instance(INST)
+    assert inst is not None and not inst.admin_up
+    assert disk_file().exists()
+    assert not env.proc.glm.is_owned(locking.LEVEL_INSTANCE)
+    with pytest.raises(errors.OpExecError, match="kernel_path"):
+        env.run(opcodes.OpInstanceStartup(instance_name=INST))
+    _assert_manageable(env)
+
+
+def test_failed_start_by_the_hypervisor_keeps_the_lock(env: Env) -> None:
+    """The same with the fake hypervisor's own fault injection."""
+    install_os(env)
+    fake.FakeHypervisor().inject_fault("start_instance", "no room for it")
+    with pytest.raises(errors.OpExecError, match="no room for it"):
+        env.run(create_op(start=True))
+    _assert_manageable(env)
+
+
+def test_failed_disk_creation_leaves_no_instance(env: Env) -> None:
+    """The other failure paths of the add leave nothing: no instance, no
+    lock (checked after every opcode by ``Env.run``), no disks."""
+    install_os(env)
+    disk_file().parent.parent.mkdir(parents=True, exist_ok=True)
+    disk_file().parent.write_text("in the way\n")
+    with pytest.raises(errors.OpExecError, match="Cannot create"):
+        env.run(create_op(start=True))
+    assert env.cfg.instance_names() == []
+    disk_file().parent.unlink()
+    env.run(create_op(start=True))
+    assert env.cfg.get_instance(INST).admin_up  # type: ignore[union-attr]

@@ -107,3 +107,20 @@ def test_query_fields_and_data(env: Env) -> None:
     assert sorted(static) == [INST, "inst2.example.com"]
     assert static[INST]["run_state"] is None
     assert static[INST]["disks"][0]["pstatus"] is None
+
+
+def test_failed_rename_puts_name_and_lock_back(env: Env) -> None:
+    """A rename whose file storage move fails keeps the old name in the
+    configuration and in the lock manager (``Env.run`` checks that they
+    agree), so the instance stays manageable under its old name."""
+    install_os(env)
+    env.run(create_op())
+    storage = Path(pathutils.get().file_storage_dir)
+    (storage / "inst9.example.com").write_text("in the way\n")
+    with pytest.raises(errors.OpExecError, match="the target exists"):
+        env.run(opcodes.OpInstanceRename(instance_name=INST,
+                                         new_name="inst9.example.com",
+                                         name_check=False, ip_check=False))
+    assert env.instance_locks() == [INST]
+    env.run(opcodes.OpInstanceRemove(instance_name=INST))
+    assert env.instance_locks() == []

@@ -288,3 +288,34 @@ def test_cluster_queries(env: Any) -> None:
     assert values == [cfg.get_cluster().cluster_name, False]
     with pytest.raises(errors.UnknownFieldError):
         proc.execute_direct(opcodes.OpClusterConfigQuery(output_fields=["nope"]))
+
+
+def drop_lock(glm: locking.GanetiLockManager, level: int, name: str) -> None:
+    glm.acquire(locking.LEVEL_CLUSTER, [locking.BGL], shared=False)
+    try:
+        glm.remove(level, [name])
+    finally:
+        glm.release(locking.LEVEL_CLUSTER)
+
+
+def test_lock_of_an_instance_removed_meanwhile(env: Any) -> None:
+    """An instance removed between name expansion and locking is a
+    prerequisite failure naming it, not an internal lock error."""
+    proc, cfg = env
+    inst = cfg.instance_names()[0]
+    cfg.remove_instance(inst)
+    drop_lock(proc.glm, locking.LEVEL_INSTANCE, inst)
+    with pytest.raises(errors.OpPrereqError,
+                       match=f"Instance\\(s\\) {inst} removed meanwhile"):
+        proc.execute(OpTestProbe(instances=[inst]), Ctx())
+    assert all(lock["owners"] == [] for lock in proc.glm.info())
+
+
+def test_lock_missing_for_a_configured_node_says_so(env: Any) -> None:
+    """Config and lock manager disagreeing is reported as what it is."""
+    proc, cfg = env
+    node = cfg.node_names()[1]
+    drop_lock(proc.glm, locking.LEVEL_NODE, node)
+    with pytest.raises(errors.LockError,
+                       match=f"no lock for node\\(s\\) {node} of the conf"):
+        proc.execute(OpTestProbe(nodes=[node]), Ctx())

@@ -77,6 +77,8 @@ def run_lu(ctx: Any, op: opcodes.OpCode) -> tuple[Any, list[str]]:
         for level in reversed(lockmgr.LEVELS):
             if glm.is_owned(level):
                 glm.release(level)
+        # Whatever happened, the node locks are the configured nodes.
+        assert glm.names(lockmgr.LEVEL_NODE) == sorted(ctx.cfg.node_names())
 
 
 def add_op(i: int, **kwargs: Any) -> opcodes.OpNodeAdd:

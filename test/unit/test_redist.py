@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,51 @@ def test_candidate_only_paths_follow_the_published_targets(
     ssconf.write_files(ssconf.compute_values(data), paths)
     assert redist.candidate_only_paths(paths) == sorted(
         [CONF.cluster_conf_file, CONF.rapi_cert_file, "/etc/mc"])
+
+
+class GatedRpc(RecordingRpc):
+    """Blocks the first call until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def call(self, name: str, nodes: list[str], *args: Any
+             ) -> dict[str, RpcResult]:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(30)
+        return super().call(name, nodes, *args)
+
+
+def test_stopping_a_replicator_finishes_what_was_kicked(
+        master_root: Any) -> None:
+    """A master daemon that stops (a failover stops the old one) must not
+    drop a push that was still queued: the new master starts from the
+    candidates' copies."""
+    cfg = FakeCfg(make_config(nodes=2))
+    rpc = GatedRpc()
+    rep = replication.ConfigReplicator(cfg, rpc, node_name(1))
+    rep.start()
+    rep.on_write(2)
+    assert rpc.entered.wait(30)  # the first push is on its way...
+    rep.on_write(3)  # ...and a second write is queued behind it
+    stopping = threading.Event()
+    original_flush = rep.flush
+
+    def flush(timeout: float = 30.0) -> bool:
+        stopping.set()
+        return original_flush(timeout)
+
+    rep.flush = flush  # type: ignore[method-assign]
+    stopper = threading.Thread(target=rep.stop)
+    stopper.start()
+    # Let the first push end only once stop() is under way (waiting for
+    # the work, or, as before the fix, already marked stopped).
+    while not (stopping.wait(0.01) or rep._stopped):
+        pass
+    rpc.release.set()
+    stopper.join(30)
+    assert not stopper.is_alive()
+    assert len(rpc.calls) == 2

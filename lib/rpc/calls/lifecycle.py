@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ganeti import ht
+from ganeti.rpc.calls.files import TEncodedData
 from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
+
+#: ``[serial, content]``: the node's configuration serial number (-1
+#: without a config.data) and, only when it is above the caller's, the
+#: encoded file.
+_TConfigCopy = ht.Check(
+    lambda v: (isinstance(v, list) and len(v) == 2 and ht.TInt(v[0])
+               and (v[1] is None or TEncodedData(v[1]))),
+    "[serial number, encoded config.data or None]")
 
 CALLS = [
     RpcCall("node_leave_cluster", Fanout.SINGLE, Timeout.FAST, (),
@@ -31,4 +40,10 @@ CALLS = [
             ht.TListOf(ht.TString),
             "What this node believes: [cluster name, master node, master IP,"
             " master netdev] (from its ssconf files)"),
+    RpcCall("config_fetch", Fanout.MULTI, Timeout.FAST,
+            (Arg("known_serial", ht.TInt,
+                 "Serial number of the caller's configuration"),),
+            _TConfigCopy,
+            "This node's config.data serial number, and the file itself "
+            "when it is newer than the caller's (master failover)"),
 ]
