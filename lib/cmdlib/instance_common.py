@@ -253,6 +253,19 @@ def shutdown_disks(lu: LogicalUnit, inst: objects.Instance,
     return ok
 
 
+def create_disks(lu: LogicalUnit, inst: objects.Instance, node: str) -> None:
+    """Create ``inst``'s disks (empty, their full size) on ``node``: where
+    a move copies them to, or a migration mirrors them into."""
+    directory = templates.file_disks_dir(inst.disks)
+    if directory is not None:
+        lu.rpc.call_file_storage_dir_create(
+            [node], directory)[node].raise_on_fail(f"Creating {directory}")
+    for disk in inst.disks:
+        lu.rpc.call_blockdev_create(
+            [node], disk.to_dict(), disk.size, inst.name,
+            True)[node].raise_on_fail(f"Creating {disk.iv_name}")
+
+
 def remove_disks(lu: LogicalUnit, inst: objects.Instance,
                  feedback: Feedback | None = None) -> bool:
     """Remove the instance's disks and its file storage directory on the

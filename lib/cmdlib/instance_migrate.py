@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from ganeti import constants, errors, objects, opcodes
+from ganeti import constants, errors, hypervisor, objects, opcodes
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest
 from ganeti.cmdlib.instance_ops import (
@@ -51,10 +51,24 @@ FILE_DISKS_MSG = ("file disks are local to the primary node; use"
                   " gnt-instance move")
 
 
-def check_template(inst: objects.Instance, action: str) -> None:
-    """Refuse templates whose disks cannot follow the instance."""
+def mirrors_local_disks(inst: objects.Instance) -> bool:
+    """Whether ``inst``'s hypervisor can carry local (file) disks along a
+    live migration (KVM's block mirror)."""
+    try:
+        cls = hypervisor.get_hypervisor_class(inst.hypervisor)
+    except errors.GenericError:
+        return False
+    return cls.CAN_MIRROR_LOCAL_DISKS
+
+
+def check_template(inst: objects.Instance, action: str,
+                   mirror: bool = False) -> None:
+    """Refuse templates whose disks cannot follow the instance (file disks
+    can when ``mirror``: the hypervisor copies them while it migrates)."""
     template = inst.disk_template
     if template == constants.DT_DISKLESS:
+        return
+    if template == constants.DT_FILE and mirror:
         return
     if template == constants.DT_FILE:
         raise errors.OpPrereqError(
@@ -121,8 +135,13 @@ class _ChangePrimaryLU(InstanceLU):
                 " undrained node", EC.NORES)
         return best[1]
 
+    def mirror_disks(self, inst: objects.Instance) -> bool:
+        """Whether the disks travel with the instance (mirrored while it
+        migrates); only a live-capable migration can do that."""
+        return False
+
     def check_target(self, inst: objects.Instance) -> None:
-        check_template(inst, self.ACTION)
+        check_template(inst, self.ACTION, self.mirror_disks(inst))
         self.source = inst.primary_node
         self.target = self.choose_target(inst)
         if self.target == self.source:
@@ -162,6 +181,10 @@ class LUInstanceMigrate(_ChangePrimaryLU):
     op: opcodes.OpInstanceMigrate
     HPATH = "instance-migrate"
     ACTION = "migrate"
+
+    def mirror_disks(self, inst: objects.Instance) -> bool:
+        return (inst.disk_template == constants.DT_FILE
+                and mirrors_local_disks(inst))
 
     def live(self) -> bool:
         if self.op.mode is not None:
@@ -209,10 +232,45 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             self._cleanup(feedback)
             return
         inst = self.inst
-        data = inst.to_dict()
         live = self.live()
+        mirror = self.mirror_disks(inst)
         feedback(f"* migrating instance {inst.name} from {self.source} to"
-                 f" {self.target} ({'live' if live else 'non-live'})")
+                 f" {self.target} ({'live' if live else 'non-live'}"
+                 f"{', disks mirrored' if mirror else ''})")
+        on_target = on_node(inst, self.target)
+        if mirror:
+            feedback(f"* creating {len(inst.disks)} disk(s) on node"
+                     f" {self.target} to mirror into")
+            try:
+                common.create_disks(self, inst, self.target)
+            except errors.GenericError as err:
+                common.remove_disks(self, on_target, feedback)
+                raise errors.OpExecError(
+                    f"Could not create the disks of {inst.name} on node"
+                    f" {self.target}: {err}") from None
+        try:
+            self._transfer(live, feedback)
+        except errors.OpExecError:
+            if mirror:
+                common.remove_disks(self, on_target, feedback)
+            raise
+        self.inst = fresh = self.move_config()
+        self._call("finalize_migration_source", self.source, inst.to_dict(),
+                   True).warn_on_fail(feedback, "Warning: the source node"
+                                      " kept the migrated instance's state")
+        if mirror:
+            feedback(f"* removing the disks on the source node {self.source}")
+            if not common.remove_disks(self, on_node(fresh, self.source),
+                                       feedback):
+                feedback(f"Warning: disks of {inst.name} remain on node"
+                         f" {self.source}")
+        feedback("* done")
+
+    def _transfer(self, live: bool, feedback: Feedback) -> None:
+        """Steps 1 to 5 up to the target's confirmation; on any failure
+        the target drops what it prepared and the source runs on."""
+        inst = self.inst
+        data = inst.to_dict()
         res = self._call("migration_info", self.source, data)
         if res.failed:
             raise errors.OpExecError(
@@ -252,11 +310,6 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 f"Instance {inst.name} did not run on node {self.target} after"
                 f" the migration: {res.fail_msg}; it runs on {self.source}"
                 " again")
-        self.inst = self.move_config()
-        self._call("finalize_migration_source", self.source, data,
-                   True).warn_on_fail(feedback, "Warning: the source node"
-                                      " kept the migrated instance's state")
-        feedback("* done")
 
     def _wait_for_transfer(self, data: dict[str, Any],
                            feedback: Feedback) -> MigrationStatus:
@@ -303,16 +356,22 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 f"Instance {inst.name} seems to be running on two nodes"
                 f" ({self.source} and {self.target}): manual intervention"
                 " required")
+        mirror = self.mirror_disks(inst)
         if on_target:
             feedback(f"* instance runs on the target node {self.target};"
                      " updating the configuration")
-            self.inst = self.move_config()
+            self.inst = fresh = self.move_config()
             self._call("finalize_migration_source", self.source, data,
                        True).warn_on_fail(feedback, "Warning")
+            if mirror:
+                common.remove_disks(self, on_node(fresh, self.source),
+                                    feedback)
             return
         # Runs on the source, or nowhere: drop what the target prepared and
         # let the source run what it kept.
         self._abort("", feedback)
+        if mirror:
+            common.remove_disks(self, on_node(inst, self.target), feedback)
         if on_source or self._runs_on(self.source):
             feedback(f"* instance runs on its primary node {self.source};"
                      " nothing left to clean up")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from ganeti import constants, errors, objects, opcodes
+from ganeti import constants, errors, opcodes
 from ganeti.cmdlib import disk_copy
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback, LockRequest
@@ -26,7 +26,6 @@ from ganeti.cmdlib.instance_ops import (
     on_node,
     start_or_clean,
 )
-from ganeti.storage import templates
 
 EC = errors.ErrorCode
 MIB = disk_copy.MIB
@@ -90,17 +89,6 @@ class LUInstanceMove(InstanceLU):
 
     # --- copying -------------------------------------------------------------
 
-    def _create_on_target(self, inst: objects.Instance, target: str) -> None:
-        directory = templates.file_disks_dir(inst.disks)
-        if directory is not None:
-            self.rpc.call_file_storage_dir_create(
-                [target], directory)[target].raise_on_fail(
-                    f"Creating {directory}")
-        for disk in inst.disks:
-            self.rpc.call_blockdev_create(
-                [target], disk.to_dict(), disk.size, inst.name,
-                True)[target].raise_on_fail(f"Creating {disk.iv_name}")
-
     def execute(self, feedback: Feedback) -> None:
         inst = self.inst
         source, target = inst.primary_node, self.op.target_node
@@ -112,7 +100,7 @@ class LUInstanceMove(InstanceLU):
         if inst.disks:
             feedback(f"* copying {len(inst.disks)} disk(s) to node {target}")
             try:
-                self._create_on_target(inst, target)
+                common.create_disks(self, inst, target)
                 for disk in inst.disks:
                     feedback(f"  {disk.iv_name}: copying {disk.size} MiB"
                              f" from {source} to {target}")

@@ -209,6 +209,10 @@ class BaseHypervisor(abc.ABC):
     ANCILLARY_FILE_PARAMETERS: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`migrate_instance` and friends are implemented.
     CAN_MIGRATE: ClassVar[bool] = False
+    #: Whether a migration can carry disks that live on the source node
+    #: only (file disks): the target gets empty disks and the driver
+    #: mirrors them while the instance moves.
+    CAN_MIRROR_LOCAL_DISKS: ClassVar[bool] = False
 
     def __init__(self, *, now: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,

@@ -111,6 +111,7 @@ class KvmHypervisor(BaseHypervisor):
 
     NAME = constants.HT_KVM
     CAN_MIGRATE = True
+    CAN_MIRROR_LOCAL_DISKS = True
     PARAMETER_RULES: ClassVar[tuple[ParamRule, ...]] = (
         ParamRule("vnc_tls", "vnc_bind_address", "TLS is for the VNC server"),
         ParamRule("vnc_x509_path", "vnc_tls",
