@@ -17,19 +17,25 @@ tap, set by the ifup script) and is reached from this namespace.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kvm_guest_support import (
+    SerialLog,
+    bridged_network,
+    built_guest,
+    in_netns,
+    is_tick,
+    run,
+    tick_value,
+)
 
 from ganeti import constants, objects, params, testguest
 from ganeti.hypervisor.base import StopOutcome
@@ -46,95 +52,16 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (taps, netns)"),
 ]
 
-#: Seconds allowed for a boot under TCG on a loaded machine (a guard
-#: against a hung guest, not a measure: a boot takes about 7 s).
-BOOT_GUARD = 300.0
 BRIDGED_IP = "198.51.100.10"
-NETNS_IP = "198.51.100.1"
 ROUTED_IP = f"203.0.113.{10 + os.getpid() % 200}"
 GUEST = "testguest.example.com"
-
-
-def _run(*argv: str, check: bool = True,
-         input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run(list(argv), capture_output=True, check=False,
-                            input=input, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {result.stderr.decode()}")
-    return result
-
-
-class SerialLog:
-    """The guest's serial console, read by a thread into lines."""
-
-    def __init__(self, path: str) -> None:
-        self.lines: list[str] = []
-        self.closed = False
-        self._cond = threading.Condition()
-        self._sock = socket.socket(socket.AF_UNIX)
-        self._sock.connect(path)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        pending = b""
-        while chunk := self._sock.recv(4096):
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            with self._cond:
-                self.lines += [c.decode(errors="replace").rstrip("\r")
-                               for c in complete]
-                self._cond.notify_all()
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[str], bool],
-                 timeout: float = BOOT_GUARD) -> str:
-        """The first line matching ``predicate`` (waiting for it)."""
-        with self._cond:
-            found: list[str] = []
-
-            def seen() -> bool:
-                found[:] = [line for line in self.lines if predicate(line)][:1]
-                return bool(found) or self.closed
-
-            self._cond.wait_for(seen, timeout)
-            if not found:
-                tail = " | ".join(self.lines[-5:])
-                raise AssertionError(f"not on the serial console; last: {tail}")
-            return found[0]
-
-    def wait_closed(self, timeout: float = BOOT_GUARD) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self.closed, timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self._thread.join(10)
-
-
-def _ticks(line: str) -> int:
-    return int(line.removeprefix(testguest.TICK_PREFIX))
-
-
-def _is_tick(line: str) -> bool:
-    return line.startswith(testguest.TICK_PREFIX)
 
 
 # --- the builder ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def guest_files() -> testguest.GuestFiles:
-    lines: list[str] = []
-    try:
-        return testguest.build(testguest.default_dir(), log=lines.append)
-    except testguest.BuildError as err:
-        if err.fetch:
-            pytest.skip(f"cannot build the test guest: {err}")
-        raise
+    return built_guest()
 
 
 def test_build_is_cached_and_stamped(guest_files: testguest.GuestFiles) -> None:
@@ -149,14 +76,14 @@ def test_build_is_cached_and_stamped(guest_files: testguest.GuestFiles) -> None:
 
 
 def test_tool_reuses_the_build(guest_files: testguest.GuestFiles) -> None:
-    result = _run(str(TOOL), guest_files.directory)
+    result = run(str(TOOL), guest_files.directory)
     out = result.stdout.decode().splitlines()
     assert out[-1] == f"build-test-guest: up to date: {guest_files.directory}"
     assert not any("fetching" in line for line in out)
 
 
 def test_tool_unknown_package_is_one_line(tmp_path: Path) -> None:
-    result = _run(str(TOOL), str(tmp_path / "g"), "--busybox-package",
+    result = run(str(TOOL), str(tmp_path / "g"), "--busybox-package",
                   "no-such-package-gnt", check=False)
     err = result.stderr.decode()
     assert result.returncode == 1
@@ -185,34 +112,9 @@ def test_tool_without_mirror_is_one_line(tmp_path: Path) -> None:
 # --- the booted guest ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def network() -> Iterator[dict[str, str]]:
-    tag = str(os.getpid())
-    names = {"bridge": f"gtgb{tag}", "veth": f"gtgv{tag}a",
-             "peer": f"gtgv{tag}b", "netns": f"gtgns{tag}"}
-    made: list[list[str]] = []
-    try:
-        for argv, undo in (
-                (["link", "add", names["bridge"], "type", "bridge"],
-                 ["link", "del", names["bridge"]]),
-                (["netns", "add", names["netns"]],
-                 ["netns", "del", names["netns"]]),
-                (["link", "add", names["veth"], "type", "veth", "peer", "name",
-                  names["peer"], "netns", names["netns"]],
-                 ["link", "del", names["veth"]])):
-            res = _run("ip", *argv, check=False)
-            if res.returncode != 0:
-                pytest.skip(f"ip {' '.join(argv)}: {res.stderr.decode().strip()}")
-            made.append(undo)
-        _run("ip", "link", "set", names["veth"], "master", names["bridge"], "up")
-        _run("ip", "link", "set", names["bridge"], "up")
-        inside = ["ip", "netns", "exec", names["netns"], "ip"]
-        _run(*inside, "addr", "add", f"{NETNS_IP}/24", "dev", names["peer"])
-        _run(*inside, "link", "set", names["peer"], "up")
-        _run(*inside, "link", "set", "lo", "up")
+def guest_network() -> Iterator[dict[str, str]]:
+    with bridged_network() as names:
         yield names
-    finally:
-        for undo in reversed(made):
-            _run("ip", *undo, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +127,7 @@ def hv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KvmHypervisor]:
 
 
 @pytest.fixture(scope="module")
-def booted(hv: KvmHypervisor, network: dict[str, str],
+def booted(hv: KvmHypervisor, guest_network: dict[str, str],
            guest_files: testguest.GuestFiles,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     disk_path = tmp_path_factory.mktemp("disk") / "disk0"
@@ -242,16 +144,16 @@ def booted(hv: KvmHypervisor, network: dict[str, str],
                kernel_args=testguest.kernel_args(
                    [(f"{BRIDGED_IP}/24", ""), (f"{ROUTED_IP}/32", "")]))
     nics = [{"mac": "aa:00:00:7e:57:01", "ip": None, "mode": "bridged",
-             "link": network["bridge"]},
+             "link": guest_network["bridge"]},
             {"mac": "aa:00:00:7e:57:02", "ip": ROUTED_IP, "mode": "routed",
              "link": ""}]
     hv.start_instance(inst, [(str(disk_path), disk)], hvp,
                       {"memory": 128, "vcpus": 1}, nics)
     serial = SerialLog(hv.dirs.serial_socket(GUEST))
     try:
-        serial.wait_for(lambda line: line == testguest.READY_MARKER)
+        serial.wait_ready()
         yield {"serial": serial, "disk": disk_path,
-               "netns": network["netns"]}
+               "netns": guest_network["netns"]}
     finally:
         hv.stop_instance(GUEST, force=True)
         serial.close()
@@ -270,18 +172,18 @@ def test_serial_console_shows_the_marker_and_the_disk(
 
 @pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping, nc) missing")
 def test_ping_and_counter_over_the_bridged_nic(booted: dict[str, Any]) -> None:
-    netns = ["ip", "netns", "exec", booted["netns"], str(BUSYBOX)]
-    ping = _run(*netns, "ping", "-c", "1", "-W", "30", BRIDGED_IP,
+    netns = in_netns(booted["netns"], str(BUSYBOX))
+    ping = run(*netns, "ping", "-c", "1", "-W", "30", BRIDGED_IP,
                 check=False)
     assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
-    answer = _run(*netns, "nc", BRIDGED_IP, str(testguest.STATUS_PORT),
+    answer = run(*netns, "nc", BRIDGED_IP, str(testguest.STATUS_PORT),
                   input=b"ticks\n").stdout.decode().strip()
     assert answer.startswith("ticks ") and int(answer.split()[1]) >= 0
 
 
 @pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping) missing")
 def test_ping_over_the_routed_nic(booted: dict[str, Any]) -> None:
-    ping = _run(str(BUSYBOX), "ping", "-c", "1", "-W", "30", ROUTED_IP,
+    ping = run(str(BUSYBOX), "ping", "-c", "1", "-W", "30", ROUTED_IP,
                 check=False)
     assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
 
@@ -291,10 +193,10 @@ def test_counter_keeps_running(booted: dict[str, Any]) -> None:
     first = testguest.status_query(ROUTED_IP, "ticks")
     assert first.startswith("ticks ")
     count = int(first.split()[1])
-    serial.wait_for(lambda line: _is_tick(line) and _ticks(line) > count)
+    serial.wait_for(lambda line: is_tick(line) and tick_value(line) > count)
     later = int(testguest.status_query(ROUTED_IP, "ticks").split()[1])
     assert later > count
-    ticks = [_ticks(line) for line in serial.lines if _is_tick(line)]
+    ticks = serial.ticks()
     assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
 
 
@@ -321,6 +223,6 @@ def test_acpi_power_button_powers_the_guest_off(
     assert GUEST not in hv.list_instances()
     assert not os.path.exists(hv.dirs.runtime_file(GUEST))
     for tap in taps:
-        assert _run("ip", "link", "show", tap, check=False).returncode != 0
-    routes = _run("ip", "route", "show", f"{ROUTED_IP}/32").stdout.decode()
+        assert run("ip", "link", "show", tap, check=False).returncode != 0
+    routes = run("ip", "route", "show", f"{ROUTED_IP}/32").stdout.decode()
     assert routes.strip() == ""
