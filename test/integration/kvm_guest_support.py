@@ -79,14 +79,21 @@ class SerialLog:
             self.closed = True
             self._cond.notify_all()
 
+    def mark(self) -> int:
+        """A position in the log, for :meth:`wait_for`'s ``after``."""
+        with self._cond:
+            return len(self.lines)
+
     def wait_for(self, predicate: Callable[[str], bool],
-                 timeout: float = GUARD) -> str:
-        """The first line matching ``predicate``, waiting for it."""
+                 timeout: float = GUARD, after: int = 0) -> str:
+        """The first line (from position ``after`` on) matching
+        ``predicate``, waiting for it."""
         with self._cond:
             found: list[str] = []
 
             def seen() -> bool:
-                found[:] = [line for line in self.lines if predicate(line)][:1]
+                found[:] = [line for line in self.lines[after:]
+                            if predicate(line)][:1]
                 return bool(found) or self.closed
 
             self._cond.wait_for(seen, timeout)
@@ -95,8 +102,9 @@ class SerialLog:
                 raise AssertionError(f"not on the serial console; last: {tail}")
             return found[0]
 
-    def wait_ready(self, timeout: float = GUARD) -> None:
-        self.wait_for(lambda line: line == testguest.READY_MARKER, timeout)
+    def wait_ready(self, timeout: float = GUARD, after: int = 0) -> None:
+        self.wait_for(lambda line: line == testguest.READY_MARKER, timeout,
+                      after)
 
     def wait_closed(self, timeout: float = GUARD) -> None:
         """Until qemu closes the console (it exited)."""

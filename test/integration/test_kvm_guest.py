@@ -75,6 +75,25 @@ def test_build_is_cached_and_stamped(guest_files: testguest.GuestFiles) -> None:
     assert '"inputs"' in Path(again.stamp).read_text()
 
 
+def test_changed_inputs_rebuild_the_same_bytes(
+        guest_files: testguest.GuestFiles, tmp_path: Path) -> None:
+    # A stamp from other inputs (an older busybox, say) forces a rebuild;
+    # the builder is deterministic, so the result equals the cached one.
+    copy = tmp_path / "guest"
+    copy.mkdir()
+    for name in ("vmlinuz", "initrd.img"):
+        shutil.copyfile(Path(guest_files.directory) / name, copy / name)
+    (copy / "stamp").write_text('{"inputs": "from-other-inputs"}\n')
+    lines: list[str] = []
+    rebuilt = testguest.build(str(copy), log=lines.append)
+    assert rebuilt.rebuilt and any(line.startswith("fetching ") for line in lines)
+    for name in ("vmlinuz", "initrd.img", "stamp"):
+        assert (copy / name).read_bytes() == \
+            (Path(guest_files.directory) / name).read_bytes(), name
+    assert sorted(p.name for p in copy.iterdir()) == [
+        ".lock", "initrd.img", "stamp", "vmlinuz"]
+
+
 def test_tool_reuses_the_build(guest_files: testguest.GuestFiles) -> None:
     result = run(str(TOOL), guest_files.directory)
     out = result.stdout.decode().splitlines()
@@ -208,6 +227,21 @@ def test_disk_content_over_the_responder(booted: dict[str, Any]) -> None:
         "error no disk vdz"
     assert testguest.status_query(ROUTED_IP, "sha256 ../x 1") == \
         "error bad arguments"
+
+
+@pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping) missing")
+def test_reboot_boots_the_guest_again(hv: KvmHypervisor,
+                                      booted: dict[str, Any]) -> None:
+    serial: SerialLog = booted["serial"]
+    pid = hv.dirs.read_pid(GUEST)
+    before = serial.mark()
+    hv.reboot_instance(GUEST)
+    serial.wait_ready(after=before)
+    assert hv.dirs.read_pid(GUEST) == pid  # the same qemu, the guest reset
+    assert serial.lines[before:].count(testguest.READY_MARKER) == 1
+    ping = run(str(BUSYBOX), "ping", "-c", "1", "-W", "30", ROUTED_IP,
+               check=False)
+    assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
 
 
 def test_acpi_power_button_powers_the_guest_off(

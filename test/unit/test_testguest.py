@@ -162,3 +162,13 @@ def test_default_dir_follows_the_environment(
     assert testguest.default_dir() == testguest.DEFAULT_DIR
     monkeypatch.setenv(testguest.DIR_ENV, "/srv/guest")
     assert testguest.default_dir() == "/srv/guest"
+
+
+def test_an_unusable_directory_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert testguest.main([str(blocker / "guest")], out=lambda _: None) == 1
+    err = capsys.readouterr().err
+    assert err == (f"build-test-guest: error: cannot use {blocker}/guest:"
+                   " Not a directory\n")
