@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -35,6 +36,10 @@ from ganeti import testguest
 GUARD = 300.0
 #: The test namespace's address on the bridge (a /24).
 NETNS_IP = "198.51.100.1"
+#: busybox gives the tests ping and nc (the host may have neither).
+BUSYBOX = shutil.which("busybox")
+needs_busybox = pytest.mark.skipif(BUSYBOX is None,
+                                   reason="busybox (ping, nc) missing")
 
 
 def run(*argv: str, check: bool = True,
@@ -49,6 +54,15 @@ def run(*argv: str, check: bool = True,
 def in_netns(netns: str, *argv: str) -> list[str]:
     """``argv`` run inside the network namespace ``netns``."""
     return ["ip", "netns", "exec", netns, *argv]
+
+
+def ping(address: str, netns: str = "") -> None:
+    """One ping to ``address`` (from ``netns`` if given) must be answered."""
+    argv = [str(BUSYBOX), "ping", "-c", "1", "-W", "60", address]
+    result = run(*(in_netns(netns, *argv) if netns else argv), check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"no answer to ping {address}: "
+                             f"{(result.stdout + result.stderr).decode()}")
 
 
 class SerialLog:

@@ -28,11 +28,14 @@ from typing import Any
 
 import pytest
 from kvm_guest_support import (
+    BUSYBOX,
     SerialLog,
     bridged_network,
     built_guest,
     in_netns,
     is_tick,
+    needs_busybox,
+    ping,
     run,
     tick_value,
 )
@@ -43,7 +46,6 @@ from ganeti.hypervisor.kvm import KvmHypervisor, runtime
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "build-test-guest"
-BUSYBOX = shutil.which("busybox")
 
 pytestmark = [
     pytest.mark.integration, pytest.mark.slow,
@@ -103,7 +105,7 @@ def test_tool_reuses_the_build(guest_files: testguest.GuestFiles) -> None:
 
 def test_tool_unknown_package_is_one_line(tmp_path: Path) -> None:
     result = run(str(TOOL), str(tmp_path / "g"), "--busybox-package",
-                  "no-such-package-gnt", check=False)
+                 "no-such-package-gnt", check=False)
     err = result.stderr.decode()
     assert result.returncode == 1
     assert err.count("\n") == 1, err
@@ -189,22 +191,18 @@ def test_serial_console_shows_the_marker_and_the_disk(
     assert f"gnt-guest: eth1 {ROUTED_IP}/32" in serial.lines
 
 
-@pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping, nc) missing")
+@needs_busybox
 def test_ping_and_counter_over_the_bridged_nic(booted: dict[str, Any]) -> None:
     netns = in_netns(booted["netns"], str(BUSYBOX))
-    ping = run(*netns, "ping", "-c", "1", "-W", "30", BRIDGED_IP,
-                check=False)
-    assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
+    ping(BRIDGED_IP, netns=booted["netns"])
     answer = run(*netns, "nc", BRIDGED_IP, str(testguest.STATUS_PORT),
-                  input=b"ticks\n").stdout.decode().strip()
+                 input=b"ticks\n").stdout.decode().strip()
     assert answer.startswith("ticks ") and int(answer.split()[1]) >= 0
 
 
-@pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping) missing")
+@needs_busybox
 def test_ping_over_the_routed_nic(booted: dict[str, Any]) -> None:
-    ping = run(str(BUSYBOX), "ping", "-c", "1", "-W", "30", ROUTED_IP,
-                check=False)
-    assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
+    ping(ROUTED_IP)
 
 
 def test_counter_keeps_running(booted: dict[str, Any]) -> None:
@@ -229,7 +227,7 @@ def test_disk_content_over_the_responder(booted: dict[str, Any]) -> None:
         "error bad arguments"
 
 
-@pytest.mark.skipif(BUSYBOX is None, reason="busybox (ping) missing")
+@needs_busybox
 def test_reboot_boots_the_guest_again(hv: KvmHypervisor,
                                       booted: dict[str, Any]) -> None:
     serial: SerialLog = booted["serial"]
@@ -239,9 +237,7 @@ def test_reboot_boots_the_guest_again(hv: KvmHypervisor,
     serial.wait_ready(after=before)
     assert hv.dirs.read_pid(GUEST) == pid  # the same qemu, the guest reset
     assert serial.lines[before:].count(testguest.READY_MARKER) == 1
-    ping = run(str(BUSYBOX), "ping", "-c", "1", "-W", "30", ROUTED_IP,
-               check=False)
-    assert ping.returncode == 0, ping.stdout.decode() + ping.stderr.decode()
+    ping(ROUTED_IP)
 
 
 def test_acpi_power_button_powers_the_guest_off(
