@@ -212,6 +212,12 @@ class GuestFiles:
     def stamp(self) -> str:
         return os.path.join(self.directory, "stamp")
 
+    def hvparams(self, args: str) -> dict[str, str | bool]:
+        """The KVM hypervisor parameters that boot this guest with the
+        kernel command line ``args`` (see :func:`kernel_args`)."""
+        return {"kernel_path": self.kernel, "initrd_path": self.initrd,
+                "root_path": "", "kernel_args": args, "serial_console": True}
+
 
 def default_dir() -> str:
     """The tests' cache directory: ``$GANETI_TEST_GUEST_DIR`` or

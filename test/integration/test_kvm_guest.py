@@ -159,11 +159,9 @@ def booted(hv: KvmHypervisor, guest_network: dict[str, str],
                             disk_template=constants.DT_DISKLESS,
                             uuid=str(uuid.uuid4()))
     hvp = dict(params.hv_defaults(constants.HT_KVM))
-    hvp.update(kvm_flag="disabled", vnc_bind_address="", vnc_password_file="",
-               serial_console=True, kernel_path=guest_files.kernel,
-               initrd_path=guest_files.initrd, root_path="",
-               kernel_args=testguest.kernel_args(
-                   [(f"{BRIDGED_IP}/24", ""), (f"{ROUTED_IP}/32", "")]))
+    hvp.update(kvm_flag="disabled", vnc_bind_address="", vnc_password_file="")
+    hvp.update(guest_files.hvparams(testguest.kernel_args(
+        [(f"{BRIDGED_IP}/24", ""), (f"{ROUTED_IP}/32", "")])))
     nics = [{"mac": "aa:00:00:7e:57:01", "ip": None, "mode": "bridged",
              "link": guest_network["bridge"]},
             {"mac": "aa:00:00:7e:57:02", "ip": ROUTED_IP, "mode": "routed",

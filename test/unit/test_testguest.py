@@ -172,3 +172,11 @@ def test_an_unusable_directory_is_one_line(
     err = capsys.readouterr().err
     assert err == (f"build-test-guest: error: cannot use {blocker}/guest:"
                    " Not a directory\n")
+
+
+def test_hvparams_boot_the_files() -> None:
+    files = testguest.GuestFiles("/var/tmp/g", rebuilt=False)
+    assert files.hvparams("quiet gnt_ip=198.51.100.10/24") == {
+        "kernel_path": "/var/tmp/g/vmlinuz", "initrd_path": "/var/tmp/g/initrd.img",
+        "root_path": "", "kernel_args": "quiet gnt_ip=198.51.100.10/24",
+        "serial_console": True}
