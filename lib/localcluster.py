@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
-from ganeti import constants, daemonutil, errors, pathutils
+from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
@@ -196,6 +196,9 @@ class LocalCluster:
         self.rapi_port = rapi_port
         #: The RAPI user's password (set by ``start``, kept in the state).
         self.rapi_password: str | None = None
+        #: The bridge of a kvm cluster (see ganeti.localcluster_env).
+        self.bridge = (localcluster_env.bridge_name(self.directory)
+                       if hypervisor == constants.HT_KVM else "")
 
     # --- layout -------------------------------------------------------------
 
@@ -317,11 +320,17 @@ class LocalCluster:
         self._write_state()
         try:
             first = self.node(1)
-            os.makedirs(first.root, exist_ok=True)
+            for node in self.nodes:
+                os.makedirs(node.root, exist_ok=True)
+                localcluster_env.prepare_node(node.root, self.hypervisor)
+            if self.bridge:
+                localcluster_env.create_bridge(self.bridge)
             self._must("gnt-cluster", "init", "--no-lvm-storage",
                        "--no-etc-hosts", "--no-ssh-init",
                        "--primary-ip", first.ip, "--master-ip", self.master_ip,
                        "--enabled-hypervisors", self.hypervisor,
+                       *localcluster_env.init_args(self.hypervisor,
+                                                   self.bridge),
                        *self.init_args, self.cluster_name, node=first)
             if self.rapi:
                 # Before the nodes join, so that joining ships the users
@@ -377,6 +386,8 @@ class LocalCluster:
 
     def add_node(self, node: LocalNode, *extra: str) -> str:
         """``gnt-node add`` in local mode (run on the current master)."""
+        os.makedirs(node.root, exist_ok=True)
+        localcluster_env.prepare_node(node.root, self.hypervisor)
         return self._must("gnt-node", "add", "--root-dir", node.root,
                           "--primary-ip", node.ip, *extra, node.name)
 
@@ -388,6 +399,12 @@ class LocalCluster:
                          constants.NODED):
                 if daemonutil.stop(name, node.paths):
                     stopped.append(f"{node.name}: {name}")
+        if self.hypervisor == constants.HT_KVM:
+            for name in localcluster_env.stop_kvm_instances(
+                    [node.root for node in self.nodes]):
+                stopped.append(f"qemu of {name}")
+        if self.bridge and localcluster_env.delete_bridge(self.bridge):
+            stopped.append(f"bridge {self.bridge}")
         return stopped
 
     def status(self) -> list[str]:

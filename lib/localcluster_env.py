@@ -1,0 +1,103 @@
+"""What a local cluster's node roots need around the hypervisor.
+
+A local cluster's nodes share this machine's kernel, but each node
+daemon looks at its own root: the bridge check reads
+``<root>/sys/class/net/<link>/bridge``.
+
+- fake hypervisor: nothing real is attached to a bridge, so each node
+  root gets the entry of the cluster's default link (``xen-br0``, Ganeti's
+  default) as a simulated bridge: a fresh local cluster can start an
+  instance with the default NIC.
+- kvm: the instances' taps are real, so the cluster gets a real bridge
+  (``gntlc`` and a number; every node's taps join it, so a migrated guest
+  keeps its network) made the default link (``-N link=``), and each node
+  root's ``sys/class/net`` is the host's (a symbolic link).  Stopping the
+  cluster kills the qemu processes its nodes started and removes the
+  bridge.  qemu runs under TCG (``kvm_flag=disabled``) unless asked
+  otherwise: a machine whose /dev/kvm cannot boot a guest is common in
+  CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from typing import Final
+
+from ganeti import constants, errors, pathutils
+
+#: The default NIC link of Ganeti (cluster nicparams).
+DEFAULT_LINK: Final = "xen-br0"
+SYSFS_NET: Final = "/sys/class/net"
+
+
+def bridge_name(directory: str) -> str:
+    """The kvm cluster's bridge: a name unique to the cluster directory,
+    at most 15 characters (the kernel's limit)."""
+    digest = hashlib.sha1(os.path.abspath(directory).encode()).hexdigest()
+    return f"gntlc{digest[:8]}"
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)
+
+
+def create_bridge(name: str) -> None:
+    res = _ip("link", "add", name, "type", "bridge")
+    if res.returncode != 0 and "File exists" not in res.stderr:
+        raise errors.OpExecError(
+            f"Cannot create the local cluster's bridge {name}:"
+            f" {res.stderr.strip()}", errors.ErrorCode.ENVIRON)
+    res = _ip("link", "set", name, "up")
+    if res.returncode != 0:
+        raise errors.OpExecError(
+            f"Cannot bring up the bridge {name}: {res.stderr.strip()}",
+            errors.ErrorCode.ENVIRON)
+
+
+def delete_bridge(name: str) -> bool:
+    return _ip("link", "del", name).returncode == 0
+
+
+def prepare_node(root: str, hypervisor: str) -> None:
+    """Make ``root``'s view of the network fit ``hypervisor``."""
+    paths = pathutils.Paths(root)
+    net = paths.under(SYSFS_NET)
+    if hypervisor == constants.HT_KVM:
+        os.makedirs(os.path.dirname(net), exist_ok=True)
+        if not os.path.islink(net):
+            os.symlink(SYSFS_NET, net)
+        return
+    os.makedirs(os.path.join(net, DEFAULT_LINK, "bridge"), exist_ok=True)
+
+
+def init_args(hypervisor: str, bridge: str) -> list[str]:
+    """Extra ``gnt-cluster init`` arguments for ``hypervisor``."""
+    if hypervisor != constants.HT_KVM:
+        return []
+    return ["-N", f"link={bridge}",
+            "-H", "kvm:kvm_flag=disabled,kernel_path=,vnc_bind_address="]
+
+
+def stop_kvm_instances(roots: Sequence[str]) -> list[str]:
+    """Kill the qemu processes the nodes under ``roots`` started (they
+    run daemonized, outliving the node daemons); their names."""
+    from ganeti.hypervisor.kvm import runtime
+
+    killed = []
+    for root in roots:
+        dirs = runtime.RuntimeDirs(os.path.join(
+            pathutils.Paths(root).run_dir, runtime.SUBDIR))
+        for name in dirs.names():
+            pid = runtime.qemu_pid(dirs, name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.append(name)
+            dirs.remove(name)
+    return killed
