@@ -22,18 +22,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import WAIT, wait_for  # noqa: F401  (re-exported: tests import it here)
 
 from ganeti import constants, daemon
 from ganeti.localcluster import LocalCluster
 
 _counter = itertools.count(1)
-WAIT = 60.0
 
 
 def _free_prefix() -> str:
@@ -47,18 +46,6 @@ def _free_prefix() -> str:
             continue
         return prefix
     raise AssertionError("no free loopback prefix")
-
-
-def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``cond`` until true (bounded); fail saying what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def pid_alive(pid: int) -> bool:

@@ -15,8 +15,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from testkit import wait_for
 
 PYLIB = str(Path(__file__).resolve().parents[2] / "pylib")
 WAIT = 30.0  # bound on the wait; reached only when the daemon hangs
@@ -107,10 +108,7 @@ def test_http_stop_waits_for_handshakes_in_progress(tmp_path: Path) -> None:
             # The start of a ClientHello: the server waits for the rest.
             sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
             socks.append(sock)
-        deadline = time.monotonic() + WAIT
-        while srv._running < len(socks):
-            assert time.monotonic() < deadline, "connections not accepted"
-            time.sleep(0.01)  # waiting for a state, not timing it
+        wait_for(lambda: srv._running >= len(socks), "connections accepted")
         srv.stop()
         assert srv._running == 0
     finally:

@@ -1,0 +1,71 @@
+"""What unit and integration tests share: a bounded wait for a condition
+and a fake clock.
+
+Importable as ``testkit`` from every test module (pyproject.toml puts
+``test`` on pytest's ``pythonpath``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+#: Bound on a wait for something that is expected to happen.  Generous: a
+#: loaded 2-CPU machine must not turn a wait into a failure; a test that
+#: passes never waits this long.
+WAIT = 60.0
+
+
+def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT,
+             interval: float = 0.02) -> Any:
+    """Poll ``cond`` until it returns something true, and return that;
+    fail the test after ``timeout`` seconds saying what was awaited.
+
+    For states another process or thread reaches (a daemon that listens,
+    a file that appears); a wait, not a measurement.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class FakeClock:
+    """Time under the test's control: it moves when the code under test
+    sleeps (or when the test moves it), never by itself.
+
+    Pass ``clock.time`` (or the clock itself: calling it reads the time)
+    and ``clock.sleep`` where the code takes a clock and a sleep function.
+    ``sleeps`` records every sleep; ``on_sleep``, if set, is called with
+    the number of sleeps so far after each one (to change the world at a
+    chosen point of a wait).
+    """
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[int], None] | None = None
+
+    def time(self) -> float:
+        return self.now
+
+    __call__ = time
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0, f"negative sleep: {seconds}"
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+    @property
+    def slept(self) -> float:
+        """Seconds spent sleeping so far."""
+        return sum(self.sleeps)
