@@ -1,5 +1,5 @@
-"""What unit and integration tests share: a bounded wait for a condition
-and a fake clock.
+"""What unit and integration tests share: a bounded wait for a condition,
+a fake clock, running a check without root.
 
 Importable as ``testkit`` from every test module (pyproject.toml puts
 ``test`` on pytest's ``pythonpath``).
@@ -7,7 +7,12 @@ Importable as ``testkit`` from every test module (pyproject.toml puts
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -69,3 +74,40 @@ class FakeClock:
     def slept(self) -> float:
         """Seconds spent sleeping so far."""
         return sum(self.sleeps)
+
+
+def run_unprivileged(fn: Callable[[str], None], user: str = "nobody") -> None:
+    """Run ``fn(directory)`` in a forked child that has dropped root for
+    ``user`` (and that user's group, no supplementary groups), in a new
+    directory the user owns; fail the test with the child's traceback if
+    ``fn`` raised.  For checks of what an unprivileged process may not do,
+    when the tests themselves run as root (as in CI).
+    """
+    entry = pwd.getpwnam(user)
+    directory = tempfile.mkdtemp(prefix="unprivileged-")
+    try:
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.close(reader)
+                os.setgroups([])
+                os.setgid(entry.pw_gid)
+                os.setuid(entry.pw_uid)
+                fn(directory)
+                code = 0
+            except BaseException:
+                os.write(writer, traceback.format_exc().encode())
+            finally:
+                os._exit(code)
+        os.close(writer)
+        with os.fdopen(reader, "rb") as report:
+            failure = report.read().decode()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            pytest.fail(f"as {user}: {failure or 'the child died'}",
+                        pytrace=False)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
