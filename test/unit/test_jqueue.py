@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from testkit import FakeClock
+from testkit import WAIT, FakeClock
 
 from ganeti import constants, errors, jqueue, opcodes, serializer
 from ganeti.jqueue import JOB_NOTCHANGED, JobQueue, OpContext, storage
-
-WAIT = 10.0  # bound on every wait for another thread; never reached normally
 
 
 class Processor:

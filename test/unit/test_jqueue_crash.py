@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from testkit import WAIT
 
 from ganeti import constants, errors, opcodes, serializer
 from ganeti.jqueue import JOB_NOTCHANGED, JobQueue, OpContext, storage
@@ -20,7 +21,6 @@ from ganeti.jqueue.model import _QueuedJob
 
 PYLIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "pylib")
-WAIT = 10.0
 
 
 def op(duration: float = 1.0, comment: str | None = None) -> opcodes.OpCode:
