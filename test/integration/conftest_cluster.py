@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from testkit import WAIT, wait_for  # noqa: F401  (re-exported: tests import it 
 
 from ganeti import constants, daemon
 from ganeti.localcluster import LocalCluster
+from ganeti.rpc.client import RpcClient
+from ganeti.rpc.transport import HttpsTransport
 
 _counter = itertools.count(1)
 
@@ -46,6 +49,26 @@ def _free_prefix() -> str:
             continue
         return prefix
     raise AssertionError("no free loopback prefix")
+
+
+@contextmanager
+def node_rpc(cluster: LocalCluster) -> Iterator[RpcClient]:
+    """An RPC client reaching every node of the local cluster."""
+    nodes = {n.name: n for n in cluster.nodes}
+
+    class Info:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.primary_ip = nodes[name].ip
+            self.offline = False
+
+    transport = HttpsTransport(cluster.node(1).paths.noded_cert_file)
+    rpc = RpcClient(lambda n: Info(n) if n in nodes else None, transport)
+    try:
+        yield rpc
+    finally:
+        rpc.close()
+        transport.close()
 
 
 def pid_alive(pid: int) -> bool:
