@@ -1,5 +1,5 @@
 """What unit and integration tests share: a bounded wait for a condition,
-a fake clock, running a check without root.
+a fake clock, running a check without root, a JSON request over HTTP.
 
 Importable as ``testkit`` from every test module (pyproject.toml puts
 ``test`` on pytest's ``pythonpath``).
@@ -7,6 +7,9 @@ Importable as ``testkit`` from every test module (pyproject.toml puts
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import os
 import pwd
 import shutil
@@ -111,3 +114,23 @@ def run_unprivileged(fn: Callable[[str], None], user: str = "nobody") -> None:
                         pytrace=False)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def basic_auth(user: tuple[str, str]) -> str:
+    """The ``Authorization`` header value for HTTP Basic authentication."""
+    return "Basic " + base64.b64encode(":".join(user).encode()).decode()
+
+
+def json_exchange(conn: http.client.HTTPConnection, method: str, path: str,
+                  data: bytes | None, headers: dict[str, str]
+                  ) -> tuple[int, Any, dict[str, str]]:
+    """One request on ``conn``, which is closed afterwards: the status, the
+    body decoded from JSON (None when empty) and the response headers."""
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        return (response.status, json.loads(payload) if payload else None,
+                dict(response.getheaders()))
+    finally:
+        conn.close()
