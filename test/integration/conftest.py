@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from conftest_cluster import (  # noqa: F401
     make_cluster,
     short_dir,
 )
+from testkit import WAIT, wait_for
 
 from ganeti import (
     bootstrap,
@@ -52,21 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MASTER = "node1.example.com"
 CLUSTER = "cluster.example.com"
 #: Generous: a loaded CI machine must not turn a wait into a failure.
-WAIT_TIMEOUT = 60.0
-
-
-def wait_for(predicate: Callable[[], Any], what: str,
-             timeout: float = WAIT_TIMEOUT) -> Any:
-    """Poll ``predicate`` until it returns something true; fail after
-    ``timeout`` seconds saying what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out waiting for {what}")
-        time.sleep(0.02)
+WAIT_TIMEOUT = WAIT
 
 
 def make_config(root: Path, extra_nodes: int = 0,

@@ -21,18 +21,20 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import WAIT, wait_for  # noqa: F401  (re-exported: tests import it here)
 
 from ganeti import constants, daemon
 from ganeti.localcluster import LocalCluster, free_prefix
+from ganeti.rpc.client import RpcClient
+from ganeti.rpc.transport import HttpsTransport
 
 _counter = itertools.count(1)
-WAIT = 60.0
 
 
 def _candidates() -> Iterator[str]:
@@ -47,16 +49,24 @@ def _free_prefix(nodes: int = 1) -> str:
     return free_prefix(_candidates(), nodes)
 
 
-def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``cond`` until true (bounded); fail saying what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out waiting for {what}")
-        time.sleep(0.02)
+@contextmanager
+def node_rpc(cluster: LocalCluster) -> Iterator[RpcClient]:
+    """An RPC client reaching every node of the local cluster."""
+    nodes = {n.name: n for n in cluster.nodes}
+
+    class Info:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.primary_ip = nodes[name].ip
+            self.offline = False
+
+    transport = HttpsTransport(cluster.node(1).paths.noded_cert_file)
+    rpc = RpcClient(lambda n: Info(n) if n in nodes else None, transport)
+    try:
+        yield rpc
+    finally:
+        rpc.close()
+        transport.close()
 
 
 def pid_alive(pid: int) -> bool:

@@ -12,7 +12,6 @@ describes: JSON bodies, Basic authentication, job ids as strings.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest_cluster import _free_prefix, short_dir
+from testkit import basic_auth, json_exchange
 
 from ganeti import crypto, localcluster
 from ganeti.http import tls
@@ -70,18 +70,9 @@ class Rapi:
         if data is not None:
             sent["Content-Type"] = "application/json"
         if user is not None:
-            token = base64.b64encode(":".join(user).encode()).decode()
-            sent["Authorization"] = f"Basic {token}"
+            sent["Authorization"] = basic_auth(user)
         sent.update(headers or {})
-        conn = self.connection()
-        try:
-            conn.request(method, path, body=data, headers=sent)
-            response = conn.getresponse()
-            payload = response.read()
-            return (response.status, json.loads(payload) if payload else None,
-                    dict(response.getheaders()))
-        finally:
-            conn.close()
+        return json_exchange(self.connection(), method, path, data, sent)
 
     @staticmethod
     def create_body(name: str, node: str, **extra: Any) -> dict[str, Any]:

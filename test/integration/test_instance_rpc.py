@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_noded import Node, accepts, free_port, start_noded, stop, wait_until
+from test_noded import Node, accepts, free_port, start_noded, stop
+from testkit import wait_for
 
 from ganeti import constants, crypto, objects, params, pathutils
 from ganeti.hypervisor.base import InstanceInfo, MigrationStatus
@@ -57,8 +58,8 @@ def nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         for node in nodes.values():
             proc = node.proc
             assert proc is not None
-            wait_until(lambda n=node, p=proc: accepts(n.primary_ip, port)  # type: ignore[misc]
-                       or p.poll() is not None, f"{node.name} to listen")
+            wait_for(lambda n=node, p=proc: accepts(n.primary_ip, port)  # type: ignore[misc]
+                     or p.poll() is not None, f"{node.name} to listen")
             assert proc.poll() is None, (node.root / "noded.out").read_text()
         yield rpc, nodes
     finally:

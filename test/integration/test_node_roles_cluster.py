@@ -6,13 +6,13 @@ again at once."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest_cluster import (
     node_file,
+    node_rpc,
     ok,
     pid_alive,
     ssconf_files,
@@ -22,34 +22,12 @@ from conftest_cluster import (
 
 from ganeti import constants, daemon, daemonutil, pathutils, redist
 from ganeti.localcluster import LocalCluster
-from ganeti.rpc.client import RpcClient
-from ganeti.rpc.transport import HttpsTransport
 
 pytestmark = pytest.mark.integration
 
 CONF = pathutils.Paths("")
 EXTRA_MC = "/etc/ganeti/extra-for-candidates"
 VNC = "/etc/ganeti/vnc-x"
-
-
-@contextmanager
-def node_rpc(cluster: LocalCluster) -> Iterator[RpcClient]:
-    """An RPC client reaching every node of the local cluster."""
-    nodes = {n.name: n for n in cluster.nodes}
-
-    class Info:
-        def __init__(self, name: str) -> None:
-            self.name = name
-            self.primary_ip = nodes[name].ip
-            self.offline = False
-
-    transport = HttpsTransport(cluster.node(1).paths.noded_cert_file)
-    rpc = RpcClient(lambda n: Info(n) if n in nodes else None, transport)
-    try:
-        yield rpc
-    finally:
-        rpc.close()
-        transport.close()
 
 
 def fingerprints(cluster: LocalCluster, index: int,

@@ -10,11 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit import wait_for
 
 from ganeti import crypto, daemon, errors, pathutils
 from ganeti.http import client as http_client
@@ -41,15 +41,6 @@ class Node:
     @property
     def paths(self) -> pathutils.Paths:
         return pathutils.Paths(str(self.root))
-
-
-def wait_until(cond: Callable[[], bool], what: str) -> None:
-    """Poll ``cond`` for at most WAIT seconds (a bounded wait, not timing)."""
-    deadline = time.monotonic() + WAIT
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 def free_port(addresses: list[str]) -> int:
@@ -121,8 +112,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             node.proc = start_noded(node, port)
         for node in nodes.values():
             assert node.proc is not None
-            wait_until(lambda n=node: accepts(n.primary_ip, port)  # type: ignore[misc]
-                       or n.proc.poll() is not None, f"{node.name} to listen")
+            wait_for(lambda n=node: accepts(n.primary_ip, port)  # type: ignore[misc]
+                     or n.proc.poll() is not None, f"{node.name} to listen")
             assert node.proc.poll() is None, (node.root / "noded.out").read_text()
         yield Cluster(nodes, port, cert_file, cert_pem)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -23,6 +22,7 @@ from conftest import (
     node_env,
     wait_for,
 )
+from testkit import basic_auth, json_exchange
 
 from ganeti import crypto, opcodes, pathutils
 from ganeti.http import tls
@@ -100,19 +100,10 @@ class RapiDaemon:
                 raw: bytes | None = None) -> tuple[int, Any, dict[str, str]]:
         headers = {"Content-Type": "application/json"}
         if user is not None:
-            token = base64.b64encode(":".join(user).encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+            headers["Authorization"] = basic_auth(user)
         data = raw if raw is not None else (
             None if body is None else json.dumps(body).encode())
-        conn = self.connection()
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-            return (response.status, json.loads(payload) if payload else None,
-                    dict(response.getheaders()))
-        finally:
-            conn.close()
+        return json_exchange(self.connection(), method, path, data, headers)
 
     def wait_job(self, job_id: str, user: tuple[str, str] = WRITER
                  ) -> dict[str, Any]:

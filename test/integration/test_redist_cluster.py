@@ -8,12 +8,10 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from conftest_cluster import node_file, ok, wait_for, write_master
+from conftest_cluster import node_file, node_rpc, ok, wait_for, write_master
 
 from ganeti import daemon, pathutils, redist
 from ganeti.localcluster import LocalCluster
-from ganeti.rpc.client import RpcClient
-from ganeti.rpc.transport import HttpsTransport
 
 pytestmark = pytest.mark.integration
 
@@ -98,19 +96,8 @@ def test_redist_conf_tampering_drift_and_a_stopped_node(
 
 
 def test_upload_off_the_list_is_refused(cluster: LocalCluster) -> None:
-    master = cluster.node(1)
-    transport = HttpsTransport(master.paths.noded_cert_file)
-    nodes = {n.name: n for n in cluster.nodes}
-
-    class Info:
-        def __init__(self, name: str) -> None:
-            self.name = name
-            self.primary_ip = nodes[name].ip
-            self.offline = False
-
-    rpc = RpcClient(lambda n: Info(n) if n in nodes else None, transport)
     target = cluster.node(2).name
-    try:
+    with node_rpc(cluster) as rpc:
         args = (redist.encode_data(b"x"), 0o644, -1, -1, 0, 0)
         res = rpc.call_upload_file([target], "/etc/passwd", *args)[target]
         assert res.fail_msg is not None and "refused" in res.fail_msg
@@ -122,9 +109,6 @@ def test_upload_off_the_list_is_refused(cluster: LocalCluster) -> None:
         res = rpc.call_copyfile([target], "/srv/copied", *args)[target]
         assert res.fail_msg is None
         assert node_file(cluster, 2, "/srv/copied").read_bytes() == b"x"
-    finally:
-        rpc.close()
-        transport.close()
 
 
 def test_copyfile_and_command(cluster: LocalCluster) -> None:

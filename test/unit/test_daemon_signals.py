@@ -11,12 +11,15 @@ the signal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from testkit import wait_for
 
 PYLIB = str(Path(__file__).resolve().parents[2] / "pylib")
 WAIT = 30.0  # bound on the wait; reached only when the daemon hangs
@@ -39,21 +42,36 @@ sys.exit(daemon.main(spec, sys.argv[1:]))
 """
 
 
-def test_sigterm_taken_by_another_thread_stops_the_daemon(
-        tmp_path: Path) -> None:
+@contextlib.contextmanager
+def daemon_child(tmp_path: Path, script: str
+                 ) -> Iterator[subprocess.Popen[str]]:
+    """``script`` run as a foreground daemon under ``tmp_path``; killed
+    at the end if it still runs."""
     env = dict(os.environ, PYTHONPATH=PYLIB, GANETI_ROOTDIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "-f"], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", script, "-f"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=WAIT) == 3
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()
+
+
+def stop_with_sigterm(proc: subprocess.Popen[str]) -> None:
+    """Once the daemon is ready, SIGTERM stops it (exit status 3)."""
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=WAIT) == 3
+
+
+def test_sigterm_taken_by_another_thread_stops_the_daemon(
+        tmp_path: Path) -> None:
+    with daemon_child(tmp_path, SCRIPT) as proc:
+        stop_with_sigterm(proc)
 
 
 def test_children_do_not_inherit_a_blocked_sigterm(tmp_path: Path) -> None:
@@ -64,21 +82,11 @@ def test_children_do_not_inherit_a_blocked_sigterm(tmp_path: Path) -> None:
         "    out = subprocess.run(['grep', 'SigBlk', '/proc/self/status'],"
         " capture_output=True, text=True).stdout.split()[1]\n"
         "    print(out, flush=True)\n")
-    env = dict(os.environ, PYTHONPATH=PYLIB, GANETI_ROOTDIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c", script, "-f"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
+    with daemon_child(tmp_path, script) as proc:
         assert proc.stdout is not None
         blocked = int(proc.stdout.readline().strip(), 16)
         assert not blocked & (1 << (signal.SIGTERM - 1))
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=WAIT) == 3
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_with_sigterm(proc)
 
 
 def test_http_stop_waits_for_handshakes_in_progress(tmp_path: Path) -> None:
@@ -107,10 +115,7 @@ def test_http_stop_waits_for_handshakes_in_progress(tmp_path: Path) -> None:
             # The start of a ClientHello: the server waits for the rest.
             sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
             socks.append(sock)
-        deadline = time.monotonic() + WAIT
-        while srv._running < len(socks):
-            assert time.monotonic() < deadline, "connections not accepted"
-            time.sleep(0.01)  # waiting for a state, not timing it
+        wait_for(lambda: srv._running >= len(socks), "connections accepted")
         srv.stop()
         assert srv._running == 0
     finally:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from testkit import FakeClock
 
 from ganeti import constants, errors, hypervisor, objects, params, pathutils
 from ganeti.hypervisor import base
@@ -17,21 +18,6 @@ from ganeti.hypervisor.fake import FakeHypervisor
 def _restore_root() -> Iterator[None]:
     yield
     pathutils.set_root(None)
-
-
-class VirtualClock:
-    """Time that passes only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # --- Registry ----------------------------------------------------------------
@@ -248,7 +234,7 @@ class _MemoryHv(base.BaseHypervisor):
         return []
 
 
-def _memory_hv(clock: VirtualClock, **kwargs: Any) -> _MemoryHv:
+def _memory_hv(clock: FakeClock, **kwargs: Any) -> _MemoryHv:
     hv = _MemoryHv(now=clock.time, monotonic=clock.time, sleep=clock.sleep,
                    **kwargs)
     hv.running.add("inst1.example.com")
@@ -256,7 +242,7 @@ def _memory_hv(clock: VirtualClock, **kwargs: Any) -> _MemoryHv:
 
 
 def test_stop_soft_then_hard_on_virtual_clock() -> None:
-    clock = VirtualClock()
+    clock = FakeClock()
     hv = _memory_hv(clock, obeys_soft=False)
     assert hv.stop_instance("inst1.example.com", timeout=5) == \
         base.StopOutcome.HARD
@@ -266,7 +252,7 @@ def test_stop_soft_then_hard_on_virtual_clock() -> None:
 
 
 def test_stop_soft_succeeds_without_waiting() -> None:
-    clock = VirtualClock()
+    clock = FakeClock()
     hv = _memory_hv(clock, obeys_soft=True)
     assert hv.stop_instance("inst1.example.com", timeout=5) == \
         base.StopOutcome.SOFT
@@ -274,7 +260,7 @@ def test_stop_soft_succeeds_without_waiting() -> None:
 
 
 def test_stop_force_and_not_running() -> None:
-    clock = VirtualClock()
+    clock = FakeClock()
     hv = _memory_hv(clock, obeys_soft=True)
     assert hv.stop_instance("inst1.example.com", force=True) == \
         base.StopOutcome.HARD
@@ -283,7 +269,7 @@ def test_stop_force_and_not_running() -> None:
 
 
 def test_stop_fails_when_hard_stop_does_not_work() -> None:
-    clock = VirtualClock()
+    clock = FakeClock()
     hv = _memory_hv(clock, obeys_soft=False, obeys_hard=False)
     with pytest.raises(errors.HypervisorError, match="still running"):
         hv.stop_instance("inst1.example.com", timeout=0)

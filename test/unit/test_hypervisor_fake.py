@@ -10,6 +10,7 @@ import textwrap
 from typing import Any
 
 import pytest
+from testkit import FakeClock
 
 from ganeti import constants, errors, objects, params, serializer
 from ganeti.hypervisor import base, fake
@@ -23,21 +24,6 @@ NAME = "inst1.example.com"
 NAME2 = "inst2.example.com"
 
 
-class VirtualClock:
-    """Time that passes only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.slept = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(fake.MEMORY_ENV, raising=False)
@@ -45,11 +31,11 @@ def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
 
 
-def make_hv(root: Any, clock: VirtualClock, *, memory: int | None = 1024,
+def make_hv(root: Any, clock: FakeClock, *, memory: int | None = 1024,
             cpus: int = 4) -> FakeHypervisor:
     hv = FakeHypervisor(state_dir=str(root), now=clock.time,
                         monotonic=clock.time, sleep=clock.sleep)
@@ -59,7 +45,7 @@ def make_hv(root: Any, clock: VirtualClock, *, memory: int | None = 1024,
 
 
 @pytest.fixture
-def hv(tmp_path, clock: VirtualClock) -> FakeHypervisor:
+def hv(tmp_path, clock: FakeClock) -> FakeHypervisor:
     return make_hv(tmp_path / "node1", clock)
 
 
@@ -90,7 +76,7 @@ def start(hv: FakeHypervisor, name: str = NAME, memory: int = 128,
 
 # --- Lifecycle ------------------------------------------------------------------
 
-def test_start_list_info_stop(hv: FakeHypervisor, clock: VirtualClock) -> None:
+def test_start_list_info_stop(hv: FakeHypervisor, clock: FakeClock) -> None:
     assert hv.list_instances() == []
     start(hv, memory=256, vcpus=2)
     assert hv.list_instances() == [NAME]
@@ -165,7 +151,7 @@ def test_requires_filled_beparams(hv: FakeHypervisor) -> None:
         hv.start_instance(instance(), [], hvp(), {"memory": 128}, NICS)
 
 
-def test_reboot(hv: FakeHypervisor, clock: VirtualClock) -> None:
+def test_reboot(hv: FakeHypervisor, clock: FakeClock) -> None:
     start(hv)
     clock.now += 100
     hv.reboot_instance(NAME)
@@ -213,7 +199,7 @@ def test_dom0_memory_and_cpu_topology(hv: FakeHypervisor) -> None:
         hv.set_node_resources(memory_total=-1)
 
 
-def test_memory_from_environment(tmp_path, clock: VirtualClock,
+def test_memory_from_environment(tmp_path, clock: FakeClock,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(fake.MEMORY_ENV, "2048")
     monkeypatch.setenv(fake.CPU_ENV, "16")
@@ -228,7 +214,7 @@ def test_memory_from_environment(tmp_path, clock: VirtualClock,
         hv.get_node_info()
 
 
-def test_memory_from_the_machine(tmp_path, clock: VirtualClock) -> None:
+def test_memory_from_the_machine(tmp_path, clock: FakeClock) -> None:
     hv = make_hv(tmp_path / "n", clock, memory=None)
     node = hv.get_node_info()
     assert node.memory_total == node.memory_free
@@ -238,7 +224,7 @@ def test_memory_from_the_machine(tmp_path, clock: VirtualClock) -> None:
 # --- Stopping -----------------------------------------------------------------------
 
 def test_soft_stop_ignored_then_hard_after_timeout(hv: FakeHypervisor,
-                                                   clock: VirtualClock) -> None:
+                                                   clock: FakeClock) -> None:
     start(hv)
     hv.inject_fault(fake.FAULT_IGNORE_SOFT_STOP)
     assert hv.stop_instance(NAME, timeout=7) == base.StopOutcome.HARD
@@ -248,7 +234,7 @@ def test_soft_stop_ignored_then_hard_after_timeout(hv: FakeHypervisor,
     assert hv.get_node_info().memory_free == 1024
 
 
-def test_forced_stop_is_hard(hv: FakeHypervisor, clock: VirtualClock) -> None:
+def test_forced_stop_is_hard(hv: FakeHypervisor, clock: FakeClock) -> None:
     start(hv)
     hv.inject_fault(fake.FAULT_IGNORE_SOFT_STOP)
     assert hv.stop_instance(NAME, force=True) == base.StopOutcome.HARD
@@ -260,7 +246,7 @@ def test_forced_stop_is_hard(hv: FakeHypervisor, clock: VirtualClock) -> None:
 # --- Faults -----------------------------------------------------------------------
 
 def test_fault_shared_by_two_drivers_on_one_root(tmp_path,
-                                                 clock: VirtualClock) -> None:
+                                                 clock: FakeClock) -> None:
     arming = make_hv(tmp_path / "node1", clock)
     daemon = FakeHypervisor(state_dir=str(tmp_path / "node1"))
     arming.inject_fault("start_instance", "disk controller on fire")
@@ -298,7 +284,7 @@ def test_every_operation_can_fail_once(hv: FakeHypervisor, operation: str,
     assert hv.armed_faults() == {}
 
 
-def test_faults_across_processes(tmp_path, clock: VirtualClock) -> None:
+def test_faults_across_processes(tmp_path, clock: FakeClock) -> None:
     hv = make_hv(tmp_path / "node1", clock)
     script = textwrap.dedent(f"""
         from ganeti.hypervisor.fake import FakeHypervisor
@@ -359,13 +345,13 @@ def test_rejects_unsafe_instance_names(hv: FakeHypervisor) -> None:
 # --- Migration ----------------------------------------------------------------------
 
 @pytest.fixture
-def pair(tmp_path, clock: VirtualClock) -> tuple[FakeHypervisor, FakeHypervisor]:
+def pair(tmp_path, clock: FakeClock) -> tuple[FakeHypervisor, FakeHypervisor]:
     return (make_hv(tmp_path / "src", clock),
             make_hv(tmp_path / "dst", clock, memory=2048))
 
 
 def test_live_migration_moves_state(pair: tuple[FakeHypervisor, FakeHypervisor],
-                                    clock: VirtualClock) -> None:
+                                    clock: FakeClock) -> None:
     src, dst = pair
     start(src, memory=512, vcpus=2)
     before = src.instance_state(NAME)
@@ -431,7 +417,7 @@ def test_failure_after_transfer_restores_source(
     assert dst.list_instances() == [] and dst.instance_state(NAME) is None
 
 
-def test_target_refuses_without_memory(tmp_path, clock: VirtualClock) -> None:
+def test_target_refuses_without_memory(tmp_path, clock: FakeClock) -> None:
     src = make_hv(tmp_path / "src", clock)
     dst = make_hv(tmp_path / "dst", clock, memory=256)
     start(src, memory=512)

@@ -9,21 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from testkit import WAIT, FakeClock
 
 from ganeti import constants, errors, jqueue, opcodes, serializer
 from ganeti.jqueue import JOB_NOTCHANGED, JobQueue, OpContext, storage
-
-WAIT = 10.0  # bound on every wait for another thread; never reached normally
-
-
-class FakeClock:
-    """Wall-clock seconds under the test's control."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Processor:

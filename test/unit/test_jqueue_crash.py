@@ -13,36 +13,19 @@ import time
 from typing import Any
 
 import pytest
+from test_jqueue import op, wait_done
+from testkit import WAIT
 
 from ganeti import constants, errors, opcodes, serializer
-from ganeti.jqueue import JOB_NOTCHANGED, JobQueue, OpContext, storage
+from ganeti.jqueue import JobQueue, OpContext, storage
 from ganeti.jqueue.model import _QueuedJob
 
 PYLIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "pylib")
-WAIT = 10.0
-
-
-def op(duration: float = 1.0, comment: str | None = None) -> opcodes.OpCode:
-    return opcodes.OpTestDelay(duration=duration, comment=comment)
 
 
 def echo(o: opcodes.OpCode, ctx: OpContext) -> Any:
     return o.duration
-
-
-def wait_finished(q: JobQueue, job_id: int) -> list[Any]:
-    deadline = time.monotonic() + WAIT
-    prev = None
-    while time.monotonic() < deadline:
-        res = q.wait_for_job_changes(job_id, ["status", "opstatus",
-                                              "opresult"], prev, None, 1.0)
-        if res == JOB_NOTCHANGED:
-            continue
-        prev = res[0]
-        if prev[0] in ("success", "error", "canceled"):
-            return prev
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def write_job(qdir: str, job_id: int, statuses: list[str]) -> None:
@@ -75,17 +58,17 @@ def test_restart_fails_interrupted_jobs_and_runs_queued(tmp_path: Any) -> None:
     try:
         for job_id, expected in [(1, ["success", "error", "error"]),
                                  (2, ["error"]), (3, ["error", "error"])]:
-            status, opstatus, results = wait_finished(q, job_id)
+            status, opstatus, results = wait_done(q, job_id)
             assert (status, opstatus) == ("error", expected)
             for res in results:
                 if res is not None and not isinstance(res, float):
                     err = errors.decode(res)
                     assert err.message == "Unclean master daemon shutdown"
-        assert wait_finished(q, 4) == ["success", ["success", "success"],
+        assert wait_done(q, 4) == ["success", ["success", "success"],
                                        [0.0, 1.0]]
-        assert wait_finished(q, 5) == ["success", ["success", "success"],
+        assert wait_done(q, 5) == ["success", ["success", "success"],
                                        [0.0, 1.0]]
-        assert wait_finished(q, 6)[0] == "success"
+        assert wait_done(q, 6)[0] == "success"
         assert q.query_jobs([1], ["oplog"]) == [
             [[[[1, [101, 5], "message", "started"]], [], []]]]
         assert q.submit_job([op()]) == 7
@@ -113,7 +96,7 @@ def test_damaged_job_file_is_moved_aside(tmp_path: Any) -> None:
     q = JobQueue(echo, queue_dir=qdir, workers=1)
     try:
         assert q.get_job_ids() == [1, 3]
-        assert wait_finished(q, 1)[0] == "success"
+        assert wait_done(q, 1)[0] == "success"
         names = sorted(os.listdir(qdir))
         assert any(n.startswith("job-2.corrupt-") for n in names)
         assert any(n.startswith("job-4.corrupt-") for n in names)
@@ -222,11 +205,11 @@ def test_kill_during_run_then_restart(tmp_path: Any) -> None:
         child.kill()
     q = JobQueue(echo, queue_dir=qdir, workers=1)
     try:
-        status, opstatus, results = wait_finished(q, int(first))
+        status, opstatus, results = wait_done(q, int(first))
         assert (status, opstatus) == ("error", ["error", "error"])
         assert errors.decode(results[0]).message == (
             "Unclean master daemon shutdown")
-        assert wait_finished(q, int(second)) == ["success", ["success"], [3.0]]
+        assert wait_done(q, int(second)) == ["success", ["success"], [3.0]]
     finally:
         assert q.shutdown(WAIT)
 
@@ -249,7 +232,7 @@ def test_kill_during_submissions_loses_no_job(tmp_path: Any,
         known = set(q.get_job_ids())
         assert set(returned) <= known
         for job_id in returned:
-            assert wait_finished(q, job_id)[0] in ("success", "error")
+            assert wait_done(q, job_id)[0] in ("success", "error")
         assert q.submit_job([op()]) > max(known)
     finally:
         assert q.shutdown(WAIT)

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from testkit import WAIT, FakeClock
 
 from ganeti import errors
 from ganeti.locking import (
@@ -36,7 +37,7 @@ from ganeti.locking import (
     set_owner_name,
 )
 
-BOUND = 10.0  # upper bound for any wait; never reached when tests pass
+BOUND = WAIT  # upper bound for any wait; never reached when tests pass
 
 
 class Owner:
@@ -232,14 +233,17 @@ def test_timeout_is_measured_by_the_injected_clock(
 
 def test_head_timeout_lets_sharers_behind_it_through(
         owners: Callable[[str], Owner], monitor: LockMonitor) -> None:
-    lock = SharedLock("l", monitor=monitor)
+    clock = FakeClock()
+    lock = SharedLock("l", monitor=monitor, clock=clock.time)
     a, e, c = owners("A"), owners("E"), owners("C")
     a.call(lambda: lock.acquire(shared=True))
-    # E's timeout is real time, long enough for C to queue behind it.
-    fe = e.submit(lambda: lock.acquire(timeout=0.3))
+    # E's timeout runs on the fake clock: E wakes every 0.05 s of real
+    # time to look at it, and it stands still until C has queued behind E.
+    fe = e.submit(lambda: lock.acquire(timeout=0.05))
     wait_pending(monitor, lock, [("exclusive", ["E"])])
     fc = c.submit(lambda: lock.acquire(shared=True))
     wait_pending(monitor, lock, [("exclusive", ["E"]), ("shared", ["C"])])
+    clock.now += 1.0
     assert fe.result(BOUND) is False
     assert fc.result(BOUND) is True
     assert lock.info()["owners"] == ["A", "C"]

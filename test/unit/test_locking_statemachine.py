@@ -31,6 +31,7 @@ from hypothesis.stateful import (
     invariant,
     rule,
 )
+from testkit import WAIT
 
 from ganeti import errors
 from ganeti.locking import (
@@ -45,7 +46,7 @@ from ganeti.locking import (
     set_owner_name,
 )
 
-BOUND = 10.0
+BOUND = WAIT
 OWNERS = ("job 1", "job 2", "job 3")
 INSTANCES = ("inst1", "inst2", "inst3")
 NODES = ("node1", "node2", "node3")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from testkit import WAIT
 
 from ganeti import constants, errors, luxi, serializer
 
@@ -37,12 +38,12 @@ def server(tmp_path: Any) -> Iterator[luxi.Server]:
     yield srv
     srv.shutdown()
     srv.server_close()
-    thread.join(5)
+    thread.join(WAIT)
 
 
 def raw_exchange(path: str, payload: bytes) -> bytes:
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
+        sock.settimeout(WAIT)
         sock.connect(path)
         sock.sendall(payload)
         data = b""
@@ -59,7 +60,7 @@ def test_socket_mode(server: luxi.Server) -> None:
 
 
 def test_client_calls(server: luxi.Server) -> None:
-    with luxi.Client(server.server_address, timeout=5) as client:
+    with luxi.Client(server.server_address, timeout=WAIT) as client:
         assert client.query_cluster_info() == {"name": "cluster.example.com"}
         assert client.submit_job([{"OP_ID": "OP_TEST_DELAY"}]) == 42
         # Several requests on one connection.
@@ -67,7 +68,7 @@ def test_client_calls(server: luxi.Server) -> None:
 
 
 def test_errors_travel_as_their_class(server: luxi.Server) -> None:
-    with luxi.Client(server.server_address, timeout=5) as client:
+    with luxi.Client(server.server_address, timeout=WAIT) as client:
         with pytest.raises(errors.OpPrereqError, match="Job 7") as info:
             client.cancel_job(7)
         assert info.value.code == errors.ErrorCode.NOENT
@@ -78,7 +79,7 @@ def test_errors_travel_as_their_class(server: luxi.Server) -> None:
 
 
 def test_bad_arguments_are_refused(server: luxi.Server) -> None:
-    with luxi.Client(server.server_address, timeout=5) as client:
+    with luxi.Client(server.server_address, timeout=WAIT) as client:
         with pytest.raises(errors.OpPrereqError, match="argument 'ops'"):
             client.call("SubmitJob", "not a list")
         with pytest.raises(errors.OpPrereqError, match="expected 1 argument"):
@@ -97,7 +98,7 @@ def test_malformed_requests_get_error_replies(server: luxi.Server,
     with pytest.raises(errors.GenericError):
         luxi.parse_response(reply[:-1])
     # ... and the daemon still answers.
-    with luxi.Client(server.server_address, timeout=5) as client:
+    with luxi.Client(server.server_address, timeout=WAIT) as client:
         assert client.submit_job([]) == 42
 
 
@@ -105,7 +106,7 @@ def test_half_message_then_close(server: luxi.Server) -> None:
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(server.server_address)
         sock.sendall(b'{"method": "Sub')
-    with luxi.Client(server.server_address, timeout=5) as client:
+    with luxi.Client(server.server_address, timeout=WAIT) as client:
         assert client.submit_job([]) == 42
 
 
@@ -118,7 +119,7 @@ def test_no_master(tmp_path: Any) -> None:
 def test_transport_splits_messages() -> None:
     a, b = socket.socketpair()
     with a, b:
-        t = luxi.Transport(b, timeout=5)
+        t = luxi.Transport(b, timeout=WAIT)
         a.sendall(b"one\x03two\x03thr")
         assert t.recv() == b"one"
         assert t.recv() == b"two"

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from testkit import WAIT
 
 from ganeti.utils import filewatch, io
 
@@ -23,13 +24,13 @@ def test_change_replace_and_remove_are_seen(tmp_path: Path,
     try:
         assert watcher.uses_inotify is use_inotify
         io.write_file_atomic(str(path), "b\n")  # replaced by rename
-        assert seen.wait(10)
+        assert seen.wait(WAIT)
         seen.clear()
         path.unlink()
-        assert seen.wait(10)
+        assert seen.wait(WAIT)
         seen.clear()
         path.write_text("c\n")
-        assert seen.wait(10)
+        assert seen.wait(WAIT)
     finally:
         watcher.stop()
 
@@ -44,7 +45,7 @@ def test_other_files_do_not_trigger(tmp_path: Path) -> None:
     try:
         (tmp_path / "unrelated").write_text("x")
         (tmp_path / "marker").write_text("x")
-        assert marker.wait(10)  # events are delivered in order
+        assert marker.wait(WAIT)  # events are delivered in order
         assert not seen.is_set()
     finally:
         watcher.stop()
@@ -64,9 +65,9 @@ def test_callback_errors_do_not_stop_watching(tmp_path: Path) -> None:
                                     use_inotify=False).start()
     try:
         path.write_text("1")
-        assert first.wait(10)
+        assert first.wait(WAIT)
         path.write_text("22")
-        assert second.wait(10)
+        assert second.wait(WAIT)
     finally:
         watcher.stop()
 

@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import pytest
+from testkit import run_unprivileged
 
 from ganeti import errors
 from ganeti.utils import io
@@ -81,12 +82,16 @@ def test_failed_replace_removes_temp_file(tmp_path):
 
 
 def test_failed_chown_removes_temp_file(tmp_path):
+    def attempt(directory: str) -> None:
+        with pytest.raises(errors.OpExecError, match="f"):
+            io.write_file_atomic(os.path.join(directory, "f"), b"data", uid=0)
+        assert os.listdir(directory) == []
+
     if os.getuid() == 0:
-        pytest.skip("root may chown to anyone")
-    target = str(tmp_path / "f")
-    with pytest.raises(errors.OpExecError, match="f"):
-        io.write_file_atomic(target, b"data", uid=0)
-    assert os.listdir(tmp_path) == []
+        # Root may chown to anyone: fail as a user who may not.
+        run_unprivileged(attempt)
+    else:
+        attempt(str(tmp_path))
 
 
 def test_write_rejects_bad_data_type(tmp_path):

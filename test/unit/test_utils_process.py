@@ -180,9 +180,10 @@ def test_undecodable_output_is_replaced():
 def test_timeout_kills_process_group(tmp_path):
     # The child starts a grandchild sleeper, reports both pids, then sleeps.
     script = "sleep 300 & echo $$ $!; echo partial >&2; wait"
-    result = run_cmd([SH, "-c", script], timeout=1.0)
+    # The timeout leaves the shell ample time to start both and report.
+    result = run_cmd([SH, "-c", script], timeout=2.0)
     assert result.failed and result.timed_out
-    assert result.fail_reason == "timed out after 1.0 s"
+    assert result.fail_reason == "timed out after 2.0 s"
     assert result.signal == signal.SIGTERM
     child, grandchild = (int(x) for x in result.stdout.split())
     assert result.stderr == "partial\n"
@@ -194,7 +195,7 @@ def test_timeout_kills_process_group(tmp_path):
 def test_timeout_escalates_to_kill(tmp_path):
     # Everything in the group ignores SIGTERM; the grace period ends in KILL.
     script = "trap '' TERM; sleep 300 & echo $$ $!; wait; wait"
-    result = run_cmd([SH, "-c", script], timeout=1.0, kill_grace=0.2)
+    result = run_cmd([SH, "-c", script], timeout=2.0, kill_grace=0.2)
     assert result.timed_out
     assert result.signal == signal.SIGKILL
     child, grandchild = (int(x) for x in result.stdout.split())

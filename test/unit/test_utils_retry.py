@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from testkit import FakeClock
 
 from ganeti import errors
 from ganeti.utils.retry import RetryAgain, retry
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _flaky(failures: int, result: str = "done"):

@@ -1,0 +1,305 @@
+"""What the benchmark tools (``tools/bench-*``) share.
+
+The tools measure real daemons on this machine (doc/man/bench-tools.rst).
+They differ in what they measure; how they get there is the same and
+lives here: re-running with the checkout's virtualenv, a master daemon on
+a bare root (no node daemons), a local cluster in a temporary directory,
+many instances written into the configuration at once (and, if wanted,
+started through the fake hypervisor on their nodes), timing a ``gnt-*``
+command that must succeed, percentiles.
+
+A failure stops the benchmark with one line naming the tool (exit status
+1): a figure is only printed for what ran as intended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Final, NoReturn
+
+from ganeti import (
+    config,
+    constants,
+    daemonutil,
+    errors,
+    luxi,
+    objects,
+    pathutils,
+    serializer,
+)
+from ganeti.config.writer import CONFIG_FILE_MODE
+from ganeti.hypervisor.fake import FakeHypervisor
+from ganeti.localcluster import LocalCluster
+from ganeti.utils import io
+
+#: Set once the tool has re-run itself with the checkout's virtualenv.
+NO_REEXEC_ENV: Final = "GANETI_BENCH_NO_REEXEC"
+#: Bound on a daemon's start and stop.
+START_TIMEOUT: Final = 120.0
+#: Name of the master in the bare-root configurations.
+MASTER: Final = "node1.example.com"
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the benchmark: ``<tool>: message`` on stderr, exit status 1."""
+    raise SystemExit(f"{os.path.basename(sys.argv[0])}: {message}")
+
+
+def use_checkout_venv(repo: str) -> None:
+    """Re-run this process with ``repo``'s virtualenv (``.venv``, made by
+    tools/bootstrap-env) when there is one and this is not it."""
+    venv = os.path.join(repo, ".venv")
+    python = os.path.join(venv, "bin", "python")
+    if (os.path.exists(python) and not os.environ.get(NO_REEXEC_ENV)
+            and os.path.realpath(sys.prefix) != os.path.realpath(venv)):
+        os.environ[NO_REEXEC_ENV] = "1"
+        os.execv(python, [python, *sys.argv])
+
+
+# --- figures ---------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.5 for the median of an
+    odd count, 0.99 for p99)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def fanout_sizes(max_nodes: int) -> list[int]:
+    """How many nodes one call goes to: 1, 10 and ``max_nodes``, each once
+    and none beyond ``max_nodes`` (the figures are named after them)."""
+    return sorted({1, min(10, max_nodes), max_nodes})
+
+
+# --- a master daemon on a bare root -------------------------------------------------
+
+
+def write_cluster_config(root: str, extra_nodes: int = 0) -> list[str]:
+    """A configuration under ``root``: the master (127.0.0.1) and
+    ``extra_nodes`` more nodes that have no daemon; the process's root is
+    switched to ``root``.  The extra nodes' names."""
+    paths = pathutils.set_root(root)
+    os.makedirs(paths.data_dir, exist_ok=True)
+    cluster = objects.Cluster(cluster_name="bench.example.com",
+                              master_node=MASTER, master_ip="127.0.0.1")
+    master = objects.Node(name=MASTER, primary_ip="127.0.0.1",
+                          secondary_ip="127.0.0.1")
+    names = []
+    with config.initialize(paths.cluster_conf_file, cluster, master) as cfg:
+        for index in range(2, extra_nodes + 2):
+            ip = f"127.0.2.{index}"
+            names.append(f"node{index}.example.com")
+            cfg.add_node(objects.Node(name=names[-1], primary_ip=ip,
+                                      secondary_ip=ip))
+    return names
+
+
+def command_env(root: str) -> dict[str, str]:
+    """The environment of commands and daemons run as the master of the
+    bare root ``root``."""
+    return daemonutil.child_env({pathutils.ROOT_ENV: root,
+                                 pathutils.HOSTNAME_ENV: MASTER})
+
+
+def wait_master(socket_path: str, timeout: float = START_TIMEOUT, *,
+                proc: subprocess.Popen[bytes] | None = None,
+                log: str | None = None) -> None:
+    """Wait until the master daemon answers on ``socket_path``; stop the
+    benchmark if it does not within ``timeout`` or ``proc`` exits (the
+    message points to ``log``)."""
+    where = f" (log: {log})" if log else ""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            fail(f"ganeti-masterd exited with status {proc.returncode}{where}")
+        try:
+            with luxi.Client(socket_path) as client:
+                client.query_config_values(["master_node"])
+            return
+        except errors.GenericError as err:
+            if time.monotonic() > deadline:
+                fail(f"the master daemon does not answer: {err}{where}")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def bare_master(directory: str | None, *, keep: bool = False,
+                extra_nodes: int = 0, args: Sequence[str] = ()
+                ) -> Iterator[tuple[str, list[str]]]:
+    """ganeti-masterd in the foreground on a new root under ``directory``
+    (default: the system's temporary directory) holding
+    :func:`write_cluster_config`'s configuration, the node calls answered
+    inside the daemon (``--rpc-transport in-process``), its output in
+    ``masterd.out`` there.  Answering LUXI on entry, which yields the root
+    and the extra nodes' names; stopped on exit, the root removed unless
+    ``keep``."""
+    root = tempfile.mkdtemp(prefix="bench-", dir=directory)
+    try:
+        names = write_cluster_config(root, extra_nodes)
+        log_path = os.path.join(root, "masterd.out")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, daemonutil.launcher(constants.MASTERD), "-f",
+                 "--rpc-transport", "in-process", *args],
+                env=command_env(root), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        try:
+            wait_master(pathutils.Paths(root).master_socket, proc=proc,
+                        log=log_path)
+            yield root, names
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(START_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    finally:
+        if keep:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# --- local clusters -------------------------------------------------------------
+
+
+def free_prefix(first: int = 200, last: int = 250) -> str:
+    """A loopback prefix ``127.B.0.`` whose node daemon port is free on
+    its first address."""
+    for second in range(first, last):
+        prefix = f"127.{second}.0."
+        try:
+            with socket.socket() as sock:
+                sock.bind((prefix + "1", constants.DEFAULT_NODED_PORT))
+        except OSError:
+            continue
+        return prefix
+    fail(f"no free loopback prefix among 127.{first}.0. to 127.{last - 1}.0.")
+
+
+@contextlib.contextmanager
+def local_cluster(directory: str | None, *, keep: bool = False,
+                  nodes: int = 3, prefix: str) -> Iterator[LocalCluster]:
+    """A started local cluster (ganeti.localcluster) in a new temporary
+    directory under ``directory`` (default /tmp, short paths for the
+    sockets); stopped and removed on exit unless ``keep``."""
+    base = tempfile.mkdtemp(prefix="bench-", dir=directory or "/tmp")
+    cluster = LocalCluster(os.path.join(base, "c"), nodes=nodes, prefix=prefix)
+    try:
+        start = time.perf_counter()
+        try:
+            cluster.start()
+        except errors.GenericError as err:
+            fail(f"cannot start a {nodes}-node local cluster: {err}")
+        print(f"{nodes}-node local cluster on {prefix}* started in"
+              f" {time.perf_counter() - start:.1f} s", flush=True)
+        yield cluster
+    finally:
+        cluster.stop()
+        if keep:
+            print(f"kept {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def timed_gnt(cluster: LocalCluster, *args: str) -> tuple[float, str]:
+    """Run a ``gnt-*`` command on the cluster's master: its wall time
+    (interpreter start included) and output; a failure stops the
+    benchmark with the command's output."""
+    start = time.perf_counter()
+    res = cluster.gnt(*args)
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        output = " ".join((res.stdout + res.stderr).split())
+        fail(f"'{' '.join(args)}' failed with exit code {res.returncode}:"
+             f" {output[-600:]}")
+    return elapsed, res.stdout
+
+
+def bulk_add(cluster: LocalCluster, count: int, start_index: int, *,
+             os_name: str, memory: int, start: bool) -> None:
+    """Add ``count`` diskless instances ``bulk<N>.bench.example`` (N from
+    ``start_index``), spread over the nodes, with one configuration write
+    while the master daemon is stopped; then start the daemon again.
+
+    With ``start``, the instances are marked up and started through the
+    fake hypervisor on their primary nodes (the node's memory is raised
+    to fit them), so that the nodes report them running; otherwise they
+    stay down and the nodes know nothing of them.
+    """
+    master = cluster.master()
+    daemonutil.stop(constants.MASTERD, master.paths)
+    added: list[objects.Instance] = []
+    with config.ConfigWriter(master.paths.cluster_conf_file) as cfg:
+        data = cfg.get_config_data()
+        nodes = cfg.node_names()
+        for index in range(start_index, start_index + count):
+            name = f"bulk{index}.bench.example"
+            added.append(objects.Instance(
+                name=name, primary_node=nodes[index % len(nodes)],
+                os=os_name, hypervisor=constants.HT_FAKE,
+                disk_template=constants.DT_DISKLESS,
+                beparams={"memory": memory}, admin_up=start))
+            data.instances[name] = added[-1]
+        data.serial_no += 1
+        io.write_file_atomic(cfg.path, serializer.dumps(data.to_dict()),
+                             mode=CONFIG_FILE_MODE)
+    if start:
+        start_fake_instances(cluster, data.cluster, added)
+    daemonutil.start(constants.MASTERD, ["--rpc-transport", "https"],
+                     env=cluster.env(master))
+    wait_master(master.paths.master_socket)
+
+
+def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
+                         instances: Sequence[objects.Instance]) -> None:
+    """Start ``instances`` through the fake hypervisor of their primary
+    nodes (one thread per node), with the parameters filled as for a
+    real start; raise the node's memory where they would not fit."""
+    by_node: dict[str, list[objects.Instance]] = {}
+    for inst in instances:
+        by_node.setdefault(inst.primary_node, []).append(inst)
+    failures: list[BaseException] = []
+
+    def start_on(state_dir: str, group: list[objects.Instance]) -> None:
+        try:
+            hv = FakeHypervisor(state_dir)
+            beparams = [settings.fill_be(inst.beparams) for inst in group]
+            needed = sum(int(be["memory"]) for be in beparams)
+            info = hv.get_node_info()
+            if info.memory_free < needed:
+                hv.set_node_resources(memory_total=info.memory_total
+                                      + needed - info.memory_free)
+            for inst, be in zip(group, beparams, strict=True):
+                hv.start_instance(inst, [], settings.fill_hv(
+                    inst.hypervisor, inst.os, inst.hvparams), be, [])
+        except BaseException as err:  # reported by the caller
+            failures.append(err)
+
+    threads = [threading.Thread(
+        target=start_on,
+        args=(cluster.node_by_name(node).paths.fake_hv_dir, group))
+        for node, group in by_node.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        fail(f"cannot start the bulk-added instances: {failures[0]}")
