@@ -50,7 +50,7 @@ def gnt(cluster: LocalCluster, cmd: str, *args: str) -> str:
 
 
 def _qemus(cluster: LocalCluster) -> list[str]:
-    out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True,
+    out = subprocess.run(["pgrep", "-af", "kvm-hypervisor"], capture_output=True,
                          text=True, check=False).stdout
     return [line for line in out.splitlines() if cluster.directory in line]
 
@@ -136,9 +136,12 @@ def test_stopping_the_cluster_leaves_nothing(tmp_path: Path) -> None:
                            rapi=False)
     try:
         cluster.start()
-        ok(cluster.gnt("gnt-instance", "add", "-t", "diskless", "--no-install",
-                       "-o", "none", "--no-name-check", "--no-ip-check", "-B",
-                       "memory=32", "left.example.com"))
+        shutil.copytree(OS_SRC, cluster.node(1).paths.under(
+            "/srv/ganeti/os/ganeti-demo-os"))
+        ok(cluster.gnt("gnt-instance", "add", "-t", "diskless", "-n",
+                       cluster.node(1).name, "-o", "ganeti-demo-os",
+                       "--no-name-check", "--no-ip-check", "-B", "memory=32",
+                       "left.example.com"))
         assert len(_qemus(cluster)) == 1
     finally:
         stopped = cluster.stop()
