@@ -12,6 +12,7 @@ from ganeti.hypervisor.kvm import cmdline
 
 def _spec(**overrides: Any) -> cmdline.StartSpec:
     hvp = dict(params.hv_defaults(constants.HT_KVM))
+    hvp["kernel_path"] = ""  # boot from the disk unless a test says not
     hvp.update(overrides.pop("hv", {}))
     base: dict[str, Any] = dict(
         name="web1.example.com", uuid="1234", memory=256, vcpus=2,
@@ -222,3 +223,10 @@ def test_kvm_path_override() -> None:
     cmd = cmdline.build_command(_spec(hv={"kvm_path": "/opt/qemu"}))
     assert cmd[0] == "/opt/qemu"
     assert cmdline.build_command(_spec(), kvm_path="/x")[0] == "/x"
+
+
+def test_a_kernel_boots_before_the_disks() -> None:
+    # qemu gives the -kernel loader boot index 0: no disk may claim it.
+    cmd = cmdline.build_command(_spec(hv={"kernel_path": "/boot/vmlinuz"},
+                                      disks=[cmdline.DiskSpec("/d")]))
+    assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0"]

@@ -70,12 +70,12 @@ def test_vnc_files_from_cluster_os_and_instance_levels() -> None:
         ["/etc/c", "/etc/os", "/etc/os-unused", "/etc/inst"])
 
 
-def test_kvm_defaults_count_without_the_driver() -> None:
-    """kvm is not in this build; its parameter table is enough."""
+def test_xen_hvm_defaults_count_without_the_driver() -> None:
+    """xen-hvm is not in this build; its parameter table is enough."""
     with pytest.raises(errors.OpPrereqError):
-        hypervisor.get_hypervisor_class(constants.HT_KVM)
+        hypervisor.get_hypervisor_class(constants.HT_XEN_HVM)
     data = make_config(nodes=1)
-    data.cluster.hvparams[constants.HT_KVM] = {}
+    data.cluster.hvparams[constants.HT_XEN_HVM] = {}
     data.cluster.upgrade_defaults()
     assert dict(redist.compute_file_list(data))[VNC_DEFAULT] == "all"
 

@@ -40,8 +40,10 @@ class QmpError(errors.HypervisorError):
     ``CommandNotFound``...), empty for protocol and connection failures.
     """
 
-    def __init__(self, message: str, qmp_class: str = "") -> None:
-        super().__init__(message, qmp_class=qmp_class)
+    def __init__(self, message: str = "",
+                 code: errors.ErrorCode | str | None = None, *,
+                 qmp_class: str = "", **details: Any) -> None:
+        super().__init__(message, code, qmp_class=qmp_class, **details)
         self.qmp_class = qmp_class
 
 
@@ -135,7 +137,7 @@ class QmpClient:
                            else {})
                 desc = str(failure.get("desc", "unknown error"))
                 raise QmpError(f"qemu refused {command}: {desc}",
-                               str(failure.get("class", "")))
+                               qmp_class=str(failure.get("class", "")))
             return reply.get("return")
 
     def wait_event(self, name: str, timeout: float) -> dict[str, Any] | None:
