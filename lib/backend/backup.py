@@ -59,14 +59,24 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _peer_call(peer: str, call: str, *args: Any) -> Any:
-    """One RPC call to the peer node daemon (cluster certificate)."""
-    from ganeti.rpc.defs import CALLS
-    from ganeti.rpc.transport import HttpsTransport
-    with HttpsTransport() as transport:
-        res: RpcResult = transport(peer, peer, call, list(args),
-                                   float(CALLS[call].timeout))
-    return res.raise_on_fail(f"{call} on node {peer}")
+class _Peer:
+    """RPC calls to one peer node daemon (cluster certificate), over one
+    kept-alive connection for the whole transfer."""
+
+    def __init__(self, address: str) -> None:
+        from ganeti.rpc.transport import HttpsTransport
+        self.address = address
+        self.transport = HttpsTransport()
+
+    def call(self, call: str, *args: Any) -> Any:
+        from ganeti.rpc.defs import CALLS
+        res: RpcResult = self.transport(self.address, self.address, call,
+                                        list(args),
+                                        float(CALLS[call].timeout))
+        return res.raise_on_fail(f"{call} on node {self.address}")
+
+    def close(self) -> None:
+        self.transport.close()
 
 
 # --- the node holding the export --------------------------------------------
@@ -236,15 +246,15 @@ class _Pump(threading.Thread):
             self.error = err
 
 
-def _send(read_fd: int, peer: str, name: str, filename: str) -> int:
+def _send(read_fd: int, peer: _Peer, name: str, filename: str) -> int:
     offset = 0
     with os.fdopen(read_fd, "rb", buffering=0) as stream:
         while True:
             chunk = _read_full(stream, CHUNK)
             if not chunk:
                 return offset
-            _peer_call(peer, "export_write_chunk", name, filename, offset,
-                       base64.b64encode(chunk).decode("ascii"))
+            peer.call("export_write_chunk", name, filename, offset,
+                      base64.b64encode(chunk).decode("ascii"))
             offset += len(chunk)
 
 
@@ -259,12 +269,12 @@ def _read_full(stream: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _receive(write_fd: int, peer: str, name: str, filename: str) -> int:
+def _receive(write_fd: int, peer: _Peer, name: str, filename: str) -> int:
     offset = 0
     with os.fdopen(write_fd, "wb", buffering=0) as stream:
         while True:
-            text = _peer_call(peer, "export_read_chunk", name, filename,
-                              offset, CHUNK)
+            text = peer.call("export_read_chunk", name, filename, offset,
+                             CHUNK)
             data = base64.b64decode(text)
             if not data:
                 return offset
@@ -348,13 +358,17 @@ def _transfer(exporting: bool, instance: dict[str, Any], disk_index: int,
         record = script(path)
         moved = os.path.getsize(path)
     else:
+        link = _Peer(peer)
         read_fd, write_fd = os.pipe()
-        if exporting:
-            pump = _Pump(lambda: _send(read_fd, peer, name, filename))
-            record = _streamed(pump, write_fd, script)
-        else:
-            pump = _Pump(lambda: _receive(write_fd, peer, name, filename))
-            record = _streamed(pump, read_fd, script)
+        try:
+            if exporting:
+                pump = _Pump(lambda: _send(read_fd, link, name, filename))
+                record = _streamed(pump, write_fd, script)
+            else:
+                pump = _Pump(lambda: _receive(write_fd, link, name, filename))
+                record = _streamed(pump, read_fd, script)
+        finally:
+            link.close()
         moved = pump.moved
     return {"bytes": moved, "seconds": time.monotonic() - started,
             "log_path": record["log_path"]}
