@@ -143,6 +143,13 @@ def test_bad_exports_and_imports(cluster: BackupCluster) -> None:
     assert isinstance(instances, dict)
     assert "new2.local-cluster.example" not in instances
 
+    # --remove-instance: the export stays, the instance and its disk go.
+    c.bok("export", "-n", c.n2.name, "--remove-instance", name)
+    instances = c.config()["instances"]
+    assert isinstance(instances, dict) and name not in instances
+    assert not os.path.exists(c.disk(1, name))
+    assert c.bok("list", "--node", c.n2.name).split()[-1] == name
+
 
 def test_export_to_a_full_node(cluster: BackupCluster) -> None:
     """A target whose export directory has less room than the disks is
