@@ -116,18 +116,13 @@ def export_prepare(name: str, needed: int) -> None:
     os.mkdir(tmp, 0o700)
 
 
-@handler("export_write_chunk")
-def export_write_chunk(name: str, filename: str, offset: int,
-                       data: str) -> None:
+def _append(name: str, filename: str, offset: int, raw: bytes) -> None:
+    """Append ``raw`` to a dump of the temporary export ``name``, which
+    must have exactly ``offset`` bytes (chunks arrive in order)."""
     tmp = _tmp(name)
     if not os.path.isdir(tmp):
         raise errors.OpExecError(f"No export of {name} is being written here",
                                  EC.NOENT)
-    try:
-        raw = base64.b64decode(data.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise errors.ParameterError("Invalid base64 data",
-                                    parameter="data") from None
     path = os.path.join(tmp, filename)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -149,12 +144,15 @@ def export_write_chunk(name: str, filename: str, offset: int,
         os.close(fd)
 
 
-@handler("export_progress")
-def export_progress(name: str, filename: str) -> int:
+@handler("export_write_chunk")
+def export_write_chunk(name: str, filename: str, offset: int,
+                       data: str) -> None:
     try:
-        return os.path.getsize(os.path.join(_tmp(name), filename))
-    except FileNotFoundError:
-        return 0
+        raw = base64.b64decode(data.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise errors.ParameterError("Invalid base64 data",
+                                    parameter="data") from None
+    _append(name, filename, offset, raw)
 
 
 @handler("export_finalize")
@@ -228,9 +226,7 @@ def export_remove(name: str) -> bool:
     return found
 
 
-@handler("export_read_chunk")
-def export_read_chunk(name: str, filename: str, offset: int,
-                      length: int) -> str:
+def _read(name: str, filename: str, offset: int, length: int) -> bytes:
     path = os.path.join(_final(name), filename)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -238,10 +234,15 @@ def export_read_chunk(name: str, filename: str, offset: int,
         raise errors.OpExecError(f"The export of {name} has no {filename}",
                                  EC.NOENT) from None
     try:
-        data = os.pread(fd, length, offset)
+        return os.pread(fd, length, offset)
     finally:
         os.close(fd)
-    return _b64(data)
+
+
+@handler("export_read_chunk")
+def export_read_chunk(name: str, filename: str, offset: int,
+                      length: int) -> str:
+    return _b64(_read(name, filename, offset, length))
 
 
 # --- the node running the OS script -------------------------------------------
@@ -266,9 +267,26 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _send(read_fd: int, peer: _Peer, name: str, filename: str) -> int:
-    """Send the script's output in chunks; the next chunk is read while
-    the previous one is on its way (one call in flight)."""
+#: Bytes moved so far by the transfers running here, by (export, dump).
+_MOVED: dict[tuple[str, str], int] = {}
+_MOVED_LOCK = threading.Lock()
+
+
+def _count(key: tuple[str, str], moved: int) -> None:
+    with _MOVED_LOCK:
+        _MOVED[key] = moved
+
+
+@handler("transfer_progress")
+def transfer_progress(name: str, filename: str) -> int:
+    with _MOVED_LOCK:
+        return _MOVED.get((name, filename), 0)
+
+
+def _send(read_fd: int, sink: Callable[[int, bytes], None],
+          key: tuple[str, str]) -> int:
+    """Pass the script's output to ``sink`` in chunks; the next chunk is
+    read while the previous one is on its way (one in flight)."""
     offset = 0
     with os.fdopen(read_fd, "rb", buffering=0) as stream, \
             concurrent.futures.ThreadPoolExecutor(
@@ -278,10 +296,10 @@ def _send(read_fd: int, peer: _Peer, name: str, filename: str) -> int:
             chunk = _read_full(stream, CHUNK)
             if pending is not None:
                 pending.result()
+                _count(key, offset)
             if not chunk:
                 return offset
-            pending = pool.submit(peer.call, "export_write_chunk", name,
-                                  filename, offset, _b64(chunk))
+            pending = pool.submit(sink, offset, chunk)
             offset += len(chunk)
 
 
@@ -296,27 +314,25 @@ def _read_full(stream: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _receive(write_fd: int, peer: _Peer, name: str, filename: str) -> int:
-    """Feed the script's input; the next chunk is fetched while the
-    current one is written (one call in flight)."""
-    def fetch(offset: int) -> bytes:
-        return base64.b64decode(peer.call("export_read_chunk", name,
-                                          filename, offset, CHUNK))
-
+def _receive(write_fd: int, source: Callable[[int], bytes],
+             key: tuple[str, str]) -> int:
+    """Feed the script's input from ``source``; the next chunk is fetched
+    while the current one is written (one in flight)."""
     offset = 0
     with os.fdopen(write_fd, "wb", buffering=0) as stream, \
             concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="import-fetch") as pool:
-        pending = pool.submit(fetch, 0)
+        pending = pool.submit(source, 0)
         while True:
             data = pending.result()
             if not data:
                 return offset
-            offset += len(data)
-            pending = pool.submit(fetch, offset)
+            pending = pool.submit(source, offset + len(data))
             view = memoryview(data)
             while view:
                 view = view[stream.write(view) or 0:]
+            offset += len(data)
+            _count(key, offset)
 
 
 def _run_script(instance: dict[str, Any], disk_index: int,
@@ -368,8 +384,10 @@ def _transfer(exporting: bool, instance: dict[str, Any], disk_index: int,
                             list[dict[str, Any]], dict[str, Any]]
               ) -> dict[str, Any]:
     """Run the OS export (or import) script of one disk here, its output
-    (or input) being the dump ``filename`` of export ``name``: a file of
-    this node when ``peer`` is empty, else streamed to (or from) ``peer``."""
+    (or input) being the dump ``filename`` of export ``name``: on this
+    node when ``peer`` is empty, else streamed to (or from) ``peer``.
+    Either way the bytes go through a pipe and a helper thread, which
+    counts them for ``transfer_progress``."""
     started = time.monotonic()
 
     def script(path: str) -> dict[str, Any]:
@@ -383,30 +401,40 @@ def _transfer(exporting: bool, instance: dict[str, Any], disk_index: int,
                                          stdin_path=path)
         return _run_script(instance, disk_index, *filled, run)
 
-    if not peer:
-        path = os.path.join(_tmp(name) if exporting else _final(name),
-                            filename)
-        ready = (os.path.isdir(os.path.dirname(path)) if exporting
-                 else os.path.isfile(path))
-        if not ready:
+    link = _Peer(peer) if peer else None
+    if exporting:
+        if link is None and not os.path.isdir(_tmp(name)):
             raise errors.OpExecError(
-                f"No export of {name} is being written here" if exporting
-                else f"The export of {name} has no {filename}", EC.NOENT)
-        record = script(path)
-        moved = os.path.getsize(path)
-    else:
-        link = _Peer(peer)
-        read_fd, write_fd = os.pipe()
-        try:
-            if exporting:
-                pump = _Pump(lambda: _send(read_fd, link, name, filename))
-                record = _streamed(pump, write_fd, script)
-            else:
-                pump = _Pump(lambda: _receive(write_fd, link, name, filename))
-                record = _streamed(pump, read_fd, script)
-        finally:
+                f"No export of {name} is being written here", EC.NOENT)
+    elif link is None:
+        _read(name, filename, 0, 1)  # a clear error when it is missing
+    key = (name, filename)
+    _count(key, 0)
+    read_fd, write_fd = os.pipe()
+    try:
+        if exporting:
+            def sink(offset: int, chunk: bytes) -> None:
+                if link is None:
+                    _append(name, filename, offset, chunk)
+                else:
+                    link.call("export_write_chunk", name, filename, offset,
+                              _b64(chunk))
+            pump = _Pump(lambda: _send(read_fd, sink, key))
+            record = _streamed(pump, write_fd, script)
+        else:
+            def source(offset: int) -> bytes:
+                if link is None:
+                    return _read(name, filename, offset, CHUNK)
+                return base64.b64decode(link.call(
+                    "export_read_chunk", name, filename, offset, CHUNK))
+            pump = _Pump(lambda: _receive(write_fd, source, key))
+            record = _streamed(pump, read_fd, script)
+    finally:
+        if link is not None:
             link.close()
-        moved = pump.moved
+        with _MOVED_LOCK:
+            _MOVED.pop(key, None)
+    moved = pump.moved
     return {"bytes": moved, "seconds": time.monotonic() - started,
             "log_path": record["log_path"]}
 

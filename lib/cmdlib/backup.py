@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import configparser
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from ganeti import constants, errors, opcodes
@@ -30,6 +31,8 @@ from ganeti.cmdlib import disk_copy
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, NoHooksLU
 from ganeti.cmdlib.instance_ops import InstanceLU, start_or_clean
+from ganeti.rpc.client import RpcClient
+from ganeti.rpc.result import RpcResult
 
 EC = errors.ErrorCode
 MIB = disk_copy.MIB
@@ -128,6 +131,33 @@ def parse_export_config(text: str, where: str) -> dict[str, Any]:
 
 # --- Export ----------------------------------------------------------------------
 
+def watch_transfer(rpc: RpcClient, progress: disk_copy.CopyProgress,
+                   node: str, export: str, dump: str,
+                   call: Callable[[], RpcResult]) -> int:
+    """Run one disk's ``export_disk``/``import_disk`` ``call`` (to
+    ``node``) in a thread and write progress lines meanwhile from the
+    bytes ``node`` reports moved (``transfer_progress``); the final line
+    has the whole dump's size.  Returns the bytes moved; raises the
+    call's error."""
+    with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="backup-transfer") as pool:
+        future = pool.submit(call)
+        while True:
+            try:
+                res = future.result(timeout=progress.interval)
+                break
+            except concurrent.futures.TimeoutError:
+                moved = rpc.call_transfer_progress([node], export,
+                                                   dump)[node]
+                if not moved.failed:
+                    done = int(moved.payload)
+                    progress.update(done, done - progress.sent)
+    result = res.raise_on_fail(f"Transferring {progress.name}")
+    progress.sent = int(result["bytes"])
+    progress.finish()
+    return progress.sent
+
+
 class LUBackupExport(InstanceLU):
     """Export an instance to a node (``gnt-backup export``)."""
 
@@ -215,11 +245,12 @@ class LUBackupExport(InstanceLU):
                          f" {source} to {target}")
                 progress = disk_copy.CopyProgress(disk.iv_name,
                                                   disk.size * MIB, feedback)
-                self._watch(progress, target, name, lambda idx=idx, name=name:
-                            self.rpc.call_export_disk(
-                                [source], inst.to_dict(), idx, peer,
-                                inst.name, name, filled.hv, filled.be,
-                                filled.nics, filled.os)[source])
+                def run(idx: int = idx, name: str = name) -> RpcResult:
+                    return self.rpc.call_export_disk(
+                        [source], inst.to_dict(), idx, peer, inst.name, name,
+                        filled.hv, filled.be, filled.nics, filled.os)[source]
+                watch_transfer(self.rpc, progress, source, inst.name, name,
+                               run)
         except errors.GenericError as err:
             res = common.single(self.rpc.call_export_abort([target],
                                                            inst.name), target)
@@ -230,28 +261,6 @@ class LUBackupExport(InstanceLU):
                 f"Export of instance {inst.name} failed: {err}; {note}"
             ) from None
         return dumps
-
-    def _watch(self, progress: disk_copy.CopyProgress, target: str,
-               name: str, call: Any) -> None:
-        """Run the node-to-node transfer ``call`` and write progress lines
-        from the dump's growing size on the target meanwhile."""
-        with concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="export") as pool:
-            future = pool.submit(call)
-            while True:
-                try:
-                    res = future.result(timeout=progress.interval)
-                    break
-                except concurrent.futures.TimeoutError:
-                    size = self.rpc.call_export_progress(
-                        [target], self.inst.name, name)[target]
-                    if not size.failed:
-                        done = int(size.payload)
-                        progress.update(done, done - progress.sent)
-        result = res.raise_on_fail(f"Exporting {progress.name}")
-        progress.sent = int(result["bytes"])
-        progress.finish()
-
 
 # --- List / remove / prepare -------------------------------------------------------
 

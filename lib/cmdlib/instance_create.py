@@ -463,7 +463,8 @@ class LUInstanceCreate(LogicalUnit):
 
     def _import_disks(self, inst: objects.Instance,
                       filled: common.FilledParams, feedback: Feedback) -> None:
-        from ganeti.cmdlib import disk_copy
+        from ganeti.cmdlib import backup, disk_copy
+        from ganeti.rpc.result import RpcResult
         src = self.src_node
         assert src is not None
         peer = "" if src == self.pnode else self.src_ip
@@ -473,16 +474,18 @@ class LUInstanceCreate(LogicalUnit):
                      f" on node {src}")
             progress = disk_copy.CopyProgress(disk.iv_name, disk.size * 2**20,
                                               feedback)
-            res = common.single(self.rpc.call_import_disk(
-                [self.pnode], inst.to_dict(), idx, peer, self.export_name,
-                dump, filled.hv, filled.be, filled.nics, filled.os),
-                self.pnode)
-            if res.failed:
+            def run(idx: int = idx, dump: str = dump) -> RpcResult:
+                return self.rpc.call_import_disk(
+                    [self.pnode], inst.to_dict(), idx, peer, self.export_name,
+                    dump, filled.hv, filled.be, filled.nics,
+                    filled.os)[self.pnode]
+            try:
+                backup.watch_transfer(self.rpc, progress, self.pnode,
+                                      self.export_name, dump, run)
+            except errors.GenericError as err:
                 raise errors.OpExecError(
                     f"Could not import {disk.iv_name} of instance {inst.name}"
-                    f" on node {self.pnode}: {res.fail_msg}")
-            progress.sent = int(res.payload["bytes"])
-            progress.finish()
+                    f" on node {self.pnode}: {err}") from None
 
     def build_hooks_env(self) -> tuple[dict[str, object], list[str], list[str]]:
         env = common.instance_hooks_env(

@@ -100,6 +100,7 @@ def test_export_then_import_on_the_other_node(cluster: BackupCluster) -> None:
                 "-n", c.n1.name, "--src-node", c.n2.name, "--src-dir", name,
                 "--no-start", copy)
     assert "importing disk/0" in out, out
+    assert "disk/0: 100% of 8.0 MiB, 8.0 MiB of data sent" in out, out
     assert Path(c.disk(1, copy)).read_bytes() == data
     assert c.inst(copy)["os"] == c.inst(name)["os"]
 
@@ -142,6 +143,18 @@ def test_bad_exports_and_imports(cluster: BackupCluster) -> None:
     instances = c.config()["instances"]
     assert isinstance(instances, dict)
     assert "new2.local-cluster.example" not in instances
+
+    # An export on the instance's own node, imported on that node.
+    c.bok("export", "-n", c.n1.name, name)
+    local = c.export_dir(1) / name / "disk0.dump"
+    assert local.read_bytes() == Path(c.disk(1, name)).read_bytes()
+    c.bok("import", "--no-name-check", "--no-ip-check", "-t", "file", "-n",
+          c.n1.name, "--src-node", c.n1.name, "--src-dir",
+          str(c.export_dir(1) / name), "--no-start", "loc.local-cluster.example")
+    # The demo OS renames the system in its header block on import.
+    imported = Path(c.disk(1, "loc.local-cluster.example")).read_bytes()
+    assert imported[1024:] == local.read_bytes()[1024:]
+    assert b"instance=loc.local-cluster.example\n" in imported[:1024]
 
     # --remove-instance: the export stays, the instance and its disk go.
     c.bok("export", "-n", c.n2.name, "--remove-instance", name)

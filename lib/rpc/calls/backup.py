@@ -55,9 +55,10 @@ CALLS = [
              Arg("data", ht.TString, "Base64 of the bytes")),
             ht.TNone,
             "Append a chunk to a dump in a temporary export directory"),
-    RpcCall("export_progress", Fanout.SINGLE, Timeout.URGENT, (_NAME, _FILE),
-            ht.TNonNegativeInt,
-            "Bytes of a dump written so far in a temporary export directory"),
+    RpcCall("transfer_progress", Fanout.SINGLE, Timeout.URGENT,
+            (_NAME, _FILE), ht.TNonNegativeInt,
+            "Bytes of a dump moved so far by the export_disk or import_disk"
+            " running here (0: none running)"),
     RpcCall("export_finalize", Fanout.SINGLE, Timeout.FAST,
             (_NAME, Arg("config", ht.TString, "Text of config.ini")),
             ht.TNone,
