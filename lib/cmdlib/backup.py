@@ -24,7 +24,7 @@ import concurrent.futures
 import configparser
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from ganeti import constants, errors, opcodes
 from ganeti.cmdlib import disk_copy
@@ -204,22 +204,30 @@ class LUBackupExport(InstanceLU):
             feedback(f"* shutting down instance {inst.name}")
             common.shutdown_instance(self, inst, self.op.shutdown_timeout)
             stopped = True
+        exported = False
         try:
             dumps = self._export_disks(feedback, source, target)
+            filled = common.filled_params(self.cfg, inst)
+            text = build_export_config(inst, filled, source, dumps,
+                                       time.time())
+            res = common.single(self.rpc.call_export_finalize(
+                [target], inst.name, text), target)
+            if res.failed:
+                self._abort(target, f"Finishing the export of {inst.name}"
+                            f" failed: {res.fail_msg}")
+            exported = True
         finally:
             if not inst.admin_up or stopped:
                 common.shutdown_disks(self, inst, feedback,
                                       ignore_failures=True)
-            if stopped and not self.op.remove_instance:
+            # A failed export restarts the instance even when it was to be
+            # removed: it stays as it was.
+            if stopped and not (exported and self.op.remove_instance):
                 feedback(f"* starting instance {inst.name} again")
                 try:
                     start_or_clean(self, inst, feedback)
                 except errors.OpExecError as err:
                     feedback(f"Warning: could not restart {inst.name}: {err}")
-        filled = common.filled_params(self.cfg, inst)
-        text = build_export_config(inst, filled, source, dumps, time.time())
-        common.single(self.rpc.call_export_finalize([target], inst.name, text),
-                      target).raise_on_fail("Finishing the export")
         feedback(f"* export of {inst.name} complete on node {target}")
         if self.op.remove_instance:
             from ganeti.cmdlib.instance_create import remove_instance
@@ -252,15 +260,20 @@ class LUBackupExport(InstanceLU):
                 watch_transfer(self.rpc, progress, source, inst.name, name,
                                run)
         except errors.GenericError as err:
-            res = common.single(self.rpc.call_export_abort([target],
-                                                           inst.name), target)
-            note = ("the partial export was removed" if not res.failed else
-                    f"the partial export {inst.name}.new on {target} could"
-                    f" not be removed: {res.fail_msg}")
-            raise errors.OpExecError(
-                f"Export of instance {inst.name} failed: {err}; {note}"
-            ) from None
+            self._abort(target, f"Export of instance {inst.name} failed:"
+                        f" {err}")
         return dumps
+
+    def _abort(self, target: str, message: str) -> NoReturn:
+        """Remove the partial export on ``target`` and raise ``message``,
+        saying whether the removal worked."""
+        name = self.inst.name
+        res = common.single(self.rpc.call_export_abort([target], name),
+                            target)
+        note = ("the partial export was removed" if not res.failed else
+                f"the partial export {name}.new on {target} could not be"
+                f" removed: {res.fail_msg}")
+        raise errors.OpExecError(f"{message}; {note}")
 
 # --- List / remove / prepare -------------------------------------------------------
 
