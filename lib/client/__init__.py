@@ -135,6 +135,7 @@ class LazyCommandTable(Mapping[str, "cli.Command"]):
 #: Every ``gnt-*`` program -> its module in this package (which has
 #: ``main``, ``commands()`` and, when it has aliases, ``ALIASES``).
 PROGRAMS: Final = {
+    "gnt-backup": "gnt_backup",
     "gnt-cluster": "gnt_cluster",
     "gnt-debug": "gnt_debug",
     "gnt-instance": "gnt_instance",

@@ -258,25 +258,32 @@ def parse_hv(hvopts: str | None, hypervisor: str | None
     return name, cli.param_values(values)
 
 
-def create_opcode(name: str, opts: argparse.Namespace
+def create_opcode(name: str, opts: argparse.Namespace,
+                  mode: str = constants.INSTANCE_CREATE
                   ) -> opcodes.OpInstanceCreate:
-    """The ``OpInstanceCreate`` of ``gnt-instance add``."""
+    """The ``OpInstanceCreate`` of ``gnt-instance add`` (and, in import
+    mode, of ``gnt-backup import``: the OS, the disks and the NICs then
+    default to the export's)."""
+    importing = mode == constants.INSTANCE_IMPORT
     if not opts.disk_template:
         raise _bad("No disk template given (-t)")
     if opts.disk_template not in constants.DISK_TEMPLATES:
         raise _bad(f"Unknown disk template '{opts.disk_template}' (known:"
                    f" {', '.join(sorted(constants.DISK_TEMPLATES))})")
-    if not opts.os:
+    if not opts.os and not importing:
         raise _bad("No OS given (-o)")
     pnode, snode = cli.split_node_option(opts.node)
     if pnode is None and opts.iallocator is None:
         raise _bad("No target node given (-n)")
     hypervisor, hvparams = parse_hv(opts.hvopts, opts.hypervisor)
     values: dict[str, Any] = {
-        "instance_name": name, "mode": constants.INSTANCE_CREATE,
+        "instance_name": name, "mode": mode,
         "disk_template": opts.disk_template,
-        "disks": parse_disks(opts.disk_template, opts.disks, opts.sd_size),
-        "nics": parse_nics(opts.nics, opts.no_nics),
+        "disks": ([] if importing and not opts.disks and opts.sd_size is None
+                  else parse_disks(opts.disk_template, opts.disks,
+                                   opts.sd_size)),
+        "nics": ([] if importing and not opts.nics and not opts.no_nics
+                 else parse_nics(opts.nics, opts.no_nics)),
         "os_type": opts.os, "osparams": cli.param_values(opts.osparams),
         "force_variant": opts.force_variant,
         "no_install": not opts.install,
@@ -289,6 +296,8 @@ def create_opcode(name: str, opts: argparse.Namespace
         "file_storage_dir": opts.file_storage_dir,
         "file_driver": opts.file_driver,
         "debug_level": opts.debug, "dry_run": getattr(opts, "dry_run", False)}
+    if importing:
+        values.update(src_node=opts.src_node, src_path=opts.src_dir)
     return opcodes.OpInstanceCreate(**values)
 
 

@@ -293,10 +293,13 @@ class LUInstanceCreate(LogicalUnit):
 
     def expand_names(self) -> LockRequest:
         op = self.op
-        if op.mode != constants.INSTANCE_CREATE:
-            raise errors.OpPrereqError(
-                "Importing instances is not supported by this version",
-                EC.INVAL)
+        self.src_node: str | None = None
+        if op.mode == constants.INSTANCE_IMPORT:
+            if op.src_node is None:
+                raise errors.OpPrereqError(
+                    "Importing needs the node holding the export"
+                    " (--src-node)", EC.INVAL)
+            self.src_node = self.expand_node_name(op.src_node)
         if op.iallocator is not None:
             raise errors.OpPrereqError(
                 "Iallocators are not supported by this version; choose the"
@@ -370,6 +373,8 @@ class LUInstanceCreate(LogicalUnit):
     def _check(self) -> None:
         op = self.op
         cluster = self.cfg.get_cluster()
+        if self.src_node is not None:
+            self._read_export(self.src_node)
         pnode = common.check_node_online(self, self.pnode,
                                          f"create instance {self.name}")
         if pnode.drained:
@@ -421,6 +426,66 @@ class LUInstanceCreate(LogicalUnit):
         self.dry_run_result = [self.pnode]
         if op.dry_run:
             self.cfg.release_reservations(self._owner)
+
+    def _read_export(self, src_node: str) -> None:
+        """Import mode: read the export's config.ini from ``src_node``;
+        the OS, disk sizes and NIC count default to the export's."""
+        from ganeti.cmdlib import backup
+        op = self.op
+        assert op.src_path is not None
+        self.export_name = os.path.basename(op.src_path.rstrip("/"))
+        self.src_ip = common.check_node_online(
+            self, src_node, f"import instance {self.name}").primary_ip
+        res = common.single(self.rpc.call_export_info(
+            [src_node], self.export_name), src_node)
+        if res.failed:
+            raise errors.OpPrereqError(
+                f"Cannot read the export {self.export_name} on node"
+                f" {src_node}: {res.fail_msg}", EC.NOENT)
+        self.export = exp = backup.parse_export_config(
+            str(res.payload), f"{self.export_name} on node {src_node}")
+        if op.os_type is None:
+            op.os_type = exp["os"]
+        if not op.disks:
+            op.disks = [{"size": d["size"]} for d in exp["disks"]]
+        if len(op.disks) != len(exp["disks"]):
+            raise errors.OpPrereqError(
+                f"The export {self.export_name} has {len(exp['disks'])}"
+                f" disk(s), {len(op.disks)} given", EC.INVAL)
+        for idx, (spec, dumped) in enumerate(zip(op.disks, exp["disks"],
+                                                 strict=True)):
+            if int(spec.get("size", dumped["size"])) < dumped["size"]:
+                raise errors.OpPrereqError(
+                    f"Disk {idx} of {spec['size']} MiB is smaller than the"
+                    f" exported one ({dumped['size']} MiB)", EC.INVAL)
+        if not op.nics:
+            op.nics = [{} for _ in exp["nics"]]
+
+    def _import_disks(self, inst: objects.Instance,
+                      filled: common.FilledParams, feedback: Feedback) -> None:
+        from ganeti.cmdlib import backup, disk_copy
+        from ganeti.rpc.result import RpcResult
+        src = self.src_node
+        assert src is not None
+        peer = "" if src == self.pnode else self.src_ip
+        for idx, disk in enumerate(inst.disks):
+            dump = self.export["disks"][idx]["dump"]
+            feedback(f"* importing {disk.iv_name} from {self.export_name}"
+                     f" on node {src}")
+            progress = disk_copy.CopyProgress(disk.iv_name, disk.size * 2**20,
+                                              feedback)
+            def run(idx: int = idx, dump: str = dump) -> RpcResult:
+                return self.rpc.call_import_disk(
+                    [self.pnode], inst.to_dict(), idx, peer, self.export_name,
+                    dump, filled.hv, filled.be, filled.nics,
+                    filled.os)[self.pnode]
+            try:
+                backup.watch_transfer(self.rpc, progress, self.pnode,
+                                      self.export_name, dump, run)
+            except errors.GenericError as err:
+                raise errors.OpExecError(
+                    f"Could not import {disk.iv_name} of instance {inst.name}"
+                    f" on node {self.pnode}: {err}") from None
 
     def build_hooks_env(self) -> tuple[dict[str, object], list[str], list[str]]:
         env = common.instance_hooks_env(
@@ -477,6 +542,12 @@ class LUInstanceCreate(LogicalUnit):
         filled = common.filled_params(self.cfg, inst)
         if inst.disk_template == constants.DT_DISKLESS:
             feedback("* diskless instance: no OS to install")
+        elif self.src_node is not None:
+            try:
+                self._import_disks(inst, filled, feedback)
+            except errors.OpExecError:
+                self._rollback(inst, feedback)
+                raise
         elif not op.no_install:
             feedback("* running the instance OS create scripts...")
             res = common.single(self.rpc.call_instance_os_add(
@@ -551,21 +622,28 @@ class LUInstanceRemove(LogicalUnit):
                     f"Could not shut down instance {inst.name}: {err}"
                     " (use --ignore-failures to remove it anyway)") from None
             feedback(f"Warning: {err}; continuing (--ignore-failures)")
-        feedback(f"Removing block devices for instance {inst.name}")
-        common.shutdown_disks(self, inst, feedback, ignore_failures=True)
-        if not common.remove_disks(self, inst, feedback):
-            if not op.ignore_failures:
-                raise errors.OpExecError(
-                    f"Cannot remove the disks of instance {inst.name} (use"
-                    " --ignore-failures to remove it anyway)")
-            feedback("Warning: some disks were not removed; continuing")
-        feedback(f"Removing instance {inst.name} out of cluster config")
-        self.cfg.remove_instance(inst.name)
-        glm = getattr(self.ctx, "glm", None)
-        if glm is not None:
-            if glm.is_owned(lockmgr.LEVEL_NODE):
-                glm.release(lockmgr.LEVEL_NODE)
-            glm.remove(lockmgr.LEVEL_INSTANCE, [inst.name])
+        remove_instance(self, inst, feedback, op.ignore_failures)
+
+
+def remove_instance(lu: LogicalUnit, inst: objects.Instance,
+                    feedback: Feedback, ignore_failures: bool) -> None:
+    """Remove a stopped instance's disks, then the instance from the
+    configuration and its lock (instance remove, export with removal)."""
+    feedback(f"Removing block devices for instance {inst.name}")
+    common.shutdown_disks(lu, inst, feedback, ignore_failures=True)
+    if not common.remove_disks(lu, inst, feedback):
+        if not ignore_failures:
+            raise errors.OpExecError(
+                f"Cannot remove the disks of instance {inst.name} (use"
+                " --ignore-failures to remove it anyway)")
+        feedback("Warning: some disks were not removed; continuing")
+    feedback(f"Removing instance {inst.name} out of cluster config")
+    lu.cfg.remove_instance(inst.name)
+    glm = getattr(lu.ctx, "glm", None)
+    if glm is not None:
+        if glm.is_owned(lockmgr.LEVEL_NODE):
+            glm.release(lockmgr.LEVEL_NODE)
+        glm.remove(lockmgr.LEVEL_INSTANCE, [inst.name])
 
 
 # --- Reinstall -----------------------------------------------------------------------

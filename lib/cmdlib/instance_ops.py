@@ -90,6 +90,17 @@ class InstanceLU(LogicalUnit):
         return LockRequest(instance=[self.op.instance_name],
                            node=FROM_INSTANCES)
 
+    def expand_with_target(self) -> LockRequest:
+        """Locks of an LU sending the instance's data to
+        ``op.target_node`` (move, export): the instance, its nodes and
+        the target node."""
+        self.op.instance_name = self.expand_instance_name(
+            self.op.instance_name)
+        self.op.target_node = self.expand_node_name(self.op.target_node)
+        inst = common.get_instance(self, self.op.instance_name)
+        return LockRequest(instance=[self.op.instance_name],
+                           node=[*inst.all_nodes, self.op.target_node])
+
     def read_instance(self) -> objects.Instance:
         return common.get_instance(self, self.op.instance_name)
 

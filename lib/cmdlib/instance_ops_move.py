@@ -39,12 +39,7 @@ class LUInstanceMove(InstanceLU):
     HPATH = "instance-move"
 
     def expand_names(self) -> LockRequest:
-        self.op.instance_name = self.expand_instance_name(
-            self.op.instance_name)
-        self.op.target_node = self.expand_node_name(self.op.target_node)
-        inst = common.get_instance(self, self.op.instance_name)
-        return LockRequest(instance=[self.op.instance_name],
-                           node=[*inst.all_nodes, self.op.target_node])
+        return self.expand_with_target()
 
     def hooks_extra(self) -> dict[str, object]:
         return {"TARGET_NODE": self.op.target_node,

@@ -85,6 +85,8 @@ TABLE: Final[list[tuple[str, type[Resource]]]] = [
     (f"{_I}/migrate", rinstances.InstanceMigrate),
     (f"{_I}/failover", rinstances.InstanceFailover),
     (f"{_I}/rename", rinstances.InstanceRename),
+    (f"{_I}/prepare-export", rinstances.InstancePrepareExport),
+    (f"{_I}/export", rinstances.InstanceExport),
     (f"{_I}/modify", rinstances.InstanceModify),
     (f"{_I}/disk/{{index}}/grow", rinstances.InstanceDiskGrow),
     (f"{_I}/console", rinstances.InstanceConsole),

@@ -251,6 +251,43 @@ class InstanceRename(_InstanceResource):
         return self._job(opcodes.OpInstanceRename, self.ctx.body_dict())
 
 
+def _refuse_remote(mode: str | None) -> None:
+    if mode == constants.EXPORT_MODE_REMOTE:
+        raise bad_request("Remote (inter-cluster) exports are not supported"
+                          " by this version; use mode 'local'")
+
+
+class InstancePrepareExport(_InstanceResource):
+    """``PUT`` with the ``mode`` query argument (only ``local``)."""
+
+    DOC = "Prepare an instance export (job)"
+
+    def PUT(self) -> Any:
+        mode = self.ctx.require_str("mode")
+        _refuse_remote(mode)
+        return self._job(opcodes.OpBackupPrepare, mode=mode)
+
+
+class InstanceExport(_InstanceResource):
+    """``PUT`` a body ``{"mode", "destination", "shutdown",
+    "remove_instance", "shutdown_timeout"}`` (``destination``: the target
+    node of a local export)."""
+
+    DOC = "Export an instance to a node (job)"
+
+    def PUT(self) -> Any:
+        body = self.ctx.body_dict()
+        _refuse_remote(body.get("mode"))
+        for key in ("x509_key_name", "destination_x509_ca"):
+            if key in body:
+                raise bad_request(f"Parameter '{key}' is only used by remote"
+                                  " exports, which this version does not"
+                                  " support")
+        return self.submit(base.fill_opcode(
+            opcodes.OpBackupExport, body, self._static(),
+            rename={"destination": "target_node"}))
+
+
 class InstanceModify(_InstanceResource):
     """``PUT`` a body of OpInstanceSetParams fields."""
 

@@ -437,3 +437,27 @@ def test_query_resource_checks(client: Client) -> None:
                                                              "filter": [],
                                                              "qfilter": []})
     assert status == 400
+
+
+def test_export_and_prepare_export(client: Client) -> None:
+    client.request("PUT", "/2/instances/i1/export",
+                   {"mode": "local", "destination": "node2",
+                    "shutdown": False, "remove_instance": False})
+    op = client.ops()[0]
+    assert (op["OP_ID"], op["instance_name"], op["target_node"],
+            op["shutdown"], op["mode"]) == \
+        ("OP_BACKUP_EXPORT", "i1", "node2", False, "local")
+    client.request("PUT", "/2/instances/i1/prepare-export?mode=local")
+    op = client.ops()[0]
+    assert (op["OP_ID"], op["mode"]) == ("OP_BACKUP_PREPARE", "local")
+    for path, body in (("/2/instances/i1/prepare-export?mode=remote", None),
+                       ("/2/instances/i1/export",
+                        {"mode": "remote", "destination": [[1, 2, 3]]}),
+                       ("/2/instances/i1/export",
+                        {"destination": "n", "x509_key_name": ["k", "h"]})):
+        status, answer, _ = client.request("PUT", path, body)
+        assert status == 400, answer
+        assert "emote" in answer["explain"] and "not support" in \
+            answer["explain"], answer
+    status, answer, _ = client.request("PUT", "/2/instances/i1/prepare-export")
+    assert status == 400 and "'mode'" in answer["explain"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
+import subprocess
+import sys
 
 from ganeti import backend
 from ganeti.rpc import defs
@@ -38,3 +41,17 @@ def test_rows_are_well_formed() -> None:
         assert isinstance(spec.fanout, defs.Fanout)
         assert spec.doc, name
         assert len({a.name for a in spec.args}) == len(spec.args), name
+
+
+def test_each_area_module_can_be_imported_first() -> None:
+    """Importing an area module of the call table before the table itself
+    (``from ganeti.rpc.calls.backup import CHUNK`` in a fresh process)
+    must not hit the table's collection half-way through that module."""
+    from ganeti.rpc import calls
+
+    for info in pkgutil.iter_modules(calls.__path__):
+        res = subprocess.run(
+            [sys.executable, "-c", f"import ganeti.rpc.calls.{info.name}"],
+            capture_output=True, text=True, check=False,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        assert res.returncode == 0, f"{info.name}: {res.stderr[-300:]}"
