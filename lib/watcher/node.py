@@ -3,7 +3,8 @@
 Daemons: the node daemon everywhere (bound to this node's primary IP
 from the ``node_primary_ips`` ssconf file, as ``gnt-node add`` starts
 it) and the master daemon on the master; one that does not hold its
-pid file is started with :mod:`ganeti.daemonutil`.
+pid file is started with :mod:`ganeti.daemonutil` (the master daemon is
+then waited for until it answers on its socket).
 
 Hooks: the executable files with valid names (``[a-zA-Z0-9_-]+``) in
 ``<hooks dir>/watcher/`` run in name order, as Ganeti's run-parts-like
@@ -46,6 +47,12 @@ def ensure_daemons(master: bool, store: ssconf.SimpleStore) -> list[str]:
         logging.warning("Daemon %s is not running; starting it", name)
         try:
             daemonutil.start(name, args)
+            if name == constants.MASTERD:
+                # Holding its pid file is not answering yet: the master's
+                # duties that follow need its socket.
+                from ganeti import bootstrap  # deferred: rarely needed
+
+                bootstrap.wait_for_masterd()
         except errors.GenericError as err:
             logging.error("Cannot start %s: %s", name, err)
             continue

@@ -37,13 +37,14 @@ def running(lc: LocalCluster, name: str) -> bool:
                for n in lc.nodes)
 
 
-def kill(lc: LocalCluster, name: str) -> None:
-    """The instance dies behind the cluster's back (not a shutdown)."""
+def kill(lc: LocalCluster, name: str) -> FakeHypervisor:
+    """The instance dies behind the cluster's back (not a shutdown);
+    returns the fake hypervisor of the node it ran on."""
     for node in lc.nodes:
         hv = FakeHypervisor(node.paths.fake_hv_dir)
         if name in hv.list_instances():
             hv.stop_instance(name, force=True)
-            return
+            return hv
     raise AssertionError(f"{name} was not running")
 
 
@@ -69,6 +70,38 @@ def test_restarts_a_dead_instance_and_logs_why(lc: LocalCluster) -> None:
     before = log(lc)
     watcher(lc)
     assert "Restarting" not in log(lc)[len(before):]
+
+
+def test_gives_up_after_five_failed_restarts(lc: LocalCluster) -> None:
+    hv = kill(lc, A)
+    hv.set_node_resources(memory_total=0)  # every start fails: no memory
+    for _ in range(7):
+        watcher(lc)
+    assert not running(lc, A)
+    text = log(lc)
+    assert text.count(f"Restarting instance {A}") == 5
+    assert "attempt 5/5" in text
+    assert text.count(f"Could not restart instance {A} after 5 attempts,"
+                      " giving up") == 1
+    # Fixed by an administrator: the count is reset.
+    hv.set_node_resources(memory_total=None)
+    assert lc.gnt("gnt-instance", "startup", A).returncode == 0
+    watcher(lc)
+    assert f"Instance {A} runs again; restart count reset" in log(lc)
+
+
+def test_master_daemon_down_is_restarted_first(lc: LocalCluster) -> None:
+    master = lc.master()
+    pid_file = master.paths.pid_file(constants.MASTERD)
+    pid = daemon.read_pid(pid_file)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not daemon.is_running(pid_file), "masterd gone")
+    kill(lc, A)
+    watcher(lc)
+    assert daemon.is_running(pid_file)
+    assert "Daemon ganeti-masterd is not running; starting it" in log(lc)
+    assert running(lc, A)
 
 
 def test_admin_stopped_instance_stays_stopped(lc: LocalCluster) -> None:
