@@ -121,8 +121,14 @@ def test_pause_and_continue(lc: LocalCluster) -> None:
     watcher(lc)
     assert not running(lc, A)
     assert "Watcher paused until" in log(lc)
+    # Every node's watcher reads its own copy of the pause file.
+    node2_pause = Path(lc.node(2).paths.watcher_pause_file)
+    assert node2_pause.exists()
+    watcher(lc, 2)
+    assert "Watcher paused until" in log(lc, 2)
     res = lc.gnt("gnt-cluster", "watcher", "continue")
     assert res.stdout.strip() == "The watcher is no longer paused."
+    assert not node2_pause.exists()
     info = lc.gnt("gnt-cluster", "watcher", "info")
     assert info.stdout.strip() == "The watcher is not paused."
     watcher(lc)
