@@ -139,6 +139,9 @@ def test_bad_pause_duration(lc: LocalCluster) -> None:
     res = lc.gnt("gnt-cluster", "watcher", "pause", "soon")
     assert res.returncode != 0
     assert "Invalid time specification 'soon'" in res.stderr + res.stdout
+    res = lc.gnt("gnt-cluster", "watcher", "stop")
+    assert res.returncode != 0
+    assert "Unknown watcher command 'stop'" in res.stderr + res.stdout
 
 
 def test_restarts_a_crashed_node_daemon(lc: LocalCluster) -> None:

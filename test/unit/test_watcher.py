@@ -192,3 +192,14 @@ def test_master_unreachable_is_a_clear_failure(
     code = _run_master(parse_options([]), connect)
     assert code == errors.EXIT_FAILURE
     assert "cannot reach the master daemon" in capsys.readouterr().err
+
+
+def test_not_a_cluster_node_exits_5(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ganeti import pathutils
+    from ganeti.watcher import run as run_watcher
+
+    monkeypatch.setattr(pathutils, "_current", pathutils.Paths(str(tmp_path)))
+    assert run_watcher(parse_options([])) == errors.EXIT_NOTCLUSTER
+    assert "this node is not part of a cluster" in capsys.readouterr().err
