@@ -107,7 +107,15 @@ def run_local_hooks(hpath: str, phase: str, env: Mapping[str, str], *,
     if not re.fullmatch(r"[a-z0-9-]+", hpath):
         raise errors.ProgrammerError(f"Invalid hooks path {hpath!r}")
     base = hooks_dir or pathutils.get().hooks_dir
-    directory = os.path.join(base, f"{hpath}-{phase}.d")
+    return run_parts(os.path.join(base, f"{hpath}-{phase}.d"), env,
+                     timeout=timeout)
+
+
+def run_parts(directory: str, env: Mapping[str, str], *,
+              timeout: float = HOOKS_TIMEOUT) -> list[ScriptResult]:
+    """Run the executable files with valid names in ``directory`` in name
+    order (others are reported skipped); a missing directory runs none.
+    The per-operation hooks and the watcher's hooks both use it."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:

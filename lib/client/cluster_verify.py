@@ -24,6 +24,10 @@ EC = errors.ErrorCode
 ERROR_CODES_OPT: Final = cli.cli_option(
     "--error-codes", dest="error_codes", action="store_true", default=False,
     help="Report problems as machine-parseable ftype:ecode:etype:item:msg")
+IGNORE_ERRORS_OPT: Final = cli.cli_option(
+    "--ignore-errors", dest="ignore_errors", action="append", default=[],
+    metavar="ERROR_CODE",
+    help="Report this error code (e.g. ENODEHV) as a warning; repeatable")
 SKIP_CHECK_OPT: Final = cli.cli_option(
     "-I", "--skip-check", dest="skip_checks", action="append", default=[],
     metavar="CHECK", help="Skip an optional check (nplusone_mem)")
@@ -43,13 +47,15 @@ COMMAND_TIMEOUT: Final = 3600.0
 
 
 def verify(opts: argparse.Namespace, args: list[str]) -> int:
-    """Verify the cluster; exit 1 when an error was found."""
+    """Verify the cluster; exit 1 when an error was found (warnings, and
+    errors demoted by ``--ignore-errors``, do not count)."""
     skip = list(opts.skip_checks)
     if opts.skip_nplusone_mem:
         skip.append("nplusone_mem")
     op = opcodes.OpClusterVerify(
         skip_checks=sorted(set(skip)), verbose=opts.verbose,
         error_codes=opts.error_codes,
+        ignore_errors=sorted(set(opts.ignore_errors)),
         debug_simulate_errors=opts.simulate_errors)
     ok = cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS if ok else errors.EXIT_FAILURE
@@ -178,9 +184,10 @@ def run_command(opts: argparse.Namespace, args: list[str]) -> int:
 COMMANDS: Final[dict[str, cli.Command]] = {
     "verify": cli.Command(
         verify, cli.ARGS_NONE,
-        [cli.VERBOSE_OPT, ERROR_CODES_OPT, SKIP_CHECK_OPT, NO_NPLUS1_OPT,
-         SIMULATE_OPT],
-        "[--error-codes] [-v] [-I CHECK] [--no-nplus1-mem]",
+        [cli.VERBOSE_OPT, ERROR_CODES_OPT, IGNORE_ERRORS_OPT, SKIP_CHECK_OPT,
+         NO_NPLUS1_OPT, SIMULATE_OPT],
+        "[--error-codes] [--ignore-errors ECODE] [-v] [-I CHECK]"
+        " [--no-nplus1-mem]",
         "Does a check on the cluster configuration"),
     "redist-conf": cli.Command(
         redist_conf, cli.ARGS_NONE, [cli.SUBMIT_OPT], "[--submit]",

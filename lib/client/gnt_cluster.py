@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -160,6 +161,44 @@ def queue_ops(opts: argparse.Namespace, args: list[str]) -> int:
     return errors.EXIT_SUCCESS
 
 
+WATCHER_COMMANDS: Final = ("pause", "continue", "info")
+
+
+def _pause_text(until: Any) -> str:
+    if until is None:
+        return "The watcher is not paused."
+    return f"The watcher is paused until {time.ctime(float(until))}."
+
+
+def watcher_ops(opts: argparse.Namespace, args: list[str]) -> int:
+    """``watcher pause DURATION|continue|info``: the watcher's pause file
+    (written by the master daemon under its data dir)."""
+    command, rest = args[0], args[1:]
+    if command not in WATCHER_COMMANDS:
+        raise errors.UsageError(
+            f"Unknown watcher command '{command}' (expected one of"
+            f" {', '.join(WATCHER_COMMANDS)})")
+    if command == "pause":
+        if len(rest) != 1:
+            raise errors.UsageError("watcher pause needs one DURATION"
+                                    " (seconds, or 30m, 2h, 1d, 1w)")
+        until = cli.get_client().call("SetWatcherPause",
+                                      time.time() + cli.parse_timespec(rest[0]))
+        cli.to_stdout(_pause_text(until))
+        return errors.EXIT_SUCCESS
+    if rest:
+        raise errors.UsageError(f"watcher {command} takes no arguments")
+    if command == "continue":
+        cli.get_client().call("SetWatcherPause", None)
+        cli.to_stdout("The watcher is no longer paused.")
+        return errors.EXIT_SUCCESS
+    (until,) = cli.get_client().query_config_values(["watcher_pause"])
+    if until is not None and until <= time.time():
+        until = None  # an expired pause file no longer pauses
+    cli.to_stdout(_pause_text(until))
+    return errors.EXIT_SUCCESS
+
+
 COMMANDS: Final[dict[str, cli.Command]] = {
     "getmaster": cli.Command(
         show_master, cli.ARGS_NONE, (), "",
@@ -171,6 +210,11 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         queue_ops, cli.ArgSpec(1, 1, "command", choices=QUEUE_COMMANDS), (),
         "drain|undrain|info",
         "Change or query the job queue's drain flag"),
+    "watcher": cli.Command(
+        watcher_ops, cli.ArgSpec(1, 2, "command"), (),
+        "{pause <duration>|continue|info}",
+        "Pause the watcher for a duration, let it continue, or show"
+        " whether it is paused"),
     "version": cli.Command(
         show_version, cli.ARGS_NONE, (), "",
         "Show the software version and the versions of the interfaces"

@@ -9,6 +9,7 @@ from typing import Any
 
 from ganeti import constants, errors, opcodes, pathutils
 from ganeti.cmdlib.base import Feedback, LockRequest, NoHooksLU
+from ganeti.watcher import state as watcher_state
 
 #: Value the export format had in Ganeti 2.1 (``gnt-cluster version``).
 EXPORT_VERSION = 0
@@ -64,15 +65,6 @@ def _drain_flag() -> bool:
     return os.path.exists(pathutils.get().queue_drain_file)
 
 
-def _watcher_pause() -> float | None:
-    path = pathutils.get().watcher_pause_file
-    try:
-        with open(path) as handle:
-            return float(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 class LUClusterConfigQuery(NoHooksLU):
     """Selected configuration values (LUXI QueryConfigValues)."""
 
@@ -104,7 +96,7 @@ class LUClusterConfigQuery(NoHooksLU):
             if name == "drain_flag":
                 out.append(_drain_flag())
             elif name == "watcher_pause":
-                out.append(_watcher_pause())
+                out.append(watcher_state.pause_end())
             else:
                 out.append(values[name])
         return out

@@ -53,6 +53,7 @@ from ganeti.cmdlib.cluster_verify_report import (
     ENODETIME,
     ENODEVERSION,
     Reporter,
+    check_codes,
 )
 from ganeti.rpc.result import RpcResult
 from ganeti.utils import io
@@ -109,6 +110,10 @@ class LUClusterVerify(LogicalUnit):
     OP = opcodes.OpClusterVerify
     op: opcodes.OpClusterVerify
     HTYPE = constants.HTYPE_CLUSTER
+
+    def check_prereq(self) -> None:
+        super().check_prereq()
+        check_codes(self.op.ignore_errors)  # an unknown code: clear error
 
     def expand_names(self) -> LockRequest:
         return LockRequest(bgl_shared=True, instance=ALL,
@@ -336,6 +341,7 @@ class LUClusterVerify(LogicalUnit):
 
     def execute(self, feedback: Feedback) -> Any:
         r = Reporter(feedback, error_codes=self.op.error_codes,
+                     ignore=check_codes(self.op.ignore_errors),
                      simulate=self.op.debug_simulate_errors)
         feedback("* Verifying global settings")
         self.check_config(r)
@@ -343,8 +349,7 @@ class LUClusterVerify(LogicalUnit):
         offline = sorted(set(vd.data.nodes) - set(vd.online))
         feedback(f"* Gathering data ({len(vd.online)} nodes)")
         for title, check in self.CHECKS:
-            if self.op.verbose:
-                feedback(f"* {title}")
+            feedback(f"* {title}")
             check(self, r, vd)
         notes = []
         non_redundant = civ.non_redundant(vd.view)

@@ -10,12 +10,15 @@ machine-parseable::
     ERROR:EINSTANCEDOWN:instance:web1.example.com:instance not running ...
 
 otherwise ``ERROR: instance web1.example.com: instance not running ...``.
+An error whose code the operation ignores (``--ignore-errors``) is
+reported as a ``WARNING`` and does not fail the verification.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from ganeti import errors
 from ganeti.cmdlib.base import Feedback
 
 ETYPE_ERROR: Final = "ERROR"
@@ -45,6 +48,20 @@ ENODEVERSION: Final = (TNODE, "ENODEVERSION")
 #: ``ERROR_up``): an instance marked down runs on its primary node.
 EINSTANCEUPWHENDOWN: Final = (TINSTANCE, "EINSTANCEUPWHENDOWN")
 
+#: Every code's name (what ``--ignore-errors`` accepts).
+ALL_CODES: Final = frozenset(value[1] for name, value in list(globals().items())
+                             if name.startswith("E") and isinstance(value, tuple))
+
+
+def check_codes(codes: list[str]) -> frozenset[str]:
+    """``codes`` as a set, or OpPrereqError naming the unknown ones."""
+    unknown = sorted(set(codes) - ALL_CODES)
+    if unknown:
+        raise errors.OpPrereqError(
+            f"Unknown error code(s) to ignore: {', '.join(unknown)} (known:"
+            f" {', '.join(sorted(ALL_CODES))})", errors.ErrorCode.INVAL)
+    return frozenset(codes)
+
 
 def format_problem(ftype: str, ecode: tuple[str, str], item: str | None,
                    msg: str, *, error_codes: bool) -> str:
@@ -60,8 +77,10 @@ class Reporter:
     """Collects problems; ``bad`` is True once an error was reported."""
 
     def __init__(self, feedback: Feedback, *, error_codes: bool,
-                 simulate: bool) -> None:
+                 simulate: bool, ignore: frozenset[str] = frozenset()) -> None:
         self.feedback = feedback
+        #: Codes demoted to warnings (``--ignore-errors``).
+        self.ignore = ignore
         self.error_codes = error_codes
         self.simulate = simulate
         self.bad = False
@@ -69,6 +88,7 @@ class Reporter:
 
     def error(self, ecode: tuple[str, str], item: str | None, msg: str, *,
               warning: bool = False) -> None:
+        warning = warning or ecode[1] in self.ignore
         ftype = ETYPE_WARNING if warning else ETYPE_ERROR
         line = format_problem(ftype, ecode, item, msg,
                               error_codes=self.error_codes)

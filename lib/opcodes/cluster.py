@@ -64,6 +64,9 @@ class OpClusterVerify(OpCode):
     debug_simulate_errors: bool = field(
         default=False, check=ht.TBool,
         doc="Report every check as failed (tests the error reporting)")
+    ignore_errors: list[str] = field(
+        default=[], check=ht.TListOf(ht.TNonEmptyString),
+        doc="Error codes (ENODEHV...) reported as warnings, not errors")
 
 
 class OpClusterVerifyDisks(OpCode):

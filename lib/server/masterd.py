@@ -41,10 +41,10 @@ from ganeti import (
     replication,
     ssconf,
 )
+from ganeti.backend import node as backend_node
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
 from ganeti.rpc.transport import HttpsTransport
-from ganeti.utils import io
 
 RPC_TRANSPORTS = ("local", "in-process", "https")
 #: Seconds each replicator may take at stop to finish its queued pushes;
@@ -242,11 +242,18 @@ class Master:
         return True
 
     def _luxi_SetWatcherPause(self, until: float | None) -> Any:
-        path = pathutils.get().watcher_pause_file
-        if until is None:
-            io.remove_file(path)
-        else:
-            io.write_file_atomic(path, f"{int(until)}\n", mode=0o644)
+        """Write (or remove) the pause file here and on every other online
+        node, whose watchers read their own copy; a node that cannot be
+        reached is logged and keeps its old file."""
+        backend_node.set_watcher_pause(until)
+        others = [n.name for n in self.cfg.get_online_nodes()
+                  if n.name != self.master_name]
+        if others:
+            for name, res in self.rpc.call_set_watcher_pause(
+                    others, until).items():
+                if res.fail_msg:
+                    logging.warning("Cannot set the watcher pause on %s: %s",
+                                    name, res.fail_msg)
         return until
 
 

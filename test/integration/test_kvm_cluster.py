@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_cluster import _free_prefix, ok, short_dir
+from conftest_cluster import _free_prefix, ok, short_dir, wait_for
 
 from ganeti import constants
 from ganeti.localcluster import LocalCluster
@@ -149,3 +150,23 @@ def test_stopping_the_cluster_leaves_nothing(tmp_path: Path) -> None:
     assert "qemu of left.example.com" in stopped
     assert f"bridge {cluster.bridge}" in stopped
     assert _qemus(cluster) == []
+
+
+def test_watcher_restarts_a_killed_qemu(kvm_cluster: LocalCluster) -> None:
+    """ganeti-watcher (doc/design/watcher.rst) on the master: a guest
+    whose qemu was killed is started again, and the log says why."""
+    name = "watched.example.com"
+    _add(kvm_cluster, name, "-t", "diskless")
+    (line,) = [q for q in _qemus(kvm_cluster) if f"-name {name}" in q]
+    os.kill(int(line.split()[0]), signal.SIGKILL)
+    wait_for(lambda: gnt(kvm_cluster, "gnt-instance", "list", "--no-headers",
+                         "-o", "status", name).strip() == "ERROR_down",
+             "the instance seen down")
+    ok(kvm_cluster.gnt("ganeti-watcher"))
+    assert gnt(kvm_cluster, "gnt-instance", "list", "--no-headers", "-o",
+               "status", name).strip() == "running"
+    (again,) = [q for q in _qemus(kvm_cluster) if f"-name {name}" in q]
+    assert again.split()[0] != line.split()[0]
+    log = Path(kvm_cluster.master().paths.log_file("watcher")).read_text()
+    assert f"Restarting instance {name} (should run, found ERROR_down" in log
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)

@@ -174,3 +174,35 @@ def test_verbose_names_each_step(env: Any) -> None:
     ok, lines = run_verify(cfg, rpc, verbose=True)
     assert ok
     assert "* Verifying distributed files" in lines
+
+
+def test_every_check_prints_its_section_line(env: Any) -> None:
+    cfg, rpc = env
+    ok, lines = run_verify(cfg, rpc)
+    assert ok
+    sections = [line for line in lines if line.startswith("* ")]
+    assert sections == [
+        "* Verifying global settings", "* Gathering data (3 nodes)",
+        "* Verifying node status", "* Verifying node versions",
+        "* Verifying node time", "* Verifying hypervisors",
+        "* Verifying distributed files", "* Verifying ssconf files",
+        "* Verifying instance status", "* Verifying orphan instances",
+        "* Verifying instance disks"]
+
+
+def test_ignored_error_codes_become_warnings(env: Any) -> None:
+    cfg, rpc = env
+    rpc.file_overrides[N2] = {CONF.rapi_users_file: sha1(b"tampered")}
+    ok, lines = run_verify(cfg, rpc, error_codes=True,
+                           ignore_errors=["ENODEFILECHECK"])
+    assert ok
+    assert [line.split(":")[0] for line in problems(lines)] == ["  - WARNING"]
+    assert problems(lines)[0].startswith("  - WARNING:ENODEFILECHECK:node:")
+
+
+def test_unknown_ignored_code_is_rejected(env: Any) -> None:
+    from ganeti import errors
+
+    cfg, rpc = env
+    with pytest.raises(errors.OpPrereqError, match=r"Unknown error code.*EBOGUS"):
+        run_verify(cfg, rpc, ignore_errors=["EBOGUS"])

@@ -11,4 +11,8 @@ CALLS = [
     RpcCall("test_delay", Fanout.MULTI, Timeout.NORMAL,
             (Arg("duration", ht.TNonNegativeNumber, "Seconds to sleep"),),
             ht.TNone, "Sleep on the node (gnt-debug delay)"),
+    RpcCall("set_watcher_pause", Fanout.MULTI, Timeout.URGENT,
+            (Arg("until", ht.TMaybe(ht.TNumber),
+                 "End of the pause (seconds since the epoch); None: none"),),
+            ht.TNone, "Write or remove the node's watcher pause file"),
 ]
