@@ -452,3 +452,28 @@ def test_file_disk_migrates_through_the_block_mirror(tmp_path: Path) -> None:
     finally:
         src.stop_instance(inst.name, force=True)
         dst.stop_instance(inst.name, force=True)
+
+
+def test_interrupted_migration_shows_one_copy(tmp_path: Path) -> None:
+    """The master died after the transfer, before any finalize: the
+    target's qemu (not yet confirmed) and the source's (paused after the
+    transfer) both exist, and neither lists the instance, so --cleanup
+    rolls back; once the target is confirmed only it lists it."""
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    inst = _instance("migcut.example.com")
+    src.start_instance(inst, [], _hvparams(migration_port=_free_port(18500)),
+                       BE, [])
+    try:
+        info, status = _migrate(src, dst, inst, True)
+        assert status.status == "completed", status.info
+        assert src.list_instances() == [] and dst.list_instances() == []
+        assert src.dirs.read_pid(inst.name) and dst.dirs.read_pid(inst.name)
+        dst.finalize_migration(inst, info, True)
+        assert dst.list_instances() == [inst.name]
+        assert src.list_instances() == []
+        src.finalize_migration_source(inst, True)
+        _no_leftovers(src, inst.name)
+    finally:
+        src.stop_instance(inst.name, force=True)
+        dst.stop_instance(inst.name, force=True)

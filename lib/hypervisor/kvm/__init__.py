@@ -330,8 +330,25 @@ class KvmHypervisor(BaseHypervisor):
 
     # --- information ----------------------------------------------------------
 
+    def _hosts_guest(self, name: str) -> bool:
+        """Whether the guest of ``name`` runs here: a qemu waiting for an
+        incoming migration does not host it yet, and one whose guest left
+        (paused after a completed outgoing migration) no longer does, so
+        ``gnt-instance migrate --cleanup`` finds the one true copy."""
+        if self._pid(name) is None:
+            return False
+        record = self.dirs.read_runtime(name) or {}
+        if record.get("incoming"):
+            return False
+        if record.get("migration"):
+            with contextlib.suppress(qmp.QmpError), \
+                    self._qmp(name, timeout=2.0) as client:
+                status = (client.execute("query-status") or {}).get("status")
+                return status != "postmigrate"
+        return True
+
     def list_instances(self) -> list[str]:
-        return [name for name in self.dirs.names() if self._pid(name)]
+        return [name for name in self.dirs.names() if self._hosts_guest(name)]
 
     def _info(self, name: str, pid: int) -> InstanceInfo:
         record = self.dirs.read_runtime(name) or {}
@@ -358,14 +375,17 @@ class KvmHypervisor(BaseHypervisor):
         found = []
         for name in self.dirs.names():
             pid = self._pid(name)
-            if pid is not None:
+            if pid is not None and self._hosts_guest(name):
                 found.append(self._info(name, pid))
         return found
 
     def get_node_info(self) -> NodeHvInfo:
         total = hostinfo.meminfo_mib("MemTotal")
         available = hostinfo.meminfo_mib("MemAvailable")
-        records = [self.dirs.read_runtime(n) or {} for n in self.list_instances()]
+        # Every qemu holds its memory, also one waiting for or done with
+        # a migration.
+        records = [self.dirs.read_runtime(n) or {} for n in self.dirs.names()
+                   if self._pid(n) is not None]
         used = sum(int(r.get("memory", 0)) for r in records)
         numa, sockets = hostinfo.cpu_topology()
         return NodeHvInfo(
