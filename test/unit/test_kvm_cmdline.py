@@ -11,7 +11,7 @@ from ganeti.hypervisor.kvm import cmdline
 
 
 def _spec(**overrides: Any) -> cmdline.StartSpec:
-    hvp = dict(params.hv_defaults(constants.HT_KVM))
+    hvp = dict(params.hv_defaults(constants.HT_KVM), kernel_path="")
     hvp.update(overrides.pop("hv", {}))
     base: dict[str, Any] = dict(
         name="web1.example.com", uuid="1234", memory=256, vcpus=2,
@@ -99,6 +99,14 @@ def test_disks_as_block_nodes_with_cache_readonly_and_commas() -> None:
     assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0,bootindex=0",
                                     "virtio-blk-pci,drive=disk1"]
     assert "-drive" not in cmd
+
+
+def test_no_boot_index_with_a_kernel() -> None:
+    # qemu's kernel loader takes boot index 0 itself: the same index on
+    # the first disk makes qemu refuse to start.
+    cmd = cmdline.build_command(_spec(hv={"kernel_path": "/boot/vmlinuz"},
+                                      disks=[cmdline.DiskSpec("/d")]))
+    assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0"]
 
 
 @pytest.mark.parametrize(("cache", "device"), [

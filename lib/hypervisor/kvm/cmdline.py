@@ -214,7 +214,9 @@ def _disk_options(spec: StartSpec) -> list[str]:
             continue
         file_opts, device_opts = _CACHE_OPTIONS[cache]
         read_only = ",read-only=on" if disk.read_only else ""
-        boot = (",bootindex=0" if index == 0
+        # A kernel given to qemu boots first on its own (its loader holds
+        # boot index 0): the disk then gets no index.
+        boot = (",bootindex=0" if index == 0 and not hvp.get("kernel_path")
                 and hvp.get("boot_order", "disk") == "disk" else "")
         result += [
             "-blockdev", f"driver=file,filename={_escape(disk.path)},"
