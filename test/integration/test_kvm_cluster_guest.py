@@ -298,8 +298,11 @@ def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
         "-H", _guest_hvparams([(f"{DISKFUL_IP}/24", "")])
         + ",vnc_bind_address=", DISKFUL)
     disk = f"/srv/ganeti/file-storage/{DISKFUL}/disk0"
-    digest = hashlib.sha256(Path(cluster.node(1).paths.under(disk))
-                            .read_bytes()).hexdigest()
+    on1 = Path(cluster.node(1).paths.under(disk))
+    assert on1.stat().st_size == 8 << 20
+    data = os.urandom(8 << 20)  # content that a mirror could get wrong
+    on1.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
     serial = attached(cluster, 1, DISKFUL, "gnt-instance", "startup", DISKFUL)
     story["serials"].append(serial)
     serial.wait_ready()
@@ -313,6 +316,7 @@ def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
     assert guest_query(netns, DISKFUL_IP, query) == f"{query} {digest}"
     on2 = Path(cluster.node(2).paths.under(disk))
     assert hashlib.sha256(on2.read_bytes()).hexdigest() == digest
+    assert not on1.exists()
     gnt(cluster, "gnt-instance", "remove", "-f", DISKFUL)
 
 

@@ -230,3 +230,22 @@ def test_kvm_path_override() -> None:
     cmd = cmdline.build_command(_spec(hv={"kvm_path": "/opt/qemu"}))
     assert cmd[0] == "/opt/qemu"
     assert cmdline.build_command(_spec(), kvm_path="/x")[0] == "/x"
+
+
+def test_driver_relocates_node_paths_under_the_root(tmp_path: Any) -> None:
+    # A node under GANETI_ROOTDIR (a local cluster's) has its kernel under
+    # its root; qemu must be given that file, not the host's /boot/...
+    from ganeti import pathutils
+    from ganeti.hypervisor.kvm import KvmHypervisor, runtime
+
+    root = str(tmp_path / "node1")
+    hv = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "run")))
+    pathutils.set_root(root)
+    try:
+        hvp = hv._relocated({"kernel_path": "/boot/vmlinuz",
+                             "initrd_path": "", "kernel_args": "/x",
+                             "cdrom_image_path": "/iso/a.iso"})
+    finally:
+        pathutils.set_root(None)
+    assert hvp == {"kernel_path": f"{root}/boot/vmlinuz", "initrd_path": "",
+                   "kernel_args": "/x", "cdrom_image_path": f"{root}/iso/a.iso"}
