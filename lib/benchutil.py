@@ -196,12 +196,15 @@ def free_prefix(first: int = 200, last: int = 250) -> str:
 
 @contextlib.contextmanager
 def local_cluster(directory: str | None, *, keep: bool = False,
-                  nodes: int = 3, prefix: str) -> Iterator[LocalCluster]:
-    """A started local cluster (ganeti.localcluster) in a new temporary
-    directory under ``directory`` (default /tmp, short paths for the
-    sockets); stopped and removed on exit unless ``keep``."""
+                  nodes: int = 3, prefix: str,
+                  hypervisor: str = constants.HT_FAKE
+                  ) -> Iterator[LocalCluster]:
+    """A started local cluster (ganeti.localcluster) of ``hypervisor`` in
+    a new temporary directory under ``directory`` (default /tmp, short
+    paths for the sockets); stopped and removed on exit unless ``keep``."""
     base = tempfile.mkdtemp(prefix="bench-", dir=directory or "/tmp")
-    cluster = LocalCluster(os.path.join(base, "c"), nodes=nodes, prefix=prefix)
+    cluster = LocalCluster(os.path.join(base, "c"), nodes=nodes, prefix=prefix,
+                           hypervisor=hypervisor)
     try:
         start = time.perf_counter()
         try:

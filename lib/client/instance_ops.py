@@ -207,12 +207,26 @@ def console_argv(info: dict[str, Any]) -> list[str]:
             f"root@{info.get('node')}", shlex.join(command)]
 
 
+def console_vnc_note(info: dict[str, Any]) -> str | None:
+    """The line naming the VNC server of an instance whose console is a
+    command (KVM's serial console while VNC is on too), or None."""
+    if info.get("kind") != "command" or not info.get("host") \
+            or not info.get("port"):
+        return None
+    return (f"VNC console of {info.get('instance')}:"
+            f" {info.get('host')}:{info.get('port')}")
+
+
 def console(opts: argparse.Namespace, args: list[str]) -> int:
     import shlex
     import subprocess
 
     info = cli.submit_opcode(opcodes.OpInstanceConsole(instance_name=args[0]))
     argv = console_argv(info)
+    # On stderr, so that --show-cmd prints a command and nothing else.
+    note = console_vnc_note(info)
+    if note is not None:
+        cli.to_stderr(note)
     if opts.show_command:
         cli.to_stdout(shlex.join(argv))
         return errors.EXIT_SUCCESS

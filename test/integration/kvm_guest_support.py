@@ -11,6 +11,9 @@ raise AssertionError with a message, so no assertion rewriting is needed).
   to a network namespace of the test that holds :data:`NETNS_IP`/24; a
   guest's bridged NIC on that bridge is reached from inside the
   namespace (:func:`in_netns`).  Everything is deleted at the end.
+  Given a ``bridge`` (a local cluster's), the veth joins that one instead.
+:func:`rfb_auth`
+  a VNC client's handshake with a password.
 
 :class:`SerialLog` reads a guest's serial console socket into lines and
 waits for a line (on a condition variable, no polling).
@@ -22,6 +25,7 @@ import contextlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -157,16 +161,48 @@ def built_guest() -> testguest.GuestFiles:
         raise
 
 
+def rfb_auth(port: int, password: str, host: str = "127.0.0.1") -> int:
+    """A VNC client handshake (RFB 3.8, VNC authentication) with the
+    server at ``host``:``port``; the server's SecurityResult (0 =
+    accepted)."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    with socket.create_connection((host, port), timeout=30) as sock:
+        stream = sock.makefile("rwb")
+        if not stream.read(12).startswith(b"RFB 003."):
+            raise AssertionError(f"no RFB server at {host}:{port}")
+        stream.write(b"RFB 003.008\n")
+        stream.flush()
+        count = stream.read(1)[0]
+        types = stream.read(count)
+        if 2 not in types:
+            raise AssertionError(f"VNC authentication not offered: {types!r}")
+        stream.write(b"\x02")
+        stream.flush()
+        challenge = stream.read(16)
+        # VNC's DES key: the password's bytes with each byte's bits reversed.
+        key = bytes(int(f"{b:08b}"[::-1], 2)
+                    for b in password.encode()[:8].ljust(8, b"\0"))
+        enc = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
+        stream.write(enc.update(challenge) + enc.finalize())
+        stream.flush()
+        (result,) = struct.unpack(">I", stream.read(4))
+        return int(result)
+
+
 @contextlib.contextmanager
-def bridged_network() -> Iterator[dict[str, str]]:
+def bridged_network(bridge: str = "") -> Iterator[dict[str, str]]:
     tag = str(os.getpid())
-    names = {"bridge": f"gtgb{tag}", "veth": f"gtgv{tag}a",
+    names = {"bridge": bridge or f"gtgb{tag}", "veth": f"gtgv{tag}a",
              "peer": f"gtgv{tag}b", "netns": f"gtgns{tag}"}
     made: list[list[str]] = []
+    steps = [] if bridge else [
+        (["link", "add", names["bridge"], "type", "bridge"],
+         ["link", "del", names["bridge"]])]
     try:
         for argv, undo in (
-                (["link", "add", names["bridge"], "type", "bridge"],
-                 ["link", "del", names["bridge"]]),
+                *steps,
                 (["netns", "add", names["netns"]],
                  ["netns", "del", names["netns"]]),
                 (["link", "add", names["veth"], "type", "veth", "peer", "name",

@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kvm_guest_support import rfb_auth
 
 from ganeti import constants, errors, objects, params
 from ganeti.hypervisor.base import InstanceState, StopOutcome
@@ -134,36 +134,9 @@ def test_guest_taps_bridged_and_routed(bridge: str,
     assert f"198.51.100.77 dev {routed}" in routes
 
 
-def _rfb_auth(port: int, password: str) -> int:
-    """A VNC client handshake (RFB 3.8, VNC authentication); returns the
-    server's SecurityResult (0 = accepted)."""
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-    from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        stream = sock.makefile("rwb")
-        assert stream.read(12).startswith(b"RFB 003.")
-        stream.write(b"RFB 003.008\n")
-        stream.flush()
-        count = stream.read(1)[0]
-        types = stream.read(count)
-        assert 2 in types, f"VNC authentication not offered: {types!r}"
-        stream.write(b"\x02")
-        stream.flush()
-        challenge = stream.read(16)
-        # VNC's DES key: the password's bytes with each byte's bits reversed.
-        key = bytes(int(f"{b:08b}"[::-1], 2)
-                    for b in password.encode()[:8].ljust(8, b"\0"))
-        enc = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
-        stream.write(enc.update(challenge) + enc.finalize())
-        stream.flush()
-        (result,) = struct.unpack(">I", stream.read(4))
-        return int(result)
-
-
 def test_vnc_password(guest: dict[str, Any]) -> None:
-    assert _rfb_auth(guest["port"], "s3cret") == 0
-    assert _rfb_auth(guest["port"], "wrong") != 0
+    assert rfb_auth(guest["port"], "s3cret") == 0
+    assert rfb_auth(guest["port"], "wrong") != 0
 
 
 def test_console_names_serial_socket_and_vnc(hv: KvmHypervisor,

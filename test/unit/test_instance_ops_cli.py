@@ -71,6 +71,14 @@ def test_console_argv() -> None:
         io_cli.console_argv({"kind": "vnc", "host": "h", "port": 5901})
 
 
+def test_console_vnc_note() -> None:
+    info = {"kind": "command", "instance": "i", "command": ["socat"],
+            "host": "192.0.2.2", "port": 5901}
+    assert io_cli.console_vnc_note(info) == "VNC console of i: 192.0.2.2:5901"
+    assert io_cli.console_vnc_note(dict(info, host="", port=None)) is None
+    assert io_cli.console_vnc_note(dict(info, kind="ssh")) is None
+
+
 def test_device_mods() -> None:
     mods = io_cli._device_mods("--disk", [("add", {"size": "1G"}),
                                           ("0", {"mode": "ro"})])

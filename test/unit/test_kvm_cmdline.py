@@ -102,6 +102,14 @@ def test_disks_as_block_nodes_with_cache_readonly_and_commas() -> None:
     assert "-drive" not in cmd
 
 
+def test_no_boot_index_with_a_kernel() -> None:
+    # qemu's kernel loader takes boot index 0 itself: the same index on
+    # the first disk makes qemu refuse to start.
+    cmd = cmdline.build_command(_spec(hv={"kernel_path": "/boot/vmlinuz"},
+                                      disks=[cmdline.DiskSpec("/d")]))
+    assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0"]
+
+
 @pytest.mark.parametrize(("cache", "device"), [
     ("writethrough", ",write-cache=off"), ("writeback", ",write-cache=on"),
     ("default", "")])
@@ -225,8 +233,20 @@ def test_kvm_path_override() -> None:
     assert cmdline.build_command(_spec(), kvm_path="/x")[0] == "/x"
 
 
-def test_a_kernel_boots_before_the_disks() -> None:
-    # qemu gives the -kernel loader boot index 0: no disk may claim it.
-    cmd = cmdline.build_command(_spec(hv={"kernel_path": "/boot/vmlinuz"},
-                                      disks=[cmdline.DiskSpec("/d")]))
-    assert _opt(cmd, "-device") == ["virtio-blk-pci,drive=disk0"]
+def test_driver_relocates_node_paths_under_the_root(tmp_path: Any) -> None:
+    # A node under GANETI_ROOTDIR (a local cluster's) has its kernel under
+    # its root; qemu must be given that file, not the host's /boot/...
+    from ganeti import pathutils
+    from ganeti.hypervisor.kvm import KvmHypervisor, runtime
+
+    root = str(tmp_path / "node1")
+    hv = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "run")))
+    pathutils.set_root(root)
+    try:
+        hvp = hv._relocated({"kernel_path": "/boot/vmlinuz",
+                             "initrd_path": "", "kernel_args": "/x",
+                             "cdrom_image_path": "/iso/a.iso"})
+    finally:
+        pathutils.set_root(None)
+    assert hvp == {"kernel_path": f"{root}/boot/vmlinuz", "initrd_path": "",
+                   "kernel_args": "/x", "cdrom_image_path": f"{root}/iso/a.iso"}

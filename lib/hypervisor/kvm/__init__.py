@@ -241,7 +241,7 @@ class KvmHypervisor(BaseHypervisor):
         try:
             spec = cmdline.StartSpec(
                 name=name, uuid=instance.uuid, memory=memory, vcpus=vcpus,
-                hvparams=hvp, pidfile=self.dirs.pidfile(name),
+                hvparams=self._relocated(hvp), pidfile=self.dirs.pidfile(name),
                 qmp_socket=self.dirs.qmp_socket(name),
                 serial_socket=self.dirs.serial_socket(name), disks=disks,
                 nics=[cmdline.NicSpec(str(nic.get("mac")), tap.fd, tap.name)
@@ -271,6 +271,15 @@ class KvmHypervisor(BaseHypervisor):
             raise
         finally:
             netdev.close_taps(taps)
+
+    def _relocated(self, hvp: Mapping[str, Any]) -> dict[str, Any]:
+        """``hvp`` with the node paths (kernel, initrd, CD-ROM image, X509
+        directory) relocated under this node's root, as qemu opens them;
+        the runtime record keeps the configured paths."""
+        paths = pathutils.get()
+        return {key: paths.under(str(value))
+                if key in self.NODE_PATH_PARAMETERS and value else value
+                for key, value in hvp.items()}
 
     def _run_qemu(self, name: str, command: list[str],
                   fds: list[int]) -> None:

@@ -1,0 +1,336 @@
+"""The KVM story on a real two-node local cluster with the test guest
+(``tools/build-test-guest``, qemu under TCG): the instance boots to the
+marker on its serial console, answers ping over a bridged NIC (the
+cluster's bridge, reached from a network namespace of the test) and over
+a routed NIC (a host route in the main table), takes a VNC password the
+cluster ships to every node, reboots, live-migrates while its counter
+keeps running (diskless, and with a file disk through the block mirror,
+its content unchanged), and powers off through ACPI.
+
+One guest is shared by the module's tests, which run in order; the file
+disk story has a second guest of its own.  The guest's kernel and initrd
+are linked into each node root's /boot, as an administrator would
+install them on every node.
+
+VNC: the cluster's vnc_bind_address is one address for every node and
+both nodes live on this host, so the VNC port of a migrating instance
+would be bound twice; VNC is checked first, then turned off for the
+instance before it migrates (doc/local-cluster.rst).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest_cluster import _free_prefix, ok, short_dir
+from kvm_guest_support import (
+    BUSYBOX,
+    GUARD,
+    SerialLog,
+    bridged_network,
+    built_guest,
+    in_netns,
+    is_tick,
+    needs_busybox,
+    ping,
+    rfb_auth,
+    run,
+    tick_value,
+)
+
+from ganeti import constants, testguest
+from ganeti.hypervisor.kvm import runtime
+from ganeti.localcluster import LocalCluster, command_path
+
+pytestmark = [
+    pytest.mark.integration, pytest.mark.slow, needs_busybox,
+    pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
+                       reason=f"{constants.KVM_PATH} missing"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (taps, netns)"),
+]
+
+OS_SRC = Path(__file__).resolve().parents[2] / "doc/examples/os/ganeti-demo-os"
+N1, N2 = "node1.local-cluster.example", "node2.local-cluster.example"
+GUEST, DISKFUL = "g1.example.com", "g2.example.com"
+BRIDGED_IP, DISKFUL_IP = "198.51.100.20", "198.51.100.21"
+ROUTED_IP = f"203.0.113.{100 + os.getpid() % 100}"
+PASSWORD_FILE = "/etc/ganeti/vnc-cluster-password"
+PASSWORD = "s3cret"
+
+
+def gnt(cluster: LocalCluster, cmd: str, *args: str) -> str:
+    return ok(cluster.gnt(cmd, *args))
+
+
+def field(cluster: LocalCluster, name: str, fields: str) -> str:
+    return gnt(cluster, "gnt-instance", "list", "--no-headers", "-o", fields,
+               name).strip()
+
+
+def kvm_dirs(cluster: LocalCluster, node: int) -> runtime.RuntimeDirs:
+    return runtime.RuntimeDirs(os.path.join(
+        cluster.node(node).paths.run_dir, runtime.SUBDIR))
+
+
+def serial_socket(cluster: LocalCluster, node: int, name: str) -> str:
+    return kvm_dirs(cluster, node).serial_socket(name)
+
+
+def attached(cluster: LocalCluster, node: int, name: str, *command: str,
+             old: SerialLog | None = None) -> SerialLog:
+    """Run the gnt command ``command`` that starts ``name`` on ``node``
+    and connect to the serial console as soon as qemu listens (qemu drops
+    what the guest prints while no client is connected); ``old``, the
+    console of the qemu that the command stops first (its socket may
+    still accept a connection while that qemu exits)."""
+    dirs = kvm_dirs(cluster, node)
+    old_pid = dirs.read_pid(name) if old is not None else None
+    proc = subprocess.Popen([sys.executable, command_path(command[0]),
+                             *command[1:]], env=cluster.env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    path = serial_socket(cluster, node, name)
+    deadline = time.monotonic() + GUARD
+    try:
+        if old is not None:
+            old.wait_closed()
+        while True:
+            pid = dirs.read_pid(name)
+            if pid is not None and pid != old_pid:
+                with contextlib.suppress(OSError):
+                    serial = SerialLog(path)
+                    break
+            if proc.poll() not in (None, 0) or time.monotonic() > deadline:
+                raise AssertionError(f"{command}: no serial console at {path}:"
+                                     f" {proc.communicate()[0]}")
+            time.sleep(0.05)  # waiting for qemu to create the socket
+    finally:
+        out, _ = proc.communicate(timeout=GUARD)
+    assert proc.returncode == 0, out
+    return serial
+
+
+def guest_query(netns: str, address: str, request: str) -> str:
+    """The guest's answer to ``request`` over its bridged NIC."""
+    return run(*in_netns(netns, str(BUSYBOX), "nc", address,
+                         str(testguest.STATUS_PORT)),
+               input=request.encode() + b"\n").stdout.decode().strip()
+
+
+def ticks(netns: str, address: str) -> int:
+    answer = guest_query(netns, address, "ticks")
+    assert answer.startswith("ticks "), answer
+    return int(answer.split()[1])
+
+
+def _install_guest(cluster: LocalCluster, guest: testguest.GuestFiles) -> None:
+    for node in cluster.nodes:
+        shutil.copytree(OS_SRC, node.paths.under(
+            "/srv/ganeti/os/ganeti-demo-os"), dirs_exist_ok=True)
+        boot = Path(node.paths.under("/boot"))
+        boot.mkdir(parents=True, exist_ok=True)
+        for source in (guest.kernel, guest.initrd):
+            target = boot / os.path.basename(source)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+
+
+def _guest_hvparams(nics: list[tuple[str, str]]) -> str:
+    args = testguest.kernel_args(nics)
+    assert "," not in args
+    return (f"kernel_path=/boot/vmlinuz,initrd_path=/boot/initrd.img,"
+            f"root_path=,serial_console=true,kernel_args={args}")
+
+
+@pytest.fixture(scope="module")
+def story() -> Iterator[dict[str, Any]]:
+    guest = built_guest()
+    directory = short_dir()
+    cluster = LocalCluster(os.path.join(directory, "kvm"), nodes=2,
+                           hypervisor=constants.HT_KVM, prefix=_free_prefix(2),
+                           rapi=False)
+    serials: list[SerialLog] = []
+    try:
+        cluster.start()
+        _install_guest(cluster, guest)
+        with bridged_network(cluster.bridge) as net:
+            gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os",
+                "-t", "diskless", "--no-name-check", "--no-ip-check",
+                "--no-start", "-n", N1, "-B", "memory=128",
+                "--net", "0:", "--net",
+                f"1:mode=routed,ip={ROUTED_IP},link=main",
+                "-H", _guest_hvparams([(f"{BRIDGED_IP}/24", ""),
+                                       (f"{ROUTED_IP}/32", "")]), GUEST)
+            yield {"cluster": cluster, "netns": net["netns"],
+                   "serials": serials}
+    finally:
+        for serial in serials:
+            serial.close()
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serial(story: dict[str, Any]) -> SerialLog:
+    """The serial console of the shared guest's current qemu."""
+    serial: SerialLog = story["main"]
+    return serial
+
+
+def _attach_main(story: dict[str, Any], serial: SerialLog) -> SerialLog:
+    story["serials"].append(serial)
+    story["main"] = serial
+    return serial
+
+
+def test_vnc_password_file_reaches_every_node(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    on_master = Path(cluster.node(1).paths.under(PASSWORD_FILE))
+    on_master.write_text(PASSWORD + "\n")
+    on_master.chmod(0o600)
+    gnt(cluster, "gnt-cluster", "modify", "-H",
+        f"kvm:vnc_bind_address={cluster.node(1).ip},"
+        f"vnc_password_file={PASSWORD_FILE}")
+    on_node2 = Path(cluster.node(2).paths.under(PASSWORD_FILE))
+    assert not on_node2.exists()
+    gnt(cluster, "gnt-cluster", "redist-conf")
+    assert on_node2.read_text() == PASSWORD + "\n"
+
+
+def test_boots_to_the_marker(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    serial = _attach_main(story, attached(cluster, 1, GUEST, "gnt-instance",
+                                          "startup", GUEST))
+    serial.wait_ready()
+    assert f"gnt-guest: eth0 {BRIDGED_IP}/24" in serial.lines
+    assert field(cluster, GUEST, "status,pnode").split() == ["running", N1]
+
+
+def test_ping_over_the_bridged_nic(story: dict[str, Any]) -> None:
+    ping(BRIDGED_IP, netns=story["netns"])
+    assert ticks(story["netns"], BRIDGED_IP) >= 0
+
+
+def test_ping_over_the_routed_nic(story: dict[str, Any]) -> None:
+    ping(ROUTED_IP)
+    route = run("ip", "route", "show", f"{ROUTED_IP}/32").stdout.decode()
+    assert "dev gnt" in route, route
+
+
+def test_vnc_takes_the_password(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    port = int(field(cluster, GUEST, "network_port"))
+    assert rfb_auth(port, PASSWORD, host=cluster.node(1).ip) == 0
+    assert rfb_auth(port, "wrong", host=cluster.node(1).ip) != 0
+
+
+def test_console_names_the_vnc_server(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    port = field(cluster, GUEST, "network_port")
+    res = cluster.gnt("gnt-instance", "console", "--show-cmd", GUEST)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("socat ") and res.stdout.count("\n") == 1
+    assert res.stderr.strip() == \
+        f"VNC console of {GUEST}: {cluster.node(1).ip}:{port}"
+
+
+def test_soft_reboot_resets_the_guest(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    serial = _serial(story)
+    before = serial.mark()
+    gnt(cluster, "gnt-instance", "reboot", "--type", "soft", GUEST)
+    serial.wait_ready(after=before)
+    assert serial.lines[before:].count(testguest.READY_MARKER) == 1
+    assert not serial.closed  # the same qemu
+    ping(BRIDGED_IP, netns=story["netns"])
+
+
+def test_reboot_powers_off_and_starts_again(story: dict[str, Any]) -> None:
+    # The reboot also turns VNC off: both nodes are on this host, so the
+    # migrations below would bind the instance's VNC port twice.
+    cluster: LocalCluster = story["cluster"]
+    port = int(field(cluster, GUEST, "network_port"))
+    gnt(cluster, "gnt-instance", "modify", "-H", "vnc_bind_address=", GUEST)
+    old = _serial(story)
+    serial = _attach_main(story, attached(cluster, 1, GUEST, "gnt-instance",
+                                          "reboot", GUEST, old=old))
+    assert testguest.POWEROFF_LINE in old.lines
+    serial.wait_ready()
+    ping(ROUTED_IP)
+    with pytest.raises(OSError):
+        rfb_auth(port, PASSWORD, host=cluster.node(1).ip)
+
+
+def test_live_migration_keeps_the_counter_running(
+        story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    netns = story["netns"]
+    before = ticks(netns, BRIDGED_IP)
+    out = gnt(cluster, "gnt-instance", "migrate", "-f", GUEST)
+    assert "memory transfer complete, downtime" in out
+    assert field(cluster, GUEST, "status,pnode").split() == ["running", N2]
+    after = ticks(netns, BRIDGED_IP)
+    assert after > before
+    serial = _attach_main(story, SerialLog(serial_socket(cluster, 2, GUEST)))
+    line = serial.wait_for(lambda line: is_tick(line)
+                           and tick_value(line) > after)
+    assert tick_value(line) > after
+    ping(ROUTED_IP)
+
+
+def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
+    cluster: LocalCluster = story["cluster"]
+    netns = story["netns"]
+    gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os", "-t", "file",
+        "--disk", "0:size=8M", "--no-name-check", "--no-ip-check",
+        "--no-start", "-n", N1, "-B", "memory=96", "--net", "0:",
+        "-H", _guest_hvparams([(f"{DISKFUL_IP}/24", "")])
+        + ",vnc_bind_address=", DISKFUL)
+    disk = f"/srv/ganeti/file-storage/{DISKFUL}/disk0"
+    on1 = Path(cluster.node(1).paths.under(disk))
+    assert on1.stat().st_size == 8 << 20
+    data = os.urandom(8 << 20)  # content that a mirror could get wrong
+    on1.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    serial = attached(cluster, 1, DISKFUL, "gnt-instance", "startup", DISKFUL)
+    story["serials"].append(serial)
+    serial.wait_ready()
+    query = "sha256 vda 8"
+    assert guest_query(netns, DISKFUL_IP, query) == f"{query} {digest}"
+    before = ticks(netns, DISKFUL_IP)
+    out = gnt(cluster, "gnt-instance", "migrate", "-f", DISKFUL)
+    assert "disks mirrored" in out
+    assert field(cluster, DISKFUL, "status,pnode").split() == ["running", N2]
+    assert ticks(netns, DISKFUL_IP) > before
+    assert guest_query(netns, DISKFUL_IP, query) == f"{query} {digest}"
+    on2 = Path(cluster.node(2).paths.under(disk))
+    assert hashlib.sha256(on2.read_bytes()).hexdigest() == digest
+    assert not on1.exists()
+    gnt(cluster, "gnt-instance", "remove", "-f", DISKFUL)
+
+
+def test_acpi_shutdown(story: dict[str, Any]) -> None:
+    # Last: the shared guest powers off.
+    cluster: LocalCluster = story["cluster"]
+    serial = _serial(story)
+    out = gnt(cluster, "gnt-instance", "shutdown", GUEST)
+    assert "stopped hard" not in out
+    serial.wait_closed()
+    assert testguest.POWEROFF_LINE in serial.lines
+    assert field(cluster, GUEST, "status") == "ADMIN_down"
+    found = subprocess.run(["pgrep", "-af", "kvm-hypervisor"],
+                           capture_output=True, text=True,
+                           check=False).stdout
+    assert not [line for line in found.splitlines()
+                if cluster.directory in line and GUEST in line]
