@@ -338,14 +338,7 @@ def test_create_refuses_a_disk_too_small_for_the_system(
 @needs_root
 @needs_disk_tools
 def test_rename_sets_the_hostname_and_detaches(tmp_path: Path) -> None:
-    disk = tmp_path / "disk0"
-    stage = tmp_path / "stage"
-    (stage / "etc").mkdir(parents=True)
-    (stage / "etc/hostname").write_text("old.example.com\n")
-    with open(disk, "wb") as handle:
-        handle.truncate(16 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(stage), str(disk)],
-                   check=True)
+    disk = _system_disk(tmp_path, "old.example.com")
     result = _script("rename", env={
         "INSTANCE_NAME": "new.example.com", "OLD_INSTANCE_NAME":
         "old.example.com", "DISK_0_PATH": str(disk)})
@@ -370,3 +363,55 @@ def test_rename_refuses_a_disk_without_a_system(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "disk 0 holds no installed system" in result.stderr
     assert _loops(disk) == ""
+
+
+def _system_disk(tmp_path: Path, name: str) -> Path:
+    """A whole-disk ext4 'installed system' naming ``name``."""
+    disk = tmp_path / "disk0"
+    stage = tmp_path / "stage"
+    (stage / "etc").mkdir(parents=True)
+    (stage / "etc/hostname").write_text(f"{name}\n")
+    with open(disk, "wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(stage), str(disk)],
+                   check=True)
+    return disk
+
+
+@needs_root
+@needs_disk_tools
+def test_export_then_import_under_a_new_name(tmp_path: Path) -> None:
+    disk = _system_disk(tmp_path, "old.example.com")
+    dump = subprocess.run(
+        [str(OS_DIR / "export")], env={
+            "PATH": PATH, "INSTANCE_NAME": "old.example.com",
+            "EXPORT_DEVICE": str(disk), "EXPORT_INDEX": "0"},
+        capture_output=True, timeout=60, check=False)
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout == disk.read_bytes()
+    target = tmp_path / "target"
+    with open(target, "wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    result = subprocess.run(
+        [str(OS_DIR / "import")], input=dump.stdout,
+        env={"PATH": PATH, "INSTANCE_NAME": "new.example.com",
+             "IMPORT_DEVICE": str(target), "IMPORT_INDEX": "0"},
+        capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert b"set the host name to new.example.com" in result.stderr
+    assert _loops(target) == ""
+    out = subprocess.run(["debugfs", "-R", "cat /etc/hostname", str(target)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "new.example.com\n"
+
+
+def test_import_of_data_without_a_filesystem_copies_it(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"\0" * 4096)
+    result = subprocess.run(
+        [str(OS_DIR / "import")], input=b"raw data",
+        env={"PATH": PATH, "INSTANCE_NAME": "n", "IMPORT_DEVICE": str(target),
+             "IMPORT_INDEX": "0"},
+        capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:8] == b"raw data"

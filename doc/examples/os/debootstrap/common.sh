@@ -342,6 +342,16 @@ mount_root() {
   at_exit "umount '$DB_ROOT'"
 }
 
+# has_root_fs DISK: whether DISK holds an ext2/3/4 filesystem where
+# open_root looks for it (the superblock magic 0xEF53 at byte 1080).
+has_root_fs() {
+  local loc magic
+  loc=$(root_location "$1")
+  magic=$(dd if="$1" bs=1 skip=$((${loc% *} + 1080)) count=2 2>/dev/null |
+    od -An -tx1 | tr -d ' \n')
+  [ "$magic" = 53ef ]
+}
+
 # open_root DISK: mount the root filesystem of an installed disk.
 open_root() {
   local loc
