@@ -217,10 +217,11 @@ def test_manual_pages_are_installed_in_their_sections(
 
 def test_example_os_and_cfgupgrade_are_installed(
         installed: dict[str, Path]) -> None:
-    os_dir = installed["prefix"] / "share" / "ganeti" / "os" / "ganeti-demo-os"
-    example = ROOT / "doc" / "examples" / "os" / "ganeti-demo-os"
-    assert sorted(os.listdir(os_dir)) == sorted(os.listdir(example))
-    assert os.access(os_dir / "create", os.X_OK)
+    for name in ("ganeti-demo-os", "debootstrap"):
+        os_dir = installed["prefix"] / "share" / "ganeti" / "os" / name
+        example = ROOT / "doc" / "examples" / "os" / name
+        assert sorted(os.listdir(os_dir)) == sorted(os.listdir(example))
+        assert os.access(os_dir / "create", os.X_OK)
     tool = installed["prefix"] / "lib" / "ganeti" / "tools" / "cfgupgrade"
     env = {"PATH": "/usr/bin:/bin",
            "PYTHONPATH": str(installed["pkg"].parent)}
