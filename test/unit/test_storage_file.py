@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ganeti import constants, errors, objects, pathutils, storage
-from ganeti.storage import filestorage, templates
+from ganeti.storage import filestorage, lvm, templates
 from ganeti.storage.base import LdiskStatus, StorageContext, SyncStatus
 from ganeti.storage.filestorage import MIB, FileDevice
 
@@ -45,9 +45,10 @@ def real(ctx: StorageContext, path: str) -> str:
 def test_registry_knows_every_logical_disk_type() -> None:
     assert set(storage.DRIVERS) == set(constants.LOGICAL_DISK_TYPES)
     assert storage.get_device_class(constants.LD_FILE) is FileDevice
+    assert storage.get_device_class(constants.LD_LV) is lvm.LogicalVolume
 
 
-@pytest.mark.parametrize("dev_type", [constants.LD_LV, constants.LD_DRBD8])
+@pytest.mark.parametrize("dev_type", [constants.LD_DRBD8])
 def test_known_but_unavailable_types(dev_type: str, ctx: StorageContext) -> None:
     disk = objects.Disk(dev_type=dev_type, size=10, logical_id=["a", "b"])
     with pytest.raises(errors.OpPrereqError,

@@ -47,3 +47,14 @@ def test_bad_output_is_one_line(output: str, match: str) -> None:
 def test_only_lvm2_commands_run() -> None:
     with pytest.raises(errors.ProgrammerError, match="Not an lvm2 command: rm"):
         runner.LvmRunner().run("rm", "-rf", "/")
+
+
+def test_one_record_per_volume_of_several_segments() -> None:
+    # Recorded: a linear volume grown into space not adjacent to its end.
+    output = ("  linear|VG|20.00|1|0|-wi-------|\n"
+              "  linear|VG|20.00|1|0|-wi-------|\n"
+              "  small2|VG|12.00|3|0.00|-wi-------|\n")
+    lvs = runner.parse_lvs(runner.parse_report(output, runner.LV_FIELDS))
+    assert [(lv.name, lv.size_mib, lv.segments) for lv in lvs] == \
+        [("linear", 20, 2), ("small2", 12, 1)]
+    assert lvs[1].stripe_size_kib == 4

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from lvm2_session_support import RECORDING, run_session
 
 from ganeti import errors, objects, storage
 from ganeti.storage import lvm
@@ -203,3 +204,13 @@ def test_command_failure_reason() -> None:
         "  WARNING: x\n  Volume group \"v\" not found\n"
         "  Run `vgs --help' for more information.\n") == \
         'Volume group "v" not found'
+
+
+def test_session_matches_recording(vg3: VolumeGroup) -> None:
+    """The recording the simulator is checked against is real lvm2's."""
+    transcript = run_session(RUNNER, vg3.name, vg3.pvs)
+    if os.environ.get("GANETI_RECORD_LVM2") == "1":
+        with open(RECORDING, "w", encoding="utf-8") as handle:
+            handle.write(transcript)
+    with open(RECORDING, encoding="utf-8") as handle:
+        assert transcript == handle.read()

@@ -21,6 +21,7 @@ device-mapper use ``--driverloaded n``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -133,6 +134,7 @@ class LvInfo:
     stripe_size_kib: int
     attr: str
     origin: str
+    segments: int = 1
 
     @property
     def active(self) -> bool:
@@ -149,6 +151,27 @@ class LvInfo:
                    stripes=_parse_int(row["stripes"]),
                    stripe_size_kib=parse_stripe_size_kib(row["stripe_size"]),
                    attr=row["lv_attr"], origin=row["origin"])
+
+
+def parse_lvs(rows: Sequence[dict[str, str]]) -> list[LvInfo]:
+    """One record per volume from ``lvs`` rows.
+
+    Asked for segment fields (``stripes``, ``stripe_size``), ``lvs``
+    prints one line per segment: a volume grown into non-adjacent free
+    space has several.  The record keeps the first segment's striping and
+    counts the segments.
+    """
+    merged: dict[tuple[str, str], LvInfo] = {}
+    for row in rows:
+        info = LvInfo.from_row(row)
+        key = (info.vg_name, info.name)
+        if key in merged:
+            first = merged[key]
+            merged[key] = dataclasses.replace(first,
+                                              segments=first.segments + 1)
+        else:
+            merged[key] = info
+    return list(merged.values())
 
 
 @dataclass(frozen=True)
@@ -234,8 +257,7 @@ class LvmRunner:
 
     def list_lvs(self, vg_name: str | None = None) -> list[LvInfo]:
         targets = [vg_name] if vg_name else []
-        return [LvInfo.from_row(row)
-                for row in self.report("lvs", LV_FIELDS, *targets)]
+        return parse_lvs(self.report("lvs", LV_FIELDS, *targets))
 
     def find_lv(self, vg_name: str, lv_name: str) -> LvInfo | None:
         """The volume, or None; a missing VG is an error."""
