@@ -335,6 +335,10 @@ class LUInstanceGrowDisk(InstanceLU):
         cluster = self.cfg.get_cluster()
         for node in inst.all_nodes:
             common.check_node_online(self, node, "grow the disk")
+            if self.disk.dev_type == constants.LD_LV:
+                common.check_vg_free(self, node, self.op.amount,
+                                     f"growing {self.disk.iv_name} of"
+                                     f" instance {inst.name}")
             if self.disk.dev_type != constants.LD_FILE:
                 continue
             res = self.rpc.call_node_info([node], cluster.volume_group_name,

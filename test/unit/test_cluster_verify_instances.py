@@ -202,15 +202,18 @@ def test_invalid_disk_answer(env: Any) -> None:
 
 
 def test_disks_without_a_driver_are_not_sent(tmp_path: Path) -> None:
-    specs = [{"primary": N1, "disk_template": constants.DT_PLAIN,
-              "admin_up": True},
-             {"primary": N2, "disk_template": constants.DT_PLAIN,
-              "admin_up": False}]
-    for cfg, rpc in make_env(tmp_path, specs):
+    specs = [{"primary": N1, "disk_template": constants.DT_DRBD8,
+              "secondary": N2, "admin_up": True,
+              "disks": [_drbd(N1, N2, 11000)]}]
+
+    def ports(data: objects.ConfigData) -> None:
+        data.cluster.highest_used_port = 11000
+
+    for cfg, rpc in make_env(tmp_path, specs, ports):
         assert failing(cfg, rpc) == [
             f"ERROR:EINSTANCEFAULTYDISK:instance:{UP1}:couldn't retrieve "
-            f"status for disk/0 on {N1}: Disk device type lvm is not "
-            "available in this build"]
+            f"status for disk/0 on {node}: Disk device type drbd8 is not "
+            "available in this build" for node in (N1, N2)]
         assert rpc.disk_queries == {}
 
 

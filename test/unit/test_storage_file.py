@@ -306,8 +306,21 @@ def test_generate_diskless() -> None:
                                  SDIR)
 
 
+def test_generate_plain() -> None:
+    disks = templates.generate_disks(constants.DT_PLAIN,
+                                     [{"size": 5}, {"size": 7, "mode": "ro"}],
+                                     INST, SDIR, vg_name="xenvg", base_index=1)
+    assert [(d.dev_type, d.size, d.iv_name, d.mode, d.logical_id[0])
+            for d in disks] == [("lvm", 5, "disk/1", "rw", "xenvg"),
+                                ("lvm", 7, "disk/2", "ro", "xenvg")]
+    names = [d.logical_id[1] for d in disks]
+    assert names[0].endswith(".disk1") and names[1].endswith(".disk2")
+    assert names[0][:-6] != names[1][:-6]  # unique ids
+
+
 @pytest.mark.parametrize("template, exc, match", [
-    (constants.DT_PLAIN, errors.OpPrereqError, "not available in this build"),
+    (constants.DT_PLAIN, errors.OpPrereqError,
+     r"The plain template needs LVM, which is not enabled on this cluster"),
     (constants.DT_DRBD8, errors.OpPrereqError, "not available in this build"),
     ("floppy", errors.ParameterError, "Unknown disk template"),
 ])

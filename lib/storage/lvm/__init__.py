@@ -5,6 +5,8 @@ its parser (see ``doc/design/storage.rst``).
 :class:`LogicalVolume` here.
 """
 
+from ganeti import pathutils
+from ganeti.storage.lvm import simulator
 from ganeti.storage.lvm.device import LogicalVolume
 from ganeti.storage.lvm.runner import (
     LvInfo,
@@ -15,4 +17,10 @@ from ganeti.storage.lvm.runner import (
 )
 
 __all__ = ["LogicalVolume", "LvInfo", "LvmCommandError", "LvmRunner", "PvInfo",
-           "VgInfo"]
+           "VgInfo", "node_runner"]
+
+
+def node_runner(paths: pathutils.Paths | None = None) -> LvmRunner:
+    """The lvm2 runner of this node: real lvm2, or the simulator on a
+    local-cluster node that asks for it (see :mod:`.simulator`)."""
+    return simulator.runner_for_node(paths or pathutils.get()) or LvmRunner()

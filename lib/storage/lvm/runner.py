@@ -46,6 +46,9 @@ COMMANDS: Final = frozenset({
     "lvs", "vgs", "pvs", "lvcreate", "lvremove", "lvrename", "lvextend",
     "lvchange", "pvchange", "vgreduce"})
 
+#: Seconds an lvm2 command may take (a stuck device must not hang a job).
+COMMAND_TIMEOUT: Final = 120.0
+
 Executor = Callable[[Sequence[str]], process.RunResult]
 
 
@@ -56,7 +59,8 @@ class LvmCommandError(errors.BlockDeviceError):
 def run_real(argv: Sequence[str]) -> process.RunResult:
     """The default executor: run the real program, C locale."""
     return process.run_cmd(argv, env={"LC_ALL": "C",
-                                      "LVM_SUPPRESS_FD_WARNINGS": "1"})
+                                      "LVM_SUPPRESS_FD_WARNINGS": "1"},
+                           timeout=COMMAND_TIMEOUT)
 
 
 # --- Parsing (the one place lvm2 output is read) ------------------------------

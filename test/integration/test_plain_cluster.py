@@ -1,0 +1,132 @@
+"""``-t plain`` instances on a local cluster (its nodes use the lvm2
+simulator and have the volume group xenvg out of the box)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ganeti import constants
+from ganeti.localcluster import LocalCluster, LocalNode
+from ganeti.storage.lvm import simulator
+
+EXAMPLE_OS = Path(__file__).resolve().parents[2] / "doc" / "examples" / "os" \
+    / "ganeti-demo-os"
+INST = "web1.example.com"
+
+
+class Plain:
+    def __init__(self, lc: LocalCluster) -> None:
+        self.lc = lc
+        self.n1, self.n2 = lc.node(1), lc.node(2)
+        for node in (self.n1, self.n2):
+            shutil.copytree(EXAMPLE_OS, Path(node.paths.os_search_path[0])
+                            / "ganeti-demo-os")
+
+    def run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.lc.gnt(command, *args)
+
+    def ok(self, command: str, *args: str) -> str:
+        res = self.run(command, *args)
+        assert res.returncode == 0, f"{args}: {res.stdout}{res.stderr}"
+        return res.stdout
+
+    def fails(self, match: str, command: str, *args: str) -> str:
+        res = self.run(command, *args)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0 and match in out, out
+        assert "Traceback" not in out, out
+        return out
+
+    def lvs(self, node: LocalNode) -> dict[str, Any]:
+        """The simulated volumes of ``node`` (name -> state)."""
+        path = os.path.join(simulator.state_dir(node.paths),
+                            simulator.STATE_FILE)
+        with open(path, encoding="utf-8") as handle:
+            lvs: dict[str, Any] = json.load(handle)["vgs"][
+                constants.DEFAULT_VG]["lvs"]
+        return lvs
+
+    def disk_path(self, node: LocalNode, lv: str) -> str:
+        return os.path.join(simulator.state_dir(node.paths),
+                            constants.DEFAULT_VG, lv)
+
+
+@pytest.fixture
+def plain(make_cluster: Callable[..., LocalCluster]) -> Plain:
+    return Plain(make_cluster(2))
+
+
+def _lv_names(info: str) -> list[str]:
+    return [line.split("xenvg/")[1].split(",")[0]
+            for line in info.splitlines() if "logical volume: xenvg/" in line]
+
+
+def test_plain_life_cycle(plain: Plain) -> None:
+    n1, n2 = plain.n1, plain.n2
+    plain.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "plain", "--disk", "0:size=128M,stripes=2",
+             "--disk", "1:size=64M", "-o", "ganeti-demo-os+minimal",
+             "-n", n1.name, INST)
+    info = plain.ok("gnt-instance", "info", INST)
+    lvs = _lv_names(info)
+    assert len(lvs) == 2
+    assert f"logical volume: xenvg/{lvs[0]}, stripes: 2, stripe size: 64" \
+        " KiB" in info
+    assert f"logical volume: xenvg/{lvs[1]}, stripes: 1" in info
+    state = plain.lvs(n1)
+    assert state[lvs[0]]["segments"][0]["stripes"] == 2
+    assert state[lvs[0]]["size"] == 128 and state[lvs[1]]["size"] == 64
+    # The OS script wrote its header on the volume: real bytes.
+    with open(plain.disk_path(n1, lvs[0]), "rb") as handle:
+        assert handle.read(4096).strip(b"\0")
+
+    plain.ok("gnt-instance", "grow-disk", INST, "0", "64M")
+    assert plain.lvs(n1)[lvs[0]]["size"] == 192
+    assert "disk/0: lvm, size 192M" in plain.ok("gnt-instance", "info", INST)
+
+    plain.ok("gnt-instance", "shutdown", INST)
+    assert lvs[0] in plain.ok("gnt-instance", "activate-disks", INST)
+    assert plain.lvs(n1)[lvs[0]]["active"]
+    plain.ok("gnt-instance", "deactivate-disks", INST)
+    assert not plain.lvs(n1)[lvs[0]]["active"]
+    plain.ok("gnt-instance", "reinstall", "-f", INST)
+
+    plain.ok("gnt-instance", "rename", "--no-name-check", "--no-ip-check",
+             INST, "web2.example.com")
+    assert sorted(plain.lvs(n1)) == sorted(lvs)  # volumes keep their names
+
+    plain.ok("gnt-instance", "move", "-f", "-n", n2.name, "web2.example.com")
+    assert plain.lvs(n1) == {}
+    assert sorted(plain.lvs(n2)) == sorted(lvs)
+    with open(plain.disk_path(n2, lvs[0]), "rb") as handle:
+        assert handle.read(4096).strip(b"\0")
+
+    plain.ok("gnt-instance", "remove", "-f", "web2.example.com")
+    assert plain.lvs(n2) == {}
+    assert not os.path.exists(plain.disk_path(n2, lvs[0]))
+
+
+def test_plain_bad_input(plain: Plain) -> None:
+    base = ("add", "--no-name-check", "--no-ip-check", "-t", "plain",
+            "-o", "ganeti-demo-os+minimal", "-n", plain.n1.name)
+    plain.fails("Not enough free space in volume group xenvg on node"
+                f" {plain.n1.name} for the disks of instance {INST}: needed"
+                " 1048576 MiB, available 262128 MiB",
+                "gnt-instance", *base, "--disk", "0:size=1T", INST)
+    # More stripes than physical volumes: lvm2 refuses on the node, the
+    # error names node, VG and LV, and nothing is left behind.
+    out = plain.fails("Cannot make 5 stripes: volume group xenvg has 4"
+                      " physical volume(s) with free space",
+                      "gnt-instance", *base, "--disk", "0:size=64M,stripes=5",
+                      INST)
+    assert f"on node {plain.n1.name}, volume group xenvg" in out
+    assert plain.lvs(plain.n1) == {}
+    assert plain.ok("gnt-instance", "list", "--no-headers") == ""
