@@ -352,6 +352,9 @@ class LUInstanceSetParams(InstanceLU):
                 vg_name=self.cluster.volume_group_name)[0]
         if values.get("params"):
             disk.params = dict(values["params"])
+        if disk.dev_type == constants.LD_LV:
+            common.check_vg_free(self, inst.primary_node, disk.size,
+                                 f"a new disk of instance {inst.name}")
         inst.disks = [*inst.disks, disk]
         self.new_disks.append(disk)
         self.changes.append([f"disk/{len(inst.disks) - 1}",

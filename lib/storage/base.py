@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganeti import errors, ht, objects, pathutils
+from ganeti import constants, errors, ht, objects, pathutils
 from ganeti.records import Record, field
 
 if TYPE_CHECKING:
@@ -146,5 +146,10 @@ class BlockDev(abc.ABC):
         if not check(size_mib):
             raise errors.BlockDeviceError(
                 f"Invalid {what}: {ht.describe_failure(check, size_mib)}",
+                errors.ErrorCode.INVAL)
+        if size_mib > constants.MAX_DISK_SIZE_MIB:
+            raise errors.BlockDeviceError(
+                f"Invalid {what}: {size_mib} MiB is above the maximum of"
+                f" {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)",
                 errors.ErrorCode.INVAL)
         return int(size_mib)

@@ -56,6 +56,10 @@ def _disk_size(index: int, spec: Mapping[str, Any]) -> int:
         raise errors.ParameterError(
             f"Disk {index}: size: {ht.describe_failure(ht.TPositiveInt, size)}"
             " (MiB)", parameter="disks")
+    if size > constants.MAX_DISK_SIZE_MIB:  # type: ignore[operator]
+        raise errors.ParameterError(
+            f"Disk {index}: size {size} MiB is above the maximum of"
+            f" {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)", parameter="disks")
     return int(size)  # type: ignore[arg-type]
 
 

@@ -129,4 +129,11 @@ def test_plain_bad_input(plain: Plain) -> None:
                       INST)
     assert f"on node {plain.n1.name}, volume group xenvg" in out
     assert plain.lvs(plain.n1) == {}
+    # Absurd sizes stop at the opcode, for every template (they used to
+    # reach the node: "OverflowError: Python int too large...").
+    for template in ("plain", "file"):
+        plain.fails("at most 1099511627776 (1 EiB)", "gnt-instance", "add",
+                    "--no-name-check", "--no-ip-check", "-t", template, "-o",
+                    "ganeti-demo-os+minimal", "-n", plain.n1.name,
+                    "--disk", "0:size=99999999999999T", INST)
     assert plain.ok("gnt-instance", "list", "--no-headers") == ""
