@@ -55,7 +55,7 @@ def _vg_info(vg_name: str, info: dict[str, Any]) -> None:
     info.update(vg_size=vg.size_mib, vg_free=vg.free_mib)
 
 
-def _existing_ancestor(path: str) -> str:
+def existing_ancestor(path: str) -> str:
     while not os.path.exists(path):
         parent = os.path.dirname(path)
         if parent == path:
@@ -69,7 +69,7 @@ def _file_info(file_storage_dir: str, info: dict[str, Any]) -> None:
         return
     real = pathutils.get().under(file_storage_dir)
     try:
-        st = os.statvfs(_existing_ancestor(real))
+        st = os.statvfs(existing_ancestor(real))
     except OSError:
         return
     info.update(file_storage_total=st.f_blocks * st.f_frsize // _MIB,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rapi_cluster_support import Rapi
 
 from ganeti import constants
 from ganeti.localcluster import LocalCluster, LocalNode
@@ -137,3 +138,61 @@ def test_plain_bad_input(plain: Plain) -> None:
                     "ganeti-demo-os+minimal", "-n", plain.n1.name,
                     "--disk", "0:size=99999999999999T", INST)
     assert plain.ok("gnt-instance", "list", "--no-headers") == ""
+
+
+def test_storage_units(plain: Plain) -> None:
+    n1 = plain.n1.name
+    plain.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "plain", "--disk", "0:size=64M", "-o",
+             "ganeti-demo-os+minimal", "-n", n1, "--no-start", INST)
+    (lv,) = plain.lvs(plain.n1)
+    volumes = plain.ok("gnt-node", "volumes", "--no-headers", "--separator",
+                       "|", "--units", "m")
+    assert volumes.splitlines() == [f"{n1}|xenvg|{lv}|64|{INST}"]
+    pvs = plain.ok("gnt-node", "list-storage", "--no-headers", "--separator",
+                   "|", "--units", "m", n1).splitlines()
+    # 64 GiB PVs keep one 4 MiB extent for metadata, as lvm2's do.
+    assert pvs == [f"{n1}|lvm-pv|/dev/lcpv{i}|65532|{used}|{65532 - used}|Y"
+                   for i, used in enumerate((64, 0, 0, 0))]
+    assert plain.ok("gnt-node", "list-storage", "-t", "lvm-vg", "-o",
+                    "node,name,free", "--no-headers", "--units", "m").split() \
+        == [plain.n1.name, "xenvg", "262064", plain.n2.name, "xenvg", "262128"]
+    file_row = plain.ok("gnt-node", "list-storage", "-t", "file",
+                        "--no-headers", "--separator", "|", n1).split("|")
+    assert file_row[:3] == [n1, "file", "/srv/ganeti/file-storage"]
+
+    plain.ok("gnt-node", "modify-storage", "--allocatable", "no", n1,
+             "lvm-pv", "/dev/lcpv0")
+    assert plain.ok("gnt-node", "list-storage", "-o", "name,allocatable",
+                    "--no-headers", n1).split()[:4] == \
+        ["/dev/lcpv0", "N", "/dev/lcpv1", "Y"]
+    plain.fails("Storage units of type lvm-vg cannot be modified (only"
+                " lvm-pv)", "gnt-node", "modify-storage", "--allocatable",
+                "no", n1, "lvm-vg", "xenvg")
+    plain.fails(f"Cannot modify lvm-pv /dev/nosuch on node {n1}",
+                "gnt-node", "modify-storage", "--allocatable", "yes", n1,
+                "lvm-pv", "/dev/nosuch")
+
+    # A PV disappears: repair-storage drops it from the volume group.
+    sim = simulator.LvmSimulator(simulator.state_dir(plain.n1.paths))
+    sim.set_pv_missing(constants.DEFAULT_VG, "/dev/lcpv3")
+    plain.ok("gnt-node", "repair-storage", n1, "lvm-vg", "xenvg")
+    assert "/dev/lcpv3" not in plain.ok("gnt-node", "list-storage", n1)
+    plain.fails(f"Cannot repair lvm-vg novg on node {n1}", "gnt-node",
+                "repair-storage", n1, "lvm-vg", "novg")
+    plain.fails("Unknown output fields selected: bogus", "gnt-node",
+                "list-storage", "-o", "name,bogus")
+
+    # The RAPI resources run the same opcodes.
+    rapi = Rapi(plain.lc)
+    job = rapi.write("PUT", f"/2/nodes/{n1}/storage/modify?storage_type="
+                     "lvm-pv&name=/dev/lcpv0&allocatable=1")
+    assert rapi.wait(job)["status"] == "success"
+    status, job, _ = rapi.request(
+        "GET", f"/2/nodes/{n1}/storage?storage_type=lvm-pv&output_fields="
+        "name,allocatable", user=rapi.writer)
+    assert status == 200
+    assert rapi.wait(job)["opresult"][-1][0] == ["/dev/lcpv0", True]
+    job = rapi.write("PUT", f"/2/nodes/{n1}/storage/repair?storage_type="
+                     "lvm-vg&name=xenvg")
+    assert rapi.wait(job)["status"] == "success"
