@@ -138,6 +138,12 @@ def test_plain_bad_input(plain: Plain) -> None:
                     "ganeti-demo-os+minimal", "-n", plain.n1.name,
                     "--disk", "0:size=99999999999999T", INST)
     assert plain.ok("gnt-instance", "list", "--no-headers") == ""
+    # Nothing was left allocated; a volume no disk is shows in verify.
+    plain.ok("gnt-cluster", "verify")
+    simulator.LvmSimulator(simulator.state_dir(plain.n2.paths)).runner(
+        ).lvcreate(constants.DEFAULT_VG, "stray", 8)
+    plain.fails(f"ERROR: node {plain.n2.name}: volume xenvg/stray is unknown",
+                "gnt-cluster", "verify")
 
 
 def test_storage_units(plain: Plain) -> None:
