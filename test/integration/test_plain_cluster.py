@@ -202,3 +202,22 @@ def test_storage_units(plain: Plain) -> None:
     job = rapi.write("PUT", f"/2/nodes/{n1}/storage/repair?storage_type="
                      "lvm-vg&name=xenvg")
     assert rapi.wait(job)["status"] == "success"
+
+
+def test_repair_disk_sizes(plain: Plain) -> None:
+    n1 = plain.n1.name
+    plain.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "plain", "--disk", "0:size=64M", "-o",
+             "ganeti-demo-os+minimal", "-n", n1, "--no-start", INST)
+    assert plain.ok("gnt-cluster", "repair-disk-sizes").strip() == \
+        "All recorded disk sizes are correct"
+    (lv,) = plain.lvs(plain.n1)
+    # The volume grows behind the cluster's back.
+    simulator.LvmSimulator(simulator.state_dir(plain.n1.paths)).runner(
+        ).lvextend(constants.DEFAULT_VG, lv, 32)
+    out = plain.ok("gnt-cluster", "repair-disk-sizes", INST)
+    assert f"Instance {INST}, disk/0: recorded size 64 MiB, actual 96 MiB:" \
+        " fixed" in out
+    assert "disk/0: lvm, size 96M" in plain.ok("gnt-instance", "info", INST)
+    plain.fails("Instance 'nosuch.example.com' not known", "gnt-cluster",
+                "repair-disk-sizes", "nosuch.example.com")
