@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rapi_cluster_support import Rapi
 
 from ganeti import constants
 from ganeti.localcluster import LocalCluster, LocalNode
@@ -189,7 +188,9 @@ def test_storage_units(plain: Plain) -> None:
     plain.fails("Unknown output fields selected: bogus", "gnt-node",
                 "list-storage", "-o", "name,bogus")
 
-    # The RAPI resources run the same opcodes.
+    # The RAPI resources run the same opcodes.  (Imported here: another
+    # module loads rapi_cluster_support as a pytest plugin.)
+    from rapi_cluster_support import Rapi
     rapi = Rapi(plain.lc)
     job = rapi.write("PUT", f"/2/nodes/{n1}/storage/modify?storage_type="
                      "lvm-pv&name=/dev/lcpv0&allocatable=1")
