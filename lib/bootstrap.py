@@ -46,6 +46,7 @@ from ganeti import (
 from ganeti.rpc.client import RpcClient
 from ganeti.rpc.result import RpcResult
 from ganeti.rpc.transport import HttpsTransport
+from ganeti.storage import lvm
 from ganeti.utils import io, process
 
 EC = errors.ErrorCode
@@ -193,13 +194,15 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
 
 def check_volume_group(vg_name: str) -> None:
     """The volume group must exist on this node (``vgs``)."""
-    res = process.run_cmd(["vgs", "--noheadings", "-o", "vg_name", vg_name],
-                          timeout=60)
-    if res.failed:
+    try:
+        found = lvm.node_runner().find_vg(vg_name) is not None
+        reason = "no such volume group"
+    except errors.GenericError as err:
+        found, reason = False, str(err)
+    if not found:
         raise errors.OpPrereqError(
-            f"Volume group '{vg_name}' not found on this node "
-            f"({' '.join(res.output.split())[:120] or res.fail_reason}); "
-            "create it, give another with -g, or use --no-lvm-storage",
+            f"Volume group '{vg_name}' not found on this node ({reason:.160});"
+            " create it, give another with -g, or use --no-lvm-storage",
             EC.ENVIRON)
 
 

@@ -111,6 +111,9 @@ MAX_TAG_LEN: Final = 128
 MAX_TAGS_PER_OBJ: Final = 4096
 DEFAULT_SHUTDOWN_TIMEOUT: Final = 120
 DEFAULT_VG: Final = "xenvg"
+#: The largest disk size (MiB) anything accepts: 1 EiB.  Far beyond any
+#: real disk, and far below where byte offsets overflow (8 EiB).
+MAX_DISK_SIZE_MIB: Final = 1 << 40
 
 # --- OS interface ---
 OS_API_V10: Final = 10

@@ -45,6 +45,7 @@ from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
+from ganeti.storage.lvm import simulator
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
 DEFAULT_PREFIX: Final = "127.0.0."
@@ -279,7 +280,8 @@ class LocalCluster:
         # commands start much faster with them.
         env = daemonutil.child_env({
             pathutils.ROOT_ENV: node.root,
-            pathutils.HOSTNAME_ENV: node.name})
+            pathutils.HOSTNAME_ENV: node.name,
+            simulator.ENABLE_ENV: "1"})
         env["PATH"] = os.pathsep.join([
             *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -325,7 +327,7 @@ class LocalCluster:
                 localcluster_env.prepare_node(node.root, self.hypervisor)
             if self.bridge:
                 localcluster_env.create_bridge(self.bridge)
-            self._must("gnt-cluster", "init", "--no-lvm-storage",
+            self._must("gnt-cluster", "init",
                        "--no-etc-hosts", "--no-ssh-init",
                        "--primary-ip", first.ip, "--master-ip", self.master_ip,
                        "--enabled-hypervisors", self.hypervisor,
@@ -449,8 +451,8 @@ class LocalCluster:
         env = self.env(self.node(1))
         lines = ["# Source this file to drive the local cluster in "
                  f"{self.directory}."]
-        for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV, "PYTHONPATH",
-                    "PATH"):
+        for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV,
+                    simulator.ENABLE_ENV, "PYTHONPATH", "PATH"):
             lines.append(f"export {key}={shlex.quote(env[key])}")
         if self.rapi and self.rapi_password is not None:
             for key, value in (("GANETI_RAPI_URL", self.rapi_url),

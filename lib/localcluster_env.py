@@ -16,6 +16,11 @@ daemon looks at its own root: the bridge check reads
   bridge.  qemu runs under TCG (``kvm_flag=disabled``) unless asked
   otherwise: a machine whose /dev/kvm cannot boot a guest is common in
   CI.
+
+LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
+the cluster's environment, see :mod:`ganeti.storage.lvm.simulator`) and
+its root gets the volume group ``xenvg`` on :data:`LVM_PVS` sparse
+physical volumes, so ``-t plain`` works out of the box.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from collections.abc import Sequence
 from typing import Final
 
 from ganeti import constants, errors, pathutils
+from ganeti.storage.lvm import simulator
+
+#: Fake physical volumes of each node's volume group (name -> MiB); the
+#: volumes are sparse files, so the space is virtual.
+LVM_PVS: Final = {f"/dev/lcpv{index}": 64 * 1024 for index in range(4)}
 
 #: The default NIC link of Ganeti (cluster nicparams).
 DEFAULT_LINK: Final = "xen-br0"
@@ -65,8 +75,11 @@ def delete_bridge(name: str) -> bool:
 
 
 def prepare_node(root: str, hypervisor: str) -> None:
-    """Make ``root``'s view of the network fit ``hypervisor``."""
+    """Make ``root``'s view of the network fit ``hypervisor``; give it
+    its simulated volume group."""
     paths = pathutils.Paths(root)
+    simulator.LvmSimulator(simulator.state_dir(paths)).create_vg(
+        constants.DEFAULT_VG, LVM_PVS)
     net = paths.under(SYSFS_NET)
     if hypervisor == constants.HT_KVM:
         os.makedirs(os.path.dirname(net), exist_ok=True)
@@ -78,9 +91,10 @@ def prepare_node(root: str, hypervisor: str) -> None:
 
 def init_args(hypervisor: str, bridge: str) -> list[str]:
     """Extra ``gnt-cluster init`` arguments for ``hypervisor``."""
+    lvm = ["--vg-name", constants.DEFAULT_VG]
     if hypervisor != constants.HT_KVM:
-        return []
-    return ["-N", f"link={bridge}",
+        return lvm
+    return [*lvm, "-N", f"link={bridge}",
             "-H", "kvm:kvm_flag=disabled,kernel_path=,vnc_bind_address="]
 
 

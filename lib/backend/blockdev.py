@@ -19,6 +19,7 @@ from typing import Any, Final
 from ganeti import errors, ht, objects, pathutils, storage
 from ganeti.backend import handler
 from ganeti.storage import filestorage
+from ganeti.storage.lvm import simulator as lvm_simulator
 
 #: The ssconf key naming the cluster's file storage directory.
 SSCONF_FILE_STORAGE_DIR: Final = "file_storage_dir"
@@ -45,9 +46,12 @@ def cluster_file_storage_dir() -> str:
 
 
 def storage_context() -> storage.StorageContext:
-    """The storage context of this node, read afresh for every call."""
-    return storage.StorageContext(paths=pathutils.get(),
-                                  file_storage_dir=cluster_file_storage_dir())
+    """The storage context of this node, read afresh for every call (the
+    lvm2 simulator only on a local-cluster node that asks for it)."""
+    paths = pathutils.get()
+    return storage.StorageContext(
+        paths=paths, file_storage_dir=cluster_file_storage_dir(),
+        lvm_runner=lvm_simulator.runner_for_node(paths))
 
 
 def decode(cls: type[objects.ConfigObject], value: Any, what: str) -> Any:

@@ -24,6 +24,7 @@ def _path(disk: dict[str, Any]) -> tuple[str, str]:
         raise errors.BlockDeviceError(
             f"Cannot find {disk_name(obj)} on this node",
             errors.ErrorCode.NOENT)
+    dev.activate()  # a logical volume has no device node until active
     return dev.dev_path, disk_name(obj)
 
 

@@ -3,8 +3,8 @@
 Memory and CPU figures come from the first hypervisor given (the
 cluster's default); a failing hypervisor leaves them None and says why in
 ``hv_error`` so the other figures still arrive.  Disk space is reported
-for the volume group (``vgs``) when one is configured and for the file
-system holding the file storage directory (relocated under this node's
+for the volume group (through the lvm2 runner) when one is configured
+and for the file system holding the file storage directory (relocated under this node's
 root), whichever exists; ``gnt-node list`` shows the volume group first.
 """
 
@@ -15,10 +15,9 @@ from typing import Any, Final
 
 from ganeti import errors, hypervisor, pathutils
 from ganeti.backend import handler
-from ganeti.utils import process
+from ganeti.storage import lvm
 
 BOOT_ID_FILE: Final = "/proc/sys/kernel/random/boot_id"
-_VGS_TIMEOUT: Final = 30.0
 _MIB: Final = 1024 * 1024
 
 
@@ -45,22 +44,18 @@ def _hv_info(hypervisors: list[str], info: dict[str, Any]) -> None:
 
 
 def _vg_info(vg_name: str, info: dict[str, Any]) -> None:
-    result = process.run_cmd(
-        ["vgs", "--noheadings", "--nosuffix", "--units=m",
-         "-o", "vg_size,vg_free", vg_name], timeout=_VGS_TIMEOUT)
-    if result.failed:
-        info["vg_error"] = (f"vgs {vg_name}: {result.fail_reason}: "
-                            f"{result.stderr.strip()[:200]}")
-        return
     try:
-        size, free = (int(float(v)) for v in result.stdout.split()[:2])
-    except ValueError:
-        info["vg_error"] = f"vgs {vg_name}: cannot parse {result.stdout!r:.80}"
+        vg = lvm.node_runner().find_vg(vg_name)
+    except errors.GenericError as err:
+        info["vg_error"] = f"volume group {vg_name}: {err}"
         return
-    info.update(vg_size=size, vg_free=free)
+    if vg is None:
+        info["vg_error"] = f"volume group {vg_name} does not exist"
+        return
+    info.update(vg_size=vg.size_mib, vg_free=vg.free_mib)
 
 
-def _existing_ancestor(path: str) -> str:
+def existing_ancestor(path: str) -> str:
     while not os.path.exists(path):
         parent = os.path.dirname(path)
         if parent == path:
@@ -74,7 +69,7 @@ def _file_info(file_storage_dir: str, info: dict[str, Any]) -> None:
         return
     real = pathutils.get().under(file_storage_dir)
     try:
-        st = os.statvfs(_existing_ancestor(real))
+        st = os.statvfs(existing_ancestor(real))
     except OSError:
         return
     info.update(file_storage_total=st.f_blocks * st.f_frsize // _MIB,

@@ -181,7 +181,21 @@ def run_command(opts: argparse.Namespace, args: list[str]) -> int:
     return errors.EXIT_FAILURE if failed else errors.EXIT_SUCCESS
 
 
+def repair_disk_sizes(opts: argparse.Namespace, args: list[str]) -> int:
+    """``gnt-cluster repair-disk-sizes [instance...]``."""
+    changed = cli.submit_opcode(
+        opcodes.OpClusterRepairDiskSizes(instances=list(args)), opts=opts)
+    if not changed:
+        cli.to_stdout("All recorded disk sizes are correct")
+    return errors.EXIT_SUCCESS
+
+
 COMMANDS: Final[dict[str, cli.Command]] = {
+    "repair-disk-sizes": cli.Command(
+        repair_disk_sizes, cli.ARGS_MANY_INSTANCES, [cli.SUBMIT_OPT],
+        "[--submit] [instance...]",
+        "Updates the recorded sizes of the disks from the nodes' actual"
+        " ones"),
     "verify": cli.Command(
         verify, cli.ARGS_NONE,
         [cli.VERBOSE_OPT, ERROR_CODES_OPT, IGNORE_ERRORS_OPT, SKIP_CHECK_OPT,

@@ -121,6 +121,11 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
         lines.append(f"      access mode: {disk['mode']}")
         lines.append("      logical_id: "
                      + ", ".join(str(v) for v in disk["logical_id"]))
+        if disk["dev_type"] == constants.LD_LV:
+            actual = disk.get("params_actual") or {}
+            lines.append(f"      logical volume: {'/'.join(disk['logical_id'])},"
+                         f" stripes: {actual.get('stripes', '?')}, stripe size:"
+                         f" {actual.get('stripe_size', '?')} KiB")
         if not static:
             lines.append(f"      on primary: {_disk_status(disk['pstatus'])}")
     lines.append(f"  Tags: {', '.join(data['tags'])}")

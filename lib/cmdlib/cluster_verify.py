@@ -3,7 +3,9 @@
 One fan-out RPC call per kind of live data (``node_verify``: protocol and
 software version, clock, hypervisor self-checks, running instances;
 ``fingerprint_files``: SHA-1 of every distributed file and ssconf file;
-``blockdev_getsizes``: one call per node holding disks, all at once),
+``blockdev_getsizes``: one call per node holding disks, all at once;
+``node_info`` and ``node_volumes``: the volume group and its volumes,
+with LVM enabled),
 then pure checks of the answers, so a 10-node cluster verifies in a few
 RPC round trips whatever its number of instances.
 
@@ -49,6 +51,8 @@ from ganeti.cmdlib.cluster_verify_report import (
     ENODEFILECHECK,
     ENODEHOOKS,
     ENODEHV,
+    ENODELVM,
+    ENODEORPHANLV,
     ENODERPC,
     ENODETIME,
     ENODEVERSION,
@@ -58,6 +62,8 @@ from ganeti.cmdlib.cluster_verify_report import (
 from ganeti.rpc.result import RpcResult
 from ganeti.utils import io
 
+#: Smallest acceptable volume group (MiB), as Ganeti.
+MIN_VG_SIZE: Final = 20480
 #: Largest clock difference between master and node (seconds), as Ganeti.
 NODE_MAX_CLOCK_SKEW: Final = 150.0
 #: Hooks path of the post hooks.
@@ -283,6 +289,37 @@ class LUClusterVerify(LogicalUnit):
                        "ssconf files out of sync with the configuration: "
                        + (", ".join(drift) or "(simulated)"))
 
+    def check_lvm(self, r: Reporter, vd: VerifyData) -> None:
+        """The cluster's volume group on every node (present, at least
+        :data:`MIN_VG_SIZE`) and no logical volume in it that no disk of
+        the configuration is (volumes missing on their node are found by
+        the instance disk check)."""
+        vg = vd.data.cluster.volume_group_name
+        if not vg or not vd.online:
+            return
+        infos = self.rpc.call_node_info(vd.online, vg, [], "")
+        volumes = self.rpc.call_node_volumes(vd.online, vg)
+        known = {(inst.primary_node, *map(str, disk.logical_id))
+                 for inst in vd.data.instances.values()
+                 for disk in inst.disks if disk.dev_type == constants.LD_LV}
+        for node in vd.online:
+            info, vols = infos[node], volumes[node]
+            for res in (info, vols):
+                r.error_if(res.fail_msg is not None, ENODELVM, node,
+                           f"cannot examine volume group {vg}:"
+                           f" {res.fail_msg}")
+            if info.fail_msg is None:
+                size, error = info.payload["vg_size"], info.payload["vg_error"]
+                r.error_if(error is not None, ENODELVM, node, str(error))
+                r.error_if(isinstance(size, int) and size < MIN_VG_SIZE,
+                           ENODELVM, node, f"volume group {vg} is too small"
+                           f" ({size} MiB < {MIN_VG_SIZE} MiB)")
+            if vols.fail_msg is None:
+                for vg_name, lv_name, _size in vols.payload:
+                    r.error_if((node, vg_name, lv_name) not in known,
+                               ENODEORPHANLV, node,
+                               f"volume {vg_name}/{lv_name} is unknown")
+
     def check_instances(self, r: Reporter, vd: VerifyData) -> None:
         civ.check_instance_status(r, vd.view)
 
@@ -300,6 +337,7 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying hypervisors", check_hypervisors),
         ("Verifying distributed files", check_files),
         ("Verifying ssconf files", check_ssconf),
+        ("Verifying volume groups and volumes", check_lvm),
         ("Verifying instance status", check_instances),
         ("Verifying orphan instances", check_orphan_instances),
         ("Verifying instance disks", check_instance_disks),

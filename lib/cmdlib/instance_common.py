@@ -193,6 +193,32 @@ def check_free_memory(lu: LogicalUnit, node: str, needed_mib: int,
             f" {needed_mib} MiB, available {free} MiB", EC.NORES)
 
 
+def check_vg_free(lu: LogicalUnit, node: str, needed_mib: int,
+                  reason: str) -> None:
+    """Refuse unless the cluster's volume group on ``node`` exists and has
+    ``needed_mib`` MiB free."""
+    vg = lu.cfg.get_cluster().volume_group_name
+    if not vg:
+        raise errors.OpPrereqError(
+            "LVM is not enabled on this cluster (gnt-cluster modify"
+            " --vg-name)", EC.STATE)
+    res = single(lu.rpc.call_node_info([node], vg, [], ""), node)
+    if res.failed:
+        raise errors.OpPrereqError(
+            f"Cannot get the free space of volume group {vg} on node {node}:"
+            f" {res.fail_msg}", EC.ENVIRON)
+    free = res.payload.get("vg_free")
+    if not isinstance(free, int):
+        raise errors.OpPrereqError(
+            f"Node {node}: {res.payload.get('vg_error') or 'no volume group'}"
+            f" (needed for {reason})", EC.ENVIRON)
+    if needed_mib > free:
+        raise errors.OpPrereqError(
+            f"Not enough free space in volume group {vg} on node {node} for"
+            f" {reason}: needed {needed_mib} MiB, available {free} MiB",
+            EC.NORES)
+
+
 def bridges_of(nic_params: Sequence[Mapping[str, Any]]) -> list[str]:
     """The bridges that bridged NICs (filled nicparams) join."""
     return list(dict.fromkeys(
@@ -253,6 +279,18 @@ def shutdown_disks(lu: LogicalUnit, inst: objects.Instance,
     return ok
 
 
+def create_disk(lu: LogicalUnit, inst: objects.Instance, node: str,
+                disk: objects.Disk) -> RpcResult:
+    """``blockdev_create`` of ``disk`` on ``node``.  The disk goes with its
+    effective parameters (the cluster's defaults for the template filled
+    in): the LVM driver creates the volume with their stripes."""
+    sent = disk.copy()
+    sent.params = lu.cfg.get_cluster().fill_disk(inst.disk_template,
+                                                 disk.params)
+    return single(lu.rpc.call_blockdev_create(
+        [node], sent.to_dict(), disk.size, inst.name, True), node)
+
+
 def create_disks(lu: LogicalUnit, inst: objects.Instance, node: str) -> None:
     """Create ``inst``'s disks (empty, their full size) on ``node``: where
     a move copies them to, or a migration mirrors them into."""
@@ -261,9 +299,8 @@ def create_disks(lu: LogicalUnit, inst: objects.Instance, node: str) -> None:
         lu.rpc.call_file_storage_dir_create(
             [node], directory)[node].raise_on_fail(f"Creating {directory}")
     for disk in inst.disks:
-        lu.rpc.call_blockdev_create(
-            [node], disk.to_dict(), disk.size, inst.name,
-            True)[node].raise_on_fail(f"Creating {disk.iv_name}")
+        create_disk(lu, inst, node, disk).raise_on_fail(
+            f"Creating {disk.iv_name}")
 
 
 def remove_disks(lu: LogicalUnit, inst: objects.Instance,

@@ -252,8 +252,8 @@ def disk_specs(template: str, specs: list[dict[str, Any]]
     for idx, spec in enumerate(specs):
         if "adopt" in spec:
             raise errors.OpPrereqError(
-                f"Disk {idx}: adopting volumes needs the plain template,"
-                " which is not available in this build", EC.ENVIRON)
+                f"Disk {idx}: adopting existing volumes is not supported by"
+                " this version", EC.INVAL)
         try:
             disk_params = params.check_disk_params(template,
                                                    spec.get("params", {}))
@@ -306,7 +306,7 @@ class LUInstanceCreate(LogicalUnit):
                 " node with -n", EC.INVAL)
         if op.pnode is None:
             raise errors.OpPrereqError("No primary node given (-n)", EC.INVAL)
-        if op.disk_template in (constants.DT_PLAIN, constants.DT_DRBD8):
+        if op.disk_template == constants.DT_DRBD8:
             raise errors.OpPrereqError(
                 f"Disk template {op.disk_template} is not available in this"
                 " build", EC.ENVIRON)
@@ -403,9 +403,14 @@ class LUInstanceCreate(LogicalUnit):
         with common.param_errors():
             disks = templates.generate_disks(
                 op.disk_template, specs, self.name, fsd,
-                file_driver=op.file_driver)
+                file_driver=op.file_driver,
+                vg_name=cluster.volume_group_name)
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
+        if op.disk_template == constants.DT_PLAIN:
+            common.check_vg_free(self, self.pnode,
+                                 sum(disk.size for disk in disks),
+                                 f"the disks of instance {self.name}")
         assert op.os_type is not None
         self.osdef = check_os(self, self.pnode, op.os_type, op.force_variant,
                               op.osparams)
@@ -517,8 +522,7 @@ class LUInstanceCreate(LogicalUnit):
                     f"Cannot create file storage directory {directory} on"
                     f" node {node}: {res.fail_msg}")
         for disk in inst.disks:
-            res = common.single(self.rpc.call_blockdev_create(
-                [node], disk.to_dict(), disk.size, inst.name, True), node)
+            res = common.create_disk(self, inst, node, disk)
             if res.failed:
                 common.remove_disks(self, inst, feedback)
                 raise errors.OpExecError(

@@ -348,9 +348,13 @@ class LUInstanceSetParams(InstanceLU):
                 params.check_disk_params(inst.disk_template, values["params"])
             disk = templates.generate_disks(
                 inst.disk_template, [spec], inst.name, base,
-                file_driver=driver, base_index=len(inst.disks))[0]
+                file_driver=driver, base_index=len(inst.disks),
+                vg_name=self.cluster.volume_group_name)[0]
         if values.get("params"):
             disk.params = dict(values["params"])
+        if disk.dev_type == constants.LD_LV:
+            common.check_vg_free(self, inst.primary_node, disk.size,
+                                 f"a new disk of instance {inst.name}")
         inst.disks = [*inst.disks, disk]
         self.new_disks.append(disk)
         self.changes.append([f"disk/{len(inst.disks) - 1}",
@@ -365,9 +369,7 @@ class LUInstanceSetParams(InstanceLU):
         created: list[objects.Disk] = []
         try:
             for disk in self.new_disks:
-                res = self.rpc.call_blockdev_create(
-                    [node], disk.to_dict(), disk.size, self.inst.name,
-                    True)[node]
+                res = common.create_disk(self, self.new, node, disk)
                 if res.failed:
                     raise errors.OpExecError(
                         f"Could not create {disk.iv_name} of instance"

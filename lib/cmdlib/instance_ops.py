@@ -343,9 +343,19 @@ class LUInstanceGrowDisk(InstanceLU):
                 f"Invalid disk index {self.op.disk}: instance {inst.name}"
                 f" has {len(inst.disks)} disk(s)", EC.INVAL)
         self.disk = inst.disks[self.op.disk]
+        if self.disk.size + self.op.amount > constants.MAX_DISK_SIZE_MIB:
+            raise errors.OpPrereqError(
+                f"Cannot grow {self.disk.iv_name} of instance {inst.name} to"
+                f" {self.disk.size + self.op.amount} MiB: the maximum disk"
+                f" size is {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)",
+                EC.INVAL)
         cluster = self.cfg.get_cluster()
         for node in inst.all_nodes:
             common.check_node_online(self, node, "grow the disk")
+            if self.disk.dev_type == constants.LD_LV:
+                common.check_vg_free(self, node, self.op.amount,
+                                     f"growing {self.disk.iv_name} of"
+                                     f" instance {inst.name}")
             if self.disk.dev_type != constants.LD_FILE:
                 continue
             res = self.rpc.call_node_info([node], cluster.volume_group_name,

@@ -8,8 +8,9 @@ source and stay holes on the target, created sparse at full size), in
 chunks of at most 4 MiB, with progress lines in the job log.  Every data
 byte crosses the master twice, base64-encoded: fine for the file disks
 of test and small clusters, slow for big full disks (see
-doc/design/instance-operations.rst).  File and diskless instances move;
-DRBD instances are refused (use failover/migrate), as in Ganeti.
+doc/design/instance-operations.rst).  File, plain (LVM) and diskless
+instances move; DRBD instances are refused (use failover/migrate), as in
+Ganeti.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ class LUInstanceMove(InstanceLU):
         if target == inst.primary_node:
             raise errors.OpPrereqError(
                 f"Instance {inst.name} is already on node {target}", EC.INVAL)
-        if inst.disk_template not in (constants.DT_FILE,
+        if inst.disk_template not in (constants.DT_FILE, constants.DT_PLAIN,
                                       constants.DT_DISKLESS):
             raise errors.OpPrereqError(
                 f"Cannot move instance {inst.name}: disk template"
-                f" {inst.disk_template} is not supported by move (only file"
-                " and diskless instances are)", EC.STATE)
+                f" {inst.disk_template} is not supported by move (only file,"
+                " plain and diskless instances are)", EC.STATE)
         for disk in inst.disks:
-            if disk.dev_type != constants.LD_FILE or disk.children:
+            if disk.dev_type not in (constants.LD_FILE, constants.LD_LV) \
+                    or disk.children:
                 raise errors.OpPrereqError(
                     f"Instance {inst.name}: disk {disk.iv_name} has a complex"
                     " layout, can't move", EC.STATE)
@@ -75,6 +77,10 @@ class LUInstanceMove(InstanceLU):
             raise errors.OpPrereqError(
                 f"Cannot move instance {inst.name} to node {target}: the node"
                 " is drained", EC.STATE)
+        if inst.disk_template == constants.DT_PLAIN:
+            common.check_vg_free(self, target,
+                                 sum(disk.size for disk in inst.disks),
+                                 f"moving instance {inst.name}")
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, target, filled.nics)
         if inst.admin_up:
@@ -115,9 +121,11 @@ class LUInstanceMove(InstanceLU):
         if inst.disks:
             feedback(f"* removing the disks on the source node {source}")
             if not common.remove_disks(self, on_node(fresh, source), feedback):
+                where = (os.path.dirname(str(inst.disks[0].logical_id[1]))
+                         if inst.disk_template == constants.DT_FILE else
+                         f"volume group {inst.disks[0].logical_id[0]}")
                 feedback(f"Warning: leftovers of {inst.name} remain on node"
-                         f" {source} under"
-                         f" {os.path.dirname(str(inst.disks[0].logical_id[1]))}")
+                         f" {source} under {where}")
         if fresh.admin_up:
             feedback(f"* starting instance {inst.name} on node {target}")
             if not need_running_state(self, fresh):

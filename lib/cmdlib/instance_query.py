@@ -81,6 +81,8 @@ def _disk_info(lu: LogicalUnit, inst: objects.Instance, disk: objects.Disk,
         "iv_name": disk.iv_name, "dev_type": disk.dev_type,
         "size": disk.size, "mode": disk.mode,
         "logical_id": list(disk.logical_id), "params": dict(disk.params),
+        "params_actual": lu.cfg.get_cluster().fill_disk(inst.disk_template,
+                                                        disk.params),
         "uuid": disk.uuid, "pstatus": None}
     if static:
         return info

@@ -132,12 +132,23 @@ def _has_only(allowed: frozenset[str], v: dict[Any, Any]) -> bool:
 _DISK_KEYS: Final = frozenset(["size", "mode", "adopt", "params"])
 
 
+def _disk_size(v: Any) -> bool:
+    return ht.TNonNegativeInt(v) and v <= constants.MAX_DISK_SIZE_MIB
+
+
+#: A disk size or growth in MiB, bounded (1 EiB).
+TDiskSize: Final = ht.Check(
+    lambda v: _disk_size(v) and v > 0,
+    f"a positive size in MiB of at most {constants.MAX_DISK_SIZE_MIB}"
+    " (1 EiB)")
+
+
 def _disk_spec(v: Any) -> bool:
     if not isinstance(v, dict) or not _has_only(_DISK_KEYS, v):
         return False
     if "size" not in v and "adopt" not in v:
         return False
-    return (("size" not in v or ht.TNonNegativeInt(v["size"]))
+    return (("size" not in v or _disk_size(v["size"]))
             and ("mode" not in v or v["mode"] in constants.DISK_ACCESS_SET)
             and ("adopt" not in v or ht.TNonEmptyString(v["adopt"]))
             and ("params" not in v or TParamDict(v["params"])))
@@ -145,8 +156,9 @@ def _disk_spec(v: Any) -> bool:
 
 #: A new disk: ``{"size": MiB, "mode": "rw"|"ro", "adopt": lv, "params": {}}``.
 TDiskSpec: Final = ht.Check(
-    _disk_spec, "a disk specification (a dictionary with size in MiB or adopt,"
-    " and optionally mode rw/ro and params)")
+    _disk_spec, "a disk specification (a dictionary with size in MiB, at most"
+    f" {constants.MAX_DISK_SIZE_MIB} (1 EiB), or adopt, and optionally mode"
+    " rw/ro and params)")
 TDiskSpecList: Final = ht.TListOf(TDiskSpec)
 
 _NIC_KEYS: Final = frozenset(["mac", "ip", "mode", "link", "bridge"])

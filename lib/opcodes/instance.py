@@ -8,6 +8,7 @@ from ganeti import constants, ht
 from ganeti.opcodes.base import (
     OpCode,
     TDiskMods,
+    TDiskSize,
     TDiskSpecList,
     TDiskTemplate,
     TFieldList,
@@ -396,6 +397,6 @@ class OpInstanceGrowDisk(OpCode):
 
     instance_name: str = field(check=TName, doc=_DOC_NAME)
     disk: int = field(check=ht.TNonNegativeInt, doc="Index of the disk")
-    amount: int = field(check=ht.TPositiveInt, doc="Size to add, in MiB")
+    amount: int = field(check=TDiskSize, doc="Size to add, in MiB")
     wait_for_sync: bool = field(default=True, check=ht.TBool,
                                 doc="Wait for the mirror to synchronize")

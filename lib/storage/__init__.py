@@ -2,10 +2,10 @@
 loaded lazily.
 
 :data:`DRIVERS` names the module and class of every logical disk type.
-The file driver is part of this build; ``lvm`` and ``drbd8`` are known
-names whose modules arrive later: asking for them gives a clear "not
+The file and LVM drivers are part of this build; ``drbd8`` is a known
+name whose module arrives later: asking for it gives a clear "not
 available in this build" error, and shipping the module is all it takes
-to make them work.
+to make it work.
 
 The ``diskless`` template has no devices at all, so it has no driver:
 :func:`ganeti.storage.templates.generate_disks` maps it to an empty list.

@@ -22,10 +22,13 @@ import abc
 import enum
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganeti import errors, ht, objects, pathutils
+from ganeti import constants, errors, ht, objects, pathutils
 from ganeti.records import Record, field
+
+if TYPE_CHECKING:
+    from ganeti.storage.lvm.runner import LvmRunner
 
 
 class LdiskStatus(enum.StrEnum):
@@ -63,11 +66,13 @@ class StorageContext:
     relocated with ``paths.under``); ``file_storage_dir`` is the
     *configured* file storage directory of the cluster, which file disks
     must stay within (the node daemon passes the cluster's value; the
-    default is the one configure chose).
+    default is the one configure chose).  ``lvm_runner`` runs lvm2 for
+    the LVM driver (None: the real programs).
     """
 
     paths: pathutils.Paths = dc_field(default_factory=pathutils.get)
     file_storage_dir: str = pathutils.CONFIGURED_FILE_STORAGE_DIR
+    lvm_runner: LvmRunner | None = None
 
 
 class BlockDev(abc.ABC):
@@ -141,5 +146,10 @@ class BlockDev(abc.ABC):
         if not check(size_mib):
             raise errors.BlockDeviceError(
                 f"Invalid {what}: {ht.describe_failure(check, size_mib)}",
+                errors.ErrorCode.INVAL)
+        if size_mib > constants.MAX_DISK_SIZE_MIB:
+            raise errors.BlockDeviceError(
+                f"Invalid {what}: {size_mib} MiB is above the maximum of"
+                f" {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)",
                 errors.ErrorCode.INVAL)
         return int(size_mib)

@@ -11,8 +11,12 @@ builds the :class:`~ganeti.objects.Disk` objects of a new instance:
   nodes relocate them under their root, see
   :mod:`ganeti.storage.filestorage`).
 
-``plain`` and ``drbd`` need the lvm and drbd8 drivers, which are not part
-of this build; asking for them raises a clear error.
+- ``plain``: one logical volume per disk in the cluster's volume group,
+  ``logical_id = [vg, <unique id>.disk<N>]``; the name does not contain
+  the instance name, so renaming an instance leaves its volumes alone.
+
+``drbd`` needs the drbd8 driver, which is not part of this build; asking
+for it raises a clear error.
 
 When an instance with file disks is renamed, its directory is renamed on
 the primary node and the disks' logical ids change with it:
@@ -24,6 +28,7 @@ side).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,6 +56,10 @@ def _disk_size(index: int, spec: Mapping[str, Any]) -> int:
         raise errors.ParameterError(
             f"Disk {index}: size: {ht.describe_failure(ht.TPositiveInt, size)}"
             " (MiB)", parameter="disks")
+    if size > constants.MAX_DISK_SIZE_MIB:  # type: ignore[operator]
+        raise errors.ParameterError(
+            f"Disk {index}: size {size} MiB is above the maximum of"
+            f" {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)", parameter="disks")
     return int(size)  # type: ignore[arg-type]
 
 
@@ -67,21 +76,25 @@ def _disk_mode(index: int, spec: Mapping[str, Any]) -> str:
 def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
                    instance_name: str, file_storage_dir: str, *,
                    file_driver: str = constants.FD_LOOP,
-                   base_index: int = 0) -> list[objects.Disk]:
+                   base_index: int = 0,
+                   vg_name: str | None = None) -> list[objects.Disk]:
     """The disks of a new instance (or new disks of an existing one).
 
     ``disk_specs`` are dictionaries with ``size`` (MiB) and optionally
     ``mode`` (``rw``/``ro``); ``base_index`` numbers the first new disk
     (``disk/<N>``, file ``disk<N>``) when disks are added later.
     ``file_storage_dir`` is the configured directory under which the
-    instance's own directory lives.
+    instance's own directory lives; ``vg_name`` the cluster's volume
+    group (``plain``; None: LVM is not enabled).
     """
     if template == constants.DT_DISKLESS:
         if disk_specs:
             raise errors.ParameterError(
                 "The diskless template takes no disks", parameter="disks")
         return []
-    if template in (constants.DT_PLAIN, constants.DT_DRBD8):
+    if template == constants.DT_PLAIN:
+        return _plain_disks(disk_specs, vg_name, base_index)
+    if template == constants.DT_DRBD8:
         raise errors.OpPrereqError(
             f"Disk template {template} is not available in this build",
             errors.ErrorCode.ENVIRON)
@@ -104,6 +117,22 @@ def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
         disks.append(objects.Disk(
             dev_type=constants.LD_FILE, size=_disk_size(index, spec),
             logical_id=[file_driver, os.path.join(directory, f"disk{index}")],
+            iv_name=f"disk/{index}", mode=_disk_mode(index, spec)))
+    return disks
+
+
+def _plain_disks(disk_specs: Sequence[Mapping[str, Any]],
+                 vg_name: str | None, base_index: int) -> list[objects.Disk]:
+    if not vg_name:
+        raise errors.OpPrereqError(
+            "The plain template needs LVM, which is not enabled on this"
+            " cluster (gnt-cluster modify --vg-name)", errors.ErrorCode.STATE)
+    disks = []
+    for offset, spec in enumerate(disk_specs):
+        index = base_index + offset
+        disks.append(objects.Disk(
+            dev_type=constants.LD_LV, size=_disk_size(index, spec),
+            logical_id=[vg_name, f"{uuid.uuid4()}.disk{index}"],
             iv_name=f"disk/{index}", mode=_disk_mode(index, spec)))
     return disks
 

@@ -213,9 +213,9 @@ def test_bad_input_refused(cl: Cluster) -> None:
              *base, "-H", "fake:nosuch=1", "x.example.com")
     cl.fails("Unknown backend parameter 'colour'", *base, "-B", "colour=1",
              "x.example.com")
-    cl.fails("Disk template plain is not available in this build",
+    cl.fails("Disk template drbd is not available in this build",
              "add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
-             "-o", "os20", "-t", "plain", "-s", "8", "x.example.com")
+             "-o", "os20", "-t", "drbd", "-s", "8", "x.example.com")
     cl.fails("Unsupported variant 'v9'", *base[:-4], "-o", "os20+v9",
              "-t", "file", "-s", "8", "x.example.com")
     cl.fails("does not support variants", *base[:-4], "-o", "os10+v1",

@@ -5,8 +5,9 @@ instance marked up runs on its primary node, every disk is there, every
 file matches the master's copy.  Tests change that per node:
 ``per_node`` (extra ``node_verify`` keys), ``running`` (the instances a
 node runs), ``missing_disks`` ((node, configured path) pairs),
-``file_overrides``, ``fail`` ((node, call) -> failure message) and
-``hook_scripts``.
+``file_overrides``, ``fail`` ((node, call) -> failure message),
+``hook_scripts``, ``vg_info`` (node_info overrides) and
+``extra_volumes`` (volumes no disk of the configuration is).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from config_builders import make_config, node_name, write_config
 from ganeti import config, constants, objects, opcodes, pathutils, ssconf
 from ganeti.cmdlib.base import LUContext
 from ganeti.cmdlib.cluster_verify import LUClusterVerify, ssconf_content
+from ganeti.rpc.calls.node_info import NODE_INFO_KEYS
 from ganeti.rpc.result import RpcResult
 
 CONF = pathutils.Paths("")
@@ -54,6 +56,9 @@ class StandInRpc:
         self.file_overrides: dict[str, dict[str, str | None]] = {}
         self.fail: dict[tuple[str, str], str] = {}
         self.hook_scripts: dict[str, list[list[object]]] = {}
+        #: node_info overrides (vg_size, vg_error) and volumes no disk is.
+        self.vg_info: dict[str, dict[str, Any]] = {}
+        self.extra_volumes: dict[str, list[list[Any]]] = {}
         self.calls: list[str] = []
         #: Disks asked about, per node (blockdev_getsizes).
         self.disk_queries: dict[str, list[dict[str, Any]]] = {}
@@ -103,6 +108,31 @@ class StandInRpc:
         sizes = [None if (node, d["logical_id"][1]) in self.missing_disks
                  else d["size"] for d in disks]
         return {node: self._result(node, "blockdev_getsizes", sizes)}
+
+    def call_node_info(self, nodes: list[str], vg: str | None,
+                       hvs: list[str], fsd: str) -> dict[str, RpcResult]:
+        self.calls.append("node_info")
+        out = {}
+        for node in nodes:
+            info = dict.fromkeys(NODE_INFO_KEYS)
+            info.update(vg_size=262144, vg_free=262144)
+            info.update(self.vg_info.get(node, {}))
+            out[node] = self._result(node, "node_info", info)
+        return out
+
+    def call_node_volumes(self, nodes: list[str], vg: str
+                          ) -> dict[str, RpcResult]:
+        self.calls.append("node_volumes")
+        data = self.cfg.get_config_data()
+        out = {}
+        for node in nodes:
+            vols = [[*map(str, d.logical_id), d.size]
+                    for inst in data.instances.values()
+                    if inst.primary_node == node for d in inst.disks
+                    if d.dev_type == constants.LD_LV]
+            out[node] = self._result(node, "node_volumes",
+                                     vols + self.extra_volumes.get(node, []))
+        return out
 
     def call_hooks_runner(self, nodes: list[str], hpath: str, phase: str,
                           env: dict[str, str]) -> dict[str, RpcResult]:

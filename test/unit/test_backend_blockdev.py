@@ -140,8 +140,11 @@ def test_file_storage_dir_comes_from_ssconf(node: pathutils.Paths) -> None:
     ({"dev_type": "floppy", "size": 1},
      "Disk.dev_type: expected one of drbd8, file, lvm, got"
      " 'floppy'"),
-    ({"dev_type": "lvm", "size": 1, "logical_id": ["xenvg", "a"]},
-     "Disk device type lvm is not available in this build"),
+    ({"dev_type": "drbd8", "size": 1, "logical_id": []},
+     "Disk device type drbd8 is not available in this build"),
+    ({"dev_type": "lvm", "size": 1, "logical_id": ["xenvg"]},
+     "Invalid logical id of an LVM disk ['xenvg']: expected [volume group,"
+     " logical volume]"),
     ({"size": 1}, "Disk: missing required field 'dev_type'"),
     ({"dev_type": "file", "size": 1, "colour": "red"},
      "Disk: unknown field(s): colour"),

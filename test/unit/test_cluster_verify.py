@@ -33,7 +33,8 @@ def test_clean_cluster(env: Any) -> None:
     ok, lines = run_verify(cfg, rpc)
     assert ok, lines
     assert problems(lines) == []
-    assert rpc.calls == ["node_verify", "fingerprint_files", "hooks_runner"]
+    assert rpc.calls == ["node_verify", "fingerprint_files", "node_info",
+                         "node_volumes", "hooks_runner"]
 
 
 def test_format_of_error_codes() -> None:

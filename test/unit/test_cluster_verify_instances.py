@@ -72,7 +72,7 @@ def test_clean_cluster_with_instances(env: Any) -> None:
     # One node_verify for everything, one disk query per node with disks.
     assert sorted(rpc.calls) == ["blockdev_getsizes", "blockdev_getsizes",
                                  "fingerprint_files", "hooks_runner",
-                                 "node_verify"]
+                                 "node_info", "node_verify", "node_volumes"]
     assert {node: [d["logical_id"][1] for d in disks]
             for node, disks in rpc.disk_queries.items()} == {
         N1: [disk_path(UP1), disk_path(DOWN3)], N2: [disk_path(UP2)]}
@@ -202,15 +202,18 @@ def test_invalid_disk_answer(env: Any) -> None:
 
 
 def test_disks_without_a_driver_are_not_sent(tmp_path: Path) -> None:
-    specs = [{"primary": N1, "disk_template": constants.DT_PLAIN,
-              "admin_up": True},
-             {"primary": N2, "disk_template": constants.DT_PLAIN,
-              "admin_up": False}]
-    for cfg, rpc in make_env(tmp_path, specs):
+    specs = [{"primary": N1, "disk_template": constants.DT_DRBD8,
+              "secondary": N2, "admin_up": True,
+              "disks": [_drbd(N1, N2, 11000)]}]
+
+    def ports(data: objects.ConfigData) -> None:
+        data.cluster.highest_used_port = 11000
+
+    for cfg, rpc in make_env(tmp_path, specs, ports):
         assert failing(cfg, rpc) == [
             f"ERROR:EINSTANCEFAULTYDISK:instance:{UP1}:couldn't retrieve "
-            f"status for disk/0 on {N1}: Disk device type lvm is not "
-            "available in this build"]
+            f"status for disk/0 on {node}: Disk device type drbd8 is not "
+            "available in this build" for node in (N1, N2)]
         assert rpc.disk_queries == {}
 
 
@@ -266,3 +269,33 @@ def test_node_verify_lists_the_running_instances(
         assert answer["instances_error"] == "state directory unreadable"
         assert "instances" not in answer
         assert answer["protocol"] == constants.PROTOCOL_VERSION
+
+
+def test_volume_groups_and_orphan_volumes(tmp_path: Path) -> None:
+    specs = [{"primary": N1, "disk_template": FILE, "admin_up": False}]
+    for cfg, rpc in make_env(tmp_path, specs):
+        rpc.vg_info[N2] = {"vg_size": 1024, "vg_free": 1024}
+        rpc.vg_info[N3] = {"vg_size": None, "vg_free": None,
+                           "vg_error": "volume group xenvg does not exist"}
+        rpc.extra_volumes[N1] = [["xenvg", "leftover.disk0", 64]]
+        assert sorted(failing(cfg, rpc)) == [
+            f"ERROR:ENODELVM:node:{N2}:volume group xenvg is too small"
+            " (1024 MiB < 20480 MiB)",
+            f"ERROR:ENODELVM:node:{N3}:volume group xenvg does not exist",
+            f"ERROR:ENODEORPHANLV:node:{N1}:volume xenvg/leftover.disk0 is"
+            " unknown"]
+
+
+def test_plain_disks_are_known_volumes(tmp_path: Path) -> None:
+    disk = objects.Disk(dev_type=constants.LD_LV, size=64,
+                        logical_id=["xenvg", "u1.disk0"], iv_name="disk/0",
+                        uuid=seq_uuid())
+    specs = [{"primary": N1, "disk_template": constants.DT_PLAIN,
+              "admin_up": False, "disks": [disk]}]
+    for cfg, rpc in make_env(tmp_path, specs):
+        ok, found = verify_codes(cfg, rpc)
+        assert ok and found == [], found
+        # The same volume on another node than the primary is an orphan.
+        rpc.extra_volumes[N2] = [["xenvg", "u1.disk0", 64]]
+        assert failing(cfg, rpc) == [
+            f"ERROR:ENODEORPHANLV:node:{N2}:volume xenvg/u1.disk0 is unknown"]

@@ -211,8 +211,13 @@ def test_grow_disk_refusals(env: Env) -> None:
                                          amount=1),
               errors.OpPrereqError, "diskless")
     env.fails(opcodes.OpInstanceGrowDisk(instance_name=FILE_INST, disk=0,
-                                         amount=1 << 40),
+                                         amount=1 << 39),
               errors.OpPrereqError, "Not enough disk space")
+    env.fails(opcodes.OpInstanceGrowDisk(instance_name=FILE_INST, disk=0,
+                                         amount=1 << 40),
+              errors.OpPrereqError, "Cannot grow disk/0 of instance"
+              f" {FILE_INST} to 1099511627840 MiB: the maximum disk size is"
+              " 1099511627776 MiB")
     assert env.inst().disks[0].size == 64
 
 

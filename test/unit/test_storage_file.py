@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ganeti import constants, errors, objects, pathutils, storage
-from ganeti.storage import filestorage, templates
+from ganeti.storage import filestorage, lvm, templates
 from ganeti.storage.base import LdiskStatus, StorageContext, SyncStatus
 from ganeti.storage.filestorage import MIB, FileDevice
 
@@ -45,9 +45,10 @@ def real(ctx: StorageContext, path: str) -> str:
 def test_registry_knows_every_logical_disk_type() -> None:
     assert set(storage.DRIVERS) == set(constants.LOGICAL_DISK_TYPES)
     assert storage.get_device_class(constants.LD_FILE) is FileDevice
+    assert storage.get_device_class(constants.LD_LV) is lvm.LogicalVolume
 
 
-@pytest.mark.parametrize("dev_type", [constants.LD_LV, constants.LD_DRBD8])
+@pytest.mark.parametrize("dev_type", [constants.LD_DRBD8])
 def test_known_but_unavailable_types(dev_type: str, ctx: StorageContext) -> None:
     disk = objects.Disk(dev_type=dev_type, size=10, logical_id=["a", "b"])
     with pytest.raises(errors.OpPrereqError,
@@ -305,8 +306,21 @@ def test_generate_diskless() -> None:
                                  SDIR)
 
 
+def test_generate_plain() -> None:
+    disks = templates.generate_disks(constants.DT_PLAIN,
+                                     [{"size": 5}, {"size": 7, "mode": "ro"}],
+                                     INST, SDIR, vg_name="xenvg", base_index=1)
+    assert [(d.dev_type, d.size, d.iv_name, d.mode, d.logical_id[0])
+            for d in disks] == [("lvm", 5, "disk/1", "rw", "xenvg"),
+                                ("lvm", 7, "disk/2", "ro", "xenvg")]
+    names = [d.logical_id[1] for d in disks]
+    assert names[0].endswith(".disk1") and names[1].endswith(".disk2")
+    assert names[0][:-6] != names[1][:-6]  # unique ids
+
+
 @pytest.mark.parametrize("template, exc, match", [
-    (constants.DT_PLAIN, errors.OpPrereqError, "not available in this build"),
+    (constants.DT_PLAIN, errors.OpPrereqError,
+     r"The plain template needs LVM, which is not enabled on this cluster"),
     (constants.DT_DRBD8, errors.OpPrereqError, "not available in this build"),
     ("floppy", errors.ParameterError, "Unknown disk template"),
 ])
