@@ -47,6 +47,10 @@ PROGRESS_INTERVAL: Final = 2.0
 #: taken as failed (and rolled back).
 STATUS_FAILURES: Final = 5
 
+#: Templates whose disks live on the primary node only: a hypervisor
+#: that mirrors local disks carries them along a live migration.
+MIRRORED_TEMPLATES: Final = frozenset([constants.DT_FILE, constants.DT_PLAIN])
+
 FILE_DISKS_MSG = ("file disks are local to the primary node; use"
                   " gnt-instance move")
 
@@ -68,7 +72,7 @@ def check_template(inst: objects.Instance, action: str,
     template = inst.disk_template
     if template == constants.DT_DISKLESS:
         return
-    if template == constants.DT_FILE and mirror:
+    if template in MIRRORED_TEMPLATES and mirror:
         return
     if template == constants.DT_FILE:
         raise errors.OpPrereqError(
@@ -183,7 +187,7 @@ class LUInstanceMigrate(_ChangePrimaryLU):
     ACTION = "migrate"
 
     def mirror_disks(self, inst: objects.Instance) -> bool:
-        return (inst.disk_template == constants.DT_FILE
+        return (inst.disk_template in MIRRORED_TEMPLATES
                 and mirrors_local_disks(inst))
 
     def live(self) -> bool:

@@ -106,6 +106,21 @@ def test_file_disk_migrates_without_shared_storage(
     gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
 
 
+def test_plain_disk_migrates_through_the_block_mirror(
+        kvm_cluster: LocalCluster) -> None:
+    """An LV (on the local cluster's lvm2 simulator, a file-backed LV) is
+    local to its node too: it is created on the target and mirrored."""
+    name = "plaindisk.example.com"
+    _add(kvm_cluster, name, "-t", "plain", "--disk", "0:size=64M")
+    out = gnt(kvm_cluster, "gnt-instance", "migrate", "-f", name)
+    assert "disks mirrored" in out and "removing the disks" in out
+    assert _primary(kvm_cluster, name) == N2
+    info = gnt(kvm_cluster, "gnt-instance", "info", name)
+    assert "xenvg/" in info
+    assert kvm_cluster.gnt("gnt-cluster", "verify").returncode == 0
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+
+
 def test_failed_migration_names_qemus_reason_and_keeps_the_source(
         kvm_cluster: LocalCluster) -> None:
     name = "blocked.example.com"

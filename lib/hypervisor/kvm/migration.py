@@ -194,7 +194,7 @@ def _ports(hvp: Mapping[str, Any]) -> tuple[int, int]:
 
 def _local(disk: objects.Disk) -> bool:
     """Whether a disk lives on one node only (mirrored for a migration)."""
-    return disk.dev_type == constants.LD_FILE
+    return disk.dev_type in (constants.LD_FILE, constants.LD_LV)
 
 
 def info(hv: KvmHypervisor, instance: objects.Instance) -> str:
