@@ -450,3 +450,36 @@ def test_interrupted_migration_shows_one_copy(tmp_path: Path) -> None:
     finally:
         src.stop_instance(inst.name, force=True)
         dst.stop_instance(inst.name, force=True)
+
+
+@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
+                    reason="/dev/kvm is not usable here")
+def test_bios_guest_runs_and_migrates_with_kvm_acceleration(
+        tmp_path: Path) -> None:
+    """The KVM command line with acceleration on (kvm_flag=enabled): a
+    guest that needs no OS runs and migrates under -accel kvm here (this
+    machine's /dev/kvm cannot boot a kernel, so OS guests use TCG)."""
+    from ganeti.hypervisor.kvm import qmp
+
+    src = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n1")))
+    dst = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "n2")))
+    inst = _instance("accel.example.com")
+    hvp = _hvparams(kvm_flag="enabled", migration_port=_free_port(18600))
+    src.start_instance(inst, [], hvp, BE, [])
+    try:
+        record = src.dirs.read_runtime(inst.name)
+        assert record is not None
+        command = record["command"]
+        assert command[command.index("-accel") + 1] == "kvm"
+        with qmp.QmpClient(src.dirs.qmp_socket(inst.name)) as client:
+            assert client.execute("query-kvm")["enabled"] is True
+        info, status = _migrate(src, dst, inst, True)
+        assert status.status == "completed", status.info
+        dst.finalize_migration(inst, info, True)
+        src.finalize_migration_source(inst, True)
+        assert dst.list_instances() == [inst.name]
+        with qmp.QmpClient(dst.dirs.qmp_socket(inst.name)) as client:
+            assert client.execute("query-kvm")["enabled"] is True
+    finally:
+        src.stop_instance(inst.name, force=True)
+        dst.stop_instance(inst.name, force=True)
