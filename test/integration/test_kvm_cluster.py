@@ -82,11 +82,13 @@ def test_default_nic_on_the_cluster_bridge_and_live_migration(
     assert "memory transfer complete, downtime" in out
     assert _primary(kvm_cluster, name) == N2
     assert kvm_cluster.gnt("gnt-cluster", "verify").returncode == 0
-    out = gnt(kvm_cluster, "gnt-instance", "failover", "-f", name)
+    out = gnt(kvm_cluster, "gnt-instance", "failover", "-f",
+              "--shutdown-timeout=0", name)
     assert _primary(kvm_cluster, name) == N1
     assert gnt(kvm_cluster, "gnt-instance", "list", "--no-headers", "-o",
                "status", name).strip() == "running"
-    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        name)
 
 
 def test_file_disk_migrates_without_shared_storage(
@@ -103,7 +105,8 @@ def test_file_disk_migrates_without_shared_storage(
     assert hashlib.sha256(on2.read_bytes()).hexdigest() == before
     assert not on1.exists()
     assert kvm_cluster.gnt("gnt-cluster", "verify").returncode == 0
-    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        name)
 
 
 def test_plain_disk_migrates_through_the_block_mirror(
@@ -118,7 +121,8 @@ def test_plain_disk_migrates_through_the_block_mirror(
     info = gnt(kvm_cluster, "gnt-instance", "info", name)
     assert "xenvg/" in info
     assert kvm_cluster.gnt("gnt-cluster", "verify").returncode == 0
-    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        name)
 
 
 def test_failed_migration_names_qemus_reason_and_keeps_the_source(
@@ -131,6 +135,9 @@ def test_failed_migration_names_qemus_reason_and_keeps_the_source(
     port = int(gnt(kvm_cluster, "gnt-cluster", "info").split(
         "migration_port: ")[1].split()[0])
     holder = socket.socket()
+    # Over a TIME_WAIT left by an earlier migration; a listener still
+    # keeps qemu from binding the port.
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.bind((kvm_cluster.node(2).ip, port))
     holder.listen()
     try:
@@ -142,7 +149,8 @@ def test_failed_migration_names_qemus_reason_and_keeps_the_source(
     assert _primary(kvm_cluster, name) == N1
     assert gnt(kvm_cluster, "gnt-instance", "list", "--no-headers", "-o",
                "status", name).strip() == "running"
-    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        name)
 
 
 def test_stopping_the_cluster_leaves_nothing(tmp_path: Path) -> None:
@@ -184,4 +192,5 @@ def test_watcher_restarts_a_killed_qemu(kvm_cluster: LocalCluster) -> None:
     assert again.split()[0] != line.split()[0]
     log = Path(kvm_cluster.master().paths.log_file("watcher")).read_text()
     assert f"Restarting instance {name} (should run, found ERROR_down" in log
-    gnt(kvm_cluster, "gnt-instance", "remove", "-f", name)
+    gnt(kvm_cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        name)

@@ -159,4 +159,5 @@ def test_debootstrap_instance_boots_to_login_and_answers_ping(
         assert "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdhbmV0aS10ZXN0LWtleQ" \
             in shown
         assert f"inet {GUEST_IP}/24" in shown
-        ok(cluster.gnt("gnt-instance", "remove", "-f", NAME))
+        ok(cluster.gnt("gnt-instance", "remove", "-f", "--shutdown-timeout=30",
+                       NAME))
