@@ -187,6 +187,7 @@ def test_every_check_prints_its_section_line(env: Any) -> None:
         "* Verifying node status", "* Verifying node versions",
         "* Verifying node time", "* Verifying hypervisors",
         "* Verifying distributed files", "* Verifying ssconf files",
+        "* Verifying volume groups and volumes",
         "* Verifying instance status", "* Verifying orphan instances",
         "* Verifying instance disks"]
 
