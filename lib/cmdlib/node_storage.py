@@ -8,6 +8,7 @@ each one (from the disks in the configuration).
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Final
 
 from ganeti import constants, errors, opcodes
@@ -35,7 +36,7 @@ def _check_fields(fields: list[str], known: tuple[str, ...]) -> None:
             f" {', '.join(known)})", EC.INVAL)
 
 
-class _StorageQueryLU(NoHooksLU):
+class _StorageQueryLU(NoHooksLU, abc.ABC):
     """Shared: the fields checked, which nodes (offline ones skipped, all
     when none are given) and their answers."""
 
@@ -52,9 +53,9 @@ class _StorageQueryLU(NoHooksLU):
                        and not node.offline]
         return LockRequest(node=self.wanted or ALL, node_shared=True)
 
+    @abc.abstractmethod
     def units(self) -> list[dict[str, Any]]:
-        """Every unit as field -> value."""
-        raise NotImplementedError
+        """Every unit as field -> value (each storage type's LU says how)."""
 
     def execute(self, feedback: Feedback) -> Any:
         return [[values[f] for f in self.op.output_fields]
@@ -115,7 +116,7 @@ class LUNodeQueryStorage(_StorageQueryLU):
                 for node, units in answers.items() for unit in units]
 
 
-class _StorageChangeLU(NoHooksLU):
+class _StorageChangeLU(NoHooksLU, abc.ABC):
     """Shared: one unit of the one type that can take the change."""
 
     #: The storage type, and the verb of the change in two forms.
@@ -135,8 +136,9 @@ class _StorageChangeLU(NoHooksLU):
     def check_changes(self) -> None:
         """Refuse what the unit cannot take (nothing by default)."""
 
+    @abc.abstractmethod
     def call(self, node: str) -> RpcResult:
-        raise NotImplementedError
+        """The RPC that changes the unit on ``node`` (per subclass)."""
 
     def execute(self, feedback: Feedback) -> None:
         res = self.call(self.op.node_name)
