@@ -45,7 +45,7 @@ from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
-from ganeti.storage.lvm import simulator
+from ganeti.standins import lvm as simulator
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
 DEFAULT_PREFIX: Final = "127.0.0."

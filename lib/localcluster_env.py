@@ -18,7 +18,7 @@ daemon looks at its own root: the bridge check reads
   CI.
 
 LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
-the cluster's environment, see :mod:`ganeti.storage.lvm.simulator`) and
+the cluster's environment, see :mod:`ganeti.standins.lvm`) and
 its root gets the volume group ``xenvg`` on :data:`LVM_PVS` sparse
 physical volumes, so ``-t plain`` works out of the box.
 """
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ganeti import constants, errors, pathutils
-from ganeti.storage.lvm import simulator
+from ganeti.standins import lvm as simulator
 
 #: Fake physical volumes of each node's volume group (name -> MiB); the
 #: volumes are sparse files, so the space is virtual.

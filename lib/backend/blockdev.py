@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from ganeti import errors, ht, objects, pathutils, storage
 from ganeti.backend import handler
+from ganeti.standins import lvm as lvm_simulator
 from ganeti.storage import filestorage
-from ganeti.storage.lvm import simulator as lvm_simulator
 
 #: The ssconf key naming the cluster's file storage directory.
 SSCONF_FILE_STORAGE_DIR: Final = "file_storage_dir"

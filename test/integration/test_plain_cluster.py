@@ -15,7 +15,7 @@ import pytest
 
 from ganeti import constants
 from ganeti.localcluster import LocalCluster, LocalNode
-from ganeti.storage.lvm import simulator
+from ganeti.standins import lvm as simulator
 
 EXAMPLE_OS = Path(__file__).resolve().parents[2] / "doc" / "examples" / "os" \
     / "ganeti-demo-os"

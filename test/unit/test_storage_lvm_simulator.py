@@ -11,8 +11,8 @@ from lvm2_session_support import PV_COUNT, PV_MIB, RECORDING, run_session
 
 from ganeti import errors, objects, pathutils, storage
 from ganeti.backend import blockdev as backend_blockdev
+from ganeti.standins import lvm as simulator
 from ganeti.storage import lvm
-from ganeti.storage.lvm import simulator
 
 PVS = [f"/dev/simpv{index}" for index in range(PV_COUNT)]
 

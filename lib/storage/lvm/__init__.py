@@ -6,7 +6,7 @@ its parser (see ``doc/design/storage.rst``).
 """
 
 from ganeti import pathutils
-from ganeti.storage.lvm import simulator
+from ganeti.standins import lvm as simulator
 from ganeti.storage.lvm.device import LogicalVolume
 from ganeti.storage.lvm.runner import (
     LvInfo,
@@ -22,5 +22,5 @@ __all__ = ["LogicalVolume", "LvInfo", "LvmCommandError", "LvmRunner", "PvInfo",
 
 def node_runner(paths: pathutils.Paths | None = None) -> LvmRunner:
     """The lvm2 runner of this node: real lvm2, or the simulator on a
-    local-cluster node that asks for it (see :mod:`.simulator`)."""
+    local-cluster node that asks for it (see :mod:`ganeti.standins.lvm`)."""
     return simulator.runner_for_node(paths or pathutils.get()) or LvmRunner()

@@ -14,7 +14,7 @@ The runner executes commands through an *executor*, a callable taking
 the argument vector and returning a
 :class:`~ganeti.utils.process.RunResult`.  The default runs the real
 programs; tests and local clusters may pass another one (see
-:mod:`ganeti.storage.lvm.simulator`).  ``global_options`` are added to
+:mod:`ganeti.standins.lvm`).  ``global_options`` are added to
 every command; the tests against real lvm2 on a machine without
 device-mapper use ``--driverloaded n``.
 """

@@ -1,0 +1,20 @@
+"""Stand-ins for the kernel parts and tools this machine lacks.
+
+Everything in this package exists *only* for tests and local clusters.
+Each module stands in for one real component that cannot run on the
+machines this project is built and tested on, at the process boundary
+(the driver code above it is the real code, issuing the real commands):
+
+``lvm``
+    lvm2 together with device-mapper: answers ``lvs``/``vgs``/``pvs``,
+    ``lvcreate``, ``lvremove``... in lvm2's recorded output format and
+    backs every logical volume with a sparse file, so that OS scripts and
+    hypervisors write real bytes.  Real lvm2's metadata commands are
+    tested on loop devices separately (``test/unit/test_storage_lvm_real.py``).
+
+Selection rule, shared by every stand-in: a node process uses one only
+when it runs under a ``GANETI_ROOTDIR`` root (a local-cluster node; a
+real node's root is ``/``) *and* the stand-in's own environment variable
+is set.  A real node therefore never selects a stand-in, whatever its
+environment says.  ``doc/status.rst`` lists what each stand-in replaces.
+"""
