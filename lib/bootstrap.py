@@ -42,6 +42,7 @@ from ganeti import (
     redist,
     replication,
     ssconf,
+    uidpool,
 )
 from ganeti.rpc.client import RpcClient
 from ganeti.rpc.result import RpcResult
@@ -176,6 +177,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
             f"Invalid master network device '{p.master_netdev}'", EC.INVAL)
     if p.vg_name is not None and p.check_vg:
         check_volume_group(p.vg_name)
+    uidpool.check_pool(p.uid_pool, "--uid-pool")
     cluster = objects.Cluster(
         cluster_name=p.cluster_name, master_node=master, master_ip=cluster_ip,
         master_netdev=p.master_netdev, mac_prefix=p.mac_prefix.lower(),

@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ganeti import constants, errors, objects, pathutils
+from ganeti import constants, errors, objects, pathutils, uidpool
 from ganeti.utils import io
 from ganeti.utils.text import nice_sort
 
@@ -101,7 +101,7 @@ def _lines(values: Iterable[str]) -> str:
 
 
 def _format_uid_pool(pool: list[list[int]]) -> str:
-    return _lines(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in pool)
+    return uidpool.format_pool(pool, "\n")
 
 
 def compute_values(cfg: ConfigWriter | objects.ConfigData) -> dict[str, str]:

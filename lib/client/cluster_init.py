@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any, Final
 
-from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils
+from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils, uidpool
 
 EC = errors.ErrorCode
 
@@ -25,24 +25,6 @@ def _confirm(question: str) -> bool:
         return False
     cli.to_stdout(f"{question}\ny/[n]? ")
     return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _parse_uid_pool(text: str) -> list[list[int]]:
-    pool: list[list[int]] = []
-    for item in (p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        lo, _, hi = item.partition("-")
-        try:
-            low, high = int(lo), int(hi or lo)
-        except ValueError:
-            raise errors.OpPrereqError(f"Invalid user-id range '{item}' in "
-                                       "--uid-pool", EC.INVAL) from None
-        if low < 0 or high < low:
-            raise errors.OpPrereqError(f"Invalid user-id range '{item}' in "
-                                       "--uid-pool", EC.INVAL)
-        pool.append([low, high])
-    return pool
 
 
 def _merge_ident(values: list[tuple[str, dict[str, Any]]] | None,
@@ -85,7 +67,8 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
                                                   or constants.DEFAULT_VG),
         mac_prefix=opts.mac_prefix,
         maintain_node_health=opts.maintain_node_health == "yes",
-        uid_pool=_parse_uid_pool(opts.uid_pool or ""))
+        uid_pool=(uidpool.parse_pool(opts.uid_pool, "--uid-pool")
+                  if opts.uid_pool else []))
     bootstrap.init_cluster(params, _feedback)
     cli.submit_opcode(opcodes.OpClusterPostInit())
     return errors.EXIT_SUCCESS

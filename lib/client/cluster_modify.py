@@ -25,37 +25,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Final
 
-from ganeti import cli, constants, errors, opcodes
+from ganeti import cli, constants, errors, opcodes, uidpool
 from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 EC = errors.ErrorCode
-
-
-def parse_uid_pool(spec: str) -> list[list[int]]:
-    """``1000-2000,3000`` -> ``[[1000, 2000], [3000, 3000]]`` (Ganeti's
-    uid pool syntax: ranges or single ids, comma-separated)."""
-    ranges: list[list[int]] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo_text, sep, hi_text = part.partition("-")
-        try:
-            lo = int(lo_text.strip())
-            hi = int(hi_text.strip()) if sep else lo
-        except ValueError:
-            raise errors.OpPrereqError(
-                f"Invalid user-id range {part!r}: expected N or N-M",
-                EC.INVAL) from None
-        if lo < 0 or hi < lo:
-            raise errors.OpPrereqError(
-                f"Invalid user-id range {part!r}: lower bound above upper"
-                " bound or negative", EC.INVAL)
-        ranges.append([lo, hi])
-    if not ranges:
-        raise errors.OpPrereqError(f"Empty user-id pool specification {spec!r}",
-                                   EC.INVAL)
-    return ranges
 
 
 def _defaults(values: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +57,10 @@ def parse_redist_file(value: str) -> list[str]:
     return [constants.DDM_ADD, path, target]
 
 
+def _uid_option(spec: str | None, option: str) -> list[list[int]] | None:
+    return None if spec is None else uidpool.parse_pool(spec, option)
+
+
 def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:
     """The opcode of ``gnt-cluster modify``; None when nothing is asked."""
     vg_name = opts.vg_name
@@ -109,12 +86,9 @@ def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:
         "nicparams": _defaults(opts.nicparams) if opts.nicparams else None,
         "diskparams": _grouped("-D", opts.diskparams),
         "candidate_pool_size": opts.candidate_pool_size,
-        "uid_pool": (parse_uid_pool(opts.uid_pool)
-                     if opts.uid_pool is not None else None),
-        "add_uids": (parse_uid_pool(opts.add_uids)
-                     if opts.add_uids is not None else None),
-        "remove_uids": (parse_uid_pool(opts.remove_uids)
-                        if opts.remove_uids is not None else None),
+        "uid_pool": _uid_option(opts.uid_pool, "--uid-pool"),
+        "add_uids": _uid_option(opts.add_uids, "--add-uids"),
+        "remove_uids": _uid_option(opts.remove_uids, "--remove-uids"),
         "maintain_node_health": health,
         "redist_files": redist or None,
     }

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ganeti import cli, constants, errors, pathutils
+from ganeti import cli, constants, errors, pathutils, uidpool
 from ganeti.client import collect_commands
 
 #: Version of the instance export format (Ganeti 2.1 exports are version 0).
@@ -100,9 +100,7 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
     """The ``gnt-cluster info`` text (Ganeti 2.1's layout) of the
     QueryClusterInfo dictionary."""
     arch = info.get("architecture") or ["?", "?"]
-    uid_pool = ", ".join(
-        str(lo) if lo == hi else f"{lo}-{hi}"
-        for lo, hi in (info.get("uid_pool") or []))
+    uid_pool = uidpool.format_pool(info.get("uid_pool") or [])
     lines = [
         f"Cluster name: {info.get('name')}",
         f"Cluster UUID: {info.get('uuid')}",

@@ -18,7 +18,9 @@ of the cluster, so a refused change leaves nothing half-applied:
 - OS parameters are checked by the OS on the master node when it has it
   (``os_validate``);
 - the uid pool is replaced (``uid_pool``), extended (``add_uids``) or
-  shrunk (``remove_uids``: each range must be in the pool);
+  shrunk (``remove_uids``: each range must be in the pool); new ranges
+  must pass :func:`ganeti.uidpool.check_pool` (within the allowed uids,
+  no uid of an existing user of the master node);
 - the hidden/blacklisted OS lists and the extra redistributed files take
   ``add``/``remove`` changes (adding what is there, or removing what is
   not, is reported and ignored, as Ganeti does for the OS lists).
@@ -32,7 +34,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganeti import constants, errors, hypervisor, objects, opcodes, params
+from ganeti import (
+    constants,
+    errors,
+    hypervisor,
+    objects,
+    opcodes,
+    params,
+    uidpool,
+)
 from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.node_membership import distribute_to, maintain_candidate_pool
 
@@ -40,11 +50,6 @@ EC = errors.ErrorCode
 
 #: Disk templates whose disks live in the volume group.
 LVM_TEMPLATES = frozenset([constants.DT_PLAIN, constants.DT_DRBD8])
-
-
-def _fmt_range(rng: list[int]) -> str:
-    lo, hi = rng
-    return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
 def add_uid_ranges(pool: list[list[int]], ranges: list[list[int]]
@@ -64,8 +69,8 @@ def remove_uid_ranges(pool: list[list[int]], ranges: list[list[int]]
     for rng in ranges:
         if list(rng) not in result:
             raise errors.OpPrereqError(
-                f"User-id range {_fmt_range(rng)} is not in the uid pool"
-                f" ({', '.join(_fmt_range(r) for r in pool) or 'empty'})",
+                f"User-id range {uidpool.format_range(rng)} is not in the uid pool"
+                f" ({', '.join(uidpool.format_range(r) for r in pool) or 'empty'})",
                 EC.INVAL)
         result.remove(list(rng))
     return result
@@ -168,8 +173,10 @@ class LUClusterSetParams(LogicalUnit):
         if op.candidate_pool_size is not None:
             cluster.candidate_pool_size = op.candidate_pool_size
         if op.uid_pool is not None:
+            uidpool.check_pool(op.uid_pool, "uid_pool")
             cluster.uid_pool = sorted(list(r) for r in op.uid_pool)
         if op.add_uids is not None:
+            uidpool.check_pool(op.add_uids, "add_uids")
             cluster.uid_pool = add_uid_ranges(cluster.uid_pool, op.add_uids)
         if op.remove_uids is not None:
             cluster.uid_pool = remove_uid_ranges(cluster.uid_pool,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from test_node_query import N2, N3, N4, Master
 
-from ganeti import cli, errors, opcodes
+from ganeti import cli, errors, opcodes, uidpool
 from ganeti.client import cluster_modify, collect_commands
 
 
@@ -50,6 +50,7 @@ def gnt_cluster(*argv: str) -> tuple[int, str, str]:
      "is global: it can be set only cluster-wide"),
     ({"enabled_hypervisors": ["xen-pvm"]}, "not available in this build"),
     ({"remove_uids": [[5, 6]]}, "not in the uid pool"),
+    ({"uid_pool": [[500, 1500]]}, "outside 1000-"),
     ({"osparams": {"debian": {"x": "a b;"}}}, "osparams 'debian'"),
 ])
 def test_refusals_change_nothing(master: Master, kwargs: dict[str, Any],
@@ -93,11 +94,26 @@ def test_pool_size_growth_promotes(master: Master) -> None:
     assert not master.cfg.get_node(N4).master_candidate  # type: ignore[union-attr]
 
 
+def test_uid_pool_refuses_existing_users(master: Master,
+                                         monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.setattr(uidpool, "system_users",
+                        lambda: {65534: "nobody", 0: "root"})
+    before = master.cfg.get_cluster().uid_pool
+    for key in ("uid_pool", "add_uids"):
+        with pytest.raises(errors.OpPrereqError,
+                           match=r"overlaps existing users of this node:"
+                                 r" nobody \(65534\)"):
+            modify(master, **{key: [[65000, 66000]]})
+    assert master.cfg.get_cluster().uid_pool == before
+
+
 def test_uid_pool_and_lists(master: Master) -> None:
-    modify(master, uid_pool=[[2000, 2100], [1000, 1000]])
-    modify(master, add_uids=[[3000, 3010], [1000, 1000]])
-    modify(master, remove_uids=[[2000, 2100]])
-    assert master.cfg.get_cluster().uid_pool == [[1000, 1000], [3000, 3010]]
+    modify(master, uid_pool=[[72000, 72100], [71000, 71000]])
+    modify(master, add_uids=[[73000, 73010], [71000, 71000]])
+    modify(master, remove_uids=[[72000, 72100]])
+    assert master.cfg.get_cluster().uid_pool == [[71000, 71000],
+                                                 [73000, 73010]]
     modify(master, hidden_os=[["add", "lenny"], ["add", "etch"]],
            blacklisted_os=[["remove", "none"]],
            maintain_node_health=True)
@@ -140,7 +156,7 @@ def test_cli_builds_the_opcode() -> None:
         "gnt-cluster", cluster_modify.COMMANDS,
         ["modify", "-H", "fake:kernel_path=/k,-kernel_args", "-B", "memory=1G",
          "-N", "link=br0", "-D", "drbd:resync_rate=10", "-C", "5",
-         "--uid-pool", "1000-1010,1020", "--maintain-node-health", "no",
+         "--uid-pool", "71000-71010,71020", "--maintain-node-health", "no",
          "--add-redist-file", "/etc/x:candidates",
          "--add-redist-file", "/etc/y", "--remove-redist-file", "/etc/z",
          "--enabled-hypervisors", "fake"])[1]
@@ -151,17 +167,20 @@ def test_cli_builds_the_opcode() -> None:
     assert op.beparams == {"memory": "1G"}
     assert op.diskparams == {"drbd": {"resync_rate": "10"}}
     assert op.candidate_pool_size == 5
-    assert op.uid_pool == [[1000, 1010], [1020, 1020]]
+    assert op.uid_pool == [[71000, 71010], [71020, 71020]]
     assert op.maintain_node_health is False
     assert op.redist_files == [["add", "/etc/x", "candidates"],
                                ["add", "/etc/y"], ["remove", "/etc/z"]]
     assert op.enabled_hypervisors == ["fake"]
 
 
-@pytest.mark.parametrize("spec", ["x", "5-1", "-3", ",", "1-a"])
-def test_bad_uid_specs(spec: str) -> None:
-    with pytest.raises(errors.OpPrereqError):
-        cluster_modify.parse_uid_pool(spec)
+@pytest.mark.parametrize("option", ["--uid-pool", "--add-uids",
+                                    "--remove-uids"])
+def test_cli_refuses_bad_uid_specs(option: str) -> None:
+    opts = cli.parse_args("gnt-cluster", cluster_modify.COMMANDS,
+                          ["modify", option, "9000-8000"])[1]
+    with pytest.raises(errors.OpPrereqError, match=f"in {option}: the lower"):
+        cluster_modify.build_opcode(opts)
 
 
 def test_cli_modify_and_errors(master: Master) -> None:
