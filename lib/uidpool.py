@@ -150,8 +150,9 @@ def expand(pool: Iterable[UidRange]) -> Iterator[int]:
 
 
 def processes_use_uid(uid: int) -> bool:
-    """Whether a process of this machine has ``uid`` as its real,
-    effective, saved or filesystem uid (from /proc/PID/status)."""
+    """Whether a live process of this machine has ``uid`` as its real,
+    effective, saved or filesystem uid (from /proc/PID/status; a zombie,
+    a killed qemu nobody has reaped yet, does not count)."""
     wanted = str(uid)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -159,11 +160,13 @@ def processes_use_uid(uid: int) -> bool:
         try:
             with open(f"/proc/{entry}/status") as handle:
                 for line in handle:
+                    if line.startswith("State:") and line.split()[1] in "ZX":
+                        break
                     if line.startswith("Uid:"):
                         if wanted in line.split()[1:]:
                             return True
                         break
-        except OSError:
+        except (OSError, IndexError):
             continue  # the process went away
     return False
 
@@ -255,6 +258,11 @@ class UidAllocator:
             if fd is None:
                 continue  # another allocator is starting a process with it
             if self._in_use(uid):
+                # e.g. a guest of another node of this machine; a lock
+                # file only this attempt created goes again.
+                if uid not in taken:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._path(uid))
                 os.close(fd)
                 continue
             if uid in taken:

@@ -213,7 +213,7 @@ def test_start_twice_is_refused(hv: KvmHypervisor) -> None:
       "vnc_password_file": "/no/such/pw"}, "cannot read the VNC password file"),
     ({"kvm_extra": "-no-such-option"},
      "qemu failed to start: .*no-such-option"),
-    ({"security_model": "pool"}, "uid pool"),
+    ({"security_model": "pool"}, "needs a free uid of the cluster's uid pool"),
 ])
 def test_bad_start_leaves_nothing(hv: KvmHypervisor, bridge: str,
                                   hvp: dict[str, Any], match: str) -> None:

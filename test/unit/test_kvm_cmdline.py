@@ -227,6 +227,15 @@ def test_usb_localtime_runas_chroot_extra_incoming() -> None:
     assert cmd[-3:] == ["-no-hpet", "-global", "a=b c"]
 
 
+def test_runas_a_pool_uid() -> None:
+    cmd = cmdline.build_command(_spec(hv={"security_model": "pool"},
+                                      pool_uid=71003))
+    assert _opt(cmd, "-runas") == ["71003:71003"]
+    assert "-runas" not in cmdline.build_command(_spec())
+    with pytest.raises(errors.ProgrammerError, match="without a uid"):
+        cmdline.build_command(_spec(hv={"security_model": "pool"}))
+
+
 def test_kvm_path_override() -> None:
     cmd = cmdline.build_command(_spec(hv={"kvm_path": "/opt/qemu"}))
     assert cmd[0] == "/opt/qemu"

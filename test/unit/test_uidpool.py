@@ -140,6 +140,7 @@ def test_running_and_locked_uids_are_skipped(tmp_path: Path) -> None:
     running.start(71000)  # e.g. a guest of another node of this machine
     held = alloc.request([[71000, 71002]])
     assert held.uid == 71001
+    assert alloc.taken() == {71001}  # no lock file left for 71000
     assert alloc.request([[71000, 71002]]).uid == 71002
     with pytest.raises(errors.LockError, match=r"No free uid in the uid pool"
                                                r" \(71000-71002\)"):

@@ -20,6 +20,12 @@ taps' descriptors and a QMP socket; the VNC password (read from
 what was started and removes every runtime file; the taps vanish with
 the last descriptor.  Shutdown is ACPI power-down through QMP, then a
 hard kill after the timeout.
+
+``security_model`` ``pool`` runs qemu (``-runas``) under a uid of the
+cluster's uid pool (read from ssconf) taken through
+:class:`ganeti.uidpool.UidAllocator`: locked until qemu runs under it,
+recorded as ``uid`` in the runtime file, given back when the runtime
+files go (stop, kill, a failed start).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, errors, objects, pathutils
+from ganeti import constants, errors, objects, pathutils, ssconf, uidpool
 from ganeti.hypervisor import hostinfo
 from ganeti.hypervisor.base import (
     BaseHypervisor,
@@ -130,9 +136,12 @@ class KvmHypervisor(BaseHypervisor):
     ANCILLARY_FILE_PARAMETERS = ("vnc_password_file",)
 
     def __init__(self, dirs: runtime.RuntimeDirs | None = None,
-                 kvm_available: bool | None = None, **kwargs: Any) -> None:
+                 kvm_available: bool | None = None,
+                 uids: uidpool.UidAllocator | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dirs = dirs or runtime.RuntimeDirs.for_node()
+        self.uids = uids or uidpool.UidAllocator()
         self._kvm_available = kvm_available
 
     @property
@@ -181,7 +190,7 @@ class KvmHypervisor(BaseHypervisor):
                 raise errors.HypervisorError(
                     f"Instance {name}: qemu (pid {pid}) did not exit after"
                     " SIGKILL")
-        self.dirs.remove(name)
+        self._forget(name)
 
     # --- start ----------------------------------------------------------------
 
@@ -222,11 +231,6 @@ class KvmHypervisor(BaseHypervisor):
         name = instance.name
         self.validate_parameters(hvp)
         program = self._program(name, hvp)
-        if hvp.get("security_model") == "pool":
-            raise errors.HypervisorError(
-                f"Instance {name}: security_model 'pool' needs the cluster's"
-                " uid pool, which this build does not have",
-                errors.ErrorCode.INVAL)
         if self._pid(name) is not None:
             raise errors.HypervisorError(
                 f"Instance {name} is already running on this node",
@@ -236,8 +240,15 @@ class KvmHypervisor(BaseHypervisor):
             password = read_vnc_password(
                 name, pathutils.get().under(str(hvp["vnc_password_file"])))
         self.dirs.ensure()
-        self.dirs.remove(name)  # stale files of a qemu that died
-        taps = netdev.open_nic_taps(name, nics)
+        self._forget(name)  # stale files of a qemu that died
+        locked = (self._take_uid(name) if hvp.get("security_model") == "pool"
+                  else None)
+        try:
+            taps = netdev.open_nic_taps(name, nics)
+        except BaseException:
+            if locked is not None:
+                self.uids.release(locked)
+            raise
         try:
             spec = cmdline.StartSpec(
                 name=name, uuid=instance.uuid, memory=memory, vcpus=vcpus,
@@ -248,7 +259,8 @@ class KvmHypervisor(BaseHypervisor):
                       for nic, tap in zip(nics, taps, strict=True)],
                 vnc_port=instance.network_port,
                 chroot_dir=self.dirs.chroot_dir(name),
-                kvm_available=self.kvm_available, incoming=incoming)
+                kvm_available=self.kvm_available, incoming=incoming,
+                pool_uid=None if locked is None else locked.uid)
             if hvp.get("use_chroot"):
                 os.makedirs(spec.chroot_dir, mode=0o750, exist_ok=True)
             command = cmdline.build_command(spec, kvm_path=program)
@@ -261,16 +273,46 @@ class KvmHypervisor(BaseHypervisor):
                 "disks": [{"path": d.path, "read_only": d.read_only}
                           for d in disks],
                 "vnc_port": instance.network_port, "started": self._now(),
-                "incoming": incoming, "migration": None, "command": command})
+                "incoming": incoming, "migration": None, "command": command,
+                "uid": None if locked is None else locked.uid})
             self._run_qemu(name, command, [tap.fd for tap in taps])
             if password is not None:
                 self._set_vnc_password(name, password)
         except BaseException:
             with contextlib.suppress(errors.GenericError):
                 self._kill(name, self._pid(name))
+            if locked is not None:
+                self.uids.release(locked)
             raise
         finally:
             netdev.close_taps(taps)
+        if locked is not None:
+            # qemu runs under the uid now (it switches before the
+            # daemonizing parent returns): the lock file alone marks it.
+            locked.unlock()
+
+    def _take_uid(self, name: str) -> uidpool.LockedUid:
+        """A free uid of the cluster's pool (ssconf), locked."""
+        try:
+            pool = ssconf.SimpleStore().get_uid_pool()
+            return self.uids.request(pool)
+        except (errors.NotClusterError, errors.ConfigurationError,
+                errors.LockError) as err:
+            raise errors.HypervisorError(
+                f"Instance {name}: security_model 'pool' needs a free uid"
+                f" of the cluster's uid pool: {err}", errors.ErrorCode.NORES
+            ) from None
+
+    def _forget(self, name: str) -> None:
+        """Drop ``name``'s runtime files (its qemu is gone) and give its
+        uid back to the pool."""
+        record: dict[str, Any] = {}
+        with contextlib.suppress(errors.GenericError):
+            record = self.dirs.read_runtime(name) or {}
+        self.dirs.remove(name)
+        uid = record.get("uid")
+        if isinstance(uid, int):
+            self.uids.release(uid)
 
     def _relocated(self, hvp: Mapping[str, Any]) -> dict[str, Any]:
         """``hvp`` with the node paths (kernel, initrd, CD-ROM image, X509
@@ -309,7 +351,7 @@ class KvmHypervisor(BaseHypervisor):
         outcome = super().stop_instance(instance_name, force=force,
                                         timeout=timeout)
         if self._pid(instance_name) is None:
-            self.dirs.remove(instance_name)
+            self._forget(instance_name)
         return outcome
 
     def _soft_stop(self, instance_name: str) -> None:

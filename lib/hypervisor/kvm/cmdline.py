@@ -92,6 +92,8 @@ class StartSpec:
     kvm_available: bool = True
     #: Whether qemu waits for an incoming migration (``-incoming defer``).
     incoming: bool = False
+    #: The uid taken from the cluster's uid pool (``security_model`` pool).
+    pool_uid: int | None = None
     extra: Sequence[str] = field(default_factory=tuple)
 
 
@@ -278,6 +280,12 @@ def build_command(spec: StartSpec, *, kvm_path: str | None = None) -> list[str]:
         cmd += ["-rtc", "base=localtime"]
     if hvp.get("security_model") == "user":
         cmd += ["-runas", str(hvp["security_domain"])]
+    elif hvp.get("security_model") == "pool":
+        if spec.pool_uid is None:
+            raise errors.ProgrammerError("security_model pool without a uid")
+        # A pool uid has no passwd entry: qemu takes "uid:gid" numbers
+        # (the uid doubles as the group, owned by nobody else either).
+        cmd += ["-runas", f"{spec.pool_uid}:{spec.pool_uid}"]
     if hvp.get("use_chroot"):
         if not spec.chroot_dir:
             raise errors.ProgrammerError("use_chroot without a chroot dir")

@@ -15,7 +15,9 @@ which may have changed since the start:
 
 ``{"name", "uuid", "memory", "vcpus", "hvparams", "nics": [{"mac",
 "ip", "mode", "link", "tap"}], "disks": [{"path", "read_only"}],
-"vnc_port", "started": <time>, "command": [...]}``
+"vnc_port", "started": <time>, "command": [...], "uid": <uid or null>}``
+where ``uid`` is the uid of the cluster's uid pool qemu runs under
+(``security_model`` pool), given back when the files go.
 """
 
 from __future__ import annotations
