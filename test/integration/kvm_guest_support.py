@@ -14,6 +14,9 @@ raise AssertionError with a message, so no assertion rewriting is needed).
   Given a ``bridge`` (a local cluster's), the veth joins that one instead.
 :func:`rfb_auth`
   a VNC client's handshake with a password.
+:func:`kvm_demo_cluster`
+  a started KVM local cluster (no RAPI) whose nodes have the demo OS;
+  stopped and its directory removed at the end.
 
 :class:`SerialLog` reads a guest's serial console socket into lines and
 waits for a line (on a condition variable, no polling).
@@ -28,11 +31,16 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from ganeti import testguest
+from ganeti import constants, testguest
+from ganeti.localcluster import LocalCluster
+
+#: The demo OS definition copied to the nodes of :func:`kvm_demo_cluster`.
+DEMO_OS = (os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                        "doc/examples/os/ganeti-demo-os"))
 
 #: Seconds allowed for a boot or an event of the guest on a loaded
 #: machine (a guard against a hung guest, not a measure: a boot under TCG
@@ -222,3 +230,25 @@ def bridged_network(bridge: str = "") -> Iterator[dict[str, str]]:
     finally:
         for undo in reversed(made):
             run("ip", *undo, check=False)
+
+
+@contextlib.contextmanager
+def kvm_demo_cluster(nodes: int, init_args: Sequence[str] = ()
+                     ) -> Iterator[LocalCluster]:
+    """A started KVM local cluster of ``nodes`` nodes with the demo OS."""
+    from conftest_cluster import _free_prefix, short_dir
+
+    directory = short_dir()
+    cluster = LocalCluster(os.path.join(directory, "kvm"), nodes=nodes,
+                           hypervisor=constants.HT_KVM,
+                           prefix=_free_prefix(nodes), rapi=False,
+                           init_args=init_args)
+    try:
+        cluster.start()
+        for node in cluster.nodes:
+            shutil.copytree(DEMO_OS, node.paths.under(
+                "/srv/ganeti/os/ganeti-demo-os"), dirs_exist_ok=True)
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)

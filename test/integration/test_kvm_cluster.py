@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest_cluster import _free_prefix, ok, short_dir, wait_for
+from kvm_guest_support import DEMO_OS, kvm_demo_cluster
 
 from ganeti import constants
 from ganeti.localcluster import LocalCluster
@@ -25,25 +26,13 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
                                  reason=f"{constants.KVM_PATH} missing")]
 
-OS_SRC = Path(__file__).resolve().parents[2] / "doc/examples/os/ganeti-demo-os"
 N1, N2 = "node1.local-cluster.example", "node2.local-cluster.example"
 
 
 @pytest.fixture(scope="module")
 def kvm_cluster() -> Iterator[LocalCluster]:
-    directory = short_dir()
-    cluster = LocalCluster(os.path.join(directory, "kvm"), nodes=2,
-                           hypervisor=constants.HT_KVM, prefix=_free_prefix(2),
-                           rapi=False)
-    try:
-        cluster.start()
-        for node in cluster.nodes:
-            shutil.copytree(OS_SRC, node.paths.under(
-                "/srv/ganeti/os/ganeti-demo-os"), dirs_exist_ok=True)
+    with kvm_demo_cluster(2) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def gnt(cluster: LocalCluster, cmd: str, *args: str) -> str:
@@ -160,7 +149,7 @@ def test_stopping_the_cluster_leaves_nothing(tmp_path: Path) -> None:
                            rapi=False)
     try:
         cluster.start()
-        shutil.copytree(OS_SRC, cluster.node(1).paths.under(
+        shutil.copytree(DEMO_OS, cluster.node(1).paths.under(
             "/srv/ganeti/os/ganeti-demo-os"))
         ok(cluster.gnt("gnt-instance", "add", "-t", "diskless", "-n",
                        cluster.node(1).name, "-o", "ganeti-demo-os",

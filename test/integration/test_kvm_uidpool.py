@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_cluster import _free_prefix, ok, short_dir
+from conftest_cluster import ok
+from kvm_guest_support import kvm_demo_cluster
 
 from ganeti import constants, serializer, uidpool
 from ganeti.localcluster import LocalCluster
@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
                                  reason=f"{constants.KVM_PATH} missing")]
 
-OS_SRC = Path(__file__).resolve().parents[2] / "doc/examples/os/ganeti-demo-os"
 N1, N2 = "node1.local-cluster.example", "node2.local-cluster.example"
 
 
@@ -45,20 +44,8 @@ BASE = _free_uids(3)
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    directory = short_dir()
-    cl = LocalCluster(os.path.join(directory, "kvm"), nodes=2,
-                      hypervisor=constants.HT_KVM, prefix=_free_prefix(2),
-                      rapi=False,
-                      init_args=["--uid-pool", f"{BASE}-{BASE + 1}"])
-    try:
-        cl.start()
-        for node in cl.nodes:
-            shutil.copytree(OS_SRC, node.paths.under(
-                "/srv/ganeti/os/ganeti-demo-os"), dirs_exist_ok=True)
+    with kvm_demo_cluster(2, ["--uid-pool", f"{BASE}-{BASE + 1}"]) as cl:
         yield cl
-    finally:
-        cl.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def gnt(cl: LocalCluster, *args: str) -> str:
