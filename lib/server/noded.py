@@ -12,6 +12,10 @@ row in :data:`ganeti.rpc.defs.CALLS` by :func:`ganeti.backend.dispatch`.
 
 Several node daemons can share a machine, each under its own root
 (``GANETI_ROOTDIR``) and bound to its own loopback address.
+
+By default (``--mlock``; ``--no-mlock`` turns it off) the daemon locks
+its memory into RAM before it serves, so that it keeps answering when
+instances exhaust the node's memory (:mod:`ganeti.utils.memlock`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ganeti import (
 )
 from ganeti.http import server as http_server
 from ganeti.http import tls
+from ganeti.utils import memlock
 
 NAME: Final = "ganeti-noded"
 #: Bodies carry whole files (config, ssconf, uploads): allow large ones.
@@ -110,6 +115,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="Port to listen on (default %(default)s)")
     parser.add_argument("-b", "--bind", default="0.0.0.0",
                         help="Address to listen on (default: all)")
+    lock = parser.add_mutually_exclusive_group()
+    lock.add_argument("--mlock", dest="mlock", action="store_true",
+                      default=True,
+                      help="Lock the daemon's memory into RAM (the default)")
+    lock.add_argument("--no-mlock", dest="mlock", action="store_false",
+                      help="Do not lock the daemon's memory")
 
 
 def _check(options: argparse.Namespace) -> None:
@@ -118,8 +129,20 @@ def _check(options: argparse.Namespace) -> None:
     crypto.load_pem_file(pathutils.get().noded_cert_file)
 
 
+def _lock_memory() -> None:
+    """Stay in RAM when the node runs short of memory; where the system
+    does not allow it, say why and go on (ganeti.utils.memlock)."""
+    outcome = memlock.lock_memory()
+    if outcome.locked:
+        _log.info("%s", outcome.message)
+    else:
+        _log.warning("%s", outcome.message)
+
+
 def _run(ctx: daemon.DaemonContext) -> int:
     opts = ctx.options
+    if opts.mlock:
+        _lock_memory()  # after detaching: locks are not inherited by fork
     server = build_server((opts.bind, opts.port),
                           pathutils.get().noded_cert_file)
     server.start()
