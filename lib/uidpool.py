@@ -66,12 +66,15 @@ def format_pool(pool: Iterable[UidRange], separator: str = ", ") -> str:
 
 
 def parse_pool(spec: str, option: str = "--uid-pool",
-               separator: str = ",") -> list[UidRange]:
+               separator: str = ",", allow_empty: bool = False
+               ) -> list[UidRange]:
     """``1000-1009,2000`` -> ``[[1000, 1009], [2000, 2000]]``.
 
     Only the syntax is checked here (numbers, low not above high, within
     [UID_MIN, UID_MAX]); :func:`check_pool` checks against the node's
-    users.  An error names ``option`` and the bad item in one line."""
+    users.  An error names ``option`` and the bad item in one line.  An
+    empty ``spec`` is an empty pool with ``allow_empty`` (``--uid-pool
+    ""`` clears the pool), an error otherwise."""
     pool: list[UidRange] = []
     for item in (part.strip() for part in spec.split(separator)):
         if not item:
@@ -89,7 +92,7 @@ def parse_pool(spec: str, option: str = "--uid-pool",
                 f"Invalid user-id range {item!r} in {option}: the lower"
                 " bound is above the upper bound", EC.INVAL)
         pool.append([low, high])
-    if not pool:
+    if not pool and not allow_empty:
         raise errors.OpPrereqError(
             f"Empty user-id pool in {option}: give ids or ranges such as"
             " 1000-1009,2000", EC.INVAL)

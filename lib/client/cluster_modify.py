@@ -58,7 +58,12 @@ def parse_redist_file(value: str) -> list[str]:
 
 
 def _uid_option(spec: str | None, option: str) -> list[list[int]] | None:
-    return None if spec is None else uidpool.parse_pool(spec, option)
+    """The ranges of a uid option; only ``--uid-pool`` may be empty (it
+    then clears the pool)."""
+    if spec is None:
+        return None
+    return uidpool.parse_pool(spec, option,
+                              allow_empty=option == "--uid-pool")
 
 
 def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:

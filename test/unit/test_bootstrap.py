@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from config_builders import make_config, write_config
 
-from ganeti import bootstrap, cli, config, constants, errors, pathutils
+from ganeti import bootstrap, cli, config, constants, errors, pathutils, uidpool
 from ganeti.backend import lifecycle
 from ganeti.client import cluster_init
 from ganeti.rpc.result import RpcResult
@@ -145,6 +145,17 @@ def test_init_cli_option_conflicts(root: Path) -> None:
     assert code == errors.EXIT_FAILURE
     code, _out, err = run("init", "--uid-pool", "9-1", *BASE, "c.example")
     assert code == errors.EXIT_FAILURE and "--uid-pool" in err
+
+
+def test_init_refuses_a_uid_pool_of_existing_users(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uidpool, "system_users", lambda: {70050: "alice"})
+    code, _out, err = run("init", "--uid-pool", "70000-70099", *BASE,
+                          "c.example")
+    assert code == errors.EXIT_FAILURE
+    assert ("User-id range 70000-70099 in --uid-pool overlaps existing users"
+            " of this node: alice (70050)") in err
+    assert not (root / "var").exists()
 
 
 def test_init_refuses_existing_cluster(root: Path) -> None:

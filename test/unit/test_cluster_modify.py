@@ -94,6 +94,13 @@ def test_pool_size_growth_promotes(master: Master) -> None:
     assert not master.cfg.get_node(N4).master_candidate  # type: ignore[union-attr]
 
 
+def test_cli_empty_uid_pool_clears_it() -> None:
+    opts = cli.parse_args("gnt-cluster", cluster_modify.COMMANDS,
+                          ["modify", "--uid-pool", ""])[1]
+    op = cluster_modify.build_opcode(opts)
+    assert op is not None and op.uid_pool == []
+
+
 def test_uid_pool_refuses_existing_users(master: Master,
                                          monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
