@@ -96,6 +96,9 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
         f"  Allocated network port: {data['network_port']}",
         f"  Hypervisor: {data['hypervisor']}",
     ]
+    if data.get("run_uid") is not None:
+        # security_model pool: the uid of the pool this run took.
+        lines.insert(-1, f"  Running as uid: {data['run_uid']}")
     hv_own, hv_actual = data["hv_instance"], data["hv_actual"]
     lines += [f"    - {key}: {format_param(hv_own, hv_actual, key)}"
               for key in sorted(hv_actual)]

@@ -149,10 +149,19 @@ def _instance_info(lu: LogicalUnit, inst: objects.Instance) -> RpcResult:
 
 def is_running(lu: LogicalUnit, inst: objects.Instance) -> bool | None:
     """Whether the primary node runs ``inst``; None if it cannot say."""
+    live = live_info(lu, inst)
+    return None if live is None else bool(live)
+
+
+def live_info(lu: LogicalUnit, inst: objects.Instance
+              ) -> dict[str, Any] | None:
+    """What the primary node's hypervisor says of ``inst`` (an
+    ``InstanceInfo`` as a dict; empty when it does not run there); None
+    if the node cannot say."""
     res = _instance_info(lu, inst)
     if res.failed:
         return None
-    return res.payload is not None
+    return dict(res.payload) if res.payload is not None else {}
 
 
 def check_instance_stopped(lu: LogicalUnit, inst: objects.Instance,

@@ -102,13 +102,15 @@ def instance_data(lu: LogicalUnit, inst: objects.Instance,
     cluster = lu.cfg.get_cluster()
     filled = common.filled_params(lu.cfg, inst, cluster)
     run_state = None
+    run_uid = None
     if not static:
         node = lu.cfg.get_node(inst.primary_node)
         if node is not None and not node.offline:
-            running = common.is_running(lu, inst)
-            if running is not None:
-                run_state = (constants.ADMINST_UP if running
+            live = common.live_info(lu, inst)
+            if live is not None:
+                run_state = (constants.ADMINST_UP if live
                              else constants.ADMINST_DOWN)
+                run_uid = live.get("uid") if live else None
     nics = [[nic.ip, nic.mac, params.get("mode"), params.get("link")]
             for nic, params in zip(inst.nics, filled.nics, strict=True)]
     return {
@@ -116,6 +118,7 @@ def instance_data(lu: LogicalUnit, inst: objects.Instance,
         "config_state": (constants.ADMINST_UP if inst.admin_up
                          else constants.ADMINST_DOWN),
         "run_state": run_state,
+        "run_uid": run_uid,
         "pnode": inst.primary_node,
         "snodes": list(inst.secondary_nodes),
         "os": inst.os,

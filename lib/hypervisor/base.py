@@ -113,6 +113,9 @@ class InstanceInfo(HvRecord):
                        doc="Runtime state")
     uptime: float = field(check=ht.TNonNegativeNumber,
                           doc="Seconds since the instance (re)started")
+    uid: int | None = field(default=None, check=ht.TNonNegativeInt,
+                            doc="The uid of the uid pool the instance runs"
+                                " under (KVM security_model pool)")
 
 
 class NodeHvInfo(HvRecord):

@@ -124,6 +124,8 @@ def test_each_guest_runs_under_its_own_uid(cluster: LocalCluster) -> None:
             _qemu_uid(cluster, 2, names[2])]
     assert sorted(uids) == [BASE, BASE + 1, BASE + 2]
     assert _lock_files(cluster, 1) == set(uids[:2])
+    info = gnt(cluster, "gnt-instance", "info", names[2])
+    assert f"\n  Running as uid: {uids[2]}\n" in info
 
     # The pool is exhausted: a fourth start is refused and leaves no qemu.
     extra = "pool4.example.com"

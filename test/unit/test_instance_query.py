@@ -99,6 +99,7 @@ def test_query_fields_and_data(env: Env) -> None:
     data = env.run(opcodes.OpInstanceQueryData(instances=["inst1"]))
     info = data[INST]
     assert info["run_state"] == "up" and info["config_state"] == "up"
+    assert info["run_uid"] is None  # no uid pool for the fake hypervisor
     assert info["be_instance"] == {"vcpus": 2}
     assert info["be_actual"]["memory"] == 128
     assert info["os_actual"] == {"color": "red"}

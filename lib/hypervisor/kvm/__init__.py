@@ -413,10 +413,12 @@ class KvmHypervisor(BaseHypervisor):
                 cpus = client.execute("query-cpus-fast")
                 if isinstance(cpus, list) and cpus:
                     vcpus = len(cpus)
+        uid = record.get("uid")
         return InstanceInfo(name=name, id=pid,
                             memory=int(record.get("memory", 0)),
                             vcpus=vcpus, state=state,
-                            uptime=runtime.uptime_of(pid))
+                            uptime=runtime.uptime_of(pid),
+                            uid=uid if isinstance(uid, int) else None)
 
     def get_instance_info(self, instance_name: str) -> InstanceInfo | None:
         pid = self._pid(instance_name)
