@@ -261,3 +261,34 @@ def test_separate_processes_get_separate_uids(tmp_path: Path) -> None:
 def test_processes_use_uid_sees_this_process() -> None:
     assert uidpool.processes_use_uid(os.getuid())
     assert not uidpool.processes_use_uid(uidpool.UID_MAX)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_processes_use_uid_live_child_but_not_zombie() -> None:
+    """A child under a pool uid counts while it lives; once it has exited
+    and nobody reaped it (a killed qemu whose parent is a PID 1 that does
+    not reap), it does not."""
+    uid = 71999
+    go_read, go_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become the uid, say so, wait, exit
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            os.write(ready_write, b"r")
+            os.read(go_read, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_write)
+    os.close(go_read)
+    try:
+        assert os.read(ready_read, 1) == b"r"
+        assert uidpool.processes_use_uid(uid)
+        os.write(go_write, b"g")
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # now a zombie
+        assert not uidpool.processes_use_uid(uid)
+    finally:
+        os.close(go_write)
+        os.close(ready_read)
+        os.waitpid(pid, 0)
