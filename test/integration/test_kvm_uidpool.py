@@ -133,8 +133,10 @@ def test_each_guest_runs_under_its_own_uid(cluster: LocalCluster) -> None:
     res = cluster.gnt("gnt-instance", "startup", extra)
     assert res.returncode != 0
     assert "No free uid in the uid pool" in res.stdout + res.stderr
-    pids = process.run_cmd(["pgrep", "-f", f"-name {extra}"])
-    assert pids.stdout.strip() == ""
+    res = process.run_cmd(["pgrep", "-f", "--", f"-name {extra}"])
+    assert res.exit_code == 1 and res.stdout == ""  # 1: no such process
+    res = process.run_cmd(["pgrep", "-f", "--", f"-name {names[0]}"])
+    assert res.exit_code == 0 and res.stdout.strip()  # the pattern works
 
     # A stop gives the uid back; the next start takes it.
     gnt(cluster, "gnt-instance", "shutdown", "--timeout=0", names[0])
