@@ -4,8 +4,9 @@ needs no OS): the pool set at init and grown by modify reaches every
 node's ssconf and ``gnt-cluster info``; guests under
 ``security_model=pool`` each run under their own uid of the pool, also
 across the two nodes of this one machine; a stop gives the uid back, a
-start with the pool exhausted is a clear error that leaves no qemu, and
-bad ranges are refused."""
+start with the pool exhausted is a clear error that leaves no qemu, a
+migration moves the guest to a uid of the target, and bad ranges are
+refused."""
 
 from __future__ import annotations
 
@@ -143,7 +144,16 @@ def test_each_guest_runs_under_its_own_uid(cluster: LocalCluster) -> None:
     assert _lock_files(cluster, 1) == {uids[1]}
     gnt(cluster, "gnt-instance", "startup", extra)
     assert _qemu_uid(cluster, 1, extra) == uids[0]
-    for name in [*names, extra]:
+
+    # A migration takes a uid on the target (here the one the stop
+    # freed) and gives the source's back.
+    gnt(cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
+        extra)
+    gnt(cluster, "gnt-instance", "migrate", "-f", names[2])
+    assert _qemu_uid(cluster, 1, names[2]) == uids[0]
+    assert _lock_files(cluster, 2) == set()
+    assert _lock_files(cluster, 1) == {uids[0], uids[1]}
+    for name in names:
         gnt(cluster, "gnt-instance", "remove", "-f", "--shutdown-timeout=0",
             name)
     assert _lock_files(cluster, 1) == set() == _lock_files(cluster, 2)
