@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import logging
 import os
 import pwd
@@ -248,14 +249,17 @@ class UidAllocator:
         """Take a uid of ``pool`` nobody holds and no process runs under:
         free uids first (ascending), then stale locks (reclaimed)."""
         os.makedirs(self.lock_dir, mode=0o755, exist_ok=True)
-        uids = list(expand(pool))
-        if not uids:
+        ranges = [list(r) for r in pool]
+        if not ranges:
             raise errors.LockError("The cluster's uid pool is empty: set it"
                                    " with gnt-cluster modify --uid-pool",
                                    EC.NORES)
         taken = self.taken()
-        candidates = ([u for u in uids if u not in taken]
-                      + [u for u in uids if u in taken])
+        stale = sorted(u for u in taken
+                       if any(low <= u <= high for low, high in ranges))
+        # Lazily: a pool may span millions of uids.
+        candidates = itertools.chain(
+            (u for u in expand(ranges) if u not in taken), stale)
         for uid in candidates:
             fd = self._try_lock(uid)
             if fd is None:
@@ -272,7 +276,7 @@ class UidAllocator:
                 _log.info("Reclaiming the stale lock of uid %d", uid)
             return LockedUid(uid, fd)
         raise errors.LockError(
-            f"No free uid in the uid pool ({format_pool(_compact(uids))}):"
+            f"No free uid in the uid pool ({format_pool(sorted(ranges))}):"
             " every uid is taken by a running process", EC.NORES)
 
     def release(self, uid: int | LockedUid) -> None:
@@ -296,17 +300,6 @@ class UidAllocator:
                     os.unlink(self._path(number))
         finally:
             os.close(fd)
-
-
-def _compact(uids: list[int]) -> list[UidRange]:
-    """Sorted uids back to ranges (for messages)."""
-    ranges: list[UidRange] = []
-    for uid in uids:
-        if ranges and ranges[-1][1] + 1 == uid:
-            ranges[-1][1] = uid
-        else:
-            ranges.append([uid, uid])
-    return ranges
 
 
 def _same_file(fd: int, path: str) -> bool:

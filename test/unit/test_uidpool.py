@@ -166,6 +166,14 @@ def test_release_keeps_a_uid_a_process_runs_under(tmp_path: Path) -> None:
     assert alloc.taken() == {71000}
 
 
+def test_a_pool_of_every_allowed_uid_is_not_listed_out(
+        tmp_path: Path) -> None:
+    alloc = _allocator(tmp_path, Running())
+    pool = [[uidpool.UID_MIN, uidpool.UID_MAX]]
+    assert alloc.request(pool).uid == uidpool.UID_MIN
+    assert alloc.request(pool).uid == uidpool.UID_MIN + 1
+
+
 def test_empty_pool(tmp_path: Path) -> None:
     with pytest.raises(errors.LockError, match="uid pool is empty"):
         _allocator(tmp_path, Running()).request([])
