@@ -80,16 +80,28 @@ def _limit_text() -> str:
     return f"{soft // 1024} KiB"
 
 
-def locked_kib(pid: int | str = "self") -> int:
-    """``VmLck`` of a process (KiB locked in RAM); 0 when unknown."""
+def _status_kib(key: str, pid: int | str) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
-                if line.startswith("VmLck:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def locked_kib(pid: int | str = "self") -> int:
+    """``VmLck`` of a process: the size of its locked mappings in KiB (0
+    when nothing is locked or it is unknown).  It counts mappings, also
+    reserved ones never used, so it says *whether* memory is locked; the
+    resident size (:func:`resident_kib`) says how much."""
+    return _status_kib("VmLck", pid)
+
+
+def resident_kib(pid: int | str = "self") -> int:
+    """``VmRSS`` of a process in KiB (0 when unknown)."""
+    return _status_kib("VmRSS", pid)
 
 
 def lock_memory(libc: ctypes.CDLL | None = None) -> LockOutcome:
@@ -108,7 +120,7 @@ def lock_memory(libc: ctypes.CDLL | None = None) -> LockOutcome:
             " limit is needed); running unlocked")
     if not _may_lock_without_limit():
         return LockOutcome(
-            True, f"memory locked ({locked_kib()} KiB now); future"
+            True, f"memory locked ({resident_kib()} KiB resident); future"
             f" allocations are not (RLIMIT_MEMLOCK {_limit_text()}, no"
             " CAP_IPC_LOCK)")
     # MCL_ONFAULT is refused (EINVAL) by kernels before 4.4.
@@ -119,4 +131,4 @@ def lock_memory(libc: ctypes.CDLL | None = None) -> LockOutcome:
         return LockOutcome(
             False, f"cannot lock future memory: mlockall:"
             f" {os.strerror(err)}; running unlocked")
-    return LockOutcome(True, f"memory locked ({locked_kib()} KiB now)")
+    return LockOutcome(True, f"memory locked ({resident_kib()} KiB resident)")
