@@ -315,7 +315,7 @@ class LUClusterVerify(LogicalUnit):
                            ENODELVM, node, f"volume group {vg} is too small"
                            f" ({size} MiB < {MIN_VG_SIZE} MiB)")
             if vols.fail_msg is None:
-                for vg_name, lv_name, _size in vols.payload:
+                for vg_name, lv_name, *_ in vols.payload:
                     r.error_if((node, vg_name, lv_name) not in known,
                                ENODEORPHANLV, node,
                                f"volume {vg_name}/{lv_name} is unknown")

@@ -408,9 +408,10 @@ class LUInstanceCreate(LogicalUnit):
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
         if op.disk_template == constants.DT_PLAIN:
-            common.check_vg_free(self, self.pnode,
-                                 sum(disk.size for disk in disks),
-                                 f"the disks of instance {self.name}")
+            common.check_vg_free(
+                self, self.pnode,
+                common.lv_requests(self, op.disk_template, disks),
+                f"the disks of instance {self.name}")
         assert op.os_type is not None
         self.osdef = check_os(self, self.pnode, op.os_type, op.force_variant,
                               op.osparams)

@@ -280,7 +280,8 @@ class LvmSimulator:
             rows.append({"vg_name": name, "vg_size": _size(extents * EXTENT_MIB),
                          "vg_free": _size(free * EXTENT_MIB),
                          "pv_count": str(len(vg["pvs"])),
-                         "lv_count": str(len(vg["lvs"]))})
+                         "lv_count": str(len(vg["lvs"])),
+                         "vg_extent_size": _size(EXTENT_MIB)})
         return self._report(args, rows)
 
     def _cmd_pvs(self, state: dict[str, Any], args: list[str]) -> str:
@@ -313,7 +314,9 @@ class LvmSimulator:
                     "lv_size": _size(lv["size"]),
                     "stripes": str(seg["stripes"]),
                     "stripe_size": _size(seg["stripe_size"] / 1024),
-                    "lv_attr": attr, "origin": lv["origin"]}
+                    "lv_attr": attr, "origin": lv["origin"],
+                    "devices": ",".join(f"{pv}({start})"
+                                        for pv, start, _ in seg["areas"])}
                     for seg in lv["segments"])
         return self._report(args, rows)
 

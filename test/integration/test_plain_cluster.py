@@ -153,7 +153,7 @@ def test_storage_units(plain: Plain) -> None:
     (lv,) = plain.lvs(plain.n1)
     volumes = plain.ok("gnt-node", "volumes", "--no-headers", "--separator",
                        "|", "--units", "m")
-    assert volumes.splitlines() == [f"{n1}|xenvg|{lv}|64|{INST}"]
+    assert volumes.splitlines() == [f"{n1}|/dev/lcpv0|xenvg|{lv}|64|{INST}"]
     pvs = plain.ok("gnt-node", "list-storage", "--no-headers", "--separator",
                    "|", "--units", "m", n1).splitlines()
     # 64 GiB PVs keep one 4 MiB extent for metadata, as lvm2's do.

@@ -126,7 +126,7 @@ class StandInRpc:
         data = self.cfg.get_config_data()
         out = {}
         for node in nodes:
-            vols = [[*map(str, d.logical_id), d.size]
+            vols = [[*map(str, d.logical_id), d.size, ["/dev/sda1"]]
                     for inst in data.instances.values()
                     if inst.primary_node == node for d in inst.disks
                     if d.dev_type == constants.LD_LV]
