@@ -94,7 +94,7 @@ class LUNodeQueryvols(_StorageQueryLU):
                  "size": size,
                  "instance": owners.get((node, vg_name, lv_name), "-")}
                 for node, volumes in answers.items()
-                for vg_name, lv_name, size, pvs in volumes
+                for vg_name, lv_name, size, pvs, *_ in volumes
                 for phys in (pvs or ["-"])]
 
 

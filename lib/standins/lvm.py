@@ -148,6 +148,12 @@ class LvmSimulator:
         with self._state() as state:
             state["vgs"][vg_name]["pvs"][pv_name]["missing"] = True
 
+    def set_lv_open(self, vg_name: str, lv_name: str, is_open: bool) -> None:
+        """Mark a volume open (held by a process, as a running guest holds
+        its disk): ``lvs`` shows it, ``lvremove`` refuses it."""
+        with self._state() as state:
+            state["vgs"][vg_name]["lvs"][lv_name]["open"] = is_open
+
     # The executor interface
 
     def __call__(self, argv: Sequence[str]) -> process.RunResult:
@@ -307,7 +313,8 @@ class LvmSimulator:
             for lv_name, lv in sorted(vg["lvs"].items()):
                 kind = "s" if lv["origin"] else (
                     "o" if lv_name in origins else "-")
-                attr = (f"{kind}wi-{'a' if lv['active'] else '-'}-"
+                attr = (f"{kind}wi-{'a' if lv['active'] else '-'}"
+                        f"{'o' if lv.get('open') else '-'}"
                         f"{'s' if kind != '-' else '-'}---")
                 rows.extend({
                     "lv_name": lv_name, "vg_name": vg_name,
@@ -357,6 +364,8 @@ class LvmSimulator:
         _, rest = _options(args, set())
         for path in rest:
             vg, lv_name = self._lv(state, path)
+            if vg["lvs"][lv_name].get("open"):
+                raise _Failed(f"Logical volume {path} in use.")
             del vg["lvs"][lv_name]
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.backing_file(self._split(path)[0], lv_name))

@@ -126,7 +126,8 @@ class StandInRpc:
         data = self.cfg.get_config_data()
         out = {}
         for node in nodes:
-            vols = [[*map(str, d.logical_id), d.size, ["/dev/sda1"]]
+            vols = [[*map(str, d.logical_id), d.size, ["/dev/sda1"],
+                     "-wi-a-----"]
                     for inst in data.instances.values()
                     if inst.primary_node == node for d in inst.disks
                     if d.dev_type == constants.LD_LV]

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from instance_lu_support import NODE1, Env, create_op, install_os, lu_env
 
-from ganeti import constants, errors, opcodes, pathutils
+from ganeti import constants, errors, objects, opcodes, pathutils
+from ganeti.cmdlib import instance_adopt
 from ganeti.standins import lvm as simulator
 
 INST = "inst1.example.com"
@@ -82,3 +84,126 @@ def test_volumes_rows_have_one_line_per_physical_volume(env: Env) -> None:
     with pytest.raises(errors.OpPrereqError,
                        match="Unknown output fields selected: pv"):
         env.run(opcodes.OpNodeQueryvols(nodes=[NODE1], output_fields=["pv"]))
+
+
+# --- Adoption (adopt=) ------------------------------------------------------------
+
+def _adopt_op(*lvs: str, **kwargs: Any) -> opcodes.OpInstanceCreate:
+    return plain_op([{"adopt": lv} for lv in lvs], **kwargs)
+
+
+def _write(lv: str, data: bytes) -> None:
+    with open(sim().backing_file(VG, lv), "r+b") as handle:
+        handle.write(data)
+
+
+def test_adopted_volumes_keep_their_data_and_take_generated_names(
+        env: Env) -> None:
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    runner = sim().runner()
+    runner.lvcreate(VG, "data0", 12)
+    runner.lvcreate(VG, "data1", 8)
+    _write("data0", b"precious bytes")
+    install_os(env, scripts={"create": "#!/bin/sh\necho must not run >&2\n"
+                                       "exit 1\n"})
+    env.run(_adopt_op("data0", "data1"))
+    inst = env.cfg.get_instance(INST)
+    assert inst is not None
+    assert [d.size for d in inst.disks] == [12, 8]
+    names = [str(d.logical_id[1]) for d in inst.disks]
+    assert all(n.endswith(f".disk{i}") for i, n in enumerate(names))
+    assert all(d.logical_id[0] == VG for d in inst.disks)
+    assert sorted(lv.name for lv in runner.list_lvs(VG)) == sorted(names)
+    with open(sim().backing_file(VG, names[0]), "rb") as handle:
+        assert handle.read(14) == b"precious bytes"
+    with pytest.raises(FileNotFoundError):
+        env.env_of("create")
+    assert any("no OS to install" in m for m in env.ctx.messages)
+    # From now on they are plain disks like any other: grow, remove.
+    env.run(opcodes.OpInstanceGrowDisk(instance_name=INST, disk=1,
+                                       amount=4, wait_for_sync=False))
+    assert runner.find_lv(VG, names[1]).size_mib == 12  # type: ignore[union-attr]
+    env.run(opcodes.OpInstanceRemove(instance_name=INST))
+    assert runner.list_lvs(VG) == []
+
+
+@pytest.mark.parametrize("lvs, message", [
+    (["nosuch"], r"Disk 0: logical volume xenvg/nosuch on node \S+ does not"
+                 " exist"),
+    (["data0", "data0"], "Disk 1: logical volume xenvg/data0 is given twice"
+                         " for adoption"),
+    (["data0", "snap"], r"Disk 1: logical volume xenvg/snap on node \S+ is a"
+                        " snapshot"),
+    (["-bad"], "Disk 0: Invalid logical volume name '-bad'"),
+])
+def test_adoption_refusals_change_nothing(env: Env, lvs: list[str],
+                                          message: str) -> None:
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    runner = sim().runner()
+    runner.lvcreate(VG, "data0", 12)
+    runner.lvsnapshot(VG, "data0", "snap", 4)
+    install_os(env)
+    before = runner.list_lvs(VG)
+    with pytest.raises(errors.OpPrereqError, match=message):
+        env.run(_adopt_op(*lvs))
+    assert env.cfg.instance_names() == []
+    assert env.instance_locks() == []
+    assert runner.list_lvs(VG) == before
+
+
+def test_volume_of_another_instance_cannot_be_adopted(env: Env) -> None:
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    install_os(env)
+    env.run(plain_op([{"size": 8}], instance_name="other.example.com",
+                     no_install=True))
+    other = env.cfg.get_instance("other.example.com")
+    assert other is not None
+    taken = str(other.disks[0].logical_id[1])
+    with pytest.raises(errors.OpPrereqError,
+                       match=rf"Disk 0: logical volume xenvg/{taken} on node"
+                             r" \S+ is already a disk of instance"
+                             " other.example.com"):
+        env.run(_adopt_op(taken))
+    assert env.cfg.instance_names() == ["other.example.com"]
+
+
+def test_open_volume_cannot_be_adopted(env: Env) -> None:
+    # lvm2 marks an open volume with an "o" as sixth lv_attr letter.
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    sim().runner().lvcreate(VG, "busy", 4)
+    sim().set_lv_open(VG, "busy", True)
+    assert sim().runner().find_lv(VG, "busy").attr == "-wi-ao----"  # type: ignore[union-attr]
+    install_os(env)
+    with pytest.raises(errors.OpPrereqError,
+                       match=r"xenvg/busy on node \S+ is open \(in use\)"):
+        env.run(_adopt_op("busy"))
+
+
+@pytest.mark.parametrize("disks, template, message", [
+    ([{"adopt": "a"}, {"size": 4}], constants.DT_PLAIN,
+     "either all disks are adopted or none"),
+    ([{"adopt": "a"}], constants.DT_FILE,
+     "disk adoption is not supported for the file template"),
+    ([{"adopt": "a", "size": 4}], constants.DT_PLAIN,
+     "disk 0: give either size or adopt, not both"),
+])
+def test_adoption_opcode_refusals(disks: list[dict[str, Any]], template: str,
+                                  message: str) -> None:
+    with pytest.raises(errors.OpPrereqError, match=message):
+        create_op(disk_template=template, disks=disks).validate_all()
+
+
+def test_rename_failing_half_way_renames_back(env: Env) -> None:
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    runner = sim().runner()
+    runner.lvcreate(VG, "first", 4)
+    disks = [objects.Disk(dev_type=constants.LD_LV, size=4,
+                          logical_id=[VG, f"new.disk{i}"], iv_name=f"disk/{i}")
+             for i in range(2)]
+    lu = SimpleNamespace(rpc=env.proc.luctx.rpc, cfg=env.cfg)
+    with pytest.raises(errors.OpExecError,
+                       match=r"Cannot rename logical volume xenvg/gone to"
+                             r" new.disk1 on node \S+: .*gone"):
+        instance_adopt.rename_volumes(lu, NODE1, disks,  # type: ignore[arg-type]
+                                      ["first", "gone"])
+    assert [lv.name for lv in runner.list_lvs(VG)] == ["first"]
