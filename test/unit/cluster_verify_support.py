@@ -115,7 +115,7 @@ class StandInRpc:
         out = {}
         for node in nodes:
             info = dict.fromkeys(NODE_INFO_KEYS)
-            info.update(vg_size=262144, vg_free=262144)
+            info.update(vg_size=262144, vg_free=262144, memory_free=65536)
             info.update(self.vg_info.get(node, {}))
             out[node] = self._result(node, "node_info", info)
         return out
