@@ -284,3 +284,24 @@ def test_adopt_existing_volumes(plain: Plain) -> None:
     assert list(plain.lvs(plain.n1)) != ["viarapi"]
     assert "disk/0: lvm, size 12M" in plain.ok("gnt-instance", "info",
                                                 "api.example.com")
+
+
+def test_export_running_instance_from_snapshots(plain: Plain) -> None:
+    n1, n2 = plain.n1.name, plain.n2.name
+    plain.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "plain", "--disk", "0:size=8M", "-o",
+             "ganeti-demo-os+minimal", "-n", n1, INST)
+    (lv,) = plain.lvs(plain.n1)
+    with open(plain.disk_path(plain.n1, lv), "r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"written while running")
+    out = plain.ok("gnt-backup", "export", "--noshutdown", "-n", n2, INST)
+    assert f"snapshotting disk/0 on node {n1}" in out
+    dump = Path(plain.n2.paths.export_dir) / INST / "disk0.dump"
+    data = dump.read_bytes()
+    assert len(data) == 8 * 1024 * 1024
+    assert data[4096:4096 + 21] == b"written while running"
+    assert list(plain.lvs(plain.n1)) == [lv]  # the snapshot is gone
+    assert "running" in plain.ok("gnt-instance", "list", "--no-headers",
+                                 "-o", "status", INST)
+    plain.ok("gnt-cluster", "verify")

@@ -207,3 +207,62 @@ def test_rename_failing_half_way_renames_back(env: Env) -> None:
         instance_adopt.rename_volumes(lu, NODE1, disks,  # type: ignore[arg-type]
                                       ["first", "gone"])
     assert [lv.name for lv in runner.list_lvs(VG)] == ["first"]
+
+
+# --- Exports read LV snapshots ------------------------------------------------------
+
+EXPORT_HEAD = "#!/bin/sh\nhead -c 14 \"$EXPORT_DEVICE\"\n"
+
+
+def _running_plain(env: Env, export_script: str) -> str:
+    sim().create_vg(VG, {"/dev/pv0": 256})
+    install_os(env, scripts={"export": export_script,
+                             "import": "#!/bin/sh\ncat >/dev/null\n"})
+    env.run(plain_op([{"size": 8}], nics=[], no_install=True))
+    inst = env.cfg.get_instance(INST)
+    assert inst is not None
+    lv = str(inst.disks[0].logical_id[1])
+    _write(lv, b"precious bytes")
+    env.run(opcodes.OpInstanceStartup(instance_name=INST))
+    return lv
+
+
+def _running() -> list[str]:
+    from ganeti.hypervisor.fake import FakeHypervisor
+    return FakeHypervisor(state_dir=pathutils.get().fake_hv_dir
+                          ).list_instances()
+
+
+@pytest.mark.parametrize("shutdown", [False, True])
+def test_export_reads_snapshots_and_removes_them(env: Env,
+                                                 shutdown: bool) -> None:
+    lv = _running_plain(env, EXPORT_HEAD)
+    env.run(opcodes.OpBackupExport(instance_name=INST, target_node=NODE1,
+                                   shutdown=shutdown))
+    dump = pathutils.get().export_dir + f"/{INST}/disk0.dump"
+    with open(dump, "rb") as handle:
+        assert handle.read() == b"precious bytes"
+    assert any(f"snapshotting disk/0 on node {NODE1}" in m
+               for m in env.ctx.messages)
+    assert shutdown == any("again (the export reads the snapshots)" in m
+                           for m in env.ctx.messages)
+    assert [v.name for v in sim().runner().list_lvs(VG)] == [lv]
+    assert _running() == [INST]
+
+
+def test_failed_snapshot_export_removes_the_snapshot(env: Env) -> None:
+    lv = _running_plain(env, "#!/bin/sh\necho 'disk unreadable' >&2\nexit 3\n")
+    with pytest.raises(errors.OpExecError, match="disk unreadable"):
+        env.run(opcodes.OpBackupExport(instance_name=INST, target_node=NODE1,
+                                       shutdown=False))
+    assert [v.name for v in sim().runner().list_lvs(VG)] == [lv]
+    # A snapshot that cannot be made (a leftover one) stops the export
+    # before anything is dumped, naming node, VG and LV.
+    sim().runner().lvcreate(VG, lv + ".snap", 4)
+    with pytest.raises(errors.OpExecError,
+                       match=rf"Cannot snapshot disk/0 of instance {INST} on"
+                             rf" node {NODE1}: Snapshot {lv}.snap already"
+                             " exists .*volume group xenvg"):
+        env.run(opcodes.OpBackupExport(instance_name=INST, target_node=NODE1,
+                                       shutdown=False))
+    assert _running() == [INST]
