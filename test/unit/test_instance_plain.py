@@ -266,3 +266,18 @@ def test_failed_snapshot_export_removes_the_snapshot(env: Env) -> None:
         env.run(opcodes.OpBackupExport(instance_name=INST, target_node=NODE1,
                                        shutdown=False))
     assert _running() == [INST]
+
+
+def test_failure_on_a_later_disk_leaves_nothing_allocated(env: Env) -> None:
+    # Disk 1 wants 3 stripes on 2 PVs: the node refuses it after disk 0
+    # was made; disk 0 goes again, no instance is added.
+    sim().create_vg(VG, {"/dev/pv0": 64, "/dev/pv1": 64})
+    install_os(env)
+    with pytest.raises(errors.OpExecError,
+                       match=r"Cannot create disk/1 of instance .*: Cannot"
+                             r" make 3 stripes: volume group xenvg has 2"
+                             r" physical volume\(s\) .*\(on node .*, volume"
+                             r" group xenvg, logical volume .*\.disk1\)"):
+        env.run(plain_op([{"size": 8}, {"size": 8, "params": {"stripes": 3}}]))
+    assert sim().runner().list_lvs(VG) == []
+    assert env.cfg.instance_names() == [] and env.instance_locks() == []
