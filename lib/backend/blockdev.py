@@ -19,7 +19,7 @@ from typing import Any, Final
 from ganeti import errors, ht, objects, pathutils, storage
 from ganeti.backend import handler
 from ganeti.standins import lvm as lvm_simulator
-from ganeti.storage import filestorage
+from ganeti.storage import filestorage, lvm
 
 #: The ssconf key naming the cluster's file storage directory.
 SSCONF_FILE_STORAGE_DIR: Final = "file_storage_dir"
@@ -193,6 +193,17 @@ def blockdev_getmirrorstatus(disks: list[dict[str, Any]]
                 errors.ErrorCode.NOENT)
         result.append(dev.get_sync_status().to_dict())
     return result
+
+
+@handler("blockdev_snapshot")
+def blockdev_snapshot(disk: dict[str, Any]) -> list[str]:
+    obj = decode_disk(disk)
+    dev = device(obj)
+    if not isinstance(dev, lvm.LogicalVolume):
+        raise errors.BlockDeviceError(
+            f"Cannot snapshot {disk_name(obj)}: only logical volumes have"
+            " snapshots", errors.ErrorCode.INVAL)
+    return dev.snapshot()
 
 
 @handler("blockdev_getsizes")

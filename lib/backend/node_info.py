@@ -52,7 +52,8 @@ def _vg_info(vg_name: str, info: dict[str, Any]) -> None:
     if vg is None:
         info["vg_error"] = f"volume group {vg_name} does not exist"
         return
-    info.update(vg_size=vg.size_mib, vg_free=vg.free_mib)
+    info.update(vg_size=vg.size_mib, vg_free=vg.free_mib,
+                vg_extent_kib=vg.extent_kib)
 
 
 def existing_ancestor(path: str) -> str:

@@ -91,5 +91,5 @@ def storage_execute(storage_type: str, name: str, operation: str) -> None:
 
 @handler("node_volumes")
 def node_volumes(vg_name: str) -> list[list[Any]]:
-    return [[lv.vg_name, lv.name, lv.size_mib]
+    return [[lv.vg_name, lv.name, lv.size_mib, list(lv.pvs), lv.attr]
             for lv in _lvm(_runner().list_lvs, vg_name)]

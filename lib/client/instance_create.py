@@ -43,7 +43,8 @@ DISK_TEMPLATE_OPT: Final = _opt(
 DISK_OPT: Final = _opt(
     "--disk", dest="disks", action="append", default=[],
     type=cli.ident_keyval("--disk"), metavar="N:size=VAL[,mode=ro|rw]",
-    help="Disk parameters")
+    help="Disk parameters; N:adopt=LV (-t plain) adopts an existing"
+         " logical volume instead")
 OS_SIZE_OPT: Final = _opt(
     "-s", "--os-size", dest="sd_size", default=None, metavar="SIZE",
     help="Disk size for a single-disk instance (units m, g, t)")

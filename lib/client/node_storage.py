@@ -10,11 +10,12 @@ from typing import Any, Final
 from ganeti import cli, constants, errors, opcodes
 
 #: field -> column title; the size fields are MiB (``--units`` applies).
-_TITLES: Final = {"node": "Node", "type": "Type", "vg": "VG", "name": "Name",
+_TITLES: Final = {"node": "Node", "type": "Type", "phys": "PhysDev",
+                  "vg": "VG", "name": "Name",
                   "size": "Size", "used": "Used", "free": "Free",
                   "allocatable": "Allocatable", "instance": "Instance"}
 _UNIT_FIELDS: Final = ("size", "used", "free")
-VOLUMES_DEFAULT: Final = ("node", "vg", "name", "size", "instance")
+VOLUMES_DEFAULT: Final = ("node", "phys", "vg", "name", "size", "instance")
 STORAGE_DEFAULT: Final = ("node", "type", "name", "size", "used", "free",
                           "allocatable")
 

@@ -2,7 +2,12 @@
 
 - :class:`LUBackupExport`: stops the instance (unless ``--noshutdown``,
   which file disks cannot honour: they have no snapshots, so it is
-  refused rather than dumping a running disk), creates ``<name>.new`` in
+  refused rather than dumping a running disk).  Plain (LVM) disks are
+  exported from snapshots, as Ganeti does: each volume is snapshotted
+  (``blockdev_snapshot``), a stopped instance is started again right
+  away (unless it is to be removed), the dumps are read from the
+  snapshots, which are removed at the end whatever happens.  It creates
+  ``<name>.new`` in
   the target node's export directory after a free-space check, runs the
   OS ``export`` script per disk on the primary node, which streams the
   dump to the target node itself (the master only watches the size grow
@@ -26,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
-from ganeti import constants, errors, opcodes
+from ganeti import constants, errors, objects, opcodes
 from ganeti.cmdlib import disk_copy
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, NoHooksLU
@@ -188,9 +193,12 @@ class LUBackupExport(InstanceLU):
         self.target_ip = common.check_node_online(
             self, self.op.target_node,
             f"export instance {inst.name}").primary_ip
-        if not self.op.shutdown and inst.admin_up and inst.disks:
-            # No template has snapshots in this version: a running disk
-            # would be dumped while it changes.
+        self.snapshots = bool(inst.disks) and all(
+            disk.dev_type == constants.LD_LV for disk in inst.disks)
+        if not self.op.shutdown and inst.admin_up and inst.disks \
+                and not self.snapshots:
+            # A running disk without a snapshot would be dumped while it
+            # changes.
             raise errors.OpPrereqError(
                 f"Cannot export instance {inst.name} without shutting it"
                 f" down: its {inst.disk_template} disks have no snapshots in"
@@ -205,8 +213,19 @@ class LUBackupExport(InstanceLU):
             common.shutdown_instance(self, inst, self.op.shutdown_timeout)
             stopped = True
         exported = False
+        snaps: list[objects.Disk] = []
         try:
-            dumps = self._export_disks(feedback, source, target)
+            source_inst = inst
+            if self.snapshots:
+                snaps = self._snapshot(feedback, source)
+                source_inst = inst.copy()
+                source_inst.disks = snaps
+                if stopped and not self.op.remove_instance:
+                    feedback(f"* starting instance {inst.name} again (the"
+                             " export reads the snapshots)")
+                    stopped = False
+                    start_or_clean(self, inst, feedback)
+            dumps = self._export_disks(feedback, source, target, source_inst)
             filled = common.filled_params(self.cfg, inst)
             text = build_export_config(inst, filled, source, dumps,
                                        time.time())
@@ -217,6 +236,7 @@ class LUBackupExport(InstanceLU):
                             f" failed: {res.fail_msg}")
             exported = True
         finally:
+            self._remove_snapshots(feedback, source, snaps)
             if not inst.admin_up or stopped:
                 common.shutdown_disks(self, inst, feedback,
                                       ignore_failures=True)
@@ -236,8 +256,40 @@ class LUBackupExport(InstanceLU):
                             self.op.ignore_remove_failures)
         return [True] * len(inst.disks)
 
-    def _export_disks(self, feedback: Feedback, source: str,
-                      target: str) -> dict[int, str]:
+    def _snapshot(self, feedback: Feedback, source: str) -> list[objects.Disk]:
+        """A snapshot of every disk on ``source``, as disks; a failure
+        removes those made and raises."""
+        snaps: list[objects.Disk] = []
+        for disk in self.inst.disks:
+            feedback(f"* snapshotting {disk.iv_name} on node {source}")
+            res = common.single(self.rpc.call_blockdev_snapshot(
+                [source], disk.to_dict()), source)
+            if res.failed:
+                self._remove_snapshots(feedback, source, snaps)
+                raise errors.OpExecError(
+                    f"Cannot snapshot {disk.iv_name} of instance"
+                    f" {self.inst.name} on node {source}: {res.fail_msg}")
+            snap = disk.copy()
+            snap.logical_id = list(res.payload)
+            snaps.append(snap)
+        return snaps
+
+    def _remove_snapshots(self, feedback: Feedback, source: str,
+                          snaps: list[objects.Disk]) -> None:
+        for snap in snaps:
+            for call in (self.rpc.call_blockdev_shutdown,
+                         self.rpc.call_blockdev_remove):
+                res = common.single(call([source], snap.to_dict()), source)
+                if res.failed:
+                    feedback(f"Warning: cannot remove the snapshot"
+                             f" {'/'.join(map(str, snap.logical_id))} on node"
+                             f" {source}: {res.fail_msg}")
+                    break
+
+    def _export_disks(self, feedback: Feedback, source: str, target: str,
+                      source_inst: objects.Instance) -> dict[int, str]:
+        """Dump each disk of ``source_inst`` (the instance, or a copy
+        whose disks are the snapshots) to the export on ``target``."""
         inst = self.inst
         needed = sum(disk.size for disk in inst.disks) * MIB
         common.single(self.rpc.call_export_prepare([target], inst.name,
@@ -255,7 +307,8 @@ class LUBackupExport(InstanceLU):
                                                   disk.size * MIB, feedback)
                 def run(idx: int = idx, name: str = name) -> RpcResult:
                     return self.rpc.call_export_disk(
-                        [source], inst.to_dict(), idx, peer, inst.name, name,
+                        [source], source_inst.to_dict(), idx, peer,
+                        inst.name, name,
                         filled.hv, filled.be, filled.nics, filled.os)[source]
                 watch_transfer(self.rpc, progress, source, inst.name, name,
                                run)

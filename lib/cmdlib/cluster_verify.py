@@ -45,6 +45,7 @@ from ganeti import (
     ssconf,
 )
 from ganeti.cmdlib import cluster_verify_instances as civ
+from ganeti.cmdlib import cluster_verify_nplus1 as nplus1
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.cluster_verify_report import (
     ECLUSTERCFG,
@@ -315,13 +316,24 @@ class LUClusterVerify(LogicalUnit):
                            ENODELVM, node, f"volume group {vg} is too small"
                            f" ({size} MiB < {MIN_VG_SIZE} MiB)")
             if vols.fail_msg is None:
-                for vg_name, lv_name, _size in vols.payload:
+                for vg_name, lv_name, *_ in vols.payload:
                     r.error_if((node, vg_name, lv_name) not in known,
                                ENODEORPHANLV, node,
                                f"volume {vg_name}/{lv_name} is unknown")
 
     def check_instances(self, r: Reporter, vd: VerifyData) -> None:
         civ.check_instance_status(r, vd.view)
+
+    def check_nplusone_mem(self, r: Reporter, vd: VerifyData) -> None:
+        """N+1 memory redundancy (:mod:`cluster_verify_nplus1`)."""
+        needs = nplus1.failover_needs(vd.data)
+        judged = [node for node in sorted(needs) if node in vd.online]
+        if not judged:
+            return
+        infos = self.rpc.call_node_info(
+            judged, None, list(vd.data.cluster.enabled_hypervisors[:1]), "")
+        nplus1.check(r, needs, {node: nplus1.free_memory(infos.get(node))
+                                for node in judged})
 
     def check_orphan_instances(self, r: Reporter, vd: VerifyData) -> None:
         civ.check_orphan_instances(r, vd.view)
@@ -341,7 +353,11 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying instance status", check_instances),
         ("Verifying orphan instances", check_orphan_instances),
         ("Verifying instance disks", check_instance_disks),
+        ("Verifying N+1 Memory redundancy", check_nplusone_mem),
     ]
+    #: Optional checks (title -> the ``skip_checks`` name that skips it).
+    OPTIONAL: dict[str, str] = {
+        "Verifying N+1 Memory redundancy": constants.VERIFY_NPLUSONE_MEM}
 
     # --- hooks ------------------------------------------------------------------
 
@@ -387,6 +403,8 @@ class LUClusterVerify(LogicalUnit):
         offline = sorted(set(vd.data.nodes) - set(vd.online))
         feedback(f"* Gathering data ({len(vd.online)} nodes)")
         for title, check in self.CHECKS:
+            if self.OPTIONAL.get(title) in self.op.skip_checks:
+                continue
             feedback(f"* {title}")
             check(self, r, vd)
         notes = []

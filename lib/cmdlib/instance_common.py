@@ -70,6 +70,7 @@ from ganeti.cmdlib.base import Feedback, LogicalUnit
 from ganeti.locking import manager as lockmgr
 from ganeti.rpc.result import RpcResult
 from ganeti.storage import templates
+from ganeti.storage.lvm.runner import allocated_mib
 
 if TYPE_CHECKING:
     from ganeti.config import ConfigWriter
@@ -202,10 +203,21 @@ def check_free_memory(lu: LogicalUnit, node: str, needed_mib: int,
             f" {needed_mib} MiB, available {free} MiB", EC.NORES)
 
 
-def check_vg_free(lu: LogicalUnit, node: str, needed_mib: int,
-                  reason: str) -> None:
-    """Refuse unless the cluster's volume group on ``node`` exists and has
-    ``needed_mib`` MiB free."""
+def lv_requests(lu: LogicalUnit, template: str,
+                disks: Sequence[objects.Disk]) -> list[tuple[int, int]]:
+    """(MiB, stripes) of each LVM volume of ``disks``, stripes from their
+    effective parameters (for :func:`check_vg_free`)."""
+    cluster = lu.cfg.get_cluster()
+    return [(disk.size, int(cluster.fill_disk(template, disk.params)
+                            .get("stripes", 1) or 1))
+            for disk in disks if disk.dev_type == constants.LD_LV]
+
+
+def check_vg_free(lu: LogicalUnit, node: str,
+                  requests: Sequence[tuple[int, int]], reason: str) -> None:
+    """Refuse unless the cluster's volume group on ``node`` exists and lvm2
+    can allocate each (MiB, stripes) request there: every volume takes
+    whole extents (a multiple of its stripes), as lvm2 allocates them."""
     vg = lu.cfg.get_cluster().volume_group_name
     if not vg:
         raise errors.OpPrereqError(
@@ -221,10 +233,17 @@ def check_vg_free(lu: LogicalUnit, node: str, needed_mib: int,
         raise errors.OpPrereqError(
             f"Node {node}: {res.payload.get('vg_error') or 'no volume group'}"
             f" (needed for {reason})", EC.ENVIRON)
-    if needed_mib > free:
+    extent = res.payload.get("vg_extent_kib")
+    extent = extent if isinstance(extent, int) and extent > 0 else 1
+    asked = sum(size for size, _ in requests)
+    needed = sum(allocated_mib(size, extent, stripes)
+                 for size, stripes in requests)
+    if needed > free:
+        rounded = (f" ({asked} MiB in whole {extent} KiB extents)"
+                   if needed != asked else "")
         raise errors.OpPrereqError(
             f"Not enough free space in volume group {vg} on node {node} for"
-            f" {reason}: needed {needed_mib} MiB, available {free} MiB",
+            f" {reason}: needed {needed} MiB{rounded}, available {free} MiB",
             EC.NORES)
 
 

@@ -2,10 +2,13 @@
 
 - :class:`LUInstanceCreate` (hooks ``instance-add``): checks names, the
   node, the OS and every parameter before anything is created; creates
-  the disks, adds the instance to the configuration, runs the OS create
-  script and starts the instance.  What was created is removed again
-  when the disks or the OS installation fail; when only the start fails
-  the instance stays, stopped (admin down) and with its lock.
+  the disks (or adopts existing volumes, see
+  :mod:`ganeti.cmdlib.instance_adopt`), adds the instance to the
+  configuration, runs the OS create script and starts the instance.
+  What was created is removed again when the disks or the OS
+  installation fail (adopted volumes get their names back); when only
+  the start fails the instance stays, stopped (admin down) and with its
+  lock.
 - :class:`LUInstanceRemove` (``instance-remove``): stops the instance,
   removes its disks, drops it from the configuration.
 - :class:`LUInstanceReinstall` (``instance-reinstall``): runs the OS
@@ -44,6 +47,7 @@ from ganeti import (
     osdef,
     params,
 )
+from ganeti.cmdlib import instance_adopt
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 from ganeti.locking import manager as lockmgr
@@ -247,13 +251,15 @@ def build_nics(cfg: ConfigWriter, specs: list[dict[str, Any]], name_ip: str | No
 
 def disk_specs(template: str, specs: list[dict[str, Any]]
                ) -> list[dict[str, Any]]:
-    """Checked disk specifications: size, mode, template parameters."""
+    """Checked disk specifications: size, mode, template parameters (an
+    adopted volume's size is filled in later, from the node)."""
     result = []
     for idx, spec in enumerate(specs):
         if "adopt" in spec:
-            raise errors.OpPrereqError(
-                f"Disk {idx}: adopting existing volumes is not supported by"
-                " this version", EC.INVAL)
+            result.append({"adopt": spec["adopt"],
+                           "mode": spec.get("mode", constants.DISK_RDWR),
+                           "params": {}})
+            continue
         try:
             disk_params = params.check_disk_params(template,
                                                    spec.get("params", {}))
@@ -315,6 +321,8 @@ class LUInstanceCreate(LogicalUnit):
         self.pnode = self.expand_node_name(op.pnode)
         self._claimed = False
         self._owner = f"create-{self.name}"
+        #: Volumes adopted as the disks (``adopt=``), in disk order.
+        self.adopted: list[str] = []
         return LockRequest(bgl_shared=True)
 
     # -- locks (see the module docstring) --
@@ -394,6 +402,12 @@ class LUInstanceCreate(LogicalUnit):
                 level="cluster")
             beparams = params.update_be_params({}, op.beparams)
         specs = disk_specs(op.disk_template, list(op.disks))
+        self.adopted = [str(s["adopt"]) for s in specs if "adopt" in s]
+        if self.adopted:
+            sizes = instance_adopt.check_volumes(
+                self, self.pnode, cluster.volume_group_name, specs)
+            for spec, size in zip(specs, sizes, strict=True):
+                spec["size"] = size
         fsd = "/"
         if op.disk_template == constants.DT_FILE:
             if not specs:
@@ -407,10 +421,11 @@ class LUInstanceCreate(LogicalUnit):
                 vg_name=cluster.volume_group_name)
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
-        if op.disk_template == constants.DT_PLAIN:
-            common.check_vg_free(self, self.pnode,
-                                 sum(disk.size for disk in disks),
-                                 f"the disks of instance {self.name}")
+        if op.disk_template == constants.DT_PLAIN and not self.adopted:
+            common.check_vg_free(
+                self, self.pnode,
+                common.lv_requests(self, op.disk_template, disks),
+                f"the disks of instance {self.name}")
         assert op.os_type is not None
         self.osdef = check_os(self, self.pnode, op.os_type, op.force_variant,
                               op.osparams)
@@ -511,6 +526,12 @@ class LUInstanceCreate(LogicalUnit):
         inst, node = self.inst, self.pnode
         if not inst.disks:
             return
+        if self.adopted:
+            feedback("* adopting existing volumes: "
+                     + ", ".join(self.adopted))
+            instance_adopt.rename_volumes(self, node, inst.disks,
+                                          self.adopted)
+            return
         feedback("* creating instance disks...")
         if inst.disk_template == constants.DT_FILE:
             directory = templates.file_disks_dir(inst.disks)
@@ -539,13 +560,19 @@ class LUInstanceCreate(LogicalUnit):
             feedback(f"adding instance {inst.name} to cluster config")
             self.cfg.add_instance(inst)
         except BaseException:
-            common.remove_disks(self, inst, feedback)
+            if self.adopted:
+                instance_adopt.release_volumes(self, inst, self.adopted,
+                                               feedback)
+            else:
+                common.remove_disks(self, inst, feedback)
             raise
         self.cfg.release_reservations(self._owner)
         inst = common.get_instance(self, inst.name)
         filled = common.filled_params(self.cfg, inst)
         if inst.disk_template == constants.DT_DISKLESS:
             feedback("* diskless instance: no OS to install")
+        elif self.adopted:
+            feedback("* adopted disks hold their data: no OS to install")
         elif self.src_node is not None:
             try:
                 self._import_disks(inst, filled, feedback)

@@ -353,8 +353,10 @@ class LUInstanceSetParams(InstanceLU):
         if values.get("params"):
             disk.params = dict(values["params"])
         if disk.dev_type == constants.LD_LV:
-            common.check_vg_free(self, inst.primary_node, disk.size,
-                                 f"a new disk of instance {inst.name}")
+            common.check_vg_free(
+                self, inst.primary_node,
+                common.lv_requests(self, inst.disk_template, [disk]),
+                f"a new disk of instance {inst.name}")
         inst.disks = [*inst.disks, disk]
         self.new_disks.append(disk)
         self.changes.append([f"disk/{len(inst.disks) - 1}",

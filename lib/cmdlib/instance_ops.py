@@ -353,7 +353,9 @@ class LUInstanceGrowDisk(InstanceLU):
         for node in inst.all_nodes:
             common.check_node_online(self, node, "grow the disk")
             if self.disk.dev_type == constants.LD_LV:
-                common.check_vg_free(self, node, self.op.amount,
+                stripes = common.lv_requests(self, inst.disk_template,
+                                             [self.disk])[0][1]
+                common.check_vg_free(self, node, [(self.op.amount, stripes)],
                                      f"growing {self.disk.iv_name} of"
                                      f" instance {inst.name}")
             if self.disk.dev_type != constants.LD_FILE:

@@ -78,9 +78,10 @@ class LUInstanceMove(InstanceLU):
                 f"Cannot move instance {inst.name} to node {target}: the node"
                 " is drained", EC.STATE)
         if inst.disk_template == constants.DT_PLAIN:
-            common.check_vg_free(self, target,
-                                 sum(disk.size for disk in inst.disks),
-                                 f"moving instance {inst.name}")
+            common.check_vg_free(
+                self, target,
+                common.lv_requests(self, inst.disk_template, inst.disks),
+                f"moving instance {inst.name}")
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, target, filled.nics)
         if inst.admin_up:

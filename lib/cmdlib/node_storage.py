@@ -13,17 +13,14 @@ from typing import Any, Final
 
 from ganeti import constants, errors, opcodes
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, NoHooksLU
-from ganeti.rpc.calls.storage import (
-    SO_FIX_CONSISTENCY,
-    STORAGE_FIELDS,
-    VOLUME_FIELDS,
-)
+from ganeti.rpc.calls.storage import SO_FIX_CONSISTENCY, STORAGE_FIELDS
 from ganeti.rpc.result import RpcResult
 
 EC = errors.ErrorCode
 
-#: Fields of ``gnt-node volumes`` rows.
-VOLUMES_FIELDS: Final = ("node", *VOLUME_FIELDS, "instance")
+#: Fields of ``gnt-node volumes`` rows (Ganeti's, in its order); a
+#: volume on several physical volumes has one row per physical volume.
+VOLUMES_FIELDS: Final = ("node", "phys", "vg", "name", "size", "instance")
 #: Fields of ``gnt-node list-storage`` rows.
 LIST_STORAGE_FIELDS: Final = ("node", "type", *STORAGE_FIELDS)
 
@@ -93,10 +90,12 @@ class LUNodeQueryvols(_StorageQueryLU):
                     vg_name, lv_name = map(str, disk.logical_id)
                     owners[(inst.primary_node, vg_name, lv_name)] = name
         answers = self._answers(self.rpc.call_node_volumes(self.wanted, vg))
-        return [{"node": node, "vg": vg_name, "name": lv_name, "size": size,
+        return [{"node": node, "phys": phys, "vg": vg_name, "name": lv_name,
+                 "size": size,
                  "instance": owners.get((node, vg_name, lv_name), "-")}
                 for node, volumes in answers.items()
-                for vg_name, lv_name, size in volumes]
+                for vg_name, lv_name, size, pvs, *_ in volumes
+                for phys in (pvs or ["-"])]
 
 
 class LUNodeQueryStorage(_StorageQueryLU):

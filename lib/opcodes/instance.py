@@ -102,6 +102,10 @@ class OpInstanceCreate(OpCode):
         if self.mode == constants.INSTANCE_IMPORT and self.src_path is None:
             self.reject("src_path", "importing needs the export's path")
         adopted = sum(1 for d in self.disks if "adopt" in d)
+        for idx, disk in enumerate(self.disks):
+            if "adopt" in disk and "size" in disk:
+                self.reject("disks", f"disk {idx}: give either size or adopt,"
+                           " not both (an adopted disk has its volume's size)")
         if adopted:
             if adopted != len(self.disks):
                 self.reject("disks", "either all disks are adopted or none")

@@ -148,6 +148,12 @@ class LvmSimulator:
         with self._state() as state:
             state["vgs"][vg_name]["pvs"][pv_name]["missing"] = True
 
+    def set_lv_open(self, vg_name: str, lv_name: str, is_open: bool) -> None:
+        """Mark a volume open (held by a process, as a running guest holds
+        its disk): ``lvs`` shows it, ``lvremove`` refuses it."""
+        with self._state() as state:
+            state["vgs"][vg_name]["lvs"][lv_name]["open"] = is_open
+
     # The executor interface
 
     def __call__(self, argv: Sequence[str]) -> process.RunResult:
@@ -280,7 +286,8 @@ class LvmSimulator:
             rows.append({"vg_name": name, "vg_size": _size(extents * EXTENT_MIB),
                          "vg_free": _size(free * EXTENT_MIB),
                          "pv_count": str(len(vg["pvs"])),
-                         "lv_count": str(len(vg["lvs"]))})
+                         "lv_count": str(len(vg["lvs"])),
+                         "vg_extent_size": _size(EXTENT_MIB)})
         return self._report(args, rows)
 
     def _cmd_pvs(self, state: dict[str, Any], args: list[str]) -> str:
@@ -306,14 +313,17 @@ class LvmSimulator:
             for lv_name, lv in sorted(vg["lvs"].items()):
                 kind = "s" if lv["origin"] else (
                     "o" if lv_name in origins else "-")
-                attr = (f"{kind}wi-{'a' if lv['active'] else '-'}-"
+                attr = (f"{kind}wi-{'a' if lv['active'] else '-'}"
+                        f"{'o' if lv.get('open') else '-'}"
                         f"{'s' if kind != '-' else '-'}---")
                 rows.extend({
                     "lv_name": lv_name, "vg_name": vg_name,
                     "lv_size": _size(lv["size"]),
                     "stripes": str(seg["stripes"]),
                     "stripe_size": _size(seg["stripe_size"] / 1024),
-                    "lv_attr": attr, "origin": lv["origin"]}
+                    "lv_attr": attr, "origin": lv["origin"],
+                    "devices": ",".join(f"{pv}({start})"
+                                        for pv, start, _ in seg["areas"])}
                     for seg in lv["segments"])
         return self._report(args, rows)
 
@@ -354,6 +364,8 @@ class LvmSimulator:
         _, rest = _options(args, set())
         for path in rest:
             vg, lv_name = self._lv(state, path)
+            if vg["lvs"][lv_name].get("open"):
+                raise _Failed(f"Logical volume {path} in use.")
             del vg["lvs"][lv_name]
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.backing_file(self._split(path)[0], lv_name))

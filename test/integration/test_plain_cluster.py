@@ -153,7 +153,7 @@ def test_storage_units(plain: Plain) -> None:
     (lv,) = plain.lvs(plain.n1)
     volumes = plain.ok("gnt-node", "volumes", "--no-headers", "--separator",
                        "|", "--units", "m")
-    assert volumes.splitlines() == [f"{n1}|xenvg|{lv}|64|{INST}"]
+    assert volumes.splitlines() == [f"{n1}|/dev/lcpv0|xenvg|{lv}|64|{INST}"]
     pvs = plain.ok("gnt-node", "list-storage", "--no-headers", "--separator",
                    "|", "--units", "m", n1).splitlines()
     # 64 GiB PVs keep one 4 MiB extent for metadata, as lvm2's do.
@@ -222,3 +222,86 @@ def test_repair_disk_sizes(plain: Plain) -> None:
     assert "disk/0: lvm, size 96M" in plain.ok("gnt-instance", "info", INST)
     plain.fails("Instance 'nosuch.example.com' not known", "gnt-cluster",
                 "repair-disk-sizes", "nosuch.example.com")
+
+
+def test_adopt_existing_volumes(plain: Plain) -> None:
+    n1 = plain.n1.name
+    sim = simulator.LvmSimulator(simulator.state_dir(plain.n1.paths))
+    runner = sim.runner()
+    runner.lvcreate(constants.DEFAULT_VG, "olddata", 20)
+    runner.lvcreate(constants.DEFAULT_VG, "olddata2", 8)
+    data = os.urandom(4096)
+    with open(plain.disk_path(plain.n1, "olddata"), "r+b") as handle:
+        handle.seek(1024 * 1024)
+        handle.write(data)
+
+    # Bad requests change nothing.
+    add = ("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+           "-o", "ganeti-demo-os+minimal", "-n", n1, "--no-start")
+    plain.fails(f"Disk 0: logical volume xenvg/nosuch on node {n1} does not"
+                " exist", *add, "-t", "plain", "--disk", "0:adopt=nosuch", INST)
+    plain.fails("either all disks are adopted or none", *add, "-t", "plain",
+                "--disk", "0:adopt=olddata", "--disk", "1:size=8M", INST)
+    plain.fails("disk adoption is not supported for the file template", *add,
+                "-t", "file", "--disk", "0:adopt=olddata", INST)
+    plain.fails("give either size or adopt, not both", *add, "-t", "plain",
+                "--disk", "0:adopt=olddata,size=20M", INST)
+    plain.fails("Disk 1: logical volume xenvg/olddata is given twice", *add,
+                "-t", "plain", "--disk", "0:adopt=olddata",
+                "--disk", "1:adopt=olddata", INST)
+    assert sorted(plain.lvs(plain.n1)) == ["olddata", "olddata2"]
+    assert plain.ok("gnt-instance", "list", "--no-headers").strip() == ""
+
+    out = plain.ok(*add, "-t", "plain", "--disk", "0:adopt=olddata",
+                   "--disk", "1:adopt=olddata2", INST)
+    assert "no OS to install" in out
+    lvs = sorted(plain.lvs(plain.n1))
+    assert len(lvs) == 2 and all(".disk" in lv for lv in lvs)
+    info = plain.ok("gnt-instance", "info", INST)
+    assert "disk/0: lvm, size 20M" in info and "disk/1: lvm, size 8M" in info
+    (disk0,) = [lv for lv in _lv_names(info) if lv.endswith(".disk0")]
+    with open(plain.disk_path(plain.n1, disk0), "rb") as handle:
+        handle.seek(1024 * 1024)
+        assert handle.read(len(data)) == data
+    volumes = plain.ok("gnt-node", "volumes", "--no-headers", "-o",
+                       "name,size,instance", "--units", "m", n1).split()
+    (disk1,) = set(lvs) - {disk0}
+    assert sorted(volumes) == sorted([disk0, "20", INST, disk1, "8", INST])
+    plain.ok("gnt-cluster", "verify")
+    plain.fails(f"is already a disk of instance {INST}", *add, "-t", "plain",
+                "--disk", f"0:adopt={disk0}", "other.example.com")
+    plain.ok("gnt-instance", "grow-disk", INST, "0", "4M")
+    plain.ok("gnt-instance", "remove", "-f", INST)
+    assert plain.lvs(plain.n1) == {}
+
+    # The RAPI takes the same disk dictionaries.
+    from rapi_cluster_support import Rapi, create_body
+    runner.lvcreate(constants.DEFAULT_VG, "viarapi", 12)
+    rapi = Rapi(plain.lc)
+    rapi.run("POST", "/2/instances", create_body(
+        "api.example.com", n1, disk_template="plain",
+        disks=[{"adopt": "viarapi"}], start=False))
+    assert list(plain.lvs(plain.n1)) != ["viarapi"]
+    assert "disk/0: lvm, size 12M" in plain.ok("gnt-instance", "info",
+                                                "api.example.com")
+
+
+def test_export_running_instance_from_snapshots(plain: Plain) -> None:
+    n1, n2 = plain.n1.name, plain.n2.name
+    plain.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "plain", "--disk", "0:size=8M", "-o",
+             "ganeti-demo-os+minimal", "-n", n1, INST)
+    (lv,) = plain.lvs(plain.n1)
+    with open(plain.disk_path(plain.n1, lv), "r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"written while running")
+    out = plain.ok("gnt-backup", "export", "--noshutdown", "-n", n2, INST)
+    assert f"snapshotting disk/0 on node {n1}" in out
+    dump = Path(plain.n2.paths.export_dir) / INST / "disk0.dump"
+    data = dump.read_bytes()
+    assert len(data) == 8 * 1024 * 1024
+    assert data[4096:4096 + 21] == b"written while running"
+    assert list(plain.lvs(plain.n1)) == [lv]  # the snapshot is gone
+    assert "running" in plain.ok("gnt-instance", "list", "--no-headers",
+                                 "-o", "status", INST)
+    plain.ok("gnt-cluster", "verify")

@@ -115,7 +115,7 @@ class StandInRpc:
         out = {}
         for node in nodes:
             info = dict.fromkeys(NODE_INFO_KEYS)
-            info.update(vg_size=262144, vg_free=262144)
+            info.update(vg_size=262144, vg_free=262144, memory_free=65536)
             info.update(self.vg_info.get(node, {}))
             out[node] = self._result(node, "node_info", info)
         return out
@@ -126,7 +126,8 @@ class StandInRpc:
         data = self.cfg.get_config_data()
         out = {}
         for node in nodes:
-            vols = [[*map(str, d.logical_id), d.size]
+            vols = [[*map(str, d.logical_id), d.size, ["/dev/sda1"],
+                     "-wi-a-----"]
                     for inst in data.instances.values()
                     if inst.primary_node == node for d in inst.disks
                     if d.dev_type == constants.LD_LV]

@@ -277,7 +277,7 @@ def test_volume_groups_and_orphan_volumes(tmp_path: Path) -> None:
         rpc.vg_info[N2] = {"vg_size": 1024, "vg_free": 1024}
         rpc.vg_info[N3] = {"vg_size": None, "vg_free": None,
                            "vg_error": "volume group xenvg does not exist"}
-        rpc.extra_volumes[N1] = [["xenvg", "leftover.disk0", 64]]
+        rpc.extra_volumes[N1] = [["xenvg", "leftover.disk0", 64, ["/dev/sda1"]]]
         assert sorted(failing(cfg, rpc)) == [
             f"ERROR:ENODELVM:node:{N2}:volume group xenvg is too small"
             " (1024 MiB < 20480 MiB)",
@@ -296,6 +296,6 @@ def test_plain_disks_are_known_volumes(tmp_path: Path) -> None:
         ok, found = verify_codes(cfg, rpc)
         assert ok and found == [], found
         # The same volume on another node than the primary is an orphan.
-        rpc.extra_volumes[N2] = [["xenvg", "u1.disk0", 64]]
+        rpc.extra_volumes[N2] = [["xenvg", "u1.disk0", 64, ["/dev/sda1"]]]
         assert failing(cfg, rpc) == [
             f"ERROR:ENODEORPHANLV:node:{N2}:volume xenvg/u1.disk0 is unknown"]

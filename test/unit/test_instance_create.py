@@ -92,7 +92,9 @@ def test_no_install_skips_the_os(env: Env) -> None:
     ({"disk_template": constants.DT_DRBD8},
      "Disk template drbd is not available in this build"),
     ({"disk_template": constants.DT_PLAIN, "disks": [{"adopt": "lv0"}]},
-     "Disk 0: adopting existing volumes is not supported by this version"),
+     "Cannot adopt logical volume\\(s\\) lv0 of volume group xenvg on node"
+     " .*: .*Volume group"
+     " \"xenvg\" not found"),
     ({"pnode": "node9"}, "Node 'node9' not known"),
     ({"instance_name": "inst1.example.com", "name_check": True,
       "ip_check": False}, "no resolver in unit tests"),

@@ -395,6 +395,8 @@ INCONSISTENT = [
                                 "disk_template": "drbd"}, "disks"),
     (opcodes.OpInstanceCreate, {"disks": [{"adopt": "lv"}],
                                 "iallocator": "hail"}, "disks"),
+    (opcodes.OpInstanceCreate, {"disks": [{"adopt": "lv", "size": 4}],
+                                "disk_template": "plain"}, "disks"),
     (opcodes.OpInstanceCreate, {"disk_template": "diskless"}, "disks"),
     (opcodes.OpInstanceRename, {"name_check": False}, "ip_check"),
     (opcodes.OpInstanceSetParams, {"beparams": {}}, "instance_name"),

@@ -85,6 +85,11 @@ def vg(tmp_path: object) -> Iterator[VolumeGroup]:
 
 
 @pytest.fixture
+def vg2(tmp_path: object) -> Iterator[VolumeGroup]:
+    yield from _make_vg(tmp_path, 2)
+
+
+@pytest.fixture
 def vg3(tmp_path: object) -> Iterator[VolumeGroup]:
     yield from _make_vg(tmp_path, 3)
 
@@ -154,7 +159,8 @@ def test_refusals_name_node_vg_and_lv(vg: VolumeGroup) -> None:
                        match="Cannot shrink by 4 MiB: disks can only grow"):
         dev.grow(-4)
     with pytest.raises(errors.BlockDeviceError,
-                       match=r"Not enough free space.*53 MiB needed"):
+                       match=r"Not enough free space.*56 MiB needed \(53 MiB"
+                             r" in whole 4096 KiB extents\), 52 MiB free"):
         dev.grow(53)
     vg.device("two").create(4)
     with pytest.raises(errors.BlockDeviceError,
@@ -167,6 +173,33 @@ def test_refusals_name_node_vg_and_lv(vg: VolumeGroup) -> None:
             objects.Disk(dev_type="lvm", size=4,
                          logical_id=["nosuchvg" + vg.name, "x"]),
             storage.StorageContext(lvm_runner=RUNNER)).create(4)
+
+
+def test_free_space_precheck_agrees_with_lvm2(vg2: VolumeGroup) -> None:
+    # 15 extents of 4 MiB per PV; leave 1 free on the first, 2 on the
+    # second (12 MiB in all).
+    vg2.device("fill", stripes=2).create(104)
+    vg2.device("one").create(4)
+    assert [pv.free_mib for pv in RUNNER.list_pvs(vg2.name)] == [4, 8]
+    # 10 MiB on 2 stripes is 3 extents, which lvm2 rounds to 4: the sum
+    # of free space would pass, lvm2 refuses, and so does the precheck.
+    with pytest.raises(lvm.LvmCommandError, match="insufficient free space"):
+        RUNNER.lvcreate(vg2.name, "direct", 10, stripes=2)
+    with pytest.raises(errors.BlockDeviceError,
+                       match=r"16 MiB needed \(10 MiB in whole 4096 KiB"
+                             r" extents\), 12 MiB free"):
+        vg2.device("s", stripes=2).create(10)
+    vg2.device("s", stripes=2).create(8)  # 1 extent on each: accepted
+    # Free space on a PV that is not allocatable does not count.
+    RUNNER.pvchange_allocatable(vg2.pvs[1], False)
+    with pytest.raises(lvm.LvmCommandError):
+        RUNNER.lvcreate(vg2.name, "direct", 5)
+    with pytest.raises(errors.BlockDeviceError,
+                       match=r"8 MiB needed \(5 MiB in whole 4096 KiB"
+                             r" extents\), 0 MiB free"):
+        vg2.device("linear").create(5)
+    assert sorted(lv.name for lv in RUNNER.list_lvs(vg2.name)) == \
+        ["fill", "one", "s"]
 
 
 def test_lvm2_failure_is_one_line_with_its_reason(vg: VolumeGroup) -> None:

@@ -1,6 +1,6 @@
 """Block device calls: create, remove, grow, rename, activate (assemble),
-deactivate (shutdown), find, mirror status, sizes; instance storage
-directories of file disks.
+deactivate (shutdown), find, mirror status, snapshot (LVM, for exports),
+sizes; instance storage directories of file disks.
 
 Disks travel as ``Disk.to_dict()``; file disks carry *configured* paths
 and each node relocates them under its root.  Status results are
@@ -57,6 +57,10 @@ CALLS = [
     RpcCall("blockdev_getmirrorstatus", Fanout.SINGLE, Timeout.FAST, (_DISKS,),
             ht.TListOf(T_SYNC_STATUS),
             "Sync status of each disk (every one must exist)"),
+    RpcCall("blockdev_snapshot", Fanout.SINGLE, Timeout.NORMAL, (_DISK,),
+            ht.TList,
+            "Snapshot a logical volume for an export (room for its whole"
+            " size); returns the snapshot's logical id"),
     RpcCall("blockdev_getsizes", Fanout.SINGLE, Timeout.FAST, (_DISKS,),
             ht.TListOf(ht.TMaybe(ht.TNonNegativeInt)),
             "Actual size in MiB of each disk; None for a missing one"),

@@ -11,7 +11,7 @@ _T_MAYBE_INT = ht.TMaybe(ht.TInt)
 NODE_INFO_KEYS = (
     "bootid", "memory_total", "memory_free", "memory_dom0", "cpu_total",
     "cpu_nodes", "cpu_sockets", "vg_size", "vg_free", "file_storage_total",
-    "file_storage_free", "hv_error", "vg_error",
+    "file_storage_free", "hv_error", "vg_error", "vg_extent_kib",
 )
 
 

@@ -10,8 +10,9 @@ from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
 
 #: Fields every storage type reports, in Ganeti's names.
 STORAGE_FIELDS: Final = ("name", "size", "used", "free", "allocatable")
-#: Fields of one logical volume in ``node_volumes``.
-VOLUME_FIELDS: Final = ("vg", "name", "size")
+#: Fields of one logical volume in ``node_volumes`` (``phys``: the list
+#: of physical volumes it lies on; ``attr``: lvm2's ``lv_attr``).
+VOLUME_FIELDS: Final = ("vg", "name", "size", "phys", "attr")
 #: What ``storage_execute`` can do: repair a volume group.
 SO_FIX_CONSISTENCY: Final = "fix-consistency"
 

@@ -20,7 +20,13 @@ from typing import Any, Final
 
 from ganeti import constants, errors, ht, objects, params, pathutils
 from ganeti.storage.base import BlockDev, StorageContext
-from ganeti.storage.lvm.runner import LvInfo, LvmCommandError, LvmRunner, VgInfo
+from ganeti.storage.lvm.runner import (
+    LvInfo,
+    LvmCommandError,
+    LvmRunner,
+    VgInfo,
+    allocated_mib,
+)
 
 #: Names lvm2 accepts for volume groups and logical volumes.
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$")
@@ -135,25 +141,36 @@ class LogicalVolume(BlockDev):
         return vg
 
     def _check_free(self, needed_mib: int, stripes: int) -> None:
-        """The VG exists, has ``needed_mib`` free and ``stripes`` PVs."""
+        """The VG exists and lvm2 can allocate ``needed_mib`` there.
+
+        lvm2 allocates whole extents, a multiple of ``stripes`` of them,
+        only on allocatable PVs, and a striped segment needs its share on
+        each of ``stripes`` PVs; the check counts the same way, so that
+        it never passes a request lvm2 then refuses.
+        """
         vg = self._require_vg()
         try:
             pvs = self.runner.list_pvs(self.vg_name)
         except LvmCommandError as err:
             raise self._error(f"Cannot query physical volumes: {err}",
                               err.code) from None
-        if vg.free_mib < needed_mib:
+        usable = [pv for pv in pvs if pv.allocatable and not pv.missing]
+        free = min(vg.free_mib, sum(pv.free_mib for pv in usable))
+        needed = allocated_mib(needed_mib, vg.extent_kib, stripes)
+        if free < needed:
+            rounded = (f" ({needed_mib} MiB in whole {vg.extent_kib} KiB"
+                       " extents)" if needed != needed_mib else "")
             raise self._error(
                 f"Not enough free space in volume group {self.vg_name}:"
-                f" {needed_mib} MiB needed, {vg.free_mib} MiB free",
+                f" {needed} MiB needed{rounded}, {free} MiB free",
                 errors.ErrorCode.NORES)
-        usable = [pv for pv in pvs
-                  if pv.allocatable and not pv.missing and pv.free_mib > 0]
-        if stripes > len(usable):
+        share = needed // stripes
+        holding = [pv for pv in usable if pv.free_mib >= max(share, 1)]
+        if stripes > 1 and stripes > len(holding):
             raise self._error(
                 f"Cannot make {stripes} stripes: volume group {self.vg_name}"
-                f" has {len(usable)} physical volume(s) with free space",
-                errors.ErrorCode.NORES)
+                f" has {len(holding)} physical volume(s) with free space"
+                f" for {share} MiB each", errors.ErrorCode.NORES)
 
     # Operations
 

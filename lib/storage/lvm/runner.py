@@ -36,8 +36,9 @@ REPORT_OPTIONS: Final[tuple[str, ...]] = (
     "--noheadings", "--nosuffix", "--units", "m", "--separator", SEPARATOR)
 
 LV_FIELDS: Final = ("lv_name", "vg_name", "lv_size", "stripes", "stripe_size",
-                    "lv_attr", "origin")
-VG_FIELDS: Final = ("vg_name", "vg_size", "vg_free", "pv_count", "lv_count")
+                    "lv_attr", "origin", "devices")
+VG_FIELDS: Final = ("vg_name", "vg_size", "vg_free", "pv_count", "lv_count",
+                    "vg_extent_size")
 PV_FIELDS: Final = ("pv_name", "vg_name", "pv_size", "pv_free", "pv_used",
                     "pv_attr")
 
@@ -82,9 +83,10 @@ def parse_mib(text: str) -> int:
 
 
 def parse_stripe_size_kib(text: str) -> int:
-    """``stripe_size`` printed in MiB with two decimals, back in KiB.
+    """``stripe_size`` (or ``vg_extent_size``) printed in MiB with two
+    decimals, back in KiB.
 
-    Stripe sizes are powers of two from 4 KiB, so the nearest power of
+    Stripe and extent sizes are powers of two from 4 KiB, so the nearest power of
     two of the printed value is exact: ``0.06`` is 64 KiB, ``0.01`` is
     8 KiB; ``0.00`` can only be 4 KiB.  Linear volumes print ``0``.
     """
@@ -94,6 +96,25 @@ def parse_stripe_size_kib(text: str) -> int:
     if kib < 5:
         return 4
     return int(2 ** round(math.log2(kib)))
+
+
+def parse_devices(text: str) -> tuple[str, ...]:
+    """The physical volumes of a segment's ``devices`` field
+    (``/dev/sdb1(0),/dev/sdc1(0)``: PV and first extent, per stripe)."""
+    return tuple(part.partition("(")[0] for part in text.split(",")
+                 if part.strip())
+
+
+def allocated_mib(size_mib: int, extent_kib: int, stripes: int = 1) -> int:
+    """What lvm2 really allocates for a request of ``size_mib``: whole
+    extents (a multiple of ``stripes`` of them), in MiB.
+
+    Extents are powers of two; at most 1 MiB they divide every MiB size.
+    """
+    extent_kib = max(extent_kib, 1)
+    extents = -(-size_mib * 1024 // extent_kib)
+    extents = -(-extents // max(stripes, 1)) * max(stripes, 1)
+    return -(-extents * extent_kib // 1024)
 
 
 def _parse_int(text: str) -> int:
@@ -139,6 +160,8 @@ class LvInfo:
     attr: str
     origin: str
     segments: int = 1
+    #: The physical volumes the volume lies on, in order.
+    pvs: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -154,7 +177,8 @@ class LvInfo:
                    size_mib=parse_mib(row["lv_size"]),
                    stripes=_parse_int(row["stripes"]),
                    stripe_size_kib=parse_stripe_size_kib(row["stripe_size"]),
-                   attr=row["lv_attr"], origin=row["origin"])
+                   attr=row["lv_attr"], origin=row["origin"],
+                   pvs=parse_devices(row["devices"]))
 
 
 def parse_lvs(rows: Sequence[dict[str, str]]) -> list[LvInfo]:
@@ -163,7 +187,7 @@ def parse_lvs(rows: Sequence[dict[str, str]]) -> list[LvInfo]:
     Asked for segment fields (``stripes``, ``stripe_size``), ``lvs``
     prints one line per segment: a volume grown into non-adjacent free
     space has several.  The record keeps the first segment's striping and
-    counts the segments.
+    counts the segments and the physical volumes of all of them.
     """
     merged: dict[tuple[str, str], LvInfo] = {}
     for row in rows:
@@ -171,8 +195,9 @@ def parse_lvs(rows: Sequence[dict[str, str]]) -> list[LvInfo]:
         key = (info.vg_name, info.name)
         if key in merged:
             first = merged[key]
-            merged[key] = dataclasses.replace(first,
-                                              segments=first.segments + 1)
+            pvs = first.pvs + tuple(p for p in info.pvs if p not in first.pvs)
+            merged[key] = dataclasses.replace(
+                first, segments=first.segments + 1, pvs=pvs)
         else:
             merged[key] = info
     return list(merged.values())
@@ -187,13 +212,16 @@ class VgInfo:
     free_mib: int
     pv_count: int
     lv_count: int
+    #: Allocation unit (lvm2 allocates whole extents).
+    extent_kib: int = 4096
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> VgInfo:
         return cls(name=row["vg_name"], size_mib=parse_mib(row["vg_size"]),
                    free_mib=parse_mib(row["vg_free"]),
                    pv_count=_parse_int(row["pv_count"]),
-                   lv_count=_parse_int(row["lv_count"]))
+                   lv_count=_parse_int(row["lv_count"]),
+                   extent_kib=parse_stripe_size_kib(row["vg_extent_size"]))
 
 
 @dataclass(frozen=True)
