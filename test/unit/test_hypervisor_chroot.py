@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import FakeClock
+from testkit import FakeClock, wait_for
 
 from ganeti import constants, errors, hypervisor, objects
 from ganeti.hypervisor import base
@@ -188,13 +188,6 @@ BE = {"memory": 64, "vcpus": 1}
 def start(hv: ChrootHypervisor, source: Path, name: str = "c1.example.com",
           **hvparams: str) -> None:
     hv.start_instance(inst(name), devices(source), hvparams, BE, [])
-
-
-def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_registry_gives_the_chroot_driver() -> None:

@@ -79,7 +79,10 @@ def is_mounted(path: str, mountinfo: str = MOUNTINFO) -> bool:
 
 
 def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    """The last line of a tool's output that says something (mount ends
+    its errors with a pointer to dmesg)."""
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.strip().startswith("dmesg(1)")]
     return lines[-1] if lines else ""
 
 
