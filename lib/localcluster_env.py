@@ -22,8 +22,9 @@ daemon looks at its own root: the bridge check reads
   the busybox OS definition (``doc/examples/os/busybox`` of the checkout,
   or the installed one), so ``gnt-instance add -o busybox`` works out of
   the box.  The instances' processes and mounts outlive the node
-  daemons: stopping the cluster kills the processes and unmounts the
-  roots (:func:`ganeti.hypervisor.chroot.stop_all`).
+  daemons: stopping any local cluster (also one that enabled chroot
+  later) kills the processes and unmounts the roots
+  (:func:`ganeti.hypervisor.chroot.stop_all`).
 
 LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
 the cluster's environment, see :mod:`ganeti.standins.lvm`) and

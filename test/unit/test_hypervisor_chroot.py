@@ -311,8 +311,11 @@ def test_disk_that_cannot_be_mounted(env) -> None:  # type: ignore[no-untyped-de
     subprocess.run(["mkswap", str(image)], capture_output=True, check=True)
     with pytest.raises(errors.HypervisorError,
                        match=r"^Instance c1.example.com: cannot mount disk/0"
-                             r" \(.*disk0\) as its root: mount failed: "):
+                             r" \(.*disk0\) as its root: mount failed: "
+                             ) as info:
         start(hv, image)
+    # mount's own reason, not its closing pointer to dmesg.
+    assert "dmesg" not in str(info.value)
     assert not roots.mounts_at_or_below(str(tmp))
 
 
@@ -343,3 +346,25 @@ def test_node_info_and_verify(env) -> None:  # type: ignore[no-untyped-def]
     assert info.memory_total > 0 and info.cpu_total >= 1
     assert 0 <= info.memory_free <= info.memory_total
     assert hv.verify() == []
+
+
+# --- local clusters ----------------------------------------------------------------
+
+def test_chroot_local_cluster_nodes_get_the_busybox_os(tmp_path: Path) -> None:
+    from ganeti import localcluster_env, pathutils
+
+    localcluster_env.prepare_node(str(tmp_path), constants.HT_CHROOT)
+    os_dir = Path(pathutils.Paths(str(tmp_path)).os_search_path[0]) / "busybox"
+    assert (os_dir / "create").stat().st_mode & stat.S_IXUSR
+    assert (os_dir / constants.OS_API_FILE).read_text().split() == ["20", "15"]
+    # A node root prepared twice keeps what it has.
+    (os_dir / "marker").write_text("kept")
+    localcluster_env.prepare_node(str(tmp_path), constants.HT_CHROOT)
+    assert (os_dir / "marker").read_text() == "kept"
+    with pytest.raises(errors.OpExecError,
+                       match="Cannot find the OS definition no-such-os"):
+        localcluster_env.example_os_source("no-such-os")
+
+
+def test_stop_all_on_a_node_without_chroot_instances(tmp_path: Path) -> None:
+    assert stop_all(str(tmp_path / "run")) == []
