@@ -6,6 +6,7 @@ the stop timeouts pass at once."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -97,6 +98,10 @@ def test_mount_argv_by_kind(tmp_path: Path) -> None:
         "mount", "--bind", str(tmp_path), "/r"]
     assert roots.mount_argv(str(image), "/r") == [
         "mount", "-o", "loop", str(image), "/r"]
+    assert roots.mount_argv(str(image), "/r", read_only=True) == [
+        "mount", "-o", "loop,ro", str(image), "/r"]
+    assert roots.mount_argv(str(tmp_path), "/r", read_only=True) == [
+        "mount", "--bind", "-o", "ro", str(tmp_path), "/r"]
     blocks = [f"/dev/{d}" for d in sorted(os.listdir("/dev"))
               if stat.S_ISBLK(os.stat(f"/dev/{d}").st_mode)]
     if blocks:
@@ -135,6 +140,13 @@ esac
 """
 
 
+def starts_only(command: str) -> str:
+    """An init script that runs ``command`` in the background at start and
+    does nothing at stop (so a stop ends with the kill)."""
+    return (f"#!/bin/sh\n[ \"$1\" = start ] && {command} </dev/null"
+            " >/dev/null 2>&1 &\nexit 0\n")
+
+
 class RealTimeClock(FakeClock):
     """Fake time for the timeouts, with a little real time per sleep so
     that killed processes can vanish."""
@@ -159,8 +171,15 @@ def make_root(path: Path, init: str = HEARTBEAT,
     return path
 
 
+Env = tuple[ChrootHypervisor, Path]
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[tuple[ChrootHypervisor, Path]]:
+def env(tmp_path: Path) -> Iterator[Env]:
+    # The run directory is reached through a symbolic link, as /var/run
+    # is a link to /run on most nodes: /proc and mountinfo name real paths.
+    (tmp_path / "real-run").mkdir()
+    (tmp_path / "run").symlink_to(tmp_path / "real-run")
     dirs = ChrootDirs.under(str(tmp_path / "run"))
     clock = RealTimeClock()
     hv = ChrootHypervisor(dirs, now=clock.time, monotonic=clock.time,
@@ -176,9 +195,10 @@ def inst(name: str = "c1.example.com") -> objects.Instance:
                             disk_template=constants.DT_FILE)
 
 
-def devices(path: Path) -> base.BlockDevices:
+def devices(path: Path, mode: str = constants.DISK_RDWR
+            ) -> base.BlockDevices:
     disk = objects.Disk(dev_type=constants.LD_FILE, size=16, iv_name="disk/0",
-                        logical_id=["loop", str(path)])
+                        logical_id=["loop", str(path)], mode=mode)
     return [(str(path), disk)]
 
 
@@ -195,11 +215,19 @@ def test_registry_gives_the_chroot_driver() -> None:
     assert hypervisor.is_available("chroot")
 
 
-@needs_root_busybox
-def test_life_cycle_on_a_directory_root(env) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def running(env: Env) -> tuple[ChrootHypervisor, Path]:
+    """The driver running c1.example.com on the heartbeat root; the root's
+    source directory."""
     hv, tmp = env
     source = make_root(tmp / "src")
     start(hv, source)
+    return hv, source
+
+
+@needs_root_busybox
+def test_life_cycle_on_a_directory_root(running: Env) -> None:
+    hv, source = running
     name = "c1.example.com"
     root = Path(hv.dirs.root(name))
     assert roots.is_mounted(str(root))
@@ -235,7 +263,7 @@ def test_life_cycle_on_a_directory_root(env) -> None:  # type: ignore[no-untyped
 
 
 @needs_root_busybox
-def test_stop_kills_what_ignores_the_script(env) -> None:  # type: ignore[no-untyped-def]
+def test_stop_kills_what_ignores_the_script(env: Env) -> None:
     hv, tmp = env
     source = make_root(tmp / "src", STUBBORN, script="sbin-init")
     start(hv, source, init_script="/sbin-init")
@@ -251,11 +279,9 @@ def test_stop_kills_what_ignores_the_script(env) -> None:  # type: ignore[no-unt
 
 
 @needs_root_busybox
-def test_process_root_found_after_it_changes_session(env) -> None:  # type: ignore[no-untyped-def]
+def test_process_root_found_after_it_changes_session(env: Env) -> None:
     hv, tmp = env
-    source = make_root(tmp / "src", "#!/bin/sh\n"
-                       "[ \"$1\" = start ] && setsid sleep 1000 </dev/null >/x 2>&1 &"
-                       "\nexit 0\n")
+    source = make_root(tmp / "src", starts_only("setsid sleep 1000"))
     (source / "bin" / "setsid").symlink_to("busybox")
     start(hv, source)
     assert hv.list_instances() == ["c1.example.com"]
@@ -264,7 +290,35 @@ def test_process_root_found_after_it_changes_session(env) -> None:  # type: igno
 
 
 @needs_root_busybox
-def test_missing_init_script_is_refused_and_nothing_stays(env) -> None:  # type: ignore[no-untyped-def]
+def test_an_instance_whose_processes_died_starts_again(running: Env) -> None:
+    hv, source = running
+    name = "c1.example.com"
+    for pid in roots.processes_in(hv.dirs.root(name)):
+        os.kill(pid, 9)
+    wait_for(lambda: not hv.list_instances(), "the processes to go")
+    assert hv.get_instance_info(name) is None
+    assert roots.is_mounted(hv.dirs.root(name))  # left by the dead instance
+    start(hv, source)
+    assert hv.list_instances() == [name]
+    assert len(roots.mounts_at_or_below(str(source.parent))) == 1
+    assert hv.stop_instance(name) == base.StopOutcome.SOFT
+
+
+@needs_root_busybox
+def test_read_only_disk_is_mounted_read_only(env: Env) -> None:
+    hv, tmp = env
+    source = make_root(tmp / "src", starts_only("sleep 1000"))
+    hv.start_instance(inst(), devices(source, constants.DISK_RDONLY), {},
+                      BE, [])
+    with pytest.raises(OSError) as info:
+        (Path(hv.dirs.root("c1.example.com")) / "new").write_text("x")
+    assert info.value.errno == errno.EROFS
+    assert hv.stop_instance("c1.example.com", timeout=1) == \
+        base.StopOutcome.HARD
+
+
+@needs_root_busybox
+def test_missing_init_script_is_refused_and_nothing_stays(env: Env) -> None:
     hv, tmp = env
     source = make_root(tmp / "src", init="")
     with pytest.raises(errors.HypervisorError,
@@ -278,7 +332,7 @@ def test_missing_init_script_is_refused_and_nothing_stays(env) -> None:  # type:
 
 
 @needs_root_busybox
-def test_failing_start_script_quotes_its_output(env) -> None:  # type: ignore[no-untyped-def]
+def test_failing_start_script_quotes_its_output(env: Env) -> None:
     hv, tmp = env
     source = make_root(tmp / "src", "#!/bin/sh\necho cannot start the"
                        " service\nexit 3\n")
@@ -291,7 +345,7 @@ def test_failing_start_script_quotes_its_output(env) -> None:  # type: ignore[no
 
 
 @needs_root_busybox
-def test_disk_without_filesystem(env) -> None:  # type: ignore[no-untyped-def]
+def test_disk_without_filesystem(env: Env) -> None:
     hv, tmp = env
     image = tmp / "disk0"
     image.write_bytes(bytes(1 << 20))
@@ -304,7 +358,7 @@ def test_disk_without_filesystem(env) -> None:  # type: ignore[no-untyped-def]
 
 @needs_root_busybox
 @pytest.mark.skipif(shutil.which("mkswap") is None, reason="needs mkswap")
-def test_disk_that_cannot_be_mounted(env) -> None:  # type: ignore[no-untyped-def]
+def test_disk_that_cannot_be_mounted(env: Env) -> None:
     hv, tmp = env
     image = tmp / "disk0"
     image.write_bytes(bytes(1 << 20))
@@ -319,7 +373,7 @@ def test_disk_that_cannot_be_mounted(env) -> None:  # type: ignore[no-untyped-de
     assert not roots.mounts_at_or_below(str(tmp))
 
 
-def test_bad_input_before_anything_happens(env) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_before_anything_happens(env: Env) -> None:
     hv, tmp = env
     with pytest.raises(errors.HypervisorError, match="needs a disk"):
         hv.start_instance(inst(), [], {}, BE, [])
@@ -331,7 +385,7 @@ def test_bad_input_before_anything_happens(env) -> None:  # type: ignore[no-unty
         hv.reboot_instance("c1.example.com")
 
 
-def test_migration_is_refused_with_the_reason(env) -> None:  # type: ignore[no-untyped-def]
+def test_migration_is_refused_with_the_reason(env: Env) -> None:
     hv, _tmp = env
     assert not ChrootHypervisor.CAN_MIGRATE
     with pytest.raises(errors.HypervisorError,
@@ -340,7 +394,7 @@ def test_migration_is_refused_with_the_reason(env) -> None:  # type: ignore[no-u
         hv.migration_info(inst())
 
 
-def test_node_info_and_verify(env) -> None:  # type: ignore[no-untyped-def]
+def test_node_info_and_verify(env: Env) -> None:
     hv, _tmp = env
     info = hv.get_node_info()
     assert info.memory_total > 0 and info.cpu_total >= 1

@@ -5,7 +5,8 @@ There is no virtual machine.  The instance's first disk holds its root
 filesystem (made by the OS definition's create script); starting the
 instance mounts it at ``<run_dir>/chroot-hypervisor/<instance>`` (a file
 disk through a loop device, a block device directly, a directory by a
-bind mount) and runs the init script (hvparam ``init_script``, default
+bind mount; read-only for a disk of mode ``ro``; other disks are not
+used) and runs the init script (hvparam ``init_script``, default
 ``/ganeti-chroot``, a path inside the root) as ``chroot ROOT SCRIPT
 start`` in a session of its own; the script starts the instance's
 services and returns.  An instance runs while some process has its root
@@ -202,7 +203,8 @@ class ChrootHypervisor(BaseHypervisor):
         os.makedirs(self.dirs.runtime, mode=0o750, exist_ok=True)
         os.makedirs(root, mode=0o755, exist_ok=True)
         try:
-            self._mount_root(name, path, label, root)
+            self._mount_root(name, path, label, root,
+                             disk.mode == constants.DISK_RDONLY)
             self._check_script(name, root, script, label)
             self.dirs.write_record(name, {
                 "name": name, "disk": path, "init_script": script,
@@ -221,8 +223,8 @@ class ChrootHypervisor(BaseHypervisor):
                 self._release(name)
             raise
 
-    def _mount_root(self, name: str, path: str, label: str,
-                    root: str) -> None:
+    def _mount_root(self, name: str, path: str, label: str, root: str,
+                    read_only: bool) -> None:
         if not os.path.exists(path):
             raise errors.HypervisorError(
                 f"Instance {name}: {label} is missing",
@@ -233,7 +235,7 @@ class ChrootHypervisor(BaseHypervisor):
                     f"Instance {name}: {label} holds no filesystem (was it"
                     " installed by an OS for the chroot hypervisor?)",
                     errors.ErrorCode.ENVIRON)
-            roots.mount(path, root)
+            roots.mount(path, root, read_only)
         except errors.HypervisorError as err:
             if str(err).startswith(f"Instance {name}:"):
                 raise
@@ -243,7 +245,8 @@ class ChrootHypervisor(BaseHypervisor):
 
     @staticmethod
     def _check_script(name: str, root: str, script: str, label: str) -> None:
-        inside = os.path.join(root, script.lstrip("/"))
+        # As chroot sees it: ".." cannot climb above the root.
+        inside = os.path.join(root, os.path.normpath("/" + script).lstrip("/"))
         if os.path.islink(inside):
             return  # resolved inside the chroot: chroot itself will tell
         if not os.path.isfile(inside):

@@ -42,6 +42,10 @@ def _unescape(field: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
+def _real(path: str) -> str:
+    return os.path.realpath(path).rstrip("/") or "/"
+
+
 def parse_mountinfo(text: str) -> list[tuple[str, str, str]]:
     """(mount point, filesystem type, source) of every line of a
     ``/proc/<pid>/mountinfo`` text, in the file's order."""
@@ -58,7 +62,9 @@ def parse_mountinfo(text: str) -> list[tuple[str, str, str]]:
 def mounts_at_or_below(path: str, mountinfo: str = MOUNTINFO
                        ) -> list[tuple[str, str, str]]:
     """The mounts at ``path`` or below it, deepest (latest) first, so that
-    unmounting in this order never meets a busy parent."""
+    unmounting in this order never meets a busy parent.  ``path`` is
+    resolved first: mountinfo names real paths (``/run``, not a
+    ``/var/run`` symbolic link to it)."""
     try:
         with open(mountinfo, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
@@ -66,7 +72,7 @@ def mounts_at_or_below(path: str, mountinfo: str = MOUNTINFO
         raise errors.HypervisorError(
             f"Cannot read {mountinfo}: {err.strerror or err}",
             errors.ErrorCode.ENVIRON) from None
-    base = path.rstrip("/") or "/"
+    base = _real(path)
     inside = [m for m in parse_mountinfo(text)
               if m[0] == base or m[0].startswith(base + "/")]
     return list(reversed(inside))
@@ -74,7 +80,7 @@ def mounts_at_or_below(path: str, mountinfo: str = MOUNTINFO
 
 def is_mounted(path: str, mountinfo: str = MOUNTINFO) -> bool:
     """Whether something is mounted exactly at ``path``."""
-    base = path.rstrip("/") or "/"
+    base = _real(path)
     return any(m[0] == base for m in mounts_at_or_below(path, mountinfo))
 
 
@@ -100,7 +106,8 @@ def filesystem_type(path: str) -> str:
     return res.stdout.strip()
 
 
-def mount_argv(source: str, target: str) -> list[str]:
+def mount_argv(source: str, target: str, read_only: bool = False
+               ) -> list[str]:
     """How ``source`` becomes the root at ``target``: by its kind."""
     try:
         mode = os.stat(source).st_mode
@@ -108,22 +115,24 @@ def mount_argv(source: str, target: str) -> list[str]:
         raise errors.HypervisorError(
             f"{source}: {err.strerror or err}", errors.ErrorCode.ENVIRON
         ) from None
+    ro = ["-o", "ro"] if read_only else []
     if stat.S_ISDIR(mode):
-        return ["mount", "--bind", source, target]
+        return ["mount", "--bind", *ro, source, target]
     if stat.S_ISREG(mode):
-        return ["mount", "-o", "loop", source, target]
+        return ["mount", "-o", "loop,ro" if read_only else "loop", source,
+                target]
     if stat.S_ISBLK(mode):
-        return ["mount", source, target]
+        return ["mount", *ro, source, target]
     raise errors.HypervisorError(
         f"{source} is neither a directory, a file nor a block device",
         errors.ErrorCode.ENVIRON)
 
 
-def mount(source: str, target: str) -> None:
+def mount(source: str, target: str, read_only: bool = False) -> None:
     """Mount ``source`` at ``target`` (see :func:`mount_argv`); a failure
     raises with mount's last line of output."""
-    res = process.run_cmd(mount_argv(source, target), timeout=TOOL_TIMEOUT,
-                          reset_env=True)
+    res = process.run_cmd(mount_argv(source, target, read_only),
+                          timeout=TOOL_TIMEOUT, reset_env=True)
     if res.failed:
         raise errors.HypervisorError(
             f"mount failed: {_tail(res.output) or res.fail_reason}",
@@ -157,7 +166,7 @@ def _pids(proc: str) -> Iterable[int]:
 def processes_in(root: str, proc: str = PROC) -> list[int]:
     """Pids of the processes whose root directory is ``root`` or below it
     (zombies have no root and are not counted), sorted."""
-    base = os.path.realpath(root).rstrip("/")
+    base = _real(root)
     found = []
     for pid in _pids(proc):
         try:
