@@ -122,10 +122,15 @@ def test_life_cycle(cluster: LocalCluster) -> None:
     assert field(cluster, name, "status") == "ADMIN_down"
     assert not leftovers(cluster.directory)
     assert not root.exists()
-    # The root keeps its data: the counter goes on from where it was.
-    ok(gi(cluster, "startup", name))
-    wait_for(lambda: beats(cluster, name) > counted, "beats after restart")
-    remove(cluster, name)
+    # Renamed (the OS rewrites the host name in the root), the root keeps
+    # its data: the counter goes on from where it was.
+    new = "busy1b.example.com"
+    ok(gi(cluster, "rename", "--no-name-check", "--no-ip-check", name, new))
+    ok(gi(cluster, "startup", new))
+    wait_for(lambda: beats(cluster, new) > counted, "beats after restart")
+    assert ok(gi(cluster, "console", new,
+                 input="cat /etc/hostname\n")).split() == [new]
+    remove(cluster, new)
 
 
 STUBBORN = """cat > /stubborn <<'EOF'
