@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,6 +159,25 @@ def test_init_script_ignoring_stop_is_killed_after_the_timeout(
     log = Path(ChrootDirs.under(cluster.node(1).paths.run_dir)
                .log_file(name)).read_text()
     assert "stubborn: ignoring stop" in log
+    remove(cluster, name)
+
+
+def test_watcher_restarts_an_instance_whose_processes_died(
+        cluster: LocalCluster) -> None:
+    name = "busy5.example.com"
+    add(cluster, name)
+    root = root_of(cluster, name)
+    for pid in roots.processes_in(str(root)):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: field(cluster, name, "status") == "ERROR_down",
+             "the instance to be seen down")
+    assert roots.is_mounted(str(root))  # what the dead instance left
+    out = ok(cluster.gnt("ganeti-watcher"))
+    log = Path(cluster.node(1).paths.log_file("watcher")).read_text()
+    assert field(cluster, name, "status") == "running", out + log
+    counted = beats(cluster, name)
+    wait_for(lambda: beats(cluster, name) > counted, "beats after restart")
+    assert len(roots.mounts_at_or_below(str(root))) == 1
     remove(cluster, name)
 
 

@@ -86,10 +86,10 @@ PIDFILE=/run/heartbeat.pid
 DIR=/var/lib/heartbeat
 case "\$1" in
   start)
+    # The hypervisor runs "start" only when nothing runs in the root: a
+    # pid file left by processes killed since is stale (and its pid may
+    # name a zombie or another process by now), so it is not looked at.
     mkdir -p /run /var/log "\$DIR"
-    if [ -s \$PIDFILE ] && kill -0 "\$(cat \$PIDFILE)" 2>/dev/null; then
-      echo "heartbeat already runs"; exit 0
-    fi
     (
       trap 'exit 0' TERM
       n=\$(cat "\$DIR/count" 2>/dev/null || echo 0)
