@@ -220,6 +220,7 @@ class ChrootHypervisor(BaseHypervisor):
         except BaseException:
             with contextlib.suppress(errors.GenericError):
                 self._kill_all(name)
+            with contextlib.suppress(errors.GenericError):
                 self._release(name)
             raise
 
@@ -229,16 +230,21 @@ class ChrootHypervisor(BaseHypervisor):
             raise errors.HypervisorError(
                 f"Instance {name}: {label} is missing",
                 errors.ErrorCode.ENVIRON)
-        try:
-            if not os.path.isdir(path) and not roots.filesystem_type(path):
+        if not os.path.isdir(path):
+            try:
+                fstype = roots.filesystem_type(path)
+            except errors.HypervisorError as err:
+                raise errors.HypervisorError(
+                    f"Instance {name}: cannot read {label}: {err}",
+                    errors.ErrorCode.ENVIRON) from None
+            if not fstype:
                 raise errors.HypervisorError(
                     f"Instance {name}: {label} holds no filesystem (was it"
                     " installed by an OS for the chroot hypervisor?)",
                     errors.ErrorCode.ENVIRON)
+        try:
             roots.mount(path, root, read_only)
         except errors.HypervisorError as err:
-            if str(err).startswith(f"Instance {name}:"):
-                raise
             raise errors.HypervisorError(
                 f"Instance {name}: cannot mount {label} as its root: {err}",
                 errors.ErrorCode.ENVIRON) from None
