@@ -21,6 +21,7 @@ from testkit import FakeClock, wait_for
 from ganeti import constants, errors, hypervisor, objects
 from ganeti.hypervisor import base
 from ganeti.hypervisor.chroot import ChrootDirs, ChrootHypervisor, roots, stop_all
+from ganeti.utils import process
 
 BUSYBOX = "/bin/busybox"
 
@@ -394,11 +395,27 @@ def test_migration_is_refused_with_the_reason(env: Env) -> None:
         hv.migration_info(inst())
 
 
-def test_node_info_and_verify(env: Env) -> None:
+def test_node_info(env: Env) -> None:
     hv, _tmp = env
     info = hv.get_node_info()
     assert info.memory_total > 0 and info.cpu_total >= 1
     assert 0 <= info.memory_free <= info.memory_total
+    assert info.vcpus_used == 0
+
+
+def test_verify_names_the_missing_tools(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    hv, tmp = env
+    tools = tmp / "bin"
+    tools.mkdir()
+    for tool in ("chroot", "mount"):
+        (tools / tool).symlink_to("/bin/true")
+    monkeypatch.setattr(process, "MINIMAL_PATH", str(tools))
+    assert hv.verify() == [
+        "chroot: the command umount is missing on this node",
+        "chroot: the command blkid is missing on this node"]
+    for tool in ("umount", "blkid"):
+        (tools / tool).symlink_to("/bin/true")
     assert hv.verify() == []
 
 
