@@ -405,6 +405,10 @@ class LocalCluster:
             for name in localcluster_env.stop_kvm_instances(
                     [node.root for node in self.nodes]):
                 stopped.append(f"qemu of {name}")
+        # Also on a cluster that enabled chroot later (gnt-cluster modify).
+        for name in localcluster_env.stop_chroot_instances(
+                [node.root for node in self.nodes]):
+            stopped.append(f"chroot instance {name}")
         if self.bridge and localcluster_env.delete_bridge(self.bridge):
             stopped.append(f"bridge {self.bridge}")
         return stopped

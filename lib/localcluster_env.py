@@ -17,6 +17,15 @@ daemon looks at its own root: the bridge check reads
   otherwise: a machine whose /dev/kvm cannot boot a guest is common in
   CI.
 
+- chroot: as for the fake hypervisor, the default link is a simulated
+  bridge (a chroot instance has no NICs to attach); each node root gets
+  the busybox OS definition (``doc/examples/os/busybox`` of the checkout,
+  or the installed one), so ``gnt-instance add -o busybox`` works out of
+  the box.  The instances' processes and mounts outlive the node
+  daemons: stopping any local cluster (also one that enabled chroot
+  later) kills the processes and unmounts the roots
+  (:func:`ganeti.hypervisor.chroot.stop_all`).
+
 LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
 the cluster's environment, see :mod:`ganeti.standins.lvm`) and
 its root gets the volume group ``xenvg`` on :data:`LVM_PVS` sparse
@@ -28,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -43,6 +53,8 @@ LVM_PVS: Final = {f"/dev/lcpv{index}": 64 * 1024 for index in range(4)}
 #: The default NIC link of Ganeti (cluster nicparams).
 DEFAULT_LINK: Final = "xen-br0"
 SYSFS_NET: Final = "/sys/class/net"
+#: The OS definition a chroot cluster's nodes get.
+CHROOT_OS: Final = "busybox"
 
 
 def bridge_name(directory: str) -> str:
@@ -87,6 +99,44 @@ def prepare_node(root: str, hypervisor: str) -> None:
             os.symlink(SYSFS_NET, net)
         return
     os.makedirs(os.path.join(net, DEFAULT_LINK, "bridge"), exist_ok=True)
+    if hypervisor == constants.HT_CHROOT:
+        install_example_os(paths, CHROOT_OS)
+
+
+def example_os_source(name: str) -> str:
+    """Where the shipped OS definition ``name`` is: the checkout's
+    ``doc/examples/os/<name>``, else the configured OS search path (an
+    installed build)."""
+    # The checkout: the parent of lib/, which pylib/ganeti links to.
+    repo = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    candidates = [os.path.join(repo, "doc", "examples", "os", name),
+                  *(os.path.join(d, name)
+                    for d in pathutils.CONFIGURED_OS_SEARCH_PATH)]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, constants.OS_API_FILE)):
+            return candidate
+    raise errors.OpExecError(
+        f"Cannot find the OS definition {name} (looked in"
+        f" {', '.join(candidates)})", errors.ErrorCode.ENVIRON)
+
+
+def install_example_os(paths: pathutils.Paths, name: str) -> None:
+    """Copy the shipped OS ``name`` into the node root's first OS
+    directory (unless it is there)."""
+    target = os.path.join(paths.os_search_path[0], name)
+    if not os.path.exists(target):
+        shutil.copytree(example_os_source(name), target, symlinks=True)
+
+
+def stop_chroot_instances(roots: Sequence[str]) -> list[str]:
+    """Kill the processes of the chroot instances the nodes under
+    ``roots`` started and unmount their roots; their names."""
+    from ganeti.hypervisor import chroot
+
+    stopped = []
+    for root in roots:
+        stopped += chroot.stop_all(pathutils.Paths(root).run_dir)
+    return stopped
 
 
 def init_args(hypervisor: str, bridge: str) -> list[str]:

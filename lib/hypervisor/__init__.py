@@ -3,8 +3,8 @@
 :data:`DRIVERS` names the module and class of every hypervisor Ganeti 2.1
 knows.  A driver module is imported the first time its hypervisor is asked
 for, so a node that only runs the fake hypervisor never imports the kvm
-code.  A name whose module is not part of this build (kvm, xen-pvm,
-xen-hvm and chroot arrive later) gives a clear "not available in this
+code.  A name whose module is not part of this build (xen-pvm and
+xen-hvm, until their driver is added) gives a clear "not available in this
 build" error instead of an import error; shipping the module is all it
 takes to make the name work.
 

@@ -108,6 +108,22 @@ def short_dir() -> str:
     return tempfile.mkdtemp(prefix="lc-", dir="/tmp")
 
 
+@contextmanager
+def running_cluster(name: str, nodes: int, **kwargs: Any
+                    ) -> Iterator[LocalCluster]:
+    """A started local cluster in a new short directory (for fixtures of a
+    wider scope than ``make_cluster``); stopped and removed at the end."""
+    directory = short_dir()
+    cluster = LocalCluster(os.path.join(directory, name), nodes=nodes,
+                           prefix=_free_prefix(nodes), **kwargs)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def make_cluster() -> Iterator[Callable[..., LocalCluster]]:
     made: list[LocalCluster] = []

@@ -217,7 +217,7 @@ def test_manual_pages_are_installed_in_their_sections(
 
 def test_example_os_and_cfgupgrade_are_installed(
         installed: dict[str, Path]) -> None:
-    for name in ("ganeti-demo-os", "debootstrap"):
+    for name in ("ganeti-demo-os", "debootstrap", "busybox"):
         os_dir = installed["prefix"] / "share" / "ganeti" / "os" / name
         example = ROOT / "doc" / "examples" / "os" / name
         assert sorted(os.listdir(os_dir)) == sorted(os.listdir(example))
