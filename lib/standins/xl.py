@@ -425,7 +425,9 @@ def cmd_migrate_receive(directory: str, args: Sequence[str]) -> str:
                                  sent["config_text"], "p")
             domain["memory"], domain["vcpus"] = sent["memory"], sent["vcpus"]
             state["domains"][name] = state["domains"].pop(incoming)
-            domain["flags"] = "p" if "p" in opts else sent.get("flags", "r")
+            # Like xl: the domain runs after the migration unless -p,
+            # whether or not it was paused on the source.
+            domain["flags"] = "p" if "p" in opts else "r"
     except XlFailure as err:
         print(f"error {err}", flush=True)
         raise

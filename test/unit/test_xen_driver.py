@@ -140,6 +140,8 @@ def test_hvm_life_cycle_with_the_vnc_password(root: Path) -> None:
     driver = start(root, constants.HT_XEN_HVM)
     written = xlcfg.parse(Path(driver.dirs.config_file(NAME)).read_text())
     assert written["vncpasswd"] == "s3cret"
+    console = driver.get_console_command(instance(constants.HT_XEN_HVM), {})
+    assert (console.host, console.port) == ("0.0.0.0", 11001)
     assert written["vncdisplay"] == 11001 - 5900
     # Each driver sees only its own domain type.
     assert get_hypervisor(constants.HT_XEN_PVM).list_instances() == []

@@ -591,6 +591,12 @@ class XenHypervisor(BaseHypervisor):
         log = self._stop_receiver(name)
         if success:
             if name in self._own_names():
+                # xl resumes a received domain itself; one left paused
+                # (a non-live migration with an xl that keeps the state)
+                # is resumed here.
+                row = self._rows().get(name)
+                if row is not None and "p" in row.flags:
+                    self.xl.run("unpause", name, instance=name)
                 record = self.dirs.read_record(name) or {}
                 record["migration"] = None
                 self.dirs.write_record(name, record)

@@ -25,8 +25,9 @@ import string
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ganeti import constants
+from ganeti import constants, objects
 from ganeti.hypervisor import vnc
+from ganeti.hypervisor.base import ConsoleInfo, ConsoleKind
 from ganeti.hypervisor.xen import core
 
 
@@ -97,6 +98,19 @@ class XenHvmHypervisor(core.XenHypervisor):
     def vnc_password(self, name: str, hvparams: Mapping[str, Any]) -> str:
         path = str(hvparams.get("vnc_password_file") or "")
         return vnc.node_password(name, path) if path else ""
+
+    def get_console_command(self, instance: objects.Instance,
+                            hvparams: Mapping[str, Any]) -> ConsoleInfo:
+        """xl's console (the emulated serial port), with where its VNC
+        server listens."""
+        info = super().get_console_command(instance, hvparams)
+        record = self.dirs.read_record(instance.name) or {}
+        bind = str(record.get("hvparams", hvparams).get("vnc_bind_address")
+                   or "")
+        port = record.get("vnc_port")
+        if info.kind == ConsoleKind.COMMAND and bind and port:
+            info.host, info.port = bind, int(port)
+        return info
 
     def soft_stop_args(self) -> list[str]:
         # A guest without PV drivers gets an ACPI power event instead.
