@@ -251,8 +251,12 @@ def test_migration_between_two_roots(root: Path, tmp_path: Path,
     assert driver.get_migration_status(inst).status == "completed"
     monkeypatch.setenv(pathutils.ROOT_ENV, str(target_root))
     pathutils.set_root(None)
+    # An xl that keeps a non-live migration's pause: the target resumes.
+    target.xl.run("pause", NAME)
     target.finalize_migration(inst, info, True)
     assert target.list_instances() == [NAME]
+    resumed = target.get_instance_info(NAME)
+    assert resumed is not None and resumed.state == InstanceState.RUNNING
     assert leftovers(target) != [] and not os.listdir(
         os.path.join(target.dirs.base, "receive"))
     monkeypatch.setenv(pathutils.ROOT_ENV, str(root))
@@ -276,3 +280,21 @@ def test_a_failed_migration_keeps_the_source(root: Path) -> None:
     info = driver.get_instance_info(NAME)
     assert info is not None and info.state == InstanceState.RUNNING
     driver.stop_instance(NAME, force=True)
+
+
+def test_the_stand_in_is_selected_only_under_a_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(standin.ENABLE_ENV, "1")
+    assert standin.command_for_node(pathutils.Paths("")) is None
+    rooted = pathutils.Paths(str(tmp_path))
+    argv = standin.command_for_node(rooted)
+    assert argv is not None and argv[-2:] == ["-m", "ganeti.standins.xl"]
+    monkeypatch.delenv(standin.ENABLE_ENV)
+    assert standin.command_for_node(rooted) is None
+    # Run by hand outside a root, it refuses.
+    monkeypatch.delenv(pathutils.ROOT_ENV, raising=False)
+    pathutils.set_root(None)
+    try:
+        assert standin.main(["list"]) == 1
+    finally:
+        pathutils.set_root(None)
