@@ -537,13 +537,21 @@ class XenHypervisor(BaseHypervisor):
         with open(self.dirs.receiver_pidfile(name), "w") as handle:
             handle.write(f"{proc.pid}\n")
 
-    def _stop_receiver(self, name: str) -> str:
-        """Stop the receiver of ``name`` if it still runs; its log."""
+    def _stop_receiver(self, name: str, *, group: bool = True) -> str:
+        """Stop the receiver of ``name`` if it still runs; its log.
+
+        ``group`` kills its whole session (a failed migration: xl
+        migrate-receive too); after a success only the receiver itself
+        goes, since xl's background process that watches the received
+        domain (as after ``xl create``) must live on."""
         pidfile = self.dirs.receiver_pidfile(name)
         with contextlib.suppress(OSError, ValueError), open(pidfile) as handle:
             pid = int(handle.read().strip())
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                if group:
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         log = ""
@@ -588,7 +596,7 @@ class XenHypervisor(BaseHypervisor):
     def finalize_migration(self, instance: objects.Instance, info: str,
                            success: bool) -> None:
         name = instance.name
-        log = self._stop_receiver(name)
+        log = self._stop_receiver(name, group=not success)
         if success:
             if name in self._own_names():
                 # xl resumes a received domain itself; one left paused
