@@ -196,6 +196,14 @@ def test_a_failed_create_leaves_nothing(root: Path) -> None:
     assert [a[1] for a in standin.recorded_argv(state_dir())][-1] == "destroy"
 
 
+def test_a_value_xl_cannot_carry(root: Path) -> None:
+    with pytest.raises(errors.HypervisorError,
+                       match=f"^Instance {NAME} on node {NODE}: The xl setting"
+                             " 'extra' cannot hold"):
+        start(root, kernel_args='init="/bin/sh"')
+    no_traces(root)
+
+
 def test_a_missing_bridge_is_xls_error(root: Path) -> None:
     (root / "sys/class/net/xen-br0/bridge").rmdir()
     with pytest.raises(errors.HypervisorError,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -300,14 +301,20 @@ class XenHypervisor(BaseHypervisor):
                                                      strict=True)],
                 nics=settings, vnc_port=instance.network_port,
                 vnc_password=password)
-            text = xlcfg.render(self.domain_settings(spec),
-                                header=f"{self.NAME} domain of instance {name},"
-                                       " written by Ganeti")
+            try:
+                text = xlcfg.render(
+                    self.domain_settings(spec),
+                    header=f"{self.NAME} domain of instance {name}, written"
+                           " by Ganeti")
+            except xlcfg.XlCfgError as err:
+                raise errors.HypervisorError(
+                    f"Instance {name} on node {node}: {err}",
+                    errors.ErrorCode.INVAL) from None
             self._write_config(name, text)
             self.dirs.write_record(name, {
                 "name": name, "uuid": instance.uuid, "memory": memory,
                 "vcpus": vcpus, "hvparams": hvp,
-                "nics": [dict(n.__dict__) for n in settings],
+                "nics": [dataclasses.asdict(n) for n in settings],
                 "vnc_port": instance.network_port, "started": self._now(),
                 "migration": None})
             self.xl.run("create", self.dirs.config_file(name), instance=name)
