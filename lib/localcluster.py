@@ -46,6 +46,7 @@ from typing import Any, Final
 from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
 from ganeti.standins import lvm as simulator
+from ganeti.standins import xl as xl_standin
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
 DEFAULT_PREFIX: Final = "127.0.0."
@@ -281,7 +282,7 @@ class LocalCluster:
         env = daemonutil.child_env({
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name,
-            simulator.ENABLE_ENV: "1"})
+            simulator.ENABLE_ENV: "1", xl_standin.ENABLE_ENV: "1"})
         env["PATH"] = os.pathsep.join([
             *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -409,6 +410,9 @@ class LocalCluster:
         for name in localcluster_env.stop_chroot_instances(
                 [node.root for node in self.nodes]):
             stopped.append(f"chroot instance {name}")
+        for name in localcluster_env.stop_xen_receivers(
+                [node.root for node in self.nodes]):
+            stopped.append(f"migration receiver of {name}")
         if self.bridge and localcluster_env.delete_bridge(self.bridge):
             stopped.append(f"bridge {self.bridge}")
         return stopped
@@ -456,7 +460,8 @@ class LocalCluster:
         lines = ["# Source this file to drive the local cluster in "
                  f"{self.directory}."]
         for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV,
-                    simulator.ENABLE_ENV, "PYTHONPATH", "PATH"):
+                    simulator.ENABLE_ENV, xl_standin.ENABLE_ENV,
+                    "PYTHONPATH", "PATH"):
             lines.append(f"export {key}={shlex.quote(env[key])}")
         if self.rapi and self.rapi_password is not None:
             for key, value in (("GANETI_RAPI_URL", self.rapi_url),

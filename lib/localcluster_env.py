@@ -25,6 +25,15 @@ daemon looks at its own root: the bridge check reads
   daemons: stopping any local cluster (also one that enabled chroot
   later) kills the processes and unmounts the roots
   (:func:`ganeti.hypervisor.chroot.stop_all`).
+- xen-pvm, xen-hvm: every node uses the xl stand-in
+  (``GANETI_XL_STANDIN=1`` in the cluster's environment, see
+  :mod:`ganeti.standins.xl`); each node root gets stand-in files where
+  the default hvparams name the PV kernel, the HVM loader and the device
+  model (the stand-in checks that they exist; nothing boots), the
+  simulated bridge, and for xen-hvm the cluster's VNC password file (one
+  random password per cluster, the same on every node, as
+  ``redist-conf`` would make it).  Stopping the cluster kills migration
+  receivers the nodes left.
 
 LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
 the cluster's environment, see :mod:`ganeti.standins.lvm`) and
@@ -37,13 +46,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
 from typing import Final
 
-from ganeti import constants, errors, pathutils
+from ganeti import constants, errors, params, pathutils
 from ganeti.standins import lvm as simulator
 
 #: Fake physical volumes of each node's volume group (name -> MiB); the
@@ -101,6 +111,8 @@ def prepare_node(root: str, hypervisor: str) -> None:
     os.makedirs(os.path.join(net, DEFAULT_LINK, "bridge"), exist_ok=True)
     if hypervisor == constants.HT_CHROOT:
         install_example_os(paths, CHROOT_OS)
+    if hypervisor in (constants.HT_XEN_PVM, constants.HT_XEN_HVM):
+        _prepare_xen(paths, hypervisor)
 
 
 def example_os_source(name: str) -> str:
@@ -139,6 +151,30 @@ def stop_chroot_instances(roots: Sequence[str]) -> list[str]:
     return stopped
 
 
+#: hvparams naming node files the xl stand-in checks for.
+XEN_NODE_FILES: Final = ("kernel_path", "device_model")
+
+
+def _prepare_xen(paths: pathutils.Paths, hypervisor: str) -> None:
+    defaults = params.hv_defaults(hypervisor)
+    for name in XEN_NODE_FILES:
+        if name in defaults:
+            target = paths.under(str(defaults[name]))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write("xl stand-in: not a real binary\n")
+    if hypervisor == constants.HT_XEN_HVM:
+        shared = os.path.join(os.path.dirname(paths.root), "vnc-cluster-password")
+        if not os.path.exists(shared):
+            with open(os.open(shared, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                              0o600), "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(8) + "\n")
+        target = paths.under(str(defaults["vnc_password_file"]))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(shared, target)
+        os.chmod(target, 0o600)
+
+
 def init_args(hypervisor: str, bridge: str) -> list[str]:
     """Extra ``gnt-cluster init`` arguments for ``hypervisor``."""
     lvm = ["--vg-name", constants.DEFAULT_VG]
@@ -164,4 +200,25 @@ def stop_kvm_instances(roots: Sequence[str]) -> list[str]:
                     os.kill(pid, signal.SIGKILL)
                 killed.append(name)
             dirs.remove(name)
+    return killed
+
+
+def stop_xen_receivers(roots: Sequence[str]) -> list[str]:
+    """Kill the migration receivers the nodes under ``roots`` left (they
+    run in their own sessions, outliving the node daemons); whose."""
+    from ganeti.hypervisor.xen import core
+
+    killed = []
+    for root in roots:
+        directory = os.path.join(pathutils.Paths(root).run_dir, core.SUBDIR,
+                                 "receive")
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(directory):
+                if not entry.endswith(".pid"):
+                    continue
+                with contextlib.suppress(OSError, ValueError):
+                    with open(os.path.join(directory, entry)) as handle:
+                        pid = int(handle.read().strip())
+                    os.killpg(pid, signal.SIGKILL)
+                    killed.append(entry.removesuffix(".pid"))
     return killed

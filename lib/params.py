@@ -38,6 +38,9 @@ Hypervisor parameters follow Ganeti 2.1 (names and defaults of its
   set only at cluster level; per-OS and per-instance values are refused,
   and :meth:`Cluster.fill_hv <ganeti.objects.Cluster.fill_hv>` ignores any
   that an old configuration still carries.
+- xen-pvm and xen-hvm add ``cpu_mask`` (Ganeti 2.6's name and syntax:
+  ``all``, a CPU list, or one list per vCPU joined by ``:``) to 2.1's
+  tables; the Xen drivers write it as the domain's ``cpus``.
 - The fake hypervisor (Ganeti 2.1 declares none) declares
   ``migration_port`` (global; the fake driver migrates for real between
   node daemons), and ``kernel_path``/``kernel_args``, which the fake driver
@@ -160,6 +163,12 @@ _T_BIND: Final = ht.Check(
 _T_POW2: Final = ht.Check(_power_of_two, "a power of two")
 _T_KVM_FLAG: Final = ht.TElemOf(["", "enabled", "disabled"])
 _T_USB_MOUSE: Final = ht.TElemOf(["", "mouse", "tablet"])
+_CPU_LIST: Final = r"(all|\d+(-\d+)?(,\d+(-\d+)?)*)"
+#: ``all``, a CPU list (``0-2,5``), or one list per vCPU joined by ``:``
+#: (``0:1-3:all``; the form of Ganeti's later ``cpu_mask``).
+_T_CPU_MASK: Final = ht.TRegex(
+    rf"{_CPU_LIST}(:{_CPU_LIST})*",
+    "'all', a CPU list like '0-2,5', or one list per vCPU joined by ':'")
 _T_HVM_BOOT: Final = ht.TRegex(
     r"[acdn]+", "a boot device sequence of a, c, d, n (e.g. 'cd')")
 
@@ -265,6 +274,7 @@ _XEN_PVM: Final = _table(
     _spec("root_path", _T_STR, "/dev/sda1", "Root device given to the kernel"),
     _spec("kernel_args", _T_STR, "ro", "Extra kernel command line"),
     _int("migration_port", _T_PORT, 8002, "TCP port of xend relocation"),
+    _spec("cpu_mask", _T_CPU_MASK, "all", "Physical CPUs the vCPUs may run on"),
 )
 
 _XEN_HVM: Final = _table(
@@ -285,6 +295,7 @@ _XEN_HVM: Final = _table(
           "HVM loader"),
     _bool("use_localtime", False, "Guest clock in local time, not UTC"),
     _int("migration_port", _T_PORT, 8002, "TCP port of xend relocation"),
+    _spec("cpu_mask", _T_CPU_MASK, "all", "Physical CPUs the vCPUs may run on"),
 )
 
 _CHROOT: Final = _table(

@@ -134,3 +134,12 @@ def json_exchange(conn: http.client.HTTPConnection, method: str, path: str,
                 dict(response.getheaders()))
     finally:
         conn.close()
+
+
+def make_unbuilt(monkeypatch: Any, name: str) -> None:
+    """Make hypervisor ``name`` one whose driver is not in this build
+    (its module points nowhere), for the tests of that refusal."""
+    from ganeti import hypervisor
+
+    monkeypatch.setitem(hypervisor.DRIVERS, name, (
+        f"ganeti.hypervisor.not_built_{name.replace('-', '_')}", "Driver"))

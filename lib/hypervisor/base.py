@@ -274,6 +274,34 @@ class BaseHypervisor(abc.ABC):
                     f" {problem} on this node", errors.ErrorCode.ENVIRON,
                     parameter=name)
 
+    def relocated(self, hvparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``hvparams`` with the :attr:`NODE_PATH_PARAMETERS` relocated
+        under this node's root, as the hypervisor opens them (runtime
+        records keep the configured paths)."""
+        paths = pathutils.get()
+        return {key: paths.under(str(value))
+                if key in self.NODE_PATH_PARAMETERS and value else value
+                for key, value in hvparams.items()}
+
+    @staticmethod
+    def start_resources(instance_name: str, block_devices: BlockDevices,
+                        beparams: Mapping[str, Any]) -> tuple[int, int]:
+        """(memory, vcpus) of a start, after checking that every disk is
+        there: a missing one is an error naming the instance, the node
+        and the disk."""
+        for path, disk in block_devices:
+            if not os.path.exists(path):
+                raise errors.HypervisorError(
+                    f"Instance {instance_name}: disk {disk.iv_name or path}"
+                    f" is missing on node {pathutils.hostname()} ({path})",
+                    errors.ErrorCode.ENVIRON)
+        try:
+            return int(beparams["memory"]), int(beparams["vcpus"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise errors.ProgrammerError(
+                f"Instance {instance_name}: beparams must be filled: {err}"
+            ) from None
+
     @classmethod
     def get_ancillary_files(
             cls, hvparams_list: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -12,6 +12,14 @@ machines this project is built and tested on, at the process boundary
     hypervisors write real bytes.  Real lvm2's metadata commands are
     tested on loop devices separately (``test/unit/test_storage_lvm_real.py``).
 
+``xl``
+    Xen's xl toolstack together with the hypervisor: a stateful program
+    (``python -m ganeti.standins.xl``, by hand ``tools/xl-standin``) that
+    keeps domains in a state file and answers ``create``, ``shutdown``,
+    ``destroy``, ``reboot``, ``list`` (``-l``), ``info``, ``migrate``,
+    ``migrate-receive``... in xl's documented formats, recording every
+    argv; selected with ``GANETI_XL_STANDIN=1``.  No guest runs.
+
 Selection rule, shared by every stand-in: a node process uses one only
 when it runs under a ``GANETI_ROOTDIR`` root (a local-cluster node; a
 real node's root is ``/``) *and* the stand-in's own environment variable

@@ -22,6 +22,7 @@ from test_backend_instance_support import (
     on_node,
     start_args,
 )
+from testkit import make_unbuilt
 
 from ganeti import constants, objects, pathutils
 from ganeti.hypervisor import fake
@@ -149,7 +150,8 @@ def test_injected_fault_is_reported(node: pathutils.Paths) -> None:
      "argument 'bridges': expected a list of a non-empty string, got 'br0'"),
 ])
 def test_bad_arguments(node: pathutils.Paths, name: str, args: list[Any],
-                       expected: str) -> None:
+                       expected: str, monkeypatch: Any) -> None:
+    make_unbuilt(monkeypatch, "xen-pvm")
     assert expected in failure(name, *args)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from test_node_query import N2, N3, N4, Master
+from testkit import make_unbuilt
 
 from ganeti import cli, errors, opcodes, uidpool
 from ganeti.client import cluster_modify, collect_commands
@@ -54,7 +55,8 @@ def gnt_cluster(*argv: str) -> tuple[int, str, str]:
     ({"osparams": {"debian": {"x": "a b;"}}}, "osparams 'debian'"),
 ])
 def test_refusals_change_nothing(master: Master, kwargs: dict[str, Any],
-                                 match: str) -> None:
+                                 match: str, monkeypatch: Any) -> None:
+    make_unbuilt(monkeypatch, "xen-pvm")
     before = master.cfg.get_cluster().to_dict()
     with pytest.raises(errors.OpPrereqError, match=match):
         modify(master, **kwargs)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import make_unbuilt
 
 from ganeti import backend, errors, pathutils, redist, ssconf
 
@@ -131,7 +132,8 @@ def test_run_command_without_shell(node: Any) -> None:
     assert res["exit_code"] is None and res["fail_reason"]
 
 
-def test_node_verify(node: Any) -> None:
+def test_node_verify(node: Any, monkeypatch: Any) -> None:
+    make_unbuilt(monkeypatch, "xen-pvm")
     res = backend.dispatch("node_verify", [["fake", "xen-pvm"]])
     assert res["protocol"] == 30 and res["hypervisor"]["fake"] == []
     assert "not available in this build" in res["hypervisor"]["xen-pvm"][0]

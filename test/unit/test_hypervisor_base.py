@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from testkit import FakeClock
+from testkit import FakeClock, make_unbuilt
 
 from ganeti import constants, errors, hypervisor, objects, params, pathutils
 from ganeti.hypervisor import base
@@ -34,11 +34,13 @@ def test_fake_is_available(tmp_path) -> None:
     assert hv.state_dir == str(tmp_path / "hv")
     assert hypervisor.get_hypervisor_class("fake") is FakeHypervisor
     assert hypervisor.is_available("fake")
-    assert hypervisor.available_hypervisors() == ["chroot", "fake", "kvm"]
+    assert {"chroot", "fake", "kvm", "xen-hvm", "xen-pvm"} <= set(
+        hypervisor.available_hypervisors())
 
 
-@pytest.mark.parametrize("name", ["xen-pvm", "xen-hvm"])
-def test_known_but_unavailable(name: str) -> None:
+@pytest.mark.parametrize("name", ["xen-pvm", "xen-hvm", "chroot"])
+def test_known_but_unavailable(name: str, monkeypatch: Any) -> None:
+    make_unbuilt(monkeypatch, name)
     with pytest.raises(errors.OpPrereqError,
                        match=f"^Hypervisor {name} is not available in this"
                              " build$") as info:

@@ -252,7 +252,7 @@ def test_driver_relocates_node_paths_under_the_root(tmp_path: Any) -> None:
     hv = KvmHypervisor(dirs=runtime.RuntimeDirs(str(tmp_path / "run")))
     pathutils.set_root(root)
     try:
-        hvp = hv._relocated({"kernel_path": "/boot/vmlinuz",
+        hvp = hv.relocated({"kernel_path": "/boot/vmlinuz",
                              "initrd_path": "", "kernel_args": "/x",
                              "cdrom_image_path": "/iso/a.iso"})
     finally:

@@ -85,11 +85,13 @@ def test_ganeti_21_kvm_names_and_defaults() -> None:
 def test_xen_and_chroot_names() -> None:
     assert set(params.hv_defaults(constants.HT_XEN_PVM)) == {
         "bootloader_path", "bootloader_args", "use_bootloader", "kernel_path",
-        "initrd_path", "root_path", "kernel_args", "migration_port"}
+        "initrd_path", "root_path", "kernel_args", "migration_port",
+        "cpu_mask"}
     assert set(params.hv_defaults(constants.HT_XEN_HVM)) == {
         "acpi", "pae", "vnc_bind_address", "vnc_password_file",
         "cdrom_image_path", "boot_order", "nic_type", "disk_type",
-        "device_model", "kernel_path", "use_localtime", "migration_port"}
+        "device_model", "kernel_path", "use_localtime", "migration_port",
+        "cpu_mask"}
     assert params.hv_defaults(constants.HT_CHROOT) == {
         "init_script": "/ganeti-chroot"}
 

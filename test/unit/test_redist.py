@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from config_builders import make_config, make_instance, node_name
+from testkit import make_unbuilt
 
 from ganeti import (
     constants,
@@ -70,8 +71,9 @@ def test_vnc_files_from_cluster_os_and_instance_levels() -> None:
         ["/etc/c", "/etc/os", "/etc/os-unused", "/etc/inst"])
 
 
-def test_xen_hvm_defaults_count_without_the_driver() -> None:
-    """xen-hvm is not in this build; its parameter table is enough."""
+def test_xen_hvm_defaults_count_without_the_driver(monkeypatch: Any) -> None:
+    """A build without the xen-hvm driver: its parameter table is enough."""
+    make_unbuilt(monkeypatch, constants.HT_XEN_HVM)
     with pytest.raises(errors.OpPrereqError):
         hypervisor.get_hypervisor_class(constants.HT_XEN_HVM)
     data = make_config(nodes=1)

@@ -37,7 +37,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, errors, objects, pathutils, ssconf, uidpool
+from ganeti import constants, errors, objects, ssconf, uidpool
 from ganeti.hypervisor import hostinfo
 from ganeti.hypervisor.base import (
     BaseHypervisor,
@@ -53,6 +53,7 @@ from ganeti.hypervisor.base import (
     StopOutcome,
 )
 from ganeti.hypervisor.kvm import cmdline, migration, netdev, qmp, runtime
+from ganeti.hypervisor.vnc import node_password
 from ganeti.utils import process
 
 #: The device whose access makes KVM acceleration possible.
@@ -88,28 +89,6 @@ _QEMU_STATES: Final[Mapping[str, str]] = {
 def kvm_usable() -> bool:
     """Whether this host offers KVM acceleration (/dev/kvm read-write)."""
     return os.access(KVM_DEVICE, os.R_OK | os.W_OK)
-
-
-def read_vnc_password(instance_name: str, path: str) -> str:
-    """The first line of ``path``: a missing, unreadable or empty file is a
-    clear error naming the instance and the file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            line = handle.readline().strip()
-    except OSError as err:
-        raise errors.HypervisorError(
-            f"Instance {instance_name}: cannot read the VNC password file"
-            f" {path}: {err.strerror or err}", errors.ErrorCode.ENVIRON
-        ) from None
-    except UnicodeDecodeError:
-        raise errors.HypervisorError(
-            f"Instance {instance_name}: the VNC password file {path} is not"
-            " text", errors.ErrorCode.ENVIRON) from None
-    if not line:
-        raise errors.HypervisorError(
-            f"Instance {instance_name}: the VNC password file {path} is empty",
-            errors.ErrorCode.ENVIRON)
-    return line
 
 
 class KvmHypervisor(BaseHypervisor):
@@ -198,18 +177,8 @@ class KvmHypervisor(BaseHypervisor):
                        block_devices: BlockDevices,
                        hvparams: Mapping[str, Any],
                        beparams: Mapping[str, Any], nics: NicList) -> None:
-        name = instance.name
-        for path, disk in block_devices:
-            if not os.path.exists(path):
-                raise errors.HypervisorError(
-                    f"Instance {name}: disk {disk.iv_name or path} is missing"
-                    f" ({path})", errors.ErrorCode.ENVIRON)
-        try:
-            memory = int(beparams["memory"])
-            vcpus = int(beparams["vcpus"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise errors.ProgrammerError(
-                f"Instance {name}: beparams must be filled: {err}") from None
+        memory, vcpus = self.start_resources(instance.name, block_devices,
+                                             beparams)
         self._launch(instance, dict(hvparams), memory, vcpus, list(nics),
                      [cmdline.DiskSpec(path, disk.mode == constants.DISK_RDONLY)
                       for path, disk in block_devices])
@@ -237,8 +206,7 @@ class KvmHypervisor(BaseHypervisor):
                 errors.ErrorCode.STATE)
         password = None
         if hvp.get("vnc_bind_address") and hvp.get("vnc_password_file"):
-            password = read_vnc_password(
-                name, pathutils.get().under(str(hvp["vnc_password_file"])))
+            password = node_password(name, str(hvp["vnc_password_file"]))
         self.dirs.ensure()
         self._forget(name)  # stale files of a qemu that died
         locked = (self._take_uid(name) if hvp.get("security_model") == "pool"
@@ -252,7 +220,7 @@ class KvmHypervisor(BaseHypervisor):
         try:
             spec = cmdline.StartSpec(
                 name=name, uuid=instance.uuid, memory=memory, vcpus=vcpus,
-                hvparams=self._relocated(hvp), pidfile=self.dirs.pidfile(name),
+                hvparams=self.relocated(hvp), pidfile=self.dirs.pidfile(name),
                 qmp_socket=self.dirs.qmp_socket(name),
                 serial_socket=self.dirs.serial_socket(name), disks=disks,
                 nics=[cmdline.NicSpec(str(nic.get("mac")), tap.fd, tap.name)
@@ -313,15 +281,6 @@ class KvmHypervisor(BaseHypervisor):
         uid = record.get("uid")
         if isinstance(uid, int):
             self.uids.release(uid)
-
-    def _relocated(self, hvp: Mapping[str, Any]) -> dict[str, Any]:
-        """``hvp`` with the node paths (kernel, initrd, CD-ROM image, X509
-        directory) relocated under this node's root, as qemu opens them;
-        the runtime record keeps the configured paths."""
-        paths = pathutils.get()
-        return {key: paths.under(str(value))
-                if key in self.NODE_PATH_PARAMETERS and value else value
-                for key, value in hvp.items()}
 
     def _run_qemu(self, name: str, command: list[str],
                   fds: list[int]) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ganeti import constants, errors
+from ganeti.hypervisor import vnc
+from ganeti.hypervisor.vnc import vnc_display
 
 #: qemu's device model of each ``nic_type`` value.
 NIC_MODELS: Final[Mapping[str, str]] = {
@@ -48,8 +50,8 @@ BOOT_DEVICES: Final[Mapping[str, str]] = {
     "network": "n",
 }
 
-#: VNC displays are counted from this TCP port.
-VNC_BASE_PORT: Final = 5900
+#: VNC displays are counted from this TCP port (see ganeti.hypervisor.vnc).
+VNC_BASE_PORT: Final = vnc.VNC_BASE_PORT
 
 
 @dataclass(frozen=True)
@@ -139,15 +141,7 @@ def _vnc_options(spec: StartSpec) -> list[str]:
     if bind.startswith("/"):
         target = f"unix:{bind}"
     else:
-        if spec.vnc_port is None:
-            raise errors.HypervisorError(
-                f"Instance {spec.name} has VNC enabled but no network port",
-                errors.ErrorCode.INVAL)
-        display = spec.vnc_port - VNC_BASE_PORT
-        if display < 0:
-            raise errors.HypervisorError(
-                f"Instance {spec.name}: VNC port {spec.vnc_port} is below"
-                f" {VNC_BASE_PORT}", errors.ErrorCode.INVAL)
+        display = vnc_display(spec.name, spec.vnc_port)
         host = f"[{bind}]" if ":" in bind else bind
         target = f"{host}:{display}"
     objects: list[str] = []

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ganeti import constants, errors, pathutils
+from ganeti.hypervisor.nicmodes import NicSettings
 from ganeti.utils import process
 
 TUN_DEVICE: Final = "/dev/net/tun"
@@ -90,13 +91,11 @@ def open_tap(*, vnet_hdr: bool = True) -> Tap:
 def ifup_environment(instance_name: str, tap: str, nic: Mapping[str, Any]
                      ) -> dict[str, str]:
     """The ifup script's environment for one NIC (names as Ganeti's)."""
-    mode = str(nic.get("mode", constants.NIC_MODE_BRIDGED))
-    link = str(nic.get("link") or "")
-    env = {"INSTANCE": instance_name, "INTERFACE": tap,
-           "MAC": str(nic.get("mac") or ""), "IP": str(nic.get("ip") or ""),
-           "MODE": mode, "LINK": link}
-    if mode == constants.NIC_MODE_BRIDGED:
-        env["BRIDGE"] = link
+    settings = NicSettings.from_nic(nic)
+    env = {"INSTANCE": instance_name, "INTERFACE": tap, "MAC": settings.mac,
+           "IP": settings.ip, "MODE": settings.mode, "LINK": settings.link}
+    if settings.bridged:
+        env["BRIDGE"] = settings.link
     return env
 
 

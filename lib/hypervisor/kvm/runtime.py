@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ganeti import errors, pathutils, serializer
-from ganeti.utils import io
+from ganeti import pathutils
+from ganeti.hypervisor import runtimefiles
 
 SUBDIR: Final = "kvm-hypervisor"
 
@@ -83,27 +83,13 @@ class RuntimeDirs:
     # --- runtime ------------------------------------------------------------
 
     def write_runtime(self, name: str, runtime: Mapping[str, Any]) -> None:
-        io.write_file_atomic(self.runtime_file(name),
-                             serializer.dumps(dict(runtime)), mode=0o600)
+        runtimefiles.write_record(self.runtime_file(name), runtime)
 
     def read_runtime(self, name: str) -> dict[str, Any] | None:
         """The recorded runtime of ``name``; None when there is none.  A
         damaged file is an error naming it (never guessed around)."""
-        path = self.runtime_file(name)
-        try:
-            text = io.read_file(path)
-        except errors.GenericError:
-            if not os.path.exists(path):
-                return None
-            raise
-        try:
-            data = serializer.loads(text)
-        except (ValueError, errors.GenericError):
-            raise errors.HypervisorError(
-                f"KVM runtime file {path} is damaged") from None
-        if not isinstance(data, dict):
-            raise errors.HypervisorError(f"KVM runtime file {path} is damaged")
-        return data
+        return runtimefiles.read_record(self.runtime_file(name),
+                                        "KVM runtime file")
 
     def read_pid(self, name: str) -> int | None:
         try:
