@@ -115,9 +115,10 @@ def test_list_os_reports_every_directory(tmp_path: Path) -> None:
 
 def test_list_os_ships_the_example() -> None:
     found = list_os([str(EXAMPLE_OS_DIR)])
-    assert [(d.name, d.valid) for d in found] == [("debootstrap", True),
+    assert [(d.name, d.valid) for d in found] == [("busybox", True),
+                                                  ("debootstrap", True),
                                                   ("ganeti-demo-os", True)]
-    osdef = found[1].definition
+    osdef = found[2].definition
     assert osdef is not None
     assert osdef.api_versions == (20, 15, 10)
     assert osdef.variants == ("minimal", "full")
