@@ -105,16 +105,11 @@ def build_server(address: tuple[str, int], cert_file: str, *,
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--port", type=int,
-                        default=constants.DEFAULT_NODED_PORT,
-                        help="Port to listen on (default %(default)s)")
-    parser.add_argument("-b", "--bind", default="0.0.0.0",
-                        help="Address to listen on (default: all)")
+    daemon.add_listen_options(parser, constants.DEFAULT_NODED_PORT)
 
 
 def _check(options: argparse.Namespace) -> None:
-    if not 0 < options.port < 65536:
-        raise errors.UsageError(f"Invalid port {options.port}")
+    daemon.check_port(options)
     crypto.load_pem_file(pathutils.get().noded_cert_file)
 
 
@@ -122,12 +117,7 @@ def _run(ctx: daemon.DaemonContext) -> int:
     opts = ctx.options
     server = build_server((opts.bind, opts.port),
                           pathutils.get().noded_cert_file)
-    server.start()
-    try:
-        ctx.stop_event.wait()
-    finally:
-        server.stop()
-    return 0
+    return daemon.serve_until_stopped(server, ctx)
 
 
 SPEC: Final = daemon.DaemonSpec(
