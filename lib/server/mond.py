@@ -3,8 +3,9 @@
 It serves the data collectors' reports in Ganeti's format and the
 Prometheus ``/metrics`` of this node (and, on the master node, of the
 master daemon); see :mod:`ganeti.mond.app`, ``doc/design/monitoring.rst``
-and ganeti-mond(8).  It refuses to start on a node that is not part of
-a cluster (no ssconf files).
+and ganeti-mond(8).  It starts before a new node has its ssconf files
+(``gnt-node add`` starts it with the node daemon): until they arrive,
+the collectors that need them report their error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Final
 
-from ganeti import constants, daemon, pathutils, ssconf
+from ganeti import constants, daemon, pathutils
 from ganeti.http import server as http_server
 from ganeti.mond.app import MondApp, luxi_fetch
 from ganeti.mond.sources import Sources
@@ -40,7 +41,6 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 def _check(options: argparse.Namespace) -> None:
     daemon.check_port(options)
-    ssconf.SimpleStore().get_cluster_name()  # NotClusterError when absent
 
 
 def _run(ctx: daemon.DaemonContext) -> int:
