@@ -147,18 +147,20 @@ class NodeMetrics:
             self.io_time.set_total(dev["timeIO"] / 1000, name)
 
     def _instances(self, sources: Sources) -> None:
-        for row in collectors.instance_rows(sources):
-            name = row["name"]
-            self.inst_running.set(int(row["actual_state"] == "up"), name)
-            if row["admin_state"] is not None:
-                self.inst_admin.set(int(row["admin_state"] == "up"), name)
-            self.inst_code.set(row["status"]["code"], name)
-            if row["memory"] is not None:
-                self.inst_memory.set(row["memory"] * _MIB, name)
-            if row["vcpus"] is not None:
-                self.inst_vcpus.set(row["vcpus"], name)
-            if row["uptime"] is not None:
-                self.inst_uptime.set(round(row["uptime"], 3), name)
+        rows = collectors.instance_rows(sources)
+        self.inst_running.set_many(
+            (r["name"], int(r["actual_state"] == "up")) for r in rows)
+        self.inst_admin.set_many(
+            (r["name"], int(r["admin_state"] == "up")) for r in rows
+            if r["admin_state"] is not None)
+        self.inst_code.set_many((r["name"], r["status"]["code"])
+                                for r in rows)
+        self.inst_memory.set_many((r["name"], r["memory"] * _MIB)
+                                  for r in rows if r["memory"] is not None)
+        self.inst_vcpus.set_many((r["name"], r["vcpus"]) for r in rows
+                                 if r["vcpus"] is not None)
+        self.inst_uptime.set_many((r["name"], round(r["uptime"], 3))
+                                  for r in rows if r["uptime"] is not None)
 
     def _lvs(self, sources: Sources) -> None:
         for lv in collectors.collect_lv(sources):

@@ -14,7 +14,7 @@ from metrics_check import promtool_check, samples, value
 from rapi_cluster_support import install_demo_os
 from testkit import wait_for
 
-from ganeti import constants
+from ganeti import constants, daemonutil
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -135,3 +135,10 @@ def test_mond_on_a_local_cluster(cluster3: LocalCluster) -> None:
         "cpu-load", "diskstats", "inst-status", "lv"]
     assert get(node2.ip, "/nonexistent")[0] == 404
     assert get(node2.ip, "/metrics", method="POST")[0] == 405
+
+    # A node that leaves the cluster stops its monitoring daemon.
+    node3 = cluster3.node(3)
+    assert daemonutil.running_pid(constants.MOND, node3.paths) is not None
+    ok(cluster3.gnt("gnt-node", "remove", node3.name))
+    wait_for(lambda: daemonutil.running_pid(constants.MOND, node3.paths)
+             is None, "ganeti-mond of the removed node to stop")
