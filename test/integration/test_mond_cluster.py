@@ -136,9 +136,22 @@ def test_mond_on_a_local_cluster(cluster3: LocalCluster) -> None:
     assert get(node2.ip, "/nonexistent")[0] == 404
     assert get(node2.ip, "/metrics", method="POST")[0] == 405
 
-    # A node that leaves the cluster stops its monitoring daemon.
+    # The watcher restarts a dead monitoring daemon.
     node3 = cluster3.node(3)
+    assert daemonutil.stop(constants.MOND, node3.paths)
+    ok(cluster3.gnt("ganeti-watcher", node=3))
+    wait_for(lambda: listening(node3.ip), "the restarted ganeti-mond")
+    assert value(scrape(node3.ip), "ganeti_node_cpus")
+
+    # After a master failover the new master's mond serves the master's
+    # metrics, the old one's no longer.
+    ok(cluster3.gnt("gnt-cluster", "master-failover", node=2))
+    assert value(scrape(node2.ip), "ganeti_mond_master_scrape_success") == 1
+    assert value(scrape(node2.ip), "ganeti_config_serial") is not None
+    assert value(scrape(master.ip), "ganeti_config_serial") is None
+
+    # A node that leaves the cluster stops its monitoring daemon.
     assert daemonutil.running_pid(constants.MOND, node3.paths) is not None
-    ok(cluster3.gnt("gnt-node", "remove", node3.name))
+    ok(cluster3.gnt("gnt-node", "remove", node3.name, node=2))
     wait_for(lambda: daemonutil.running_pid(constants.MOND, node3.paths)
              is None, "ganeti-mond of the removed node to stop")
