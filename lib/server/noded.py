@@ -105,11 +105,16 @@ def build_server(address: tuple[str, int], cert_file: str, *,
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    daemon.add_listen_options(parser, constants.DEFAULT_NODED_PORT)
+    parser.add_argument("-p", "--port", type=int,
+                        default=constants.DEFAULT_NODED_PORT,
+                        help="Port to listen on (default %(default)s)")
+    parser.add_argument("-b", "--bind", default="0.0.0.0",
+                        help="Address to listen on (default: all)")
 
 
 def _check(options: argparse.Namespace) -> None:
-    daemon.check_port(options)
+    if not 0 < options.port < 65536:
+        raise errors.UsageError(f"Invalid port {options.port}")
     crypto.load_pem_file(pathutils.get().noded_cert_file)
 
 
@@ -117,7 +122,12 @@ def _run(ctx: daemon.DaemonContext) -> int:
     opts = ctx.options
     server = build_server((opts.bind, opts.port),
                           pathutils.get().noded_cert_file)
-    return daemon.serve_until_stopped(server, ctx)
+    server.start()
+    try:
+        ctx.stop_event.wait()
+    finally:
+        server.stop()
+    return 0
 
 
 SPEC: Final = daemon.DaemonSpec(
