@@ -65,8 +65,8 @@ class NodeMetrics:
         self.io_time = reg.counter("ganeti_node_disk_io_time_seconds_total",
                                    "Seconds spent doing I/O", ["device"])
         self.lv_size = reg.gauge("ganeti_node_lv_size_bytes",
-                                 "Size of each logical volume (instance: "
-                                 "its owner, empty if none)",
+                                 "Size of each logical volume (owner: the "
+                                 "instance whose disk it is, empty if none)",
                                  ["vg", "lv", "owner"])
         self.drbd_code = reg.gauge("ganeti_node_drbd_status_code",
                                    "Ganeti status code of each DRBD minor "
