@@ -396,6 +396,8 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
         feedback(f"Starting the node daemon on {master.primary_ip}")
         daemonutil.start(constants.NODED, ["-b", master.primary_ip])
         wait_for_noded(master.name, master.primary_ip, paths=paths)
+        feedback(f"Starting the monitoring daemon on {master.primary_ip}")
+        daemonutil.start(constants.MOND, ["-b", master.primary_ip])
         if cluster.master_netdev:
             activate_master_ip(cluster.master_ip, cluster.master_netdev)
         feedback("Starting the master daemon")
@@ -411,7 +413,7 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
 
 def _stop_local_daemons(paths: pathutils.Paths,
                         cluster: objects.Cluster | None) -> None:
-    for name in (constants.RAPI, constants.MASTERD):
+    for name in (constants.RAPI, constants.MASTERD, constants.MOND):
         daemonutil.stop(name, paths)
     if cluster is not None and cluster.master_netdev:
         deactivate_master_ip(cluster.master_ip, cluster.master_netdev)
@@ -431,6 +433,7 @@ def finalize_destroy(feedback: Feedback = _nothing) -> None:
             feedback(f"Stopped {name}")
     if netdev:
         deactivate_master_ip(ip, netdev)
+    daemonutil.stop(constants.MOND, paths)
     daemonutil.stop(constants.NODED, paths)
     remove_cluster_files(paths)
 

@@ -34,6 +34,7 @@ PROTOCOL_VERSION: Final = 30  # node RPC / LUXI protocol revision
 # --- Ports ---
 DEFAULT_NODED_PORT: Final = 1811
 DEFAULT_CONFD_PORT: Final = 1814
+DEFAULT_MOND_PORT: Final = 1815
 DEFAULT_RAPI_PORT: Final = 5080
 FIRST_DRBD_PORT: Final = 11000
 LAST_DRBD_PORT: Final = 14999
@@ -43,8 +44,9 @@ MASTERD: Final = "ganeti-masterd"
 NODED: Final = "ganeti-noded"
 RAPI: Final = "ganeti-rapi"
 CONFD: Final = "ganeti-confd"
+MOND: Final = "ganeti-mond"
 WATCHER: Final = "ganeti-watcher"
-DAEMONS: Final = (MASTERD, NODED, RAPI, CONFD)
+DAEMONS: Final = (MASTERD, NODED, RAPI, CONFD, MOND)
 
 # --- Hypervisors ---
 HT_XEN_PVM: Final = "xen-pvm"

@@ -6,7 +6,8 @@ primary IP ``<prefix>K`` (default prefix ``127.0.0.``, so 127.0.0.1,
 127.0.0.2, ...) and lives under its own root directory ``DIR/nodeK``:
 every path of that node (data, run, log, OS search path, file storage)
 is relocated there.  Each node runs a real ``ganeti-noded`` bound to its
-IP (port 1811); node 1 is the first master and runs ``ganeti-masterd``
+IP (port 1811) and a ``ganeti-mond`` (port 1815, see
+``doc/design/monitoring.rst``); node 1 is the first master and runs ``ganeti-masterd``
 with the HTTPS RPC transport.  The cluster is ``cluster.<domain>`` with
 the master IP ``<prefix>254``, which is never activated (no master
 netdev).
@@ -106,8 +107,9 @@ def prefix_taken(prefix: str, nodes: int,
     """The first ``address:port`` a cluster of ``nodes`` nodes on
     ``prefix`` needs that something else holds (node daemons on
     ``<prefix>K``, the RAPI on node 1), or None when all are free."""
-    wanted = [(f"{prefix}{k}", constants.DEFAULT_NODED_PORT)
-              for k in range(1, nodes + 1)]
+    wanted = [(f"{prefix}{k}", port) for k in range(1, nodes + 1)
+              for port in (constants.DEFAULT_NODED_PORT,
+                           constants.DEFAULT_MOND_PORT)]
     if rapi_port is not None:
         wanted.append((f"{prefix}1", rapi_port))
     for address in wanted:
@@ -399,7 +401,7 @@ class LocalCluster:
         stopped = []
         for node in self.nodes:
             for name in (constants.RAPI, constants.MASTERD, constants.CONFD,
-                         constants.NODED):
+                         constants.MOND, constants.NODED):
                 if daemonutil.stop(name, node.paths):
                     stopped.append(f"{node.name}: {name}")
         if self.hypervisor == constants.HT_KVM:
@@ -422,7 +424,8 @@ class LocalCluster:
         lines = []
         for node in self.nodes:
             parts = []
-            for name in (constants.NODED, constants.MASTERD, constants.RAPI):
+            for name in (constants.NODED, constants.MASTERD, constants.RAPI,
+                         constants.MOND):
                 pid = daemonutil.running_pid(name, node.paths)
                 if pid is not None:
                     parts.append(f"{name} (pid {pid})")

@@ -46,6 +46,10 @@ def node_leave_cluster() -> None:
             "node_leave_cluster is answered only by the node daemon itself "
             "(this process is not this root's ganeti-noded)")
     remove_cluster_files()
+    try:
+        daemonutil.stop(constants.MOND)
+    except errors.GenericError as err:
+        _LOG.error("Cannot stop the monitoring daemon: %s", err)
     _LOG.warning("This node left the cluster; stopping the node daemon")
     timer = threading.Timer(LEAVE_STOP_DELAY, os.kill,
                             (os.getpid(), signal.SIGTERM))
