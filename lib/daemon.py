@@ -71,6 +71,15 @@ def build_parser(spec: DaemonSpec) -> argparse.ArgumentParser:
     return parser
 
 
+def add_address_options(parser: argparse.ArgumentParser, port: int) -> None:
+    """``-p/--port`` (default ``port``) and ``-b/--bind`` (default: all
+    addresses), as Ganeti's network daemons have them."""
+    parser.add_argument("-p", "--port", type=int, default=port,
+                        help="Port to listen on (default %(default)s)")
+    parser.add_argument("-b", "--bind", default="0.0.0.0",
+                        help="Address to listen on (default: all)")
+
+
 class PidFile:
     """A pid file held under an exclusive lock for the daemon's life."""
 

@@ -46,6 +46,7 @@ def node_leave_cluster() -> None:
             "node_leave_cluster is answered only by the node daemon itself "
             "(this process is not this root's ganeti-noded)")
     remove_cluster_files()
+    daemonutil.stop(constants.CONFD)
     _LOG.warning("This node left the cluster; stopping the node daemon")
     timer = threading.Timer(LEAVE_STOP_DELAY, os.kill,
                             (os.getpid(), signal.SIGTERM))
@@ -79,6 +80,8 @@ def node_demote_from_mc() -> list[str]:
             io.remove_file(local)
             removed.append(path)
     jobqueue.jobqueue_purge()
+    # confd answers on candidates only (its configuration is gone anyway).
+    daemonutil.stop(constants.CONFD)
     return removed
 
 

@@ -62,11 +62,7 @@ def build_server(address: tuple[str, int], cert_file: str,
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--port", type=int,
-                        default=constants.DEFAULT_RAPI_PORT,
-                        help="Port to listen on (default %(default)s)")
-    parser.add_argument("-b", "--bind", default="0.0.0.0",
-                        help="Address to listen on (default: all)")
+    daemon.add_address_options(parser, constants.DEFAULT_RAPI_PORT)
     parser.add_argument("--require-authentication", action="store_true",
                         help="Require authentication for every request, "
                              "reads included")

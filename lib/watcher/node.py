@@ -2,7 +2,8 @@
 
 Daemons: the node daemon everywhere (bound to this node's primary IP
 from the ``node_primary_ips`` ssconf file, as ``gnt-node add`` starts
-it) and the master daemon on the master; one that does not hold its
+it), ganeti-confd on master candidates (bound the same way) and the
+master daemon on the master; one that does not hold its
 pid file is started with :mod:`ganeti.daemonutil` (the master daemon is
 then waited for until it answers on its socket).
 
@@ -38,6 +39,8 @@ def noded_args(store: ssconf.SimpleStore) -> list[str]:
 def ensure_daemons(master: bool, store: ssconf.SimpleStore) -> list[str]:
     """Start this node's dead daemons; the names of those started."""
     wanted = [(constants.NODED, noded_args(store))]
+    if pathutils.hostname() in store.get_master_candidates():
+        wanted.append((constants.CONFD, noded_args(store)))
     if master:
         wanted.append((constants.MASTERD, []))
     started = []
