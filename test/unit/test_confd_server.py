@@ -9,14 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confd_support import (
-    KEY,
-    OTHER_KEY,
-    broken_requests,
-    config_with_ips,
-    running_server,
-    valid_requests,
-)
+from confd_fuzz import KEY, OTHER_KEY, broken_requests, valid_requests
+from confd_support import config_with_ips, running_server
 from config_builders import write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
