@@ -136,16 +136,18 @@ class Reply:
 
 
 def load_key(path: str | None = None) -> bytes:
-    """The cluster's HMAC key (``hmac.key``), surrounding whitespace
-    removed; OpPrereqError when it cannot be read or is empty."""
+    """The cluster's HMAC key: the bytes of ``hmac.key`` as they are,
+    final newline included (as Ganeti keys with the file's contents, so
+    its clients interoperate); OpPrereqError when it cannot be read or
+    holds nothing but blanks."""
     path = path or pathutils.get().confd_hmac_key
     try:
-        key = io.read_bytes(path).strip()
+        key = io.read_bytes(path)
     except errors.GenericError as err:
         raise errors.OpPrereqError(
             f"Cannot read the confd HMAC key {path}: {err}",
             errors.ErrorCode.ENVIRON) from None
-    if not key:
+    if not key.strip():
         raise errors.OpPrereqError(f"The confd HMAC key {path} is empty",
                                    errors.ErrorCode.ENVIRON)
     return key
