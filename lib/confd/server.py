@@ -23,6 +23,7 @@ import collections
 import contextlib
 import ipaddress
 import logging
+import math
 import os
 import select
 import socket
@@ -39,6 +40,8 @@ from ganeti.utils import filewatch
 
 _log = logging.getLogger("ganeti.confd")
 
+#: Least time between two loads of the configuration (seconds).
+RELOAD_MIN_INTERVAL: Final = 1.0
 #: Receive buffer asked for (bytes).
 RECEIVE_BUFFER: Final = 4 * 1024 * 1024
 #: Counters always present in the statistics (others appear when used).
@@ -199,26 +202,49 @@ class UdpServer:
 
 
 class ConfigReloader:
-    """Keeps the processor's index in step with ``config.data``."""
+    """Keeps the processor's index in step with ``config.data``.
+
+    Loads are rate-limited to one per ``min_interval`` seconds (Ganeti
+    reloads at most once a second): the master rewrites the file after
+    every job, and a burst of writes then costs one load, after the
+    last of them, instead of one per write.  A notification for the file
+    as it was last loaded (same inode, mtime and size) loads nothing.
+    """
 
     def __init__(self, path: str, processor: ConfdProcessor, *,
                  use_inotify: bool | None = None,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0,
+                 min_interval: float = RELOAD_MIN_INTERVAL) -> None:
         self.path = path
         self.processor = processor
+        self.min_interval = min_interval
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         #: Set after every load that changed what is served.
         self.changed = threading.Event()
+        #: How many times the file was read (tests; the log).
+        self.reads = 0
+        self._loaded: filewatch.Signature | bool = False
+        self._last_start = -math.inf
         self._watcher = filewatch.FileWatcher(
-            path, self._changed, interval=interval, use_inotify=use_inotify)
+            path, self.on_change, interval=interval, use_inotify=use_inotify)
 
-    def _changed(self) -> None:
+    def on_change(self) -> None:
+        """A change was seen (in the watcher's thread)."""
+        if filewatch.signature(self.path) == self._loaded:
+            return
+        wait = self._last_start + self.min_interval - time.monotonic()
+        # Changes during the wait are folded into the one load after it.
+        if wait > 0 and self._stop.wait(wait):
+            return
         self.load()
 
     def load(self) -> bool:
         """(Re)build the index from the file; whether it is serving."""
         with self._lock:
-            start = time.monotonic()
+            start = self._last_start = time.monotonic()
+            self._loaded = filewatch.signature(self.path)
+            self.reads += 1
             try:
                 data, _upgraded = config.read_config(self.path)
                 index = ConfigIndex(data)
@@ -251,6 +277,7 @@ class ConfigReloader:
         return self
 
     def stop(self) -> None:
+        self._stop.set()
         self._watcher.stop()
 
     @property

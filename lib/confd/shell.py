@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import json
 from typing import Any, Final
 
@@ -121,13 +122,26 @@ def _lines(qtype: QueryType, args: list[str], answer: Any) -> list[str]:
     return [str(answer)]
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _peers(opts: argparse.Namespace) -> list[str]:
-    """``--node`` values (names resolved through ssconf) or every master
-    candidate."""
+    """``--node`` values (IPs as given, names through the ssconf
+    ``node_primary_ips``) or every master candidate."""
     store = ssconf.SimpleStore()
     if not opts.confd_nodes:
         return store.get_master_candidates_ips()
-    pips = store.get_node_primary_ips()
+    names = [n for n in opts.confd_nodes if not _is_ip(n)]
+    pips = store.get_node_primary_ips() if names else {}
+    unknown = [n for n in names if n not in pips]
+    if unknown:
+        raise errors.UsageError(f"Unknown node {unknown[0]} (give a node"
+                                " name of this cluster or an IP address)")
     return [pips.get(node, node) for node in opts.confd_nodes]
 
 

@@ -223,7 +223,7 @@ def test_reloads_when_the_file_changes(tmp_path: Path,
     write_config(path, config_with_ips(serial=5))
     proc = ConfdProcessor(KEY)
     reloader = ConfigReloader(path, proc, use_inotify=use_inotify,
-                              interval=0.05).start()
+                              interval=0.05, min_interval=0).start()
     try:
         assert proc.index is not None and proc.index.serial == 5
         reloader.changed.clear()
@@ -245,3 +245,32 @@ def test_reloads_when_the_file_changes(tmp_path: Path,
     finally:
         reloader.stop()
     assert proc.counters["reloads"] == 2
+
+
+def _reloader(tmp_path: Path, min_interval: float) -> ConfigReloader:
+    path = write_config(tmp_path / "config.data", config_with_ips(serial=5))
+    # Not started: the test calls on_change() as the watcher would.
+    reloader = ConfigReloader(path, ConfdProcessor(KEY), use_inotify=False,
+                              min_interval=min_interval)
+    assert reloader.load()
+    return reloader
+
+
+def test_a_notification_for_the_loaded_file_reads_nothing(
+        tmp_path: Path) -> None:
+    reloader = _reloader(tmp_path, 0)
+    reloader.on_change()
+    assert reloader.reads == 1
+    write_config(reloader.path, config_with_ips(serial=6))
+    reloader.on_change()
+    assert reloader.reads == 2
+    index = reloader.processor.index
+    assert index is not None and index.serial == 6
+
+
+def test_stop_ends_a_rate_limited_wait(tmp_path: Path) -> None:
+    reloader = _reloader(tmp_path, 3600)
+    write_config(reloader.path, config_with_ips(serial=6))
+    reloader.stop()
+    reloader.on_change()  # within the hour since the load: waits, stopped
+    assert reloader.reads == 1
