@@ -7,7 +7,8 @@ returns the reply with the highest config serial (a candidate that has
 not yet received the last configuration answers with a lower one).
 Replies that are not signed with the cluster key, answer another request
 (their salt is not our ``rsalt``) or are malformed are ignored and
-counted in :attr:`ConfdAnswer.ignored`.  No valid reply at all is
+counted in :attr:`ConfdAnswer.ignored`; the source address of a valid
+reply is not checked (the signature is what authenticates it).  No valid reply at all is
 :class:`ganeti.errors.TimeoutError` naming who was asked.
 """
 
@@ -138,7 +139,7 @@ class ConfdClient:
         ignored = 0
         deadline = time.monotonic() + timeout
         socks = list(self._sockets.values())
-        while len(replies) < len(expected):
+        while len(replies) < len(targets):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -157,10 +158,10 @@ class ConfdClient:
                 except PacketError:
                     ignored += 1
                     continue
-                if peer in expected:
-                    replies[peer] = reply
-                else:
-                    ignored += 1
+                # The signature with our rsalt authenticates the reply,
+                # whatever its source address (a daemon bound to all
+                # addresses may answer from another one than was asked).
+                replies[peer] = reply
         if not replies:
             shown = ", ".join(sorted(expected))
             raise errors.TimeoutError(

@@ -14,7 +14,9 @@ from confd_support import config_with_ips, running_server
 
 from ganeti import cli, pathutils
 from ganeti.client import gnt_debug
+from ganeti.confd.client import ConfdClient
 from ganeti.confd.index import ConfigIndex
+from ganeti.confd.protocol import ReqType
 from ganeti.confd.server import UdpServer
 
 INDEX = ConfigIndex(config_with_ips())
@@ -119,3 +121,11 @@ def test_no_answer(server: UdpServer) -> None:
     port = server.address[1]
     assert err == (f"Error: No answer from confd within 0.2s (asked "
                    f"127.0.0.2:{port})\n")
+
+
+def test_client_from_cluster(server: UdpServer) -> None:
+    """The key in hmac.key and the candidates from ssconf."""
+    with ConfdClient.from_cluster(port=server.address[1]) as client:
+        assert client.peers == ["127.0.0.1"]
+        assert client.query(ReqType.CLUSTER_MASTER).answer == \
+            "node1.example.com"
