@@ -89,6 +89,14 @@ class ConfdProcessor:
 
     def process(self, data: bytes, peer: str = "?") -> bytes | None:
         """The reply datagram to ``data``, or None when it is dropped."""
+        try:
+            return self._process(data, peer)
+        except Exception:  # a bug must not end the daemon
+            self.counters["internal_error"] += 1
+            _log.exception("Datagram from %s: processing failed", peer)
+            return None
+
+    def _process(self, data: bytes, peer: str) -> bytes | None:
         self.counters["received"] += 1
         try:
             message, salt = protocol.unpack(
@@ -101,24 +109,18 @@ class ConfdProcessor:
         if index is None:
             self._drop("disabled", "no configuration loaded", peer)
             return None
-        try:
-            if request.type == ReqType.STATS:
-                status, answer = int(Status.OK), self.stats()
-            else:
-                status, answer = index.handlers[request.type](request.query)
-            reply = self._pack(request.rsalt, status, answer, index.serial)
-            if len(reply) > protocol.MAX_UDP_DATA_SIZE:
-                self.counters["reply_too_large"] += 1
-                _log.warning("Reply to request type %d from %s is %d bytes,"
-                             " more than a datagram holds; answering an "
-                             "error", request.type, peer, len(reply))
-                reply = self._pack(request.rsalt, Status.ERROR,
-                                   ErrorCode.INTERNAL, index.serial)
-        except Exception:  # a handler bug must not end the daemon
-            self.counters["internal_error"] += 1
-            _log.exception("Request type %d from %s failed", request.type,
-                           peer)
-            return None
+        if request.type == ReqType.STATS:
+            status, answer = int(Status.OK), self.stats()
+        else:
+            status, answer = index.handlers[request.type](request.query)
+        reply = self._pack(request.rsalt, status, answer, index.serial)
+        if len(reply) > protocol.MAX_UDP_DATA_SIZE:
+            self.counters["reply_too_large"] += 1
+            _log.warning("Reply to request type %d from %s is %d bytes, more"
+                         " than a datagram holds; answering an error",
+                         request.type, peer, len(reply))
+            reply = self._pack(request.rsalt, Status.ERROR,
+                               ErrorCode.INTERNAL, index.serial)
         self.counters["answered"] += 1
         return reply
 

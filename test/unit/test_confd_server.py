@@ -274,3 +274,16 @@ def test_stop_ends_a_rate_limited_wait(tmp_path: Path) -> None:
     reloader.stop()
     reloader.on_change()  # within the hour since the load: waits, stopped
     assert reloader.reads == 1
+
+
+def test_a_bug_before_the_handler_is_counted_not_fatal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("bug")
+
+    proc = ConfdProcessor(KEY, INDEX)
+    monkeypatch.setattr(protocol, "parse_request", broken)
+    assert _ask(proc, ReqType.PING) is None
+    assert proc.counters["internal_error"] == 1
+    monkeypatch.undo()
+    assert _ask(proc, ReqType.PING) is not None
