@@ -403,6 +403,7 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
         feedback("Starting the master daemon")
         daemonutil.start(constants.MASTERD)  # HTTPS transport: the default
         wait_for_masterd()
+        start_confd(master.primary_ip, feedback)
     except BaseException:
         with contextlib.suppress(errors.GenericError):
             _stop_local_daemons(paths, cluster)
@@ -411,9 +412,20 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
     return cluster
 
 
+def start_confd(ip: str, feedback: Feedback = _nothing) -> None:
+    """Start ganeti-confd on this master candidate, bound to its primary
+    IP; a failure is reported, not fatal (confd serves clients, not the
+    cluster's own operations, and the watcher starts it again)."""
+    try:
+        daemonutil.start(constants.CONFD, ["-b", ip])
+    except errors.GenericError as err:
+        feedback(f"Warning: {err}")
+
+
 def _stop_local_daemons(paths: pathutils.Paths,
                         cluster: objects.Cluster | None) -> None:
-    for name in (constants.RAPI, constants.MASTERD, constants.MOND):
+    for name in (constants.RAPI, constants.CONFD, constants.MASTERD,
+                 constants.MOND):
         daemonutil.stop(name, paths)
     if cluster is not None and cluster.master_netdev:
         deactivate_master_ip(cluster.master_ip, cluster.master_netdev)
@@ -428,7 +440,7 @@ def finalize_destroy(feedback: Feedback = _nothing) -> None:
     netdev = ip = ""
     with contextlib.suppress(errors.GenericError):
         netdev, ip = store.get_master_netdev(), store.get_master_ip()
-    for name in (constants.RAPI, constants.MASTERD):
+    for name in (constants.RAPI, constants.CONFD, constants.MASTERD):
         if daemonutil.stop(name, paths):
             feedback(f"Stopped {name}")
     if netdev:

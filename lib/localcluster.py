@@ -17,7 +17,8 @@ on node 1, then ``gnt-node add --root-dir`` for every other node (local
 mode), starts ``ganeti-rapi`` on node 1 (after the master daemon; bound
 to node 1's IP on port 5080, so clusters on different prefixes never
 collide) with a users file holding one ``write`` user (``rapi``, a new
-random password), and writes ``DIR/env.sh``, which also exports
+random password), starts ``ganeti-confd`` on every master candidate
+(bound to the node's IP, UDP port 1814), and writes ``DIR/env.sh``, which also exports
 ``GANETI_RAPI_URL``, ``GANETI_RAPI_USER`` and ``GANETI_RAPI_PASSWORD``.
 :meth:`LocalCluster.stop` stops every
 daemon found under the node roots (whichever node is the master by
@@ -343,6 +344,7 @@ class LocalCluster:
                 self._make_rapi_users()
             for node in self.nodes[1:]:
                 self.add_node(node)
+            self.start_confd()
             if self.rapi:
                 self.start_rapi()
         except BaseException:
@@ -396,6 +398,28 @@ class LocalCluster:
         return self._must("gnt-node", "add", "--root-dir", node.root,
                           "--primary-ip", node.ip, *extra, node.name)
 
+    def candidates(self) -> list[LocalNode]:
+        """The master candidates, as the master's ssconf lists them."""
+        path = self.master().paths.ssconf_file("master_candidates")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                names = set(handle.read().split())
+        except OSError:
+            return []
+        return [node for node in self.nodes if node.name in names]
+
+    def start_confd(self) -> list[str]:
+        """Start ganeti-confd (bound to the node's IP, UDP port 1814) on
+        every master candidate where it does not run; their names."""
+        started = []
+        for node in self.candidates():
+            if daemonutil.is_running(constants.CONFD, node.paths):
+                continue
+            daemonutil.start(constants.CONFD, ["-b", node.ip],
+                             env=self.env(node))
+            started.append(node.name)
+        return started
+
     def stop(self) -> list[str]:
         """Stop every daemon under every node root; what was stopped."""
         stopped = []
@@ -425,7 +449,7 @@ class LocalCluster:
         for node in self.nodes:
             parts = []
             for name in (constants.NODED, constants.MASTERD, constants.RAPI,
-                         constants.MOND):
+                         constants.MOND, constants.CONFD):
                 pid = daemonutil.running_pid(name, node.paths)
                 if pid is not None:
                     parts.append(f"{name} (pid {pid})")
