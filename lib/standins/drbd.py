@@ -345,7 +345,7 @@ class DrbdSimulator:
             raise _Failed(f"Invalid protocol '{opts['protocol']}'")
         return {"local": local, "remote": remote,
                 "secret": opts.get("shared-secret", ""),
-                "two_primaries": "allow-two-primaries" in opts,
+                "two_primaries": opts.get("allow-two-primaries", "no") in ("", "yes"),
                 "discard_my_data": "discard-my-data" in opts}
 
     def _cmd_connect(self, state: dict[str, Any], args: list[str]) -> str:
@@ -668,7 +668,8 @@ class _World:
 
     def _replicate(self) -> None:
         """Copy what a primary wrote to its connected peer's data volume;
-        a primary without a peer may write alone (it is dirty then)."""
+        a device whose data changed while it had no peer is dirty (its
+        peer must resync from it, or both changed: a split brain)."""
         linked = set()
         for key, link in self.state["links"].items():
             a, b = (self._dev_at(k) for k in key.split("|"))
@@ -690,8 +691,13 @@ class _World:
                 copy_changed(src["disk"]["data"], dst["disk"]["data"])
                 link["copied"] = stamp
         for _, _, dev in self.devices():
-            if dev["role"] == "Primary" and id(dev) not in linked:
-                dev["dirty"] = True
+            if dev["disk"] is None:
+                continue
+            info = os.stat(dev["disk"]["data"])
+            stamp = [dev["disk"]["data"], info.st_size, info.st_mtime_ns]
+            if id(dev) not in linked and dev.get("seen") not in (None, stamp):
+                dev["dirty"] = True  # written while alone
+            dev["seen"] = stamp
 
     def _target(self, node: str, dev: dict[str, Any]) -> str | None:
         if dev["disk"] is not None:
