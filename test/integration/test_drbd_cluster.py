@@ -85,6 +85,16 @@ def test_drbd_create_info_remove(drbd: Drbd) -> None:
     assert info.count("(status: ok)") == 2, info
     lid = drbd.config()["instances"][INST]["disks"][0]["logical_id"]
     assert lid[:5] == [n1.name, n2.name, 11000, 0, 0] and len(lid[5]) == 32
+    # Verify knows the mirror's volumes on both nodes, also while its
+    # disks are down.
+    drbd.ok("gnt-cluster", "verify")
+    drbd.ok("gnt-instance", "shutdown", INST)
+    drbd.ok("gnt-instance", "deactivate-disks", INST)
+    assert drbd.devices(n1) == drbd.devices(n2) == {}
+    drbd.ok("gnt-cluster", "verify")
+    drbd.ok("gnt-instance", "startup", INST)
+    assert drbd.devices(n1)["0"]["role"] == "Primary"
+    assert drbd.devices(n2)["0"]["net"] is not None  # connected again
 
     # A second mirror on the same nodes takes the next minors and port;
     # --no-wait-for-sync returns while it may still sync.
