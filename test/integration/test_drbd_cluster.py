@@ -159,3 +159,41 @@ def test_drbd_bad_input(drbd: Drbd) -> None:
     for node in (n1, n2, n3):
         assert drbd.devices(node) == {}
     assert drbd_simulator.ENABLE_ENV in drbd.lc.env()
+
+
+def _dual_homed(make_cluster: Callable[..., LocalCluster]) -> Drbd:
+    """A cluster whose nodes replicate over separate secondary IPs
+    (``gnt-cluster init -s``, ``gnt-node add -s``): 127.x.y.(100 + N)."""
+    lc = make_cluster(3, start=False)
+    second = {node.name: node.ip.rsplit(".", 1)[0] + f".{100 + index}"
+              for index, node in enumerate(lc.nodes, start=1)}
+    lc.init_args += ["-s", second[lc.node(1).name]]
+    add = lc.add_node
+    lc.add_node = lambda node, *extra: add(  # type: ignore[method-assign]
+        node, "-s", second[node.name], *extra)
+    lc.start()
+    return Drbd(lc)
+
+
+def test_secondary_ips_carry_the_replication(
+        make_cluster: Callable[..., LocalCluster]) -> None:
+    drbd = _dual_homed(make_cluster)
+    n1, n3 = drbd.n1, drbd.n3
+    nodes = drbd.config()["nodes"]
+    sec = {n: nodes[n.name]["secondary_ip"] for n in (n1, n3)}
+    assert sec[n1].endswith(".101") and sec[n3].endswith(".103")
+    new_ip = n3.ip.rsplit(".", 1)[0] + ".200"
+    out = drbd.ok("gnt-node", "modify", "-s", new_ip, n3.name)
+    assert f"secondary_ip -> {new_ip}" in out
+    drbd.add("--disk", "0:size=128M", "-n", f"{n1.name}:{n3.name}")
+    local = drbd.devices(n3)["0"]["net"]["local"]
+    assert local == f"ipv4:{new_ip}:11000"
+    assert drbd.devices(n1)["0"]["net"] == {
+        **drbd.devices(n1)["0"]["net"], "local": f"ipv4:{sec[n1]}:11000",
+        "remote": local}
+    drbd.fails(f"mirrored instance {INST} is running", "gnt-node", "modify",
+               "-s", n3.ip.rsplit(".", 1)[0] + ".201", n3.name)
+    drbd.fails(f"already used by node {n1.name}", "gnt-node", "modify",
+               "-s", sec[n1], n3.name)
+    drbd.fails("the master has a separate secondary IP", "gnt-node",
+               "modify", "-s", n3.ip, n3.name)
