@@ -122,6 +122,26 @@ def test_drbd_create_info_remove(drbd: Drbd) -> None:
     assert lid[:5] == [n1.name, n2.name, 11000, 0, 0]
 
 
+def test_drbd9_user_space(make_cluster: Callable[..., LocalCluster],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same creation with the DRBD 9 commands (the simulator reports
+    a DRBD 9 kernel module, the driver follows)."""
+    monkeypatch.setenv(drbd_simulator.VERSION_ENV, "9.2.5")
+    drbd = Drbd(make_cluster(3))
+    n1, n2 = drbd.n1, drbd.n2
+    out = drbd.add("--disk", "0:size=128M", "-n", f"{n1.name}:{n2.name}")
+    assert f"instance {INST}'s disks are in sync" in out
+    assert drbd.drbd_state()["version"] == "9.2.5"
+    res = drbd.drbd_state()["nodes"][n1.root]["resources"]["resource0"]
+    assert res["peer"]["opts"]["protocol"] == "C"
+    info = drbd.ok("gnt-instance", "info", INST)
+    assert info.count("(status: ok)") == 2, info
+    data = next(name for name in drbd.lvs(n2) if name.endswith("_data"))
+    assert drbd.volume(n2, data).strip(b"\0")
+    drbd.ok("gnt-instance", "remove", "-f", INST)
+    assert drbd.devices(n1) == drbd.devices(n2) == {}
+
+
 def test_drbd_bad_input(drbd: Drbd) -> None:
     n1, n2, n3 = drbd.n1, drbd.n2, drbd.n3
     disk = ("--disk", "0:size=128M")
