@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +118,29 @@ def test_drbd_create_info_remove(drbd: Drbd) -> None:
     assert sorted(cluster["tcpudp_port_pool"]) == sorted(
         {*pool_before, 11000, 11001})
     # Minors and ports are free again: a new mirror gets the same ones.
+    drbd.add("--disk", "0:size=128M", "--no-start", "-n",
+             f"{n1.name}:{n2.name}")
+    lid = drbd.config()["instances"][INST]["disks"][0]["logical_id"]
+    assert lid[:5] == [n1.name, n2.name, 11000, 0, 0]
+
+
+def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
+    n1, n2 = drbd.n1, drbd.n2
+    for node in drbd.lc.nodes:  # an OS whose create script fails
+        broken = Path(node.paths.os_search_path[0]) / "broken-os"
+        shutil.copytree(Path(node.paths.os_search_path[0])
+                        / "ganeti-demo-os", broken)
+        (broken / "create").write_text("#!/bin/sh\necho disk full >&2\n"
+                                       "exit 1\n")
+    drbd.fails("Could not add OS to instance", "gnt-instance", "add",
+               "--no-name-check", "--no-ip-check", "-t", "drbd", "-o",
+               "broken-os", "--disk", "0:size=128M", "-n",
+               f"{n1.name}:{n2.name}", INST)
+    assert drbd.ok("gnt-instance", "list", "--no-headers").strip() == ""
+    for node in (n1, n2):
+        assert drbd.lvs(node) == {}
+        assert drbd.devices(node) == {}
+    assert 11000 in drbd.config()["cluster"]["tcpudp_port_pool"]
     drbd.add("--disk", "0:size=128M", "--no-start", "-n",
              f"{n1.name}:{n2.name}")
     lid = drbd.config()["instances"][INST]["disks"][0]["logical_id"]
