@@ -27,6 +27,9 @@ class FakeCfg:
     def get_node(self, name: str) -> objects.Node | None:
         return self.data.nodes.get(name)
 
+    def get_cluster(self) -> objects.Cluster:
+        return self.data.cluster
+
 
 class FakeRpc:
     """blockdev_getmirrorstatus answers from a script (one list of
@@ -76,6 +79,19 @@ def test_disks_get_the_physical_id_of_their_node() -> None:
                                         ips[other], disk.logical_id[2]]
         assert sent.children[0].physical_id == disk.children[0].logical_id
     assert disk.physical_id == []  # the config's disk is not changed
+
+
+def test_drbd_disks_go_with_their_effective_parameters() -> None:
+    lu = FakeLu([])
+    lu.cfg.data.cluster.diskparams = {constants.DT_DRBD8:
+                                      {"resync_rate": 2000}}
+    disk = lu.inst.disks[0]
+    disk.params = {"c_max_rate": 4096}
+    sent = drbd.disk_for_node(lu.cfg, disk, node_name(1))
+    assert sent.params["resync_rate"] == 2000  # the cluster's
+    assert sent.params["c_max_rate"] == 4096  # the disk's own
+    assert sent.params["meta_flushes"] is True  # declared default
+    assert disk.params == {"c_max_rate": 4096}
 
 
 def test_wait_for_sync_reports_progress() -> None:
