@@ -147,6 +147,32 @@ def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
     assert lid[:5] == [n1.name, n2.name, 11000, 0, 0]
 
 
+def test_peer_dying_mid_sync_rolls_the_creation_back(drbd: Drbd) -> None:
+    """The secondary dies while the initial sync runs: the mirror is
+    degraded, the creation is undone on both nodes."""
+    n1, n2 = drbd.n1, drbd.n2
+    state_dir = localcluster_env.drbd_state_dir(drbd.lc.directory)
+    # Resyncs advance only when the test says so.
+    drbd_simulator.DrbdSimulator(state_dir, n1.root, "").set_step(0)
+    out = drbd.ok("gnt-instance", "add", "--submit", "--no-name-check",
+                  "--no-ip-check", "-t", "drbd", "-o", OS, "--disk",
+                  "0:size=128M", "-n", f"{n1.name}:{n2.name}", INST)
+    job = out.split("JobID:")[1].split()[0]
+    for _ in range(600):  # each look is a command: no sleep needed
+        if "to sync disks" in drbd.ok("gnt-job", "info", job):
+            break
+    else:
+        pytest.fail("the creation never waited for the sync")
+    assert drbd_simulator.main([state_dir, n2.root, "fault", "crash"]) == 0
+    watched = drbd.run("gnt-job", "watch", job)
+    assert f"There are some degraded disks for instance {INST}" in \
+        watched.stdout + watched.stderr
+    assert drbd.ok("gnt-instance", "list", "--no-headers").strip() == ""
+    for node in (n1, n2):
+        assert drbd.lvs(node) == {}
+        assert drbd.devices(node) == {}
+
+
 def test_drbd9_user_space(make_cluster: Callable[..., LocalCluster],
                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The same creation with the DRBD 9 commands (the simulator reports
