@@ -279,6 +279,7 @@ class DrbdSimulator:
         dev["disk_state"] = md["disk"]
         dev["options"] = sorted(a for a in args if a.startswith("--"))
         self._set_rate(dev, opts)
+        World(state).attached(self.node, rest[0])
         return ""
 
     @staticmethod

@@ -194,21 +194,40 @@ class World:
                 one["net"] = None
             return
         links[key] = {"sync": None}
+        self._resync_by_states(key, self._key(node, minor),
+                               self._key(pnode, pminor))
+
+    def _resync_by_states(self, key: str, one: str, other: str) -> None:
+        """Start the resync two connected disks' states call for: from an
+        UpToDate disk to an Inconsistent one, or from the one whose data
+        changed while they were apart."""
+        dev, peer = self._dev_at(one), self._dev_at(other)
         if dev["disk"] is None or peer["disk"] is None:
             return
         states = (dev["disk_state"], peer["disk_state"])
+        src = None
         if states == ("UpToDate", "UpToDate"):
             if dev["dirty"] != peer["dirty"]:
-                src = (node, minor) if dev["dirty"] else (pnode, pminor)
-                dst = (pnode, pminor) if dev["dirty"] else (node, minor)
-                self._sync_link(key, self._dev_at(self._key(*src)),
-                                self._dev_at(self._key(*dst)), *src, *dst)
+                src = one if dev["dirty"] else other
         elif "UpToDate" in states:
-            src, dst = ((node, minor), (pnode, pminor)) if \
-                states[0] == "UpToDate" else ((pnode, pminor), (node, minor))
-            self._sync_link(key, self._dev_at(self._key(*src)),
-                            self._dev_at(self._key(*dst)), *src, *dst)
+            src = one if states[0] == "UpToDate" else other
+        if src is not None:
+            dst = other if src == one else one
+            self._sync_link(key, self._dev_at(src), self._dev_at(dst),
+                            *src.split("#", 1), *dst.split("#", 1))
         dev["dirty"] = peer["dirty"] = False
+
+    def attached(self, node: str, minor: str) -> None:
+        """A disk was attached to a connected device (replacing a failed
+        or replaced volume): resync it as a new connection would."""
+        dev = self.state["nodes"][node]["devices"][minor]
+        found = self._peer(node, dev)
+        if found is None:
+            return
+        key = self._link_key(node, minor, found)
+        if key in self.state["links"]:
+            self._resync_by_states(key, self._key(node, minor),
+                                   self._key(found[0], found[1]))
 
     def _sync_link(self, key: str, source: dict[str, Any],
                    target: dict[str, Any], snode: str, sminor: str,

@@ -80,6 +80,31 @@ def test_peer_dying_mid_sync_leaves_the_target_inconsistent(pair: Pair
         pair.dev("b").set_primary()
 
 
+def test_new_volumes_resync_from_the_peer(pair: Pair) -> None:
+    """replace-disks' way: detach, new volumes with fresh metadata,
+    attach; the peer resyncs them."""
+    pair.create()
+    pair.sim["a"].advance(64)
+    pair.write("a", b"keep me")
+    old = pair.dev("b")
+    old.detach_disk()
+    assert old.get_sync_status().ldisk_status == LdiskStatus.FAULTY
+    disk = pair.disk.copy()
+    disk.children[0].logical_id = ["xenvg", "new.disk0_data"]
+    disk.children[1].logical_id = ["xenvg", "new.disk0_meta"]
+    new = pair.dev("b", disk)
+    new.data.create(SIZE)
+    new.meta.create(128)
+    new.attach_disks(init_meta=True)
+    st = new.get_sync_status()
+    assert st.sync_percent == 0.0 and st.ldisk_status == LdiskStatus.UNKNOWN
+    pair.sim["a"].advance(64)
+    assert new.get_sync_status().ldisk_status == LdiskStatus.OKAY
+    assert pair.read(new.data.dev_path, 7) == b"keep me"
+    old.data.remove()
+    old.meta.remove()
+
+
 def test_failed_local_disk_reads_through_the_peer(pair: Pair) -> None:
     pair.create()
     pair.sim["a"].advance(64)
