@@ -367,7 +367,7 @@ class World:
             source = sync["source_key"] == self._key(node, minor)
             repl = "SyncSource" if source else "SyncTarget"
             rate = max(1, self._dev_at(sync["source_key"])["rate"])
-            view.update(repl=repl, cs=repl, oos=sync["left"],
+            view.update(repl=repl, cs=repl, oos=sync["left"], rate=rate,
                         total=sync["total"],
                         percent=round(100.0 * (sync["total"] - sync["left"])
                                       / sync["total"], 1),
@@ -393,13 +393,12 @@ class World:
                          f" ap:0 ep:1 wo:f oos:{v['oos']}")
             if v["percent"] is not None:
                 bar = int(v["percent"] / 5)
-                done_mib = (v["total"] - v["oos"]) // 1024
                 lines.append(f"\t[{'=' * bar}>{'.' * (19 - bar)}] sync'ed:"
-                             f" {v['percent']:.1f}% ({v['oos'] // 1024}/"
-                             f"{v['total'] // 1024})M")
+                             f" {v['percent']:.1f}% ({v['oos']}/{v['total']})K")
                 eta = int(v["eta"])
                 lines.append(f"\tfinish: {eta // 3600}:{eta // 60 % 60:02d}:"
-                             f"{eta % 60:02d} speed: {done_mib:,} (0) K/sec")
+                             f"{eta % 60:02d} speed: {v['rate']:,} ({v['rate']:,})"
+                             " K/sec")
         return "\n".join(lines) + "\n"
 
     def status_json(self, node: str, name: str,
@@ -456,6 +455,7 @@ class World:
         for conn in status["connections"]:
             for pd in conn["peer_devices"]:
                 done = (f" done:{pd['percent-in-sync']:.2f}"
+                        f" eta:{pd.get('eta', 0)}"
                         if pd["has-sync-details"] else "")
                 lines.append(
                     f"exists peer-device name:{name} peer-node-id:"

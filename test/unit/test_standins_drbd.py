@@ -199,3 +199,20 @@ def test_selection_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert simulator.runner_for_node(pathutils.Paths("")) is None
     runner = simulator.runner_for_node(pathutils.Paths(str(tmp_path)))
     assert runner is not None and runner.dev_dir == str(tmp_path / "dev")
+
+
+def test_answers_parse_as_the_recorded_formats(pair: Pair) -> None:
+    from ganeti.storage.drbd import status
+    pair.create()
+    pair.sim["a"].advance(16)
+    runner = pair.dev("a").runner
+    if runner.version()[0] == 8:
+        text = pair.sim["a"].read_proc()
+        assert "sync'ed: 25.0% (49152/65536)K" in text
+        state = status.parse_proc_drbd(text)[0]
+    else:
+        state = status.parse_events2(runner.run(
+            ["drbdsetup", "events2", "--now", "--statistics"]))[0]
+    assert (state.connection, state.role, state.disk, state.peer_disk) == \
+        ("SyncSource", "Primary", "UpToDate", "Inconsistent")
+    assert state.sync_percent == 25.0 and state.eta_seconds == 48
