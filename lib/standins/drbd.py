@@ -46,7 +46,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import pathutils
 from ganeti.standins import statefile
@@ -59,6 +59,9 @@ from ganeti.standins.drbd_world import (
     write_md,
 )
 from ganeti.utils import process
+
+if TYPE_CHECKING:
+    from ganeti.storage.drbd.runner import DrbdRunner
 
 ENABLE_ENV: Final = "GANETI_DRBD_SIMULATOR"
 VERSION_ENV: Final = "GANETI_DRBD_SIMULATOR_VERSION"
@@ -127,7 +130,9 @@ class DrbdSimulator:
         with self._state() as state:
             return str(state["version"]).split(".")[0]
 
-    def runner(self) -> Any:
+    def runner(self) -> DrbdRunner:
+        """A runner whose commands this simulator answers (imported here:
+        the driver's package imports this module)."""
         from ganeti.storage.drbd.runner import DrbdRunner
         return DrbdRunner(executor=self, proc_reader=self.read_proc,
                           dev_dir=self.dev_dir, version_key=None)
@@ -466,7 +471,8 @@ def simulator_for_node(paths: pathutils.Paths) -> DrbdSimulator | None:
                          os.path.join(paths.root, "dev"))
 
 
-def runner_for_node(paths: pathutils.Paths) -> Any:
+def runner_for_node(paths: pathutils.Paths) -> DrbdRunner | None:
+    """The simulator's runner for this node, or None (real DRBD)."""
     sim = simulator_for_node(paths)
     return sim.runner() if sim is not None else None
 
