@@ -303,8 +303,8 @@ def test_installed_local_cluster_runs_the_installed_commands(
         stopped = _run([tool, "stop", str(directory)], tmp_path, env)
         shutil.rmtree(directory.parent, ignore_errors=True)
     assert stopped.returncode == 0, stopped.stderr
-    # 2 noded, 2 confd (the installed launcher), masterd
-    assert len(stopped.stdout.splitlines()) == 5
+    # 2 noded, 2 mond, 2 confd (the installed launcher), masterd
+    assert len(stopped.stdout.splitlines()) == 7
 
 
 def _tree_snapshot() -> set[str]:

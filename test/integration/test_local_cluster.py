@@ -79,7 +79,7 @@ def test_launcher_start_status_stop_leaves_nothing() -> None:
                                  capture_output=True, text=True, timeout=300,
                                  check=False)
     assert stopped.returncode == 0
-    assert len(stopped.stdout.splitlines()) == 8
+    assert len(stopped.stdout.splitlines()) == 11
     assert not any(pid_alive(pid) for pid in pids)
     status = subprocess.run([*tool, "status", str(directory)],
                             capture_output=True, text=True, timeout=60,
