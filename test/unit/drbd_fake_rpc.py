@@ -43,6 +43,8 @@ class Dev:
     primary: bool = False
     connected: bool = False
     dual: bool = False
+    #: Created over new volumes: the next resync fills it from the peer.
+    fresh: bool = False
 
 
 @dataclasses.dataclass
@@ -83,6 +85,26 @@ class FakeCluster:
                     and node == inst.primary_node, connected=running)
         if running:
             self.nodes[inst.primary_node].running.add(inst.name)
+
+    def write(self, name: str, token: str) -> None:
+        """The instance writes ``token`` to its first disk: on the primary
+        and, through DRBD, on a connected secondary."""
+        inst = self.cfg.get_instance(name)
+        assert inst is not None
+        disk = inst.disks[0]
+        data = _lv(disk.children[0].to_dict())
+        for node in inst.all_nodes:
+            dev = self.nodes[node].devs.get(disk.uuid)
+            if node == inst.primary_node or (dev is not None
+                                              and dev.connected):
+                self.nodes[node].lvs[data] = token
+
+    def data(self, name: str) -> dict[str, str | None]:
+        """What each node of ``name`` holds on its first data volume."""
+        inst = self.cfg.get_instance(name)
+        assert inst is not None
+        data = _lv(inst.disks[0].children[0].to_dict())
+        return {n: self.nodes[n].lvs.get(data) for n in inst.all_nodes}
 
     def kill(self, node: str) -> None:
         self.nodes[node].alive = False
@@ -185,9 +207,12 @@ class FakeCluster:
             node.lvs[lv] = ""
             return "/dev/" + lv
         self._children(node, disk)
-        if disk["uuid"] in node.devs:
+        old = node.devs.get(disk["uuid"])
+        if old is not None and old.active:
             raise _Fail(f"drbd device {disk['iv_name']} already exists")
-        node.devs[disk["uuid"]] = Dev(active=True, connected=True)
+        node.devs[disk["uuid"]] = Dev(active=True, connected=True,
+                                      primary=on_primary,
+                                      fresh=not on_primary)
         return f"/dev/drbd{disk['physical_id'][4]}"
 
     def _children(self, node: Node, disk: dict[str, Any]) -> None:
@@ -265,16 +290,19 @@ class FakeCluster:
                              strict=True):
             if not dev.connected:
                 raise _Fail(f"disk {disk['iv_name']} is not connected")
-            if dev.primary:
-                self._sync_from(node, disk)
+            if dev.fresh:
+                self._sync_to(node, disk, dev)
         return [True, 100.0]
 
-    def _sync_from(self, node: Node, disk: dict[str, Any]) -> None:
-        peer = next(n for n in disk["logical_id"][:2] if n != node.name)
-        data = node.lvs.get(_lv(disk["children"][0]), "")
-        target = self.nodes[peer].lvs
-        if _lv(disk["children"][0]) in target:
-            target[_lv(disk["children"][0])] = data
+    def _sync_to(self, node: Node, disk: dict[str, Any], dev: Dev) -> None:
+        peer = self.nodes[next(n for n in disk["logical_id"][:2]
+                               if n != node.name)]
+        src = peer.devs.get(disk["uuid"])
+        if src is None or not src.connected or src.fresh or not peer.alive:
+            raise _Fail(f"disk {disk['iv_name']}: no peer to sync from")
+        data = _lv(disk["children"][0])
+        node.lvs[data] = peer.lvs[data]
+        dev.fresh = False
 
     # --- instances -----------------------------------------------------------
 
@@ -341,8 +369,9 @@ class FakeCluster:
         if success:
             node.running.discard(inst["name"])
 
-    def _lv_list(self, node: Node, vg: str) -> dict[str, Any]:
-        return {lv.split("/", 1)[1]: [0, False, True] for lv in node.lvs}
+    def _node_volumes(self, node: Node, vg: str) -> list[list[Any]]:
+        return [[vg, lv.split("/", 1)[1], 1024] for lv in sorted(node.lvs)
+                if lv.startswith(vg + "/")]
 
 
 class _Fail(Exception):

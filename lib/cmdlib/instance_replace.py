@@ -1,0 +1,590 @@
+"""Replacing the disks of a DRBD instance (``gnt-instance replace-disks``)
+and creating lost disks again (``recreate-disks``).
+
+Modes, as in Ganeti 2.1: ``-p``/``-s`` give one side new volumes (the
+DRBD device there resyncs from the other side), ``-n NODE`` (or ``-I``)
+moves the secondary to another node, ``--auto`` replaces the side whose
+local storage is faulty.
+
+A replacement survives the master dying at any point, and the
+configuration never names a volume that does not exist:
+
+- on the same node, the new volumes are made under the old names plus
+  ``_new``; the DRBD device there is stopped, the old volumes are
+  renamed aside (``_replaced``) and the new ones take their names, so the
+  configuration never changes; the device is created again over them
+  and resyncs, then the old volumes go.  A rerun looks at the volumes
+  first: a swap half done is finished (``_new`` there, the name free) or
+  undone (only ``_replaced``), leftovers of ``_new`` are dropped, and a
+  disk already switched only waits for its resync and drops the old
+  volumes;
+- with a new secondary, everything is made on the new node before the
+  configuration changes, and the old node's volumes are removed only
+  after; a rerun towards the same node removes the leftovers there and
+  starts again, and a rerun after the configuration changed finds the
+  node already secondary and reconnects and waits for the sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ganeti import constants, errors, objects, opcodes
+from ganeti.cmdlib import drbd_place
+from ganeti.cmdlib import instance_common as common
+from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest, LogicalUnit
+from ganeti.cmdlib.drbd_net import Mirror
+from ganeti.cmdlib.instance_ops import InstanceLU
+
+EC = errors.ErrorCode
+
+NEW_SUFFIX: Final = "_new"
+OLD_SUFFIX: Final = "_replaced"
+
+
+def _renamed(lv: objects.Disk, suffix: str) -> objects.Disk:
+    copy = lv.copy()
+    copy.logical_id = [lv.logical_id[0], f"{lv.logical_id[1]}{suffix}"]
+    copy.physical_id = list(copy.logical_id)
+    return copy
+
+
+def _lv(lv: objects.Disk) -> dict[str, Any]:
+    copy = lv.copy()
+    copy.physical_id = list(lv.logical_id)
+    return copy.to_dict()
+
+
+def _check_source(mirror: Mirror, node: str,
+                  disks: list[objects.Disk]) -> None:
+    """The disks on ``node``, which the resync will copy from, exist and
+    have healthy local storage."""
+    name = mirror.inst.name
+    for disk in disks:
+        if mirror.status(node, disk) is None:
+            raise errors.OpExecError(
+                f"Cannot find {disk.iv_name} of {name} on node {node}")
+        if not mirror.consistent(node, disk, ldisk=True):
+            raise errors.OpExecError(
+                f"Node {node} has degraded storage, unsafe to replace the"
+                f" disks of instance {name}")
+
+
+def check_disk_indices(inst: objects.Instance, indices: list[int]) -> None:
+    for idx in indices:
+        if idx >= len(inst.disks):
+            raise errors.OpPrereqError(
+                f"Invalid disk index {idx}: instance {inst.name} has"
+                f" {len(inst.disks)} disk(s)", EC.INVAL)
+
+
+class DiskReplacer:
+    """One instance's replacement, shared by replace-disks and node
+    evacuation.  ``check_prereq`` changes nothing; ``execute`` acts."""
+
+    def __init__(self, lu: LogicalUnit, name: str, mode: str,
+                 disks: list[int], remote_node: str | None,
+                 iallocator: str | None) -> None:
+        self.lu = lu
+        self.name = name
+        self.mode = mode
+        self.indices = list(disks)
+        self.remote_node = remote_node
+        self.iallocator = iallocator
+        self.nothing = False
+        self.new_node: str | None = None
+
+    # --- preconditions ------------------------------------------------------------
+
+    def check_prereq(self, free: dict[str, int] | None = None,
+                     placed: dict[str, int] | None = None) -> None:
+        self.inst = inst = common.get_instance(self.lu, self.name)
+        if inst.disk_template != constants.DT_DRBD8:
+            raise errors.OpPrereqError(
+                f"Cannot replace the disks of instance {inst.name}: only"
+                f" DRBD instances have a mirror (its template is"
+                f" {inst.disk_template})", EC.INVAL)
+        if len(inst.secondary_nodes) != 1:
+            raise errors.OpPrereqError(
+                f"Instance {inst.name} has {len(inst.secondary_nodes)}"
+                " secondary nodes instead of one", EC.STATE)
+        self.primary = inst.primary_node
+        self.secondary = inst.secondary_nodes[0]
+        check_disk_indices(inst, self.indices)
+        if not self.indices:
+            self.indices = list(range(len(inst.disks)))
+        what = f"replace the disks of {inst.name}"
+        common.check_node_online(self.lu, self.primary, what)
+        if self.mode == constants.REPLACE_DISK_CHG:
+            self._check_new_secondary(free, placed)
+            return
+        common.check_node_online(self.lu, self.secondary, what)
+        if self.mode == constants.REPLACE_DISK_AUTO:
+            self._auto()
+            if self.nothing:
+                return
+        self.target, self.other = (
+            (self.primary, self.secondary)
+            if self.mode == constants.REPLACE_DISK_PRI
+            else (self.secondary, self.primary))
+        if self.target == self.primary and inst.admin_up:
+            raise errors.OpPrereqError(
+                f"Cannot replace the disks of instance {inst.name} on its"
+                f" primary node while it is marked up: the DRBD device in"
+                " use would lose its local disk; stop the instance, or fail"
+                " it over and replace the disks on the secondary (-s)",
+                EC.STATE)
+        need = sum(inst.disks[i].size + 128 for i in self.indices)
+        common.check_vg_free(self.lu, self.target, need, what)
+
+    def _check_new_secondary(self, free: dict[str, int] | None,
+                             placed: dict[str, int] | None) -> None:
+        inst = self.inst
+        if self.iallocator is not None:
+            drbd_place.check_allocator(self.iallocator)
+            if free is None:
+                free = drbd_place.vg_free(self.lu, self.lu.cfg.node_names())
+            new = drbd_place.choose_secondary(self.lu, inst, [], free, placed)
+        elif self.remote_node is not None:
+            new = self.remote_node
+        else:
+            raise errors.OpPrereqError(
+                "Changing the secondary needs the new node (-n) or an"
+                " iallocator (-I)", EC.INVAL)
+        if new == self.primary:
+            raise errors.OpPrereqError(
+                f"Node {new} is the primary node of instance {inst.name};"
+                " it cannot also be its secondary", EC.INVAL)
+        node = common.check_node_online(self.lu, new,
+                                        f"make {new} a secondary of"
+                                        f" {inst.name}")
+        self.new_node = new
+        if new == self.secondary:
+            return  # a rerun: reconnect and wait (see execute)
+        if node.drained:
+            raise errors.OpPrereqError(
+                f"Cannot make node {new} a secondary of {inst.name}: the"
+                " node is drained", EC.STATE)
+        common.check_vg_free(self.lu, new, drbd_place.disk_space(inst),
+                             f"the disks of {inst.name}")
+
+    def _auto(self) -> None:
+        """Find the side with faulty local storage (Ganeti's auto mode)."""
+        faulty: dict[str, list[int]] = {}
+        for node in (self.primary, self.secondary):
+            mirror = Mirror(self.lu, self.inst, lambda msg: None)
+            res = self.lu.rpc.call_blockdev_getmirrorstatus(
+                [node], mirror.on_node(node))[node]
+            if res.failed:
+                raise errors.OpPrereqError(
+                    f"Cannot get the disk status of instance"
+                    f" {self.inst.name} on node {node}: {res.fail_msg}",
+                    EC.ENVIRON)
+            faulty[node] = [idx for idx, st in enumerate(res.payload)
+                            if st.get("ldisk_status") == "faulty"]
+        if faulty[self.primary] and faulty[self.secondary]:
+            raise errors.OpPrereqError(
+                f"Instance {self.inst.name} has faulty disks on both nodes;"
+                " manual intervention is needed", EC.STATE)
+        if faulty[self.primary]:
+            self.mode, self.indices = (constants.REPLACE_DISK_PRI,
+                                       faulty[self.primary])
+        elif faulty[self.secondary]:
+            self.mode, self.indices = (constants.REPLACE_DISK_SEC,
+                                       faulty[self.secondary])
+        else:
+            self.nothing = True
+
+    # --- execution ---------------------------------------------------------------
+
+    def execute(self, feedback: Feedback) -> None:
+        if self.nothing:
+            feedback(f"No disks of instance {self.inst.name} need"
+                     " replacement")
+            return
+        inst = self.inst
+        activate = not inst.admin_up
+        if activate:
+            Mirror(self.lu, inst, feedback).assemble(ignore_secondaries=True)
+        try:
+            if self.mode == constants.REPLACE_DISK_CHG:
+                assert self.new_node is not None
+                self._change_secondary(self.new_node, feedback)
+            else:
+                self._same_node(feedback)
+        finally:
+            if activate:
+                fresh = common.get_instance(self.lu, inst.name)
+                try:
+                    Mirror(self.lu, fresh, feedback).shutdown(
+                        ignore_primary=True)
+                except errors.OpExecError as err:
+                    feedback(f"Warning: {err}")
+
+    # replace on the primary or the secondary -------------------------------------
+
+    def _same_node(self, feedback: Feedback) -> None:
+        inst, target, other = self.inst, self.target, self.other
+        disks = [inst.disks[i] for i in self.indices]
+        mirror = Mirror(self.lu, inst, feedback, disks=disks)
+        names = ", ".join(d.iv_name for d in disks)
+        feedback(f"Replacing disk(s) {names} of {inst.name} on node {target}")
+        feedback("STEP 1/6 Check the volumes left by an earlier run")
+        switched = self._recover(mirror, target, disks, feedback)
+        fresh = [d for d in disks if d.uuid not in switched]
+        feedback("STEP 2/6 Check the peer's consistency")
+        _check_source(mirror, other, fresh)
+        feedback(f"STEP 3/6 Allocate new storage on {target}")
+        made: list[objects.Disk] = []
+        try:
+            for disk in fresh:
+                for child in disk.children:
+                    new = _renamed(child, NEW_SUFFIX)
+                    self.create_lv(target, new, child.size)
+                    made.append(new)
+        except errors.OpExecError:
+            self._remove(target, made, feedback)
+            raise
+        feedback("STEP 4/6 Change the DRBD configuration")
+        for disk in fresh:
+            self._swap(mirror, target, disk, feedback)
+        feedback("STEP 5/6 Sync the devices")
+        mirror.wait_sync()
+        feedback(f"STEP 6/6 Remove the old storage on {target}")
+        self._remove(target, [_renamed(c, OLD_SUFFIX) for d in disks
+                              for c in d.children], feedback)
+
+    def create_lv(self, node: str, lv: objects.Disk, size: int) -> None:
+        res = self.lu.rpc.call_blockdev_create(
+            [node], _lv(lv), size, self.inst.name,
+            node == self.primary)[node]
+        if res.failed:
+            raise errors.OpExecError(
+                f"Cannot create volume {lv.logical_id[1]} on node {node}:"
+                f" {res.fail_msg}")
+
+    def _remove(self, node: str, lvs: list[objects.Disk],
+                feedback: Feedback) -> None:
+        for lv in lvs:
+            res = self.lu.rpc.call_blockdev_remove([node], _lv(lv))[node]
+            if res.failed:
+                feedback(f"Warning: cannot remove volume {lv.logical_id[1]}"
+                         f" on node {node}: {res.fail_msg}; remove it by"
+                         " hand")
+
+    def _rename(self, node: str, pairs: list[tuple[objects.Disk,
+                                                    objects.Disk]]) -> None:
+        if not pairs:
+            return
+        res = self.lu.rpc.call_blockdev_rename(
+            [node], [[_lv(a), list(b.logical_id)] for a, b in pairs])[node]
+        if res.failed:
+            raise errors.OpExecError(
+                f"Cannot rename volumes on node {node}: {res.fail_msg}")
+
+    def volumes(self, node: str, vg: str) -> set[str]:
+        res = self.lu.rpc.call_node_volumes([node], vg)[node]
+        if res.failed:
+            raise errors.OpExecError(
+                f"Cannot list the volumes of node {node}: {res.fail_msg}")
+        return {str(row[1]) for row in res.payload}
+
+    def _recover(self, mirror: Mirror, node: str, disks: list[objects.Disk],
+                 feedback: Feedback) -> set[str]:
+        """Finish or undo what an interrupted run left on ``node``; the
+        uuids of the disks already switched to new volumes (their DRBD
+        device is brought up; they only need the resync and the removal
+        of the old volumes)."""
+        vgs = {str(c.logical_id[0]) for d in disks for c in d.children}
+        have: set[str] = set()
+        for vg in vgs:
+            have |= self.volumes(node, vg)
+        switched = set()
+        for disk in disks:
+            names = [str(c.logical_id[1]) for c in disk.children]
+            olds = [n + OLD_SUFFIX in have for n in names]
+            if not any(olds):
+                leftovers = [_renamed(c, NEW_SUFFIX) for c, n
+                             in zip(disk.children, names, strict=True)
+                             if n + NEW_SUFFIX in have]
+                if leftovers:
+                    feedback(f"Removing the unused new volumes of"
+                             f" {disk.iv_name} left on node {node}")
+                    self._remove(node, leftovers, feedback)
+                continue
+            # The device on ``node`` was stopped and the swap began.
+            forward = [(_renamed(c, NEW_SUFFIX), c) for c, n
+                       in zip(disk.children, names, strict=True)
+                       if n not in have and n + NEW_SUFFIX in have]
+            self._rename(node, forward)
+            have |= {str(c.logical_id[1]) for _, c in forward}
+            missing = [c for c, n in zip(disk.children, names, strict=True)
+                       if n not in have]
+            if missing or not all(olds):
+                # Undo: the old volumes take their names back.
+                feedback(f"Rolling back the interrupted replacement of"
+                         f" {disk.iv_name} on node {node}")
+                back = []
+                for c, n in zip(disk.children, names, strict=True):
+                    if n + OLD_SUFFIX not in have:
+                        continue
+                    if n in have:
+                        self._rename(node, [(c, _renamed(c, NEW_SUFFIX))])
+                        self._remove(node, [_renamed(c, NEW_SUFFIX)],
+                                     feedback)
+                    back.append((_renamed(c, OLD_SUFFIX), c))
+                self._rename(node, back)
+                self._bring_up(mirror, node, disk, create=False)
+                continue
+            feedback(f"Finishing the interrupted replacement of"
+                     f" {disk.iv_name} on node {node}")
+            self._bring_up(mirror, node, disk, create=True)
+            switched.add(disk.uuid)
+        return switched
+
+    def _bring_up(self, mirror: Mirror, node: str, disk: objects.Disk,
+                  create: bool) -> None:
+        """The DRBD device of ``disk`` on ``node`` runs again: assembled
+        over its volumes, or (``create``, new volumes) created on them."""
+        if mirror.status(node, disk) is not None:
+            return
+        rpc = self.lu.rpc
+        on_primary = node == self.primary
+        sent = mirror.for_node(disk, node)
+        if create:
+            res = rpc.call_blockdev_create([node], sent, disk.size,
+                                           self.inst.name, False)[node]
+            if not res.failed:
+                return
+        res = rpc.call_blockdev_assemble([node], sent, self.inst.name,
+                                         on_primary and self.inst.admin_up
+                                         )[node]
+        if res.failed:
+            raise errors.OpExecError(
+                f"Cannot activate {disk.iv_name} of {self.inst.name} on node"
+                f" {node}: {res.fail_msg}")
+
+    def _swap(self, mirror: Mirror, node: str, disk: objects.Disk,
+              feedback: Feedback) -> None:
+        """Stop the device on ``node``, put the new volumes under the old
+        names, create the device on them (it resyncs from the peer)."""
+        rpc = self.lu.rpc
+        have = set()
+        for vg in {str(c.logical_id[0]) for c in disk.children}:
+            have |= self.volumes(node, vg)
+        res = rpc.call_blockdev_shutdown([node],
+                                         mirror.for_node(disk, node))[node]
+        if res.failed:
+            self._remove(node, [_renamed(c, NEW_SUFFIX)
+                                for c in disk.children], feedback)
+            raise errors.OpExecError(
+                f"Cannot stop {disk.iv_name} of {self.inst.name} on node"
+                f" {node}: {res.fail_msg}")
+        # One call, so the names the configuration uses are free only
+        # within the node's handling of it.  A lost volume (the reason for
+        # the replacement) has nothing to keep aside.
+        self._rename(node, [(c, _renamed(c, OLD_SUFFIX))
+                            for c in disk.children
+                            if str(c.logical_id[1]) in have]
+                     + [(_renamed(c, NEW_SUFFIX), c) for c in disk.children])
+        res = rpc.call_blockdev_create([node], mirror.for_node(disk, node),
+                                       disk.size, self.inst.name, False)[node]
+        if res.failed:
+            raise errors.OpExecError(
+                f"Cannot create {disk.iv_name} of {self.inst.name} on the new"
+                f" volumes of node {node}: {res.fail_msg}; run the same"
+                " replace-disks again to finish or roll back")
+
+    # change the secondary ------------------------------------------------------------
+
+    def _change_secondary(self, new: str, feedback: Feedback) -> None:
+        inst, primary, old = self.inst, self.primary, self.secondary
+        if new == old:
+            feedback(f"Node {new} is already the secondary of {inst.name};"
+                     " reconnecting the disks and waiting for the sync")
+            mirror = Mirror(self.lu, inst, feedback)
+            mirror.reconnect(multimaster=False)
+            mirror.wait_sync()
+            return
+        feedback(f"Replacing the secondary of {inst.name}: {old} -> {new}")
+        mirror = Mirror(self.lu, inst, feedback)
+        feedback(f"STEP 1/6 Check the disks on the primary node {primary}")
+        _check_source(mirror, primary, inst.disks)
+        owner = f"replace-disks:{inst.name}"
+        minors = drbd_place.reserve_minors(self.lu.cfg, new, len(inst.disks),
+                                           owner)
+        try:
+            self._move_secondary(mirror, old, new, minors, feedback)
+        finally:
+            drbd_place.release_minors(owner)
+
+    def _move_secondary(self, mirror: Mirror, old: str, new: str,
+                        minors: list[int], feedback: Feedback) -> None:
+        inst, primary, rpc = self.inst, self.primary, self.lu.rpc
+        new_disks = [drbd_place.with_new_secondary(d, old, new, m)
+                     for d, m in zip(inst.disks, minors, strict=True)]
+        target = Mirror(self.lu, inst, feedback, disks=new_disks,
+                        nodes=[primary, new])
+        feedback(f"STEP 2/6 Allocate new storage on {new}")
+        for disk in new_disks:
+            # Leftovers of an interrupted run towards this node: the minor
+            # is free in the configuration, so a device there is ours.
+            rpc.call_blockdev_remove([new], target.for_node(disk, new))
+            for child in disk.children:
+                rpc.call_blockdev_remove([new], _lv(child))
+        try:
+            for disk in new_disks:
+                for child in disk.children:
+                    self.create_lv(new, child, child.size)
+                res = rpc.call_blockdev_create([new], target.for_node(disk, new),
+                                               disk.size, inst.name,
+                                               False)[new]
+                if res.failed:
+                    raise errors.OpExecError(
+                        f"Cannot create {disk.iv_name} of {inst.name} on node"
+                        f" {new}: {res.fail_msg}")
+        except errors.OpExecError:
+            self._drop_new(target, new, new_disks, feedback)
+            raise
+        feedback(f"STEP 3/6 Stop the old secondary {old}, detach the primary")
+        for disk in inst.disks:
+            rpc.call_blockdev_shutdown([old], mirror.for_node(disk, old))[
+                old].warn_on_fail(feedback, f"Warning: stopping {disk.iv_name}"
+                                  f" on the old secondary")
+        res = rpc.call_drbd_disconnect_net([primary], mirror.ips,
+                                           [d.to_dict() for d in inst.disks]
+                                           )[primary]
+        if res.failed:
+            self._drop_new(target, new, new_disks, feedback)
+            raise errors.OpExecError(
+                f"Cannot detach the disks of {inst.name} from the network on"
+                f" the primary node {primary}: {res.fail_msg}")
+        feedback("STEP 4/6 Record the new secondary in the configuration")
+        fresh = common.get_instance(self.lu, inst.name)
+        for idx, disk in enumerate(new_disks):
+            fresh.disks[idx].logical_id = list(disk.logical_id)
+        self.lu.cfg.update(fresh)
+        self.inst = fresh
+        feedback(f"STEP 5/6 Attach the primary to {new} and sync")
+        results = rpc.call_drbd_attach_net(
+            [primary, new], target.ips, [d.to_dict() for d in fresh.disks],
+            inst.name, False)
+        for node, res in results.items():
+            res.warn_on_fail(feedback, f"Warning: attaching the disks on"
+                             f" {node} (run replace-disks -n {new} again)")
+        Mirror(self.lu, fresh, feedback).wait_sync()
+        feedback(f"STEP 6/6 Remove the old storage on {old}")
+        self._remove(old, [c for d in inst.disks for c in d.children],
+                     feedback)
+
+    def _drop_new(self, target: Mirror, new: str,
+                  disks: list[objects.Disk], feedback: Feedback) -> None:
+        for disk in disks:
+            self.lu.rpc.call_blockdev_remove([new],
+                                             target.for_node(disk, new))
+        self._remove(new, [c for d in disks for c in d.children], feedback)
+
+
+class LUInstanceReplaceDisks(InstanceLU):
+    """Replace the disks of a DRBD instance (see the module)."""
+
+    OP = opcodes.OpInstanceReplaceDisks
+    op: opcodes.OpInstanceReplaceDisks
+    HPATH = "mirrors-replace"
+
+    def expand_names(self) -> LockRequest:
+        self.op.instance_name = self.expand_instance_name(
+            self.op.instance_name)
+        inst = common.get_instance(self, self.op.instance_name)
+        nodes: LevelRequest = list(inst.all_nodes)
+        if self.op.remote_node is not None:
+            self.op.remote_node = self.expand_node_name(self.op.remote_node)
+            nodes = [*inst.all_nodes, self.op.remote_node]
+        elif self.op.iallocator is not None:
+            nodes = ALL
+        return LockRequest(instance=[self.op.instance_name], node=nodes)
+
+    def hooks_extra(self) -> dict[str, object]:
+        return {"MODE": self.op.mode,
+                "NEW_SECONDARY": self.task.new_node or "",
+                "OLD_SECONDARY": " ".join(self.inst.secondary_nodes)}
+
+    def build_hooks_env(self) -> tuple[dict[str, object], list[str], list[str]]:
+        env, pre, post = super().build_hooks_env()
+        if self.task.new_node is not None:
+            pre = list(dict.fromkeys([*pre, self.task.new_node]))
+            post = list(dict.fromkeys([*post, self.task.new_node]))
+        return env, pre, post
+
+    def check_prereq(self) -> None:
+        self.task = DiskReplacer(self, self.op.instance_name, self.op.mode,
+                                 self.op.disks, self.op.remote_node,
+                                 self.op.iallocator)
+        self.task.check_prereq()
+        self.inst = self.task.inst
+
+    def execute(self, feedback: Feedback) -> None:
+        self.task.execute(feedback)
+
+
+class LUInstanceRecreateDisks(InstanceLU):
+    """Create again, empty, the volumes of a stopped instance that are
+    missing on its nodes (a lost disk); existing volumes are kept."""
+
+    OP = opcodes.OpInstanceRecreateDisks
+    op: opcodes.OpInstanceRecreateDisks
+    HPATH = "instance-recreate-disks"
+
+    def check_prereq(self) -> None:
+        self.inst = inst = self.read_instance()
+        if inst.disk_template == constants.DT_DISKLESS:
+            raise errors.OpPrereqError(
+                f"Instance {inst.name} is diskless: nothing to recreate",
+                EC.INVAL)
+        check_disk_indices(inst, self.op.disks)
+        for node in inst.all_nodes:
+            common.check_node_online(self, node,
+                                     f"recreate the disks of {inst.name}")
+        common.check_instance_stopped(self, inst, "recreate its disks")
+
+    def execute(self, feedback: Feedback) -> None:
+        inst = self.inst
+        wanted = self.op.disks or list(range(len(inst.disks)))
+        disks = [inst.disks[i] for i in wanted]
+        if inst.disk_template != constants.DT_DRBD8:
+            for disk in disks:
+                common.create_disk(self, inst, inst.primary_node,
+                                   disk).raise_on_fail(
+                    f"Creating {disk.iv_name}")
+            return
+        replacer = DiskReplacer(self, inst.name, constants.REPLACE_DISK_SEC,
+                                wanted, None, None)
+        replacer.inst, replacer.primary = inst, inst.primary_node
+        mirror = Mirror(self, inst, feedback, disks=disks)
+        created: set[str] = set()
+        for node in [*inst.secondary_nodes, inst.primary_node]:
+            have: set[str] = set()
+            for vg in {str(c.logical_id[0]) for d in disks
+                       for c in d.children}:
+                have |= replacer.volumes(node, vg)
+            for disk in disks:
+                lost = [c for c in disk.children
+                        if str(c.logical_id[1]) not in have]
+                if not lost:
+                    continue
+                feedback(f"Recreating {disk.iv_name} of {inst.name} on node"
+                         f" {node}")
+                for child in lost:
+                    replacer.create_lv(node, child, child.size)
+                # The primary's new device is the sync source only when
+                # both sides are new; otherwise it resyncs from its peer.
+                fresh_pair = disk.uuid in created
+                created.add(disk.uuid)
+                res = self.rpc.call_blockdev_create(
+                    [node], mirror.for_node(disk, node), disk.size, inst.name,
+                    node == inst.primary_node and fresh_pair)[node]
+                if res.failed:
+                    raise errors.OpExecError(
+                        f"Cannot create {disk.iv_name} of {inst.name} on node"
+                        f" {node}: {res.fail_msg}")
+        mirror.shutdown()
