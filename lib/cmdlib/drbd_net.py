@@ -9,24 +9,23 @@ secondary IP of every node involved: each node computes its own end.
 
 :class:`Mirror` binds one instance's disks and nodes and offers Ganeti
 2.1's steps: make a node Secondary (``blockdev_close``), go standalone,
-reconnect (single or dual primary), wait for the resync, check a side
-is consistent, and activate/deactivate the disks on both nodes.  Every
-failure names the node and the disk.
+reconnect (single or dual primary), wait for the resync (``drbd_wait_sync``
+on both nodes), and the status of one disk on one node.  Every failure
+names the node and the disk.  Activation, deactivation and the mirror
+status of all disks are :mod:`ganeti.cmdlib.instance_common`'s and
+:mod:`ganeti.cmdlib.drbd`'s.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
-from ganeti import constants, errors, objects
+from ganeti import errors, objects
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib.base import Feedback, LogicalUnit
-from ganeti.storage import drbd_ids
 from ganeti.storage.base import LdiskStatus, SyncStatus
-
-if TYPE_CHECKING:
-    from ganeti.config import ConfigWriter
 
 #: Seconds between two ``drbd_wait_sync`` questions.
 SYNC_POLL: Final = 1.0
@@ -35,22 +34,6 @@ SYNC_POLL: Final = 1.0
 SYNC_FAILURES: Final = 10
 
 Sleep = Callable[[float], None]
-
-
-def node_ips(cfg: ConfigWriter, nodes: Iterable[str]) -> dict[str, str]:
-    """Secondary (replication) IPs of ``nodes``."""
-    ips = {}
-    for name in nodes:
-        node = cfg.get_node(name)
-        if node is None:
-            raise errors.OpPrereqError(f"Node '{name}' not known",
-                                       errors.ErrorCode.NOENT)
-        ips[name] = str(node.secondary_ip)
-    return ips
-
-
-def is_mirrored(inst: objects.Instance) -> bool:
-    return inst.disk_template in constants.DTS_NET_MIRROR
 
 
 class Mirror:
@@ -69,13 +52,15 @@ class Mirror:
         self.feedback = feedback
         self.disks = list(inst.disks if disks is None else disks)
         self.nodes = list(inst.all_nodes if nodes is None else nodes)
-        self.ips = node_ips(lu.cfg, self.nodes)
+        self.ips = {n: ip for n, ip in drbd.node_ips(lu.cfg).items()
+                    if n in self.nodes}
         self.sleep = sleep or time.sleep
 
     # --- one node -------------------------------------------------------------
 
     def for_node(self, disk: objects.Disk, node: str) -> dict[str, Any]:
-        return drbd_ids.for_node(disk, node, self.ips).to_dict()
+        return drbd.disk_for_node(self.lu.cfg, disk, node,
+                                  self.ips).to_dict()
 
     def on_node(self, node: str,
                 disks: Sequence[objects.Disk] | None = None
@@ -112,16 +97,6 @@ class Mirror:
         if ldisk:
             return st.ldisk_status == LdiskStatus.OKAY
         return not st.is_degraded and st.ldisk_status != LdiskStatus.FAULTY
-
-    def check_consistent(self, node: str, what: str,
-                         ldisk: bool = False) -> None:
-        """Raise unless every disk on ``node`` is consistent."""
-        for disk in self.disks:
-            if not self.consistent(node, disk, ldisk):
-                raise errors.OpExecError(
-                    f"Disk {disk.iv_name} of instance {self.inst.name} is"
-                    f" degraded or not fully synchronized on node {node},"
-                    f" aborting {what}")
 
     # --- both nodes -------------------------------------------------------------
 
@@ -171,74 +146,3 @@ class Mirror:
             least = min(float(r.payload[1]) for r in results.values())
             self.feedback(f"- progress: {least:.1f}%")
             self.sleep(SYNC_POLL)
-
-    # --- activation ---------------------------------------------------------------
-
-    def assemble(self, ignore_secondaries: bool = False) -> list[str]:
-        """Activate the disks on the secondary, then on the primary as
-        the device the instance uses (Ganeti's two passes); the primary's
-        device paths.  On a failure what was activated is deactivated."""
-        primary = self.inst.primary_node
-        problems = []
-        for node in self.nodes:
-            if node == primary:
-                continue
-            for disk in self.disks:
-                res = self.lu.rpc.call_blockdev_assemble(
-                    [node], self.for_node(disk, node), self.inst.name,
-                    False)[node]
-                if res.failed:
-                    msg = (f"Cannot activate {disk.iv_name} of"
-                           f" {self.inst.name} on node {node}:"
-                           f" {res.fail_msg}")
-                    if not ignore_secondaries:
-                        problems.append(msg)
-                    self.feedback(f"Warning: {msg}")
-        paths = []
-        for disk in self.disks:
-            res = self.lu.rpc.call_blockdev_assemble(
-                [primary], self.for_node(disk, primary), self.inst.name,
-                True)[primary]
-            if res.failed:
-                problems.append(f"Cannot activate {disk.iv_name} of"
-                                f" {self.inst.name} on node {primary}:"
-                                f" {res.fail_msg}")
-            else:
-                paths.append(str(res.payload))
-        if problems:
-            self.shutdown(ignore_primary=True)
-            raise errors.OpExecError("; ".join(problems))
-        return paths
-
-    def shutdown(self, ignore_primary: bool = False) -> bool:
-        """Deactivate the disks on every node; failures are reported, and
-        raise unless they are on the primary and ``ignore_primary``
-        (it may be the dead node a failover leaves).  True when clean."""
-        clean, fatal = True, []
-        for node in self.nodes:
-            for disk in self.disks:
-                res = self.lu.rpc.call_blockdev_shutdown(
-                    [node], self.for_node(disk, node))[node]
-                if not res.failed:
-                    continue
-                clean = False
-                msg = (f"Cannot deactivate {disk.iv_name} of"
-                       f" {self.inst.name} on node {node}: {res.fail_msg}")
-                self.feedback(f"Warning: {msg}")
-                if not (ignore_primary and node == self.inst.primary_node):
-                    fatal.append(msg)
-        if fatal:
-            raise errors.OpExecError("; ".join(fatal))
-        return clean
-
-
-def mirror_status(lu: LogicalUnit, inst: objects.Instance, node: str
-                  ) -> list[SyncStatus] | None:
-    """``blockdev_getmirrorstatus`` of all of ``inst``'s disks on
-    ``node``; None when the node cannot answer."""
-    mirror = Mirror(lu, inst, lambda msg: None)
-    res = lu.rpc.call_blockdev_getmirrorstatus([node],
-                                               mirror.on_node(node))[node]
-    if res.failed:
-        return None
-    return [SyncStatus.from_dict(v) for v in res.payload]

@@ -34,9 +34,11 @@ import time
 from typing import Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, opcodes
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest
-from ganeti.cmdlib.drbd_net import Mirror, is_mirrored
+from ganeti.cmdlib.drbd import is_mirrored
+from ganeti.cmdlib.drbd_net import Mirror
 from ganeti.cmdlib.instance_ops import (
     InstanceLU,
     need_running_state,
@@ -298,8 +300,11 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         feedback(f"* migrating instance {inst.name} from {self.source} to"
                  f" {self.target} ({'live' if live else 'non-live'})")
         feedback(f"* checking the disks' consistency on node {self.target}")
+        if not drbd.check_disks_consistent(self, inst, self.target):
+            raise errors.OpExecError(
+                f"The disks of instance {inst.name} are degraded or not in"
+                f" sync on node {self.target}, aborting the migration")
         disks = Mirror(self, inst, feedback)
-        disks.check_consistent(self.target, "the migration")
         disks.ensure_secondary(self.target)
         disks.go_standalone()
         disks.reconnect(multimaster=True)
@@ -489,75 +494,53 @@ class LUInstanceFailover(_ChangePrimaryLU):
             common.check_free_memory(self, self.target,
                                      int(filled.be["memory"]), inst.hypervisor,
                                      f"failing over instance {inst.name}")
+            # The target's copy becomes the one the instance runs on.
+            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
+                                       self.op.ignore_consistency,
+                                       self.feedback)
 
     def execute(self, feedback: Feedback) -> None:
-        if is_mirrored(self.inst):
-            self._failover_drbd(feedback)
-            return
+        """Stop on the source (with ``ignore_consistency``, or a source
+        marked offline, a failure there is only a warning: the node may
+        be dead), deactivate the disks, record the target as primary and,
+        if the instance is marked up, activate its disks (a mirror on
+        both nodes, the target as the primary) and start it there."""
         inst = self.inst
+        mirrored = is_mirrored(inst)
+        source = self.cfg.get_node(self.source)
+        tolerate = self.op.ignore_consistency or (source is not None
+                                                  and source.offline)
         feedback(f"* shutting down instance {inst.name} on source node"
                  f" {self.source}")
         try:
             common.shutdown_instance(self, inst, self.op.shutdown_timeout)
+            # A mirror's source side may be on a dead node (Ganeti's
+            # ignore_primary); the target side's problems show when the
+            # disks are activated there.
             common.shutdown_disks(self, inst, feedback,
-                                  ignore_failures=self.op.ignore_consistency)
+                                  ignore_failures=tolerate or mirrored)
         except errors.OpExecError as err:
-            if not self.op.ignore_consistency:
+            if not tolerate:
                 raise
             feedback(f"Warning: {err}. Proceeding anyway; please make sure"
                      f" node {self.source} is down")
+            if mirrored:
+                common.shutdown_disks(self, inst, feedback,
+                                      ignore_failures=True)
         self.inst = fresh = self.move_config()
         if not fresh.admin_up:
             return
+        if mirrored:
+            feedback(f"* activating the instance's disks on node"
+                     f" {self.target}")
+            try:
+                common.assemble_disks(self, fresh, feedback,
+                                      ignore_secondaries=True)
+            except errors.OpExecError:
+                common.shutdown_disks(self, fresh, feedback,
+                                      ignore_failures=True)
+                raise
         feedback(f"* starting instance {inst.name} on node {self.target}")
         if need_running_state(self, fresh):
             return
         start_or_clean(self, on_node(fresh, self.target), feedback)
-
-    def _failover_drbd(self, feedback: Feedback) -> None:
-        """Ganeti 2.1's failover of a mirrored instance: the target's
-        disks must be healthy (unless ``ignore_consistency``), the
-        instance stops on the source (an offline or dead source is
-        tolerated with ``ignore_consistency``), the disks go down on both
-        nodes, the target becomes the primary and, if the instance is
-        marked up, its disks come up there and it starts."""
-        inst = self.inst
-        disks = Mirror(self, inst, feedback)
-        if inst.admin_up:
-            feedback(f"* checking the disks' consistency on node"
-                     f" {self.target}")
-            for disk in inst.disks:
-                if disks.consistent(self.target, disk):
-                    continue
-                if not self.op.ignore_consistency:
-                    raise errors.OpExecError(
-                        f"Disk {disk.iv_name} of instance {inst.name} is"
-                        f" degraded on the target node {self.target},"
-                        " aborting the failover (--ignore-consistency"
-                        " overrides)")
-                feedback(f"Warning: disk {disk.iv_name} is degraded on node"
-                         f" {self.target}; going on (--ignore-consistency)")
-        feedback(f"* shutting down instance {inst.name} on source node"
-                 f" {self.source}")
-        source = self.cfg.get_node(self.source)
-        try:
-            common.shutdown_instance(self, inst, self.op.shutdown_timeout)
-        except errors.OpExecError as err:
-            if not (self.op.ignore_consistency
-                    or (source is not None and source.offline)):
-                raise
-            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
-                     f" node {self.source} is down")
-        feedback("* deactivating the instance's disks")
-        disks.shutdown(ignore_primary=True)
-        self.inst = fresh = self.move_config()
-        if not fresh.admin_up:
-            return
-        feedback(f"* activating the instance's disks on node {self.target}")
-        moved = Mirror(self, fresh, feedback)
-        moved.assemble(ignore_secondaries=True)
-        try:
-            common.start_instance(self, fresh, feedback, check_memory=False)
-        except errors.OpExecError:
-            moved.shutdown(ignore_primary=True)
-            raise

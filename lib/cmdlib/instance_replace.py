@@ -49,6 +49,13 @@ def _renamed(lv: objects.Disk, suffix: str) -> objects.Disk:
     return copy
 
 
+def _with_children(disk: objects.Disk, suffix: str) -> objects.Disk:
+    """A copy of the drbd8 ``disk`` over volumes named with ``suffix``."""
+    copy = disk.copy()
+    copy.children = [_renamed(c, suffix) for c in disk.children]
+    return copy
+
+
 def _lv(lv: objects.Disk) -> dict[str, Any]:
     copy = lv.copy()
     copy.physical_id = list(lv.logical_id)
@@ -205,7 +212,9 @@ class DiskReplacer:
         inst = self.inst
         activate = not inst.admin_up
         if activate:
-            Mirror(self.lu, inst, feedback).assemble(ignore_secondaries=True)
+            # Ganeti 2.1: a stopped instance's disks are active meanwhile.
+            common.assemble_disks(self.lu, inst, feedback,
+                                  ignore_secondaries=True)
         try:
             if self.mode == constants.REPLACE_DISK_CHG:
                 assert self.new_node is not None
@@ -215,15 +224,17 @@ class DiskReplacer:
         finally:
             if activate:
                 fresh = common.get_instance(self.lu, inst.name)
-                try:
-                    Mirror(self.lu, fresh, feedback).shutdown(
-                        ignore_primary=True)
-                except errors.OpExecError as err:
-                    feedback(f"Warning: {err}")
+                common.shutdown_disks(self.lu, fresh, feedback,
+                                      ignore_failures=True)
 
     # replace on the primary or the secondary -------------------------------------
 
     def _same_node(self, feedback: Feedback) -> None:
+        """The device on the target is stopped and created again over new
+        volumes (``_new``), where it resyncs from the peer; once in sync it
+        stops, the volumes swap names in one call (old ones ``_replaced``,
+        new ones the configured names), it is assembled on them and the
+        old volumes go."""
         inst, target, other = self.inst, self.target, self.other
         disks = [inst.disks[i] for i in self.indices]
         mirror = Mirror(self.lu, inst, feedback, disks=disks)
@@ -232,36 +243,40 @@ class DiskReplacer:
         feedback("STEP 1/6 Check the volumes left by an earlier run")
         switched = self._recover(mirror, target, disks, feedback)
         fresh = [d for d in disks if d.uuid not in switched]
-        feedback("STEP 2/6 Check the peer's consistency")
+        feedback(f"STEP 2/6 Check the peer's consistency on {other}")
         _check_source(mirror, other, fresh)
-        feedback(f"STEP 3/6 Allocate new storage on {target}")
-        made: list[objects.Disk] = []
-        try:
-            for disk in fresh:
-                for child in disk.children:
-                    new = _renamed(child, NEW_SUFFIX)
-                    self.create_lv(target, new, child.size)
-                    made.append(new)
-        except errors.OpExecError:
-            self._remove(target, made, feedback)
-            raise
-        feedback("STEP 4/6 Change the DRBD configuration")
+        feedback(f"STEP 3/6 Allocate new storage on {target} and sync it")
         for disk in fresh:
-            self._swap(mirror, target, disk, feedback)
+            self._stop(mirror, target, disk)
+            temp = _with_children(disk, NEW_SUFFIX)
+            res = self.lu.rpc.call_blockdev_create(
+                [target], mirror.for_node(temp, target), disk.size,
+                inst.name, False)[target]
+            if res.failed:
+                self._bring_up(mirror, target, disk, feedback)
+                raise errors.OpExecError(
+                    f"Cannot create new volumes for {disk.iv_name} of"
+                    f" {inst.name} on node {target}: {res.fail_msg}")
+        if fresh:
+            Mirror(self.lu, inst, feedback,
+                   disks=[_with_children(d, NEW_SUFFIX) for d in fresh]
+                   ).wait_sync()
+        feedback("STEP 4/6 Put the new volumes in place of the old ones")
+        for disk in fresh:
+            self._stop(mirror, target, disk)
+            have = self.names(target, [disk])
+            # One call: the configured names always exist on the node.
+            self._rename(target, [(c, _renamed(c, OLD_SUFFIX))
+                                  for c in disk.children
+                                  if str(c.logical_id[1]) in have]
+                         + [(_renamed(c, NEW_SUFFIX), c)
+                            for c in disk.children])
+            self._bring_up(mirror, target, disk, feedback, strict=True)
         feedback("STEP 5/6 Sync the devices")
         mirror.wait_sync()
         feedback(f"STEP 6/6 Remove the old storage on {target}")
         self._remove(target, [_renamed(c, OLD_SUFFIX) for d in disks
                               for c in d.children], feedback)
-
-    def create_lv(self, node: str, lv: objects.Disk, size: int) -> None:
-        res = self.lu.rpc.call_blockdev_create(
-            [node], _lv(lv), size, self.inst.name,
-            node == self.primary)[node]
-        if res.failed:
-            raise errors.OpExecError(
-                f"Cannot create volume {lv.logical_id[1]} on node {node}:"
-                f" {res.fail_msg}")
 
     def _remove(self, node: str, lvs: list[objects.Disk],
                 feedback: Feedback) -> None:
@@ -289,111 +304,75 @@ class DiskReplacer:
                 f"Cannot list the volumes of node {node}: {res.fail_msg}")
         return {str(row[1]) for row in res.payload}
 
-    def _recover(self, mirror: Mirror, node: str, disks: list[objects.Disk],
-                 feedback: Feedback) -> set[str]:
-        """Finish or undo what an interrupted run left on ``node``; the
-        uuids of the disks already switched to new volumes (their DRBD
-        device is brought up; they only need the resync and the removal
-        of the old volumes)."""
-        vgs = {str(c.logical_id[0]) for d in disks for c in d.children}
+    def names(self, node: str, disks: list[objects.Disk]) -> set[str]:
         have: set[str] = set()
-        for vg in vgs:
+        for vg in sorted({str(c.logical_id[0]) for d in disks
+                          for c in d.children}):
             have |= self.volumes(node, vg)
-        switched = set()
-        for disk in disks:
-            names = [str(c.logical_id[1]) for c in disk.children]
-            olds = [n + OLD_SUFFIX in have for n in names]
-            if not any(olds):
-                leftovers = [_renamed(c, NEW_SUFFIX) for c, n
-                             in zip(disk.children, names, strict=True)
-                             if n + NEW_SUFFIX in have]
-                if leftovers:
-                    feedback(f"Removing the unused new volumes of"
-                             f" {disk.iv_name} left on node {node}")
-                    self._remove(node, leftovers, feedback)
-                continue
-            # The device on ``node`` was stopped and the swap began.
-            forward = [(_renamed(c, NEW_SUFFIX), c) for c, n
-                       in zip(disk.children, names, strict=True)
-                       if n not in have and n + NEW_SUFFIX in have]
-            self._rename(node, forward)
-            have |= {str(c.logical_id[1]) for _, c in forward}
-            missing = [c for c, n in zip(disk.children, names, strict=True)
-                       if n not in have]
-            if missing or not all(olds):
-                # Undo: the old volumes take their names back.
-                feedback(f"Rolling back the interrupted replacement of"
-                         f" {disk.iv_name} on node {node}")
-                back = []
-                for c, n in zip(disk.children, names, strict=True):
-                    if n + OLD_SUFFIX not in have:
-                        continue
-                    if n in have:
-                        self._rename(node, [(c, _renamed(c, NEW_SUFFIX))])
-                        self._remove(node, [_renamed(c, NEW_SUFFIX)],
-                                     feedback)
-                    back.append((_renamed(c, OLD_SUFFIX), c))
-                self._rename(node, back)
-                self._bring_up(mirror, node, disk, create=False)
-                continue
-            feedback(f"Finishing the interrupted replacement of"
-                     f" {disk.iv_name} on node {node}")
-            self._bring_up(mirror, node, disk, create=True)
-            switched.add(disk.uuid)
-        return switched
+        return have
 
-    def _bring_up(self, mirror: Mirror, node: str, disk: objects.Disk,
-                  create: bool) -> None:
-        """The DRBD device of ``disk`` on ``node`` runs again: assembled
-        over its volumes, or (``create``, new volumes) created on them."""
-        if mirror.status(node, disk) is not None:
-            return
-        rpc = self.lu.rpc
-        on_primary = node == self.primary
-        sent = mirror.for_node(disk, node)
-        if create:
-            res = rpc.call_blockdev_create([node], sent, disk.size,
-                                           self.inst.name, False)[node]
-            if not res.failed:
-                return
-        res = rpc.call_blockdev_assemble([node], sent, self.inst.name,
-                                         on_primary and self.inst.admin_up
-                                         )[node]
+    def _stop(self, mirror: Mirror, node: str, disk: objects.Disk) -> None:
+        res = self.lu.rpc.call_blockdev_shutdown(
+            [node], mirror.for_node(disk, node))[node]
         if res.failed:
-            raise errors.OpExecError(
-                f"Cannot activate {disk.iv_name} of {self.inst.name} on node"
-                f" {node}: {res.fail_msg}")
-
-    def _swap(self, mirror: Mirror, node: str, disk: objects.Disk,
-              feedback: Feedback) -> None:
-        """Stop the device on ``node``, put the new volumes under the old
-        names, create the device on them (it resyncs from the peer)."""
-        rpc = self.lu.rpc
-        have = set()
-        for vg in {str(c.logical_id[0]) for c in disk.children}:
-            have |= self.volumes(node, vg)
-        res = rpc.call_blockdev_shutdown([node],
-                                         mirror.for_node(disk, node))[node]
-        if res.failed:
-            self._remove(node, [_renamed(c, NEW_SUFFIX)
-                                for c in disk.children], feedback)
             raise errors.OpExecError(
                 f"Cannot stop {disk.iv_name} of {self.inst.name} on node"
                 f" {node}: {res.fail_msg}")
-        # One call, so the names the configuration uses are free only
-        # within the node's handling of it.  A lost volume (the reason for
-        # the replacement) has nothing to keep aside.
-        self._rename(node, [(c, _renamed(c, OLD_SUFFIX))
-                            for c in disk.children
-                            if str(c.logical_id[1]) in have]
-                     + [(_renamed(c, NEW_SUFFIX), c) for c in disk.children])
-        res = rpc.call_blockdev_create([node], mirror.for_node(disk, node),
-                                       disk.size, self.inst.name, False)[node]
-        if res.failed:
+
+    def _recover(self, mirror: Mirror, node: str, disks: list[objects.Disk],
+                 feedback: Feedback) -> set[str]:
+        """Finish or undo what an interrupted run left on ``node``; the
+        uuids of the disks already switched to their new volumes (they
+        only need the resync and the removal of the old volumes)."""
+        have = self.names(node, disks)
+        switched = set()
+        for disk in disks:
+            names = [str(c.logical_id[1]) for c in disk.children]
+            old = [n + OLD_SUFFIX in have for n in names]
+            new = [n + NEW_SUFFIX in have for n in names]
+            if all(old):
+                feedback(f"Finishing the interrupted replacement of"
+                         f" {disk.iv_name} on node {node}")
+                self._bring_up(mirror, node, disk, feedback, strict=True)
+                switched.add(disk.uuid)
+                continue
+            if not any(old) and not any(new):
+                continue
+            feedback(f"Rolling back the interrupted replacement of"
+                     f" {disk.iv_name} on node {node}")
+            self._stop(mirror, node, disk)
+            # A half-done swap (only some pairs renamed) is undone first.
+            undo = [(c, _renamed(c, NEW_SUFFIX)) for c, n, o
+                    in zip(disk.children, names, old, strict=True)
+                    if o and n in have and n + NEW_SUFFIX not in have]
+            self._rename(node, undo)
+            self._rename(node, [(_renamed(c, OLD_SUFFIX), c) for c, o
+                                in zip(disk.children, old, strict=True) if o])
+            self._remove(node, [_renamed(c, NEW_SUFFIX)
+                                for c in disk.children], feedback)
+            self._bring_up(mirror, node, disk, feedback)
+        return switched
+
+    def _bring_up(self, mirror: Mirror, node: str, disk: objects.Disk,
+                  feedback: Feedback, strict: bool = False) -> None:
+        """Assemble ``disk`` on ``node`` over its configured volumes (as
+        the primary's device when the running instance uses it); a
+        failure raises when ``strict``, else it is a warning (a lost
+        volume is what a replacement repairs)."""
+        if mirror.status(node, disk) is not None:
+            return
+        primary = node == self.primary and self.inst.admin_up
+        res = self.lu.rpc.call_blockdev_assemble(
+            [node], mirror.for_node(disk, node), self.inst.name,
+            primary)[node]
+        if not res.failed:
+            return
+        msg = (f"Cannot activate {disk.iv_name} of {self.inst.name} on node"
+               f" {node}: {res.fail_msg}")
+        if strict:
             raise errors.OpExecError(
-                f"Cannot create {disk.iv_name} of {self.inst.name} on the new"
-                f" volumes of node {node}: {res.fail_msg}; run the same"
-                " replace-disks again to finish or roll back")
+                f"{msg}; run the same replace-disks again to finish")
+        feedback(f"Warning: {msg}")
 
     # change the secondary ------------------------------------------------------------
 
@@ -430,12 +409,9 @@ class DiskReplacer:
             # Leftovers of an interrupted run towards this node: the minor
             # is free in the configuration, so a device there is ours.
             rpc.call_blockdev_remove([new], target.for_node(disk, new))
-            for child in disk.children:
-                rpc.call_blockdev_remove([new], _lv(child))
         try:
             for disk in new_disks:
-                for child in disk.children:
-                    self.create_lv(new, child, child.size)
+                # The device and its two volumes; it waits for its peer.
                 res = rpc.call_blockdev_create([new], target.for_node(disk, new),
                                                disk.size, inst.name,
                                                False)[new]
@@ -444,7 +420,7 @@ class DiskReplacer:
                         f"Cannot create {disk.iv_name} of {inst.name} on node"
                         f" {new}: {res.fail_msg}")
         except errors.OpExecError:
-            self._drop_new(target, new, new_disks, feedback)
+            self.drop(target, new, new_disks, feedback)
             raise
         feedback(f"STEP 3/6 Stop the old secondary {old}, detach the primary")
         for disk in inst.disks:
@@ -455,7 +431,7 @@ class DiskReplacer:
                                            [d.to_dict() for d in inst.disks]
                                            )[primary]
         if res.failed:
-            self._drop_new(target, new, new_disks, feedback)
+            self.drop(target, new, new_disks, feedback)
             raise errors.OpExecError(
                 f"Cannot detach the disks of {inst.name} from the network on"
                 f" the primary node {primary}: {res.fail_msg}")
@@ -474,15 +450,18 @@ class DiskReplacer:
                              f" {node} (run replace-disks -n {new} again)")
         Mirror(self.lu, fresh, feedback).wait_sync()
         feedback(f"STEP 6/6 Remove the old storage on {old}")
-        self._remove(old, [c for d in inst.disks for c in d.children],
-                     feedback)
+        self.drop(mirror, old, inst.disks, feedback)
 
-    def _drop_new(self, target: Mirror, new: str,
-                  disks: list[objects.Disk], feedback: Feedback) -> None:
+    def drop(self, mirror: Mirror, node: str, disks: list[objects.Disk],
+              feedback: Feedback) -> None:
+        """Remove the devices and volumes of ``disks`` on ``node``."""
         for disk in disks:
-            self.lu.rpc.call_blockdev_remove([new],
-                                             target.for_node(disk, new))
-        self._remove(new, [c for d in disks for c in d.children], feedback)
+            res = self.lu.rpc.call_blockdev_remove(
+                [node], mirror.for_node(disk, node))[node]
+            if res.failed:
+                feedback(f"Warning: cannot remove {disk.iv_name} of"
+                         f" {self.inst.name} on node {node}: {res.fail_msg};"
+                         " remove its volumes by hand")
 
 
 class LUInstanceReplaceDisks(InstanceLU):
@@ -561,30 +540,26 @@ class LUInstanceRecreateDisks(InstanceLU):
                                 wanted, None, None)
         replacer.inst, replacer.primary = inst, inst.primary_node
         mirror = Mirror(self, inst, feedback, disks=disks)
-        created: set[str] = set()
+        lost = {node: [d for d in disks if not {
+            str(c.logical_id[1]) for c in d.children} <= have]
+            for node, have in ((n, replacer.names(n, disks))
+                               for n in inst.all_nodes)}
         for node in [*inst.secondary_nodes, inst.primary_node]:
-            have: set[str] = set()
-            for vg in {str(c.logical_id[0]) for d in disks
-                       for c in d.children}:
-                have |= replacer.volumes(node, vg)
-            for disk in disks:
-                lost = [c for c in disk.children
-                        if str(c.logical_id[1]) not in have]
-                if not lost:
-                    continue
+            for disk in lost[node]:
                 feedback(f"Recreating {disk.iv_name} of {inst.name} on node"
                          f" {node}")
-                for child in lost:
-                    replacer.create_lv(node, child, child.size)
-                # The primary's new device is the sync source only when
-                # both sides are new; otherwise it resyncs from its peer.
-                fresh_pair = disk.uuid in created
-                created.add(disk.uuid)
+                # What is left of it there goes: a device cannot use one
+                # old volume with a new one.
+                replacer.drop(mirror, node, [disk], feedback)
+                # The new primary side is the sync source only when both
+                # sides are new; otherwise it resyncs from its peer.
+                source = node == inst.primary_node and all(
+                    disk in lost[n] for n in inst.all_nodes)
                 res = self.rpc.call_blockdev_create(
                     [node], mirror.for_node(disk, node), disk.size, inst.name,
-                    node == inst.primary_node and fresh_pair)[node]
+                    source)[node]
                 if res.failed:
                     raise errors.OpExecError(
                         f"Cannot create {disk.iv_name} of {inst.name} on node"
                         f" {node}: {res.fail_msg}")
-        mirror.shutdown()
+        common.shutdown_disks(self, inst, feedback, ignore_failures=True)

@@ -10,9 +10,10 @@ a node), :meth:`FakeCluster.fail_next` (the next call of a name fails).
 
 Invariants the fake enforces, as DRBD and the hypervisors do: a
 migration needs the target's disks in dual-primary mode; an instance
-starts only on a node whose disks are active as primary; a DRBD device
-is assembled only over its two existing volumes; a resync copies the
-primary's data onto the secondary.
+starts only on a node whose disks are active; a DRBD device is created
+with its two volumes (as the drbd8 driver does) and assembled only over
+existing ones; a device created as a secondary is filled from its peer
+by the next resync.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Dev:
     dual: bool = False
     #: Created over new volumes: the next resync fills it from the peer.
     fresh: bool = False
+    #: The data volume it runs over ("vg/lv").
+    data: str = ""
 
 
 @dataclasses.dataclass
@@ -82,7 +85,8 @@ class FakeCluster:
                         f"data-of-{inst.name}"
                 self.nodes[node].devs[disk.uuid] = Dev(
                     active=running, primary=running
-                    and node == inst.primary_node, connected=running)
+                    and node == inst.primary_node, connected=running,
+                    data=_lv(disk.children[0].to_dict()))
         if running:
             self.nodes[inst.primary_node].running.add(inst.name)
 
@@ -206,13 +210,19 @@ class FakeCluster:
                 raise _Fail(f"volume {lv} already exists")
             node.lvs[lv] = ""
             return "/dev/" + lv
-        self._children(node, disk)
+        # As the drbd8 driver: the volumes, the metadata, then assembled.
+        for child in disk["children"]:
+            if _lv(child) in node.lvs:
+                raise _Fail(f"volume {_lv(child)} already exists")
         old = node.devs.get(disk["uuid"])
         if old is not None and old.active:
             raise _Fail(f"drbd device {disk['iv_name']} already exists")
+        for child in disk["children"]:
+            node.lvs[_lv(child)] = ""
         node.devs[disk["uuid"]] = Dev(active=True, connected=True,
                                       primary=on_primary,
-                                      fresh=not on_primary)
+                                      fresh=not on_primary,
+                                      data=_lv(disk["children"][0]))
         return f"/dev/drbd{disk['physical_id'][4]}"
 
     def _children(self, node: Node, disk: dict[str, Any]) -> None:
@@ -240,6 +250,7 @@ class FakeCluster:
         self._children(node, disk)
         dev = self._dev(node, disk)
         dev.active, dev.connected = True, True
+        dev.data = _lv(disk["children"][0])
         dev.primary = dev.primary or on_primary
         return f"/dev/drbd{disk['physical_id'][4]}"
 
@@ -300,8 +311,7 @@ class FakeCluster:
         src = peer.devs.get(disk["uuid"])
         if src is None or not src.connected or src.fresh or not peer.alive:
             raise _Fail(f"disk {disk['iv_name']}: no peer to sync from")
-        data = _lv(disk["children"][0])
-        node.lvs[data] = peer.lvs[data]
+        node.lvs[dev.data] = peer.lvs[src.data]
         dev.fresh = False
 
     # --- instances -----------------------------------------------------------

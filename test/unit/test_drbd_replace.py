@@ -76,7 +76,7 @@ def test_change_secondary_with_a_dead_old_secondary(env: Env) -> None:
     env.run(replace(constants.REPLACE_DISK_CHG, remote_node=NEW))
     assert env.inst().secondary_nodes == [NEW]
     assert env.fake.data(INST) == {P: "survives", NEW: "survives"}
-    assert any("remove it by hand" in m for m in env.ctx.messages)
+    assert any("remove its volumes by hand" in m for m in env.ctx.messages)
 
 
 @pytest.mark.parametrize("node,match", [
@@ -163,11 +163,12 @@ def crash_after(env: Env, call: str, count: int = 1) -> None:
 
 
 @pytest.mark.parametrize("call,count", [
-    ("blockdev_create", 1),    # one new volume made
-    ("blockdev_create", 2),    # both new volumes made
     ("blockdev_shutdown", 1),  # the device stopped
+    ("blockdev_create", 1),    # a device over new volumes, syncing
+    ("drbd_wait_sync", 1),     # in sync
+    ("blockdev_shutdown", 2),  # stopped again for the swap
     ("blockdev_rename", 1),    # old volumes aside, new ones in place
-    ("blockdev_create", 3),    # device created on them
+    ("blockdev_assemble", 1),  # assembled over the new volumes
 ])
 def test_rerun_after_a_crash_on_the_same_node(env: Env, call: str,
                                               count: int) -> None:
@@ -183,7 +184,7 @@ def test_rerun_after_a_crash_on_the_same_node(env: Env, call: str,
 
 
 @pytest.mark.parametrize("call,count", [
-    ("blockdev_create", 3),        # new volumes and device on NEW
+    ("blockdev_create", 1),        # new volumes and device on NEW
     ("drbd_disconnect_net", 1),    # primary standalone
     ("drbd_attach_net", 1),        # config switched, attached
 ])
