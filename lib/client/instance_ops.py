@@ -273,12 +273,7 @@ def grow_disk(opts: argparse.Namespace, args: list[str]) -> int:
 # --- placement -----------------------------------------------------------------------
 
 def _ask(question: str, opts: argparse.Namespace) -> bool:
-    if opts.force:
-        return True
-    if not sys.stdin.isatty():
-        cli.to_stderr("Not confirmed (no terminal); use -f")
-        return False
-    return input(f"{question} y/[n]: ").strip() == "y"
+    return cli.confirm(question, opts)
 
 
 def move(opts: argparse.Namespace, args: list[str]) -> int:
