@@ -92,3 +92,24 @@ def test_verify_disks_finds_inactive_degraded_and_missing(
         env.fake.kill(S)
         bad, _, _ = env.run(opcodes.OpClusterVerifyDisks())
         assert set(bad) == {S}
+
+
+def test_grow_disk_grows_the_secondary_first_and_waits(tmp_path: Path) -> None:
+    for env in drbd_env(tmp_path):
+        env.run(opcodes.OpInstanceGrowDisk(instance_name=NAMES[0], disk=0,
+                                           amount=512))
+        assert env.inst(NAMES[0]).disks[0].size == 1024 + 512
+        grows = [n for c, n in env.fake.calls if c == "blockdev_grow"]
+        assert grows == [S, P]
+        assert "blockdev_getmirrorstatus" in env.fake.names(P)
+        assert "* instance inst1.example.com's disks are in sync" in \
+            env.ctx.messages
+
+
+def test_grow_disk_degraded_mirror_warns(tmp_path: Path) -> None:
+    for env in drbd_env(tmp_path):
+        env.fake.degrade(P, env.inst(NAMES[0]).disks[0].uuid)
+        env.run(opcodes.OpInstanceGrowDisk(instance_name=NAMES[0], disk=0,
+                                           amount=512))
+        assert any("did not report a healthy mirror" in m
+                   for m in env.ctx.messages)
