@@ -45,6 +45,7 @@ from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
+from ganeti.standins import drbd as drbd_simulator
 from ganeti.standins import lvm as simulator
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
@@ -281,7 +282,9 @@ class LocalCluster:
         env = daemonutil.child_env({
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name,
-            simulator.ENABLE_ENV: "1"})
+            simulator.ENABLE_ENV: "1",
+            drbd_simulator.ENABLE_ENV: localcluster_env.drbd_state_dir(
+                self.directory)})
         env["PATH"] = os.pathsep.join([
             *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -452,7 +455,8 @@ class LocalCluster:
         lines = ["# Source this file to drive the local cluster in "
                  f"{self.directory}."]
         for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV,
-                    simulator.ENABLE_ENV, "PYTHONPATH", "PATH"):
+                    simulator.ENABLE_ENV, drbd_simulator.ENABLE_ENV,
+                    "PYTHONPATH", "PATH"):
             lines.append(f"export {key}={shlex.quote(env[key])}")
         if self.rapi and self.rapi_password is not None:
             for key, value in (("GANETI_RAPI_URL", self.rapi_url),

@@ -43,7 +43,8 @@ its error):
 Running:
 
 - :func:`start_instance(lu, inst, feedback, hvparams=None, beparams=None)`:
-  memory and bridge checks, then ``instance_start`` with filled
+  memory and bridge checks, mirrored disks assembled on all nodes, then
+  ``instance_start`` with filled
   parameters (the overrides apply to this start only).  It does not
   change ``admin_up``; callers do (``cfg.set_instance_admin_up``).
 - :func:`shutdown_instance(lu, inst, timeout, feedback)` -> the outcome
@@ -378,6 +379,10 @@ def start_instance(lu: LogicalUnit, inst: objects.Instance,
     if check_memory:
         check_free_memory(lu, node, int(be["memory"]), inst.hypervisor,
                           f"starting instance {inst.name}")
+    if drbd.is_mirrored(inst):
+        # Ganeti 2.1: the mirror is assembled on every node first (the
+        # secondary connected), a missing secondary is only a warning.
+        assemble_disks(lu, inst, feedback, ignore_secondaries=True)
     if feedback is not None:
         feedback(f"* starting instance {inst.name} on node {node}")
     res = single(lu.rpc.call_instance_start([node], inst.to_dict(), hv, be,
