@@ -1,11 +1,7 @@
-"""Where a DRBD disk's new end goes: the minor on a new secondary, and
-the built-in choice of a new secondary node.
-
-Minors live in the disks' logical ids; a minor taken for an operation
-that has not yet written the configuration (a new secondary being set
-up) is *reserved* here, in the master's memory, until the operation
-records it or gives up (:func:`release_minors`), so two operations
-running at once never pick the same minor on a node.
+"""Where a DRBD disk's new end goes: its logical id on a new secondary
+(the minor comes from the configuration's minor map,
+``ConfigWriter.allocate_drbd_minors``), and the built-in choice of a new
+secondary node.
 
 Iallocators (external scripts) are not part of this version; the name
 ``hail`` (the standard one) selects the built-in choice instead: the
@@ -16,74 +12,19 @@ this operation already placed there.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from ganeti import constants, errors, objects
+from ganeti import errors, objects
 from ganeti.storage import drbd_ids
 
 if TYPE_CHECKING:
     from ganeti.cmdlib.base import LogicalUnit
-    from ganeti.config import ConfigWriter
 
 EC = errors.ErrorCode
 
 #: The iallocator name that selects the built-in placement.
 BUILTIN_ALLOCATOR: Final = "hail"
-#: DRBD minors a node may have (DRBD 8's default ``minor_count`` ceiling).
-MAX_MINORS: Final = 255
-
-_lock = threading.Lock()
-_reserved: dict[tuple[str, int], str] = {}
-
-
-def _walk(disk: objects.Disk) -> Iterable[objects.Disk]:
-    yield disk
-    for child in disk.children:
-        yield from _walk(child)
-
-
-def used_minors(cfg: ConfigWriter, node: str) -> set[int]:
-    """Minors the configuration gives to DRBD disks on ``node``."""
-    used = set()
-    for name in cfg.instance_names():
-        inst = cfg.get_instance(name)
-        if inst is None:
-            continue
-        for top in inst.disks:
-            for disk in _walk(top):
-                if disk.dev_type != constants.LD_DRBD8:
-                    continue
-                lid = drbd_ids.parse_logical_id(disk.logical_id)
-                if lid.node_a == node:
-                    used.add(lid.minor_a)
-                if lid.node_b == node:
-                    used.add(lid.minor_b)
-    return used
-
-
-def reserve_minors(cfg: ConfigWriter, node: str, count: int,
-                   owner: str) -> list[int]:
-    """``count`` free minors on ``node``, reserved for ``owner``."""
-    with _lock:
-        taken = used_minors(cfg, node) | {m for (n, m) in _reserved
-                                          if n == node}
-        free = [m for m in range(MAX_MINORS + 1) if m not in taken][:count]
-        if len(free) < count:
-            raise errors.OpPrereqError(
-                f"No free DRBD minor on node {node} (all {MAX_MINORS + 1}"
-                " are used)", EC.NORES)
-        for minor in free:
-            _reserved[(node, minor)] = owner
-        return free
-
-
-def release_minors(owner: str) -> None:
-    """Forget the reservations of ``owner`` (recorded or abandoned)."""
-    with _lock:
-        for key in [k for k, v in _reserved.items() if v == owner]:
-            del _reserved[key]
 
 
 def with_new_secondary(disk: objects.Disk, old: str, new: str,

@@ -390,12 +390,12 @@ class DiskReplacer:
         feedback(f"STEP 1/6 Check the disks on the primary node {primary}")
         _check_source(mirror, primary, inst.disks)
         owner = f"replace-disks:{inst.name}"
-        minors = drbd_place.reserve_minors(self.lu.cfg, new, len(inst.disks),
-                                           owner)
+        minors = self.lu.cfg.allocate_drbd_minors([new] * len(inst.disks),
+                                                  owner)
         try:
             self._move_secondary(mirror, old, new, minors, feedback)
         finally:
-            drbd_place.release_minors(owner)
+            self.lu.cfg.release_drbd_minors(owner)
 
     def _move_secondary(self, mirror: Mirror, old: str, new: str,
                         minors: list[int], feedback: Feedback) -> None:
