@@ -1,16 +1,18 @@
 """The daily operations on a DRBD instance, on a 3-node local cluster
 (fake hypervisor, lvm2 and DRBD simulators): create it, write data, fail
 over, migrate live, move the secondary with replace-disks -n, evacuate a
-node, verify-disks, then lose the primary (its node daemon killed, its
-DRBD devices gone) and fail over with --ignore-consistency.  The data
-written survives every step, on both sides of the mirror."""
+node, verify-disks, the same through the RAPI (replace-disks,
+nodes/N/evacuate, nodes/N/migrate), then lose the primary (its node
+daemon killed, its DRBD devices gone) and fail over with
+--ignore-consistency.  The data written survives every step, on both
+sides of the mirror."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from lvm_cluster_support import Plain
@@ -19,7 +21,11 @@ from ganeti import constants, daemonutil, localcluster_env
 from ganeti.localcluster import LocalCluster, LocalNode
 from ganeti.standins import drbd as drbd_simulator
 
+if TYPE_CHECKING:  # imported at run time as a plugin (assertion rewriting)
+    from rapi_cluster_support import Rapi
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytest_plugins = ["rapi_cluster_support"]
 
 INST = "db1.example.com"
 OS = "ganeti-demo-os+minimal"
@@ -121,19 +127,32 @@ def test_drbd_instance_through_the_daily_operations(story: Story) -> None:
     assert story.ok("gnt-cluster", "verify-disks").strip() == \
         "No disks need to be activated."
 
+    # The same operations through the RAPI run the real thing.
+    from rapi_cluster_support import Rapi as RapiClient
+    rapi: Rapi = RapiClient(story.lc)
+    rapi.run("POST", f"/2/instances/{INST}/replace-disks",
+             {"mode": "replace_new_secondary", "remote_node": n3.name})
+    story.check(n1, n3)
+    result = rapi.run("POST", f"/2/nodes/{n3.name}/evacuate",
+                      {"remote_node": n2.name})
+    assert result == [[INST, n2.name]], result
+    story.check(n1, n2)
+    assert rapi.run("POST", f"/2/nodes/{n1.name}/migrate") == [INST]
+    story.check(n2, n1)
+
     # The primary dies: its node daemon and its DRBD devices.
-    daemonutil.stop(constants.NODED, n1.paths)
+    daemonutil.stop(constants.NODED, n2.paths)
     sim = drbd_simulator.DrbdSimulator(
-        localcluster_env.drbd_state_dir(story.lc.directory), n1.root,
-        os.path.join(n1.root, "dev"))
+        localcluster_env.drbd_state_dir(story.lc.directory), n2.root,
+        os.path.join(n2.root, "dev"))
     sim.inject("crash")
     story.fails("--ignore-consistency", "gnt-instance", "failover", "-f",
                 INST)
     out = story.ok("gnt-instance", "failover", "-f", "--ignore-consistency",
                    INST)
     assert "make sure node" in out, out
-    assert story.nodes() == (n2.name, n1.name)
-    assert story.mark_on(n2) == MARK
+    assert story.nodes() == (n1.name, n2.name)
+    assert story.mark_on(n1) == MARK
     listing = story.ok("gnt-instance", "list", "--no-headers", "-o",
                        "name,pnode,status")
-    assert listing.split()[:2] == [INST, n2.name], listing
+    assert listing.split()[:2] == [INST, n1.name], listing
