@@ -174,8 +174,6 @@ class LUNodeEvacuate(_NodeInstancesLU):
                 free.pop(node, None)
             task.check_prereq(free, placed)
             assert task.new_node is not None
-            feedback(f"* changing the secondary of {name}: {node} ->"
-                     f" {task.new_node}")
             task.execute(feedback)
             placed[task.new_node] = placed.get(task.new_node, 0) + \
                 drbd_place.disk_space(task.inst)
