@@ -18,6 +18,7 @@ by the next resync.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -378,6 +379,29 @@ class FakeCluster:
                                    success: bool) -> None:
         if success:
             node.running.discard(inst["name"])
+
+    def _blockdev_read_data(self, node: Node, disk: dict[str, Any],
+                            offset: int, length: int) -> Any:
+        """The volume's token as the disk's only data, at offset 0."""
+        token = node.lvs.get(_lv(disk), "")
+        if offset > 0 or not token:
+            return None
+        data = token.encode()
+        return {"offset": 0, "length": len(data),
+                "data": base64.b64encode(data).decode()}
+
+    def _blockdev_write_chunk(self, node: Node, disk: dict[str, Any],
+                              offset: int, data: str) -> None:
+        """A write through a mirror: its data volume here, and the peer's
+        when connected."""
+        dev = self._dev(node, disk)
+        token = base64.b64decode(data).decode()
+        node.lvs[dev.data] = token
+        peer = self.nodes[next(n for n in disk["logical_id"][:2]
+                               if n != node.name)]
+        other = peer.devs.get(disk["uuid"])
+        if dev.connected and other is not None and other.connected:
+            peer.lvs[other.data] = token
 
     def _node_volumes(self, node: Node, vg: str) -> list[list[Any]]:
         return [[vg, lv.split("/", 1)[1], 1024] for lv in sorted(node.lvs)

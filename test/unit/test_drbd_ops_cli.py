@@ -159,3 +159,26 @@ def test_verify_disks_clean(master: Master) -> None:
     master.results[opcodes.OpClusterVerifyDisks] = [{}, [], {}]
     code, out, _ = run(gnt_cluster.commands, "verify-disks")
     assert code == 0 and out == "No disks need to be activated.\n"
+
+
+def test_modify_conversions(master: Master) -> None:
+    master.results[opcodes.OpInstanceSetParams] = [["disk_template", "drbd"]]
+    code, out, _ = run(gnt_instance.commands, "modify", "-t", "drbd", "-n",
+                       "node3", "inst1")
+    assert code == 0 and " - disk_template -> drbd" in out
+    op = master.ops[-1]
+    assert (op.disk_template, op.remote_node) == ("drbd", "node3")
+    assert run(gnt_instance.commands, "modify", "-t", "plain", "inst1")[0] == 0
+    assert master.ops[-1].remote_node is None
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["-t", "drbd"], "requires specifying a secondary node"),
+    (["-n", "node3"], "goes with -t drbd only"),
+    (["-t", "file"], "invalid choice"),
+])
+def test_modify_conversion_bad_input(master: Master, argv: list[str],
+                                     match: str) -> None:
+    code, _, err = run(gnt_instance.commands, "modify", *argv, "inst1")
+    assert code != 0 and match in err, err
+    assert master.ops == []
