@@ -1,11 +1,11 @@
 """The daily operations on a DRBD instance, on a 3-node local cluster
 (fake hypervisor, lvm2 and DRBD simulators): create it, write data, fail
 over, migrate live, move the secondary with replace-disks -n, evacuate a
-node, verify-disks, the same through the RAPI (replace-disks,
-nodes/N/evacuate, nodes/N/migrate), then lose the primary (its node
-daemon killed, its DRBD devices gone) and fail over with
---ignore-consistency.  The data written survives every step, on both
-sides of the mirror."""
+node, verify-disks, convert to plain and back to drbd on another node,
+the same operations through the RAPI (replace-disks, nodes/N/evacuate,
+nodes/N/migrate), then lose the primary (its node daemon killed, its
+DRBD devices gone) and fail over with --ignore-consistency.  The data
+written survives every step, on both sides of the mirror."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ class Story(Plain):
         return primary, next(n for n in lid[:2] if n != primary)
 
     def data_lv(self) -> str:
-        return str(self.inst()["disks"][0]["children"][0]["logical_id"][1])
+        disk = self.inst()["disks"][0]
+        data = disk["children"][0] if disk["children"] else disk  # plain
+        return str(data["logical_id"][1])
 
     def write_mark(self) -> None:
         """The instance writes through its DRBD device on the primary."""
@@ -127,31 +129,42 @@ def test_drbd_instance_through_the_daily_operations(story: Story) -> None:
     assert story.ok("gnt-cluster", "verify-disks").strip() == \
         "No disks need to be activated."
 
+    # Conversions of the stopped instance: to plain (the primary's data
+    # volume stays) and back to a mirror on another node.
+    story.ok("gnt-instance", "shutdown", INST)
+    story.ok("gnt-instance", "modify", "-t", "plain", INST)
+    assert story.inst()["disk_template"] == "plain"
+    assert story.mark_on(n1) == MARK
+    assert story.lvs(n2) == {}
+    story.ok("gnt-instance", "modify", "-t", "drbd", "-n", n3.name, INST)
+    story.ok("gnt-instance", "startup", INST)
+    story.check(n1, n3)
+
     # The same operations through the RAPI run the real thing.
     from rapi_cluster_support import Rapi as RapiClient
     rapi: Rapi = RapiClient(story.lc)
     rapi.run("POST", f"/2/instances/{INST}/replace-disks",
-             {"mode": "replace_new_secondary", "remote_node": n3.name})
-    story.check(n1, n3)
-    result = rapi.run("POST", f"/2/nodes/{n3.name}/evacuate",
-                      {"remote_node": n2.name})
-    assert result == [[INST, n2.name]], result
+             {"mode": "replace_new_secondary", "remote_node": n2.name})
     story.check(n1, n2)
+    result = rapi.run("POST", f"/2/nodes/{n2.name}/evacuate",
+                      {"remote_node": n3.name})
+    assert result == [[INST, n3.name]], result
+    story.check(n1, n3)
     assert rapi.run("POST", f"/2/nodes/{n1.name}/migrate") == [INST]
-    story.check(n2, n1)
+    story.check(n3, n1)
 
     # The primary dies: its node daemon and its DRBD devices.
-    daemonutil.stop(constants.NODED, n2.paths)
+    daemonutil.stop(constants.NODED, n3.paths)
     sim = drbd_simulator.DrbdSimulator(
-        localcluster_env.drbd_state_dir(story.lc.directory), n2.root,
-        os.path.join(n2.root, "dev"))
+        localcluster_env.drbd_state_dir(story.lc.directory), n3.root,
+        os.path.join(n3.root, "dev"))
     sim.inject("crash")
     story.fails("--ignore-consistency", "gnt-instance", "failover", "-f",
                 INST)
     out = story.ok("gnt-instance", "failover", "-f", "--ignore-consistency",
                    INST)
     assert "make sure node" in out, out
-    assert story.nodes() == (n1.name, n2.name)
+    assert story.nodes() == (n1.name, n3.name)
     assert story.mark_on(n1) == MARK
     listing = story.ok("gnt-instance", "list", "--no-headers", "-o",
                        "name,pnode,status")
