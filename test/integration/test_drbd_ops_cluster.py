@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +23,7 @@ import pytest
 from lvm_cluster_support import Plain
 
 from ganeti import constants, daemonutil, localcluster_env
-from ganeti.localcluster import LocalCluster, LocalNode
+from ganeti.localcluster import LocalCluster, LocalNode, command_path
 from ganeti.standins import drbd as drbd_simulator
 
 if TYPE_CHECKING:  # imported at run time as a plugin (assertion rewriting)
@@ -32,6 +37,8 @@ OS = "ganeti-demo-os+minimal"
 MARK = b"written by the instance before the operations\n"
 #: Where the mark goes on the disk (past what the OS scripts write).
 OFFSET = 64 * 1024 * 1024
+#: Bound on waiting for a job log line of a running replace-disks.
+MARKER_TIMEOUT = 120.0
 
 
 class Story(Plain):
@@ -169,3 +176,93 @@ def test_drbd_instance_through_the_daily_operations(story: Story) -> None:
     listing = story.ok("gnt-instance", "list", "--no-headers", "-o",
                        "name,pnode,status")
     assert listing.split()[:2] == [INST, n1.name], listing
+
+
+def _replace_until(story: Story, *markers: str) -> subprocess.Popen[str]:
+    """Start ``replace-disks -s``; return once its job log showed
+    ``markers`` in turn (the simulator holds the resync that follows)."""
+    proc = subprocess.Popen(
+        [sys.executable, command_path("gnt-instance"), "replace-disks", "-s",
+         INST], env={**story.lc.env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    seen, wanted = [], list(markers)
+    deadline = time.monotonic() + MARKER_TIMEOUT
+    while wanted:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(left, 0))
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{wanted!r} never came: {''.join(seen)}")
+        seen.append(line)
+        if wanted[0] in line:
+            wanted.pop(0)
+    return proc
+
+
+def _crash_master(story: Story, proc: subprocess.Popen[str]) -> None:
+    """The master daemon dies (SIGKILL) and starts again."""
+    master = story.lc.master()
+    pid = daemonutil.running_pid(constants.MASTERD, master.paths)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    if proc.stdout is not None:
+        proc.stdout.close()
+    while daemonutil.process_alive(pid):
+        time.sleep(0.05)  # the kernel reaps it; nothing to wait on
+    daemonutil.start(constants.MASTERD, ["--rpc-transport", "https"],
+                     env=story.lc.env(master))
+
+
+def test_replace_disks_after_a_master_crash(story: Story) -> None:
+    """replace-disks -s interrupted by a master crash while the new
+    volumes sync (a rerun rolls back and replaces), then after the swap
+    (a rerun finishes); the configuration names existing volumes at
+    every point and the data survives."""
+    n1, n2 = story.n1, story.n2
+    story.ok("gnt-instance", "add", "--no-name-check", "--no-ip-check",
+             "-t", "drbd", "-o", OS, "--disk", "0:size=128M", "-n",
+             f"{n1.name}:{n2.name}", INST)
+    story.write_mark()
+    story.check(n1, n2)
+    data = story.data_lv()
+    sim = drbd_simulator.DrbdSimulator(
+        localcluster_env.drbd_state_dir(story.lc.directory), n2.root,
+        os.path.join(n2.root, "dev"))
+
+    def volumes() -> set[str]:
+        return set(story.lvs(n2))
+
+    # 1. The master dies while the device over the new volumes syncs.
+    sim.set_step(0)
+    _crash_master(story, _replace_until(story, "STEP 3/6",
+                                        "waiting for the disks"))
+    assert {data, data + "_new"} <= volumes()
+    sim.set_step(drbd_simulator.DEFAULT_STEP)
+    out = story.ok("gnt-instance", "replace-disks", "-s", INST)
+    assert "Rolling back the interrupted replacement" in out, out
+    assert not [v for v in volumes() if v.endswith(("_new", "_replaced"))]
+    story.check(n1, n2)
+
+    # 2. The master dies after the swap, while the device catches up.
+    story.write_mark()
+    sim.set_step(0)
+    proc = _replace_until(story, "STEP 3/6", "waiting for the disks")
+    sim.advance(60)  # the new volumes are in sync: the swap follows
+    deadline = time.monotonic() + MARKER_TIMEOUT
+    while not {data, data + "_replaced"} <= volumes():
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            "the swap did not happen, or the resync after it was not held"
+        time.sleep(0.1)  # the job's progress is in another process
+    _crash_master(story, proc)
+    assert data in volumes()  # the configured name exists throughout
+    sim.set_step(drbd_simulator.DEFAULT_STEP)
+    out = story.ok("gnt-instance", "replace-disks", "-s", INST)
+    assert "Finishing the interrupted replacement" in out, out
+    assert not [v for v in volumes() if v.endswith(("_new", "_replaced"))]
+    story.check(n1, n2)
