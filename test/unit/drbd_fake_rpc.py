@@ -59,6 +59,7 @@ class Node:
     devs: dict[str, Dev] = dataclasses.field(default_factory=dict)
     running: set[str] = dataclasses.field(default_factory=set)
     degraded: set[str] = dataclasses.field(default_factory=set)
+    vg_free: int = 100000
 
 
 def _lv(disk: dict[str, Any]) -> str:
@@ -345,7 +346,8 @@ class FakeCluster:
         return sorted(node.running)
 
     def _node_info(self, node: Node, *args: Any) -> dict[str, Any]:
-        return {"memory_free": 4096, "vg_free": 100000, "vg_size": 200000}
+        return {"memory_free": 4096, "vg_free": node.vg_free,
+                "vg_size": 200000}
 
     def _bridges_exist(self, node: Node, bridges: list[str]) -> None:
         return None

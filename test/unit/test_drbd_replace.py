@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from drbd_fake_rpc import INST, NODES, Env, drbd_env
 
 from ganeti import constants, errors, opcodes
-from ganeti.cmdlib import instance_replace
+from ganeti.cmdlib import drbd_net, instance_replace
 
 P, S, NEW = NODES
 
@@ -221,3 +222,32 @@ def test_suffixes_are_documented() -> None:
     doc = instance_replace.__doc__ or ""
     assert instance_replace.NEW_SUFFIX in doc
     assert instance_replace.OLD_SUFFIX in doc
+
+
+def test_change_secondary_without_room_on_the_new_node(env: Env) -> None:
+    env.fake.nodes[NEW].vg_free = 1000   # the mirror needs 1024 + 128
+    env.fails(replace(constants.REPLACE_DISK_CHG, remote_node=NEW),
+              errors.OpPrereqError,
+              f"Not enough free space in volume group xenvg on node {NEW}")
+    assert env.fake.nodes[NEW].lvs == {}
+
+
+def test_new_secondary_dying_mid_sync(env: Env,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drbd_net, "SYNC_POLL", 0.0)
+    env.fake.write(INST, "payload")
+    real = env.fake._drbd_wait_sync
+
+    def dies(node: Any, *args: Any) -> Any:
+        env.fake.kill(NEW)  # the peer dies while the mirror syncs
+        return real(node, *args)
+    monkeypatch.setattr(env.fake, "_drbd_wait_sync", dies)
+    env.fails(replace(constants.REPLACE_DISK_CHG, remote_node=NEW),
+              errors.OpExecError, "Cannot follow the resync")
+    # Recorded before the sync: the primary's data is intact, the old
+    # secondary's volumes are still there (not removed), nothing points
+    # at a missing volume on a live node.
+    assert env.inst().secondary_nodes == [NEW]
+    assert env.fake.data(INST)[P] == "payload"
+    assert env.fake.nodes[S].lvs
+    assert "STEP 6/6" not in " ".join(env.ctx.messages)
