@@ -214,3 +214,50 @@ class LUNodeMigrate(_NodeInstancesLU):
                 feedback)
             moved.append(name)
         return moved
+
+
+class LUNodeEvacStrategy(LogicalUnit):
+    """Where the secondary instances of ``nodes`` would go (Ganeti 2.1's
+    evacuation strategy; nothing moves): ``[[instance, new secondary],
+    ...]``, all to ``remote_node`` or spread by the built-in placement."""
+
+    OP = opcodes.OpNodeEvacStrategy
+    op: opcodes.OpNodeEvacStrategy
+
+    def expand_names(self) -> LockRequest:
+        self.op.nodes = [self.expand_node_name(n) for n in self.op.nodes]
+        if self.op.remote_node is not None:
+            self.op.remote_node = self.expand_node_name(self.op.remote_node)
+        return LockRequest(node=ALL, node_shared=True)
+
+    def check_prereq(self) -> None:
+        if self.op.remote_node is None and self.op.iallocator is None:
+            raise errors.OpPrereqError(
+                "Give the new secondary node (remote_node) or the iallocator"
+                f" ({drbd_place.BUILTIN_ALLOCATOR})", EC.INVAL)
+        if self.op.remote_node in self.op.nodes:
+            raise errors.OpPrereqError(
+                f"Node {self.op.remote_node} is one of the nodes to evacuate",
+                EC.INVAL)
+        if self.op.iallocator is not None:
+            drbd_place.check_allocator(self.op.iallocator)
+
+    def execute(self, feedback: Feedback) -> list[list[str]]:
+        evacuated = set(self.op.nodes)
+        moving = []
+        for name in sorted(self.cfg.instance_names()):
+            inst = self.cfg.get_instance(name)
+            if inst is not None and evacuated & set(inst.secondary_nodes):
+                moving.append(inst)
+        if self.op.remote_node is not None:
+            return [[inst.name, self.op.remote_node] for inst in moving]
+        free = drbd_place.vg_free(self, [n for n in self.cfg.node_names()
+                                         if n not in evacuated])
+        placed: dict[str, int] = {}
+        result = []
+        for inst in moving:
+            node = drbd_place.choose_secondary(self, inst, evacuated, free,
+                                               placed)
+            placed[node] = placed.get(node, 0) + drbd_place.disk_space(inst)
+            result.append([inst.name, node])
+        return result

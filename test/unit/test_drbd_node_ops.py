@@ -113,3 +113,21 @@ def test_grow_disk_degraded_mirror_warns(tmp_path: Path) -> None:
                                            amount=512))
         assert any("did not report a healthy mirror" in m
                    for m in env.ctx.messages)
+
+
+def test_evacuation_strategy_spreads_by_free_space(tmp_path: Path) -> None:
+    for env in drbd_env(tmp_path, instances=2):
+        # node1 is everyone's primary: node3 is the only candidate.
+        result = env.run(opcodes.OpNodeEvacStrategy(nodes=[S],
+                                                    iallocator="hail"))
+        assert result == [[NAMES[0], NEW], [NAMES[1], NEW]]
+        assert env.run(opcodes.OpNodeEvacStrategy(
+            nodes=[S], remote_node=NEW)) == [[n, NEW] for n in NAMES[:2]]
+        env.fake.nodes[NEW].vg_free = 1500   # room for one mirror only
+        env.fails(opcodes.OpNodeEvacStrategy(nodes=[S], iallocator="hail"),
+                  errors.OpPrereqError, f"No node can take the secondary of"
+                  f" instance {NAMES[1]}")
+        env.fails(opcodes.OpNodeEvacStrategy(nodes=[S], remote_node=S),
+                  errors.OpPrereqError, "one of the nodes to evacuate")
+        # Nothing moved.
+        assert env.inst(NAMES[0]).secondary_nodes == [S]
