@@ -248,7 +248,9 @@ def blockdev_getsizes(disks: list[dict[str, Any]]) -> list[int | None]:
     ctx = storage_context()
     devices = [device(decode_disk(value, f"disk {index}"), ctx)
                for index, value in enumerate(disks)]
-    return [dev.size_mib if dev.exists() else None for dev in devices]
+    # A mirror's size is its data volume's, there while DRBD is down too.
+    return [dev.size_mib if (dev.data.exists() if isinstance(
+        dev, Drbd8Device) else dev.exists()) else None for dev in devices]
 
 
 @handler("file_storage_dir_create")

@@ -10,7 +10,8 @@ compute its own.
 - :func:`node_ips(cfg)`: node name -> secondary IP of every node.
 - :func:`disk_for_node(cfg, disk, node)` / :func:`disks_for_node`: copies
   with the physical ids for ``node`` (any template: LVs and files get
-  their logical id as physical id), ready for ``to_dict()``.
+  their logical id as physical id) and, for DRBD disks, the effective
+  disk parameters, ready for ``to_dict()``.
 - :func:`mirror_status(lu, inst, node)`: the
   :class:`~ganeti.storage.base.SyncStatus` of each disk on ``node``.
 - :func:`wait_for_sync(lu, inst, feedback)`: poll the primary until the
@@ -61,9 +62,16 @@ def node_ips(cfg: ConfigWriter) -> dict[str, str]:
 
 def disk_for_node(cfg: ConfigWriter, disk: objects.Disk, node: str,
                   ips: dict[str, str] | None = None) -> objects.Disk:
-    """A copy of ``disk`` with the physical ids ``node`` must get."""
-    return drbd_ids.for_node(disk, node, ips if ips is not None
+    """A copy of ``disk`` with the physical ids ``node`` must get; a DRBD
+    disk also with its effective parameters (the cluster's drbd
+    diskparams under the disk's own), which its driver applies whenever
+    it sets the device up."""
+    sent = drbd_ids.for_node(disk, node, ips if ips is not None
                              else node_ips(cfg))
+    if sent.dev_type == constants.LD_DRBD8:
+        sent.params = cfg.get_cluster().fill_disk(constants.DT_DRBD8,
+                                                  disk.params)
+    return sent
 
 
 def disks_for_node(cfg: ConfigWriter, disks: Sequence[objects.Disk],

@@ -369,6 +369,7 @@ class LUInstanceCreate(LogicalUnit):
             for port in getattr(self, "_drbd_ports", []):
                 self.cfg.release_port(port)
             self._drbd_ports: list[int] = []
+            self._drbd_ids: list[templates.DrbdIds] | None = None
             self._drop_lock()
 
     # -- phases --
@@ -475,17 +476,18 @@ class LUInstanceCreate(LogicalUnit):
         if self.op.dry_run:
             return [templates.DrbdIds(constants.FIRST_DRBD_PORT, 0, 1, "")
                     for _ in specs]
-        if getattr(self, "_drbd_ids", None) is None:
+        ids = getattr(self, "_drbd_ids", None)
+        if ids is None:
             minors = self.cfg.allocate_drbd_minors(
                 [self.pnode, self.snode] * len(specs), self._owner)
             ports = self._drbd_ports = []
             for _ in specs:
                 ports.append(self.cfg.allocate_port())
-            self._drbd_ids = [
+            ids = self._drbd_ids = [
                 templates.DrbdIds(port, minors[2 * i], minors[2 * i + 1],
                                   secrets.token_hex(16))
                 for i, port in enumerate(ports)]
-        return list(self._drbd_ids)
+        return list(ids)
 
     def _read_export(self, src_node: str) -> None:
         """Import mode: read the export's config.ini from ``src_node``;

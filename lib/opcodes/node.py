@@ -99,7 +99,8 @@ class OpRepairNodeStorage(OpCode):
 
 
 class OpNodeSetParams(OpCode):
-    """Change a node's role (``gnt-node modify``, RAPI ``role``).
+    """Change a node's role or secondary IP (``gnt-node modify``, RAPI
+    ``role``).
 
     The flags are tri-state: None leaves the flag unchanged.
     """
@@ -119,12 +120,15 @@ class OpNodeSetParams(OpCode):
     auto_promote: bool = field(
         default=False, check=ht.TBool,
         doc="Promote other nodes if the candidate pool gets too small")
+    secondary_ip: str | None = field(
+        default=None, check=ht.TIPAddress,
+        doc="New secondary (replication) IP of the node")
 
     def check_consistency(self) -> None:
         flags = [self.master_candidate, self.offline, self.drained]
-        if all(f is None for f in flags):
+        if all(f is None for f in flags) and self.secondary_ip is None:
             self.reject("node_name", "no modification requested (set "
-                       "master_candidate, offline or drained)")
+                       "master_candidate, offline, drained or secondary_ip)")
         if sum(1 for f in flags if f) > 1:
             self.reject("master_candidate", "only one of master_candidate, "
                        "offline and drained can be set to true")

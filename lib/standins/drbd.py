@@ -42,30 +42,35 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import pathutils
 from ganeti.standins import statefile
+from ganeti.standins.drbd_world import (
+    DEFAULT_STEP,
+    FAULTS,
+    World,
+    file_kib,
+    read_md,
+    write_md,
+)
 from ganeti.utils import process
+
+if TYPE_CHECKING:
+    from ganeti.storage.drbd.runner import DrbdRunner
 
 ENABLE_ENV: Final = "GANETI_DRBD_SIMULATOR"
 VERSION_ENV: Final = "GANETI_DRBD_SIMULATOR_VERSION"
 DEFAULT_VERSION: Final = "8.4.11"
-#: Virtual seconds a status observation lets a resync advance.
-DEFAULT_STEP: Final = 5.0
 #: Resync rate until one is set (KiB/s; DRBD's default 250 KiB/s is slow
 #: for a simulation, Ganeti's default is 60 MiB/s).
 DEFAULT_RATE_KIB: Final = 60 * 1024
-MD_MAGIC: Final = b"GANETI-DRBD-SIMULATOR-MD\n"
-FAULTS: Final = ("crash", "disk-failure", "split-brain")
 _ERR_CONFIG: Final = 10
 _ERR_STATE: Final = 11
-_API: Final = {"8": "api:1/proto:86-101", "9": "api:2/proto:86-122"}
 
 
 class _Failed(Exception):
@@ -94,59 +99,6 @@ def _kib(text: str) -> int:
     scale = {"": 1, "k": 1, "m": 1024, "g": 1024 * 1024}[
         match.group(2).lower()]
     return int(match.group(1)) * scale
-
-
-def _file_kib(path: str) -> int:
-    try:
-        return os.stat(path).st_size // 1024
-    except OSError:
-        return 0
-
-
-def read_md(path: str) -> dict[str, Any] | None:
-    """The metadata header of a metadata volume, or None."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return None
-    if not head.startswith(MD_MAGIC):
-        return None
-    body = head[len(MD_MAGIC):].split(b"\0", 1)[0]
-    try:
-        md: dict[str, Any] = json.loads(body)
-    except ValueError:
-        return None
-    return md
-
-
-def write_md(path: str, md: dict[str, Any]) -> None:
-    data = MD_MAGIC + json.dumps(md, sort_keys=True).encode() + b"\0"
-    with open(path, "r+b") as handle:
-        handle.write(data)
-
-
-def copy_changed(source: str, target: str) -> None:
-    """Make ``target`` hold ``source``'s bytes (data ranges only; both are
-    sparse backing files of the same size or the target is smaller)."""
-    block = 1024 * 1024
-    with open(source, "rb") as src, open(target, "r+b") as dst:
-        size = os.fstat(src.fileno()).st_size
-        offset = 0
-        while offset < size:
-            try:
-                offset = os.lseek(src.fileno(), offset, os.SEEK_DATA)
-                end = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
-            except OSError:
-                break
-            src.seek(offset)
-            dst.seek(offset)
-            while offset < end:
-                chunk = src.read(min(block, end - offset))
-                if not chunk:
-                    break
-                dst.write(chunk)
-                offset += len(chunk)
 
 
 class DrbdSimulator:
@@ -178,7 +130,9 @@ class DrbdSimulator:
         with self._state() as state:
             return str(state["version"]).split(".")[0]
 
-    def runner(self) -> Any:
+    def runner(self) -> DrbdRunner:
+        """A runner whose commands this simulator answers (imported here:
+        the driver's package imports this module)."""
         from ganeti.storage.drbd.runner import DrbdRunner
         return DrbdRunner(executor=self, proc_reader=self.read_proc,
                           dev_dir=self.dev_dir, version_key=None)
@@ -190,7 +144,7 @@ class DrbdSimulator:
         try:
             with self._state() as state:
                 self._me(state)
-                _World(state).tick(observe=False)
+                World(state).tick(observe=False)
                 if tool == "drbdmeta":
                     out = self._drbdmeta(state, args)
                 elif tool == "drbdsetup" and args:
@@ -201,7 +155,7 @@ class DrbdSimulator:
                     out = handler(state, args[1:])
                 else:
                     raise _Failed(f"{tool}: not simulated", 20)
-                _World(state).tick(observe=False)
+                World(state).tick(observe=False)
         except _Failed as err:
             return _result(argv, err.code, "", f"{err}\n")
         return _result(argv, 0, out, "")
@@ -210,7 +164,7 @@ class DrbdSimulator:
         """This node's ``/proc/drbd`` (one observation)."""
         with self._state() as state:
             self._me(state)
-            world = _World(state)
+            world = World(state)
             world.tick(observe=True)
             return world.proc_drbd(self.node)
 
@@ -221,7 +175,7 @@ class DrbdSimulator:
         """Inject ``fault`` (see :data:`FAULTS`) on ``node`` (default this
         one); ``disk-failure`` and ``split-brain`` name a ``minor``."""
         with self._state() as state:
-            world = _World(state)
+            world = World(state)
             world.tick(observe=False)
             world.inject(fault, node or self.node, minor)
             world.tick(observe=False)
@@ -229,7 +183,7 @@ class DrbdSimulator:
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass for every resync."""
         with self._state() as state:
-            world = _World(state)
+            world = World(state)
             world.tick(observe=False)
             world.progress(seconds)
             world.tick(observe=False)
@@ -330,6 +284,7 @@ class DrbdSimulator:
         dev["disk_state"] = md["disk"]
         dev["options"] = sorted(a for a in args if a.startswith("--"))
         self._set_rate(dev, opts)
+        World(state).attached(self.node, rest[0])
         return ""
 
     @staticmethod
@@ -345,7 +300,7 @@ class DrbdSimulator:
             raise _Failed(f"Invalid protocol '{opts['protocol']}'")
         return {"local": local, "remote": remote,
                 "secret": opts.get("shared-secret", ""),
-                "two_primaries": "allow-two-primaries" in opts,
+                "two_primaries": opts.get("allow-two-primaries", "no") in ("", "yes"),
                 "discard_my_data": "discard-my-data" in opts}
 
     def _cmd_connect(self, state: dict[str, Any], args: list[str]) -> str:
@@ -418,7 +373,7 @@ class DrbdSimulator:
         opts, rest = _opts(args)
         dev = self._dev_of(state, rest[0] if rest else "")
         force = "force" in opts or "overwrite-data-of-peer" in opts
-        world = _World(state)
+        world = World(state)
         peer = world.peer_of(self.node, dev)
         if peer is not None and peer["role"] == "Primary" and not (
                 dev["net"]["two_primaries"] and peer["net"]["two_primaries"]):
@@ -445,7 +400,7 @@ class DrbdSimulator:
     def _cmd_detach(self, state: dict[str, Any], args: list[str]) -> str:
         _, rest = _opts(args)
         dev = self._dev(state, rest[0] if rest else "")
-        if dev["role"] == "Primary" and _World(state).peer_of(
+        if dev["role"] == "Primary" and World(state).peer_of(
                 self.node, dev) is None:
             raise _Failed(f"{rest[0]}: State change failed: (-2) Need access"
                           " to UpToDate data", _ERR_STATE)
@@ -468,7 +423,7 @@ class DrbdSimulator:
         dev = self._dev(state, rest[0] if rest else "")
         if dev["disk"] is None:
             raise _Failed(f"{rest[0]}: (138) Device does not have a disk")
-        if "size" in opts and _kib(opts["size"]) > _file_kib(
+        if "size" in opts and _kib(opts["size"]) > file_kib(
                 dev["disk"]["data"]):
             raise _Failed(f"{rest[0]}: (111) Low.dev. smaller than requested"
                           " DRBD-dev. size.")
@@ -481,7 +436,7 @@ class DrbdSimulator:
 
     def _cmd_status(self, state: dict[str, Any], args: list[str]) -> str:
         _, rest = _opts(args)
-        world = _World(state)
+        world = World(state)
         world.tick(observe=True)
         names = rest or sorted(self._me(state)["resources"])
         return json.dumps([world.status_json(self.node, name, self._res(
@@ -489,7 +444,7 @@ class DrbdSimulator:
 
     def _cmd_events2(self, state: dict[str, Any], args: list[str]) -> str:
         _, rest = _opts(args)
-        world = _World(state)
+        world = World(state)
         world.tick(observe=True)
         names = rest or sorted(self._me(state)["resources"])
         lines = [line for name in names for line in world.events2(
@@ -505,375 +460,6 @@ def _result(argv: Sequence[str], code: int, out: str,
         fail_reason=f"exited with exit code {code}" if code else "")
 
 
-class _World:
-    """The shared state seen from above: pairs, resyncs, data, devices."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-    def devices(self) -> list[tuple[str, str, dict[str, Any]]]:
-        return [(node, minor, dev) for node, info in
-                sorted(self.state["nodes"].items())
-                for minor, dev in sorted(info["devices"].items())]
-
-    def peer_of(self, node: str, dev: dict[str, Any]) -> dict[str, Any] | None:
-        """The connected peer device of ``dev``, or None."""
-        found = self._peer(node, dev)
-        return found[2] if found else None
-
-    def _peer(self, node: str, dev: dict[str, Any]
-              ) -> tuple[str, str, dict[str, Any]] | None:
-        net = dev["net"]
-        if net is None:
-            return None
-        for other_node, minor, other in self.devices():
-            onet = other["net"]
-            if other_node != node and onet is not None \
-                    and onet["local"] == net["remote"] \
-                    and onet["remote"] == net["local"] \
-                    and onet["secret"] == net["secret"]:
-                return other_node, minor, other
-        return None
-
-    @staticmethod
-    def _key(node: str, minor: str) -> str:
-        return f"{node}#{minor}"
-
-    def _link_key(self, node: str, minor: str, peer: tuple[str, str, Any]
-                  ) -> str:
-        return "|".join(sorted([self._key(node, minor),
-                                self._key(peer[0], peer[1])]))
-
-    def set_disk_state(self, dev: dict[str, Any], disk_state: str) -> None:
-        dev["disk_state"] = disk_state
-        if dev["disk"] is not None:
-            md = read_md(dev["disk"]["meta"]) or {"gen": 0}
-            md["disk"] = disk_state
-            write_md(dev["disk"]["meta"], md)
-
-    def syncing_to(self, dev: dict[str, Any]) -> bool:
-        return any(link.get("sync") and link["sync"]["target"] is dev
-                   for link in self._live_links().values())
-
-    def _live_links(self) -> dict[str, dict[str, Any]]:
-        result = {}
-        for key, link in self.state["links"].items():
-            sync = link.get("sync")
-            if sync:
-                node, minor = sync["target_key"].split("#", 1)
-                target = self.state["nodes"].get(node, {}).get(
-                    "devices", {}).get(minor)
-                link = dict(link, sync=dict(sync, target=target))
-            result[key] = link
-        return result
-
-    def start_sync(self, node: str, source: dict[str, Any],
-                   target: dict[str, Any]) -> None:
-        """A full resync from ``source`` (on ``node``) to its peer."""
-        found = self._peer(node, source)
-        if found is None or target["disk"] is None or source["disk"] is None:
-            return
-        minor = next(m for m, d in self.state["nodes"][node]["devices"].items()
-                     if d is source)
-        self._sync_link(self._link_key(node, minor, found), source, target,
-                        node, minor, found[0], found[1])
-
-    def tick(self, observe: bool) -> None:
-        """Bring the world up to date: connections made or lost, resyncs
-        advanced (``observe``: by one step), data copied, devices."""
-        current: dict[str, tuple[str, str, str, str]] = {}
-        for node, minor, dev in self.devices():
-            found = self._peer(node, dev)
-            if found is not None:
-                current[self._link_key(node, minor, found)] = (
-                    node, minor, found[0], found[1])
-        links = self.state["links"]
-        for key in [k for k in links if k not in current]:
-            del links[key]
-        for key, (node, minor, pnode, pminor) in current.items():
-            if key not in links:
-                self._establish(key, node, minor, pnode, pminor)
-        if observe:
-            self.progress(float(self.state.get("step", DEFAULT_STEP)))
-        self._replicate()
-        self._device_links()
-
-    def _dev_at(self, key: str) -> dict[str, Any]:
-        node, minor = key.split("#", 1)
-        dev: dict[str, Any] = self.state["nodes"][node]["devices"][minor]
-        return dev
-
-    def _establish(self, key: str, node: str, minor: str, pnode: str,
-                   pminor: str) -> None:
-        """A new connection: decide whether and which way to resync."""
-        dev, peer = (self.state["nodes"][node]["devices"][minor],
-                     self.state["nodes"][pnode]["devices"][pminor])
-        links = self.state["links"]
-        if dev["split_brain"] or peer["split_brain"] or (
-                dev["dirty"] and peer["dirty"]):
-            if dev["net"]["discard_my_data"] or peer["net"]["discard_my_data"]:
-                loser = dev if dev["net"]["discard_my_data"] else peer
-                for one in (dev, peer):
-                    one["split_brain"] = one["dirty"] = False
-                    one["net"]["discard_my_data"] = False
-                winner = peer if loser is dev else dev
-                self._sync_link(key, winner, loser, pnode if loser is dev
-                                else node, pminor if loser is dev else minor,
-                                node if loser is dev else pnode,
-                                minor if loser is dev else pminor)
-                return
-            for one in (dev, peer):  # split brain detected: StandAlone
-                one["split_brain"] = True
-                one["net"] = None
-            return
-        links[key] = {"sync": None}
-        if dev["disk"] is None or peer["disk"] is None:
-            return
-        states = (dev["disk_state"], peer["disk_state"])
-        if states == ("UpToDate", "UpToDate"):
-            if dev["dirty"] != peer["dirty"]:
-                src = (node, minor) if dev["dirty"] else (pnode, pminor)
-                dst = (pnode, pminor) if dev["dirty"] else (node, minor)
-                self._sync_link(key, self._dev_at(self._key(*src)),
-                                self._dev_at(self._key(*dst)), *src, *dst)
-        elif "UpToDate" in states:
-            src, dst = ((node, minor), (pnode, pminor)) if \
-                states[0] == "UpToDate" else ((pnode, pminor), (node, minor))
-            self._sync_link(key, self._dev_at(self._key(*src)),
-                            self._dev_at(self._key(*dst)), *src, *dst)
-        dev["dirty"] = peer["dirty"] = False
-
-    def _sync_link(self, key: str, source: dict[str, Any],
-                   target: dict[str, Any], snode: str, sminor: str,
-                   tnode: str, tminor: str) -> None:
-        total = max(1, _file_kib(source["disk"]["data"]))
-        self.state["links"][key] = {"copied": None, "sync": {
-            "source_key": self._key(snode, sminor),
-            "target_key": self._key(tnode, tminor),
-            "total": total, "left": total}}
-        self.set_disk_state(target, "Inconsistent")
-
-    def progress(self, seconds: float) -> None:
-        for link in self.state["links"].values():
-            sync = link.get("sync")
-            if not sync:
-                continue
-            source = self._dev_at(sync["source_key"])
-            sync["left"] = max(0, int(sync["left"]
-                                      - source["rate"] * seconds))
-            if sync["left"] == 0:
-                link["sync"] = None
-                self.set_disk_state(self._dev_at(sync["target_key"]),
-                                    "UpToDate")
-
-    def _replicate(self) -> None:
-        """Copy what a primary wrote to its connected peer's data volume;
-        a primary without a peer may write alone (it is dirty then)."""
-        linked = set()
-        for key, link in self.state["links"].items():
-            a, b = (self._dev_at(k) for k in key.split("|"))
-            linked.update({id(a), id(b)})
-            if a["disk"] is None or b["disk"] is None:
-                continue
-            if a["role"] == "Primary" and b["role"] == "Primary":
-                src, dst = sorted((a, b), key=lambda d: os.stat(
-                    d["disk"]["data"]).st_mtime_ns, reverse=True)
-            elif a["role"] == "Primary":
-                src, dst = a, b
-            elif b["role"] == "Primary":
-                src, dst = b, a
-            else:
-                continue
-            info = os.stat(src["disk"]["data"])
-            stamp = [src["disk"]["data"], info.st_size, info.st_mtime_ns]
-            if link.get("copied") != stamp:
-                copy_changed(src["disk"]["data"], dst["disk"]["data"])
-                link["copied"] = stamp
-        for _, _, dev in self.devices():
-            if dev["role"] == "Primary" and id(dev) not in linked:
-                dev["dirty"] = True
-
-    def _target(self, node: str, dev: dict[str, Any]) -> str | None:
-        if dev["disk"] is not None:
-            return str(dev["disk"]["data"])
-        peer = self.peer_of(node, dev)
-        if peer is not None and peer["disk"] is not None:
-            return str(peer["disk"]["data"])
-        return None
-
-    def _device_links(self) -> None:
-        """``<dev_dir>/drbd<minor>`` of every node: a link to the data."""
-        for node, info in self.state["nodes"].items():
-            dev_dir = info["dev_dir"]
-            wanted = {f"drbd{minor}": self._target(node, dev)
-                      for minor, dev in info["devices"].items()}
-            with contextlib.suppress(FileNotFoundError):
-                for name in os.listdir(dev_dir):
-                    if re.fullmatch(r"drbd\d+", name) and not wanted.get(name):
-                        os.unlink(os.path.join(dev_dir, name))
-            for name, target in wanted.items():
-                if target is None:
-                    continue
-                path = os.path.join(dev_dir, name)
-                if os.path.islink(path) and os.readlink(path) == target:
-                    continue
-                os.makedirs(dev_dir, exist_ok=True)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                os.symlink(target, path)
-
-    # --- faults --------------------------------------------------------------
-
-    def inject(self, fault: str, node: str, minor: int | None) -> None:
-        info = self.state["nodes"].get(node)
-        if info is None:
-            raise ValueError(f"No DRBD node {node}")
-        if fault == "crash":
-            info["devices"], info["resources"] = {}, {}
-            return
-        dev = info["devices"].get(str(minor))
-        if dev is None:
-            raise ValueError(f"No DRBD minor {minor} on node {node}")
-        if fault == "disk-failure":
-            dev["disk"] = None
-            dev["disk_state"] = "Diskless"
-        elif fault == "split-brain":
-            peer = self.peer_of(node, dev)
-            for one in (dev, peer) if peer else (dev,):
-                one["split_brain"] = one["dirty"] = True
-                one["net"] = None
-        else:
-            raise ValueError(f"Unknown fault {fault!r} (known: "
-                             f"{', '.join(FAULTS)})")
-
-    # --- output formats ------------------------------------------------------
-
-    def _view(self, node: str, minor: str) -> dict[str, Any]:
-        """What one device sees: DRBD's words for its state."""
-        dev = self.state["nodes"][node]["devices"][minor]
-        nine = str(self.state["version"]).startswith("9")
-        view: dict[str, Any] = {
-            "role": dev["role"], "disk": dev.get("disk_state", "Diskless")
-            if dev["disk"] is not None else "Diskless",
-            "peer_role": "Unknown", "peer_disk": "DUnknown",
-            "cs": "StandAlone", "repl": "Off", "percent": None, "eta": None,
-            "oos": 0, "total": 0}
-        if dev["net"] is None:
-            return view
-        view["cs"] = "Connecting" if nine else "WFConnection"
-        found = self._peer(node, dev)
-        if found is None:
-            return view
-        peer = found[2]
-        view.update(cs="Connected", repl="Established",
-                    peer_role=peer["role"],
-                    peer_disk=peer.get("disk_state", "Diskless")
-                    if peer["disk"] is not None else "Diskless")
-        link = self.state["links"].get(self._link_key(node, minor, found), {})
-        sync = link.get("sync")
-        if sync:
-            source = sync["source_key"] == self._key(node, minor)
-            repl = "SyncSource" if source else "SyncTarget"
-            rate = max(1, self._dev_at(sync["source_key"])["rate"])
-            view.update(repl=repl, cs=repl, oos=sync["left"],
-                        total=sync["total"],
-                        percent=round(100.0 * (sync["total"] - sync["left"])
-                                      / sync["total"], 1),
-                        eta=math.ceil(sync["left"] / rate))
-        return view
-
-    def proc_drbd(self, node: str) -> str:
-        version = str(self.state["version"])
-        major = version.split(".")[0]
-        lines = [f"version: {version} ({_API.get(major, _API['9'])})",
-                 "srcversion: 0 (ganeti drbd simulator)"]
-        if major != "8":
-            lines.append("Transports (api:18): tcp (9.2.5)")
-            return "\n".join(lines) + "\n"
-        for minor, _ in sorted(self.state["nodes"][node]["devices"].items(),
-                               key=lambda item: int(item[0])):
-            v = self._view(node, minor)
-            proto = "C" if v["cs"] != "StandAlone" else " "
-            lines.append(f"{int(minor):2d}: cs:{v['cs']} ro:{v['role']}/"
-                         f"{v['peer_role']} ds:{v['disk']}/{v['peer_disk']}"
-                         f" {proto} r-----")
-            lines.append(f"    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0"
-                         f" ap:0 ep:1 wo:f oos:{v['oos']}")
-            if v["percent"] is not None:
-                bar = int(v["percent"] / 5)
-                done_mib = (v["total"] - v["oos"]) // 1024
-                lines.append(f"\t[{'=' * bar}>{'.' * (19 - bar)}] sync'ed:"
-                             f" {v['percent']:.1f}% ({v['oos'] // 1024}/"
-                             f"{v['total'] // 1024})M")
-                eta = int(v["eta"])
-                lines.append(f"\tfinish: {eta // 3600}:{eta // 60 % 60:02d}:"
-                             f"{eta % 60:02d} speed: {done_mib:,} (0) K/sec")
-        return "\n".join(lines) + "\n"
-
-    def status_json(self, node: str, name: str,
-                    res: dict[str, Any]) -> dict[str, Any]:
-        views = {m: self._view(node, m) for m in res["minors"]}
-        role = next(iter(views.values()))["role"] if views else "Secondary"
-        out: dict[str, Any] = {
-            "name": name, "node-id": res.get("node_id", 0), "role": role,
-            "suspended": False, "write-ordering": "flush",
-            "devices": [{"volume": 0, "minor": int(m), "disk-state": v["disk"],
-                         "client": False, "quorum": True,
-                         "size": v["total"], "read": 0, "written": 0,
-                         "al-writes": 0, "bm-writes": 0, "upper-pending": 0,
-                         "lower-pending": 0} for m, v in views.items()],
-            "connections": []}
-        nets = [v for v in views.values() if v["cs"] != "StandAlone"]
-        if nets and res.get("peer"):
-            v = nets[0]
-            peer_device: dict[str, Any] = {
-                "volume": 0, "replication-state": v["repl"],
-                "peer-disk-state": v["peer_disk"], "peer-client": False,
-                "resync-suspended": "no", "received": 0, "sent": 0,
-                "out-of-sync": v["oos"], "pending": 0, "unacked": 0,
-                "has-sync-details": v["percent"] is not None,
-                "has-online-verify-details": False,
-                "percent-in-sync": v["percent"] if v["percent"] is not None
-                else 100.0}
-            if v["eta"] is not None:
-                peer_device["eta"] = v["eta"]
-            out["connections"].append({
-                "peer-node-id": int(res["peer"]["id"]),
-                "name": f"peer{res['peer']['id']}",
-                "connection-state": v["cs"] if v["cs"] not in (
-                    "SyncSource", "SyncTarget") else "Connected",
-                "congested": False, "peer-role": v["peer_role"],
-                "ap-in-flight": 0, "rs-in-flight": 0,
-                "peer_devices": [peer_device]})
-        return out
-
-    def events2(self, node: str, name: str, res: dict[str, Any]) -> list[str]:
-        status = self.status_json(node, name, res)
-        lines = [f"exists resource name:{name} role:{status['role']}"
-                 " suspended:no write-ordering:flush"]
-        for conn in status["connections"]:
-            lines.append(
-                f"exists connection name:{name} peer-node-id:"
-                f"{conn['peer-node-id']} conn-name:{conn['name']}"
-                f" connection:{conn['connection-state']}"
-                f" role:{conn['peer-role']}")
-        for dev in status["devices"]:
-            lines.append(f"exists device name:{name} volume:0 minor:"
-                         f"{dev['minor']} disk:{dev['disk-state']} client:no"
-                         " quorum:yes")
-        for conn in status["connections"]:
-            for pd in conn["peer_devices"]:
-                done = (f" done:{pd['percent-in-sync']:.2f}"
-                        if pd["has-sync-details"] else "")
-                lines.append(
-                    f"exists peer-device name:{name} peer-node-id:"
-                    f"{conn['peer-node-id']} conn-name:{conn['name']}"
-                    f" volume:0 replication:{pd['replication-state']}"
-                    f" peer-disk:{pd['peer-disk-state']} peer-client:no"
-                    f" resync-suspended:no{done}")
-        return lines
-
-
 def simulator_for_node(paths: pathutils.Paths) -> DrbdSimulator | None:
     """This node's simulator when it may and wants to use one: only under
     a ``GANETI_ROOTDIR`` root with ``GANETI_DRBD_SIMULATOR`` naming the
@@ -885,7 +471,8 @@ def simulator_for_node(paths: pathutils.Paths) -> DrbdSimulator | None:
                          os.path.join(paths.root, "dev"))
 
 
-def runner_for_node(paths: pathutils.Paths) -> Any:
+def runner_for_node(paths: pathutils.Paths) -> DrbdRunner | None:
+    """The simulator's runner for this node, or None (real DRBD)."""
     sim = simulator_for_node(paths)
     return sim.runner() if sim is not None else None
 

@@ -179,6 +179,26 @@ def _drbd_disks(disk_specs: Sequence[Mapping[str, Any]],
     return disks
 
 
+def instance_volumes(inst: objects.Instance) -> set[tuple[str, str, str]]:
+    """(node, volume group, logical volume) of every LV an instance's
+    disks are on: plain disks on the primary, the data and metadata
+    volumes of a DRBD disk on both its nodes."""
+    found: set[tuple[str, str, str]] = set()
+
+    def walk(disk: objects.Disk, nodes: Sequence[str]) -> None:
+        if disk.dev_type == constants.LD_LV and len(disk.logical_id) == 2:
+            vg, lv = disk.logical_id
+            found.update((node, str(vg), str(lv)) for node in nodes)
+        if disk.dev_type == constants.LD_DRBD8 and len(disk.logical_id) > 2:
+            nodes = [str(n) for n in disk.logical_id[:2]]
+        for child in disk.children:
+            walk(child, nodes)
+
+    for disk in inst.disks:
+        walk(disk, [inst.primary_node])
+    return found
+
+
 def file_disks_dir(disks: Sequence[objects.Disk]) -> str | None:
     """The one configured directory holding these file disks; None when
     there are no file disks.  Disks spread over several directories are

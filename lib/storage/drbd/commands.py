@@ -128,7 +128,7 @@ def net_options(ep: Endpoint, disk_params: Mapping[str, Any],
         opts += [f"--cram-hmac-alg={HMAC_ALG}", f"--shared-secret={ep.secret}"]
     opts += AFTER_SPLIT_BRAIN
     if two_primaries:
-        opts.append("--allow-two-primaries")
+        opts.append("--allow-two-primaries=yes")
     return opts + _custom(p["net_custom"], "net_custom")
 
 

@@ -15,7 +15,8 @@ node's :class:`~ganeti.storage.drbd.runner.DrbdRunner`:
   missing, so a half-assembled device is completed;
 - :meth:`~Drbd8Device.set_primary` / :meth:`~Drbd8Device.set_secondary`,
   :meth:`~Drbd8Device.attach_net` / :meth:`~Drbd8Device.disconnect_net`,
-  :meth:`~Drbd8Device.detach_disk`;
+  :meth:`~Drbd8Device.detach_disk` / :meth:`~Drbd8Device.attach_disks`
+  (new volumes, with fresh metadata);
 - :meth:`~Drbd8Device.deactivate` (shutdown): ``down`` (the volumes and
   the metadata stay); :meth:`~Drbd8Device.remove`: down, then the
   children;
@@ -170,9 +171,7 @@ class Drbd8Device(BlockDev):
             self._run("set up the DRBD device", *cmds.new_resource(ep))
             state = self.state()
         if state is None or not state.has_disk:
-            self._run("attach the local disks",
-                      cmds.attach(ep, self.data.dev_path, self.meta.dev_path,
-                                  self.disk.params))
+            self.attach_disks()
             state = self.state()
         if state is None or state.connection == "StandAlone":
             self.attach_net(multimaster=False)
@@ -215,6 +214,20 @@ class Drbd8Device(BlockDev):
         if state.connection != "StandAlone":
             self._run("disconnect the DRBD device",
                       *self.runner.commands().disconnect(self.endpoint))
+
+    def attach_disks(self, init_meta: bool = False) -> None:
+        """Attach the children as the local disks (after
+        :meth:`detach_disk`, e.g. new volumes of replace-disks);
+        ``init_meta`` writes fresh metadata on the metadata volume first
+        (a new, empty volume).  A connected peer resyncs them."""
+        if init_meta:
+            self._run("create the DRBD metadata",
+                      self.runner.commands().create_md(self.minor,
+                                                       self.meta.dev_path))
+        self._run("attach the local disks",
+                  self.runner.commands().attach(
+                      self.endpoint, self.data.dev_path, self.meta.dev_path,
+                      self.disk.params))
 
     def detach_disk(self) -> None:
         state = self.state()
