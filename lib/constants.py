@@ -165,6 +165,13 @@ REPLACE_DISK_AUTO: Final = "replace_auto"
 REPLACE_MODES: Final = frozenset([REPLACE_DISK_PRI, REPLACE_DISK_SEC,
                                   REPLACE_DISK_CHG, REPLACE_DISK_AUTO])
 
+# --- Node evacuation modes (gnt-node evacuate -p / -s / both) ---
+NODE_EVAC_PRI: Final = "primary-only"
+NODE_EVAC_SEC: Final = "secondary-only"
+NODE_EVAC_ALL: Final = "all"
+NODE_EVAC_MODES: Final = frozenset([NODE_EVAC_PRI, NODE_EVAC_SEC,
+                                    NODE_EVAC_ALL])
+
 # --- Modification actions for NICs and disks ---
 DDM_ADD: Final = "add"
 DDM_REMOVE: Final = "remove"

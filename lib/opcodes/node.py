@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganeti import ht
+from ganeti import constants, ht
 from ganeti.opcodes.base import (
     OpCode,
     TFieldList,
@@ -145,7 +145,9 @@ class OpNodePowercycle(OpCode):
 
 
 class OpNodeEvacuate(OpCode):
-    """Move all secondary instances away from a node (``gnt-node evacuate``)."""
+    """Move instances away from a node (``gnt-node evacuate``): secondary
+    instances get a new secondary; primary (DRBD) instances move to their
+    secondary first (``mode``)."""
 
     SUMMARY_FIELD = "node_name"
 
@@ -154,6 +156,10 @@ class OpNodeEvacuate(OpCode):
                                     doc="New secondary node for all instances")
     iallocator: str | None = field(default=None, check=TIallocatorName,
                                    doc="Iallocator choosing new secondaries")
+    mode: str = field(default=constants.NODE_EVAC_SEC,
+                      check=ht.TElemOf(constants.NODE_EVAC_MODES),
+                      doc="Instances to move: secondary-only (as Ganeti"
+                          " 2.1), primary-only or all")
 
     def check_consistency(self) -> None:
         if self.remote_node is not None and self.iallocator is not None:
