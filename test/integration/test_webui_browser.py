@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import webdriver
+from testkit import basic_auth
 
 from ganeti.localcluster import LocalCluster
 from ganeti.rapi import users
@@ -27,9 +28,13 @@ from ganeti.rapi import users
 if TYPE_CHECKING:  # imported at run time as a plugin (assertion rewriting)
     from rapi_cluster_support import Rapi
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow,
-              pytest.mark.skipif(not webdriver.available(),
-                                 reason="needs chromium and chromium-driver")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def browser_session() -> webdriver.Browser:
+    if not webdriver.available():
+        pytest.skip("needs chromium and chromium-driver")
+    return webdriver.Browser()
 pytest_plugins = ["rapi_cluster_support"]
 
 READER = ("viewer", "read-pw")
@@ -67,14 +72,14 @@ def ui_url(cluster: LocalCluster, user: tuple[str, str],
 @pytest.fixture
 def writer_browser(web_cluster: LocalCluster, rapi: Rapi
                    ) -> Iterator[webdriver.Browser]:
-    with webdriver.Browser() as browser:
+    with browser_session() as browser:
         browser.get(ui_url(web_cluster, rapi.writer))
         yield browser
 
 
 @pytest.fixture
 def reader_browser(web_cluster: LocalCluster) -> Iterator[webdriver.Browser]:
-    with webdriver.Browser() as browser:
+    with browser_session() as browser:
         browser.get(ui_url(web_cluster, READER))
         yield browser
 
@@ -203,3 +208,30 @@ def test_cross_site_form_post_is_refused(writer_browser: webdriver.Browser,
     answer = json.loads(text)
     assert answer["code"] == 403 and "Cross-site" in answer["explain"]
     assert len(rapi.get("/2/jobs")) == jobs_before
+
+
+def test_pages_and_websocket_refused_without_a_user(web_cluster: LocalCluster,
+                                                    rapi: Rapi) -> None:
+    """Over the real HTTPS server: the files need a user, the VNC
+    websocket a writer; a writer reaches the console job, which says the
+    fake instance has no VNC server."""
+    assert rapi.request("GET", "/ui/")[0] == 401
+    conn = rapi.connection()
+    try:
+        conn.request("GET", "/ui/app.js",
+                     headers={"Authorization": basic_auth(READER)})
+        answer = conn.getresponse()
+        assert answer.status == 200 and b"textContent" in answer.read()
+        assert answer.getheader("Content-Type", "").startswith(
+            "text/javascript")
+    finally:
+        conn.close()
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade",
+               "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    path = f"/ui/vnc/{INSTANCE}"
+    assert rapi.request("GET", path, headers=upgrade)[0] == 401
+    assert rapi.request("GET", path, headers=upgrade, user=READER)[0] == 403
+    status, body, _ = rapi.request("GET", path, headers=upgrade,
+                                   user=rapi.writer)
+    assert status == 409 and "no VNC console" in body["explain"], body
