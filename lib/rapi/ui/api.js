@@ -68,7 +68,7 @@ export function clearMessage() {
 export const FINISHED = ["success", "error", "canceled"];
 
 export function fmtTime(ts) {
-  if (!Array.isArray(ts) || ts.length < 1) return "";
+  if (!Array.isArray(ts) || typeof ts[0] !== "number") return "";
   return new Date(ts[0] * 1000 + (ts[1] || 0) / 1000).toISOString()
     .replace("T", " ").replace(/\.\d+Z$/, "Z");
 }

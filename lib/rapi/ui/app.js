@@ -30,9 +30,14 @@ function useBar(total, free, unit) {
     ` ${used} / ${total} ${unit} (${Math.round((100 * used) / total)}%)`);
 }
 
+// Ganeti 2.1 answers admin_state as a boolean, later versions as "up".
+function adminUp(inst) {
+  return inst.admin_state === true || inst.admin_state === "up";
+}
+
 function instState(inst) {
   if (inst.oper_state) return "running";
-  return inst.admin_state === "up" ? "ERROR_down" : "stopped";
+  return adminUp(inst) ? "ERROR_down" : "stopped";
 }
 
 // --- overview ----------------------------------------------------------
@@ -134,7 +139,7 @@ async function instancePage(name) {
     el("h1", {}, `Instance ${inst.name}`),
     el("p", {}, "State: ", el("span", { id: "instance-state",
       class: `state-${instState(inst)}` }, instState(inst)),
-       ` (admin ${inst.admin_state}) on `, nodeLink(inst.pnode),
+       ` (should ${adminUp(inst) ? "run" : "be stopped"}) on `, nodeLink(inst.pnode),
        (inst.snodes || []).length ? [" secondaries ", inst.snodes.map(nodeLink)] : "",
        " — tags: ", tags(inst.tags)),
     el("p", { class: "actions" }, buttons,
@@ -144,7 +149,7 @@ async function instancePage(name) {
     table("instance-fields", ["Field", "Value"],
       [["os", inst.os], ["disk_template", inst.disk_template],
        ["network_port", String(inst.network_port ?? "")],
-       ["ctime", String(inst.ctime ?? "")], ["uuid", inst.uuid]]),
+       ["created", fmtTime([inst.ctime])], ["uuid", inst.uuid]]),
     el("h3", {}, "Backend parameters"), table("beparams", ["Name", "Value"], params(inst.beparams)),
     el("h3", {}, "Hypervisor parameters"), table("hvparams", ["Name", "Value"], params(inst.hvparams)),
     el("h2", {}, "Disks"), table("disks", ["Disk", "Size"], disks),
@@ -183,7 +188,8 @@ async function followJob(jobId, box) {
     const job = await api(`/2/jobs/${enc(jobId)}`);
     status.textContent = job.status;
     status.className = `status-${job.status}`;
-    log.textContent = logLines(job.oplog).join("\n");
+    const lines = logLines(job.oplog);
+    log.textContent = lines.length ? lines.join("\n") : "(no log messages yet)";
     if (FINISHED.includes(job.status)) {
       if (job.status === "error") {
         const errors = (job.opresult || []).filter((r) => Array.isArray(r))
