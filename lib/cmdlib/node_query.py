@@ -82,8 +82,7 @@ def query_instances(lu: LogicalUnit, names: list[str] | None,
     """Instance fields for ``names`` (None: all instances, nice-sorted);
     the instance code's ``LUInstanceQuery`` can return
     ``query_instances(...).old_style()``."""
-    wanted = names if names is not None else lu.cfg.instance_names()
-    insts = [i for i in map(lu.cfg.get_instance, wanted) if i is not None]
+    insts = lu.cfg.get_instances_shared(names)
     live = (gather_instance_live(lu, insts)
             if query.instance_needs_live(fields, filt) else None)
     data = query.instance_query_data(lu.cfg, live)

@@ -13,6 +13,7 @@ records an application sees, :class:`HttpError`, and JSON helpers.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -61,12 +62,21 @@ class Request:
     peer_fingerprint: str | None = None
 
 
+#: Takes over a connection after a ``101 Switching Protocols`` answer.
+#: The client speaks the new protocol only after reading the answer
+#: (RFC 6455 4.1), so nothing of it is buffered in the HTTP reader.
+Upgrade = Callable[[socket.socket], None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Response:
     status: int = HTTP_OK
     body: bytes = b""
     content_type: str = JSON_TYPE
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: With status 101: runs the new protocol on the connection once the
+    #: answer is sent; the connection is closed when it returns.
+    upgrade: Upgrade | None = None
 
 
 #: An application: a request in, a response out; may raise HttpError.

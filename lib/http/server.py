@@ -89,14 +89,22 @@ class _DeadlineReader(io.RawIOBase):
         self._deadline = time.monotonic() + first
         self._after_first = rest
 
+    def disarm(self) -> None:
+        """No deadline: the connection was upgraded to another protocol,
+        which keeps its own time."""
+        self._deadline = float("inf")
+        self._after_first = None
+        self._sock.settimeout(None)
+
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("read deadline passed")
-        self._sock.settimeout(remaining)
+        if self._deadline != float("inf"):
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("read deadline passed")
+            self._sock.settimeout(remaining)
         count = self._sock.recv_into(buffer)
         if count and self._after_first is not None:
             self._deadline = time.monotonic() + self._after_first
@@ -218,7 +226,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status=HTTP_INTERNAL_ERROR,
                 body=owner.error_body(HTTP_INTERNAL_ERROR,
                                       f"Internal error: {type(err).__name__}"))
+        if response.upgrade is not None and response.status == 101:
+            self._switch(response)
+            return
         self._write(response)
+
+    def _switch(self, response: Response) -> None:
+        """Answer 101 and hand the connection to the new protocol."""
+        assert response.upgrade is not None
+        self.close_connection = True
+        reason = self.responses.get(101, ("",))[0]
+        lines = [f"HTTP/1.1 101 {reason}", f"Server: {self.server_version}"]
+        lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.connection.settimeout(self._limits.write_timeout)
+        self.connection.sendall(head)
+        self._reader.disarm()
+        _log.debug("%s %s %s -> 101", self.client_address[0], self.command,
+                   self.path[:80])
+        response.upgrade(self.connection)
 
     def _write(self, response: Response) -> None:
         """Status line, headers and body in one send (no Nagle stalls)."""
