@@ -979,15 +979,23 @@ def send_job(op: Any, cl: luxi.Client | None = None,
     opcode, ``--print-jobid`` prints the id as a line of its own."""
     cl = cl or get_client()
     opts = opts if opts is not None else _job_options.get()
-    ops = _op_dicts(op)
-    name = getattr(opts, "priority", None)
-    if name is not None:
-        value = priority_value(name)
-        ops = [{**one, "priority": value} for one in ops]
-    job_id = cl.submit_job(ops)
+    job_id = cl.submit_job(job_opcodes(op, opts))
     if getattr(opts, "print_jobid", False):
         to_stdout(str(job_id))
     return job_id
+
+
+def job_opcodes(op: Any, opts: argparse.Namespace | None = None
+                ) -> list[dict[str, Any]]:
+    """The opcode dicts of one job, with ``--priority`` (from ``opts`` or
+    the running command's options) applied to each."""
+    opts = opts if opts is not None else _job_options.get()
+    ops = _op_dicts(op)
+    name = getattr(opts, "priority", None)
+    if name is None:
+        return ops
+    value = priority_value(name)
+    return [{**one, "priority": value} for one in ops]
 
 
 def submit_opcode(op: Any, cl: luxi.Client | None = None,
