@@ -30,6 +30,9 @@ from ganeti.utils import filewatch
 
 _log = logging.getLogger(__name__)
 
+#: Readings of the files before the last one is used even if they keep
+#: changing (each renewal step changes them at most three times).
+_STABLE_READS: Final = 10
 #: Suffixes of the renewal companions of a certificate file.
 NEW_SUFFIX: Final = ".new"
 OLD_SUFFIX: Final = ".old"
@@ -93,16 +96,31 @@ class CertFiles:
     def _signatures(self) -> list[filewatch.Signature]:
         return [filewatch.signature(path) for path in self._files]
 
+    def _load_stable(self) -> tuple[list[filewatch.Signature], list[bytes]]:
+        """The files' signatures and trusted certificates, read again
+        while a file changes during the reading: the three files are not
+        read at one instant, and a renewal step between two reads could
+        otherwise leave out the certificate that moved (read
+        ``server.pem`` before a switch, the companions after it)."""
+        sig = self._signatures()
+        for _attempt in range(_STABLE_READS):
+            trusted = trusted_certs(self.cert_file)
+            after = self._signatures()
+            if after == sig:
+                break
+            sig = after
+        return sig, trusted
+
     def current(self) -> TlsState:
         """The context and pins for a new connection (rebuilt when a file
         changed).  If the presented file became unusable, the last good
         state stays in use and the problem is logged."""
         with self._lock:
-            sig = self._signatures()
-            if self._state is not None and sig == self._signature:
+            if self._state is not None and \
+                    self._signatures() == self._signature:
                 return self._state
             try:
-                trusted = trusted_certs(self.cert_file)
+                sig, trusted = self._load_stable()
                 context = self._build(self.cert_file, trusted)
             except errors.GenericError as err:
                 if self._state is None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import Cli, MasterDaemon
 
+from ganeti import errors
+
 pytestmark = pytest.mark.integration
 
 JOB_ID = re.compile(r"^JobID: (\d+)$", re.M)
@@ -72,6 +74,9 @@ def test_high_priority_overtakes_and_change_priority(
     assert [line.split() for line in listed.stdout.splitlines()] == [
         [str(low_b), "-10"], [str(high_id), "-10"]]
 
+    with master.client() as cl, pytest.raises(errors.GenericError,
+                                              match="priority"):
+        cl.change_job_priority(low_a, 20)  # out of range: refused
     finished = gnt("gnt-job", "change-priority", "--priority", "low",
                    str(low_a))
     assert finished.returncode == 1

@@ -160,6 +160,7 @@ def test_given_rapi_certificate(cluster: LocalCluster,
     wanted = crypto.cert_fingerprint(cert)
     assert _fingerprints(cluster, CONF.rapi_cert_file) == [wanted] * 3
     assert _rapi_fingerprint(cluster) == wanted
+    _everyone_answers(cluster)
 
 
 @pytest.mark.parametrize("content", [b"not a certificate\n", b"",

@@ -92,6 +92,54 @@ def test_half_written_companion_is_ignored(node: pathutils.Paths) -> None:
     assert len(tlsreload.trusted_certs(node.noded_cert_file)) == 1
 
 
+def test_a_broken_presented_file_keeps_the_last_good_state(
+        node: pathutils.Paths) -> None:
+    files = tlsreload.CertFiles(node.noded_cert_file,
+                                tlsreload.mutual_server_context)
+    good = files.current()
+    os.chmod(node.noded_cert_file, 0o600)
+    Path(node.noded_cert_file).write_bytes(b"broken")
+    assert files.current() is good
+    with pytest.raises(errors.OpExecError):
+        tlsreload.CertFiles(node.noded_cert_file,
+                            tlsreload.mutual_server_context)
+
+
+def test_files_changing_while_read_are_read_again(
+        node: pathutils.Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switch between the reading of ``server.pem`` and that of its
+    companions must not leave the moved certificate out."""
+    current = node.noded_cert_file
+    data, fingerprint = _pem()
+    _call("cluster_cert_stage", redist.encode_data(data))
+    before = _fp(current)
+    real = tlsreload.trusted_certs
+    calls: list[int] = []
+
+    def racing(path: str) -> list[bytes]:
+        first = crypto.load_cert_file(path)  # server.pem read: still old
+        if not calls:
+            _call("cluster_cert_switch", fingerprint)  # ... then switched
+        calls.append(1)
+        found = real(path)
+        return [first, *found[1:]] if len(calls) == 1 else found
+
+    monkeypatch.setattr(tlsreload, "trusted_certs", racing)
+    files = tlsreload.CertFiles(current, tlsreload.mutual_server_context)
+    pins = files.current()[1]
+    assert pins == {before, fingerprint}
+    assert len(calls) == 2
+
+
+def test_certificates_of_one_name_have_subjects_of_their_own() -> None:
+    from cryptography import x509
+
+    subjects = {x509.load_pem_x509_certificate(
+        crypto.generate_self_signed("ganeti.example.com")[1]).subject
+        for _ in range(3)}
+    assert len(subjects) == 3
+
+
 def _version(transport: HttpsTransport, address: str) -> object:
     res = transport("n1", address, "version", [], 30)
     return res.fail_msg or res.payload
@@ -103,7 +151,9 @@ def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
     certificate is refused after the finish."""
     server_pem = str(tmp_path / "server" / "server.pem")
     client_pem = str(tmp_path / "client" / "server.pem")
-    key, cert = crypto.generate_self_signed("old.example.com")
+    # The same name for both certificates, as on a cluster: OpenSSL looks
+    # trusted self-signed certificates up by subject.
+    key, cert = crypto.generate_self_signed("ganeti.example.com")
     for path in (server_pem, client_pem):
         os.makedirs(os.path.dirname(path))
         crypto.write_pem_file(path, key, cert)
@@ -120,7 +170,7 @@ def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
     client = HttpsTransport(client_pem, port=srv.address[1])
     try:
         assert _version(client, "127.0.0.1") == 1
-        new_key, new_cert = crypto.generate_self_signed("new.example.com")
+        new_key, new_cert = crypto.generate_self_signed("ganeti.example.com")
         steps = [
             (server_pem + ".new", new_key, new_cert),   # stage, server
             (client_pem + ".new", new_key, new_cert),   # stage, client
