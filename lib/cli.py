@@ -411,6 +411,15 @@ def _print_usage(binary: str, commands: CommandTable) -> None:
         to_stdout(line)
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on a terminal; without one the answer is no
+    (the command then says how to confirm, e.g. with ``-f``)."""
+    if not sys.stdin.isatty():
+        return False
+    to_stdout(f"{question}\ny/[n]? ")
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def version_line(binary: str) -> str:
     """What ``--version`` prints: Ganeti 2.1's ``NAME (ganeti) VERSION``."""
     return f"{binary} (ganeti) {constants.RELEASE_VERSION}"

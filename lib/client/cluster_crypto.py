@@ -8,7 +8,6 @@ import argparse
 from typing import Final
 
 from ganeti import cli, crypto, errors, opcodes
-from ganeti.client.cluster_init import confirm
 from ganeti.utils import io
 
 NEW_CLUSTER_CERT_OPT: Final = cli.cli_option(
@@ -51,7 +50,7 @@ def renew_crypto(opts: argparse.Namespace, args: list[str]) -> int:
                                 "--new-cluster-certificate, "
                                 "--new-rapi-certificate, --rapi-certificate, "
                                 "--new-confd-hmac-key")
-    if not opts.force and not confirm(
+    if not opts.force and not cli.confirm(
             "This replaces the selected certificates and keys on every node "
             "(the daemons keep running). Continue?"):
         cli.to_stderr("Not renewing anything (confirm with -f)")
