@@ -194,16 +194,16 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         modify_cluster, cli.ARGS_NONE, _MODIFY_OPTS,
         "[options...]", "Alters the parameters of the cluster"),
     "list-tags": cli.Command(
-        cluster_list_tags, cli.ARGS_NONE, (), "",
+        cluster_list_tags, cli.ARGS_NONE, (cli.PRIORITY_OPT,), "",
         "List the tags of the cluster"),
     "add-tags": cli.Command(
-        cluster_add_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT,),
+        cluster_add_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] tag...", "Add tags to the cluster"),
     "remove-tags": cli.Command(
-        cluster_remove_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT,),
+        cluster_remove_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] tag...", "Remove tags from the cluster"),
     "search-tags": cli.Command(
-        search_tags, cli.args_fixed(1, "pattern"), (), "pattern",
+        search_tags, cli.args_fixed(1, "pattern"), (cli.PRIORITY_OPT,), "pattern",
         "Searches the tags on all objects in the cluster for a given"
         " pattern (regular expression)"),
 }

@@ -391,7 +391,7 @@ def batch_create(opts: argparse.Namespace, args: list[str]) -> int:
     ops = [(name, batch_opcode(name, spec, opts.debug))
            for name, spec in data.items()]
     client = cli.get_client()
-    jobs = [(name, client.submit_job([op.to_dict()])) for name, op in ops]
+    jobs = [(name, cli.send_job(op, client)) for name, op in ops]
     failed = 0
     for name, job_id in jobs:
         cli.to_stdout(f"Submitted job {job_id} for instance {name}")
@@ -492,8 +492,7 @@ def reinstall_instance(opts: argparse.Namespace, args: list[str]) -> int:
         cli.submit_opcode(ops[0], opts=opts)
         return errors.EXIT_SUCCESS
     client = cli.get_client()
-    jobs = [(op.instance_name, client.submit_job([op.to_dict()]))
-            for op in ops]
+    jobs = [(op.instance_name, cli.send_job(op, client)) for op in ops]
     if opts.submit_only:
         for name, job_id in jobs:
             cli.to_stdout(f"JobID: {job_id} ({name})")
@@ -526,7 +525,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " -n NODE -o OS[+VARIANT] [--submit] instance",
         "Creates and adds a new instance to the cluster"),
     "batch-create": cli.Command(
-        batch_create, cli.args_fixed(1, "file", cli.ARG_FILE), (),
+        batch_create, cli.args_fixed(1, "file", cli.ARG_FILE), (cli.PRIORITY_OPT,),
         "instances_file.json",
         "Create a bunch of instances based on specs in the file"),
     "remove": cli.Command(

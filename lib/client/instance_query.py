@@ -202,19 +202,20 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "list-fields": cli.list_fields_command(lambda: query.INSTANCE_FIELDS,
                                            "instances"),
     "info": cli.Command(
-        show_instance_info, cli.ARGS_MANY_INSTANCES, (STATIC_OPT, ALL_OPT),
+        show_instance_info, cli.ARGS_MANY_INSTANCES,
+        (STATIC_OPT, ALL_OPT, cli.PRIORITY_OPT),
         "[-s] {--all | instance...}",
         "Show information on the specified instance(s)"),
     "list-tags": cli.Command(
         instance_list_tags, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
-        (), "instance",
+        (cli.PRIORITY_OPT,), "instance",
         "List the tags of the given instance"),
     "add-tags": cli.Command(
         instance_add_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
-        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT), "[--from FILE] instance tag...",
         "Add tags to the given instance"),
     "remove-tags": cli.Command(
         instance_remove_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
-        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT), "[--from FILE] instance tag...",
         "Remove tags from the given instance"),
 }

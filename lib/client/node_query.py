@@ -133,7 +133,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "list-fields": cli.list_fields_command(lambda: query.NODE_FIELDS,
                                            "nodes"),
     "info": cli.Command(
-        show_node_info, cli.ARGS_MANY_NODES, (), "[node...]",
+        show_node_info, cli.ARGS_MANY_NODES, (cli.PRIORITY_OPT,), "[node...]",
         "Show information about the node(s)"),
     "modify": cli.Command(
         modify_node, cli.args_fixed(1, "node", cli.ARG_NODE),
@@ -143,12 +143,15 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " [-s secondary_ip] [--auto-promote] node",
         "Alters the parameters of a node"),
     "list-tags": cli.Command(
-        node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (), "node",
+        node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (cli.PRIORITY_OPT,),
+        "node",
         "List the tags of the given node"),
     "add-tags": cli.Command(
-        node_add_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
+        node_add_tags, cli.args_atleast(1, "node", cli.ARG_NODE),
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] node tag...", "Add tags to the given node"),
     "remove-tags": cli.Command(
-        node_remove_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
+        node_remove_tags, cli.args_atleast(1, "node", cli.ARG_NODE),
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] node tag...", "Remove tags from the given node"),
 }

@@ -29,7 +29,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from ganeti import errors, serializer
@@ -58,7 +58,8 @@ class _Connection(http.client.HTTPSConnection):
     """One connection; TLS (optional) with the peer pinned after connect."""
 
     def __init__(self, host: str, port: int, *,
-                 context: ssl.SSLContext | None, pin: str | None,
+                 context: ssl.SSLContext | None,
+                 pin: str | Collection[str] | None,
                  connect_timeout: float) -> None:
         # Plain HTTP never uses the context; an empty one is cheap.
         super().__init__(host, port, timeout=connect_timeout,
@@ -91,11 +92,12 @@ class HttpClient:
     """A thread-safe pool of keep-alive connections.
 
     ``ssl_context`` None means plain HTTP; ``server_pin`` (a SHA-256
-    fingerprint) requires servers to present exactly that certificate.
+    fingerprint, or several) requires servers to present exactly that
+    certificate (one of them).
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, *,
-                 server_pin: str | None = None,
+                 server_pin: str | Collection[str] | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_idle_per_host: int = 8,
                  max_idle_age: float = DEFAULT_MAX_IDLE_AGE,

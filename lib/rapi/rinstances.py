@@ -164,7 +164,8 @@ class InstanceReinstall(_InstanceResource):
         if body and query:
             raise bad_request("Can't combine query and body parameters")
         if body:
-            unknown = sorted(set(body) - {"os", "start", "osparams"})
+            unknown = sorted(set(body) - {"os", "start", "osparams",
+                                          "priority"})
             if unknown:
                 raise bad_request("Unknown body parameter(s): "
                                   f"{', '.join(unknown)}")

@@ -14,10 +14,12 @@ a one-line ``fail_msg``; nothing raises to the caller.
 
 from __future__ import annotations
 
+import ssl
+import threading
 from typing import Any, Final
 
-from ganeti import constants, crypto, errors, pathutils, serializer
-from ganeti.http import HTTP_OK, tls
+from ganeti import constants, errors, pathutils, serializer
+from ganeti.http import HTTP_OK, tls, tlsreload
 from ganeti.http.client import HttpClient
 from ganeti.rpc.result import RpcResult
 
@@ -50,23 +52,47 @@ def decode_answer(node: str, call: str, status: int, body: bytes) -> RpcResult:
     return RpcResult(node, call, fail_msg=message or "failed (no message)")
 
 
+def _client_context(cert_file: str, trusted: list[bytes]) -> ssl.SSLContext:
+    return tls.client_context(b"".join(trusted), cert_file=cert_file)
+
+
 class HttpsTransport:
     """Node RPC over HTTPS with mutual TLS on the cluster certificate.
 
     ``cert_file`` is the combined key+certificate file (``server.pem``;
-    None: this node's, from :mod:`ganeti.pathutils`).
+    None: this node's, from :mod:`ganeti.pathutils`).  The transport
+    follows the file and its renewal companions
+    (:class:`ganeti.http.tlsreload.CertFiles`): during ``gnt-cluster
+    renew-crypto`` it accepts nodes presenting the old or the new
+    certificate, and presents whichever its own node presents.
     """
 
     def __init__(self, cert_file: str | None = None, *,
                  port: int = constants.DEFAULT_NODED_PORT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         cert_file = cert_file or pathutils.get().noded_cert_file
-        _key, cert_pem = crypto.load_pem_file(cert_file)
-        context = tls.client_context(cert_pem, cert_file=cert_file)
+        self._files = tlsreload.CertFiles(cert_file, _client_context)
         self.port = port
-        self.http = HttpClient(context,
-                               server_pin=crypto.cert_fingerprint(cert_pem),
-                               connect_timeout=connect_timeout)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._state: tlsreload.TlsState | None = None
+        self._http: HttpClient | None = None
+
+    @property
+    def http(self) -> HttpClient:
+        """The connection pool for the current certificates (a new pool
+        after they changed; the old one's idle connections are closed)."""
+        state = self._files.current()
+        with self._lock:
+            old = self._http
+            if self._http is None or state is not self._state:
+                self._state = state
+                self._http = HttpClient(state[0], server_pin=state[1],
+                                        connect_timeout=self._connect_timeout)
+            current = self._http
+        if old is not None and old is not current:
+            old.close()
+        return current
 
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult:
@@ -83,7 +109,10 @@ class HttpsTransport:
         return decode_answer(node, call, resp.status, resp.body)
 
     def close(self) -> None:
-        self.http.close()
+        with self._lock:
+            http = self._http
+        if http is not None:
+            http.close()
 
     def __enter__(self) -> HttpsTransport:
         return self
