@@ -214,7 +214,7 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 EC.STATE)
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, self.target, filled.nics)
-        common.check_free_memory(self, self.target, int(filled.be["memory"]),
+        common.check_free_memory(self, self.target, int(filled.be["maxmem"]),
                                  inst.hypervisor,
                                  f"migrating instance {inst.name}")
 
@@ -406,7 +406,7 @@ class LUInstanceFailover(_ChangePrimaryLU):
         common.check_bridges(self, self.target, filled.nics)
         if inst.admin_up:
             common.check_free_memory(self, self.target,
-                                     int(filled.be["memory"]), inst.hypervisor,
+                                     int(filled.be["maxmem"]), inst.hypervisor,
                                      f"failing over instance {inst.name}")
 
     def execute(self, feedback: Feedback) -> None:

@@ -17,7 +17,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ganeti import constants, errors, hypervisor, objects, opcodes, params, pathutils
+from ganeti import (
+    constants,
+    errors,
+    hypervisor,
+    objects,
+    opcodes,
+    osdef,
+    params,
+    pathutils,
+)
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback
 from ganeti.cmdlib.instance_ops import InstanceLU, need_running_state
@@ -96,12 +105,13 @@ class LUInstanceSetParams(InstanceLU):
         inst = self.new
         with common.param_errors():
             new = params.update_be_params(inst.beparams, self.op.beparams)
-        old_mem = int(self.cluster.fill_be(inst.beparams)["memory"])
-        filled = self.cluster.fill_be(new)
+            filled = self.cluster.fill_be(new)
+            params.check_be_memory(filled)
+        old_mem = int(self.cluster.fill_be(inst.beparams)["maxmem"])
         inst.beparams = new
-        for key in self.op.beparams:
+        for key in params.upgrade_be_memory(self.op.beparams):
             self.changes.append([f"be/{key}", filled.get(key)])
-        new_mem = int(filled["memory"])
+        new_mem = int(filled["maxmem"])
         if new_mem <= old_mem or self.op.force:
             return
         # Would the instance still start?  (Ganeti's check, skipped by -f.)
@@ -138,10 +148,8 @@ class LUInstanceSetParams(InstanceLU):
             if variant and not variants:
                 raise errors.OpPrereqError(
                     f"OS '{os_name}' doesn't support variants", EC.INVAL)
-            if variants and not variant:
-                raise errors.OpPrereqError(
-                    f"OS name '{os_name}' must include a variant (one of"
-                    f" {', '.join(variants)})", EC.INVAL)
+            with common.param_errors():
+                osdef.require_variant(variants, os_name)
             if variant and variant not in variants:
                 raise errors.OpPrereqError(
                     f"Unsupported OS variant '{variant}' of '{os_name}'"

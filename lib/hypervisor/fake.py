@@ -341,7 +341,7 @@ class FakeHypervisor(BaseHypervisor):
                        beparams: Mapping[str, Any], nics: NicList) -> None:
         name = instance.name
         try:
-            memory = int(beparams["memory"])
+            memory = int(beparams["maxmem"])
             vcpus = int(beparams["vcpus"])
         except (KeyError, TypeError, ValueError) as err:
             raise errors.ProgrammerError(

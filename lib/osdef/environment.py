@@ -114,6 +114,12 @@ def _check_variant(osdef: OsDefinition, variant: str | None) -> None:
             parameter="os_name")
 
 
+def _check_debug_level(debug_level: int) -> None:
+    if isinstance(debug_level, bool) or not isinstance(debug_level, int) \
+            or debug_level < 0:
+        raise errors.ProgrammerError(f"Invalid debug level {debug_level!r}")
+
+
 def _backend_type(disk: objects.Disk) -> str:
     """``block``, or ``file:<driver>`` for file-based disks."""
     if disk.dev_type != constants.LD_FILE:
@@ -142,6 +148,8 @@ def _disk_env(disks: Sequence[DiskInfo], hvparams: Mapping[str, Any],
         if later:
             result[prefix + "SIZE"] = str(disk.size)
             result[prefix + "UUID"] = disk.uuid
+            if disk.name:
+                result[prefix + "NAME"] = disk.name
     return result
 
 
@@ -167,6 +175,8 @@ def _nic_env(nics: Sequence[objects.NIC],
             result[prefix + "FRONTEND_TYPE"] = env_value(hvparams["nic_type"])
         if later:
             result[prefix + "UUID"] = nic.uuid
+            if nic.name:
+                result[prefix + "NAME"] = nic.name
     return result
 
 
@@ -216,9 +226,7 @@ def os_environment(osdef: OsDefinition, api_version: int,
     """
     api = _check_api(osdef, api_version)
     _check_variant(osdef, variant)
-    if isinstance(debug_level, bool) or not isinstance(debug_level, int) \
-            or debug_level < 0:
-        raise errors.ProgrammerError(f"Invalid debug level {debug_level!r}")
+    _check_debug_level(debug_level)
     later = api >= constants.OS_API_V15
     result: dict[str, str] = {}
     if api >= constants.OS_API_V20:
@@ -230,10 +238,11 @@ def os_environment(osdef: OsDefinition, api_version: int,
         "INSTANCE_OS": instance.os,
         "HYPERVISOR": instance.hypervisor,
         "DEBUG_LEVEL": str(debug_level),
+        # Always set, as Ganeti does: empty for an OS without variants and
+        # for API 10 (which has none).
+        "OS_VARIANT": (variant or "") if later else "",
     })
     if later:
-        if variant is not None:
-            result["OS_VARIANT"] = variant
         result["INSTANCE_HYPERVISOR"] = instance.hypervisor
         result["OS_NAME"] = osdef.name
         result["INSTANCE_UUID"] = instance.uuid
@@ -250,16 +259,19 @@ def os_environment(osdef: OsDefinition, api_version: int,
 
 
 def verify_environment(osdef: OsDefinition, osparams: Mapping[str, Any], *,
-                       variant: str | None = None) -> dict[str, str]:
+                       variant: str | None = None,
+                       debug_level: int = 0) -> dict[str, str]:
     """The environment of ``verify parameters`` (API 20): the OS's name,
-    API version and variant, and its parameters; no instance variables."""
+    API version, variant (empty for none) and debug level, and its
+    parameters; no instance variables."""
     _check_variant(osdef, variant)
+    _check_debug_level(debug_level)
     result = {
         "PATH": SCRIPT_PATH,
         "OS_API_VERSION": str(osdef.api_version),
         "OS_NAME": osdef.name,
+        "OS_VARIANT": variant or "",
+        "DEBUG_LEVEL": str(debug_level),
     }
-    if variant is not None:
-        result["OS_VARIANT"] = variant
     result.update(os_parameter_env(osdef, osparams))
     return result

@@ -129,7 +129,7 @@ def test_os_environment_per_api_version(cl: Cluster) -> None:
         assert "NIC_1_BRIDGE" not in env
         assert env["NIC_0_MAC"].count(":") == 5
         assert env["DEBUG_LEVEL"] == "0"
-        assert env["INSTANCE_BE_memory"] == "64"
+        assert env["INSTANCE_BE_maxmem"] == "64"
         assert "INSTANCE_HV_kernel_path" in env
         assert "INSTANCE_REINSTALL" not in env
     assert envs[10]["INSTANCE_OS"] == "os10"

@@ -73,15 +73,16 @@ def test_parameter_changes_and_default_removal(master: Master) -> None:
     cluster = master.cfg.get_cluster()
     assert cluster.hvparams["fake"]["kernel_path"] == "/boot/k"
     assert cluster.hvparams["fake"]["migration_port"] == 9000
-    assert cluster.beparams["default"]["memory"] == 1024
+    default = cluster.beparams["default"]
+    assert default["maxmem"] == default["minmem"] == 1024
     assert cluster.nicparams["default"]["link"] == "br9"
     assert cluster.diskparams["drbd"]["resync_rate"] == 1000
     assert cluster.os_hvp == {"debian": {"fake": {"kernel_args": "quiet"}}}
     modify(master, beparams={"memory": "default"},
            os_hvp={"debian": {"fake": {"kernel_args": "default"}}})
     cluster = master.cfg.get_cluster()
-    assert "memory" not in cluster.beparams["default"]
-    assert cluster.fill_be()["memory"] == 128
+    assert not {"maxmem", "minmem"} & set(cluster.beparams["default"])
+    assert cluster.fill_be()["maxmem"] == 128
     assert cluster.os_hvp == {}
 
 

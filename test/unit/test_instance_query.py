@@ -101,7 +101,7 @@ def test_query_fields_and_data(env: Env) -> None:
     assert info["run_state"] == "up" and info["config_state"] == "up"
     assert info["run_uid"] is None  # no uid pool for the fake hypervisor
     assert info["be_instance"] == {"vcpus": 2}
-    assert info["be_actual"]["memory"] == 128
+    assert info["be_actual"]["maxmem"] == 128
     assert info["os_actual"] == {"color": "red"}
     assert info["disks"][0]["pstatus"]["dev_path"].endswith("/disk0")
     static = env.run(opcodes.OpInstanceQueryData(static=True))

@@ -27,6 +27,7 @@ API10_ENV = {
     "INSTANCE_OS": "testos+v1",
     "HYPERVISOR": "kvm",
     "DEBUG_LEVEL": "1",
+    "OS_VARIANT": "",
     "DISK_COUNT": "2",
     "DISK_0_PATH": DISK_PATHS[0],
     "DISK_0_ACCESS": "rw",
@@ -126,9 +127,9 @@ def test_api20_adds_os_parameters() -> None:
     assert env == expected
 
 
-def test_no_variant_no_os_variant() -> None:
+def test_no_variant_gives_an_empty_os_variant() -> None:
     env = _env(_osdef(15, variants=()), 15, variant=None)
-    assert "OS_VARIANT" not in env
+    assert env["OS_VARIANT"] == ""
 
 
 def test_secondary_nodes_listed() -> None:
@@ -238,4 +239,5 @@ def test_verify_environment() -> None:
     env = verify_environment(_osdef(20), {"dhcp": "no"}, variant="v2")
     assert env == {"PATH": SCRIPT_PATH, "OS_API_VERSION": "20",
                    "OS_NAME": "testos", "OS_VARIANT": "v2",
-                   "OSP_DHCP": "no", "INSTANCE_OS_PARAMETER_DHCP": "no"}
+                   "DEBUG_LEVEL": "0", "OSP_DHCP": "no",
+                   "INSTANCE_OS_PARAMETER_DHCP": "no"}

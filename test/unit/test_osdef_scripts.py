@@ -298,7 +298,7 @@ def test_verify_parameters_runs_verify(tmp_path: Path) -> None:
     verify_parameters(osdef, {"dhcp": "yes"}, variant="v1")
     assert _recorded(read_env(root, "verify")) == {
         "PATH": SCRIPT_PATH, "OS_API_VERSION": "20", "OS_NAME": "testos",
-        "OS_VARIANT": "v1", "OSP_DHCP": "yes",
+        "OS_VARIANT": "v1", "DEBUG_LEVEL": "0", "OSP_DHCP": "yes",
         "INSTANCE_OS_PARAMETER_DHCP": "yes"}
     assert (output_dir(root) / "verify.args").read_text() == "parameters\n"
 
