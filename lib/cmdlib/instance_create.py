@@ -245,7 +245,9 @@ def build_nics(cfg: ConfigWriter, specs: list[dict[str, Any]], name_ip: str | No
             else:
                 cfg.reserve_mac(mac, owner)
             nics.append(objects.NIC(mac=str(mac).lower(), ip=ip,
-                                    nicparams=nicparams))
+                                    nicparams=nicparams,
+                                    name=spec.get("name")))
+        check_unique_names("NIC", [nic.name for nic in nics])
     except BaseException:
         cfg.release_reservations(owner)
         raise
@@ -277,7 +279,21 @@ def disk_specs(template: str, specs: list[dict[str, Any]]
         result.append({"size": size,
                        "mode": spec.get("mode", constants.DISK_RDWR),
                        "params": disk_params})
+    for spec, checked in zip(specs, result, strict=True):
+        checked.update({k: spec[k] for k in ("name", "spindles") if k in spec})
+    check_unique_names("Disk", [spec.get("name") for spec in specs])
     return result
+
+
+def check_unique_names(what: str, names: list[Any]) -> None:
+    """Refuse two disks (or NICs) of one instance with the same name."""
+    seen: set[Any] = set()
+    for name in names:
+        if name is not None and name in seen:
+            raise errors.OpPrereqError(
+                f"{what} name '{name}' is used twice in this instance",
+                EC.NOTUNIQUE)
+        seen.add(name)
 
 
 def instance_file_dir(cluster: objects.Cluster, subdir: str | None) -> str:
@@ -425,6 +441,8 @@ class LUInstanceCreate(LogicalUnit):
                 vg_name=cluster.volume_group_name)
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
+            disk.name = spec.get("name")
+            disk.spindles = spec.get("spindles")
         if op.disk_template == constants.DT_PLAIN and not self.adopted:
             common.check_vg_free(
                 self, self.pnode,

@@ -20,6 +20,7 @@ from typing import Any
 from ganeti import (
     constants,
     errors,
+    ht,
     hypervisor,
     objects,
     opcodes,
@@ -202,6 +203,8 @@ class LUInstanceSetParams(InstanceLU):
                     " 'none')", EC.INVAL)
             else:
                 result.ip = str(ip)
+        if "name" in values:
+            result.name = _name_value(values["name"])
         changes = {k: values[k] for k in ("mode", "link") if k in values}
         result.nicparams = params.update_nic_params(result.nicparams, changes)
         filled = self.cluster.fill_nic(result.nicparams)
@@ -360,6 +363,8 @@ class LUInstanceSetParams(InstanceLU):
                 vg_name=self.cluster.volume_group_name)[0]
         if values.get("params"):
             disk.params = dict(values["params"])
+        disk.name = _name_value(values.get("name"))
+        disk.spindles = values.get("spindles")
         if disk.dev_type == constants.LD_LV:
             common.check_vg_free(
                 self, inst.primary_node,
@@ -402,3 +407,14 @@ class LUInstanceSetParams(InstanceLU):
                 call([node], disk.to_dict())[node].warn_on_fail(
                     feedback, f"Warning: removing {disk.iv_name}")
         return self.changes
+
+
+def _name_value(name: Any) -> str | None:
+    """A disk or NIC name as given (``none`` removes it)."""
+    if name is None or str(name).lower() == constants.VALUE_NONE:
+        return None
+    if not ht.TObjectName(name):
+        raise errors.OpPrereqError(
+            f"Invalid name {str(name)[:40]!r}:"
+            f" {ht.describe_failure(ht.TObjectName, name)}", EC.INVAL)
+    return str(name)

@@ -252,7 +252,8 @@ def test_example_os_and_master_restart(cl: Cluster) -> None:
     assert after == before
     info = cl.ok("gnt-instance", "info", "demo.example.com")
     assert "actual state is up" in info
-    assert "- memory: default (128)" in info
+    assert "- maxmem: default (128)" in info
+    assert "- minmem: default (128)" in info
     assert "- hostname_prefix: web" in info
     static = cl.ok("gnt-instance", "info", "--static", "demo.example.com")
     assert "actual state" not in static

@@ -140,6 +140,39 @@ def test_os_parameters_of_an_api_without_them_are_kept_not_passed(
     assert created["INSTANCE_BE_maxmem"] == "128"
 
 
+def test_disk_and_nic_names_reach_the_config_and_the_os(env: Env) -> None:
+    install_os(env)
+    env.run(create_op(disks=[{"size": 64, "name": "root", "spindles": 2}],
+                      nics=[{"mode": "routed", "ip": "192.0.2.50",
+                             "name": "public"}]))
+    inst = env.cfg.get_instance(INST)
+    assert (inst.disks[0].name, inst.disks[0].spindles) == ("root", 2)
+    assert inst.nics[0].name == "public"
+    created = env.env_of("create")
+    assert created["DISK_0_NAME"] == "root"
+    assert created["NIC_0_NAME"] == "public"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"disks": [{"size": 64, "name": "a"}, {"size": 64, "name": "a"}]},
+     "Disk name 'a' is used twice"),
+    ({"nics": [{"mode": "routed", "ip": "192.0.2.50", "name": "n"},
+               {"mode": "routed", "ip": "192.0.2.51", "name": "n"}]},
+     "NIC name 'n' is used twice"),
+])
+def test_duplicate_device_names_are_refused(
+        env: Env, kwargs: dict[str, Any], message: str) -> None:
+    install_os(env)
+    with pytest.raises(errors.OpPrereqError, match=message):
+        env.run(create_op(**kwargs))
+    assert env.cfg.instance_names() == []
+
+
+def test_a_number_is_not_a_disk_name() -> None:
+    with pytest.raises(errors.OpPrereqError, match="disks"):
+        create_op(disks=[{"size": 64, "name": "0"}]).validate()
+
+
 def test_os_verify_script_judges_parameters(env: Env) -> None:
     install_os(env, parameters="color the color\n",
                scripts={"verify": "#!/bin/sh\necho 'no red' >&2\n"
