@@ -267,6 +267,11 @@ DRY_RUN_OPT: Final = cli_option(
 VERBOSE_OPT: Final = cli_option(
     "-v", "--verbose", dest="verbose", action="store_true", default=False,
     help="Increase the verbosity of the operation")
+NODE_PARAMS_OPT: Final = cli_option(
+    "--node-parameters", dest="ndparams", type=keyval("--node-parameters"),
+    default=None, metavar="key=val,...",
+    help="Node parameters (oob_program, spindle_count, exclusive_storage,"
+    " ovs, ovs_name, ovs_link, ssh_port, cpu_speed)")
 NODE_LIST_OPT: Final = cli_option(
     "-n", "--node", dest="nodes", action="append", default=[],
     metavar="NODE", help="Node to run on (may be repeated)")

@@ -127,6 +127,8 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         *_dict_lines(info.get("beparams") or {}, "  "),
         "Default nic parameters:",
         *_dict_lines(info.get("nicparams") or {}, "  "),
+        "Default node parameters:",
+        *_dict_lines(info.get("ndparams") or {}, "  "),
     ]
     return lines
 

@@ -33,6 +33,9 @@ class OpNodeAdd(OpCode):
         doc="Replication IP; required on dual-network clusters only")
     readd: bool = field(default=False, check=ht.TBool,
                         doc="Re-add a node that is already in the cluster")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Node parameters of the node (over the cluster's)")
 
 
 class OpNodeRemove(OpCode):
@@ -119,12 +122,15 @@ class OpNodeSetParams(OpCode):
     auto_promote: bool = field(
         default=False, check=ht.TBool,
         doc="Promote other nodes if the candidate pool gets too small")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Changes to the node's parameters ('default' removes one)")
 
     def check_consistency(self) -> None:
         flags = [self.master_candidate, self.offline, self.drained]
-        if all(f is None for f in flags):
+        if all(f is None for f in flags) and not self.ndparams:
             self.reject("node_name", "no modification requested (set "
-                       "master_candidate, offline or drained)")
+                       "master_candidate, offline, drained or ndparams)")
         if sum(1 for f in flags if f) > 1:
             self.reject("master_candidate", "only one of master_candidate, "
                        "offline and drained can be set to true")

@@ -396,3 +396,32 @@ def test_node_tags(master: Master, tmp_path: Path) -> None:
     assert code == 1 and "No tags" in err
     code, out, _ = gnt_node("list", "--no-headers", "-o", "name,tags", N2)
     assert out.split() == [N2, "b,from-file"]
+
+
+def test_node_parameters_of_one_node(master: Master) -> None:
+    changes = master.run(opcodes.OpNodeSetParams(
+        node_name=N3, ndparams={"spindle_count": "4", "ssh_port": "2222"}))
+    assert changes == [["ndparams/spindle_count", "4"],
+                       ["ndparams/ssh_port", "2222"]]
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {"spindle_count": 4,
+                                                  "ssh_port": 2222}
+    assert master.cfg.get_cluster().filled_ndparams(node)["ovs_name"] == \
+        "switch1"
+    master.run(opcodes.OpNodeSetParams(node_name=N3,
+                                       ndparams={"ssh_port": "default"}))
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {"spindle_count": 4}
+
+
+@pytest.mark.parametrize("ndparams, message", [
+    ({"exclusive_storage": True}, "exclusive_storage' is global"),
+    ({"spindle_count": 0}, "ndparams: parameter 'spindle_count'"),
+    ({"nosuch": 1}, "Unknown node parameter 'nosuch'"),
+])
+def test_bad_node_parameters_change_nothing(
+        master: Master, ndparams: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.OpPrereqError, match=message):
+        master.run(opcodes.OpNodeSetParams(node_name=N3, ndparams=ndparams))
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {}
