@@ -127,7 +127,7 @@ def test_os_add_environment_per_api(node: pathutils.Paths, api: int) -> None:
         assert env["OS_VARIANT"] == ""
         assert not [k for k in env if k.startswith(("OSP_",
                                                     "INSTANCE_OS_PARAMETER_"))]
-        assert "INSTANCE_HYPERVISOR" not in env
+        assert env["INSTANCE_HYPERVISOR"] == env["HYPERVISOR"]
     elif api == 15:
         assert env["OS_VARIANT"] == "v2"
         assert not [k for k in env if k.startswith("OSP_")]
