@@ -128,7 +128,8 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         "Default nic parameters:",
         *_dict_lines(info.get("nicparams") or {}, "  "),
         "Default node parameters:",
-        *_dict_lines(info.get("ndparams") or {}, "  "),
+        *(f"  {key}: {_value(value)}"
+          for key, value in sorted((info.get("ndparams") or {}).items())),
     ]
     return lines
 
