@@ -171,13 +171,12 @@ def check_os(lu: LogicalUnit, node: str, os_name: str, force_variant: bool,
                                os_name=base)
         filled = cluster.fill_os(os_name, osparams)
         params.check_os_params(filled, definition.parameters, os_name=base)
-    if definition.supports_parameters:
-        res = common.single(lu.rpc.call_os_validate(
-            [node], True, os_name, ["parameters"], filled), node)
-        if res.failed:
-            raise errors.OpPrereqError(
-                f"OS parameters of '{base}' refused on node {node}:"
-                f" {res.fail_msg}", EC.INVAL)
+    res = common.single(lu.rpc.call_os_validate(
+        [node], True, os_name, ["parameters"], filled), node)
+    if res.failed:
+        raise errors.OpPrereqError(
+            f"OS parameters of '{base}' refused on node {node}:"
+            f" {res.fail_msg}", EC.INVAL)
     return definition
 
 
