@@ -76,7 +76,7 @@ ParamKind = Literal["string", "maybe-string", "bool", "int", "float", "size"]
 PARAM_KINDS: Final = frozenset(get_args(ParamKind))
 
 #: Where a parameter dictionary lives.
-Level = Literal["cluster", "os", "instance", "node"]
+Level = Literal["cluster", "os", "instance", "node", "group"]
 LEVELS: Final = frozenset(get_args(Level))
 
 
@@ -825,17 +825,22 @@ def nd_defaults() -> dict[str, Any]:
     return defaults_of(ND_PARAMETERS)
 
 
+#: Levels where the global node parameters (``exclusive_storage``) may be
+#: set: the cluster and, as in Ganeti, a node group.
+ND_GLOBAL_LEVELS: Final = frozenset(["cluster", "group"])
+
+
 def check_nd_params(params: Any, *, level: Level = "cluster") -> dict[str, Any]:
-    """Validate node parameters set at ``level`` (cluster or node)."""
+    """Validate node parameters set at ``level`` (cluster, group or node)."""
     return check_params(params, component=ND_COMPONENT, spec=ND_PARAMETERS,
-                        allow_global=level == "cluster", level=level)
+                        allow_global=level in ND_GLOBAL_LEVELS, level=level)
 
 
 def update_nd_params(current: Mapping[str, Any] | None, changes: Any, *,
                      level: Level = "cluster") -> dict[str, Any]:
     return update_params(current, changes, component=ND_COMPONENT,
-                         spec=ND_PARAMETERS, allow_global=level == "cluster",
-                         level=level)
+                         spec=ND_PARAMETERS,
+                         allow_global=level in ND_GLOBAL_LEVELS, level=level)
 
 
 def check_nic_params(params: Any) -> dict[str, Any]:

@@ -615,6 +615,7 @@ def test_node_parameters_declared_with_ganeti_names() -> None:
 
 def test_exclusive_storage_is_not_a_per_node_parameter() -> None:
     params.check_nd_params({"exclusive_storage": True})
+    params.check_nd_params({"exclusive_storage": True}, level="group")
     with pytest.raises(errors.ParameterError, match="not per node"):
         params.check_nd_params({"exclusive_storage": True}, level="node")
     with pytest.raises(errors.ParameterError,
