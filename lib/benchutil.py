@@ -259,7 +259,7 @@ def bulk_add(cluster: LocalCluster, count: int, start_index: int, *,
                 name=name, primary_node=nodes[index % len(nodes)],
                 os=os_name, hypervisor=constants.HT_FAKE,
                 disk_template=constants.DT_DISKLESS,
-                beparams={"memory": memory}, admin_up=start))
+                beparams={"maxmem": memory, "minmem": memory}, admin_up=start))
             data.instances[name] = added[-1]
         data.serial_no += 1
         io.write_file_atomic(cfg.path, serializer.dumps(data.to_dict()),
@@ -285,7 +285,7 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
         try:
             hv = FakeHypervisor(state_dir)
             beparams = [settings.fill_be(inst.beparams) for inst in group]
-            needed = sum(int(be["memory"]) for be in beparams)
+            needed = sum(int(be["maxmem"]) for be in beparams)
             info = hv.get_node_info()
             if info.memory_free < needed:
                 hv.set_node_resources(memory_total=info.memory_total

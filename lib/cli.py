@@ -286,6 +286,11 @@ DRY_RUN_OPT: Final = cli_option(
 VERBOSE_OPT: Final = cli_option(
     "-v", "--verbose", dest="verbose", action="store_true", default=False,
     help="Increase the verbosity of the operation")
+NODE_PARAMS_OPT: Final = cli_option(
+    "--node-parameters", dest="ndparams", type=keyval("--node-parameters"),
+    default=None, metavar="key=val,...",
+    help="Node parameters (oob_program, spindle_count, exclusive_storage,"
+    " ovs, ovs_name, ovs_link, ssh_port, cpu_speed)")
 NODE_LIST_OPT: Final = cli_option(
     "-n", "--node", dest="nodes", action="append", default=[],
     metavar="NODE", help="Node to run on (may be repeated)")
@@ -305,15 +310,17 @@ SHUTDOWN_TIMEOUT_OPT: Final = cli_option(
 COMMON_OPTS: Final = (DEBUG_OPT,)
 
 
-def confirm(question: str, opts: argparse.Namespace) -> bool:
+def confirm(question: str, opts: argparse.Namespace | None = None) -> bool:
     """Whether to go on: ``-f`` (``opts.force``) says yes, otherwise the
-    user answers ``y`` on a terminal; without a terminal it is no."""
-    if getattr(opts, "force", False):
+    user answers ``y`` on a terminal; without a terminal it is no (with
+    ``opts``, saying to use ``-f``; without, the caller says how)."""
+    if opts is not None and getattr(opts, "force", False):
         return True
     if not sys.stdin.isatty():
-        to_stderr("Not confirmed (no terminal); use -f")
+        if opts is not None:
+            to_stderr("Not confirmed (no terminal); use -f")
         return False
-    return input(f"{question} y/[n]: ").strip() == "y"
+    return input(f"{question} y/[n]: ").strip().lower() in ("y", "yes")
 
 
 def split_node_option(value: str | None) -> tuple[str | None, str | None]:
@@ -420,15 +427,6 @@ def format_usage(binary: str, commands: CommandTable) -> list[str]:
 def _print_usage(binary: str, commands: CommandTable) -> None:
     for line in format_usage(binary, commands):
         to_stdout(line)
-
-
-def confirm(question: str) -> bool:
-    """Ask a yes/no question on a terminal; without one the answer is no
-    (the command then says how to confirm, e.g. with ``-f``)."""
-    if not sys.stdin.isatty():
-        return False
-    to_stdout(f"{question}\ny/[n]? ")
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def version_line(binary: str) -> str:

@@ -14,7 +14,7 @@ from ganeti import pathutils
 RELEASE_VERSION: Final = pathutils.PACKAGE_VERSION
 #: Version of the config document (Ganeti encodes 2.1.0 as 2010000).
 CONFIG_MAJOR: Final = 2
-CONFIG_MINOR: Final = 1
+CONFIG_MINOR: Final = 6
 CONFIG_REVISION: Final = 0
 
 

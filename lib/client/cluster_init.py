@@ -48,6 +48,7 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
         hvparams=_merge_ident(opts.hvparams, "-H"),
         beparams=opts.beparams or {},
         nicparams=opts.nicparams or {},
+        ndparams=opts.ndparams or {},
         diskparams=_merge_ident(opts.diskparams, "-D"),
         file_storage_dir=(opts.file_storage_dir
                           or pathutils.CONFIGURED_FILE_STORAGE_DIR),
@@ -158,6 +159,7 @@ INIT_OPTS: Final = (
     cli.cli_option("-B", "--backend-parameters", dest="beparams",
                    type=cli.keyval("-B"), default=None,
                    metavar="key=val,...", help="Backend parameters"),
+    cli.NODE_PARAMS_OPT,
     cli.cli_option("-N", "--nic-parameters", dest="nicparams",
                    type=cli.keyval("-N"), default=None,
                    metavar="key=val,...", help="NIC parameters"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ganeti import constants, errors, objects, opcodes, qlang, query
+from ganeti import constants, errors, objects, opcodes, params, qlang, query
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit, NoHooksLU
 from ganeti.cmdlib.node_membership import (
     candidate_stats,
@@ -170,6 +170,8 @@ class LUNodeSetParams(LogicalUnit):
             raise errors.OpPrereqError(f"Node '{op.node_name}' not known",
                                        EC.NOENT)
         self.node = node
+        self.ndparams = (None if not op.ndparams else params.update_nd_params(
+            node.ndparams, op.ndparams, level="node"))
         master = self.cfg.get_master_node()
         if node.name == master and (op.master_candidate is False
                                     or op.offline is True
@@ -276,6 +278,11 @@ class LUNodeSetParams(LogicalUnit):
         if op.secondary_ip is not None:
             node.secondary_ip = op.secondary_ip
             changes.append(["secondary_ip", op.secondary_ip])
+        if self.ndparams is not None:
+            node.ndparams = self.ndparams
+            filled = self.cfg.get_cluster().fill_nd(node.ndparams)
+            changes += [[f"ndparams/{key}", str(filled.get(key))]
+                        for key in op.ndparams or {}]
         if self.self_promote:
             feedback("Autopromoting node to master candidate")
             node.master_candidate = True

@@ -107,6 +107,8 @@ class OpClusterSetParams(OpCode):
         default=None, check=TParamDict, doc="Backend parameter defaults")
     nicparams: dict[str, Any] | None = field(
         default=None, check=TParamDict, doc="NIC parameter defaults")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict, doc="Node parameter defaults")
     diskparams: dict[str, dict[str, Any]] | None = field(
         default=None, check=TDiskParamsByTemplate,
         doc="Disk parameter defaults: disk template -> parameters")
