@@ -3,7 +3,7 @@
 :class:`HttpClient` sends a batch of requests (:meth:`~HttpClient.
 request_many`: the node RPC fan-out, one request per node) or a single
 one (:meth:`~HttpClient.request`) and drives them from the calling
-thread with one :mod:`selectors` loop: non-blocking connect, TLS
+thread with one ``epoll`` loop: non-blocking connect, TLS
 handshake, send and receive, each socket stepping when the kernel says
 it can.  No thread per request, no executor futures, no
 ``http.client`` header parsing (it goes through the e-mail parser): the
@@ -48,12 +48,12 @@ import dataclasses
 import errno
 import http.client
 import os
-import selectors
+import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import errors, serializer
@@ -89,7 +89,7 @@ _CHUNK: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024
 
 _CONNECT, _HANDSHAKE, _SEND, _RECV = range(4)
-_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_READ, _WRITE = select.EPOLLIN, select.EPOLLOUT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +159,45 @@ class _Exchange:
         self.deadline = 0.0
         self.started = started
         self.events = 0
+
+
+class _Poller:
+    """``epoll`` with the exchange of each registered socket."""
+
+    __slots__ = ("_by_fd", "_epoll")
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, _Exchange] = {}
+
+    def want(self, ex: _Exchange, events: int) -> None:
+        """Wait for ``events`` on the socket of ``ex``."""
+        if ex.events == events:
+            return
+        assert ex.sock is not None
+        fd = ex.sock.fileno()
+        if ex.events:
+            self._epoll.modify(fd, events)
+        else:
+            self._epoll.register(fd, events)
+            self._by_fd[fd] = ex
+        ex.events = events
+
+    def forget(self, ex: _Exchange) -> None:
+        """Stop waiting on the socket of ``ex`` (before it is closed,
+        wrapped or given back to the pool)."""
+        if ex.events and ex.sock is not None:
+            fd = ex.sock.fileno()
+            self._epoll.unregister(fd)
+            del self._by_fd[fd]
+        ex.events = 0
+
+    def wait(self, timeout: float) -> list[_Exchange]:
+        return [self._by_fd[fd] for fd, _mask in self._epoll.poll(timeout)
+                if fd in self._by_fd]
+
+    def close(self) -> None:
+        self._epoll.close()
 
 
 class HttpClient:
@@ -251,16 +290,13 @@ class HttpClient:
         """Send every request at once; one outcome per request, in order."""
         started = time.monotonic()
         results: list[Outcome | None] = [None] * len(requests)
-        sel = selectors.DefaultSelector()
+        sel = _Poller()
         active: set[_Exchange] = set()
 
         def finish(ex: _Exchange,
                    outcome: HttpResponse | errors.GenericError) -> None:
             active.discard(ex)
-            if ex.events:
-                assert ex.sock is not None
-                sel.unregister(ex.sock)
-                ex.events = 0
+            sel.forget(ex)
             results[ex.index] = (outcome, time.monotonic() - ex.started)
 
         def drive(ex: _Exchange, opening: bool) -> None:
@@ -292,15 +328,17 @@ class HttpClient:
                 self._release(ex)
 
         try:
+            encode = _encoder()
             for index, req in enumerate(requests):
-                ex = _Exchange(index, req, _encode(req), started)
+                ex = _Exchange(index, req, encode(req), started)
                 active.add(ex)
                 drive(ex, True)
             while active:
                 now = time.monotonic()
                 wait = min(ex.deadline for ex in active) - now
-                for key, _mask in sel.select(max(wait, 0.0)):
-                    drive(key.data, False)
+                for ready in sel.wait(max(wait, 0.0)):
+                    if ready in active:
+                        drive(ready, False)
                 now = time.monotonic()
                 for ex in [ex for ex in active if ex.deadline <= now]:
                     self._close_registered(ex, sel)
@@ -315,7 +353,7 @@ class HttpClient:
     # --- one exchange -------------------------------------------------------
 
     def _open(self, ex: _Exchange,
-              sel: selectors.BaseSelector) -> HttpResponse | None:
+              sel: _Poller) -> HttpResponse | None:
         """Take an idle connection and send at once, or start connecting."""
         key = (ex.req.host, ex.req.port)
         sock = None if ex.reused is None else self._take(key)
@@ -337,22 +375,11 @@ class HttpClient:
         if code not in (0, errno.EINPROGRESS):
             raise OSError(code, os.strerror(code))
         ex.deadline = now + min(self._connect_timeout, ex.req.timeout)
-        self._want(ex, sel, _WRITE)
+        sel.want(ex, _WRITE)
         return None
 
-    @staticmethod
-    def _want(ex: _Exchange, sel: selectors.BaseSelector, events: int) -> None:
-        assert ex.sock is not None
-        if ex.events == events:
-            return
-        if ex.events:
-            sel.modify(ex.sock, events, ex)
-        else:
-            sel.register(ex.sock, events, ex)
-        ex.events = events
-
     def _step(self, ex: _Exchange,
-              sel: selectors.BaseSelector) -> HttpResponse | None:
+              sel: _Poller) -> HttpResponse | None:
         """Advance ``ex`` as far as the socket allows; the answer once it
         is complete."""
         sock = ex.sock
@@ -364,8 +391,7 @@ class HttpClient:
             if self._ssl is None:
                 ex.stage = _SEND
             else:
-                sel.unregister(sock)
-                ex.events = 0
+                sel.forget(ex)
                 sock = ex.sock = self._ssl.wrap_socket(
                     sock, do_handshake_on_connect=False)
                 ex.stage = _HANDSHAKE
@@ -374,10 +400,10 @@ class HttpClient:
             try:
                 sock.do_handshake()
             except ssl.SSLWantReadError:
-                self._want(ex, sel, _READ)
+                sel.want(ex, _READ)
                 return None
             except ssl.SSLWantWriteError:
-                self._want(ex, sel, _WRITE)
+                sel.want(ex, _WRITE)
                 return None
             if self._pin is not None:
                 tls.check_pin(sock, self._pin)
@@ -388,20 +414,20 @@ class HttpClient:
                 while ex.sent < len(ex.data):
                     ex.sent += sock.send(ex.data[ex.sent:])
             except (ssl.SSLWantWriteError, BlockingIOError):
-                self._want(ex, sel, _WRITE)
+                sel.want(ex, _WRITE)
                 return None
             except ssl.SSLWantReadError:
-                self._want(ex, sel, _READ)
+                sel.want(ex, _READ)
                 return None
             finally:
                 ex.deadline = time.monotonic() + ex.req.timeout
             ex.stage = _RECV
-            self._want(ex, sel, _READ)
+            sel.want(ex, _READ)
             return None
         return self._receive(ex, sel)
 
     def _receive(self, ex: _Exchange,
-                 sel: selectors.BaseSelector) -> HttpResponse | None:
+                 sel: _Poller) -> HttpResponse | None:
         sock = ex.sock
         assert sock is not None
         eof = False
@@ -411,7 +437,7 @@ class HttpClient:
             except (ssl.SSLWantReadError, BlockingIOError):
                 break
             except ssl.SSLWantWriteError:
-                self._want(ex, sel, _WRITE)
+                sel.want(ex, _WRITE)
                 break
             if not chunk:
                 eof = True
@@ -505,21 +531,34 @@ class HttpClient:
             ex.sock = None
 
     def _close_registered(self, ex: _Exchange,
-                          sel: selectors.BaseSelector) -> None:
-        if ex.events and ex.sock is not None:
-            sel.unregister(ex.sock)
-            ex.events = 0
+                          sel: _Poller) -> None:
+        sel.forget(ex)
         self._close(ex)
 
 
-def _encode(req: Request) -> bytes:
-    fields = {"Host": f"{req.host}:{req.port}", "Content-Type": JSON_TYPE,
-              "Accept": JSON_TYPE, "Accept-Encoding": "identity"}
-    fields.update(req.headers or {})
-    fields["Content-Length"] = str(len(req.body))
-    head = [f"{req.method} {req.path} HTTP/1.1"]
-    head.extend(f"{name}: {value}" for name, value in fields.items())
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body
+def _encoder() -> Callable[[Request], bytes]:
+    """Encodes requests; the requests of a fan-out (same method, path,
+    body and headers, another host) share all but their ``Host`` line."""
+    parts: dict[tuple[str, str, int, int], tuple[bytes, bytes]] = {}
+
+    def encode(req: Request) -> bytes:
+        key = (req.method, req.path, id(req.body), id(req.headers))
+        found = parts.get(key)
+        if found is None:
+            fields = {"Content-Type": JSON_TYPE, "Accept": JSON_TYPE,
+                      "Accept-Encoding": "identity"}
+            fields.update(req.headers or {})
+            fields["Content-Length"] = str(len(req.body))
+            rest = "".join(f"{name}: {value}\r\n"
+                           for name, value in fields.items())
+            found = parts[key] = (
+                f"{req.method} {req.path} HTTP/1.1\r\n".encode("latin-1"),
+                (rest + "\r\n").encode("latin-1") + req.body)
+        host = f"[{req.host}]" if ":" in req.host else req.host
+        return b"%sHost: %s:%d\r\n%s" % (found[0], host.encode("latin-1"),
+                                          req.port, found[1])
+
+    return encode
 
 
 def _map_error(err: BaseException, host: str, port: int,
