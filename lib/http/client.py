@@ -445,6 +445,8 @@ class HttpClient:
             ex.buf += chunk
             if ex.body_at < 0:
                 self._parse_head(ex)
+            elif ex.length is None:
+                self._check_unsized(ex)
             if self._complete(ex):
                 break
         ex.deadline = time.monotonic() + ex.req.timeout
@@ -510,7 +512,12 @@ class HttpClient:
                     f"{self._max_response} bytes")
         else:
             ex.will_close = True
-        if ex.length is None and len(ex.buf) - ex.body_at > self._max_response:
+        if ex.length is None:
+            self._check_unsized(ex)
+
+    def _check_unsized(self, ex: _Exchange) -> None:
+        """An answer that ends with the connection stays under the limit."""
+        if len(ex.buf) - ex.body_at > self._max_response:
             raise errors.ProtocolError(
                 f"Answer exceeds the limit of {self._max_response} bytes")
 

@@ -354,8 +354,10 @@ def test_batch_gives_each_request_its_own_outcome(
 
 
 @contextlib.contextmanager
-def canned(pki: Pki, answer: bytes) -> Iterator[tuple[str, int]]:
-    """A TLS server that answers every request with ``answer`` and closes."""
+def canned(pki: Pki, answer: bytes | list[bytes]
+           ) -> Iterator[tuple[str, int]]:
+    """A TLS server that answers one request with ``answer`` (a list: its
+    parts in TLS records of their own) and closes."""
     ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(WAIT)
@@ -366,7 +368,8 @@ def canned(pki: Pki, answer: bytes) -> Iterator[tuple[str, int]]:
             data = b""
             while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):
                 data += chunk
-            conn.sendall(answer)
+            for part in answer if isinstance(answer, list) else [answer]:
+                conn.sendall(part)
 
     thread = threading.Thread(target=serve)
     thread.start()
@@ -386,11 +389,14 @@ def canned(pki: Pki, answer: bytes) -> Iterator[tuple[str, int]]:
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
      errors.ProtocolError, "Answer cut short by the server"),
     (b"SPDY 200 OK\r\n\r\n", errors.ProtocolError, "Invalid HTTP answer: "),
+    ([b"HTTP/1.0 200 OK\r\n\r\n", b"x" * 600, b"x" * 600],
+     errors.ProtocolError, "Answer exceeds the limit of 1000 bytes"),
     (b"", errors.NodeUnreachableError,
      "Connection closed by the server before it answered"),
 ])
 def test_malformed_answers_are_one_line_errors(
-        pki: Pki, answer: bytes, error: type[Exception], message: str) -> None:
+        pki: Pki, answer: bytes | list[bytes], error: type[Exception],
+        message: str) -> None:
     with canned(pki, answer) as (host, port), \
             pki.client(max_response=1000) as client, \
             pytest.raises(error) as info:
