@@ -80,6 +80,18 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def rss_kib(pid: int) -> tuple[int, int]:
+    """Resident memory of a process in KiB: (all, anonymous); the
+    anonymous part is what each further process of the same program
+    adds (its file pages are shared)."""
+    fields = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)), int(fields.get("RssAnon", 0))
+
+
 def fanout_sizes(max_nodes: int) -> list[int]:
     """How many nodes one call goes to: 1, 10 and ``max_nodes``, each once
     and none beyond ``max_nodes`` (the figures are named after them)."""

@@ -4,7 +4,8 @@
 - :mod:`ganeti.http.server`: a threaded HTTP/1.1 server with limits on
   body size and on how long a client may take to send a request;
 - :mod:`ganeti.http.client`: a keep-alive connection pool with
-  per-request timeouts.
+  per-request timeouts, driving many requests at once from one thread
+  (the node RPC fan-out).
 
 This module holds what both sides share: the request and response
 records an application sees, :class:`HttpError`, and JSON helpers.
