@@ -111,8 +111,8 @@ def compute_values(cfg: ConfigWriter | objects.ConfigData) -> dict[str, str]:
     :class:`~ganeti.objects.ConfigData`.  Node lists are nice-sorted, so
     equal configurations give equal values (the pusher compares them).
     """
-    data: objects.ConfigData = (cfg.get_config_data()
-                                if hasattr(cfg, "get_config_data") else cfg)
+    data: objects.ConfigData = (cfg.snapshot() if hasattr(cfg, "snapshot")
+                                else cfg)
     cluster = data.cluster
     nodes = [data.nodes[name] for name in nice_sort(data.nodes)]
     return {

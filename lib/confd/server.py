@@ -36,6 +36,7 @@ from ganeti import config, errors
 from ganeti.confd import protocol
 from ganeti.confd.index import ConfigIndex
 from ganeti.confd.protocol import ErrorCode, PacketError, ReqType, Status
+from ganeti.config import journal
 from ganeti.utils import filewatch
 
 _log = logging.getLogger("ganeti.confd")
@@ -226,14 +227,16 @@ class ConfigReloader:
         self.changed = threading.Event()
         #: How many times the file was read (tests; the log).
         self.reads = 0
-        self._loaded: filewatch.Signature | bool = False
+        self._loaded: tuple[object, ...] | bool = False
         self._last_start = -math.inf
-        self._watcher = filewatch.FileWatcher(
-            path, self.on_change, interval=interval, use_inotify=use_inotify)
+        # Changes land in the journal; compactions rewrite config.data.
+        self._watchers = [filewatch.FileWatcher(
+            name, self.on_change, interval=interval, use_inotify=use_inotify)
+            for name in (path, journal.journal_path(path))]
 
     def on_change(self) -> None:
         """A change was seen (in the watcher's thread)."""
-        if filewatch.signature(self.path) == self._loaded:
+        if journal.signature(self.path) == self._loaded:
             return
         wait = self._last_start + self.min_interval - time.monotonic()
         # Changes during the wait are folded into the one load after it.
@@ -245,7 +248,7 @@ class ConfigReloader:
         """(Re)build the index from the file; whether it is serving."""
         with self._lock:
             start = self._last_start = time.monotonic()
-            self._loaded = filewatch.signature(self.path)
+            self._loaded = journal.signature(self.path)
             self.reads += 1
             try:
                 data, _upgraded = config.read_config(self.path)
@@ -274,14 +277,16 @@ class ConfigReloader:
 
     def start(self) -> ConfigReloader:
         # Watch first: a change made while loading is then seen.
-        self._watcher.start()
+        for watcher in self._watchers:
+            watcher.start()
         self.load()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._watcher.stop()
+        for watcher in self._watchers:
+            watcher.stop()
 
     @property
     def uses_inotify(self) -> bool:
-        return self._watcher.uses_inotify
+        return self._watchers[0].uses_inotify

@@ -19,7 +19,7 @@ from config_builders import (
 )
 
 from ganeti import constants, errors, objects, pathutils, serializer
-from ganeti.config import ConfigWriter, initialize
+from ganeti.config import ConfigWriter, initialize, journal
 
 
 @pytest.fixture
@@ -34,15 +34,20 @@ def writer(cfg_path: str) -> Iterator[ConfigWriter]:
 
 
 def on_disk(path: str) -> objects.ConfigData:
-    with open(path, "rb") as handle:
-        return objects.ConfigData.from_dict(serializer.loads(handle.read()))
+    """The document on disk: the base with its journal applied."""
+    return objects.ConfigData.from_dict(journal.read_document(path))
 
 
 def assert_file_matches(cfg: ConfigWriter) -> None:
-    """The file is exactly the encoding of the in-memory configuration."""
+    """The files hold exactly the in-memory configuration, and once
+    compacted the base is exactly its encoding."""
+    expected = cfg.get_config_data().to_dict()
+    assert journal.read_document(cfg.path) == expected
+    cfg.compact()
     with open(cfg.path, "rb") as handle:
         raw = handle.read()
-    assert raw == serializer.dumps(cfg.get_config_data().to_dict())
+    assert raw == serializer.dumps(expected)
+    assert os.path.getsize(journal.journal_path(cfg.path)) == 0
 
 
 # --- loading --------------------------------------------------------------
@@ -255,6 +260,7 @@ def test_failed_write_rolls_back(writer: ConfigWriter,
                                  errors.ErrorCode.ENVIRON)
 
     monkeypatch.setattr("ganeti.utils.io.write_file_atomic", fail)
+    monkeypatch.setattr("ganeti.config.journal.append", fail)
     inst = writer.get_instance("inst1.example.com")
     assert inst is not None
     serial = inst.serial_no
