@@ -19,11 +19,15 @@ are compared by their encoding: small, and safe even if changed in place.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ganeti import objects, serializer
 from ganeti.config.names import NameIndex
+from ganeti.utils.text import nice_sort_key
 
 
 def walk_disks(disks: Iterable[objects.Disk]) -> Iterator[objects.Disk]:
@@ -52,6 +56,33 @@ def _idents_of(obj: Any) -> Iterator[str]:
                     yield value
 
 
+class SortedNames:
+    """Names kept in natural order (:func:`nice_sort_key`) as they come
+    and go, so that listing 10,000 names does not sort them each time."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[tuple[int, int, str], ...]] = []
+        self._names: list[str] = []
+
+    def add(self, name: str) -> None:
+        key = nice_sort_key(name)
+        pos = bisect.bisect_left(self._keys, key)
+        if pos < len(self._keys) and self._keys[pos] == key:
+            return
+        self._keys.insert(pos, key)
+        self._names.insert(pos, name)
+
+    def discard(self, name: str) -> None:
+        key = nice_sort_key(name)
+        pos = bisect.bisect_left(self._keys, key)
+        if pos < len(self._keys) and self._keys[pos] == key:
+            del self._keys[pos]
+            del self._names[pos]
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+
 def _count(table: dict[str, int], keys: Iterable[str], step: int) -> None:
     for key in keys:
         left = table.get(key, 0) + step
@@ -75,6 +106,9 @@ class ChangeTracker:
         self._dirty: dict[str, set[str]] = {}
         self.node_names = NameIndex()
         self.inst_names = NameIndex()
+        #: Names in natural order.
+        self.node_order = SortedNames()
+        self.inst_order = SortedNames()
         self.node_uuids: dict[str, str] = {}
         self.inst_uuids: dict[str, str] = {}
         #: Every UUID and disk identity string, with its number of users.
@@ -106,8 +140,10 @@ class ChangeTracker:
         add = step > 0
         if section == "nodes":
             names, by_uuid = self.node_names, self.node_uuids
+            order = self.node_order
         elif section == "instances":
             names, by_uuid = self.inst_names, self.inst_uuids
+            order = self.inst_order
             for nic in obj.nics:
                 mac = nic.mac.lower()
                 if add:
@@ -124,9 +160,11 @@ class ChangeTracker:
         if names is not None:
             if add:
                 names.add(key)
+                order.add(key)
                 by_uuid[obj.uuid] = key
             else:
                 names.discard(key)
+                order.discard(key)
                 if by_uuid.get(obj.uuid) == key:
                     del by_uuid[obj.uuid]
         _count(self.uuids, _uuids_of(obj), step)
@@ -138,7 +176,11 @@ class ChangeTracker:
             seen = self._seen.setdefault(name, {})
             if current is seen:
                 continue
-            changed = [k for k, v in current.items() if seen.get(k) is not v]
+            # Identity of every stored object against the last look, in
+            # C iterators (a Python loop costs ~1 ms at 10,000 objects).
+            changed = list(itertools.compress(
+                current.keys(), map(operator.is_not, current.values(),
+                                    map(seen.get, current.keys()))))
             added = sum(1 for k in changed if k not in seen)
             if len(seen) + added != len(current):  # some were removed
                 changed.extend(seen.keys() - current.keys())

@@ -465,12 +465,14 @@ class ConfigWriter:
     def node_names(self) -> list[str]:
         """All node names, nice-sorted (``node2`` before ``node10``)."""
         with self._lock:
-            return nice_sort(self._data.nodes)
+            self._tracker.sync()
+            return self._tracker.node_order.names()
 
     def instance_names(self) -> list[str]:
         """All instance names, nice-sorted."""
         with self._lock:
-            return nice_sort(self._data.instances)
+            self._tracker.sync()
+            return self._tracker.inst_order.names()
 
     def _nodes_where(self, pred: Callable[[objects.Node], bool]
                      ) -> list[objects.Node]:
