@@ -32,11 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ganeti import config, errors
+from ganeti import errors
 from ganeti.confd import protocol
 from ganeti.confd.index import ConfigIndex
 from ganeti.confd.protocol import ErrorCode, PacketError, ReqType, Status
 from ganeti.config import journal
+from ganeti.config.follower import ConfigFollower
 from ganeti.utils import filewatch
 
 _log = logging.getLogger("ganeti.confd")
@@ -228,6 +229,8 @@ class ConfigReloader:
         #: How many times the file was read (tests; the log).
         self.reads = 0
         self._loaded: tuple[object, ...] | bool = False
+        #: Decodes only the changes when just the journal grew.
+        self._follower = ConfigFollower(path)
         self._last_start = -math.inf
         # Changes land in the journal; compactions rewrite config.data.
         self._watchers = [filewatch.FileWatcher(
@@ -251,7 +254,7 @@ class ConfigReloader:
             self._loaded = journal.signature(self.path)
             self.reads += 1
             try:
-                data, _upgraded = config.read_config(self.path)
+                data = self._follower.read()
                 index = ConfigIndex(data)
             except errors.NotClusterError:
                 if self.processor.index is not None:

@@ -296,3 +296,27 @@ def test_replicator_sends_lines_and_whole_files_to_a_lagging_candidate(
                     cfg.get_config_data().to_dict()
     finally:
         pathutils.set_root(None)
+
+
+def test_follower_decodes_only_the_new_lines(cfg_path: str) -> None:
+    from ganeti.config.follower import ConfigFollower
+
+    follower = ConfigFollower(cfg_path)
+    with ConfigWriter(cfg_path) as cfg:
+        first = follower.read()
+        assert first == cfg.get_config_data()
+        for up in (True, False, True):
+            cfg.set_instance_admin_up("inst1.example.com", up)
+            assert follower.read() == cfg.get_config_data()
+        cfg.remove_instance("inst3.example.com")
+        assert follower.read() == cfg.get_config_data()
+        cluster = cfg.get_cluster()
+        cluster.tags = ["x"]
+        cfg.update(cluster)
+        assert follower.read() == cfg.get_config_data()
+        assert follower.full_reads == 1
+        assert first.instances["inst1.example.com"].admin_up is False  # kept
+        cfg.compact()
+        cfg.set_instance_admin_up("inst2.example.com", True)
+        assert follower.read() == cfg.get_config_data()
+        assert follower.full_reads == 2
