@@ -440,10 +440,7 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
-    for name in cfg.instance_names():
-        inst = cfg.get_instance(name)
-        if inst is None:
-            continue
+    for inst in cfg.view_instances(cfg.instance_names()):
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)

@@ -428,6 +428,21 @@ class ConfigWriter:
             view.cluster = self._data.cluster.copy()
             return view
 
+    def view_instances(self, names: Iterable[str]) -> list[objects.Instance]:
+        """The stored instances called ``names`` (any case; unknown names
+        left out), in that order: not copies, so read-only (queries over
+        10,000 instances must not copy each one)."""
+        with self._lock:
+            found = (self._inst_key(name) for name in names)
+            return [self._data.instances[key] for key in found
+                    if key is not None]
+
+    def view_nodes(self, names: Iterable[str]) -> list[objects.Node]:
+        """Like :meth:`view_instances`, for nodes."""
+        with self._lock:
+            found = (self._node_key(name) for name in names)
+            return [self._data.nodes[key] for key in found if key is not None]
+
     def get_serial_no(self) -> int:
         with self._lock:
             return self._data.serial_no

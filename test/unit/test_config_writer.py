@@ -534,3 +534,16 @@ def test_concurrent_updates_from_threads(writer: ConfigWriter) -> None:
     stored = on_disk(writer.path)
     assert all(i.tags == ["round-4"] for i in stored.instances.values())
     assert_file_matches(writer)
+
+
+def test_views_are_the_stored_objects_in_the_order_asked(
+        writer: ConfigWriter) -> None:
+    """Queries read the stored objects (no copy each), in any case."""
+    insts = writer.view_instances(["INST2.example.com", "nope",
+                                   "inst1.example.com"])
+    assert [i.name for i in insts] == ["inst2.example.com",
+                                       "inst1.example.com"]
+    assert insts[0] is writer.view_instances(["inst2.example.com"])[0]
+    assert insts[0] == writer.get_instance("inst2.example.com")
+    nodes = writer.view_nodes([node_name(2), "nope"])
+    assert [n.name for n in nodes] == [node_name(2)]
