@@ -4,9 +4,10 @@ Two replicators run in the master daemon, each a thread fed by a cheap
 callback so the producer never waits for a node:
 
 :class:`ConfigReplicator`
-    a ``ConfigWriter`` write hook; pushes ``config.data`` (the file as
-    written) to every online master candidate but the master.  Several
-    writes in a row coalesce into one push of the newest file.
+    a ``ConfigWriter`` write hook; sends the new configuration journal
+    lines to every online master candidate but the master (the whole
+    ``config.data`` and journal to one that missed lines).  Several
+    writes in a row coalesce into one round.
 :class:`QueueReplicator`
     a job queue batch hook (``JobQueue.add_replication_hook``); after a
     batch is durable on the master it sends the written job files and the

@@ -18,14 +18,20 @@ Concurrency
 
 Persistence
     Each change increments ``ConfigData.serial_no`` (and the changed
-    object's ``serial_no``/``mtime``) and rewrites the file with
-    :func:`ganeti.utils.io.write_file_atomic` (temporary file, fsync,
-    rename, directory fsync; mode 0600): a crash at any moment leaves the
-    previous or the new configuration.  If writing fails, the in-memory
-    configuration goes back to the last one written and the error is
-    raised.  After each successful write the write hooks run with the new
-    serial number (the RPC layer uses them to push the file to master
-    candidates); they run under the lock, in serial order.
+    object's ``serial_no``/``mtime``) and appends one line with the
+    changed objects to the journal beside the file, fsynced
+    (:mod:`ganeti.config.journal`); when the journal is as large as the
+    file, the whole document is written to the file
+    (:func:`ganeti.utils.io.write_file_atomic`: temporary file, fsync,
+    rename, directory fsync; mode 0600) and the journal emptied.  A crash
+    at any moment leaves the previous or the new configuration.  If
+    writing fails, the in-memory configuration goes back to what the
+    files hold and the error is raised.  After each successful write the
+    write hooks run with the new serial number (the replicator sends the
+    new journal lines to the master candidates); they run under the
+    lock, in serial order.  What changed is found by identity
+    (:class:`~ganeti.config.tracker.ChangeTracker`, which also keeps the
+    indexes), so stored objects are never changed in place.
 """
 
 from __future__ import annotations
