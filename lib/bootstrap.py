@@ -518,7 +518,8 @@ def take_newest_config(rpc: RpcClient, nodes: list[str], path: str,
             f" {decoded.serial_no}")
     feedback(f"Taking the newer configuration of node {node} (serial "
              f"{serial}; this node had {mine})")
-    io.write_file_atomic(path, raw, mode=config.CONFIG_FILE_MODE)
+    # The whole document, replacing this node's base and journal.
+    config.journal.write_base(path, raw, config.CONFIG_FILE_MODE)
     return serial
 
 

@@ -587,6 +587,29 @@ def _write_atomic(path: str, data: bytes, mode: int) -> None:
     write_file_atomic(path, data, mode=mode)
 
 
+def _apply_journal(path: str, data: Any) -> bool:
+    """Apply the changes journaled beside ``config.data`` since its last
+    compaction (``ganeti.config.journal``); whether there were any."""
+    try:
+        from ganeti.config import journal
+    except ImportError:  # pragma: no cover - only before the journal exists
+        return False
+    if not isinstance(data, dict):
+        return False
+    entries, _ = journal.read_entries(path)
+    return journal.apply_entries(data, entries) > 0
+
+
+def _write_base(path: str, data: bytes, mode: int) -> None:
+    """Write the whole document and empty its journal (a compaction)."""
+    try:
+        from ganeti.config import journal
+    except ImportError:  # pragma: no cover - only before the journal exists
+        _write_atomic(path, data, mode)
+        return
+    journal.write_base(path, data, mode)
+
+
 def _backup_name(path: str, now: float) -> str:
     stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
     name = f"{path}.bak-{stamp}"
@@ -623,6 +646,8 @@ def _run(opts: argparse.Namespace, now: Callable[[], float]) -> None:
     path = _config_path(opts.path)
     raw = _read(path)
     data = _decode(path, raw)
+    if _apply_journal(path, data):
+        raw = _encode(data)  # the backup is the complete document
     old = document_version(data)
     chain = plan(old)
     current = format_version(constants.CONFIG_VERSION)
@@ -652,7 +677,7 @@ def _run(opts: argparse.Namespace, now: Callable[[], float]) -> None:
         backup = _backup_name(path, now())
         _write_atomic(backup, raw, mode)
         say(f"Backup of the old configuration: {backup}")
-    _write_atomic(path, _encode(doc), mode)
+    _write_base(path, _encode(doc), mode)
     print(f"Upgraded {path} from version {format_version(old)} to {current}")
 
 

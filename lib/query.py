@@ -445,7 +445,7 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
-    for inst in cfg.get_instances_shared():
+    for inst in cfg.view_instances(cfg.instance_names()):
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, params, pathutils, ssconf
+from ganeti.config.journal import JOURNAL_SUFFIX
 
 if TYPE_CHECKING:
     from ganeti.cmdlib.base import LUContext
@@ -107,6 +108,7 @@ def static_files() -> list[tuple[str, str]]:
     conf = _configured()
     return [
         (conf.cluster_conf_file, TARGET_CANDIDATES),
+        (conf.cluster_conf_file + JOURNAL_SUFFIX, TARGET_CANDIDATES),
         (conf.rapi_cert_file, TARGET_CANDIDATES),
         (conf.rapi_users_file, TARGET_CANDIDATES),
         (conf.confd_hmac_key, TARGET_ALL),
@@ -145,8 +147,8 @@ def default_ancillary_files() -> list[str]:
 
 
 def _config_data(cfg: ConfigWriter | objects.ConfigData) -> objects.ConfigData:
-    if hasattr(cfg, "get_config_data"):
-        data: objects.ConfigData = cfg.get_config_data()
+    if hasattr(cfg, "snapshot"):
+        data: objects.ConfigData = cfg.snapshot()
         return data
     return cfg
 

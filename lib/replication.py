@@ -4,9 +4,10 @@ Two replicators run in the master daemon, each a thread fed by a cheap
 callback so the producer never waits for a node:
 
 :class:`ConfigReplicator`
-    a ``ConfigWriter`` write hook; pushes ``config.data`` (the file as
-    written) to every online master candidate but the master.  Several
-    writes in a row coalesce into one push of the newest file.
+    a ``ConfigWriter`` write hook; sends the new configuration journal
+    lines to every online master candidate but the master (the whole
+    ``config.data`` and journal to one that missed lines).  Several
+    writes in a row coalesce into one round.
 :class:`QueueReplicator`
     a job queue batch hook (``JobQueue.add_replication_hook``); after a
     batch is durable on the master it sends the written job files and the
@@ -32,6 +33,7 @@ before comparing files, instead of reporting a push still in flight.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import threading
 import weakref
@@ -39,6 +41,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ganeti import errors, pathutils, redist
+from ganeti.config import journal
 
 if TYPE_CHECKING:
     from ganeti.config import ConfigWriter
@@ -139,13 +142,23 @@ class _Worker(abc.ABC):
 
 
 class ConfigReplicator(_Worker):
-    """Pushes ``config.data`` to the candidates after each write."""
+    """Keeps the candidates' configuration current after each write.
+
+    A candidate whose serial number this replicator knows gets the
+    journal lines written since (``config_journal_append``: the size of
+    the change, not of the configuration); one it does not know (first
+    round, after a failure) or that refuses the lines (it missed some,
+    or the lines it needs were compacted away) gets the whole files
+    (:func:`push_config`).
+    """
 
     def __init__(self, cfg: ConfigWriter, rpc: RpcClient, master: str) -> None:
         super().__init__("config-replicator")
         self._cfg = cfg
         self._rpc = rpc
         self._master = master
+        #: Candidate -> serial number of its copy, as last acknowledged.
+        self._known: dict[str, int] = {}
 
     def on_write(self, _serial: int) -> None:
         """The ConfigWriter write hook."""
@@ -153,24 +166,83 @@ class ConfigReplicator(_Worker):
 
     def _work(self) -> None:
         nodes = candidate_targets(self._cfg, self._master)
-        for node, message in push_config(self._rpc, nodes).items():
-            _LOG.warning("Cannot push the configuration to %s: %s",
-                         node, message)
+        self._known = {n: s for n, s in self._known.items() if n in nodes}
+        by_serial: dict[int, list[str]] = {}
+        whole: list[str] = []
+        for node in nodes:
+            if node in self._known:
+                by_serial.setdefault(self._known[node], []).append(node)
+            else:
+                whole.append(node)
+        for serial, group in sorted(by_serial.items()):
+            lines = self._cfg.journal_since(serial)
+            if lines is None:
+                whole.extend(group)
+            elif lines:
+                whole.extend(self._append(group, lines))
+        if whole:
+            self._push_whole(whole)
+
+    def _append(self, nodes: list[str], lines: list[bytes]) -> list[str]:
+        """Send journal lines; the nodes that need the whole files."""
+        answers = self._rpc.call_config_journal_append(
+            nodes, [line.decode() for line in lines])
+        failed = []
+        for node, res in answers.items():
+            if res.fail_msg:
+                _LOG.info("Configuration journal not taken by %s (%s); "
+                          "sending the whole configuration", node,
+                          res.fail_msg)
+                self._known.pop(node, None)
+                failed.append(node)
+            else:
+                self._known[node] = int(res.payload)
+        return failed
+
+    def _push_whole(self, nodes: list[str]) -> None:
+        # The files pushed are at least this serial (read after it).
+        serial = self._cfg.get_serial_no()
+        failures = push_config(self._rpc, nodes)
+        for node in nodes:
+            if node in failures:
+                _LOG.warning("Cannot push the configuration to %s: %s",
+                             node, failures[node])
+                self._known.pop(node, None)
+            else:
+                self._known[node] = serial
 
 
 def push_config(rpc: RpcClient, nodes: list[str]) -> dict[str, str]:
-    """Upload this node's ``config.data`` (as it is on disk) to ``nodes``;
-    the failures, node -> message."""
+    """Upload this node's ``config.data`` and its journal (as they are on
+    disk) to ``nodes``, replacing theirs; the failures, node -> message.
+
+    The journal is read first: a compaction between the two reads then
+    gives a newer base with an older journal (its entries are in the
+    base), never an older base with a journal that does not follow it.
+    """
     if not nodes:
         return {}
     path = pathutils.Paths("").cluster_conf_file
+    journal_file = journal.journal_path(path)
+    entries = redist.read_local(journal_file)
     local = redist.read_local(path)
     if local is None:
         raise errors.ConfigurationError(
             f"Configuration file {path} vanished", errors.ErrorCode.ENVIRON)
-    return {node: str(res.fail_msg)
-            for node, res in rpc.call_upload_file(nodes, *local.args()).items()
-            if res.fail_msg}
+    if entries is None:  # none yet: the candidates' must go too
+        entries = dataclasses.replace(local, path=journal_file,
+                                      data=redist.encode_data(b""))
+    failed = {node: str(res.fail_msg)
+              for node, res in rpc.call_upload_file(nodes, *local.args()).items()
+              if res.fail_msg}
+    rest = [n for n in nodes if n not in failed]
+    if rest:
+        failed.update(
+            (node, str(res.fail_msg))
+            for node, res in rpc.call_upload_file(rest,
+                                                  *entries.args()).items()
+            if res.fail_msg)
+    return failed
 
 
 #: ``(written {name: content}, renames [(old, new)])`` of one batch, names

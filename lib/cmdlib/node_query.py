@@ -69,7 +69,7 @@ def query_nodes(lu: LogicalUnit, names: list[str] | None, fields: list[str],
                 filt: qlang.Filter | None = None) -> query.QueryResult:
     """Node fields for ``names`` (None: all nodes, nice-sorted)."""
     wanted = names if names is not None else lu.cfg.node_names()
-    nodes = [n for n in map(lu.cfg.get_node, wanted) if n is not None]
+    nodes = lu.cfg.view_nodes(wanted)  # read-only: no copy per node
     live = (gather_node_live(lu, nodes)
             if query.needs_live(query.NODE_FIELDS, fields, filt) else None)
     data = query.node_query_data(lu.cfg, live)
@@ -82,7 +82,8 @@ def query_instances(lu: LogicalUnit, names: list[str] | None,
     """Instance fields for ``names`` (None: all instances, nice-sorted);
     the instance code's ``LUInstanceQuery`` can return
     ``query_instances(...).old_style()``."""
-    insts = lu.cfg.get_instances_shared(names)
+    wanted = names if names is not None else lu.cfg.instance_names()
+    insts = lu.cfg.view_instances(wanted)  # read-only: no copy each
     live = (gather_instance_live(lu, insts)
             if query.instance_needs_live(fields, filt) else None)
     data = query.instance_query_data(lu.cfg, live)

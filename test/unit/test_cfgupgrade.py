@@ -653,3 +653,24 @@ def test_main_in_process(config_file: pathlib.Path,
     assert cfgupgrade.main(["--path", str(config_file), "-f"],
                            now=lambda: 0.0) == 0
     assert len(backups(config_file)) == 2
+
+
+def test_main_reads_and_empties_the_journal(config_file: pathlib.Path) -> None:
+    """cfgupgrade upgrades the complete document (config.data with its
+    journal applied), backs that up, and leaves an empty journal."""
+    from ganeti.config import journal
+
+    doc = load(config_file)
+    entry = {"serial": doc["serial_no"] + 1,
+             "set": {"serial_no": doc["serial_no"] + 1,
+                     "cluster": {**doc["cluster"], "tags": ["journaled"]}}}
+    journal_file = pathlib.Path(journal.journal_path(str(config_file)))
+    journal_file.write_bytes(journal.encode_entry(entry))
+    assert cfgupgrade.main(["--path", str(config_file), "-f"],
+                           now=lambda: 0.0) == 0
+    upgraded = load(config_file)
+    assert upgraded["serial_no"] == doc["serial_no"] + 1
+    assert upgraded["cluster"]["tags"] == ["journaled"]
+    assert journal_file.read_bytes() == b""
+    (backup,) = backups(config_file)
+    assert load(backup)["cluster"]["tags"] == ["journaled"]

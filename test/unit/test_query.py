@@ -31,10 +31,8 @@ class Cfg:
     def get_instance(self, name: str) -> objects.Instance | None:
         return self.data.instances.get(name)
 
-    def get_instances_shared(self, names: list[str] | None = None
-                             ) -> list[objects.Instance]:
-        wanted = self.instance_names() if names is None else names
-        return [self.data.instances[n] for n in wanted
+    def view_instances(self, names: list[str]) -> list[objects.Instance]:
+        return [self.data.instances[n] for n in names
                 if n in self.data.instances]
 
 
