@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -41,10 +42,14 @@ from ganeti.localcluster import LocalCluster, LocalNode, choose_prefix
 FINAL = frozenset([constants.JOB_STATUS_SUCCESS, constants.JOB_STATUS_ERROR,
                    constants.JOB_STATUS_CANCELED])
 OS_NAME = "chaos-os"
+#: The drbd instance the stream migrates and fails over.
+MIRRORED = "chaos-mirror.example.com"
 
 
 class Submitter(threading.Thread):
-    """Submits mixed jobs until stopped; records every acknowledged id."""
+    """Submits mixed jobs until stopped (test delays, tags, redist-conf,
+    migrate and failover of the drbd instance, diskless instances added
+    and removed); records every acknowledged id."""
 
     def __init__(self, lc: LocalCluster, rng: random.Random, tag: str) -> None:
         super().__init__(daemon=True)
@@ -58,13 +63,19 @@ class Submitter(threading.Thread):
 
     def _job(self) -> list[dict[str, Any]]:
         self.count += 1
-        kind = self.rng.randrange(4)
+        kind = self.rng.randrange(8)
         name = f"chaos-{self.tag}-{self.count}.example.com"
         if kind == 0:
             op: opcodes.OpCode = opcodes.OpTestDelay(duration=0.05)
         elif kind == 1:
             op = opcodes.OpTagsSet(kind=constants.TAG_CLUSTER,
                                    tags=[f"chaos-{self.tag}-{self.count}"])
+        elif kind == 2:
+            op = opcodes.OpClusterRedistConf()
+        elif kind == 3:
+            op = opcodes.OpInstanceMigrate(instance_name=MIRRORED, live=True)
+        elif kind == 4:
+            op = opcodes.OpInstanceFailover(instance_name=MIRRORED)
         else:
             node = self.lc.nodes[self.count % len(self.lc.nodes)].name
             return [opcodes.OpInstanceCreate(
@@ -96,11 +107,20 @@ def install_os(lc: LocalCluster) -> None:
         with open(os.path.join(os_dir, constants.OS_API_FILE), "w",
                   encoding="ascii") as handle:
             handle.write("20\n")
+        with open(os.path.join(os_dir, constants.OS_PARAMETERS_FILE), "w",
+                  encoding="ascii"):
+            pass
         for script in ("create", "import", "export", "rename", "verify"):
             path = os.path.join(os_dir, script)
             with open(path, "w", encoding="ascii") as handle:
                 handle.write("#!/bin/sh\nexit 0\n")
             os.chmod(path, 0o755)
+
+
+def _must(res: subprocess.CompletedProcess[str]) -> None:
+    if res.returncode != 0:
+        raise errors.OpExecError(f"{' '.join(res.args)}: "
+                                 f"{(res.stdout + res.stderr).strip()}")
 
 
 def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
@@ -192,8 +212,12 @@ class Harness:
 
         def settled() -> bool:
             nonlocal pending
-            with luxi.Client(address) as client:
-                rows = client.query_jobs(pending, ["status"]) if pending else []
+            try:
+                with luxi.Client(address) as client:
+                    rows = (client.query_jobs(pending, ["status"])
+                            if pending else [])
+            except (errors.LuxiError, OSError):
+                return False  # the master is not answering (yet)
             lost.extend(i for i, row in zip(pending, rows, strict=True)
                         if row is None)
             pending = [i for i, row in zip(pending, rows, strict=True)
@@ -201,6 +225,11 @@ class Harness:
             return not pending
 
         if not _wait_for(settled, self.opts.job_timeout):
+            master = self.lc.master()
+            if daemonutil.running_pid(constants.MASTERD, master.paths) is None:
+                self.find("the master daemon died after its restart (see "
+                          f"{master.paths.log_file(constants.MASTERD)})")
+                daemonutil.start(constants.MASTERD, env=self.lc.env(master))
             self.find(f"{len(pending)} acknowledged job(s) not finished after "
                       f"{self.opts.job_timeout}s: {pending[:10]}")
         if lost:
@@ -304,6 +333,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         lc.start()
         install_os(lc)
+        _must(lc.gnt("gnt-instance", "add", "-t", "drbd", "-o", OS_NAME,
+                     "--disk", "0:size=64M", "-B", "memory=32",
+                     "--no-name-check", "--no-ip-check", "--no-nics", "-n",
+                     f"{lc.node(1).name}:{lc.node(2).name}", MIRRORED))
         report = Harness(lc, opts, out).run()
     except errors.GenericError as err:
         print(f"chaos: {err}", flush=True)

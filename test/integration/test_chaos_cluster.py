@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHAOS = Path(__file__).resolve().parents[2] / "tools" / "chaos"
 #: The findings that break the queue's or the configuration's promises.
 HARD = ("lost", "handed out twice", "not finished", "gnt-cluster verify",
-        "not running before the fault")
+        "not running before the fault", "died")
 
 
 def test_master_kills_lose_no_acknowledged_job() -> None:
