@@ -39,7 +39,9 @@ _ERROR_SCHEMA: Final = {
 
 #: The query argument kinds of :attr:`Resource.QUERY`.
 _QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
-    "bool": {"type": "integer", "enum": [0, 1]},
+    # Ganeti's booleans: an integer, 0 is false and any other true
+    "bool": {"type": "integer",
+             "description": "A boolean: 0 is false, other integers true"},
     "int": {"type": "integer"},
     "str": {"type": "string"},
     "list": {"type": "string"},
@@ -90,8 +92,10 @@ def _body_schema(decl: base.Body) -> dict[str, Any]:
         if spec.required:
             required.append(key)
     properties.update({k: dict(v) for k, v in decl.extra.items()})
+    # null (or no body) is no parameters, as Ganeti's clients send it
     result: dict[str, Any] = {"type": "object", "properties": properties,
-                              "additionalProperties": False}
+                              "additionalProperties": False,
+                              "nullable": True}
     if required:
         result["required"] = sorted(required)
     return result

@@ -172,7 +172,7 @@ class InstanceReinstall(_InstanceResource):
     DOC = "Reinstall an instance's OS (job)"
     QUERY = {"POST": {"os": "str", "nostartup": "bool"}}
     BODY = {"POST": {"type": "object", "additionalProperties": False,
-                     "properties": {"os": {"type": "string"},
+                     "nullable": True, "properties": {"os": {"type": "string"},
                                     "start": {"type": "boolean"},
                                     "osparams": {"type": "object",
                                                  "nullable": True}}}}
