@@ -8,9 +8,12 @@ still be the same processes and their logs must hold no traceback.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Final
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from ganeti import constants, daemonutil
 from ganeti.localcluster import LocalCluster
@@ -43,6 +46,23 @@ def log_offsets(cluster: LocalCluster) -> dict[str, int]:
     return offsets
 
 
+class Watch:
+    """The daemons of a cluster under fuzzing: :meth:`check` fails when
+    one was replaced or died, or logged a traceback since the last
+    check (so that the failing example is the one that caused it)."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.pids = daemon_pids(cluster)
+        self.offsets = log_offsets(cluster)
+
+    def check(self) -> None:
+        assert daemon_pids(self.cluster) == self.pids
+        found = new_tracebacks(self.offsets)
+        self.offsets = log_offsets(self.cluster)
+        assert found == []
+
+
 def new_tracebacks(offsets: dict[str, int]) -> list[str]:
     """Log files that gained a traceback since ``offsets`` was taken,
     each with the lines that follow it."""
@@ -57,3 +77,48 @@ def new_tracebacks(offsets: dict[str, int]) -> list[str]:
         if index >= 0:
             found.append(f"{Path(path).name}: {text[index:index + 2000]}")
     return found
+
+
+def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
+    """Any JSON value: huge and negative integers, floats, odd text."""
+    scalars = (st.none() | st.booleans()
+               | st.integers() | st.integers(min_value=-2**70, max_value=2**70)
+               | st.sampled_from([10**400, -10**400, 2**63, -1, 0])
+               | st.floats(allow_nan=False, allow_infinity=False)
+               | st.text(max_size=40))
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=max_leaves)
+
+
+#: Values that pass common checks, so that drawn calls also reach the
+#: handlers behind the argument checks (with edge values).
+TYPICAL: Final[list[Any]] = [
+    None, True, False, 0, 1, 7, -1, 2**63, 10**400, -10**400, 0.5, 1e308,
+    "", "1", "x", "name", "status", "node1", "/", "/tmp/../etc/passwd",
+    "plain", "file", "drbd", "instance", "node", "cluster", "lvm-vg",
+    "\x00", "\u00e9\u2603", [], [0], [""], ["name"], ["status", "id"],
+    ["x"] * 3, {}, {"x": 1}, [{}], [[{}]], [{"OP_ID": "OP_TEST_DELAY"}],
+    [{"OP_ID": "OP_TEST_DELAY", "duration": 0}], [[]],
+]
+
+
+def argument(check: Callable[[Any], bool]) -> st.SearchStrategy[Any]:
+    """A value for an argument: a typical one the check accepts (most
+    often), a typical one, or any JSON value."""
+    accepted = [v for v in TYPICAL if check(v)]
+    other = st.sampled_from(TYPICAL) | json_values()
+    if not accepted:
+        return other
+    # weighted: four calls in five should pass the checks
+    return st.integers(0, 4).flatmap(
+        lambda k: other if k == 0 else st.sampled_from(accepted))
+
+
+def argument_lists(checks: Sequence[Callable[[Any], bool]]
+                   ) -> st.SearchStrategy[list[Any]]:
+    """Argument lists for a call taking ``checks``: of the right length
+    (each value from :func:`argument`) or of any length."""
+    right = st.tuples(*[argument(c) for c in checks]).map(list)
+    return right | right | st.lists(json_values(), max_size=len(checks) + 2)

@@ -22,7 +22,7 @@ import pytest
 import requests
 import schemathesis
 import urllib3
-from fuzz_support import FUZZ_SETTINGS, daemon_pids, log_offsets, new_tracebacks
+from fuzz_support import FUZZ_SETTINGS, Watch
 from schemathesis import checks as st_checks
 from testkit import basic_auth
 
@@ -55,13 +55,8 @@ def session(rapi: Rapi) -> Iterator[requests.Session]:
 
 
 @pytest.fixture(scope="module")
-def watched(rapi_cluster: LocalCluster) -> Iterator[None]:
-    """Fails the module if a daemon died or logged a traceback."""
-    pids = daemon_pids(rapi_cluster)
-    offsets = log_offsets(rapi_cluster)
-    yield
-    assert daemon_pids(rapi_cluster) == pids
-    assert new_tracebacks(offsets) == []
+def watch(rapi_cluster: LocalCluster) -> Watch:
+    return Watch(rapi_cluster)
 
 
 def _dry_run(case: Any) -> None:
@@ -80,7 +75,7 @@ def _dry_run(case: Any) -> None:
 @FUZZ_SETTINGS
 def test_rapi_answers_match_the_schema(case: Any, rapi: Rapi,
                                        session: requests.Session,
-                                       watched: None) -> None:
+                                       watch: Watch) -> None:
     _dry_run(case)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
@@ -88,3 +83,4 @@ def test_rapi_answers_match_the_schema(case: Any, rapi: Rapi,
                              session=session, timeout=120,
                              verify=False)
     case.validate_response(response, checks=CHECKS)
+    watch.check()
