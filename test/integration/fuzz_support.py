@@ -1,22 +1,18 @@
-"""What the fuzzing tests share (see doc/design/fuzzing.rst).
+"""The settings and value strategies the fuzzing tests share (see
+doc/design/fuzzing.rst); their fixtures are in ``fuzz_cluster_support``.
 
 The number of examples per target is small in the suite and set with
-``GANETI_FUZZ_EXAMPLES`` for a longer run; after a run the daemons must
-still be the same processes and their logs must hold no traceback.
+``GANETI_FUZZ_EXAMPLES`` for a longer run.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-
-from ganeti import constants, daemonutil
-from ganeti.localcluster import LocalCluster
 
 #: Examples per fuzzed target in the suite; raise it for a longer run.
 EXAMPLES = int(os.environ.get("GANETI_FUZZ_EXAMPLES", "8"))
@@ -26,59 +22,6 @@ FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, derandomize=False,
     suppress_health_check=list(HealthCheck), database=None)
 
-_DAEMONS = (constants.NODED, constants.MASTERD, constants.RAPI)
-
-
-def daemon_pids(cluster: LocalCluster) -> dict[tuple[str, str], int | None]:
-    """The pid of each node's noded, masterd and RAPI (None: not running)."""
-    return {(node.name, name): daemonutil.running_pid(name, node.paths)
-            for node in cluster.nodes for name in _DAEMONS}
-
-
-def log_offsets(cluster: LocalCluster) -> dict[str, int]:
-    """The current size of every daemon log, to read only what follows."""
-    offsets = {}
-    for node in cluster.nodes:
-        for name in _DAEMONS:
-            path = node.paths.log_file(name)
-            offsets[path] = os.path.getsize(path) if os.path.exists(path) \
-                else 0
-    return offsets
-
-
-class Watch:
-    """The daemons of a cluster under fuzzing: :meth:`check` fails when
-    one was replaced or died, or logged a traceback since the last
-    check (so that the failing example is the one that caused it)."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-        self.pids = daemon_pids(cluster)
-        self.offsets = log_offsets(cluster)
-
-    def check(self) -> None:
-        assert daemon_pids(self.cluster) == self.pids
-        found = new_tracebacks(self.offsets)
-        self.offsets = log_offsets(self.cluster)
-        assert found == []
-
-
-def new_tracebacks(offsets: dict[str, int]) -> list[str]:
-    """Log files that gained a traceback since ``offsets`` was taken,
-    each with the lines that follow it."""
-    found = []
-    for path, start in offsets.items():
-        if not os.path.exists(path):
-            continue
-        with open(path, "rb") as f:
-            f.seek(start)
-            text = f.read().decode("utf-8", "replace")
-        index = text.find("Traceback (most recent call last)")
-        if index >= 0:
-            found.append(f"{Path(path).name}: {text[index:index + 2000]}")
-    return found
-
-
 def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
     """Any JSON value: huge and negative integers, floats, odd text."""
     scalars = (st.none() | st.booleans()
@@ -86,10 +29,13 @@ def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
                | st.sampled_from([10**400, -10**400, 2**63, -1, 0])
                | st.floats(allow_nan=False, allow_infinity=False)
                | st.text(max_size=40))
-    return st.recursive(
-        scalars, lambda inner: st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-        max_leaves=max_leaves)
+    return st.recursive(scalars, _containers, max_leaves=max_leaves)
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    lists = st.lists(inner, max_size=4)
+    objects = st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    return st.one_of(lists, objects)
 
 
 #: Values that pass common checks, so that drawn calls also reach the

@@ -14,24 +14,21 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest_cluster import running_cluster
-from fuzz_support import (
-    FUZZ_SETTINGS,
-    Watch,
-    argument_lists,
-    json_values,
-)
+from fuzz_support import FUZZ_SETTINGS, argument_lists, json_values
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ganeti import constants, errors, luxi
 from ganeti.localcluster import LocalCluster
 
+if TYPE_CHECKING:  # imported at run time as a plugin (assertion rewriting)
+    from fuzz_cluster_support import Watch
+
 pytestmark = pytest.mark.integration
+pytest_plugins = ["fuzz_cluster_support"]
 
 #: A reply must come within this (a hang fails the test).
 REPLY_TIMEOUT = 60.0
@@ -39,17 +36,6 @@ REPLY_TIMEOUT = 60.0
 #: their declaration refuses only.
 CHANGING = frozenset(["SetDrainFlag", "SetWatcherPause", "ArchiveJob",
                       "AutoArchiveJobs", "CancelJob"])
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with running_cluster("luxi", 1) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def watch(cluster: LocalCluster) -> Watch:
-    return Watch(cluster)
 
 
 def exchange(cluster: LocalCluster, payload: bytes) -> list[Any]:

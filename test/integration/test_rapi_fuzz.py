@@ -22,17 +22,18 @@ import pytest
 import requests
 import schemathesis
 import urllib3
-from fuzz_support import FUZZ_SETTINGS, Watch
+from fuzz_support import FUZZ_SETTINGS
 from schemathesis import checks as st_checks
 from testkit import basic_auth
 
 from ganeti.localcluster import LocalCluster
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported at run time as plugins (assertion rewriting)
+    from fuzz_cluster_support import Watch
     from rapi_cluster_support import Rapi
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["rapi_cluster_support"]
+pytest_plugins = ["rapi_cluster_support", "fuzz_cluster_support"]
 
 SPEC = Path(__file__).resolve().parents[2] / "doc" / "rapi-openapi.json"
 schema = schemathesis.openapi.from_path(str(SPEC))
@@ -56,6 +57,7 @@ def session(rapi: Rapi) -> Iterator[requests.Session]:
 
 @pytest.fixture(scope="module")
 def watch(rapi_cluster: LocalCluster) -> Watch:
+    from fuzz_cluster_support import Watch
     return Watch(rapi_cluster)
 
 
