@@ -56,6 +56,7 @@ class RedistributeConfig(Resource):
 
 class ClusterModify(Resource):
     DOC = "Change cluster parameters (job)"
+    BODY = {"PUT": base.Body(opcodes.OpClusterSetParams)}
 
     def PUT(self) -> Any:
         return self.submit(base.fill_opcode(
@@ -69,6 +70,8 @@ class Tags(Resource):
 
     KIND: ClassVar[str] = constants.TAG_CLUSTER
     DOC = "Cluster tags"
+    QUERY = {"PUT": {"tag": "str"}, "DELETE": {"tag": "str"}}
+    BODY = {"PUT": {"type": "array", "items": {"type": "string"}}}
 
     def _name(self) -> str | None:
         return None if self.KIND == constants.TAG_CLUSTER else self.item()
@@ -152,6 +155,7 @@ def _group_data(ctx: base.Context) -> dict[str, Any]:
 
 class Groups(Resource):
     DOC = "Node groups (one: default)"
+    QUERY = {"GET": {"bulk": "bool"}}
 
     def GET(self) -> Any:
         if self.ctx.bulk:
@@ -187,6 +191,14 @@ class Query(Resource):
     ``{"fields": [...], "qfilter": [...]}``."""
 
     DOC = "Generic query"
+    QUERY = {"GET": {"fields": "list"}}
+    BODY = {"PUT": {"type": "object", "additionalProperties": False,
+                    "required": ["fields"],
+                    "properties": {"fields": {"type": "array",
+                                              "items": {"type": "string"}},
+                                   "qfilter": {"nullable": True},
+                                   "filter": {"nullable": True}}}}
+    ANSWERS_RESULT = True
 
     def _run(self, fields: Any, qfilter: Any) -> Any:
         op = base.fill_opcode(opcodes.OpQuery, {}, {
@@ -218,6 +230,7 @@ class QueryFields(Resource):
     """``/2/query/R/fields``: descriptions of the fields (``?fields=``)."""
 
     DOC = "Fields of a generic query"
+    QUERY = {"GET": {"fields": "list"}}
 
     def GET(self) -> Any:
         fields = _split_fields(self.ctx.query_list("fields")) or None

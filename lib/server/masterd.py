@@ -187,7 +187,8 @@ class Master:
     def _luxi_WaitForJobChange(self, job_id: Any, fields: list[str],
                                prev_job_info: Any, prev_log_serial: Any,
                                timeout: float) -> Any:
-        timeout = min(float(timeout), luxi.WFJC_TIMEOUT)
+        # capped before the conversion: JSON integers have no bound
+        timeout = float(min(timeout, luxi.WFJC_TIMEOUT))
         result = self.queue.wait_for_job_changes(
             job_id, fields, prev_job_info, prev_log_serial, timeout)
         if result is None:
