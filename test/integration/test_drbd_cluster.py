@@ -15,6 +15,7 @@ import pytest
 from lvm_cluster_support import Plain
 
 from ganeti import constants, localcluster_env
+from ganeti.config import journal
 from ganeti.localcluster import LocalCluster, LocalNode
 from ganeti.standins import drbd as drbd_simulator
 
@@ -50,8 +51,8 @@ class Drbd(Plain):
         return found
 
     def config(self) -> dict[str, Any]:
-        with open(self.n1.paths.cluster_conf_file, encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
+        data: dict[str, Any] = journal.read_document(
+            self.n1.paths.cluster_conf_file)
         return data
 
 
