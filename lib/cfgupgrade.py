@@ -276,6 +276,61 @@ def upgrade_2_0_to_2_1(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return doc
 
 
+# --- Ganeti 2.1 (2010000) -> 2.4 (2040000) -----------------------------------
+
+#: The instance policy a 2.1 cluster gets (Ganeti's defaults, frozen).
+_IPOLICY_2_4: Final[dict[str, Any]] = {
+    "minmax": [{
+        "min": {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
+                "disk-size": 1024, "nic-count": 1, "spindle-use": 1},
+        "max": {"memory-size": 32768, "cpu-count": 8, "disk-count": 16,
+                "disk-size": 1048576, "nic-count": 8, "spindle-use": 12},
+    }],
+    "std": {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
+            "disk-size": 1024, "nic-count": 1, "spindle-use": 1},
+    "disk-templates": ["diskless", "drbd", "file", "plain"],
+    "vcpu-ratio": 4.0,
+    "spindle-ratio": 32.0,
+}
+#: The name of the group every node of a 2.1 cluster is put into.
+_DEFAULT_GROUP_2_4: Final = "default"
+
+
+def default_group_uuid(cluster_uuid: str) -> str:
+    """The UUID the upgrade gives the default group: derived from the
+    cluster's (the one group the RAPI of 2.1 clusters reported had it)."""
+    return str(_uuid.uuid5(_uuid.UUID(cluster_uuid), _DEFAULT_GROUP_2_4))
+
+
+def upgrade_2_1_to_2_4(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Ganeti 2.1 -> 2.4: node groups (one "default" group holding every
+    node) and the cluster's instance policy."""
+    cluster = _as_dict(doc.get("cluster"), "cluster")
+    nodes = _as_dict(doc.get("nodes", {}), "nodes")
+    groups = _dict_field(doc, "nodegroups", "document")
+    if not isinstance(cluster.get("uuid"), str):
+        raise _fail("cluster.uuid", "a string", cluster.get("uuid"))
+    try:
+        group_uuid = default_group_uuid(cluster["uuid"])
+    except ValueError:
+        group_uuid = ctx.new_uuid()
+    if not groups:
+        groups[group_uuid] = {
+            "name": _DEFAULT_GROUP_2_4, "uuid": group_uuid,
+            "alloc_policy": "preferred", "ndparams": {}, "diskparams": {},
+            "ipolicy": {}, "tags": [], "serial_no": 1,
+            "ctime": UNKNOWN_TIMESTAMP, "mtime": UNKNOWN_TIMESTAMP}
+    else:
+        group_uuid = _sorted_keys(groups)[0]
+    for name in _sorted_keys(nodes):
+        node = _as_dict(nodes[name], f"nodes[{name!r}]")
+        if not node.get("group"):
+            node["group"] = group_uuid
+    if cluster.get("ipolicy") is None:
+        cluster["ipolicy"] = copy.deepcopy(_IPOLICY_2_4)
+    return doc
+
+
 # --- the table ------------------------------------------------------------------
 
 #: Every known upgrade, oldest first.  To add one: write the function and
@@ -285,6 +340,10 @@ UPGRADE_STEPS: Final[tuple[UpgradeStep, ...]] = (
                 constants.build_version(2, 1, 0), upgrade_2_0_to_2_1,
                 "persistent UUIDs, NIC parameters (mode/link), first enabled"
                 " hypervisor as default, no instance-level global hvparams"),
+    UpgradeStep(constants.build_version(2, 1, 0),
+                constants.build_version(2, 4, 0), upgrade_2_1_to_2_4,
+                "node groups (a 'default' group with every node), the "
+                "cluster's instance policy"),
 )
 
 

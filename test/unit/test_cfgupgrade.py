@@ -5,7 +5,9 @@ Golden files live in ``test/data/config``:
 - ``config-2.0-<name>.json``: Ganeti 2.0 documents (hand-written);
 - ``config-2.0-<name>.upgraded.json``: what :func:`cfgupgrade.upgrade`
   must make of them, with UUIDs from ``sequential_uuids("golden:<name>")``;
-- ``config-2.1-current.json``: a document of the current format.
+- ``config-2.1-current.json``: a 2.1 document, and
+  ``config-2.1-current.upgraded.json`` what the 2.1 -> 2.4 step makes of it;
+- ``config-2.4-current.json``: a document of the current format.
 
 To regenerate the expected files after a deliberate change of an upgrade
 step, run ``tools/regen-golden-config`` (it sets ``GANETI_REGEN_GOLDEN=1``
@@ -33,11 +35,14 @@ from ganeti import cfgupgrade, constants, errors, objects
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO / "test" / "data" / "config"
 TOOL = REPO / "tools" / "cfgupgrade"
-CURRENT_FILE = DATA / "config-2.1-current.json"
+CURRENT_FILE = DATA / "config-2.4-current.json"
+FILE_2_1 = DATA / "config-2.1-current.json"
 REGEN = os.environ.get("GANETI_REGEN_GOLDEN") == "1"
 
 V2_0 = constants.build_version(2, 0, 0)
 V2_1 = constants.build_version(2, 1, 0)
+V2_4 = constants.build_version(2, 4, 0)
+V2_5 = constants.build_version(2, 5, 0)
 
 INPUTS = sorted(p for p in DATA.glob("config-2.0-*.json")
                 if not p.name.endswith(".upgraded.json"))
@@ -109,6 +114,27 @@ def test_upgrade_does_not_mutate_input(name: str) -> None:
     result["cluster"]["tags"].append("changed")
     result["instances"][sorted(result["instances"])[0]]["hvparams"]["x"] = 1
     assert data == before
+
+
+def test_golden_upgrade_from_2_1() -> None:
+    result = cfgupgrade.upgrade(load(FILE_2_1), new_uuid=no_uuid)
+    expected = DATA / "config-2.1-current.upgraded.json"
+    if REGEN:
+        expected.write_text(json.dumps(result, indent=2, sort_keys=True)
+                            + "\n", encoding="utf-8")
+    assert result == load(expected)
+    assert objects.ConfigData.from_dict(result).to_dict() == result
+
+
+def test_2_1_to_2_4_puts_every_node_in_the_default_group() -> None:
+    doc = upgraded_minimal()
+    (group,) = doc["nodegroups"].values()
+    assert group["name"] == "default"
+    assert group["uuid"] == cfgupgrade.default_group_uuid(
+        doc["cluster"]["uuid"])
+    assert {n["group"] for n in doc["nodes"].values()} == {group["uuid"]}
+    assert doc["cluster"]["ipolicy"]["vcpu-ratio"] == 4.0
+    objects.ConfigData.from_dict(doc)
 
 
 def test_current_format_golden_round_trips() -> None:
@@ -268,7 +294,8 @@ def test_unknown_keys_are_kept_for_the_loader_to_report() -> None:
     ({"version": True}, "True"),
     ({"version": -1}, "-1"),
     ({"version": 2.1}, "2.1"),
-    ({"version": constants.build_version(2, 2, 0)}, "2.2.0 is newer"),
+    ({"version": V2_5}, "2.5.0 is newer"),
+    ({"version": constants.build_version(2, 2, 0)}, "2.2.0 cannot"),
     ({"version": constants.build_version(3, 0, 0)}, "3.0.0 is newer"),
     ({"version": constants.build_version(1, 2, 0)}, "1.2.0 cannot"),
     ({"version": constants.build_version(2, 0, 1)}, "2.0.1 cannot"),
@@ -279,7 +306,7 @@ def test_unusable_versions(data: Any, fragment: str) -> None:
             call(data)
         message = str(info.value)
         assert fragment in message
-        assert "2.1.0" in message
+        assert "2.4.0" in message
         assert "\n" not in message
 
 
@@ -378,7 +405,7 @@ def test_any_corruption_gives_a_configuration_error(
 def test_shipped_table_reaches_the_current_version() -> None:
     cfgupgrade.check_table(cfgupgrade.UPGRADE_STEPS)
     assert cfgupgrade.UPGRADE_STEPS[-1].to_version == constants.CONFIG_VERSION
-    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [V2_0]
+    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [V2_0, V2_1]
 
 
 V2_2 = constants.build_version(2, 2, 0)
@@ -390,35 +417,36 @@ def _add_widgets(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]
 
 
 FUTURE_TABLE = (*cfgupgrade.UPGRADE_STEPS,
-                cfgupgrade.UpgradeStep(V2_1, V2_2, _add_widgets, "widgets"))
+                cfgupgrade.UpgradeStep(V2_4, V2_5, _add_widgets, "widgets"))
 
 
 def test_a_future_step_is_one_table_row() -> None:
-    cfgupgrade.check_table(FUTURE_TABLE, V2_2)
+    cfgupgrade.check_table(FUTURE_TABLE, V2_5)
     gen = cfgupgrade.sequential_uuids("future")
     doc = cfgupgrade.upgrade(minimal_2_0(), new_uuid=gen, steps=FUTURE_TABLE,
-                             target=V2_2)
-    assert doc["version"] == V2_2
+                             target=V2_5)
+    assert doc["version"] == V2_5
     same = cfgupgrade.sequential_uuids("future")
-    # Six UUIDs for the 2.0 -> 2.1 step, then the seventh for the widget.
+    # Six UUIDs for the 2.0 -> 2.1 step (2.1 -> 2.4 derives the group's
+    # from the cluster's), then the seventh for the widget.
     assert doc["cluster"]["widgets"] == [same() for _ in range(7)][-1:]
     assert "default_bridge" not in doc["cluster"]  # 2.0 -> 2.1 ran first
     current = load(CURRENT_FILE)
-    assert cfgupgrade.check_version(current, steps=FUTURE_TABLE, target=V2_2)
+    assert cfgupgrade.check_version(current, steps=FUTURE_TABLE, target=V2_5)
     doc = cfgupgrade.upgrade(current, new_uuid=lambda: "u", steps=FUTURE_TABLE,
-                             target=V2_2)
+                             target=V2_5)
     assert doc["cluster"]["widgets"] == ["u"]
     assert cfgupgrade.upgrade(doc, new_uuid=no_uuid, steps=FUTURE_TABLE,
-                              target=V2_2) == doc
-    # With the shipped table, a 2.2 document is from the future.
+                              target=V2_5) == doc
+    # With the shipped table, a 2.5 document is from the future.
     with pytest.raises(errors.ConfigVersionMismatch, match="newer"):
         cfgupgrade.upgrade(doc)
 
 
 def test_plan_lists_the_steps() -> None:
-    assert [s.to_version for s in cfgupgrade.plan(V2_0, FUTURE_TABLE, V2_2)] \
-        == [V2_1, V2_2]
-    assert cfgupgrade.plan(V2_2, FUTURE_TABLE, V2_2) == []
+    assert [s.to_version for s in cfgupgrade.plan(V2_0, FUTURE_TABLE, V2_5)] \
+        == [V2_1, V2_4, V2_5]
+    assert cfgupgrade.plan(V2_5, FUTURE_TABLE, V2_5) == []
 
 
 def _noop(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]:
@@ -447,11 +475,11 @@ def test_broken_tables_are_programmer_errors(table: Any) -> None:
 def test_step_results_are_checked() -> None:
     table = (cfgupgrade.UpgradeStep(V2_0, V2_1, _not_a_dict, "bad"),)
     with pytest.raises(errors.ConfigurationError, match="upgraded document"):
-        cfgupgrade.upgrade({"version": V2_0}, steps=table)
+        cfgupgrade.upgrade({"version": V2_0}, steps=table, target=V2_1)
     table = (cfgupgrade.UpgradeStep(V2_0, V2_1, _crash, "crash"),)
     with pytest.raises(errors.ConfigurationError,
                        match=r"from 2\.0\.0 to 2\.1\.0 failed: KeyError"):
-        cfgupgrade.upgrade({"version": V2_0}, steps=table)
+        cfgupgrade.upgrade({"version": V2_0}, steps=table, target=V2_1)
 
 
 def test_sequential_uuids_are_deterministic_and_valid() -> None:
@@ -500,7 +528,7 @@ def test_tool_dry_run_changes_nothing(config_file: pathlib.Path) -> None:
     before = config_file.read_bytes()
     proc = run_tool("--path", str(config_file), "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "2.0.0" in proc.stdout and "2.1.0" in proc.stdout
+    assert "2.0.0" in proc.stdout and "2.4.0" in proc.stdout
     assert config_file.read_bytes() == before
     assert backups(config_file) == []
 
@@ -509,7 +537,7 @@ def test_tool_upgrades_and_keeps_a_backup(config_file: pathlib.Path) -> None:
     before = config_file.read_bytes()
     proc = run_tool("--path", str(config_file), "--force", "--verbose")
     assert proc.returncode == 0, proc.stderr
-    assert "from version 2.0.0 to 2.1.0" in proc.stdout
+    assert "from version 2.0.0 to 2.4.0" in proc.stdout
     data = load(config_file)
     assert data["version"] == constants.CONFIG_VERSION
     objects.ConfigData.from_dict(data)
@@ -520,7 +548,7 @@ def test_tool_upgrades_and_keeps_a_backup(config_file: pathlib.Path) -> None:
     # Running it again finds nothing to do.
     again = run_tool("--path", str(config_file), "--force")
     assert again.returncode == 0
-    assert "already at version 2.1.0" in again.stdout
+    assert "already at version 2.4.0" in again.stdout
     assert load(config_file) == data
 
 
@@ -550,7 +578,7 @@ def test_tool_finds_the_file_under_the_root(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("content, fragment", [
-    (b'{"version": 2020000, "cluster": {}}', "2.2.0 is newer"),
+    (b'{"version": 2050000, "cluster": {}}', "2.5.0 is newer"),
     (b"not json", "not valid JSON"),
     (b'{"cluster": {}}', "no 'version'"),
 ])

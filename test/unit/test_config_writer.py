@@ -84,7 +84,7 @@ def test_missing_file_is_not_cluster_error(tmp_path: Path) -> None:
     (b'{"cluster": ', "corrupt: Invalid JSON"),
     (b"[1, 2]", "expected a JSON object"),
     (b"\x00\xff garbage", "corrupt"),
-    (b'{"version": 2010000, "cluster": 5}', "is invalid: ConfigData.cluster"),
+    (b'{"version": 2040000, "cluster": 5}', "is invalid: ConfigData.cluster"),
 ])
 def test_corrupt_file_is_configuration_error(tmp_path: Path, content: bytes,
                                              match: str) -> None:
