@@ -278,13 +278,15 @@ def upgrade_2_0_to_2_1(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 # --- Ganeti 2.1 (2010000) -> 2.4 (2040000) -----------------------------------
 
-#: The instance policy a 2.1 cluster gets (Ganeti's defaults, frozen).
+#: The instance policy a 2.1 cluster gets, frozen: bounds that accept
+#: whatever 2.1 accepted, Ganeti's standard specs.
 _IPOLICY_2_4: Final[dict[str, Any]] = {
     "minmax": [{
-        "min": {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
-                "disk-size": 1024, "nic-count": 1, "spindle-use": 1},
-        "max": {"memory-size": 32768, "cpu-count": 8, "disk-count": 16,
-                "disk-size": 1048576, "nic-count": 8, "spindle-use": 12},
+        "min": {"memory-size": 1, "cpu-count": 1, "disk-count": 0,
+                "disk-size": 1, "nic-count": 0, "spindle-use": 0},
+        "max": {"memory-size": 4194304, "cpu-count": 256, "disk-count": 16,
+                "disk-size": 1099511627776, "nic-count": 8,
+                "spindle-use": 1024},
     }],
     "std": {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
             "disk-size": 1024, "nic-count": 1, "spindle-use": 1},

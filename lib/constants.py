@@ -136,6 +136,7 @@ HOOKS_VERSION: Final = 2
 HTYPE_CLUSTER: Final = "CLUSTER"
 HTYPE_NODE: Final = "NODE"
 HTYPE_INSTANCE: Final = "INSTANCE"
+HTYPE_GROUP: Final = "GROUP"
 
 # --- Tags ---
 TAG_CLUSTER: Final = "cluster"

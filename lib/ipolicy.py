@@ -54,15 +54,23 @@ PARAMETERS: Final = (VCPU_RATIO, SPINDLE_RATIO)
 MAX_DISKS: Final = 16
 MAX_NICS: Final = 8
 
-#: Ganeti's default policy (what a new cluster gets).
+#: The default policy (what a new cluster and an upgraded 2.1 one get).
+#: Its bounds accept every instance a 2.1 cluster accepted, so that
+#: upgrading refuses nothing that worked before; Ganeti's own defaults
+#: are narrower (min memory 128, disk size 1024, one disk and NIC; max
+#: memory 32768, 8 CPUs, disk size 1 TiB, spindle use 12) and are one
+#: ``gnt-cluster modify --ipolicy-bounds-specs`` away.  The standard
+#: specs (what allocation tools plan with) are Ganeti's.
 DEFAULT_MIN: Final[dict[str, int]] = {
+    SPEC_MEM_SIZE: 1, SPEC_CPU_COUNT: 1, SPEC_DISK_COUNT: 0,
+    SPEC_DISK_SIZE: 1, SPEC_NIC_COUNT: 0, SPEC_SPINDLE_USE: 0}
+DEFAULT_MAX: Final[dict[str, int]] = {
+    SPEC_MEM_SIZE: 4 * 1024 * 1024, SPEC_CPU_COUNT: 256,
+    SPEC_DISK_COUNT: MAX_DISKS, SPEC_DISK_SIZE: constants.MAX_DISK_SIZE_MIB,
+    SPEC_NIC_COUNT: MAX_NICS, SPEC_SPINDLE_USE: 1024}
+DEFAULT_STD: Final[dict[str, int]] = {
     SPEC_MEM_SIZE: 128, SPEC_CPU_COUNT: 1, SPEC_DISK_COUNT: 1,
     SPEC_DISK_SIZE: 1024, SPEC_NIC_COUNT: 1, SPEC_SPINDLE_USE: 1}
-DEFAULT_MAX: Final[dict[str, int]] = {
-    SPEC_MEM_SIZE: 32768, SPEC_CPU_COUNT: 8, SPEC_DISK_COUNT: MAX_DISKS,
-    SPEC_DISK_SIZE: 1024 * 1024, SPEC_NIC_COUNT: MAX_NICS,
-    SPEC_SPINDLE_USE: 12}
-DEFAULT_STD: Final[dict[str, int]] = dict(DEFAULT_MIN)
 DEFAULT_VCPU_RATIO: Final = 4.0
 DEFAULT_SPINDLE_RATIO: Final = 32.0
 
@@ -192,17 +200,38 @@ def fill(cluster: Mapping[str, Any], group: Mapping[str, Any] | None
     return result
 
 
+def _is_partial_pair(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 1
+            and isinstance(value[0], dict)
+            and all(isinstance(value[0].get(k, {}), dict) for k in (MIN, MAX))
+            and not all(set(value[0].get(k, {})) == set(SPEC_NAMES)
+                        for k in (MIN, MAX)))
+
+
 def merge(old: Mapping[str, Any], changes: Mapping[str, Any], *,
-          group: bool) -> Policy:
+          group: bool, base: Mapping[str, Any] | None = None) -> Policy:
     """Apply a modification: keys of ``changes`` replace those of ``old``
     (``std`` key by key); in a group, a value of ``None`` or
-    ``"default"`` removes the override (back to the cluster's)."""
+    ``"default"`` removes the override (back to the cluster's).
+
+    A ``minmax`` of one incomplete pair (what ``--specs-mem-size
+    min=..,max=..`` gives) changes only the values it names, in the first
+    pair of ``old`` (or, where ``old`` has none, of ``base``, the
+    cluster's policy)."""
     result: Policy = copy.deepcopy(dict(old))
     for key, value in changes.items():
         if group and (value is None or value == "default"):
             result.pop(key, None)
         elif key == STD and isinstance(value, dict):
             result[STD] = {**result.get(STD, {}), **value}
+        elif key == MINMAX and _is_partial_pair(value):
+            pairs = copy.deepcopy(result.get(MINMAX)
+                                  or (base or {}).get(MINMAX) or [{}])
+            first = pairs[0]
+            for bound in (MIN, MAX):
+                first[bound] = {**first.get(bound, {}),
+                                **value[0].get(bound, {})}
+            result[MINMAX] = pairs
         else:
             result[key] = copy.deepcopy(value)
     return result

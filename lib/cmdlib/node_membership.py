@@ -178,6 +178,9 @@ class LUNodeAdd(LogicalUnit):
                 " be re-added", EC.NOENT)
         self.existing = existing
         self.name = existing.name if existing is not None else op.node_name
+        # The group of a new node: the one given (-g), else the only one.
+        self.group = (self.cfg.lookup_nodegroup(op.group)
+                      if existing is None else existing.group)
         if existing is not None:
             primary = op.primary_ip or existing.primary_ip
             secondary = op.secondary_ip or existing.secondary_ip
@@ -248,7 +251,7 @@ class LUNodeAdd(LogicalUnit):
         else:
             node = objects.Node(name=self.name, primary_ip=self.primary_ip,
                                 secondary_ip=self.secondary_ip,
-                                master_candidate=candidate)
+                                master_candidate=candidate, group=self.group)
             self.cfg.add_node(node)
             node_locks_changed(self.ctx, added=[self.name])
         if candidate:

@@ -13,9 +13,16 @@ from hypothesis import strategies as st
 
 from ganeti import config, errors, ipolicy, objects
 
+#: Ganeti's (narrower) default bounds.
+GANETI_MIN = {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
+              "disk-size": 1024, "nic-count": 1, "spindle-use": 1}
+GANETI_MAX = {"memory-size": 32768, "cpu-count": 8, "disk-count": 16,
+              "disk-size": 1048576, "nic-count": 8, "spindle-use": 12}
+
 
 def policy(**changes: Any) -> dict[str, Any]:
     pol = ipolicy.default_policy()
+    pol["minmax"] = [{"min": dict(GANETI_MIN), "max": dict(GANETI_MAX)}]
     pol.update(changes)
     return pol
 
@@ -23,22 +30,28 @@ def policy(**changes: Any) -> dict[str, Any]:
 def test_default_policy_is_complete_and_valid() -> None:
     pol = ipolicy.default_policy()
     assert ipolicy.check_policy(pol, complete=True) == pol
-    assert pol["minmax"][0]["min"]["memory-size"] == 128
+    assert pol["std"]["memory-size"] == 128
     assert pol["vcpu-ratio"] == 4.0
 
 
+def test_default_bounds_accept_what_2_1_accepted() -> None:
+    assert violations(ipolicy.default_policy(), mem_size=32, cpu_count=64,
+                      disk_sizes=[1, 1 << 30], nic_count=0,
+                      disk_template="file") == []
+
+
 @pytest.mark.parametrize("bad, fragment", [
-    ({"minmax": [{"min": {**ipolicy.DEFAULT_MIN, "cpu-count": 9},
-                  "max": dict(ipolicy.DEFAULT_MAX)}]},
+    ({"minmax": [{"min": {**GANETI_MIN, "cpu-count": 9},
+                  "max": dict(GANETI_MAX)}]},
      "cpu-count: min 9 is above max 8"),
-    ({"std": {**ipolicy.DEFAULT_STD, "memory-size": 1}},
-     "std memory-size 1 is not within"),
+    ({"std": {**ipolicy.DEFAULT_STD, "memory-size": 64}},
+     "std memory-size 64 is not within"),
     ({"std": {"memory-sise": 128}}, "unknown spec name(s) memory-sise"),
     ({"vcpu-ratio": -1}, "vcpu-ratio must be a positive number"),
     ({"spindle-ratio": "x"}, "spindle-ratio must be a positive number"),
     ({"disk-templates": ["floppy"]}, "unknown disk template(s) floppy"),
     ({"minmax": []}, "non-empty list"),
-    ({"minmax": [{"min": dict(ipolicy.DEFAULT_MIN)}]}, "exactly the keys"),
+    ({"minmax": [{"min": dict(GANETI_MIN)}]}, "exactly the keys"),
     ({"colour": 1}, "unknown key(s) colour"),
     ({"std": {**ipolicy.DEFAULT_STD, "cpu-count": -2}},
      "non-negative integer"),
@@ -84,7 +97,7 @@ def violations(pol: dict[str, Any], **values: Any) -> list[str]:
 
 
 def test_spec_violations() -> None:
-    pol = ipolicy.default_policy()
+    pol = policy()
     assert violations(pol) == []
     assert violations(pol, mem_size=64) == [
         "memory-size value 64 is not in range [128, 32768]"]
@@ -96,10 +109,10 @@ def test_spec_violations() -> None:
 
 
 def test_any_minmax_pair_may_fit() -> None:
-    small = {"min": dict(ipolicy.DEFAULT_MIN),
-             "max": {**ipolicy.DEFAULT_MAX, "memory-size": 256}}
-    big = {"min": {**ipolicy.DEFAULT_MIN, "memory-size": 4096},
-           "max": dict(ipolicy.DEFAULT_MAX)}
+    small = {"min": dict(GANETI_MIN),
+             "max": {**GANETI_MAX, "memory-size": 256}}
+    big = {"min": {**GANETI_MIN, "memory-size": 4096},
+           "max": dict(GANETI_MAX)}
     pol = policy(minmax=[small, big])
     assert violations(pol, mem_size=200) == []
     assert violations(pol, mem_size=8192) == []
@@ -159,8 +172,8 @@ def test_group_name_clash_and_bad_policy_change_nothing(
         cfg.add_nodegroup(objects.NodeGroup(name="default"))
     with pytest.raises(errors.OpPrereqError, match="above max"):
         cfg.add_nodegroup(objects.NodeGroup(name="x", ipolicy={"minmax": [{
-            "min": {**ipolicy.DEFAULT_MIN, "disk-size": 10**7},
-            "max": dict(ipolicy.DEFAULT_MAX)}]}))
+            "min": {**GANETI_MIN, "disk-size": 10**7},
+            "max": dict(GANETI_MAX)}]}))
     assert cfg.get_serial_no() == serial
     assert cfg.nodegroup_uuids() == [cb.GROUP_UUID]
 
