@@ -283,6 +283,11 @@ SHUTDOWN_TIMEOUT_OPT: Final = cli_option(
     default=constants.DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS",
     help="Maximum time to wait for instance shutdown")
 
+IGNORE_IPOLICY_OPT: Final = cli_option(
+    "--ignore-ipolicy", dest="ignore_ipolicy", action="store_true",
+    default=False,
+    help="Ignore the instance policy (a violation is only a warning)")
+
 #: Options every subcommand takes.
 COMMON_OPTS: Final = (DEBUG_OPT,)
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ganeti import cli, constants, errors, pathutils, uidpool
 from ganeti.client import collect_commands
+from ganeti.client.ipolicy_opts import format_ipolicy
 
 #: Version of the instance export format (Ganeti 2.1 exports are version 0).
 EXPORT_VERSION: Final = 0
@@ -128,6 +129,9 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         "Default nic parameters:",
         *_dict_lines(info.get("nicparams") or {}, "  "),
     ]
+    if info.get("ipolicy"):
+        lines += ["Instance policy - limits for instances:",
+                  *format_ipolicy(info["ipolicy"], "  ")]
     return lines
 
 

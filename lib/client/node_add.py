@@ -115,7 +115,8 @@ def add_node(opts: argparse.Namespace, args: list[str]) -> int:
     if opts.readd:
         cli.to_stdout(f"Re-adding node {name}")
     op = opcodes.OpNodeAdd(node_name=name, primary_ip=ip,
-                           secondary_ip=opts.secondary_ip, readd=opts.readd)
+                           secondary_ip=opts.secondary_ip, readd=opts.readd,
+                           group=opts.nodegroup)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -127,6 +128,10 @@ def remove_node(opts: argparse.Namespace, args: list[str]) -> int:
 
 
 ADD_OPTS: Final = (
+    cli.cli_option("-g", "--node-group", dest="nodegroup", default=None,
+                   metavar="GROUP",
+                   help="Node group of the new node (default: the only "
+                   "group)"),
     cli.cli_option("-s", "--secondary-ip", dest="secondary_ip", default=None,
                    metavar="ADDRESS", help="The node's secondary IP"),
     cli.cli_option("--primary-ip", dest="primary_ip", default=None,
@@ -158,7 +163,7 @@ ADD_OPTS: Final = (
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
         add_node, cli.args_fixed(1, "node name", cli.ARG_NODE), ADD_OPTS,
-        "[-s <secondary_ip>] [--readd] [--primary-ip <ip>] "
+        "[-s <secondary_ip>] [-g <group>] [--readd] [--primary-ip <ip>] "
         "[--root-dir <dir> | ssh options] <node_name>",
         "Add a node to the cluster"),
     "remove": cli.Command(

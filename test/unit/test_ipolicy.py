@@ -196,3 +196,83 @@ def test_new_nodes_need_a_group_when_there_are_several(
     cfg.add_nodegroup(objects.NodeGroup(name="other"))
     with pytest.raises(errors.OpPrereqError, match="More than one"):
         cfg.add_node(cb.make_node(10, group=""))
+
+
+# --- the command line options ------------------------------------------------
+
+
+def parse(*argv: str, group: bool = False) -> dict[str, Any]:
+    import argparse
+
+    from ganeti.client import ipolicy_opts
+    parser = argparse.ArgumentParser()
+    for opt in ipolicy_opts.IPOLICY_OPTS:
+        parser.add_argument(*opt.flags, **opt.kwargs)
+    return ipolicy_opts.ipolicy_changes(parser.parse_args(list(argv)),
+                                        group=group)
+
+
+def test_split_spec_options() -> None:
+    assert parse("--specs-mem-size", "min=256,max=4G,std=512",
+                 "--specs-nic-count", "max=2") == {
+        "minmax": [{"min": {"memory-size": 256},
+                    "max": {"memory-size": 4096, "nic-count": 2}}],
+        "std": {"memory-size": 512}}
+
+
+def test_bounds_std_templates_and_ratios() -> None:
+    low = ",".join(f"{k}={v}" for k, v in GANETI_MIN.items())
+    high = ",".join(f"{k}={v}" for k, v in GANETI_MAX.items())
+    changes = parse("--ipolicy-bounds-specs", f"min:{low}/max:{high}",
+                    "--ipolicy-std-specs", "cpu-count=2",
+                    "--ipolicy-disk-templates", "plain,drbd",
+                    "--ipolicy-vcpu-ratio", "2.5",
+                    "--ipolicy-spindle-ratio", "16")
+    assert changes == {"minmax": [{"min": GANETI_MIN, "max": GANETI_MAX}],
+                       "std": {"cpu-count": 2},
+                       "disk-templates": ["plain", "drbd"],
+                       "vcpu-ratio": 2.5, "spindle-ratio": 16.0}
+    merged = ipolicy.merge(ipolicy.default_policy(), changes, group=False)
+    assert ipolicy.check_policy(merged, complete=True)["std"]["cpu-count"] == 2
+    assert parse("--ipolicy-vcpu-ratio", "default", group=True) == {
+        "vcpu-ratio": "default"}
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--ipolicy-vcpu-ratio", "-1"], "must be positive"),
+    (["--ipolicy-spindle-ratio", "x"], "not a number"),
+    (["--ipolicy-std-specs", "memory-sise=1"], "unknown spec name(s)"),
+    (["--ipolicy-bounds-specs", "min:cpu-count=1"], "needs min and max"),
+    (["--ipolicy-bounds-specs", "low:cpu-count=1/max:cpu-count=2"],
+     "expected min:SPECS/max:SPECS"),
+    (["--specs-cpu-count", "mid=3"], "unknown key(s) mid"),
+    (["--specs-disk-size", "min=lots"], "invalid value 'lots'"),
+    (["--specs-cpu-count", "min=1", "--ipolicy-std-specs", "cpu-count=1"],
+     "cannot be used together"),
+])
+def test_bad_options_are_one_line_errors(argv: list[str],
+                                         fragment: str) -> None:
+    with pytest.raises(errors.OpPrereqError) as info:
+        parse(*argv)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_partial_minmax_changes_only_what_it_names() -> None:
+    changed = ipolicy.merge(policy(), {"minmax": [{"min": {"cpu-count": 2},
+                                                   "max": {}}]}, group=False)
+    assert changed["minmax"][0]["min"] == {**GANETI_MIN, "cpu-count": 2}
+    assert changed["minmax"][0]["max"] == GANETI_MAX
+    # In a group without bounds of its own, the cluster's are the base.
+    own = ipolicy.merge({}, {"minmax": [{"min": {}, "max": {"cpu-count": 4}}]},
+                        group=True, base=policy())
+    assert own["minmax"][0]["max"] == {**GANETI_MAX, "cpu-count": 4}
+
+
+def test_format_ipolicy() -> None:
+    from ganeti.client.ipolicy_opts import format_ipolicy
+    lines = format_ipolicy(policy(), "  ")
+    assert lines[:3] == ["  bounds specs:", "    - max/0:",
+                         "        cpu-count: 8"]
+    assert "  std:" in lines and "    memory-size: 128" in lines
+    assert "  allowed disk templates: diskless, drbd, file, plain" in lines
+    assert lines[-2:] == ["  vcpu-ratio: 4", "  spindle-ratio: 32"]
