@@ -133,3 +133,28 @@ def test_instance_policy_refusal_and_override(env: Env) -> None:
                          nics=[{"mode": "routed", "ip": "192.0.2.52"}],
                          disk_template=constants.DT_DISKLESS, disks=[]),
           "Disk template diskless is not allowed")
+
+
+def test_generic_group_query_and_tag_search(env: Env) -> None:
+    env.run(opcodes.OpGroupAdd(group_name="rack_2"))  # not a host name
+    env.run(opcodes.OpTagsSet(kind=constants.TAG_NODEGROUP, name="rack_2",
+                              tags=["site:a"]))
+    result = env.run(opcodes.OpQuery(what="group",
+                                     output_fields=["name", "node_cnt"]))
+    assert result["data"] == [[[0, "default"], [0, 2]],
+                              [[0, "rack_2"], [0, 0]]]
+    assert env.run(opcodes.OpTagsSearch(pattern="^site:")) == [
+        ["/nodegroup/rack_2", "site:a"]]
+    fails(env, opcodes.OpGroupEvacuate(group_name="nosuch"), "not found")
+    assert env.run(opcodes.OpGroupEvacuate(group_name="rack_2")) == []
+    # A node's tags still need a host name.
+    with pytest.raises(errors.OpPrereqError, match="expected a host name"):
+        opcodes.OpTagsSet(kind=constants.TAG_NODE, name="rack_2",
+                          tags=["x"]).validate_all()
+
+
+def test_evacuating_a_group_with_instances_is_refused(env: Env) -> None:
+    install_os(env)
+    env.run(create_op())
+    fails(env, opcodes.OpGroupEvacuate(group_name="default"),
+          f"needs an instance allocator to place 1 instance(s) ({INST})")
