@@ -290,9 +290,10 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
             if info.memory_free < needed:
                 hv.set_node_resources(memory_total=info.memory_total
                                       + needed - info.memory_free)
-            for inst, be in zip(group, beparams, strict=True):
-                hv.start_instance(inst, [], settings.fill_hv(
-                    inst.hypervisor, inst.os, inst.hvparams), be, [])
+            hv.start_instances([
+                (inst, [], settings.fill_hv(inst.hypervisor, inst.os,
+                                            inst.hvparams), be, [])
+                for inst, be in zip(group, beparams, strict=True)])
         except BaseException as err:  # reported by the caller
             failures.append(err)
 

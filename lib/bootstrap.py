@@ -403,11 +403,14 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
         feedback(f"Starting the node daemon on {master.primary_ip}")
         daemonutil.start(constants.NODED, ["-b", master.primary_ip])
         wait_for_noded(master.name, master.primary_ip, paths=paths)
+        feedback(f"Starting the monitoring daemon on {master.primary_ip}")
+        daemonutil.start(constants.MOND, ["-b", master.primary_ip])
         if cluster.master_netdev:
             activate_master_ip(cluster.master_ip, cluster.master_netdev)
         feedback("Starting the master daemon")
         daemonutil.start(constants.MASTERD)  # HTTPS transport: the default
         wait_for_masterd()
+        start_confd(master.primary_ip, feedback)
     except BaseException:
         with contextlib.suppress(errors.GenericError):
             _stop_local_daemons(paths, cluster)
@@ -416,9 +419,20 @@ def init_cluster(p: InitParams, feedback: Feedback = _nothing) -> objects.Cluste
     return cluster
 
 
+def start_confd(ip: str, feedback: Feedback = _nothing) -> None:
+    """Start ganeti-confd on this master candidate, bound to its primary
+    IP; a failure is reported, not fatal (confd serves clients, not the
+    cluster's own operations, and the watcher starts it again)."""
+    try:
+        daemonutil.start(constants.CONFD, ["-b", ip])
+    except errors.GenericError as err:
+        feedback(f"Warning: {err}")
+
+
 def _stop_local_daemons(paths: pathutils.Paths,
                         cluster: objects.Cluster | None) -> None:
-    for name in (constants.RAPI, constants.MASTERD):
+    for name in (constants.RAPI, constants.CONFD, constants.MASTERD,
+                 constants.MOND):
         daemonutil.stop(name, paths)
     if cluster is not None and cluster.master_netdev:
         deactivate_master_ip(cluster.master_ip, cluster.master_netdev)
@@ -433,11 +447,12 @@ def finalize_destroy(feedback: Feedback = _nothing) -> None:
     netdev = ip = ""
     with contextlib.suppress(errors.GenericError):
         netdev, ip = store.get_master_netdev(), store.get_master_ip()
-    for name in (constants.RAPI, constants.MASTERD):
+    for name in (constants.RAPI, constants.CONFD, constants.MASTERD):
         if daemonutil.stop(name, paths):
             feedback(f"Stopped {name}")
     if netdev:
         deactivate_master_ip(ip, netdev)
+    daemonutil.stop(constants.MOND, paths)
     daemonutil.stop(constants.NODED, paths)
     remove_cluster_files(paths)
 

@@ -292,6 +292,17 @@ IGNORE_IPOLICY_OPT: Final = cli_option(
 COMMON_OPTS: Final = (DEBUG_OPT,)
 
 
+def confirm(question: str, opts: argparse.Namespace) -> bool:
+    """Whether to go on: ``-f`` (``opts.force``) says yes, otherwise the
+    user answers ``y`` on a terminal; without a terminal it is no."""
+    if getattr(opts, "force", False):
+        return True
+    if not sys.stdin.isatty():
+        to_stderr("Not confirmed (no terminal); use -f")
+        return False
+    return input(f"{question} y/[n]: ").strip() == "y"
+
+
 def split_node_option(value: str | None) -> tuple[str | None, str | None]:
     """``pnode[:snode]`` of ``--node`` to ``(pnode, snode)``."""
     if not value:

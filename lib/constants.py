@@ -34,6 +34,7 @@ PROTOCOL_VERSION: Final = 30  # node RPC / LUXI protocol revision
 # --- Ports ---
 DEFAULT_NODED_PORT: Final = 1811
 DEFAULT_CONFD_PORT: Final = 1814
+DEFAULT_MOND_PORT: Final = 1815
 DEFAULT_RAPI_PORT: Final = 5080
 FIRST_DRBD_PORT: Final = 11000
 LAST_DRBD_PORT: Final = 14999
@@ -43,8 +44,9 @@ MASTERD: Final = "ganeti-masterd"
 NODED: Final = "ganeti-noded"
 RAPI: Final = "ganeti-rapi"
 CONFD: Final = "ganeti-confd"
+MOND: Final = "ganeti-mond"
 WATCHER: Final = "ganeti-watcher"
-DAEMONS: Final = (MASTERD, NODED, RAPI, CONFD)
+DAEMONS: Final = (MASTERD, NODED, RAPI, CONFD, MOND)
 
 # --- Hypervisors ---
 HT_XEN_PVM: Final = "xen-pvm"
@@ -165,6 +167,13 @@ REPLACE_DISK_CHG: Final = "replace_new_secondary"
 REPLACE_DISK_AUTO: Final = "replace_auto"
 REPLACE_MODES: Final = frozenset([REPLACE_DISK_PRI, REPLACE_DISK_SEC,
                                   REPLACE_DISK_CHG, REPLACE_DISK_AUTO])
+
+# --- Node evacuation modes (gnt-node evacuate -p / -s / both) ---
+NODE_EVAC_PRI: Final = "primary-only"
+NODE_EVAC_SEC: Final = "secondary-only"
+NODE_EVAC_ALL: Final = "all"
+NODE_EVAC_MODES: Final = frozenset([NODE_EVAC_PRI, NODE_EVAC_SEC,
+                                    NODE_EVAC_ALL])
 
 # --- Modification actions for NICs and disks ---
 DDM_ADD: Final = "add"

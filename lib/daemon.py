@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Final
+from typing import Final, Protocol
 
 from ganeti import errors, pathutils
 from ganeti.utils import filelock, io
@@ -50,6 +50,36 @@ class DaemonSpec:
     check: Callable[[argparse.Namespace], None] | None
     #: The daemon body; returns the exit code when the stop event is set.
     run: Callable[[DaemonContext], int]
+
+
+def add_listen_options(parser: argparse.ArgumentParser,
+                       default_port: int) -> None:
+    """``-p/--port`` and ``-b/--bind`` of the daemons that listen."""
+    parser.add_argument("-p", "--port", type=int, default=default_port,
+                        help="Port to listen on (default %(default)s)")
+    parser.add_argument("-b", "--bind", default="0.0.0.0",
+                        help="Address to listen on (default: all)")
+
+
+def check_port(options: argparse.Namespace) -> None:
+    if not 0 < options.port < 65536:
+        raise errors.UsageError(f"Invalid port {options.port}")
+
+
+class Server(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_stopped(server: Server, ctx: DaemonContext) -> int:
+    """Run ``server`` until the daemon is asked to stop."""
+    server.start()
+    try:
+        ctx.stop_event.wait()
+    finally:
+        server.stop()
+    return errors.EXIT_SUCCESS
 
 
 def build_parser(spec: DaemonSpec) -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ from ganeti.utils import process
 
 #: Daemons this tool knows (Ganeti's names).
 DAEMONS: Final = (constants.MASTERD, constants.NODED, constants.RAPI,
-                  constants.CONFD)
+                  constants.CONFD, constants.MOND)
 #: Bound on waiting for a daemon to start or stop.
 WAIT_TIMEOUT: Final = 60.0
 #: Pause between two looks at a pid file.

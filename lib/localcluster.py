@@ -6,7 +6,8 @@ primary IP ``<prefix>K`` (default prefix ``127.0.0.``, so 127.0.0.1,
 127.0.0.2, ...) and lives under its own root directory ``DIR/nodeK``:
 every path of that node (data, run, log, OS search path, file storage)
 is relocated there.  Each node runs a real ``ganeti-noded`` bound to its
-IP (port 1811); node 1 is the first master and runs ``ganeti-masterd``
+IP (port 1811) and a ``ganeti-mond`` (port 1815, see
+``doc/design/monitoring.rst``); node 1 is the first master and runs ``ganeti-masterd``
 with the HTTPS RPC transport.  The cluster is ``cluster.<domain>`` with
 the master IP ``<prefix>254``, which is never activated (no master
 netdev).
@@ -16,7 +17,8 @@ on node 1, then ``gnt-node add --root-dir`` for every other node (local
 mode), starts ``ganeti-rapi`` on node 1 (after the master daemon; bound
 to node 1's IP on port 5080, so clusters on different prefixes never
 collide) with a users file holding one ``write`` user (``rapi``, a new
-random password), and writes ``DIR/env.sh``, which also exports
+random password), starts ``ganeti-confd`` on every master candidate
+(bound to the node's IP, UDP port 1814), and writes ``DIR/env.sh``, which also exports
 ``GANETI_RAPI_URL``, ``GANETI_RAPI_USER`` and ``GANETI_RAPI_PASSWORD``.
 :meth:`LocalCluster.stop` stops every
 daemon found under the node roots (whichever node is the master by
@@ -45,6 +47,7 @@ from typing import Any, Final
 
 from ganeti import constants, daemonutil, errors, localcluster_env, pathutils
 from ganeti.rapi import users as rapi_users
+from ganeti.standins import drbd as drbd_simulator
 from ganeti.standins import lvm as simulator
 from ganeti.standins import xl as xl_standin
 
@@ -106,8 +109,9 @@ def prefix_taken(prefix: str, nodes: int,
     """The first ``address:port`` a cluster of ``nodes`` nodes on
     ``prefix`` needs that something else holds (node daemons on
     ``<prefix>K``, the RAPI on node 1), or None when all are free."""
-    wanted = [(f"{prefix}{k}", constants.DEFAULT_NODED_PORT)
-              for k in range(1, nodes + 1)]
+    wanted = [(f"{prefix}{k}", port) for k in range(1, nodes + 1)
+              for port in (constants.DEFAULT_NODED_PORT,
+                           constants.DEFAULT_MOND_PORT)]
     if rapi_port is not None:
         wanted.append((f"{prefix}1", rapi_port))
     for address in wanted:
@@ -282,7 +286,9 @@ class LocalCluster:
         env = daemonutil.child_env({
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name,
-            simulator.ENABLE_ENV: "1", xl_standin.ENABLE_ENV: "1"})
+            simulator.ENABLE_ENV: "1", xl_standin.ENABLE_ENV: "1",
+            drbd_simulator.ENABLE_ENV: localcluster_env.drbd_state_dir(
+                self.directory)})
         env["PATH"] = os.pathsep.join([
             *command_dirs(), os.path.join(repo, ".venv", "bin"),
             os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -341,6 +347,7 @@ class LocalCluster:
                 self._make_rapi_users()
             for node in self.nodes[1:]:
                 self.add_node(node)
+            self.start_confd()
             if self.rapi:
                 self.start_rapi()
         except BaseException:
@@ -394,12 +401,34 @@ class LocalCluster:
         return self._must("gnt-node", "add", "--root-dir", node.root,
                           "--primary-ip", node.ip, *extra, node.name)
 
+    def candidates(self) -> list[LocalNode]:
+        """The master candidates, as the master's ssconf lists them."""
+        path = self.master().paths.ssconf_file("master_candidates")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                names = set(handle.read().split())
+        except OSError:
+            return []
+        return [node for node in self.nodes if node.name in names]
+
+    def start_confd(self) -> list[str]:
+        """Start ganeti-confd (bound to the node's IP, UDP port 1814) on
+        every master candidate where it does not run; their names."""
+        started = []
+        for node in self.candidates():
+            if daemonutil.is_running(constants.CONFD, node.paths):
+                continue
+            daemonutil.start(constants.CONFD, ["-b", node.ip],
+                             env=self.env(node))
+            started.append(node.name)
+        return started
+
     def stop(self) -> list[str]:
         """Stop every daemon under every node root; what was stopped."""
         stopped = []
         for node in self.nodes:
             for name in (constants.RAPI, constants.MASTERD, constants.CONFD,
-                         constants.NODED):
+                         constants.MOND, constants.NODED):
                 if daemonutil.stop(name, node.paths):
                     stopped.append(f"{node.name}: {name}")
         if self.hypervisor == constants.HT_KVM:
@@ -422,7 +451,8 @@ class LocalCluster:
         lines = []
         for node in self.nodes:
             parts = []
-            for name in (constants.NODED, constants.MASTERD, constants.RAPI):
+            for name in (constants.NODED, constants.MASTERD, constants.RAPI,
+                         constants.MOND, constants.CONFD):
                 pid = daemonutil.running_pid(name, node.paths)
                 if pid is not None:
                     parts.append(f"{name} (pid {pid})")
@@ -461,6 +491,7 @@ class LocalCluster:
                  f"{self.directory}."]
         for key in (pathutils.ROOT_ENV, pathutils.HOSTNAME_ENV,
                     simulator.ENABLE_ENV, xl_standin.ENABLE_ENV,
+                    drbd_simulator.ENABLE_ENV,
                     "PYTHONPATH", "PATH"):
             lines.append(f"export {key}={shlex.quote(env[key])}")
         if self.rapi and self.rapi_password is not None:

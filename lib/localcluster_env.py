@@ -39,6 +39,11 @@ LVM: every node uses the lvm2 simulator (``GANETI_LVM_SIMULATOR=1`` in
 the cluster's environment, see :mod:`ganeti.standins.lvm`) and
 its root gets the volume group ``xenvg`` on :data:`LVM_PVS` sparse
 physical volumes, so ``-t plain`` works out of the box.
+
+DRBD: every node uses the DRBD simulator, all with one state directory
+(:func:`drbd_state_dir`, ``GANETI_DRBD_SIMULATOR`` in the cluster's
+environment, see :mod:`ganeti.standins.drbd`), so ``-t drbd`` works out
+of the box; its mirrors' data volumes are the lvm2 simulator's files.
 """
 
 from __future__ import annotations
@@ -94,6 +99,11 @@ def create_bridge(name: str) -> None:
 
 def delete_bridge(name: str) -> bool:
     return _ip("link", "del", name).returncode == 0
+
+
+def drbd_state_dir(directory: str) -> str:
+    """The DRBD simulator's state, shared by the cluster's nodes."""
+    return os.path.join(os.path.abspath(directory), "drbd-simulator")
 
 
 def prepare_node(root: str, hypervisor: str) -> None:

@@ -117,6 +117,8 @@ METHODS: Final[dict[str, Method]] = {m.name: m for m in [
            "Set or clear the job queue drain flag"),
     Method("SetWatcherPause", (Arg("until", ht.TMaybe(ht.TNumber)),),
            "Pause the watcher until a timestamp (None: continue)"),
+    Method("QueryMetrics", (),
+           "The master daemon's metrics in the Prometheus text format"),
 ]}
 
 

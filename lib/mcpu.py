@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -87,6 +88,11 @@ class Processor:
         self.hooks_runner = hooks_runner
         self._strategy = strategy
         self._sleep = sleep
+        #: Told ``(level name, seconds)`` after each lock level is
+        #: acquired, and ``(opcode id, ok, result)`` after each opcode
+        #: (the master's metrics; see ganeti.master_metrics).
+        self.lock_observer: Callable[[str, float], None] | None = None
+        self.result_observer: Callable[[str, bool, Any], None] | None = None
 
     # --- entry points ------------------------------------------------------
 
@@ -106,10 +112,20 @@ class Processor:
             self._acquire(lu, request, ctx)
             ctx.set_lock_status(None)
             ctx.notify_running()
-            return self._run_lu(lu, op, feedback)
+            try:
+                result = self._run_lu(lu, op, feedback)
+            except BaseException:
+                self._tell_result(op, False, None)
+                raise
+            self._tell_result(op, True, result)
+            return result
         finally:
             self._release_all()
             locking.set_owner_name(previous_owner)
+
+    def _tell_result(self, op: OpCode, ok: bool, result: Any) -> None:
+        if self.result_observer is not None:
+            self.result_observer(op.OP_ID, ok, result)
 
     def execute_direct(self, op: OpCode,
                        feedback: Callable[[str], None] | None = None) -> Any:
@@ -166,6 +182,7 @@ class Processor:
             kwargs: dict[str, Any] = {}
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
+            started = time.monotonic()
             try:
                 got = acquire_with_retries(self.glm, level, names, shared,
                                            self._strategy(), on_retry, **kwargs)
@@ -173,6 +190,9 @@ class Processor:
                 if err.code != errors.ErrorCode.NOENT or names is None:
                     raise
                 raise self._missing(level, names) from err
+            if self.lock_observer is not None:
+                self.lock_observer(lockmgr.LEVEL_NAMES[level],
+                                   time.monotonic() - started)
             lu.owned[lockmgr.LEVEL_NAMES[level]] = sorted(got)
             ctx.check_cancel()
 

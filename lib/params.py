@@ -54,7 +54,10 @@ underscore style: plain ``stripes``/``stripe_size`` (design names); drbd
 (2.6 ``data-stripes``/``meta-stripes``: LV stripes of the data and
 metadata volumes), ``disk_barriers``/``meta_barriers`` and
 ``data_flushes``/``meta_flushes`` (design names; booleans, true meaning
-"use them"); file ``driver`` (loop or blktap, the 2.1 file drivers);
+"use them"), the dynamic resync controller of 2.7 (``dynamic_resync``,
+``c_plan_ahead``, ``c_fill_target``, ``c_delay_target``, ``c_max_rate``,
+``c_min_rate``) and ``net_custom``/``disk_custom`` (extra drbdsetup
+options); file ``driver`` (loop or blktap, the 2.1 file drivers);
 diskless declares nothing.
 """
 
@@ -359,6 +362,22 @@ DISK_PARAMETERS: Final[Mapping[str, Mapping[str, ParamSpec]]] = \
             _bool("data_flushes", True, "Flush the data disk's write cache"),
             _bool("meta_flushes", True,
                   "Flush the metadata disk's write cache"),
+            _bool("dynamic_resync", False,
+                  "Use DRBD's dynamic resync speed controller"),
+            _int("c_plan_ahead", ht.TNonNegativeInt, 20,
+                 "Dynamic resync: planning horizon (0.1 s)"),
+            _int("c_fill_target", ht.TNonNegativeInt, 0,
+                 "Dynamic resync: data in flight to aim at (sectors)"),
+            _int("c_delay_target", ht.TNonNegativeInt, 1,
+                 "Dynamic resync: delay to aim at (0.1 s)"),
+            _int("c_max_rate", ht.TPositiveInt, 60 * 1024,
+                 "Dynamic resync: highest rate (KiB/s)"),
+            _int("c_min_rate", ht.TNonNegativeInt, 4 * 1024,
+                 "Dynamic resync: rate kept under application I/O (KiB/s)"),
+            _spec("net_custom", _T_STR, "",
+                  "Extra drbdsetup options of the connection"),
+            _spec("disk_custom", _T_STR, "",
+                  "Extra drbdsetup options of the backing disks"),
         ),
         constants.DT_FILE: _table(
             _spec("driver", ht.TElemOf(constants.FILE_DRIVERS),

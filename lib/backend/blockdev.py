@@ -16,10 +16,12 @@ import os
 from collections.abc import Sequence
 from typing import Any, Final
 
-from ganeti import errors, ht, objects, pathutils, storage
+from ganeti import constants, errors, ht, objects, pathutils, ssconf, storage
 from ganeti.backend import handler
+from ganeti.standins import drbd as drbd_simulator
 from ganeti.standins import lvm as lvm_simulator
-from ganeti.storage import filestorage, lvm
+from ganeti.storage import drbd_ids, filestorage, lvm
+from ganeti.storage.drbd import Drbd8Device
 
 #: The ssconf key naming the cluster's file storage directory.
 SSCONF_FILE_STORAGE_DIR: Final = "file_storage_dir"
@@ -51,7 +53,8 @@ def storage_context() -> storage.StorageContext:
     paths = pathutils.get()
     return storage.StorageContext(
         paths=paths, file_storage_dir=cluster_file_storage_dir(),
-        lvm_runner=lvm_simulator.runner_for_node(paths))
+        lvm_runner=lvm_simulator.runner_for_node(paths),
+        drbd_runner=drbd_simulator.runner_for_node(paths))
 
 
 def decode(cls: type[objects.ConfigObject], value: Any, what: str) -> Any:
@@ -73,9 +76,38 @@ def disk_name(disk: objects.Disk) -> str:
     return disk.iv_name or f"{disk.dev_type} {disk.logical_id!r:.100}"
 
 
+def _needs_physical_id(disk: objects.Disk) -> bool:
+    return any(d.dev_type == constants.LD_DRBD8 and not d.physical_id
+               for d in [disk, *disk.children])
+
+
+def with_physical_ids(disk: objects.Disk) -> objects.Disk:
+    """``disk`` as the driver needs it: a DRBD disk sent without its
+    physical id (inside an instance, by a call that does not set it) gets
+    this node's, from the node's name and the cluster's secondary IPs
+    (ssconf ``node_secondary_ips``)."""
+    if not _needs_physical_id(disk):
+        return disk
+    if disk.dev_type == constants.LD_DRBD8:
+        drbd_ids.parse_logical_id(disk.logical_id)  # a bad one says so first
+    try:
+        ips = ssconf.SimpleStore().get_node_secondary_ips()
+    except errors.GenericError as err:
+        raise errors.BlockDeviceError(
+            f"Cannot find the replication addresses of {disk_name(disk)}:"
+            f" {err}", errors.ErrorCode.ENVIRON) from None
+    return drbd_ids.for_node(disk, pathutils.hostname(), ips)
+
+
 def device(disk: objects.Disk,
            context: storage.StorageContext | None = None) -> storage.BlockDev:
-    return storage.get_device(disk, context or storage_context())
+    return storage.get_device(with_physical_ids(disk),
+                              context or storage_context())
+
+
+def mirror(dev: storage.BlockDev) -> Drbd8Device | None:
+    """The DRBD device ``dev`` is, or None (not a mirror)."""
+    return dev if isinstance(dev, Drbd8Device) else None
 
 
 def _check_owner(disk: objects.Disk, dev: storage.BlockDev, owner: str,
@@ -96,15 +128,20 @@ def _check_owner(disk: objects.Disk, dev: storage.BlockDev, owner: str,
 
 
 def assemble_disks(disks: Sequence[objects.Disk],
-                   context: storage.StorageContext | None = None
+                   context: storage.StorageContext | None = None,
+                   on_primary: bool = True
                    ) -> list[tuple[str, objects.Disk]]:
-    """Activate ``disks`` here, in order; returns (path, disk) pairs."""
+    """Activate ``disks`` here, in order; returns (path, disk) pairs.
+    Mirrors become Primary when this is the ``on_primary`` node."""
     ctx = context or storage_context()
     result = []
     for disk in disks:
         dev = device(disk, ctx)
         try:
             dev.activate()
+            drbd = mirror(dev)
+            if drbd is not None and on_primary:
+                drbd.set_primary()
         except errors.GenericError as err:
             raise errors.BlockDeviceError(
                 f"Cannot activate {disk_name(disk)}: {err}", err.code) from None
@@ -127,6 +164,17 @@ def blockdev_create(disk: dict[str, Any], size: int, owner: str,
     dev = device(obj)
     _check_owner(obj, dev, owner, on_primary)
     dev.create(size)
+    drbd = mirror(dev)
+    if drbd is not None:
+        # Ganeti 2.1: a new mirror is assembled on both nodes; the primary
+        # overwrites its peer, which starts the initial sync towards it.
+        try:
+            drbd.activate()
+            if on_primary:
+                drbd.set_primary(force=True)
+        except BaseException:
+            drbd.remove()
+            raise
     return dev.dev_path
 
 
@@ -163,7 +211,7 @@ def blockdev_assemble(disk: dict[str, Any], owner: str,
     obj = decode_disk(disk)
     dev = device(obj)
     _check_owner(obj, dev, owner, on_primary)
-    return assemble_disks([obj])[0][0]
+    return assemble_disks([obj], on_primary=on_primary)[0][0]
 
 
 @handler("blockdev_shutdown")
@@ -211,7 +259,9 @@ def blockdev_getsizes(disks: list[dict[str, Any]]) -> list[int | None]:
     ctx = storage_context()
     devices = [device(decode_disk(value, f"disk {index}"), ctx)
                for index, value in enumerate(disks)]
-    return [dev.size_mib if dev.exists() else None for dev in devices]
+    # A mirror's size is its data volume's, there while DRBD is down too.
+    return [dev.size_mib if (dev.data.exists() if isinstance(
+        dev, Drbd8Device) else dev.exists()) else None for dev in devices]
 
 
 @handler("file_storage_dir_create")

@@ -64,6 +64,11 @@ def upload_file(path: str, data: list[str], mode: int, uid: int, gid: int,
             "the cluster (see 'gnt-cluster redist-conf')",
             errors.ErrorCode.FORBIDDEN)
     _write(path, data, mode, uid, gid, atime, mtime)
+    if path == pathutils.Paths().cluster_conf_file:
+        # Deferred: lifecycle imports the bootstrap machinery.
+        from ganeti.backend import lifecycle
+
+        lifecycle.ensure_confd()
 
 
 @handler("copyfile")

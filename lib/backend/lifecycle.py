@@ -39,6 +39,26 @@ def _in_node_daemon() -> bool:
     return daemon.read_pid(path) == os.getpid() and daemon.is_running(path)
 
 
+def ensure_confd() -> None:
+    """Start ganeti-confd here if this node daemon just received the
+    configuration (it is a candidate now: added or promoted) and none
+    runs.  Never fatal: the upload succeeded, and the watcher starts the
+    daemon later if this start fails."""
+    if not _in_node_daemon() or daemonutil.is_running(constants.CONFD):
+        return
+    try:
+        # Bound to this node's primary IP, from the configuration itself
+        # (the ssconf files may arrive later).
+        doc = serializer.loads(io.read_bytes(pathutils.get().cluster_conf_file))
+        ip = doc["nodes"][pathutils.hostname()]["primary_ip"]
+        daemonutil.start(constants.CONFD, ["-b", str(ip)])
+    except (KeyError, TypeError):
+        _LOG.warning("Not starting %s: this node is not in the configuration",
+                     constants.CONFD)
+    except errors.GenericError as err:
+        _LOG.warning("Cannot start %s: %s", constants.CONFD, err)
+
+
 @handler("node_leave_cluster")
 def node_leave_cluster() -> None:
     if not _in_node_daemon():
@@ -46,6 +66,11 @@ def node_leave_cluster() -> None:
             "node_leave_cluster is answered only by the node daemon itself "
             "(this process is not this root's ganeti-noded)")
     remove_cluster_files()
+    try:
+        daemonutil.stop(constants.MOND)
+    except errors.GenericError as err:
+        _LOG.error("Cannot stop the monitoring daemon: %s", err)
+    daemonutil.stop(constants.CONFD)
     _LOG.warning("This node left the cluster; stopping the node daemon")
     timer = threading.Timer(LEAVE_STOP_DELAY, os.kill,
                             (os.getpid(), signal.SIGTERM))
@@ -79,6 +104,8 @@ def node_demote_from_mc() -> list[str]:
             io.remove_file(local)
             removed.append(path)
     jobqueue.jobqueue_purge()
+    # confd answers on candidates only (its configuration is gone anyway).
+    daemonutil.stop(constants.CONFD)
     return removed
 
 

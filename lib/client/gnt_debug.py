@@ -1,7 +1,8 @@
 """``gnt-debug``: debugging commands (see gnt-debug(8)).
 
 ``delay`` runs a test opcode, ``submit-job`` submits opcodes read from
-JSON files, ``locks`` shows the master daemon's locks.
+JSON files, ``locks`` shows the master daemon's locks, ``confd`` asks
+ganeti-confd (:mod:`ganeti.confd.shell`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import cli, errors, opcodes
+from ganeti.confd import shell as confd_shell
 
 NO_MASTER_OPT: Final = cli.cli_option(
     "--no-master", dest="on_master", action="store_false", default=True,
@@ -200,6 +202,13 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...]"
         " [--interval=SECONDS]",
         "Show a list of locks in the master daemon (the fields: -o help)"),
+    "confd": cli.Command(
+        confd_shell.confd, cli.args_atleast(1, "query_type"),
+        confd_shell.OPTIONS,
+        "[--node NODE...] [--port PORT] [--timeout SECONDS] [--link LINK]"
+        " [--fields FIELD,...] [--json] [-v] <type> [<argument>...]",
+        "Queries ganeti-confd on the master candidates; types: "
+        + ", ".join(confd_shell.TYPES)),
 }
 
 

@@ -104,6 +104,10 @@ KEEP_OSPARAMS_OPT: Final = _opt(
     "--keep-known-os-parameters", dest="keep_known_os_parameters",
     action="store_true", default=False,
     help="When changing the OS, keep the OS parameters the new OS knows")
+NOWAIT_SYNC_OPT: Final = _opt(
+    "--no-wait-for-sync", dest="wait_for_sync", action="store_false",
+    default=True, help="Do not wait for the mirrored disks' initial sync"
+    " (the instance may start while its secondary still syncs)")
 FORCE_MULTIPLE_OPT: Final = _opt(
     "--force-multiple", dest="force_multiple", action="store_true",
     default=False, help="Do not ask for confirmation when more than one"
@@ -294,6 +298,7 @@ def create_opcode(name: str, opts: argparse.Namespace,
         "beparams": cli.param_values(opts.beparams),
         "ip_check": opts.ip_check and opts.name_check,
         "name_check": opts.name_check,
+        "wait_for_sync": getattr(opts, "wait_for_sync", True),
         "file_storage_dir": opts.file_storage_dir,
         "file_driver": opts.file_driver,
         "debug_level": opts.debug, "dry_run": getattr(opts, "dry_run", False),
@@ -362,6 +367,7 @@ def batch_opcode(name: str, spec: Any, debug: int
             hvparams=hvparams, beparams=spec.get("backend") or {},
             ip_check=bool(spec.get("ip_check", True)),
             name_check=bool(spec.get("name_check", True)),
+            wait_for_sync=bool(spec.get("wait_for_sync", True)),
             file_storage_dir=spec.get("file_storage_dir"),
             file_driver=spec.get("file_driver", constants.FD_LOOP),
             debug_level=debug)
@@ -508,7 +514,8 @@ ADD_OPTS: Final = (
     OSPARAMS_OPT, FORCE_VARIANT_OPT, BACKEND_OPT, HVOPTS_OPT, HYPERVISOR_OPT,
     NOIPCHECK_OPT, NONAMECHECK_OPT, NOSTART_OPT, NOINSTALL_OPT,
     FILESTORE_DIR_OPT, FILESTORE_DRIVER_OPT, cli.NODE_PLACEMENT_OPT,
-    IALLOCATOR_OPT, cli.SUBMIT_OPT, cli.DRY_RUN_OPT, cli.IGNORE_IPOLICY_OPT)
+    IALLOCATOR_OPT, NOWAIT_SYNC_OPT, cli.SUBMIT_OPT, cli.DRY_RUN_OPT,
+    cli.IGNORE_IPOLICY_OPT)
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(

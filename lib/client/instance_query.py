@@ -73,7 +73,16 @@ def _disk_status(status: Any) -> str:
     if "error" in status:
         return f"(error: {status['error']})"
     state = "degraded" if status.get("is_degraded") else "ok"
-    return f"{status.get('dev_path')} (status: {state})"
+    if status.get("ldisk_status", "okay") != "okay":
+        state += f", local disk {status['ldisk_status']}"
+    percent = status.get("sync_percent")
+    if percent is None:
+        return f"{status.get('dev_path')} (status: {state})"
+    eta = status.get("estimated_time")
+    remaining = ("no time estimate" if eta is None
+                 else f"{eta} estimated seconds remaining")
+    return (f"{status.get('dev_path')} {percent:.2f}% done, {remaining}"
+            f" (status: {state})")
 
 
 def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
@@ -122,8 +131,13 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
         lines.append(f"    - {disk['iv_name']}: {disk['dev_type']}, size"
                      f" {_size(disk['size'])}")
         lines.append(f"      access mode: {disk['mode']}")
-        lines.append("      logical_id: "
-                     + ", ".join(str(v) for v in disk["logical_id"]))
+        lid = disk["logical_id"]
+        if disk["dev_type"] == constants.LD_DRBD8 and len(lid) == 6:
+            # nodes with their minors and the port; never the secret
+            lines.append(f"      logical_id: {lid[0]}:{lid[3]}, {lid[1]}:"
+                         f"{lid[4]}, port {lid[2]}")
+        else:
+            lines.append("      logical_id: " + ", ".join(str(v) for v in lid))
         if disk["dev_type"] == constants.LD_LV:
             actual = disk.get("params_actual") or {}
             lines.append(f"      logical volume: {'/'.join(disk['logical_id'])},"
@@ -131,6 +145,9 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
                          f" {actual.get('stripe_size', '?')} KiB")
         if not static:
             lines.append(f"      on primary: {_disk_status(disk['pstatus'])}")
+            if "sstatus" in disk:
+                lines.append(f"      on secondary ({disk.get('snode')}):"
+                             f" {_disk_status(disk['sstatus'])}")
     lines.append(f"  Tags: {', '.join(data['tags'])}")
     return lines
 

@@ -64,9 +64,9 @@ def prepare_local(name: str, ip: str, root: str) -> None:
         io.write_file_atomic(getattr(node_paths, attr), data, mode=0o400)
     # A restart, not "start unless running": the daemon still running may
     # be the one of a removal just answered, about to stop itself.
-    daemonutil.restart(constants.NODED, ["-b", ip],
-                       env={pathutils.ROOT_ENV: node_paths.root,
-                            pathutils.HOSTNAME_ENV: name})
+    env = {pathutils.ROOT_ENV: node_paths.root, pathutils.HOSTNAME_ENV: name}
+    daemonutil.restart(constants.NODED, ["-b", ip], env=env)
+    daemonutil.restart(constants.MOND, ["-b", ip], env=env)
 
 
 def prepare_ssh(name: str, ip: str, runner: ssh.SshRunner,
@@ -83,9 +83,10 @@ def prepare_ssh(name: str, ip: str, runner: ssh.SshRunner,
     if root:
         env += [f"{pathutils.ROOT_ENV}={node_paths.root}",
                 f"{pathutils.HOSTNAME_ENV}={name}"]
-    runner.run(ip, ["env", *env, sys.executable,
-                    daemonutil.launcher("daemon-util"), "restart",
-                    constants.NODED, "-b", ip])
+    for name in (constants.NODED, constants.MOND):
+        runner.run(ip, ["env", *env, sys.executable,
+                        daemonutil.launcher("daemon-util"), "restart",
+                        name, "-b", ip])
 
 
 def add_node(opts: argparse.Namespace, args: list[str]) -> int:

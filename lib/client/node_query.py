@@ -75,16 +75,22 @@ def _flag(value: str | None) -> bool | None:
     return None if value is None else value == "yes"
 
 
+SECONDARY_IP_OPT: Final = cli.cli_option(
+    "-s", "--secondary-ip", dest="secondary_ip", default=None,
+    metavar="ADDRESS", help="The node's new secondary (replication) IP")
+
+
 def modify_node(opts: argparse.Namespace, args: list[str]) -> int:
-    """``gnt-node modify -C|-D|-O yes|no [--auto-promote] node``."""
+    """``gnt-node modify -C|-D|-O yes|no [-s IP] [--auto-promote] node``."""
     if opts.master_candidate is None and opts.drained is None and \
-            opts.offline is None:
+            opts.offline is None and opts.secondary_ip is None:
         cli.to_stderr("Please give at least one of the parameters.")
         return errors.EXIT_FAILURE
     op = opcodes.OpNodeSetParams(
         node_name=args[0], master_candidate=_flag(opts.master_candidate),
         offline=_flag(opts.offline), drained=_flag(opts.drained),
-        force=opts.force, auto_promote=opts.auto_promote)
+        secondary_ip=opts.secondary_ip, force=opts.force,
+        auto_promote=opts.auto_promote)
     result = cli.submit_opcode(op, opts=opts)
     if result:
         cli.to_stdout(f"Modified node {args[0]}")
@@ -127,9 +133,9 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "modify": cli.Command(
         modify_node, cli.args_fixed(1, "node", cli.ARG_NODE),
         (cli.FORCE_OPT, cli.SUBMIT_OPT, MC_OPT, DRAINED_OPT, OFFLINE_OPT,
-         AUTO_PROMOTE_OPT),
+         AUTO_PROMOTE_OPT, SECONDARY_IP_OPT),
         "[-f] [--submit] [-C yes|no] [-D yes|no] [-O yes|no]"
-        " [--auto-promote] node",
+        " [-s secondary_ip] [--auto-promote] node",
         "Alters the parameters of a node"),
     "list-tags": cli.Command(
         node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (), "node",

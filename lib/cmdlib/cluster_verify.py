@@ -63,6 +63,7 @@ from ganeti.cmdlib.cluster_verify_report import (
 )
 from ganeti.cmdlib.instance_policy import instance_violations
 from ganeti.rpc.result import RpcResult
+from ganeti.storage import templates
 from ganeti.utils import io
 
 #: Smallest acceptable volume group (MiB), as Ganeti.
@@ -302,9 +303,8 @@ class LUClusterVerify(LogicalUnit):
             return
         infos = self.rpc.call_node_info(vd.online, vg, [], "")
         volumes = self.rpc.call_node_volumes(vd.online, vg)
-        known = {(inst.primary_node, *map(str, disk.logical_id))
-                 for inst in vd.data.instances.values()
-                 for disk in inst.disks if disk.dev_type == constants.LD_LV}
+        known = {vol for inst in vd.data.instances.values()
+                 for vol in templates.instance_volumes(inst)}
         for node in vd.online:
             info, vols = infos[node], volumes[node]
             for res in (info, vols):

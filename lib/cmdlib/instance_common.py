@@ -28,18 +28,23 @@ Parameters:
   effective ``hv``, ``be``, ``nics`` (one dict per NIC) and ``os``
   dictionaries, exactly what the instance RPC calls take.
 
-Disks on the primary node (file and diskless templates; every RPC call
-names the node and the disk in its error):
+Disks on the instance's nodes (the primary; mirrored disks also on
+the secondary, each node getting its physical ids, see
+:mod:`ganeti.cmdlib.drbd`; every RPC call names the node and the disk in
+its error):
 
-- :func:`assemble_disks(lu, inst, feedback)` -> device paths.
+- :func:`assemble_disks(lu, inst, feedback, ignore_secondaries=False)`
+  -> device paths on the primary.
 - :func:`shutdown_disks(lu, inst, feedback, ignore_failures=False)`.
+- :func:`create_disk(lu, inst, node, disk)` -> the node's RpcResult.
 - :func:`remove_disks(lu, inst, feedback)` -> True when everything
   (disks and the file storage directory) went away.
 
 Running:
 
 - :func:`start_instance(lu, inst, feedback, hvparams=None, beparams=None)`:
-  memory and bridge checks, then ``instance_start`` with filled
+  memory and bridge checks, mirrored disks assembled on all nodes, then
+  ``instance_start`` with filled
   parameters (the overrides apply to this start only).  It does not
   change ``admin_up``; callers do (``cfg.set_instance_admin_up``).
 - :func:`shutdown_instance(lu, inst, timeout, feedback)` -> the outcome
@@ -62,10 +67,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganeti import constants, errors, objects
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib.base import Feedback, LogicalUnit
 from ganeti.locking import manager as lockmgr
 from ganeti.rpc.result import RpcResult
@@ -205,12 +211,21 @@ def check_free_memory(lu: LogicalUnit, node: str, needed_mib: int,
 
 def lv_requests(lu: LogicalUnit, template: str,
                 disks: Sequence[objects.Disk]) -> list[tuple[int, int]]:
-    """(MiB, stripes) of each LVM volume of ``disks``, stripes from their
-    effective parameters (for :func:`check_vg_free`)."""
+    """(MiB, stripes) of each LVM volume of ``disks`` (a drbd8 disk has
+    two: data and metadata), stripes from their effective parameters (for
+    :func:`check_vg_free`)."""
     cluster = lu.cfg.get_cluster()
-    return [(disk.size, int(cluster.fill_disk(template, disk.params)
-                            .get("stripes", 1) or 1))
-            for disk in disks if disk.dev_type == constants.LD_LV]
+    requests: list[tuple[int, int]] = []
+    for disk in disks:
+        filled = cluster.fill_disk(template, disk.params)
+        if disk.dev_type == constants.LD_LV:
+            requests.append((disk.size, int(filled.get("stripes", 1) or 1)))
+        elif disk.dev_type == constants.LD_DRBD8:
+            # The data volume, then the metadata volume (drbd_ids).
+            for child, key in zip(disk.children,
+                                  ("data_stripes", "meta_stripes"), strict=False):
+                requests.append((child.size, int(filled.get(key, 1) or 1)))
+    return requests
 
 
 def check_vg_free(lu: LogicalUnit, node: str,
@@ -269,41 +284,65 @@ def check_bridges(lu: LogicalUnit, node: str,
 
 # --- Disks -------------------------------------------------------------------------
 
+def _sent(lu: LogicalUnit, disk: objects.Disk, node: str) -> dict[str, Any]:
+    """``disk`` as ``node`` must get it (its physical ids set)."""
+    return drbd.disk_for_node(lu.cfg, disk, node).to_dict()
+
+
+def _on_nodes(lu: LogicalUnit, inst: objects.Instance, nodes: Sequence[str],
+              call: Callable[[str, dict[str, Any]], Mapping[str, RpcResult]],
+              what: str, tolerate: bool, feedback: Feedback | None
+              ) -> tuple[bool, list[Any]]:
+    """``call(node, disk)`` for every disk on every node in ``nodes``;
+    (all went well, payloads).  A failure raises ``OpExecError`` unless
+    ``tolerate`` (then it is a warning through ``feedback``)."""
+    ok, payloads = True, []
+    for node in nodes:
+        for disk in inst.disks:
+            res = single(call(node, _sent(lu, disk, node)), node)
+            if not res.failed:
+                payloads.append(res.payload)
+                continue
+            msg = (f"Cannot {what} {disk.iv_name or 'disk'} of instance"
+                   f" {inst.name} on node {node}: {res.fail_msg}")
+            if not tolerate:
+                raise errors.OpExecError(msg)
+            ok = False
+            if feedback is not None:
+                feedback(f"Warning: {msg}")
+    return ok, payloads
+
+
 def assemble_disks(lu: LogicalUnit, inst: objects.Instance,
-                   feedback: Feedback | None = None) -> list[str]:
-    """Activate the instance's disks on its primary node; their paths."""
-    paths = []
-    for disk in inst.disks:
-        res = single(lu.rpc.call_blockdev_assemble(
-            [inst.primary_node], disk.to_dict(), inst.name, True),
-            inst.primary_node)
-        if res.failed:
-            raise errors.OpExecError(
-                f"Cannot activate {disk.iv_name or 'disk'} of instance"
-                f" {inst.name} on node {inst.primary_node}: {res.fail_msg}")
-        paths.append(str(res.payload))
-    return paths
+                   feedback: Feedback | None = None,
+                   ignore_secondaries: bool = False) -> list[str]:
+    """Activate the instance's disks; their paths on the primary node.
+
+    Mirrored disks are activated on the secondary nodes first (as
+    secondaries, connected), then on the primary; a failure on a
+    secondary is only a warning with ``ignore_secondaries``."""
+    _on_nodes(lu, inst, inst.secondary_nodes,
+              lambda node, disk: lu.rpc.call_blockdev_assemble(
+                  [node], disk, inst.name, False),
+              "activate", ignore_secondaries, feedback)
+    _, paths = _on_nodes(lu, inst, [inst.primary_node],
+                         lambda node, disk: lu.rpc.call_blockdev_assemble(
+                             [node], disk, inst.name, True),
+                         "activate", False, feedback)
+    return [str(path) for path in paths]
 
 
 def shutdown_disks(lu: LogicalUnit, inst: objects.Instance,
                    feedback: Feedback | None = None,
                    ignore_failures: bool = False) -> bool:
-    """Deactivate the instance's disks on its primary node.  Failures
-    raise ``OpExecError`` unless ``ignore_failures`` (then they are
-    reported through ``feedback``); returns True when all went well."""
-    ok = True
-    for disk in inst.disks:
-        res = single(lu.rpc.call_blockdev_shutdown([inst.primary_node],
-                                                   disk.to_dict()),
-                     inst.primary_node)
-        if res.failed:
-            msg = (f"Cannot deactivate {disk.iv_name or 'disk'} of instance"
-                   f" {inst.name} on node {inst.primary_node}: {res.fail_msg}")
-            if not ignore_failures:
-                raise errors.OpExecError(msg)
-            ok = False
-            if feedback is not None:
-                feedback(f"Warning: {msg}")
+    """Deactivate the instance's disks on all its nodes (mirrored disks:
+    the primary and the secondaries).  Failures raise ``OpExecError``
+    unless ``ignore_failures`` (then they are reported through
+    ``feedback``); returns True when all went well."""
+    ok, _ = _on_nodes(lu, inst, inst.all_nodes,
+                      lambda node, disk: lu.rpc.call_blockdev_shutdown(
+                          [node], disk),
+                      "deactivate", ignore_failures, feedback)
     return ok
 
 
@@ -311,12 +350,17 @@ def create_disk(lu: LogicalUnit, inst: objects.Instance, node: str,
                 disk: objects.Disk) -> RpcResult:
     """``blockdev_create`` of ``disk`` on ``node``.  The disk goes with its
     effective parameters (the cluster's defaults for the template filled
-    in): the LVM driver creates the volume with their stripes."""
-    sent = disk.copy()
-    sent.params = lu.cfg.get_cluster().fill_disk(inst.disk_template,
-                                                 disk.params)
+    in): the LVM driver creates the volume with their stripes, the DRBD
+    driver sets up the mirror with its options.  Mirrored disks are made
+    on the secondary first (``on_primary`` False), then on the primary,
+    which starts the initial sync towards the secondary."""
+    sent = drbd.disk_for_node(lu.cfg, disk, node)
+    cluster = lu.cfg.get_cluster()
+    sent.params = cluster.fill_disk(inst.disk_template, disk.params)
+    on_primary = (node == inst.primary_node
+                  or inst.disk_template not in constants.DTS_NET_MIRROR)
     return single(lu.rpc.call_blockdev_create(
-        [node], sent.to_dict(), disk.size, inst.name, True), node)
+        [node], sent.to_dict(), disk.size, inst.name, on_primary), node)
 
 
 def create_disks(lu: LogicalUnit, inst: objects.Instance, node: str) -> None:
@@ -333,18 +377,14 @@ def create_disks(lu: LogicalUnit, inst: objects.Instance, node: str) -> None:
 
 def remove_disks(lu: LogicalUnit, inst: objects.Instance,
                  feedback: Feedback | None = None) -> bool:
-    """Remove the instance's disks and its file storage directory on the
-    primary node, reporting failures; True when everything went away."""
-    ok = True
+    """Remove the instance's disks on all its nodes and its file storage
+    directory on the primary node, reporting failures; True when
+    everything went away."""
     node = inst.primary_node
-    for disk in inst.disks:
-        res = single(lu.rpc.call_blockdev_remove([node], disk.to_dict()), node)
-        if res.failed:
-            ok = False
-            if feedback is not None:
-                feedback(f"Warning: cannot remove {disk.iv_name or 'disk'} of"
-                         f" instance {inst.name} on node {node}:"
-                         f" {res.fail_msg}")
+    ok, _ = _on_nodes(lu, inst, inst.all_nodes,
+                      lambda target, disk: lu.rpc.call_blockdev_remove(
+                          [target], disk),
+                      "remove", True, feedback)
     if inst.disk_template == constants.DT_FILE:
         directory = templates.file_disks_dir(inst.disks)
         if directory is not None:
@@ -376,6 +416,10 @@ def start_instance(lu: LogicalUnit, inst: objects.Instance,
     if check_memory:
         check_free_memory(lu, node, int(be["memory"]), inst.hypervisor,
                           f"starting instance {inst.name}")
+    if drbd.is_mirrored(inst):
+        # Ganeti 2.1: the mirror is assembled on every node first (the
+        # secondary connected), a missing secondary is only a warning.
+        assemble_disks(lu, inst, feedback, ignore_secondaries=True)
     if feedback is not None:
         feedback(f"* starting instance {inst.name} on node {node}")
     res = single(lu.rpc.call_instance_start([node], inst.to_dict(), hv, be,

@@ -33,6 +33,7 @@ one lock name by another).
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ from ganeti import (
     osdef,
     params,
 )
-from ganeti.cmdlib import instance_adopt
+from ganeti.cmdlib import drbd, instance_adopt
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.instance_policy import check_instance_policy
@@ -313,13 +314,20 @@ class LUInstanceCreate(LogicalUnit):
                 " node with -n", EC.INVAL)
         if op.pnode is None:
             raise errors.OpPrereqError("No primary node given (-n)", EC.INVAL)
-        if op.disk_template == constants.DT_DRBD8:
-            raise errors.OpPrereqError(
-                f"Disk template {op.disk_template} is not available in this"
-                " build", EC.ENVIRON)
+        self.snode: str | None = None
+        if op.disk_template in constants.DTS_NET_MIRROR:
+            if op.snode is None:
+                raise errors.OpPrereqError(
+                    f"The {op.disk_template} template needs a secondary node"
+                    " (-n PRIMARY:SECONDARY)", EC.INVAL)
+            self.snode = self.expand_node_name(op.snode)
         self.name, self.name_ip = check_name(op.instance_name, op.name_check,
                                              op.ip_check)
         self.pnode = self.expand_node_name(op.pnode)
+        if self.snode == self.pnode:
+            raise errors.OpPrereqError(
+                f"The secondary node cannot be the primary node ({self.pnode})",
+                EC.INVAL)
         self._claimed = False
         self._owner = f"create-{self.name}"
         #: Volumes adopted as the disks (``adopt=``), in disk order.
@@ -340,13 +348,14 @@ class LUInstanceCreate(LogicalUnit):
                     f"Instance {self.name} already exists or is being"
                     " created", EC.EXISTS) from None
             self._claimed = True
+            nodes = sorted({self.pnode, *([self.snode] if self.snode else [])})
             try:
-                glm.acquire(lockmgr.LEVEL_NODE, [self.pnode], shared=False)
+                glm.acquire(lockmgr.LEVEL_NODE, nodes, shared=False)
             except BaseException:
                 self._drop_lock()
                 raise
             self.owned["instance"] = [self.name]
-            self.owned["node"] = [self.pnode]
+            self.owned["node"] = nodes
         self._claimed = True
 
     def _drop_lock(self) -> None:
@@ -364,6 +373,10 @@ class LUInstanceCreate(LogicalUnit):
         the lock must stay, or no later job could lock the instance)."""
         self.cfg.release_reservations(self._owner)
         if self.cfg.get_instance(self.name) is None:
+            for port in getattr(self, "_drbd_ports", []):
+                self.cfg.release_port(port)
+            self._drbd_ports: list[int] = []
+            self._drbd_ids: list[templates.DrbdIds] | None = None
             self._drop_lock()
 
     # -- phases --
@@ -415,18 +428,25 @@ class LUInstanceCreate(LogicalUnit):
                 raise errors.OpPrereqError(
                     "The file template needs at least one disk", EC.INVAL)
             fsd = instance_file_dir(cluster, op.file_storage_dir)
+        drbd_nodes, drbd_ids = None, []
+        if self.snode is not None:
+            drbd_nodes = (self.pnode, self.snode)
+            drbd_ids = self._check_mirror(cluster, specs)
         with common.param_errors():
             disks = templates.generate_disks(
                 op.disk_template, specs, self.name, fsd,
                 file_driver=op.file_driver,
-                vg_name=cluster.volume_group_name)
+                vg_name=cluster.volume_group_name, drbd_nodes=drbd_nodes,
+                drbd=drbd_ids)
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
-        if op.disk_template == constants.DT_PLAIN and not self.adopted:
-            common.check_vg_free(
-                self, self.pnode,
-                common.lv_requests(self, op.disk_template, disks),
-                f"the disks of instance {self.name}")
+        if (op.disk_template == constants.DT_DRBD8
+                or (op.disk_template == constants.DT_PLAIN
+                    and not self.adopted)):
+            requests = common.lv_requests(self, op.disk_template, disks)
+            for node in [self.pnode, *([self.snode] if self.snode else [])]:
+                common.check_vg_free(self, node, requests,
+                                     f"the disks of instance {self.name}")
         assert op.os_type is not None
         self.osdef = check_os(self, self.pnode, op.os_type, op.force_variant,
                               op.osparams)
@@ -446,9 +466,43 @@ class LUInstanceCreate(LogicalUnit):
             common.check_free_memory(self, self.pnode, int(filled.be["memory"]),
                                      hv, f"starting instance {self.name}")
         self.inst = inst
-        self.dry_run_result = [self.pnode]
+        self.dry_run_result = [self.pnode, *([self.snode] if self.snode
+                                             else [])]
         if op.dry_run:
             self.cfg.release_reservations(self._owner)
+
+    def _check_mirror(self, cluster: objects.Cluster,
+                      specs: list[dict[str, Any]]) -> list[templates.DrbdIds]:
+        """The secondary node can take the mirror; the DRBD minors (both
+        nodes), ports and secrets of the new disks (reserved, given back
+        on failure; a dry run takes nothing)."""
+        assert self.snode is not None
+        snode = common.check_node_online(
+            self, self.snode, f"create instance {self.name} with its mirror"
+            f" on node {self.snode}")
+        if snode.drained:
+            raise errors.OpPrereqError(
+                f"Cannot create instance {self.name}: secondary node"
+                f" {snode.name} is drained", EC.STATE)
+        if not cluster.volume_group_name:
+            raise errors.OpPrereqError(
+                "The drbd template needs LVM, which is not enabled on this"
+                " cluster (gnt-cluster modify --vg-name)", EC.STATE)
+        if self.op.dry_run:
+            return [templates.DrbdIds(constants.FIRST_DRBD_PORT, 0, 1, "")
+                    for _ in specs]
+        ids = getattr(self, "_drbd_ids", None)
+        if ids is None:
+            minors = self.cfg.allocate_drbd_minors(
+                [self.pnode, self.snode] * len(specs), self._owner)
+            ports = self._drbd_ports = []
+            for _ in specs:
+                ports.append(self.cfg.allocate_port())
+            ids = self._drbd_ids = [
+                templates.DrbdIds(port, minors[2 * i], minors[2 * i + 1],
+                                  secrets.token_hex(16))
+                for i, port in enumerate(ports)]
+        return list(ids)
 
     def _read_export(self, src_node: str) -> None:
         """Import mode: read the export's config.ini from ``src_node``;
@@ -546,12 +600,13 @@ class LUInstanceCreate(LogicalUnit):
                     f"Cannot create file storage directory {directory} on"
                     f" node {node}: {res.fail_msg}")
         for disk in inst.disks:
-            res = common.create_disk(self, inst, node, disk)
-            if res.failed:
-                common.remove_disks(self, inst, feedback)
-                raise errors.OpExecError(
-                    f"Cannot create {disk.iv_name} of instance {inst.name} on"
-                    f" node {node}: {res.fail_msg}")
+            for target in [*inst.secondary_nodes, node]:
+                res = common.create_disk(self, inst, target, disk)
+                if res.failed:
+                    common.remove_disks(self, inst, feedback)
+                    raise errors.OpExecError(
+                        f"Cannot create {disk.iv_name} of instance"
+                        f" {inst.name} on node {target}: {res.fail_msg}")
 
     def _execute(self, feedback: Feedback) -> Any:
         op, inst = self.op, self.inst
@@ -570,7 +625,9 @@ class LUInstanceCreate(LogicalUnit):
                 common.remove_disks(self, inst, feedback)
             raise
         self.cfg.release_reservations(self._owner)
+        self._drbd_ports = []
         inst = common.get_instance(self, inst.name)
+        self._check_synced(inst, feedback)
         filled = common.filled_params(self.cfg, inst)
         if inst.disk_template == constants.DT_DISKLESS:
             feedback("* diskless instance: no OS to install")
@@ -597,6 +654,28 @@ class LUInstanceCreate(LogicalUnit):
         else:
             common.shutdown_disks(self, inst, feedback, ignore_failures=True)
         return [self.pnode]
+
+    def _check_synced(self, inst: objects.Instance,
+                      feedback: Feedback) -> None:
+        """Mirrors: wait for the initial sync (or, with
+        ``--no-wait-for-sync``, look once that no disk is degraded)."""
+        if not drbd.is_mirrored(inst):
+            return
+        try:
+            if self.op.wait_for_sync:
+                healthy = drbd.wait_for_sync(self, inst, feedback)
+            else:
+                feedback("* checking mirrors status (syncing is fine)")
+                healthy = not any(
+                    s.is_degraded for s in drbd.mirror_status(
+                        self, inst, inst.primary_node))
+        except errors.GenericError:
+            self._rollback(inst, feedback)
+            raise
+        if not healthy:
+            self._rollback(inst, feedback)
+            raise errors.OpExecError(
+                f"There are some degraded disks for instance {inst.name}")
 
     def _start(self, inst: objects.Instance, feedback: Feedback) -> None:
         """The first start.  When it fails the instance stays, created

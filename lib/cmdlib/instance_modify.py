@@ -19,7 +19,8 @@ from typing import Any
 
 from ganeti import constants, errors, hypervisor, objects, opcodes, params, pathutils
 from ganeti.cmdlib import instance_common as common
-from ganeti.cmdlib.base import Feedback
+from ganeti.cmdlib.base import Feedback, LockRequest
+from ganeti.cmdlib.instance_convert import TemplateConversion
 from ganeti.cmdlib.instance_ops import InstanceLU, need_running_state
 from ganeti.cmdlib.instance_policy import check_instance_policy
 from ganeti.storage import templates
@@ -43,6 +44,16 @@ class LUInstanceSetParams(InstanceLU):
     op: opcodes.OpInstanceSetParams
     HPATH = "instance-modify"
 
+    def expand_names(self) -> LockRequest:
+        """A conversion to a mirror also locks the new secondary."""
+        request = super().expand_names()
+        if self.op.disk_template is not None and \
+                self.op.remote_node is not None:
+            self.op.remote_node = self.expand_node_name(self.op.remote_node)
+            inst = common.get_instance(self, self.op.instance_name)
+            request.node = [*inst.all_nodes, self.op.remote_node]
+        return request
+
     def hooks_extra(self) -> dict[str, object]:
         extra: dict[str, object] = {}
         if self.op.os_name is not None:
@@ -60,11 +71,12 @@ class LUInstanceSetParams(InstanceLU):
         self.new_disks: list[objects.Disk] = []
         self.removed_disks: list[objects.Disk] = []
         self.macs: list[str] = []
+        self.conversion: TemplateConversion | None = None
         if self.op.disk_template is not None:
-            raise errors.OpPrereqError(
-                f"Converting instance {inst.name} to the {self.op.disk_template}"
-                f" template is not available in this build (it needs the"
-                f" {self.op.disk_template} disk driver)", EC.ENVIRON)
+            self.conversion = TemplateConversion(
+                self, inst, self.op.disk_template, self.op.remote_node)
+            self.conversion.check_prereq()
+            self.changes.append(["disk_template", self.op.disk_template])
         with_node = bool(self.op.nics or self.op.disks or self.op.os_name
                          or self.op.osparams or self.op.beparams)
         if with_node:
@@ -372,6 +384,10 @@ class LUInstanceSetParams(InstanceLU):
     def execute(self, feedback: Feedback) -> list[list[Any]]:
         for msg in self.warnings:
             feedback(f"Warning: {msg}")
+        if self.conversion is not None:
+            converted = self.conversion.execute(feedback)
+            self.new.disks = converted.disks
+            self.new.disk_template = converted.disk_template
         node = self.new.primary_node
         created: list[objects.Disk] = []
         try:
@@ -384,7 +400,7 @@ class LUInstanceSetParams(InstanceLU):
                 created.append(disk)
             fresh = common.get_instance(self, self.inst.name)
             for attr in ("hvparams", "beparams", "osparams", "os", "nics",
-                         "disks"):
+                         "disks", "disk_template"):
                 setattr(fresh, attr, getattr(self.new, attr))
             self.cfg.update(fresh)
         except errors.GenericError:

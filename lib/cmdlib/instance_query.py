@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ganeti import constants, errors, objects, opcodes, query
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import (
     ALL,
@@ -86,14 +87,23 @@ def _disk_info(lu: LogicalUnit, inst: objects.Instance, disk: objects.Disk,
         "uuid": disk.uuid, "pstatus": None}
     if static:
         return info
-    node = inst.primary_node
-    res = common.single(lu.rpc.call_blockdev_find([node], disk.to_dict()),
+    info["pstatus"] = _disk_status(lu, disk, inst.primary_node)
+    if inst.secondary_nodes:
+        info["snode"] = inst.secondary_nodes[0]
+        info["sstatus"] = _disk_status(lu, disk, inst.secondary_nodes[0])
+    return info
+
+
+def _disk_status(lu: LogicalUnit, disk: objects.Disk,
+                 node: str) -> dict[str, Any] | None:
+    """``blockdev_find`` of ``disk`` on ``node`` (its physical id set)."""
+    sent = drbd.disk_for_node(lu.cfg, disk, node)
+    res = common.single(lu.rpc.call_blockdev_find([node], sent.to_dict()),
                         node)
     if res.failed:
-        info["pstatus"] = {"error": res.fail_msg}
-    else:
-        info["pstatus"] = res.payload
-    return info
+        return {"error": res.fail_msg}
+    payload: dict[str, Any] | None = res.payload
+    return payload
 
 
 def instance_data(lu: LogicalUnit, inst: objects.Instance,

@@ -200,6 +200,8 @@ class LUNodeSetParams(LogicalUnit):
             raise errors.OpPrereqError(
                 f"Node '{node.name}' is offline or drained, can't set it as"
                 " master candidate", EC.STATE)
+        if op.secondary_ip is not None:
+            self._check_secondary_ip(node, op.secondary_ip)
         self.self_promote = False
         comes_back = op.offline is False or op.drained is False
         goes_away = op.offline is True or op.drained is True
@@ -213,12 +215,50 @@ class LUNodeSetParams(LogicalUnit):
                 pool = self.cfg.get_cluster().candidate_pool_size
                 self.self_promote = current < min(eligible + 1, pool)
 
+    def _check_secondary_ip(self, node: objects.Node, address: str) -> None:
+        """The replication address may change while no mirror of this node
+        runs (on an offline node: any time), must be unused, and must keep
+        the cluster's homing: separate secondary IPs exactly when the
+        master has one (as ``gnt-node add`` wants)."""
+        master = self.cfg.get_node(self.cfg.get_master_node())
+        if master is not None:
+            master_ip, master_sec = (master.primary_ip, master.secondary_ip)
+            if master.name == node.name:
+                master_sec = address
+            if (master_ip != master_sec) != (node.primary_ip != address):
+                raise errors.OpPrereqError(
+                    f"Cannot give node {node.name} the secondary IP"
+                    f" {address}: the master has "
+                    + ("a separate secondary IP, so must every node"
+                       if master_ip != master_sec else
+                       "no separate secondary IP (single-homed cluster)"),
+                    EC.INVAL)
+        for other in self.cfg.node_names():
+            found = self.cfg.get_node(other)
+            if found is not None and found.name != node.name and address in (
+                    found.primary_ip, found.secondary_ip):
+                raise errors.OpPrereqError(
+                    f"IP address {address} is already used by node"
+                    f" {found.name}", EC.NOTUNIQUE)
+        if node.offline:
+            return
+        primaries, secondaries = self.cfg.get_node_instances(node.name)
+        for name in sorted({*primaries, *secondaries}):
+            inst = self.cfg.get_instance(name)
+            if inst is not None and inst.disk_template in \
+                    constants.DTS_NET_MIRROR and inst.admin_up:
+                raise errors.OpPrereqError(
+                    f"Cannot change the secondary IP of node {node.name}:"
+                    f" mirrored instance {name} is running (stop it first,"
+                    " or mark the node offline)", EC.STATE)
+
     def build_hooks_env(self) -> tuple[dict[str, object], list[str], list[str]]:
         env: dict[str, object] = {
             "OP_TARGET": self.op.node_name,
             "MASTER_CANDIDATE": str(self.op.master_candidate),
             "OFFLINE": str(self.op.offline),
             "DRAINED": str(self.op.drained),
+            "SECONDARY_IP": str(self.op.secondary_ip),
         }
         nodes = [self.cfg.get_master_node(), self.op.node_name]
         return env, nodes, nodes
@@ -243,6 +283,9 @@ class LUNodeSetParams(LogicalUnit):
             changes.append(["drained", str(op.drained)])
             if op.drained:
                 changes += _exclusive_flag(node, "drain", "offline")
+        if op.secondary_ip is not None:
+            node.secondary_ip = op.secondary_ip
+            changes.append(["secondary_ip", op.secondary_ip])
         if self.self_promote:
             feedback("Autopromoting node to master candidate")
             node.master_candidate = True

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Final
 
 from ganeti import cfgupgrade, constants, errors, objects, params, pathutils, serializer
-from ganeti.config import document
+from ganeti.config import document, drbd_minors
 from ganeti.config.groups import GroupsMixin, check_group_params
 from ganeti.config.names import NameIndex
 from ganeti.config.verify import verify_config
@@ -166,6 +166,8 @@ class ConfigWriter(GroupsMixin):
         #: Temporary reservations of this process: value -> owner.
         self._reserved_macs: dict[str, str | None] = {}
         self._reserved_ids: dict[str, str | None] = {}
+        #: DRBD minors reserved by jobs: (node, minor) -> owner.
+        self._reserved_minors: dict[tuple[str, int], str] = {}
         self._closed = False
         self._file_lock: FileLock | None = file_lock
         if not os.path.exists(self._path):
@@ -562,18 +564,33 @@ class ConfigWriter(GroupsMixin):
                     yield value
 
     def remove_instance(self, name: str) -> None:
-        """Remove an instance; its network port returns to the cluster's
-        free port pool."""
+        """Remove an instance; its network port and its DRBD disks' ports
+        return to the cluster's free port pool (its DRBD minors are free
+        with it)."""
         with self._lock:
             inst = self._need_instance(name)
             del self._data.instances[inst.name]
+            ports = {int(d.logical_id[2]) for d in _walk_disks(inst.disks)
+                     if d.dev_type == constants.LD_DRBD8
+                     and len(d.logical_id) == 6}
             if inst.network_port is not None:
-                cluster = self._data.cluster.copy()
-                cluster.tcpudp_port_pool = sorted(
-                    {*cluster.tcpudp_port_pool, inst.network_port})
-                self._bump(cluster)
-                self._data.cluster = cluster
+                ports.add(inst.network_port)
+            if ports:
+                self._return_ports(ports)
             self._reindex()
+            self._write()
+
+    def _return_ports(self, ports: Iterable[int]) -> None:
+        cluster = self._data.cluster.copy()
+        cluster.tcpudp_port_pool = sorted({*cluster.tcpudp_port_pool, *ports})
+        self._bump(cluster)
+        self._data.cluster = cluster
+
+    def release_port(self, port: int) -> None:
+        """Give back a port of :meth:`allocate_port` that no instance got
+        (a creation that failed)."""
+        with self._lock:
+            self._return_ports([port])
             self._write()
 
     def rename_instance(self, old: str, new: str) -> None:
@@ -733,11 +750,40 @@ class ConfigWriter(GroupsMixin):
             self._reserved_macs.pop(mac.lower(), None)
 
     def release_reservations(self, owner: str) -> None:
-        """Free the MACs and IDs reserved with ``owner``."""
+        """Free the MACs, IDs and DRBD minors reserved with ``owner``."""
         with self._lock:
             for table in (self._reserved_macs, self._reserved_ids):
                 for key in [k for k, v in table.items() if v == owner]:
                     del table[key]
+            self.release_drbd_minors(owner)
+
+    def drbd_minor_map(self) -> dict[str, dict[int, str]]:
+        """node -> minor -> user (instance name, or the owner of a
+        reservation) of every DRBD minor in use."""
+        with self._lock:
+            used = drbd_minors.minors_in_use(self._data.instances.values())
+            for (node, minor), owner in self._reserved_minors.items():
+                used.setdefault(node, {}).setdefault(minor, owner)
+            return used
+
+    def allocate_drbd_minors(self, nodes: list[str], owner: str) -> list[int]:
+        """The lowest free DRBD minor on each node of ``nodes``, reserved
+        for ``owner`` until :meth:`release_drbd_minors` (or
+        :meth:`release_reservations`); the instance using them holds
+        them once added."""
+        with self._lock:
+            for node in nodes:
+                self._need_node(node)
+            minors = drbd_minors.allocate(self.drbd_minor_map(), nodes)
+            for node, minor in zip(nodes, minors, strict=True):
+                self._reserved_minors[(node, minor)] = owner
+            return minors
+
+    def release_drbd_minors(self, owner: str) -> None:
+        with self._lock:
+            for key in [k for k, v in self._reserved_minors.items()
+                        if v == owner]:
+                del self._reserved_minors[key]
 
     def generate_unique_id(self, prefix: str = "",
                            owner: str | None = None) -> str:

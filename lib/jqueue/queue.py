@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ganeti import constants, errors, opcodes, serializer
 from ganeti.jqueue import storage
@@ -154,7 +154,7 @@ class OpContext:
             op.set_status(RUNNING)
             op.exec_timestamp = q._now()
             self._job.lock_status = None
-            ticket = q._writer.request([self._job])
+            ticket = q._request([self._job])
             q._notify(self._job)
         q._writer.wait(ticket)
 
@@ -164,6 +164,19 @@ class OpContext:
         with self._queue._lock:
             if self._job.ops[self._index].status == CANCELING:
                 raise errors.CancelledError(MSG_CANCELED)
+
+
+class JobObserver(Protocol):
+    """Told of job status changes (:mod:`ganeti.master_metrics`);
+    called with the queue lock held, so it must be quick."""
+
+    def job_status_changed(self, old: str | None, new: str | None) -> None:
+        ...
+
+    def job_submitted(self, count: int) -> None: ...
+
+    def job_finished(self, opcode: str, status: str, seconds: float) -> None:
+        ...
 
 
 class JobQueue:
@@ -201,6 +214,9 @@ class JobQueue:
         self._flock = self._lock_dir()
         self._writer = storage.GroupWriter(self._paths, self._lock)
         self._last_serial = 0
+        self._observer: JobObserver | None = None
+        #: Status of each job as last told to the observer.
+        self._told: dict[int, str] = {}
         try:
             self._load()
         except BaseException:
@@ -403,13 +419,14 @@ class JobQueue:
                     for i, ops in enumerate(op_lists)]
             for job in jobs:
                 self._jobs[job.id] = job
-            ticket = self._writer.request(jobs, serial=self._last_serial)
+            ticket = self._request(jobs, serial=self._last_serial)
         try:
             self._writer.wait(ticket)
         except errors.JobQueueError:
             with self._lock:
                 for job in jobs:
                     self._jobs.pop(job.id, None)
+                self._track(jobs, gone=True)
             for job in jobs:  # never run a job whose submit failed
                 try:
                     io.remove_file(self._paths.job_file(job.id))
@@ -421,7 +438,51 @@ class JobQueue:
             for job in jobs:
                 heapq.heappush(self._pending, job.id)
             self._work_cond.notify(count)
+            if self._observer is not None:
+                self._observer.job_submitted(count)
         return [job.id for job in jobs]
+
+    # --- observer ------------------------------------------------------------------
+
+    def set_observer(self, observer: JobObserver | None) -> None:
+        """Report job status changes to ``observer`` (the master's
+        metrics), starting with every job now in the queue."""
+        with self._lock:
+            self._observer = observer
+            self._told.clear()
+            self._track(list(self._jobs.values()))
+
+    def _request(self, jobs: list[_QueuedJob] | tuple[_QueuedJob, ...] = (),
+                 *, serial: int | None = None,
+                 archive: list[_QueuedJob] | tuple[_QueuedJob, ...] = ()
+                 ) -> int:
+        """Persist (lock held): every status change passes here, so the
+        observer hears of it here."""
+        self._track(jobs)
+        self._track(archive, gone=True)
+        return self._writer.request(jobs, serial=serial, archive=archive)
+
+    def _track(self, jobs: Sequence[_QueuedJob], *, gone: bool = False
+               ) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        for job in jobs:
+            old = self._told.get(job.id)
+            new = None if gone else job.status
+            if old == new:
+                continue
+            if new is None:
+                del self._told[job.id]
+            else:
+                self._told[job.id] = new
+            observer.job_status_changed(old, new)
+            if new in JOBS_FINALIZED and old is not None:
+                start = job.start_timestamp or job.received_timestamp
+                end = job.end_timestamp
+                seconds = (merge_time(end) - merge_time(start)
+                           if start is not None and end is not None else 0.0)
+                observer.job_finished(job.ops[0].input.OP_ID, new, seconds)
 
     # --- execution ----------------------------------------------------------------
 
@@ -438,7 +499,7 @@ class JobQueue:
                 index = job.current_op_index()
                 assert index is not None  # a queued job has work left
                 self._start_op(job, index)
-                self._writer.request([job])  # waiting need not be durable
+                self._request([job])  # waiting need not be durable
             try:
                 self._run_job(job, index)
             except Exception:  # a bug; keep the worker alive
@@ -510,7 +571,7 @@ class JobQueue:
                 next_index = job.current_op_index()
                 if next_index is not None:
                     self._start_op(job, next_index)
-            ticket = self._writer.request([job])
+            ticket = self._request([job])
             self._notify(job)
         self._wait_logged(ticket, job)
         return next_index
@@ -542,7 +603,7 @@ class JobQueue:
                                f"longer be canceled")
             else:
                 return False, f"Job {job_id} has already finished ({status})"
-            ticket = self._writer.request([job])
+            ticket = self._request([job])
             self._notify(job)
         self._wait_logged(ticket, job)
         return True, message
@@ -578,7 +639,7 @@ class JobQueue:
                 chosen.append(job)
             if not chosen:
                 return 0
-            ticket = self._writer.request(archive=chosen)
+            ticket = self._request(archive=chosen)
         try:
             self._writer.wait(ticket)
         except errors.JobQueueError as err:
@@ -587,6 +648,7 @@ class JobQueue:
                 for job in chosen:
                     job.archived = False
                     self._jobs[job.id] = job
+                self._track(chosen)
             return 0
         return len(chosen)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganeti import ht
+from ganeti import constants, ht
 from ganeti.opcodes.base import (
     OpCode,
     TFieldList,
@@ -103,7 +103,8 @@ class OpRepairNodeStorage(OpCode):
 
 
 class OpNodeSetParams(OpCode):
-    """Change a node's role (``gnt-node modify``, RAPI ``role``).
+    """Change a node's role or secondary IP (``gnt-node modify``, RAPI
+    ``role``).
 
     The flags are tri-state: None leaves the flag unchanged.
     """
@@ -123,12 +124,15 @@ class OpNodeSetParams(OpCode):
     auto_promote: bool = field(
         default=False, check=ht.TBool,
         doc="Promote other nodes if the candidate pool gets too small")
+    secondary_ip: str | None = field(
+        default=None, check=ht.TIPAddress,
+        doc="New secondary (replication) IP of the node")
 
     def check_consistency(self) -> None:
         flags = [self.master_candidate, self.offline, self.drained]
-        if all(f is None for f in flags):
+        if all(f is None for f in flags) and self.secondary_ip is None:
             self.reject("node_name", "no modification requested (set "
-                       "master_candidate, offline or drained)")
+                       "master_candidate, offline, drained or secondary_ip)")
         if sum(1 for f in flags if f) > 1:
             self.reject("master_candidate", "only one of master_candidate, "
                        "offline and drained can be set to true")
@@ -145,7 +149,9 @@ class OpNodePowercycle(OpCode):
 
 
 class OpNodeEvacuate(OpCode):
-    """Move all secondary instances away from a node (``gnt-node evacuate``)."""
+    """Move instances away from a node (``gnt-node evacuate``): secondary
+    instances get a new secondary; primary (DRBD) instances move to their
+    secondary first (``mode``)."""
 
     SUMMARY_FIELD = "node_name"
 
@@ -154,6 +160,10 @@ class OpNodeEvacuate(OpCode):
                                     doc="New secondary node for all instances")
     iallocator: str | None = field(default=None, check=TIallocatorName,
                                    doc="Iallocator choosing new secondaries")
+    mode: str = field(default=constants.NODE_EVAC_SEC,
+                      check=ht.TElemOf(constants.NODE_EVAC_MODES),
+                      doc="Instances to move: secondary-only (as Ganeti"
+                          " 2.1), primary-only or all")
 
     def check_consistency(self) -> None:
         if self.remote_node is not None and self.iallocator is not None:

@@ -23,6 +23,7 @@ the client stops waiting for a transport that overruns it by more than
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
@@ -77,6 +78,9 @@ class RpcClient:
         self._transport = transport
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="rpc")
+        #: Told ``(node, seconds, failed)`` after each call sent to a node
+        #: (the master's metrics; see ganeti.master_metrics).
+        self.observer: Callable[[str, float, bool], None] | None = None
 
     @property
     def transport(self) -> Transport:
@@ -129,6 +133,15 @@ class RpcClient:
 
     def _send(self, node: str, address: str, spec: defs.RpcCall,
               args: Sequence[Any]) -> RpcResult:
+        started = time.monotonic()
+        res = self._send_checked(node, address, spec, args)
+        if self.observer is not None:
+            self.observer(node, time.monotonic() - started,
+                          res.fail_msg is not None)
+        return res
+
+    def _send_checked(self, node: str, address: str, spec: defs.RpcCall,
+                      args: Sequence[Any]) -> RpcResult:
         try:
             res = self._transport(node, address, spec.name, list(args),
                                   float(spec.timeout))

@@ -35,6 +35,7 @@ from ganeti import (
     jqueue,
     locking,
     luxi,
+    master_metrics,
     mcpu,
     opcodes,
     pathutils,
@@ -113,6 +114,7 @@ class Master:
         self.cfg.add_write_hook(self.ssconf.on_write)
         self.queue = jqueue.JobQueue(self.processor.execute,
                                      workers=options.workers)
+        self._wire_metrics()
         # config.data and the job queue follow every change to the master
         # candidates, in the background (ganeti.replication).
         config_rep = replication.ConfigReplicator(self.cfg, self.rpc,
@@ -131,6 +133,17 @@ class Master:
         self._server_thread = threading.Thread(
             target=self.server.serve_forever, args=(0.2,), daemon=True,
             name="luxi-server")
+
+    def _wire_metrics(self) -> None:
+        """Counters fed where jobs, locks, RPCs and config writes pass
+        (ganeti.master_metrics); ``QueryMetrics`` formats them."""
+        self.metrics = master_metrics.MasterMetrics()
+        self.metrics.config_written(self.cfg.get_serial_no())
+        self.cfg.add_write_hook(self.metrics.config_written)
+        self.rpc.observer = self.metrics.rpc_done
+        self.processor.lock_observer = self.metrics.lock_waited
+        self.processor.result_observer = self.metrics.opcode_done
+        self.queue.set_observer(self.metrics)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -242,6 +255,9 @@ class Master:
                                   for mode, names in lock["pending"]] or None}
             rows.append([values[f] for f in fields])
         return rows
+
+    def _luxi_QueryMetrics(self) -> str:
+        return self.metrics.render()
 
     def _luxi_SetDrainFlag(self, drain_flag: bool) -> bool:
         self.queue.set_drain_flag(drain_flag)

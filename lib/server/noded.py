@@ -110,11 +110,7 @@ def build_server(address: tuple[str, int], cert_file: str, *,
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--port", type=int,
-                        default=constants.DEFAULT_NODED_PORT,
-                        help="Port to listen on (default %(default)s)")
-    parser.add_argument("-b", "--bind", default="0.0.0.0",
-                        help="Address to listen on (default: all)")
+    daemon.add_listen_options(parser, constants.DEFAULT_NODED_PORT)
     lock = parser.add_mutually_exclusive_group()
     lock.add_argument("--mlock", dest="mlock", action="store_true",
                       default=True,

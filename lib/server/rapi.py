@@ -62,19 +62,14 @@ def build_server(address: tuple[str, int], cert_file: str,
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--port", type=int,
-                        default=constants.DEFAULT_RAPI_PORT,
-                        help="Port to listen on (default %(default)s)")
-    parser.add_argument("-b", "--bind", default="0.0.0.0",
-                        help="Address to listen on (default: all)")
+    daemon.add_listen_options(parser, constants.DEFAULT_RAPI_PORT)
     parser.add_argument("--require-authentication", action="store_true",
                         help="Require authentication for every request, "
                              "reads included")
 
 
 def _check(options: argparse.Namespace) -> None:
-    if not 0 < options.port < 65536:
-        raise errors.UsageError(f"Invalid port {options.port}")
+    daemon.check_port(options)
     paths = pathutils.get()
     if not os.path.exists(paths.cluster_conf_file):
         raise errors.NotClusterError(
@@ -102,12 +97,7 @@ def _run(ctx: daemon.DaemonContext) -> int:
     signal.signal(signal.SIGHUP, on_hup)
     server = build_server((opts.bind, opts.port), paths.rapi_cert_file, users,
                           require_authentication=opts.require_authentication)
-    server.start()
-    try:
-        ctx.stop_event.wait()
-    finally:
-        server.stop()
-    return errors.EXIT_SUCCESS
+    return daemon.serve_until_stopped(server, ctx)
 
 
 SPEC: Final = daemon.DaemonSpec(

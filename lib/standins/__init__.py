@@ -20,6 +20,17 @@ machines this project is built and tested on, at the process boundary
     ``migrate-receive``... in xl's documented formats, recording every
     argv; selected with ``GANETI_XL_STANDIN=1``.  No guest runs.
 
+``drbd``
+    The DRBD kernel module with drbdsetup/drbdmeta: answers the DRBD 8.4
+    and 9 commands of the driver in DRBD's formats, from a state
+    directory the nodes of one local cluster share
+    (``GANETI_DRBD_SIMULATOR=<dir>``); ``/dev/drbd<N>`` of a node links
+    to the lvm2 stand-in's data volume, a connected primary's data is
+    copied to its peer, resyncs advance in virtual time, and tests
+    inject a crashed node, a failed disk or a split brain.  The
+    driver's command lines are checked against real ``drbdadm`` dry
+    runs separately (``test/unit/test_storage_drbd_commands.py``).
+
 Selection rule, shared by every stand-in: a node process uses one only
 when it runs under a ``GANETI_ROOTDIR`` root (a local-cluster node; a
 real node's root is ``/``) *and* the stand-in's own environment variable

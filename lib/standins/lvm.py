@@ -33,21 +33,20 @@ is set in its environment; the state then lives in the node's
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from ganeti import pathutils
+from ganeti.standins import statefile
 from ganeti.storage.lvm import runner as lvm_runner
 from ganeti.utils import process
 
 #: Environment variable that, under a ``GANETI_ROOTDIR`` root, selects it.
 ENABLE_ENV: Final = "GANETI_LVM_SIMULATOR"
 EXTENT_MIB: Final = 4
-STATE_FILE: Final = "state.json"
+STATE_FILE: Final = statefile.STATE_FILE
 _EXIT_FAILED: Final = 5
 
 
@@ -100,24 +99,8 @@ class LvmSimulator:
 
     # State
 
-    @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
-        os.makedirs(self.state_dir, mode=0o750, exist_ok=True)
-        path = os.path.join(self.state_dir, STATE_FILE)
-        with open(os.path.join(self.state_dir, ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    state = json.load(handle)
-            except FileNotFoundError:
-                state = {"vgs": {}}
-            before = json.dumps(state, sort_keys=True)
-            yield state
-            if json.dumps(state, sort_keys=True) != before:
-                tmp = path + ".new"
-                with open(tmp, "w", encoding="utf-8") as handle:
-                    json.dump(state, handle, sort_keys=True)
-                os.replace(tmp, path)
+    def _state(self) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        return statefile.locked_state(self.state_dir, {"vgs": {}})
 
     def backing_file(self, vg_name: str, lv_name: str) -> str:
         return os.path.join(self.state_dir, vg_name, lv_name)

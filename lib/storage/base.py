@@ -28,6 +28,7 @@ from ganeti import constants, errors, ht, objects, pathutils
 from ganeti.records import Record, field
 
 if TYPE_CHECKING:
+    from ganeti.storage.drbd.runner import DrbdRunner
     from ganeti.storage.lvm.runner import LvmRunner
 
 
@@ -67,12 +68,14 @@ class StorageContext:
     *configured* file storage directory of the cluster, which file disks
     must stay within (the node daemon passes the cluster's value; the
     default is the one configure chose).  ``lvm_runner`` runs lvm2 for
-    the LVM driver (None: the real programs).
+    the LVM driver and ``drbd_runner`` DRBD's tools for the DRBD driver
+    (None: the real programs).
     """
 
     paths: pathutils.Paths = dc_field(default_factory=pathutils.get)
     file_storage_dir: str = pathutils.CONFIGURED_FILE_STORAGE_DIR
     lvm_runner: LvmRunner | None = None
+    drbd_runner: DrbdRunner | None = None
 
 
 class BlockDev(abc.ABC):

@@ -15,8 +15,13 @@ builds the :class:`~ganeti.objects.Disk` objects of a new instance:
   ``logical_id = [vg, <unique id>.disk<N>]``; the name does not contain
   the instance name, so renaming an instance leaves its volumes alone.
 
-``drbd`` needs the drbd8 driver, which is not part of this build; asking
-for it raises a clear error.
+- ``drbd``: one ``drbd8`` device per disk between the primary and the
+  secondary node, ``logical_id = [primary, secondary, port,
+  primary minor, secondary minor, secret]`` (the caller allocates
+  ports, minors and secrets: :class:`DrbdIds`), over two logical
+  volumes in the cluster's volume group, ``<unique id>.disk<N>_data``
+  (the disk's size) and ``<unique id>.disk<N>_meta``
+  (:data:`~ganeti.storage.drbd_ids.META_SIZE_MIB`).
 
 When an instance with file disks is renamed, its directory is renamed on
 the primary node and the disks' logical ids change with it:
@@ -30,10 +35,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ganeti import constants, errors, ht, objects
-from ganeti.storage import filestorage
+from ganeti.storage import drbd_ids, filestorage
 from ganeti.storage.base import StorageContext
 
 
@@ -73,11 +78,22 @@ def _disk_mode(index: int, spec: Mapping[str, Any]) -> str:
     return str(mode)
 
 
+class DrbdIds(NamedTuple):
+    """What the master allocated for one new DRBD disk."""
+
+    port: int
+    minor_a: int
+    minor_b: int
+    secret: str
+
+
 def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
                    instance_name: str, file_storage_dir: str, *,
                    file_driver: str = constants.FD_LOOP,
                    base_index: int = 0,
-                   vg_name: str | None = None) -> list[objects.Disk]:
+                   vg_name: str | None = None,
+                   drbd_nodes: tuple[str, str] | None = None,
+                   drbd: Sequence[DrbdIds] = ()) -> list[objects.Disk]:
     """The disks of a new instance (or new disks of an existing one).
 
     ``disk_specs`` are dictionaries with ``size`` (MiB) and optionally
@@ -85,7 +101,9 @@ def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
     (``disk/<N>``, file ``disk<N>``) when disks are added later.
     ``file_storage_dir`` is the configured directory under which the
     instance's own directory lives; ``vg_name`` the cluster's volume
-    group (``plain``; None: LVM is not enabled).
+    group (``plain``, ``drbd``; None: LVM is not enabled);
+    ``drbd_nodes`` the (primary, secondary) pair and ``drbd`` the ids of
+    each disk (``drbd``).
     """
     if template == constants.DT_DISKLESS:
         if disk_specs:
@@ -95,9 +113,7 @@ def generate_disks(template: str, disk_specs: Sequence[Mapping[str, Any]],
     if template == constants.DT_PLAIN:
         return _plain_disks(disk_specs, vg_name, base_index)
     if template == constants.DT_DRBD8:
-        raise errors.OpPrereqError(
-            f"Disk template {template} is not available in this build",
-            errors.ErrorCode.ENVIRON)
+        return _drbd_disks(disk_specs, vg_name, base_index, drbd_nodes, drbd)
     if template != constants.DT_FILE:
         raise errors.ParameterError(
             f"Unknown disk template {template!r:.60} (known:"
@@ -135,6 +151,52 @@ def _plain_disks(disk_specs: Sequence[Mapping[str, Any]],
             logical_id=[vg_name, f"{uuid.uuid4()}.disk{index}"],
             iv_name=f"disk/{index}", mode=_disk_mode(index, spec)))
     return disks
+
+
+def _drbd_disks(disk_specs: Sequence[Mapping[str, Any]],
+                vg_name: str | None, base_index: int,
+                nodes: tuple[str, str] | None,
+                ids: Sequence[DrbdIds]) -> list[objects.Disk]:
+    if nodes is None or nodes[0] == nodes[1] or len(ids) != len(disk_specs):
+        raise errors.ProgrammerError(
+            "DRBD disks need two different nodes and ids for each disk")
+    volumes = _plain_disks(disk_specs, vg_name, base_index)
+    disks = []
+    for volume, ident in zip(volumes, ids, strict=True):
+        vg, name = volume.logical_id
+        meta = objects.Disk(dev_type=constants.LD_LV,
+                            size=drbd_ids.META_SIZE_MIB,
+                            logical_id=[vg, f"{name}_meta"])
+        volume.logical_id = [vg, f"{name}_data"]
+        lid = [nodes[0], nodes[1], ident.port, ident.minor_a, ident.minor_b,
+               ident.secret]
+        drbd_ids.parse_logical_id(lid)
+        disks.append(objects.Disk(
+            dev_type=constants.LD_DRBD8, size=volume.size, logical_id=lid,
+            children=[objects.Disk(dev_type=constants.LD_LV, size=volume.size,
+                                   logical_id=volume.logical_id), meta],
+            iv_name=volume.iv_name, mode=volume.mode))
+    return disks
+
+
+def instance_volumes(inst: objects.Instance) -> set[tuple[str, str, str]]:
+    """(node, volume group, logical volume) of every LV an instance's
+    disks are on: plain disks on the primary, the data and metadata
+    volumes of a DRBD disk on both its nodes."""
+    found: set[tuple[str, str, str]] = set()
+
+    def walk(disk: objects.Disk, nodes: Sequence[str]) -> None:
+        if disk.dev_type == constants.LD_LV and len(disk.logical_id) == 2:
+            vg, lv = disk.logical_id
+            found.update((node, str(vg), str(lv)) for node in nodes)
+        if disk.dev_type == constants.LD_DRBD8 and len(disk.logical_id) > 2:
+            nodes = [str(n) for n in disk.logical_id[:2]]
+        for child in disk.children:
+            walk(child, nodes)
+
+    for disk in inst.disks:
+        walk(disk, [inst.primary_node])
+    return found
 
 
 def file_disks_dir(disks: Sequence[objects.Disk]) -> str | None:

@@ -1,10 +1,11 @@
 """What the watcher does on every node: its own daemons and its hooks.
 
-Daemons: the node daemon everywhere (bound to this node's primary IP
-from the ``node_primary_ips`` ssconf file, as ``gnt-node add`` starts
-it) and the master daemon on the master; one that does not hold its
-pid file is started with :mod:`ganeti.daemonutil` (the master daemon is
-then waited for until it answers on its socket).
+Daemons: the node daemon and the monitoring daemon everywhere (bound to
+this node's primary IP from the ``node_primary_ips`` ssconf file, as
+``gnt-node add`` starts them), ganeti-confd on master candidates (bound
+the same way) and the master daemon on the master; one that does not
+hold its pid file is started with :mod:`ganeti.daemonutil` (the master
+daemon is then waited for until it answers on its socket).
 
 Hooks: the executable files with valid names (``[a-zA-Z0-9_-]+``) in
 ``<hooks dir>/watcher/`` run in name order, as Ganeti's run-parts-like
@@ -37,7 +38,10 @@ def noded_args(store: ssconf.SimpleStore) -> list[str]:
 
 def ensure_daemons(master: bool, store: ssconf.SimpleStore) -> list[str]:
     """Start this node's dead daemons; the names of those started."""
-    wanted = [(constants.NODED, noded_args(store))]
+    wanted = [(constants.NODED, noded_args(store)),
+              (constants.MOND, noded_args(store))]
+    if pathutils.hostname() in store.get_master_candidates():
+        wanted.append((constants.CONFD, noded_args(store)))
     if master:
         wanted.append((constants.MASTERD, []))
     started = []

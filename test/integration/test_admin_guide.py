@@ -143,7 +143,8 @@ def test_every_shell_example_of_the_guide_is_tested() -> None:
 
 # --- The guide, on a local cluster ------------------------------------------------
 
-DAEMONS = (constants.RAPI, constants.MASTERD, constants.CONFD, constants.NODED)
+DAEMONS = (constants.RAPI, constants.MASTERD, constants.CONFD, constants.MOND,
+           constants.NODED)
 
 
 def _node_roots(directory: str) -> list[pathutils.Paths]:

@@ -293,6 +293,7 @@ def test_installed_local_cluster_runs_the_installed_commands(
         lines = status.splitlines()
         assert len(lines) == 2
         assert all("ganeti-noded (pid" in line for line in lines)
+        assert all("ganeti-confd (pid" in line for line in lines)
         master = _sh(["bash", "-c", f". {directory}/env.sh && "
                       "command -v gnt-cluster && gnt-cluster getmaster"],
                      tmp_path, env).split()
@@ -302,7 +303,8 @@ def test_installed_local_cluster_runs_the_installed_commands(
         stopped = _run([tool, "stop", str(directory)], tmp_path, env)
         shutil.rmtree(directory.parent, ignore_errors=True)
     assert stopped.returncode == 0, stopped.stderr
-    assert len(stopped.stdout.splitlines()) == 3
+    # 2 noded, 2 mond, 2 confd (the installed launcher), masterd
+    assert len(stopped.stdout.splitlines()) == 7
 
 
 def _tree_snapshot() -> set[str]:

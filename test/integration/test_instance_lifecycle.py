@@ -213,7 +213,8 @@ def test_bad_input_refused(cl: Cluster) -> None:
              *base, "-H", "fake:nosuch=1", "x.example.com")
     cl.fails("Unknown backend parameter 'colour'", *base, "-B", "colour=1",
              "x.example.com")
-    cl.fails("Disk template drbd is not available in this build",
+    cl.fails("The drbd template needs a secondary node (-n"
+             " PRIMARY:SECONDARY)",
              "add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
              "-o", "os20", "-t", "drbd", "-s", "8", "x.example.com")
     cl.fails("Unsupported variant 'v9'", *base[:-4], "-o", "os20+v9",

@@ -60,6 +60,8 @@ def test_launcher_start_status_stop_leaves_nothing() -> None:
         assert "ganeti-masterd (pid" in lines[0]
         assert "ganeti-rapi (pid" in lines[0]
         assert all("ganeti-noded (pid" in line for line in lines)
+        assert all("ganeti-mond (pid" in line for line in lines)
+        assert all("ganeti-confd (pid" in line for line in lines)
         assert f"{prefix}3" in lines[2]
         assert rapi_line == (f"RAPI https://{prefix}1:5080 (user rapi): "
                              "running")
@@ -71,13 +73,13 @@ def test_launcher_start_status_stop_leaves_nothing() -> None:
         assert out.stdout.split() == ["node1.local-cluster.example",
                                       str(directory / "node1")], out.stderr
         pids = cluster_pids(cluster)
-        assert len(pids) == 5  # 3 noded, masterd, rapi
+        assert len(pids) == 11  # 3 noded, 3 mond, 3 confd, masterd, rapi
     finally:
         stopped = subprocess.run([*tool, "stop", str(directory)],
                                  capture_output=True, text=True, timeout=300,
                                  check=False)
     assert stopped.returncode == 0
-    assert len(stopped.stdout.splitlines()) == 5
+    assert len(stopped.stdout.splitlines()) == 11
     assert not any(pid_alive(pid) for pid in pids)
     status = subprocess.run([*tool, "status", str(directory)],
                             capture_output=True, text=True, timeout=60,

@@ -1,7 +1,8 @@
 """ganeti-watcher on a real 2-node local cluster (fake hypervisor): it
 restarts an instance whose process died and logs why, leaves an
 administrator's stopped instance alone, does nothing while paused,
-restarts a node's dead node daemon, and says why it submits nothing
+restarts a node's dead node daemon and a candidate's dead confd, and
+says why it submits nothing
 while the queue is drained."""
 
 from __future__ import annotations
@@ -158,6 +159,21 @@ def test_restarts_a_crashed_node_daemon(lc: LocalCluster) -> None:
     # The restarted daemon serves the cluster again (bound to its IP).
     res = lc.gnt("gnt-node", "list", "-o", "name,mfree", "--no-headers")
     assert res.returncode == 0 and "?" not in res.stdout, res.stdout
+
+
+def test_restarts_a_crashed_confd_on_a_candidate(lc: LocalCluster) -> None:
+    node = lc.node(2)
+    pid_file = node.paths.pid_file(constants.CONFD)
+    pid = daemon.read_pid(pid_file)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not daemon.is_running(pid_file), "confd gone")
+    watcher(lc, 2)
+    assert daemon.is_running(pid_file)
+    assert "Daemon ganeti-confd is not running; starting it" in log(lc, 2)
+    # Bound to the node's IP again: it answers there.
+    res = lc.gnt("gnt-debug", "confd", "--node", node.ip, "ping")
+    assert (res.returncode, res.stdout) == (0, "ok\n"), res.stderr
 
 
 def test_drained_queue_submits_nothing(lc: LocalCluster) -> None:

@@ -141,7 +141,8 @@ def test_file_storage_dir_comes_from_ssconf(node: pathutils.Paths) -> None:
      "Disk.dev_type: expected one of drbd8, file, lvm, got"
      " 'floppy'"),
     ({"dev_type": "drbd8", "size": 1, "logical_id": []},
-     "Disk device type drbd8 is not available in this build"),
+     "Invalid DRBD logical id (want [node_a, node_b, port, minor_a,"
+     " minor_b, secret]): []"),
     ({"dev_type": "lvm", "size": 1, "logical_id": ["xenvg"]},
      "Invalid logical id of an LVM disk ['xenvg']: expected [volume group,"
      " logical volume]"),

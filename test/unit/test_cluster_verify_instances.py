@@ -20,7 +20,7 @@ from cluster_verify_support import (
 from config_builders import instance_name, seq_uuid
 from test_backend_instance_support import call, on_node
 
-from ganeti import constants, objects
+from ganeti import constants, objects, storage
 from ganeti.hypervisor import fake
 from ganeti.rpc.result import RpcResult
 
@@ -201,7 +201,11 @@ def test_invalid_disk_answer(env: Any) -> None:
         f" for disk/0 on {N2}: invalid answer from the node"]
 
 
-def test_disks_without_a_driver_are_not_sent(tmp_path: Path) -> None:
+def test_disks_without_a_driver_are_not_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A build without the drbd8 driver module.
+    monkeypatch.setitem(storage.DRIVERS, constants.LD_DRBD8,
+                        ("ganeti.storage.not_built", "Drbd8Device"))
     specs = [{"primary": N1, "disk_template": constants.DT_DRBD8,
               "secondary": N2, "admin_up": True,
               "disks": [_drbd(N1, N2, 11000)]}]

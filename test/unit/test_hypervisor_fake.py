@@ -184,6 +184,24 @@ def test_memory_and_vcpus_accounting(hv: FakeHypervisor) -> None:
     assert hv.get_node_info().memory_free == 512
 
 
+def test_start_instances_is_all_or_none(hv: FakeHypervisor) -> None:
+    names = [f"b{k}.example.com" for k in range(3)]
+
+    def batch(memory: int) -> list[Any]:
+        return [(instance(n), [], hvp(), bep(memory), NICS) for n in names]
+
+    with pytest.raises(errors.HypervisorError,
+                       match="needed 1200 MiB, free 1024 MiB"):
+        hv.start_instances(batch(400))
+    assert hv.list_instances() == []
+    hv.start_instances(batch(300))
+    assert sorted(hv.list_instances()) == names
+    assert hv.get_node_info().memory_free == 1024 - 900
+    assert len({hv.get_instance_info(n).id for n in names}) == 3
+    with pytest.raises(errors.HypervisorError, match="already running"):
+        hv.start_instances(batch(1)[:1])
+
+
 def test_dom0_memory_and_cpu_topology(hv: FakeHypervisor) -> None:
     hv.set_node_resources(memory_dom0=256, cpu_nodes=2, cpu_sockets=2)
     node = hv.get_node_info()

@@ -90,7 +90,11 @@ def test_no_install_skips_the_os(env: Env) -> None:
     ({"disk_template": constants.DT_PLAIN},
      "volume group xenvg does not exist \\(needed for the disks of instance"),
     ({"disk_template": constants.DT_DRBD8},
-     "Disk template drbd is not available in this build"),
+     "The drbd template needs a secondary node \\(-n PRIMARY:SECONDARY\\)"),
+    ({"disk_template": constants.DT_DRBD8, "snode": NODE1},
+     f"The secondary node cannot be the primary node \\({NODE1}\\)"),
+    ({"disk_template": constants.DT_DRBD8, "snode": "node9"},
+     "Node 'node9' not known"),
     ({"disk_template": constants.DT_PLAIN, "disks": [{"adopt": "lv0"}]},
      "Cannot adopt logical volume\\(s\\) lv0 of volume group xenvg on node"
      " .*: .*Volume group"

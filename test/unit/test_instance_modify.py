@@ -133,7 +133,8 @@ def test_disk_creation_failure_changes_nothing(env: Env) -> None:
 
 
 def test_template_conversion_refused(env: Env) -> None:
-    refused(env, "not available in this build", disk_template="plain")
+    # File disks convert to nothing (plain <-> drbd only).
+    refused(env, "only plain <-> drbd conversions", disk_template="plain")
 
 
 def test_os_change(env: Env) -> None:

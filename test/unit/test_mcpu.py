@@ -319,3 +319,20 @@ def test_lock_missing_for_a_configured_node_says_so(env: Any) -> None:
     with pytest.raises(errors.LockError,
                        match=f"no lock for node\\(s\\) {node} of the conf"):
         proc.execute(OpTestProbe(nodes=[node]), Ctx())
+
+
+def test_observers_hear_lock_waits_and_results(env: Any) -> None:
+    proc, cfg = env
+    waits: list[tuple[str, float]] = []
+    results: list[tuple[str, bool, Any]] = []
+    proc.lock_observer = lambda level, seconds: waits.append((level, seconds))
+    proc.result_observer = lambda op_id, ok, res: results.append(
+        (op_id, ok, res))
+    node = cfg.node_names()[1]
+    proc.execute(OpTestProbe(nodes=[node]), Ctx())
+    with pytest.raises(errors.OpPrereqError):
+        proc.execute(OpTestProbe(fail_prereq=True), Ctx())
+    assert [level for level, _ in waits] == ["cluster", "node", "cluster"]
+    assert all(seconds >= 0 for _, seconds in waits)
+    assert results == [(OpTestProbe.OP_ID, True, "done"),
+                       (OpTestProbe.OP_ID, False, None)]

@@ -396,3 +396,32 @@ def test_node_tags(master: Master, tmp_path: Path) -> None:
     assert code == 1 and "No tags" in err
     code, out, _ = gnt_node("list", "--no-headers", "-o", "name,tags", N2)
     assert out.split() == [N2, "b,from-file"]
+
+
+def test_secondary_ip_changes_while_no_mirror_runs(master: Master) -> None:
+    # inst3 is a drbd instance between node3 and node4 (config_builders).
+    changes = master.run(opcodes.OpNodeSetParams(node_name=N4,
+                                                 secondary_ip="192.0.2.99"))
+    assert changes == [["secondary_ip", "192.0.2.99"]]
+    node = master.cfg.get_node(N4)
+    assert node is not None and node.secondary_ip == "192.0.2.99"
+    used = master.cfg.get_node(N1)
+    assert used is not None
+    with pytest.raises(errors.OpPrereqError,
+                       match=f"already used by node {N1}"):
+        master.run(opcodes.OpNodeSetParams(node_name=N4,
+                                           secondary_ip=used.primary_ip))
+    with pytest.raises(errors.OpPrereqError,
+                       match="the master has a separate secondary IP, so must"
+                             " every node"):
+        master.run(opcodes.OpNodeSetParams(node_name=N4,
+                                           secondary_ip="192.0.2.4"))
+    master.cfg.set_instance_admin_up("inst3.example.com", True)
+    with pytest.raises(errors.OpPrereqError,
+                       match=r"mirrored instance inst3\.example\.com is running"):
+        master.run(opcodes.OpNodeSetParams(node_name=N4,
+                                           secondary_ip="192.0.2.98"))
+    master.run(opcodes.OpNodeSetParams(node_name=N4, offline=True))
+    master.run(opcodes.OpNodeSetParams(node_name=N4, secondary_ip="192.0.2.98"))
+    with pytest.raises(errors.OpPrereqError, match="secondary_ip"):
+        opcodes.OpNodeSetParams(node_name=N4).validate_all()

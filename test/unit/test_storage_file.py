@@ -46,10 +46,15 @@ def test_registry_knows_every_logical_disk_type() -> None:
     assert set(storage.DRIVERS) == set(constants.LOGICAL_DISK_TYPES)
     assert storage.get_device_class(constants.LD_FILE) is FileDevice
     assert storage.get_device_class(constants.LD_LV) is lvm.LogicalVolume
+    assert storage.get_device_class(constants.LD_DRBD8).__name__ == \
+        "Drbd8Device"
 
 
 @pytest.mark.parametrize("dev_type", [constants.LD_DRBD8])
-def test_known_but_unavailable_types(dev_type: str, ctx: StorageContext) -> None:
+def test_known_but_unavailable_types(dev_type: str, ctx: StorageContext,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(storage.DRIVERS, dev_type,
+                        ("ganeti.storage.not_built", "Device"))
     disk = objects.Disk(dev_type=dev_type, size=10, logical_id=["a", "b"])
     with pytest.raises(errors.OpPrereqError,
                        match=f"^Disk device type {dev_type} is not available"
@@ -321,7 +326,7 @@ def test_generate_plain() -> None:
 @pytest.mark.parametrize("template, exc, match", [
     (constants.DT_PLAIN, errors.OpPrereqError,
      r"The plain template needs LVM, which is not enabled on this cluster"),
-    (constants.DT_DRBD8, errors.OpPrereqError, "not available in this build"),
+    (constants.DT_DRBD8, errors.ProgrammerError, "two different nodes"),
     ("floppy", errors.ParameterError, "Unknown disk template"),
 ])
 def test_generate_other_templates(template: str, exc: type[Exception],
