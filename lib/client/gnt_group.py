@@ -18,7 +18,12 @@ from ganeti.client.ipolicy_opts import (
     format_ipolicy,
     ipolicy_changes,
 )
-from ganeti.client.listing import format_rows, print_info, query_rows
+from ganeti.client.listing import (
+    format_rows,
+    print_changes,
+    print_info,
+    query_rows,
+)
 from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 ALLOC_POLICY_OPT: Final = cli.cli_option(
@@ -96,10 +101,7 @@ def modify_group(opts: argparse.Namespace, args: list[str]) -> int:
         return errors.EXIT_FAILURE
     result = cli.submit_opcode(
         opcodes.OpGroupSetParams(group_name=args[0], **fields), opts=opts)
-    if result:
-        cli.to_stdout(f"Modified node group {args[0]}")
-        for param, data in result:
-            cli.to_stdout(f" - {param:<10} -> {data}")
+    print_changes(f"node group {args[0]}", result, 10)
     return errors.EXIT_SUCCESS
 
 

@@ -74,6 +74,15 @@ def print_info(method: str, names: list[str], fields: Sequence[str],
     return errors.EXIT_SUCCESS
 
 
+def print_changes(what: str, result: Any, width: int) -> None:
+    """The lines of a ``modify`` whose job answered ``[[param, value],
+    ...]``: "Modified node X" and one `` - param -> value`` each."""
+    if result:
+        cli.to_stdout(f"Modified {what}")
+        for param, data in result:
+            cli.to_stdout(f" - {param:<{width}} -> {data}")
+
+
 def query_rows(cl: Any, method: str, table: query.FieldTable,
                fields: list[str], args: list[str], force_filter: bool,
                use_locking: bool) -> list[list[Any]]:

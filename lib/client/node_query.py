@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes, query
-from ganeti.client.listing import FILTER_OPT, format_rows, print_info, query_rows
+from ganeti.client.listing import (
+    FILTER_OPT,
+    format_rows,
+    print_changes,
+    print_info,
+    query_rows,
+)
 from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 MC_OPT: Final = cli.cli_option(
@@ -91,11 +97,7 @@ def modify_node(opts: argparse.Namespace, args: list[str]) -> int:
         offline=_flag(opts.offline), drained=_flag(opts.drained),
         secondary_ip=opts.secondary_ip, force=opts.force,
         auto_promote=opts.auto_promote)
-    result = cli.submit_opcode(op, opts=opts)
-    if result:
-        cli.to_stdout(f"Modified node {args[0]}")
-        for param, data in result:
-            cli.to_stdout(f" - {param:<5} -> {data}")
+    print_changes(f"node {args[0]}", cli.submit_opcode(op, opts=opts), 5)
     return errors.EXIT_SUCCESS
 
 
