@@ -158,3 +158,28 @@ def test_evacuating_a_group_with_instances_is_refused(env: Env) -> None:
     env.run(create_op())
     fails(env, opcodes.OpGroupEvacuate(group_name="default"),
           f"needs an instance allocator to place 1 instance(s) ({INST})")
+
+
+def test_assign_nodes_refuses_to_split_a_mirror_unless_forced(
+        env: Env) -> None:
+    from config_builders import make_instance
+    inst = make_instance(7, NODE1, secondary=NODE2,
+                         disk_template=constants.DT_DRBD8,
+                         port=env.cfg.allocate_port())
+    env.cfg.add_instance(inst)
+    glm = env.proc.glm
+    glm.acquire(locking.LEVEL_CLUSTER, None)
+    try:
+        glm.add(locking.LEVEL_INSTANCE, [inst.name])
+    finally:
+        glm.release(locking.LEVEL_CLUSTER)
+    env.run(opcodes.OpGroupAdd(group_name="rack2"))
+    fails(env, opcodes.OpGroupAssignNodes(group_name="rack2", nodes=[NODE2]),
+          f"would split instance(s) {inst.name} between node groups; use "
+          "--force")
+    env.run(opcodes.OpGroupAssignNodes(group_name="rack2", nodes=[NODE2],
+                                       force=True))
+    assert any("would split" in m for m in env.ctx.messages)
+    rows = env.run(opcodes.OpInstanceQuery(
+        names=[inst.name], output_fields=["pnode.group", "snodes.group"]))
+    assert rows == [["default", ["rack2"]]]
