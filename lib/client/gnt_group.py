@@ -150,13 +150,20 @@ def _dict_lines(data: Mapping[str, Any], indent: str) -> list[str]:
     return lines
 
 
+def _time(value: Any) -> str:
+    """A configuration timestamp (float seconds) as Ganeti prints it."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "?"
+    return cli.format_timestamp([int(value), int((value % 1) * 1000000)])
+
+
 def format_group_info(row: Sequence[Any]) -> list[str]:
     info = dict(zip(INFO_FIELDS, row, strict=True))
     lines = [f"Group: {info['name']}",
              f"  UUID: {info['uuid']}",
              f"  Serial number: {info['serial_no']}",
-             f"  Creation time: {cli.format_timestamp(info['ctime'])}",
-             f"  Modification time: {cli.format_timestamp(info['mtime'])}",
+             f"  Creation time: {_time(info['ctime'])}",
+             f"  Modification time: {_time(info['mtime'])}",
              f"  Allocation policy: {info['alloc_policy']}",
              "  Node parameters:", *_dict_lines(info["ndparams"], "    "),
              "  Disk parameters:", *_dict_lines(info["diskparams"], "    "),

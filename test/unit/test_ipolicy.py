@@ -276,3 +276,24 @@ def test_format_ipolicy() -> None:
     assert "  std:" in lines and "    memory-size: 128" in lines
     assert "  allowed disk templates: diskless, drbd, file, plain" in lines
     assert lines[-2:] == ["  vcpu-ratio: 4", "  spindle-ratio: 32"]
+
+
+def test_group_info_lines() -> None:
+    import time
+
+    from ganeti.client import gnt_group
+    values = {"name": "rack2", "uuid": "u-1", "serial_no": 3,
+              "ctime": 1268000000.25, "mtime": 1268000001.0,
+              "alloc_policy": "last_resort", "ndparams": {},
+              "diskparams": {"plain": {"stripes": 2}}, "ipolicy": policy(),
+              "node_list": ["node2.example.com"], "tags": ["a"]}
+    lines = gnt_group.format_group_info([values[f] for f in
+                                         gnt_group.INFO_FIELDS])
+    created = time.strftime("%Y-%m-%d %H:%M:%S",
+                            time.localtime(1268000000)) + ".250000"
+    assert lines[:6] == ["Group: rack2", "  UUID: u-1", "  Serial number: 3",
+                         f"  Creation time: {created}",
+                         lines[4], "  Allocation policy: last_resort"]
+    assert lines[4].startswith("  Modification time: 20")
+    assert "      stripes: 2" in lines and "    vcpu-ratio: 4" in lines
+    assert lines[-2:] == ["  Nodes: node2.example.com", "  Tags: a"]
