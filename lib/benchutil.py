@@ -80,6 +80,18 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def rss_kib(pid: int) -> tuple[int, int]:
+    """Resident memory of a process in KiB: (all, anonymous); the
+    anonymous part is what each further process of the same program
+    adds (its file pages are shared)."""
+    fields = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)), int(fields.get("RssAnon", 0))
+
+
 def fanout_sizes(max_nodes: int) -> list[int]:
     """How many nodes one call goes to: 1, 10 and ``max_nodes``, each once
     and none beyond ``max_nodes`` (the figures are named after them)."""
@@ -259,7 +271,7 @@ def bulk_add(cluster: LocalCluster, count: int, start_index: int, *,
                 name=name, primary_node=nodes[index % len(nodes)],
                 os=os_name, hypervisor=constants.HT_FAKE,
                 disk_template=constants.DT_DISKLESS,
-                beparams={"memory": memory}, admin_up=start))
+                beparams={"maxmem": memory, "minmem": memory}, admin_up=start))
             data.instances[name] = added[-1]
         data.serial_no += 1
         io.write_file_atomic(cfg.path, serializer.dumps(data.to_dict()),
@@ -285,7 +297,7 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
         try:
             hv = FakeHypervisor(state_dir)
             beparams = [settings.fill_be(inst.beparams) for inst in group]
-            needed = sum(int(be["memory"]) for be in beparams)
+            needed = sum(int(be["maxmem"]) for be in beparams)
             info = hv.get_node_info()
             if info.memory_free < needed:
                 hv.set_node_resources(memory_total=info.memory_total

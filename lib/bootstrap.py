@@ -102,6 +102,7 @@ class InitParams:
     hvparams: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     beparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     nicparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ndparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     diskparams: dict[str, dict[str, Any]] = dataclasses.field(
         default_factory=dict)
     file_storage_dir: str = pathutils.CONFIGURED_FILE_STORAGE_DIR
@@ -155,6 +156,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         hvparams[hv] = params.check_hv_params(hv, values)
     beparams = params.check_be_params(p.beparams)
     nicparams = params.check_nic_params(p.nicparams)
+    ndparams = params.check_nd_params(p.ndparams)
     diskparams: dict[str, dict[str, Any]] = {}
     for template, values in p.diskparams.items():
         if template not in constants.DISK_TEMPLATES:
@@ -191,6 +193,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         enabled_hypervisors=hvs, hvparams=hvparams,
         beparams={params.PP_DEFAULT: beparams} if beparams else {},
         nicparams={params.PP_DEFAULT: nicparams} if nicparams else {},
+        ndparams=ndparams,
         diskparams=diskparams, candidate_pool_size=p.candidate_pool_size,
         modify_etc_hosts=p.modify_etc_hosts,
         modify_ssh_setup=p.modify_ssh_setup,

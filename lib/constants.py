@@ -14,7 +14,7 @@ from ganeti import pathutils
 RELEASE_VERSION: Final = pathutils.PACKAGE_VERSION
 #: Version of the config document (Ganeti encodes 2.1.0 as 2010000).
 CONFIG_MAJOR: Final = 2
-CONFIG_MINOR: Final = 4
+CONFIG_MINOR: Final = 6
 CONFIG_REVISION: Final = 0
 
 
@@ -228,6 +228,10 @@ CV_TINSTANCE: Final = "instance"
 OP_PRIO_HIGHEST: Final = -20
 OP_PRIO_DEFAULT: Final = 0
 OP_PRIO_LOWEST: Final = 19
+#: What the CLI's ``--priority low|normal|high`` submit (Ganeti's values).
+OP_PRIO_HIGH: Final = -10
+OP_PRIO_NORMAL: Final = 0
+OP_PRIO_LOW: Final = 10
 
 # --- Optional cluster-verify checks (gnt-cluster verify --skip-checks) ---
 VERIFY_NPLUSONE_MEM: Final = "nplusone_mem"

@@ -381,6 +381,12 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
     _n("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
     _n("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
     _n("uuid", "UUID", "text", _cfg("uuid"), "Node UUID"),
+    _n("ndparams", "NodeParameters", "other",
+       lambda d, n: d.cluster.filled_ndparams(n, d.groups.get(n.group)),
+       "Effective node parameters (cluster, node group, then the node's"
+       " own)"),
+    _n("custom_ndparams", "CustomNodeParameters", "other",
+       lambda d, n: dict(n.ndparams), "Node parameters set on the node itself"),
     _n("master_candidate", "MasterC", "bool", _cfg("master_candidate"),
        "Whether the node is a master candidate"),
     _n("master", "IsMaster", "bool",
@@ -430,10 +436,7 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
-    for name in cfg.instance_names():
-        inst = cfg.get_instance(name)
-        if inst is None:
-            continue
+    for inst in cfg.get_instances_shared():
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)
@@ -616,7 +619,8 @@ def _be_param(name: str) -> Getter:
 
 
 _PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
-                      "string": "text", "maybe-string": "text"}
+                      "float": "number", "string": "text",
+                      "maybe-string": "text"}
 
 
 def _param_title(name: str) -> str:
@@ -635,15 +639,20 @@ def _hv_fields() -> list[FieldDef]:
             for name, spec in sorted(specs.items())]
 
 
-_BE_TITLES: Final = {"memory": "Configured_memory", "vcpus": "VCPUs",
-                     "auto_balance": "Auto_balance"}
+_BE_TITLES: Final = {"maxmem": "ConfigMaxMem", "minmem": "ConfigMinMem",
+                     "vcpus": "VCPUs", "auto_balance": "Auto_balance"}
 
 
 def _be_fields() -> list[FieldDef]:
-    return [FieldDef(f"be/{name}", _BE_TITLES.get(name, _param_title(name)),
-                     _PARAM_KIND[spec.kind], _be_param(name),
-                     doc=f"Backend parameter {name}: {spec.doc}")
-            for name, spec in sorted(params.BE_PARAMETERS.items())]
+    fields = [FieldDef(f"be/{name}", _BE_TITLES.get(name, _param_title(name)),
+                       _PARAM_KIND[spec.kind], _be_param(name),
+                       doc=f"Backend parameter {name}: {spec.doc}")
+              for name, spec in sorted(params.BE_PARAMETERS.items())]
+    # Ganeti keeps the name of 2.1 as an alias of maxmem.
+    fields.append(FieldDef("be/memory", "ConfigMaxMem", "unit",
+                           _be_param("maxmem"),
+                           doc="Backend parameter memory: the maxmem"))
+    return fields
 
 
 _RAISE: Final = object()
@@ -734,12 +743,19 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
        "Number of disks"),
     _i("disk.sizes", "Disk_sizes", "list",
        lambda d, i: [disk.size for disk in i.disks], "Disk sizes (MiB)"),
+    _i("disk.names", "Disk_names", "list",
+       lambda d, i: [disk.name for disk in i.disks], "Disk names"),
+    _i("disk.spindles", "Disk_spindles", "list",
+       lambda d, i: [disk.spindles for disk in i.disks],
+       "Spindles of the disks (None where not given)"),
     _i("nic.count", "NICs", "number", lambda d, i: len(i.nics),
        "Number of NICs"),
     _i("nic.macs", "NIC_MACs", "list", _all_nics(lambda d, nic: nic.mac),
        "MAC addresses of the NICs"),
     _i("nic.ips", "NIC_IPs", "list", _all_nics(lambda d, nic: nic.ip),
        "IP addresses of the NICs"),
+    _i("nic.names", "NIC_Names", "list", _all_nics(lambda d, nic: nic.name),
+       "Names of the NICs"),
     _i("nic.modes", "NIC_modes", "list",
        _all_nics(lambda d, nic: _nic_param(d, nic, "mode")),
        "Modes of the NICs"),
@@ -818,14 +834,6 @@ def _group_diskparams(cluster: objects.Cluster, group: objects.NodeGroup
             for template in sorted(constants.DISK_TEMPLATES)}
 
 
-def _group_ndparams(cluster: objects.Cluster, group: objects.NodeGroup
-                    ) -> dict[str, Any]:
-    # The cluster's node parameters, where the configuration has them
-    # (they are declared with the 2.6 backend parameters).
-    cluster_nd: Mapping[str, Any] = getattr(cluster, "ndparams", None) or {}
-    return params.fill(cluster_nd, group.ndparams)
-
-
 GROUP_FIELDS: Final = _table(constants.QR_GROUP, [
     _g("name", "Group", "text", _cfg("name"), "Group name"),
     _g("uuid", "UUID", "text", _cfg("uuid"), "Group UUID"),
@@ -842,7 +850,7 @@ GROUP_FIELDS: Final = _table(constants.QR_GROUP, [
        lambda d, g: list(d.primaries.get(g.uuid, [])),
        "Primary instances on the group's nodes"),
     _g("ndparams", "NDParams", "other",
-       lambda d, g: _group_ndparams(d.cluster, g), "Node parameters"),
+       lambda d, g: d.cluster.fill_nd(g.ndparams), "Node parameters"),
     _g("custom_ndparams", "CustomNDParams", "other",
        lambda d, g: dict(g.ndparams), "Node parameters set on the group"),
     _g("ipolicy", "InstancePolicy", "other",

@@ -24,8 +24,9 @@ nodes that get them (``all`` or ``candidates``):
 - the cluster's extra files (``gnt-cluster modify``), with their targets.
 
 ``server.pem`` (the cluster certificate) is never redistributed: a node
-gets it when it joins, and replacing it by an RPC call would cut the
-master off from the node half-way.
+gets it when it joins, and replacing it by a plain upload would cut the
+master off from the node half-way; ``gnt-cluster renew-crypto`` replaces
+it in steps that keep every node reachable (:mod:`ganeti.cmdlib.cluster_crypto`).
 """
 
 from __future__ import annotations

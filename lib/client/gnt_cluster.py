@@ -128,6 +128,9 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         *_dict_lines(info.get("beparams") or {}, "  "),
         "Default nic parameters:",
         *_dict_lines(info.get("nicparams") or {}, "  "),
+        "Default node parameters:",
+        *(f"  {key}: {_value(value)}"
+          for key, value in sorted((info.get("ndparams") or {}).items())),
     ]
     if info.get("ipolicy"):
         lines += ["Instance policy - limits for instances:",

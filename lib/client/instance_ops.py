@@ -135,7 +135,7 @@ def _many(opts: argparse.Namespace, args: list[str], verb: str,
         return errors.EXIT_FAILURE
     if opts.submit_only:
         for name in names:
-            cli.to_stdout(f"JobID: {cl.submit_job([make_op(name).to_dict()])}")
+            cli.to_stdout(f"JobID: {cli.send_job(make_op(name), cl)}")
         return errors.EXIT_SUCCESS
     failed = 0
     for name in names:
@@ -461,7 +461,8 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--type soft|hard|full] [selection flags] <name>...",
         "Reboot running instances"),
     "console": cli.Command(
-        console, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), (SHOWCMD_OPT,),
+        console, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
+        (SHOWCMD_OPT, cli.PRIORITY_OPT),
         "[--show-cmd] <instance>", "Connect to the instance's console"),
     "activate-disks": cli.Command(
         activate_disks, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),

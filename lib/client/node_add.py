@@ -117,7 +117,7 @@ def add_node(opts: argparse.Namespace, args: list[str]) -> int:
         cli.to_stdout(f"Re-adding node {name}")
     op = opcodes.OpNodeAdd(node_name=name, primary_ip=ip,
                            secondary_ip=opts.secondary_ip, readd=opts.readd,
-                           group=opts.nodegroup)
+                           group=opts.nodegroup, ndparams=opts.ndparams)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -158,13 +158,15 @@ ADD_OPTS: Final = (
                    metavar="PORT", help="SSH port of the node"),
     cli.cli_option("--ssh-identity", dest="ssh_identity", default=None,
                    metavar="FILE", help="SSH private key to log in with"),
+    cli.NODE_PARAMS_OPT,
     cli.SUBMIT_OPT,
 )
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
         add_node, cli.args_fixed(1, "node name", cli.ARG_NODE), ADD_OPTS,
-        "[-s <secondary_ip>] [-g <group>] [--readd] [--primary-ip <ip>] "
+        "[-s <secondary_ip>] [-g <group>] [--readd] [--primary-ip <ip>]"
+        " [--node-parameters key=val,...] "
         "[--root-dir <dir> | ssh options] <node_name>",
         "Add a node to the cluster"),
     "remove": cli.Command(

@@ -99,7 +99,7 @@ class LUGroupAdd(_GroupHooksLU):
         self.new = objects.NodeGroup(
             name=op.group_name,
             alloc_policy=op.alloc_policy or constants.ALLOC_POLICY_PREFERRED,
-            ndparams=dict(op.ndparams or {}),
+            ndparams=params.check_nd_params(op.ndparams or {}, level="group"),
             diskparams=_checked_diskparams(op.diskparams or {}),
             ipolicy=checked_ipolicy(cluster, ipolicy.merge(
                 {}, op.ipolicy or {}, group=True, base=cluster.ipolicy)))
@@ -171,14 +171,9 @@ class LUGroupSetParams(_OneGroupLU):
                                        "found", EC.NOENT)
         if op.alloc_policy is not None:
             group.alloc_policy = op.alloc_policy
-        if op.ndparams is not None:
-            ndparams = dict(group.ndparams)
-            for key, value in op.ndparams.items():
-                if value == "default":  # back to the cluster's value
-                    ndparams.pop(key, None)
-                else:
-                    ndparams[key] = value
-            group.ndparams = ndparams
+        if op.ndparams is not None:  # "default" goes back to the cluster's
+            group.ndparams = params.update_nd_params(
+                group.ndparams, op.ndparams, level="group")
         if op.diskparams is not None:
             merged = {t: {**group.diskparams.get(t, {}), **values}
                       for t, values in op.diskparams.items()}

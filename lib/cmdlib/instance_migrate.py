@@ -234,7 +234,7 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 EC.STATE)
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, self.target, filled.nics)
-        common.check_free_memory(self, self.target, int(filled.be["memory"]),
+        common.check_free_memory(self, self.target, int(filled.be["maxmem"]),
                                  inst.hypervisor,
                                  f"migrating instance {inst.name}")
 
@@ -492,7 +492,7 @@ class LUInstanceFailover(_ChangePrimaryLU):
         common.check_bridges(self, self.target, filled.nics)
         if inst.admin_up:
             common.check_free_memory(self, self.target,
-                                     int(filled.be["memory"]), inst.hypervisor,
+                                     int(filled.be["maxmem"]), inst.hypervisor,
                                      f"failing over instance {inst.name}")
             # The target's copy becomes the one the instance runs on.
             drbd.check_mirrors_healthy(self, inst, self.target, "fail over",

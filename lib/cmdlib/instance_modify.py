@@ -17,7 +17,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ganeti import constants, errors, hypervisor, objects, opcodes, params, pathutils
+from ganeti import (
+    constants,
+    errors,
+    ht,
+    hypervisor,
+    objects,
+    opcodes,
+    osdef,
+    params,
+    pathutils,
+)
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback, LockRequest
 from ganeti.cmdlib.instance_convert import TemplateConversion
@@ -113,12 +123,13 @@ class LUInstanceSetParams(InstanceLU):
         inst = self.new
         with common.param_errors():
             new = params.update_be_params(inst.beparams, self.op.beparams)
-        old_mem = int(self.cluster.fill_be(inst.beparams)["memory"])
-        filled = self.cluster.fill_be(new)
+            filled = self.cluster.fill_be(new)
+            params.check_be_memory(filled)
+        old_mem = int(self.cluster.fill_be(inst.beparams)["maxmem"])
         inst.beparams = new
-        for key in self.op.beparams:
+        for key in params.upgrade_be_memory(self.op.beparams):
             self.changes.append([f"be/{key}", filled.get(key)])
-        new_mem = int(filled["memory"])
+        new_mem = int(filled["maxmem"])
         if new_mem <= old_mem or self.op.force:
             return
         # Would the instance still start?  (Ganeti's check, skipped by -f.)
@@ -155,10 +166,8 @@ class LUInstanceSetParams(InstanceLU):
             if variant and not variants:
                 raise errors.OpPrereqError(
                     f"OS '{os_name}' doesn't support variants", EC.INVAL)
-            if variants and not variant:
-                raise errors.OpPrereqError(
-                    f"OS name '{os_name}' must include a variant (one of"
-                    f" {', '.join(variants)})", EC.INVAL)
+            with common.param_errors():
+                osdef.require_variant(variants, os_name)
             if variant and variant not in variants:
                 raise errors.OpPrereqError(
                     f"Unsupported OS variant '{variant}' of '{os_name}'"
@@ -211,6 +220,8 @@ class LUInstanceSetParams(InstanceLU):
                     " 'none')", EC.INVAL)
             else:
                 result.ip = str(ip)
+        if "name" in values:
+            result.name = _name_value(values["name"])
         changes = {k: values[k] for k in ("mode", "link") if k in values}
         result.nicparams = params.update_nic_params(result.nicparams, changes)
         filled = self.cluster.fill_nic(result.nicparams)
@@ -369,6 +380,8 @@ class LUInstanceSetParams(InstanceLU):
                 vg_name=self.cluster.volume_group_name)[0]
         if values.get("params"):
             disk.params = dict(values["params"])
+        disk.name = _name_value(values.get("name"))
+        disk.spindles = values.get("spindles")
         if disk.dev_type == constants.LD_LV:
             common.check_vg_free(
                 self, inst.primary_node,
@@ -415,3 +428,14 @@ class LUInstanceSetParams(InstanceLU):
                 call([node], disk.to_dict())[node].warn_on_fail(
                     feedback, f"Warning: removing {disk.iv_name}")
         return self.changes
+
+
+def _name_value(name: Any) -> str | None:
+    """A disk or NIC name as given (``none`` removes it)."""
+    if name is None or str(name).lower() == constants.VALUE_NONE:
+        return None
+    if not ht.TObjectName(name):
+        raise errors.OpPrereqError(
+            f"Invalid name {str(name)[:40]!r}:"
+            f" {ht.describe_failure(ht.TObjectName, name)}", EC.INVAL)
+    return str(name)

@@ -58,7 +58,7 @@ def check_start_resources(lu: LogicalUnit, inst: objects.Instance,
     filled = common.filled_params(lu.cfg, inst)
     node = inst.primary_node
     common.check_bridges(lu, node, filled.nics)
-    needed = int(filled.be["memory"]) if memory is None else memory
+    needed = int(filled.be["maxmem"]) if memory is None else memory
     common.check_free_memory(lu, node, needed, inst.hypervisor,
                              f"starting instance {inst.name}")
 
@@ -150,7 +150,7 @@ class LUInstanceStartup(InstanceLU):
         if not self.running:
             be = cluster.filled_beparams(inst)
             be.update(self.be_once)
-            check_start_resources(self, inst, int(be["memory"]))
+            check_start_resources(self, inst, int(be["maxmem"]))
 
     def execute(self, feedback: Feedback) -> None:
         inst = self.inst

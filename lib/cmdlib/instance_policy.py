@@ -19,23 +19,17 @@ if TYPE_CHECKING:
     from ganeti.cmdlib.base import Feedback
     from ganeti.config import ConfigWriter
 
-#: The backend parameter of the memory size: Ganeti 2.6+'s maxmem where
-#: the configuration has it, else 2.1's memory.
-_MEMORY_KEYS = ("maxmem", "memory")
-
-
 def instance_violations(cfg: ConfigWriter, inst: objects.Instance,
                         cluster: objects.Cluster | None = None) -> list[str]:
     """What is wrong with ``inst`` under its group's policy."""
     cluster = cluster if cluster is not None else cfg.get_cluster()
     group = cfg.node_group_of(inst.primary_node)
     be = cluster.filled_beparams(inst)
-    memory = next((int(be[k]) for k in _MEMORY_KEYS if k in be), 0)
     return ipolicy.spec_violations(
-        cluster.fill_ipolicy(group), mem_size=memory,
-        cpu_count=int(be.get("vcpus", 1)),
+        cluster.fill_ipolicy(group), mem_size=int(be["maxmem"]),
+        cpu_count=int(be["vcpus"]),
         disk_sizes=[d.size for d in inst.disks], nic_count=len(inst.nics),
-        spindle_use=int(be.get("spindle_use", 1)),
+        spindle_use=int(be["spindle_use"]),
         disk_template=inst.disk_template)
 
 

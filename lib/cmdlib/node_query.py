@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ganeti import constants, errors, objects, opcodes, qlang, query
+from ganeti import constants, errors, objects, opcodes, params, qlang, query
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit, NoHooksLU
 from ganeti.cmdlib.node_membership import (
     candidate_stats,
@@ -91,8 +91,7 @@ def query_instances(lu: LogicalUnit, names: list[str] | None,
     """Instance fields for ``names`` (None: all instances, nice-sorted);
     the instance code's ``LUInstanceQuery`` can return
     ``query_instances(...).old_style()``."""
-    wanted = names if names is not None else lu.cfg.instance_names()
-    insts = [i for i in map(lu.cfg.get_instance, wanted) if i is not None]
+    insts = lu.cfg.get_instances_shared(names)
     live = (gather_instance_live(lu, insts)
             if query.instance_needs_live(fields, filt) else None)
     data = query.instance_query_data(lu.cfg, live)
@@ -180,6 +179,8 @@ class LUNodeSetParams(LogicalUnit):
             raise errors.OpPrereqError(f"Node '{op.node_name}' not known",
                                        EC.NOENT)
         self.node = node
+        self.ndparams = (None if not op.ndparams else params.update_nd_params(
+            node.ndparams, op.ndparams, level="node"))
         master = self.cfg.get_master_node()
         if node.name == master and (op.master_candidate is False
                                     or op.offline is True
@@ -286,6 +287,12 @@ class LUNodeSetParams(LogicalUnit):
         if op.secondary_ip is not None:
             node.secondary_ip = op.secondary_ip
             changes.append(["secondary_ip", op.secondary_ip])
+        if self.ndparams is not None:
+            node.ndparams = self.ndparams
+            filled = self.cfg.get_cluster().filled_ndparams(
+                node, self.cfg.get_nodegroup(node.group))
+            changes += [[f"ndparams/{key}", str(filled.get(key))]
+                        for key in op.ndparams or {}]
         if self.self_promote:
             feedback("Autopromoting node to master candidate")
             node.master_candidate = True

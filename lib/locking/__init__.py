@@ -33,6 +33,7 @@ from ganeti.locking.retry import (
 from ganeti.locking.sharedlock import (
     MODE_EXCLUSIVE,
     MODE_SHARED,
+    PRIO_DEFAULT,
     Clock,
     Deadline,
     LockInfo,
@@ -53,6 +54,7 @@ __all__ = [
     "LEVEL_NODEGROUP",
     "MODE_EXCLUSIVE",
     "MODE_SHARED",
+    "PRIO_DEFAULT",
     "SET_LOCK_NAME",
     "Clock",
     "Deadline",

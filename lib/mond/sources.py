@@ -91,7 +91,7 @@ def view_from_document(doc: dict[str, Any]) -> ConfigView:
             primary_node=str(inst.get("primary_node", "")),
             admin_up=bool(inst.get("admin_up")),
             hypervisor=str(inst.get("hypervisor", "")),
-            memory_mib=_int_or_none(be.get("memory")),
+            memory_mib=_int_or_none(be.get("maxmem", be.get("memory"))),
             vcpus=_int_or_none(be.get("vcpus")),
             mtime=inst.get("mtime") if isinstance(inst.get("mtime"),
                                                   (int, float)) else None)

@@ -37,6 +37,9 @@ class OpNodeAdd(OpCode):
         default=None, check=ht.TNonEmptyString,
         doc="Node group of the new node (name or UUID); default: the only "
             "group")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Node parameters of the node (over the cluster's)")
 
 
 class OpNodeRemove(OpCode):
@@ -127,12 +130,17 @@ class OpNodeSetParams(OpCode):
     secondary_ip: str | None = field(
         default=None, check=ht.TIPAddress,
         doc="New secondary (replication) IP of the node")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Changes to the node's parameters ('default' removes one)")
 
     def check_consistency(self) -> None:
         flags = [self.master_candidate, self.offline, self.drained]
-        if all(f is None for f in flags) and self.secondary_ip is None:
+        if (all(f is None for f in flags) and self.secondary_ip is None
+                and not self.ndparams):
             self.reject("node_name", "no modification requested (set "
-                       "master_candidate, offline, drained or secondary_ip)")
+                       "master_candidate, offline, drained, secondary_ip or"
+                       " ndparams)")
         if sum(1 for f in flags if f) > 1:
             self.reject("master_candidate", "only one of master_candidate, "
                        "offline and drained can be set to true")

@@ -84,7 +84,7 @@ def test_missing_file_is_not_cluster_error(tmp_path: Path) -> None:
     (b'{"cluster": ', "corrupt: Invalid JSON"),
     (b"[1, 2]", "expected a JSON object"),
     (b"\x00\xff garbage", "corrupt"),
-    (b'{"version": 2040000, "cluster": 5}', "is invalid: ConfigData.cluster"),
+    (b'{"version": 2060000, "cluster": 5}', "is invalid: ConfigData.cluster"),
 ])
 def test_corrupt_file_is_configuration_error(tmp_path: Path, content: bytes,
                                              match: str) -> None:
@@ -185,6 +185,27 @@ def test_readers_get_copies(writer: ConfigWriter) -> None:
     cluster = writer.get_cluster()
     cluster.candidate_pool_size = 1
     assert writer.get_cluster().candidate_pool_size != 1
+
+
+def test_shared_instances_are_never_changed_in_place(writer: ConfigWriter
+                                                    ) -> None:
+    """get_instances_shared hands out the stored objects (no copies, for
+    large queries): a change stores a new object, so what a reader holds
+    stays as it was read."""
+    names = writer.instance_names()
+    shared = writer.get_instances_shared()
+    assert [i.name for i in shared] == names
+    assert writer.get_instances_shared([names[1].upper(), "nosuch", names[0]]
+                                       ) == [shared[1], shared[0]]
+    before = shared[0].to_dict()
+    inst = writer.get_instance(names[0])
+    assert inst is not None
+    inst.add_tag("changed")
+    writer.update(inst)
+    writer.set_instance_admin_up(names[0], not inst.admin_up)
+    assert shared[0].to_dict() == before
+    assert writer.get_instances_shared([names[0]])[0] is not shared[0]
+    assert "changed" in writer.get_instances_shared([names[0]])[0].tags
 
 
 def test_update_refuses_foreign_and_stale_objects(

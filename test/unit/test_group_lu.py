@@ -104,6 +104,55 @@ def test_cluster_policy_change_is_checked_against_groups(env: Env) -> None:
     assert env.cfg.get_cluster().ipolicy["vcpu-ratio"] == 8.0
 
 
+def test_group_node_parameters_are_checked_and_filled(env: Env) -> None:
+    fails(env, opcodes.OpGroupAdd(group_name="g", ndparams={"no_such": 1}),
+          "no_such")
+    fails(env, opcodes.OpGroupAdd(group_name="g",
+                                  ndparams={"spindle_count": "many"}),
+          "spindle_count")
+    # Like the cluster (and unlike a node), a group may set the global
+    # exclusive_storage.
+    env.run(opcodes.OpGroupAdd(group_name="rack2", ndparams={
+        "spindle_count": "3", "exclusive_storage": True}))
+    env.run(opcodes.OpGroupAssignNodes(group_name="rack2", nodes=[NODE2]))
+    ((own, filled),) = [r[1:] for r in group_rows(
+        env, "name", "custom_ndparams", "ndparams") if r[0] == "rack2"]
+    assert own == {"spindle_count": 3, "exclusive_storage": True}
+    assert filled["spindle_count"] == 3 and filled["ssh_port"] == 22
+    env.run(opcodes.OpNodeSetParams(node_name=NODE2,
+                                    ndparams={"ssh_port": 2222}))
+    rows = env.run(opcodes.OpNodeQuery(output_fields=["name", "ndparams"]))
+    nd = dict((name, value) for name, value in rows)
+    assert nd[NODE2]["spindle_count"] == 3  # the group's
+    assert nd[NODE2]["exclusive_storage"] is True
+    assert nd[NODE2]["ssh_port"] == 2222  # the node's own
+    assert nd[NODE1]["spindle_count"] == 1  # the declared default
+    fails(env, opcodes.OpGroupSetParams(group_name="rack2",
+                                        ndparams={"ssh_port": 0}), "ssh_port")
+    env.run(opcodes.OpGroupSetParams(group_name="rack2",
+                                     ndparams={"spindle_count": "default"}))
+    assert group_rows(env, "name", "custom_ndparams")[1] == [
+        "rack2", {"exclusive_storage": True}]
+
+
+def test_instance_policy_judges_maxmem_and_spindle_use(env: Env) -> None:
+    install_os(env)
+    env.run(opcodes.OpClusterSetParams(ipolicy={"minmax": [{
+        "min": {**NARROW["minmax"][0]["min"], "disk-size": 1},
+        "max": {**NARROW["minmax"][0]["max"], "memory-size": 512,
+                "spindle-use": 2}}]}))
+    fails(env, create_op(beparams={"maxmem": 1024, "minmem": 256}),
+          "memory-size value 1024 is not in range [128, 512]")
+    fails(env, create_op(beparams={"memory": 1024}),
+          "memory-size value 1024 is not in range [128, 512]")
+    fails(env, create_op(beparams={"spindle_use": 3}),
+          "spindle-use value 3 is not in range [1, 2]")
+    env.run(create_op(beparams={"maxmem": 512, "minmem": 256}))
+    fails(env, opcodes.OpInstanceSetParams(instance_name=INST,
+                                           beparams={"maxmem": 768}),
+          "memory-size value 768")
+
+
 def test_instance_policy_refusal_and_override(env: Env) -> None:
     install_os(env)
     env.run(opcodes.OpClusterSetParams(ipolicy=NARROW))

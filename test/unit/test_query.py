@@ -38,6 +38,12 @@ class Cfg:
     def get_nodegroup(self, uuid: str) -> objects.NodeGroup | None:
         return self.data.nodegroups.get(uuid)
 
+    def get_instances_shared(self, names: list[str] | None = None
+                             ) -> list[objects.Instance]:
+        wanted = self.instance_names() if names is None else names
+        return [self.data.instances[n] for n in wanted
+                if n in self.data.instances]
+
 
 @pytest.mark.parametrize("table", list(query.TABLES.values()),
                          ids=list(query.TABLES))
