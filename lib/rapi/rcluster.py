@@ -1,11 +1,12 @@
 """Cluster-level resources: version, info, features, tags,
-redist-conf, modify, OS list, node groups and the generic queries."""
+redist-conf, modify, OS list and the generic queries (the node groups
+are in :mod:`ganeti.rapi.rgroups`)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, http, opcodes, query
+from ganeti import constants, http, opcodes
 from ganeti.rapi import VERSION, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 
@@ -14,10 +15,6 @@ from ganeti.rapi.base import Resource, bad_request, not_found
 FEATURES: Final = ["instance-create-reqv1", "instance-reinstall-reqv1",
                    "node-migrate-reqv1"]
 
-#: The one node group of a 2.1 cluster.
-DEFAULT_GROUP: Final = "default"
-G_FIELDS: Final = ["alloc_policy", "name", "node_cnt", "node_list",
-                   "ctime", "mtime", "uuid", "serial_no", "tags"]
 
 
 class Version(Resource):
@@ -127,50 +124,6 @@ class OperatingSystems(Resource):
             else:
                 names.append(name)
         return names
-
-
-# --- node groups: 2.1 has exactly one ------------------------------------------
-
-def _group_data(ctx: base.Context) -> dict[str, Any]:
-    with ctx.luxi() as client:
-        info = client.query_cluster_info()
-        rows = client.call("QueryNodes", [], ["name"], False)
-    nodes = sorted(row[0] for row in rows)
-    try:  # the same derivation as the nodes' ``group.uuid`` field
-        group_uuid: str | None = query.group_uuid_of(str(info.get("uuid")))
-    except ValueError:
-        group_uuid = None
-    return {
-        "name": DEFAULT_GROUP,
-        "uuid": group_uuid,
-        "alloc_policy": "preferred",
-        "node_cnt": len(nodes),
-        "node_list": nodes,
-        "ctime": info.get("ctime"),
-        "mtime": info.get("mtime"),
-        "serial_no": 1,
-        "tags": [],
-    }
-
-
-class Groups(Resource):
-    DOC = "Node groups (one: default)"
-    QUERY = {"GET": {"bulk": "bool"}}
-
-    def GET(self) -> Any:
-        if self.ctx.bulk:
-            return [_group_data(self.ctx)]
-        return base.uri_list([DEFAULT_GROUP], "/2/groups/%s", key="name")
-
-
-class Group(Resource):
-    DOC = "One node group"
-
-    def GET(self) -> Any:
-        data = _group_data(self.ctx)
-        if self.item() not in (DEFAULT_GROUP, data["uuid"]):
-            raise not_found(f"Node group '{self.item()}' not found")
-        return data
 
 
 # --- generic queries (/2/query) --------------------------------------------------

@@ -135,7 +135,7 @@ def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
                                        "exit 1\n")
     drbd.fails("Could not add OS to instance", "gnt-instance", "add",
                "--no-name-check", "--no-ip-check", "-t", "drbd", "-o",
-               "broken-os", "--disk", "0:size=128M", "-n",
+               "broken-os+minimal", "--disk", "0:size=128M", "-n",
                f"{n1.name}:{n2.name}", INST)
     assert drbd.ok("gnt-instance", "list", "--no-headers").strip() == ""
     for node in (n1, n2):
