@@ -42,6 +42,7 @@ from ganeti import (
     objects,
     opcodes,
     params,
+    replication,
     uidpool,
 )
 from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit
@@ -347,4 +348,7 @@ class LUClusterSetParams(LogicalUnit):
         if self.new_cluster.candidate_pool_size > self.old_pool_size:
             promoted = maintain_candidate_pool(self.cfg, (), feedback)
             distribute_to(self.ctx, promoted, feedback)
+        # Cluster-wide values (the uid pool, the master netdev...) reach
+        # every node's ssconf files before the command returns.
+        replication.flush_all(self.cfg)
         return None
