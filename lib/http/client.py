@@ -7,11 +7,15 @@ time, so parallel requests to one host open parallel connections.
 
 Timeouts: ``connect_timeout`` bounds connecting and the TLS handshake;
 the request's ``timeout`` bounds every wait after that (sending, and the
-wait for each piece of the answer).  A server that closed a kept-alive
-connection while it sat in the pool is detected on reuse and the request
-is sent once more, always on a fresh connection (the other idle
-connections to that server are dropped: a restarted server closed them
-all); such a request never reached the server, so repeating it is safe.
+wait for each piece of the answer).  A timeout's message names the limit
+that fired and the phase (``Timeout after 10s connecting (connect
+limit)``, ``Timeout after 300s waiting for the answer (call limit)``).
+
+A server that closed a kept-alive connection while it sat in the pool is
+detected on reuse and the request is sent once more, always on a fresh
+connection (the other idle connections to that server are dropped: a
+restarted server closed them all); such a request never reached the
+server, so repeating it is safe.
 
 Failures raise errors from :mod:`ganeti.errors` carrying details:
 :class:`~ganeti.errors.NodeUnreachableError` (``errno`` when the OS gave
@@ -80,6 +84,10 @@ class _Connection(http.client.HTTPSConnection):
             except tls.PinMismatch:
                 self.close()
                 raise
+
+
+class _LimitTimeout(TimeoutError):
+    """A timeout whose message already names the limit that fired."""
 
 
 _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
@@ -206,8 +214,15 @@ class HttpClient:
                   path: str, body: bytes, headers: Mapping[str, str],
                   timeout: float) -> HttpResponse:
         if conn.sock is None:
-            conn.timeout = min(self._connect_timeout, timeout)
-            conn.connect()
+            limit = min(self._connect_timeout, timeout)
+            conn.timeout = limit
+            try:
+                conn.connect()
+            except TimeoutError:
+                which = "connect" if limit < timeout else "call"
+                raise _LimitTimeout(
+                    f"Timeout after {limit:g}s connecting ({which} limit)"
+                ) from None
         assert conn.sock is not None
         conn.sock.settimeout(timeout)
         conn.request(method, path, body=body, headers=dict(headers))
@@ -242,8 +257,12 @@ def _map_error(err: BaseException, host: str, port: int,
     where: dict[str, Any] = {"address": host, "port": port}
     if isinstance(err, errors.GenericError):
         return err
+    if isinstance(err, _LimitTimeout):
+        return errors.TimeoutError(str(err), **where)
     if isinstance(err, TimeoutError):
-        return errors.TimeoutError(f"Timeout after {timeout:g}s", **where)
+        return errors.TimeoutError(
+            f"Timeout after {timeout:g}s waiting for the answer (call limit)",
+            **where)
     if isinstance(err, tls.PinMismatch):
         return errors.NodeUnreachableError(f"TLS error: {err}", tls=True,
                                            **where)
