@@ -41,6 +41,7 @@ from ganeti import (
     opcodes,
     pathutils,
     redist,
+    replica,
     replication,
     ssconf,
 )
@@ -54,6 +55,7 @@ from ganeti.cmdlib.cluster_verify_report import (
     ENODEHV,
     ENODELVM,
     ENODEORPHANLV,
+    ENODEREPLICA,
     ENODERPC,
     ENODETIME,
     ENODEVERSION,
@@ -96,6 +98,13 @@ class VerifyData:
     ssconf: dict[str, str]
     #: What the instance checks look at.
     view: civ.InstanceView
+    #: The master's replica state before and after asking the candidates
+    #: (``ganeti.replica``), and their answers (``replica_state``).
+    replica_before: dict[str, Any]
+    replica_after: dict[str, Any]
+    replicas: dict[str, RpcResult]
+    #: False when pending replication was not done within its bound.
+    flushed: bool
 
     def answered(self, node: str) -> dict[str, Any] | None:
         return _payload(self.node_info.get(node))
@@ -148,8 +157,14 @@ class LUClusterVerify(LogicalUnit):
         expected_ss = {
             conf.ssconf_file(key): hashlib.sha1(ssconf_content(value)).hexdigest()
             for key, value in ssconf.compute_values(data).items()}
-        # Pushes still in flight would show up as differences.
-        replication.flush_all(self.cfg)
+        # Pushes still in flight would show up as differences; one bound
+        # for all of them (a hung candidate keeps every replicator busy).
+        replica_before = replica.describe_here()
+        flushed = replication.flush_all(self.cfg,
+                                        replication.VERIFY_FLUSH_TIMEOUT)
+        targets = sorted(candidates & set(online) - {self.ctx.master})
+        replicas = self.rpc.call_replica_state(targets) if targets else {}
+        replica_after = replica.describe_here()
         start = time.time()
         node_info = self.rpc.call_node_verify(
             online, list(cluster.enabled_hypervisors))
@@ -163,7 +178,9 @@ class LUClusterVerify(LogicalUnit):
                           candidates=candidates, node_info=node_info,
                           fingerprints=fingerprints, rpc_start=start,
                           rpc_end=end, files=files, ssconf=expected_ss,
-                          view=view)
+                          view=view, replica_before=replica_before,
+                          replica_after=replica_after, replicas=replicas,
+                          flushed=flushed)
 
     def _disk_sizes(self, node: str, disks: list[dict[str, Any]]
                     ) -> RpcResult:
@@ -291,6 +308,25 @@ class LUClusterVerify(LogicalUnit):
                        "ssconf files out of sync with the configuration: "
                        + (", ".join(drift) or "(simulated)"))
 
+    def check_replicas(self, r: Reporter, vd: VerifyData) -> None:
+        """Every master candidate's copy of config.data and of the job
+        queue holds what the master had when verify started."""
+        for node, res in sorted(vd.replicas.items()):
+            if vd.answered(node) is None:
+                continue  # reported by check_node_rpc
+            if res.fail_msg is not None:
+                r.error(ENODEREPLICA, node,
+                        f"cannot read its replica state: {res.fail_msg}")
+                continue
+            lag = replica.stable_lag(vd.replica_before, vd.replica_after,
+                                     res.payload)
+            r.error_if(lag.config_behind > 0, ENODEREPLICA, node,
+                       f"config.data is {lag.config_behind} serial(s) behind"
+                       f" (node {lag.config_node}, master"
+                       f" {lag.config_master})")
+            r.error_if(lag.queue_behind > 0, ENODEREPLICA, node,
+                       f"job queue is behind: {lag.describe_queue()}")
+
     def check_lvm(self, r: Reporter, vd: VerifyData) -> None:
         """The cluster's volume group on every node (present, at least
         :data:`MIN_VG_SIZE`) and no logical volume in it that no disk of
@@ -349,6 +385,7 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying hypervisors", check_hypervisors),
         ("Verifying distributed files", check_files),
         ("Verifying ssconf files", check_ssconf),
+        ("Verifying master candidates' replicas", check_replicas),
         ("Verifying volume groups and volumes", check_lvm),
         ("Verifying instance status", check_instances),
         ("Verifying orphan instances", check_orphan_instances),
@@ -411,6 +448,10 @@ class LUClusterVerify(LogicalUnit):
         non_redundant = civ.non_redundant(vd.view)
         if non_redundant:
             notes.append(f"{non_redundant} non-redundant instance(s) found.")
+        if not vd.flushed:
+            notes.append("replication still in progress after "
+                         f"{replication.VERIFY_FLUSH_TIMEOUT:g}s; replica"
+                         " differences may be in flight")
         if offline:
             notes.append(f"{len(offline)} offline node(s) found: "
                          f"{', '.join(offline)}")

@@ -33,8 +33,8 @@ def test_clean_cluster(env: Any) -> None:
     ok, lines = run_verify(cfg, rpc)
     assert ok, lines
     assert problems(lines) == []
-    assert rpc.calls == ["node_verify", "fingerprint_files", "node_info",
-                         "node_volumes", "hooks_runner"]
+    assert rpc.calls == ["replica_state", "node_verify", "fingerprint_files",
+                         "node_info", "node_volumes", "hooks_runner"]
 
 
 def test_format_of_error_codes() -> None:
@@ -187,6 +187,7 @@ def test_every_check_prints_its_section_line(env: Any) -> None:
         "* Verifying node status", "* Verifying node versions",
         "* Verifying node time", "* Verifying hypervisors",
         "* Verifying distributed files", "* Verifying ssconf files",
+        "* Verifying master candidates' replicas",
         "* Verifying volume groups and volumes",
         "* Verifying instance status", "* Verifying orphan instances",
         "* Verifying instance disks", "* Verifying N+1 Memory redundancy"]
@@ -211,3 +212,25 @@ def test_unknown_ignored_code_is_rejected(env: Any) -> None:
     cfg, rpc = env
     with pytest.raises(errors.OpPrereqError, match=r"Unknown error code.*EBOGUS"):
         run_verify(cfg, rpc, ignore_errors=["EBOGUS"])
+
+
+def test_lagging_candidate_is_reported_with_how_far(env: Any) -> None:
+    cfg, rpc = env
+    queue_dir = pathutils.get().queue_dir
+    Path(queue_dir).mkdir(parents=True)
+    for name in ("serial", "job-1", "job-2", "job-3"):
+        Path(queue_dir, name).write_text(name)
+    serial = cfg.get_serial_no()
+    rpc.replica_overrides[N2] = {"config_serial": serial - 3,
+                                 "queue": {"job-1": sha1(b"job-1")}}
+    ok, lines = run_verify(cfg, rpc, error_codes=True)
+    assert not ok
+    assert problems(lines) == [
+        f"  - ERROR:ENODEREPLICA:node:{N2}:config.data is 3 serial(s) behind"
+        f" (node {serial - 3}, master {serial})",
+        f"  - ERROR:ENODEREPLICA:node:{N2}:job queue is behind: 2 job file(s)"
+        " missing or outdated, queue serial outdated"]
+    # Once the candidate caught up, the error is gone.
+    del rpc.replica_overrides[N2]
+    ok, lines = run_verify(cfg, rpc)
+    assert ok and problems(lines) == []
