@@ -16,7 +16,7 @@ callback so the producer never waits for a node:
 Nothing is lost when a push fails or the master daemon dies: the files
 on the master's disk are the truth, and a candidate is *caught up* by
 comparing, not by replaying a backlog.  A node whose push failed gets no
-more pushes; it is retried with a bounded :class:`Backoff` by a catch-up
+more pushes; it is retried with a bounded backoff by a catch-up
 that asks it what it holds (RPC ``replica_state``: config serial, the
 checksum of each live queue file, see :mod:`ganeti.replica`) and sends
 what it lacks through the ordinary calls (``upload_file``,
@@ -39,7 +39,6 @@ before comparing files, instead of reporting a push still in flight.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import os
 import threading
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ganeti import errors, pathutils, redist, replica
 from ganeti.http import client as http_client
+from ganeti.utils import retry
 
 if TYPE_CHECKING:
     from ganeti.config import ConfigWriter
@@ -90,26 +90,26 @@ def flush_all(cfg: ConfigWriter, timeout: float = 30.0) -> bool:
                 for r in items])
 
 
+def catch_up_all(cfg: ConfigWriter, nodes: list[str]) -> None:
+    """Have every replicator of ``cfg`` catch ``nodes`` up now (verify
+    found them behind without a failed push, e.g. files lost there)."""
+    with _registry_lock:
+        items = list(_registry.get(cfg, []))
+    for item in items:
+        if isinstance(item, _Worker):
+            item.catch_up(nodes)
+
+
 def candidate_targets(cfg: ConfigWriter, master: str) -> list[str]:
     """Online master candidates other than the master."""
     return [n.name for n in cfg.get_master_candidates()
             if not n.offline and n.name != master]
 
 
-@dataclasses.dataclass(frozen=True)
-class Backoff:
-    """Delays between the retries of a node that failed: ``first``, then
-    times ``factor`` each time, never more than ``limit`` seconds.  A
-    node is retried as long as it stays an online candidate."""
-
-    first: float = 1.0
-    factor: float = 2.0
-    limit: float = 60.0
-
-    def after(self, delay: float | None) -> float:
-        if delay is None:
-            return self.first
-        return min(self.limit, delay * self.factor)
+#: Waits between the catch-ups of a node that failed (start, factor,
+#: maximum; ``ganeti.utils.retry``); it is retried as long as it stays an
+#: online candidate.
+CATCH_UP_BACKOFF: Final[retry.Backoff] = (1.0, 2.0, 60.0)
 
 
 class _Worker(abc.ABC):
@@ -119,17 +119,19 @@ class _Worker(abc.ABC):
     Each round pushes what changed to the candidates that are current
     (:meth:`_push`).  A node whose push failed is *behind*: it gets no
     more pushes but a catch-up (:meth:`_catch_up`: ask the node what it
-    has, send what it lacks) when its retry is due, with :class:`Backoff`
-    between attempts, until one succeeds.  :meth:`catch_up` makes nodes
-    due now (the master daemon does it for every candidate at start)."""
+    has, send what it lacks) when its retry is due, with
+    :data:`CATCH_UP_BACKOFF` between attempts, until one succeeds.
+    :meth:`catch_up` makes nodes due now (the master daemon does it for
+    every candidate at start)."""
 
     def __init__(self, name: str, cfg: ConfigWriter, rpc: RpcClient,
-                 master: str, *, backoff: Backoff | None = None,
+                 master: str, *,
+                 backoff: retry.Backoff = CATCH_UP_BACKOFF,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._cfg = cfg
         self._rpc = rpc
         self._master = master
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
         self._clock = clock
         self._cond = threading.Condition()
         self._pending = False
@@ -240,7 +242,8 @@ class _Worker(abc.ABC):
 
     def _failed(self, node: str, message: str) -> None:
         with self._cond:
-            delay = self._backoff.after(self._behind.get(node, (0, None))[1])
+            delay = retry.next_delay(self._backoff,
+                                     self._behind.get(node, (0, None))[1])
             self._behind[node] = (self._clock() + delay, delay)
         _LOG.warning("%s: cannot update %s (%s); catching it up in %.0fs",
                      self._thread.name, node, message, delay)

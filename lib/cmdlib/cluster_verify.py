@@ -89,6 +89,9 @@ class VerifyData:
     online: list[str]
     candidates: set[str]
     node_info: dict[str, RpcResult]
+    #: The online nodes that answered ``node_verify``: the only ones
+    #: asked anything more (a hung node costs one RPC timeout, once).
+    reachable: list[str]
     fingerprints: dict[str, RpcResult]
     rpc_start: float
     rpc_end: float
@@ -162,20 +165,22 @@ class LUClusterVerify(LogicalUnit):
         replica_before = replica.describe_here()
         flushed = replication.flush_all(self.cfg,
                                         replication.VERIFY_FLUSH_TIMEOUT)
-        targets = sorted(candidates & set(online) - {self.ctx.master})
-        replicas = self.rpc.call_replica_state(targets) if targets else {}
-        replica_after = replica.describe_here()
         start = time.time()
         node_info = self.rpc.call_node_verify(
             online, list(cluster.enabled_hypervisors))
         end = time.time()
+        reachable = [n for n in online if _payload(node_info.get(n))]
         fingerprints = self.rpc.call_fingerprint_files(
-            online, sorted([*files, *expected_ss]))
+            reachable, sorted([*files, *expected_ss]))
+        targets = sorted(candidates & set(reachable) - {self.ctx.master})
+        replicas = self.rpc.call_replica_state(targets) if targets else {}
+        replica_after = replica.describe_here()
         view = civ.build_view(data, {n: _payload(node_info.get(n))
                                      for n in online})
         civ.gather_disks(view, self._disk_sizes)
         return VerifyData(data=data, master=self.ctx.master, online=online,
                           candidates=candidates, node_info=node_info,
+                          reachable=reachable,
                           fingerprints=fingerprints, rpc_start=start,
                           rpc_end=end, files=files, ssconf=expected_ss,
                           view=view, replica_before=replica_before,
@@ -310,7 +315,9 @@ class LUClusterVerify(LogicalUnit):
 
     def check_replicas(self, r: Reporter, vd: VerifyData) -> None:
         """Every master candidate's copy of config.data and of the job
-        queue holds what the master had when verify started."""
+        queue holds what the master had when verify started; one that
+        lags is reported, and caught up by the master daemon."""
+        lagging = []
         for node, res in sorted(vd.replicas.items()):
             if vd.answered(node) is None:
                 continue  # reported by check_node_rpc
@@ -326,6 +333,10 @@ class LUClusterVerify(LogicalUnit):
                        f" {lag.config_master})")
             r.error_if(lag.queue_behind > 0, ENODEREPLICA, node,
                        f"job queue is behind: {lag.describe_queue()}")
+            if lag.config_behind or lag.queue_behind:
+                lagging.append(node)
+        if lagging:
+            replication.catch_up_all(self.cfg, lagging)
 
     def check_lvm(self, r: Reporter, vd: VerifyData) -> None:
         """The cluster's volume group on every node (present, at least
@@ -333,13 +344,13 @@ class LUClusterVerify(LogicalUnit):
         the configuration is (volumes missing on their node are found by
         the instance disk check)."""
         vg = vd.data.cluster.volume_group_name
-        if not vg or not vd.online:
+        if not vg or not vd.reachable:
             return
-        infos = self.rpc.call_node_info(vd.online, vg, [], "")
-        volumes = self.rpc.call_node_volumes(vd.online, vg)
+        infos = self.rpc.call_node_info(vd.reachable, vg, [], "")
+        volumes = self.rpc.call_node_volumes(vd.reachable, vg)
         known = {vol for inst in vd.data.instances.values()
                  for vol in templates.instance_volumes(inst)}
-        for node in vd.online:
+        for node in vd.reachable:
             info, vols = infos[node], volumes[node]
             for res in (info, vols):
                 r.error_if(res.fail_msg is not None, ENODELVM, node,
@@ -363,7 +374,7 @@ class LUClusterVerify(LogicalUnit):
     def check_nplusone_mem(self, r: Reporter, vd: VerifyData) -> None:
         """N+1 memory redundancy (:mod:`cluster_verify_nplus1`)."""
         needs = nplus1.failover_needs(vd.data)
-        judged = [node for node in sorted(needs) if node in vd.online]
+        judged = [node for node in sorted(needs) if node in vd.reachable]
         if not judged:
             return
         infos = self.rpc.call_node_info(
@@ -408,7 +419,7 @@ class LUClusterVerify(LogicalUnit):
             opcode=self.op.OP_ID, object_type=self.HTYPE, hpath=VERIFY_HPATH,
             phase=constants.HOOKS_PHASE_POST, cluster=cluster.cluster_name,
             master=vd.master, lu_env=lu_env)
-        results = hooks.RpcHooksRunner(self.rpc)(vd.online, VERIFY_HPATH,
+        results = hooks.RpcHooksRunner(self.rpc)(vd.reachable, VERIFY_HPATH,
                                                  constants.HOOKS_PHASE_POST,
                                                  env)
         if not any(res.scripts or res.fail_msg for res in results):

@@ -16,6 +16,7 @@ from config_builders import make_config, node_name, write_config
 
 from ganeti import objects, pathutils, redist, replica, replication, serializer
 from ganeti.rpc.result import RpcResult
+from ganeti.utils import retry
 
 N1, N2, N3 = node_name(1), node_name(2), node_name(3)
 
@@ -127,7 +128,7 @@ def test_failed_push_makes_the_node_behind_then_catch_up_sends_the_rest(
     clock = Clock()
     rep = replication.QueueReplicator(
         cfg, rpc, N1, clock=clock,  # type: ignore[arg-type]
-        backoff=replication.Backoff(first=1, factor=2, limit=4))
+        backoff=(1, 2, 4))
     rpc.nodes[N3].down = True
     for job in (1, 2, 3):
         write_job(paths, f"job-{job}", b"job %d" % job)
@@ -155,11 +156,10 @@ def test_failed_push_makes_the_node_behind_then_catch_up_sends_the_rest(
 
 
 def test_backoff_is_bounded() -> None:
-    backoff = replication.Backoff(first=1, factor=2, limit=5)
-    delays = []
+    delays: list[float] = []
     delay = None
     for _ in range(6):
-        delay = backoff.after(delay)
+        delay = retry.next_delay((1, 2, 5), delay)
         delays.append(delay)
     assert delays == [1, 2, 4, 5, 5, 5]
 
