@@ -160,15 +160,18 @@ class LUClusterVerify(LogicalUnit):
         expected_ss = {
             conf.ssconf_file(key): hashlib.sha1(ssconf_content(value)).hexdigest()
             for key, value in ssconf.compute_values(data).items()}
-        # Pushes still in flight would show up as differences; one bound
-        # for all of them (a hung candidate keeps every replicator busy).
         replica_before = replica.describe_here()
-        flushed = replication.flush_all(self.cfg,
-                                        replication.VERIFY_FLUSH_TIMEOUT)
+        flush_until = time.monotonic() + replication.VERIFY_FLUSH_TIMEOUT
         start = time.time()
         node_info = self.rpc.call_node_verify(
             online, list(cluster.enabled_hypervisors))
         end = time.time()
+        # Pushes still in flight would show up as differences.  One bound
+        # for all of them, counted from before node_verify: a hung
+        # candidate keeps every replicator busy, and node_verify has
+        # already waited for it.
+        flushed = replication.flush_all(
+            self.cfg, max(0.0, flush_until - time.monotonic()))
         reachable = [n for n in online if _payload(node_info.get(n))]
         fingerprints = self.rpc.call_fingerprint_files(
             reachable, sorted([*files, *expected_ss]))
