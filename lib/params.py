@@ -210,8 +210,15 @@ def _bool(name: str, default: bool, doc: str) -> ParamSpec:
     return _spec(name, ht.TBool, default, doc, "bool")
 
 
+#: The largest integer a parameter table accepts unless its check is
+#: tighter: the values end in C ints of a hypervisor or a tool.
+MAX_PARAM_INT: Final = (1 << 31) - 1
+
+
 def _int(name: str, check: ht.Check, default: int, doc: str) -> ParamSpec:
-    return _spec(name, check, default, doc, "int")
+    bounded = ht.Check(lambda v: check(v) and v <= MAX_PARAM_INT,
+                       f"{check.desc} of at most {MAX_PARAM_INT}")
+    return _spec(name, bounded, default, doc, "int")
 
 
 _VNC_PASSWORD_FILE: Final = pathutils.Paths().vnc_password_file
@@ -325,8 +332,10 @@ HV_PARAMETERS: Final[Mapping[str, Mapping[str, ParamSpec]]] = MappingProxyType({
 
 #: Backend parameters (``beparams``), the same for every hypervisor.
 BE_PARAMETERS: Final = _table(
-    _spec("memory", ht.TPositiveInt, 128, "Memory (MiB)", "size"),
-    _spec("vcpus", ht.TPositiveInt, 1, "Virtual CPUs", "int"),
+    _spec("memory", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
+          "Memory (MiB)", "size"),
+    _spec("vcpus", ht.TRange(1, constants.MAX_VCPUS), 1, "Virtual CPUs",
+          "int"),
     _bool("auto_balance", True,
           "Count the instance in N+1 memory checks and rebalancing"),
 )
