@@ -119,8 +119,9 @@ class _Worker(abc.ABC):
     Each round pushes what changed to the candidates that are current
     (:meth:`_push`).  A node whose push failed is *behind*: it gets no
     more pushes but a catch-up (:meth:`_catch_up`: ask the node what it
-    has, send what it lacks) when its retry is due, with
-    :data:`CATCH_UP_BACKOFF` between attempts, until one succeeds.
+    has, send what it lacks) with the next change or when its retry is
+    due, with :data:`CATCH_UP_BACKOFF` between timed attempts, until one
+    succeeds.
     :meth:`catch_up` makes nodes due now (the master daemon does it for
     every candidate at start)."""
 
@@ -226,6 +227,10 @@ class _Worker(abc.ABC):
         if pushed:
             for node, message in self._push(current).items():
                 self._failed(node, message)
+            # A change also retries the nodes behind, due or not (as a
+            # push to them would have): one that came back gets the
+            # change now, not after its backoff.
+            due = sorted(set(due) | (set(self.behind()) - set(current)))
         for node in due:
             if node not in targets:
                 continue

@@ -136,17 +136,22 @@ def test_failed_push_makes_the_node_behind_then_catch_up_sends_the_rest(
         rep.on_batch({f"job-{job}": b"job %d" % job, "serial": b"%d\n" % job},
                      [])
         rep.run_round(True, [])
-    # The first failure made node3 behind: no more pushes to it.
+    # The first failure made node3 behind: no more pushes to it, but a
+    # catch-up attempt with each later change.
     assert rep.behind() == [N3]
-    assert [c for c in rpc.calls if c[1] == N3] == [("jobqueue_update", N3)]
+    assert [c for c in rpc.calls if c[1] == N3] == [
+        ("jobqueue_update", N3), ("replica_state", N3), ("replica_state", N3)]
     assert sorted(rpc.nodes[N2].queue) == ["job-1", "job-2", "job-3", "serial"]
-    # Its retry is due after the backoff; down again, the delay doubles.
-    rep.run_round(False, rep._due())
+    # Without changes, its retry is due after the backoff, which doubled
+    # with each failure up to its limit (4 s).
     assert rep._due() == []
-    clock.now += 1
-    rep.run_round(False, rep._due())
+    clock.now += 3.5
+    assert rep._due() == []
+    clock.now += 0.5
+    assert rep._due() == [N3]
+    rep.run_round(False, rep._due())  # down again: 4 s more
     assert rep.behind() == [N3]
-    clock.now += 1
+    clock.now += 3
     assert rep._due() == []
     clock.now += 1
     rpc.nodes[N3].down = False
