@@ -110,13 +110,7 @@ def _value_word(opt: cli.CliOption) -> str:
 
 
 def _options(cmd: cli.Command) -> list[cli.CliOption]:
-    seen: set[str] = set()
-    result = []
-    for opt in (*cli.COMMON_OPTS, *cmd.options):
-        if opt.dest not in seen:  # as the parser does
-            seen.add(opt.dest)
-            result.append(opt)
-    return result
+    return cli.command_options(cmd)  # as the parser reads them
 
 
 def _args_word(spec: cli.ArgSpec) -> str:

@@ -41,7 +41,6 @@ from ganeti import (
 from ganeti.config.writer import CONFIG_FILE_MODE
 from ganeti.hypervisor.fake import FakeHypervisor
 from ganeti.localcluster import LocalCluster
-from ganeti.utils import io
 
 #: Set once the tool has re-run itself with the checkout's virtualenv.
 NO_REEXEC_ENV: Final = "GANETI_BENCH_NO_REEXEC"
@@ -78,6 +77,18 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """Resident memory of a process in KiB: (all, anonymous); the
+    anonymous part is what each further process of the same program
+    adds (its file pages are shared)."""
+    fields = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)), int(fields.get("RssAnon", 0))
 
 
 def fanout_sizes(max_nodes: int) -> list[int]:
@@ -259,11 +270,11 @@ def bulk_add(cluster: LocalCluster, count: int, start_index: int, *,
                 name=name, primary_node=nodes[index % len(nodes)],
                 os=os_name, hypervisor=constants.HT_FAKE,
                 disk_template=constants.DT_DISKLESS,
-                beparams={"memory": memory}, admin_up=start))
+                beparams={"maxmem": memory, "minmem": memory}, admin_up=start))
             data.instances[name] = added[-1]
         data.serial_no += 1
-        io.write_file_atomic(cfg.path, serializer.dumps(data.to_dict()),
-                             mode=CONFIG_FILE_MODE)
+        config.journal.write_base(cfg.path, serializer.dumps(data.to_dict()),
+                                  CONFIG_FILE_MODE)
     if start:
         start_fake_instances(cluster, data.cluster, added)
     daemonutil.start(constants.MASTERD, ["--rpc-transport", "https"],
@@ -285,7 +296,7 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
         try:
             hv = FakeHypervisor(state_dir)
             beparams = [settings.fill_be(inst.beparams) for inst in group]
-            needed = sum(int(be["memory"]) for be in beparams)
+            needed = sum(int(be["maxmem"]) for be in beparams)
             info = hv.get_node_info()
             if info.memory_free < needed:
                 hv.set_node_resources(memory_total=info.memory_total
@@ -307,3 +318,21 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
         thread.join()
     if failures:
         fail(f"cannot start the bulk-added instances: {failures[0]}")
+
+
+def install_os(cluster: LocalCluster, name: str) -> None:
+    """A minimal API 20 OS ``name`` (scripts that succeed at once) on
+    every node of ``cluster``."""
+    for node in cluster.nodes:
+        os_dir = os.path.join(node.paths.os_search_path[0], name)
+        os.makedirs(os_dir, exist_ok=True)
+        with open(os.path.join(os_dir, constants.OS_API_FILE), "w") as fh:
+            fh.write("20\n")
+        with open(os.path.join(os_dir, constants.OS_PARAMETERS_FILE),
+                  "w") as fh:
+            fh.write("")
+        for script in ("create", "import", "export", "rename", "verify"):
+            path = os.path.join(os_dir, script)
+            with open(path, "w") as fh:
+                fh.write("#!/bin/sh\nexit 0\n")
+            os.chmod(path, 0o755)

@@ -101,6 +101,7 @@ class InitParams:
     hvparams: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     beparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     nicparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ndparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     diskparams: dict[str, dict[str, Any]] = dataclasses.field(
         default_factory=dict)
     file_storage_dir: str = pathutils.CONFIGURED_FILE_STORAGE_DIR
@@ -152,6 +153,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         hvparams[hv] = params.check_hv_params(hv, values)
     beparams = params.check_be_params(p.beparams)
     nicparams = params.check_nic_params(p.nicparams)
+    ndparams = params.check_nd_params(p.ndparams)
     diskparams: dict[str, dict[str, Any]] = {}
     for template, values in p.diskparams.items():
         if template not in constants.DISK_TEMPLATES:
@@ -185,6 +187,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         enabled_hypervisors=hvs, hvparams=hvparams,
         beparams={params.PP_DEFAULT: beparams} if beparams else {},
         nicparams={params.PP_DEFAULT: nicparams} if nicparams else {},
+        ndparams=ndparams,
         diskparams=diskparams, candidate_pool_size=p.candidate_pool_size,
         modify_etc_hosts=p.modify_etc_hosts,
         modify_ssh_setup=p.modify_ssh_setup,
@@ -515,7 +518,8 @@ def take_newest_config(rpc: RpcClient, nodes: list[str], path: str,
             f" {decoded.serial_no}")
     feedback(f"Taking the newer configuration of node {node} (serial "
              f"{serial}; this node had {mine})")
-    io.write_file_atomic(path, raw, mode=config.CONFIG_FILE_MODE)
+    # The whole document, replacing this node's base and journal.
+    config.journal.write_base(path, raw, config.CONFIG_FILE_MODE)
     return serial
 
 

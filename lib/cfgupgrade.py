@@ -276,6 +276,67 @@ def upgrade_2_0_to_2_1(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return doc
 
 
+# --- Ganeti 2.1 (2010000) -> 2.6 (2060000) -----------------------------------
+
+#: The backend parameter 2.6 split in two; the step moves its value.
+BE_DROPPED_2_1: Final = ("memory",)
+
+_CLUSTER_2_6: Final[dict[str, Any]] = {"ndparams": {}}
+_NODE_2_6: Final[dict[str, Any]] = {"ndparams": {}}
+_NIC_2_6: Final[dict[str, Any]] = {"name": None}
+_DISK_2_6: Final[dict[str, Any]] = {"name": None, "spindles": None}
+
+
+def _beparams_2_1_to_2_6(be: dict[str, Any], where: str) -> None:
+    """``memory`` becomes ``maxmem`` and ``minmem`` (as Ganeti 2.6 did:
+    the old value wins over a ``maxmem``/``minmem`` already there)."""
+    if "memory" not in be:
+        return
+    memory = be["memory"]
+    if memory is None:
+        raise _fail(f"{where}.memory", "a size", memory)
+    _drop(be, BE_DROPPED_2_1)
+    be["maxmem"] = be["minmem"] = memory
+
+
+def _disk_2_1_to_2_6(disk: dict[str, Any], where: str) -> None:
+    _fill(disk, _DISK_2_6)
+    children = _list_field(disk, "children", where)
+    for idx, child in enumerate(children):
+        child_where = f"{where}.children[{idx}]"
+        _disk_2_1_to_2_6(_as_dict(child, child_where), child_where)
+
+
+def _instance_2_1_to_2_6(inst: dict[str, Any], where: str) -> None:
+    _beparams_2_1_to_2_6(_dict_field(inst, "beparams", where),
+                         f"{where}.beparams")
+    for idx, nic in enumerate(_list_field(inst, "nics", where)):
+        _fill(_as_dict(nic, f"{where}.nics[{idx}]"), _NIC_2_6)
+    for idx, disk in enumerate(_list_field(inst, "disks", where)):
+        disk_where = f"{where}.disks[{idx}]"
+        _disk_2_1_to_2_6(_as_dict(disk, disk_where), disk_where)
+
+
+def upgrade_2_1_to_2_6(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Ganeti 2.1 -> 2.6: ``memory`` -> ``maxmem``/``minmem``, node
+    parameters (empty: the declared defaults apply), disk and NIC names
+    and disk spindles (unset)."""
+    cluster = _as_dict(doc.get("cluster"), "cluster")
+    _fill(cluster, _CLUSTER_2_6)
+    groups = _dict_field(cluster, "beparams", "cluster")
+    for group in _sorted_keys(groups):
+        where = f"cluster.beparams[{group!r}]"
+        _beparams_2_1_to_2_6(_as_dict(groups[group], where), where)
+    nodes = _dict_field(doc, "nodes", "document")
+    for name in _sorted_keys(nodes):
+        _fill(_as_dict(nodes[name], f"nodes[{name!r}]"), _NODE_2_6)
+    instances = _dict_field(doc, "instances", "document")
+    for name in _sorted_keys(instances):
+        where = f"instances[{name!r}]"
+        _instance_2_1_to_2_6(_as_dict(instances[name], where), where)
+    return doc
+
+
 # --- the table ------------------------------------------------------------------
 
 #: Every known upgrade, oldest first.  To add one: write the function and
@@ -285,6 +346,10 @@ UPGRADE_STEPS: Final[tuple[UpgradeStep, ...]] = (
                 constants.build_version(2, 1, 0), upgrade_2_0_to_2_1,
                 "persistent UUIDs, NIC parameters (mode/link), first enabled"
                 " hypervisor as default, no instance-level global hvparams"),
+    UpgradeStep(constants.build_version(2, 1, 0),
+                constants.build_version(2, 6, 0), upgrade_2_1_to_2_6,
+                "backend memory split into maxmem/minmem, node parameters,"
+                " disk and NIC names, disk spindles"),
 )
 
 
@@ -522,6 +587,29 @@ def _write_atomic(path: str, data: bytes, mode: int) -> None:
     write_file_atomic(path, data, mode=mode)
 
 
+def _apply_journal(path: str, data: Any) -> bool:
+    """Apply the changes journaled beside ``config.data`` since its last
+    compaction (``ganeti.config.journal``); whether there were any."""
+    try:
+        from ganeti.config import journal
+    except ImportError:  # pragma: no cover - only before the journal exists
+        return False
+    if not isinstance(data, dict):
+        return False
+    entries, _ = journal.read_entries(path)
+    return journal.apply_entries(data, entries) > 0
+
+
+def _write_base(path: str, data: bytes, mode: int) -> None:
+    """Write the whole document and empty its journal (a compaction)."""
+    try:
+        from ganeti.config import journal
+    except ImportError:  # pragma: no cover - only before the journal exists
+        _write_atomic(path, data, mode)
+        return
+    journal.write_base(path, data, mode)
+
+
 def _backup_name(path: str, now: float) -> str:
     stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
     name = f"{path}.bak-{stamp}"
@@ -558,6 +646,8 @@ def _run(opts: argparse.Namespace, now: Callable[[], float]) -> None:
     path = _config_path(opts.path)
     raw = _read(path)
     data = _decode(path, raw)
+    if _apply_journal(path, data):
+        raw = _encode(data)  # the backup is the complete document
     old = document_version(data)
     chain = plan(old)
     current = format_version(constants.CONFIG_VERSION)
@@ -587,7 +677,7 @@ def _run(opts: argparse.Namespace, now: Callable[[], float]) -> None:
         backup = _backup_name(path, now())
         _write_atomic(backup, raw, mode)
         say(f"Backup of the old configuration: {backup}")
-    _write_atomic(path, _encode(doc), mode)
+    _write_base(path, _encode(doc), mode)
     print(f"Upgraded {path} from version {format_version(old)} to {current}")
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import os
 import sys
 import time
@@ -256,6 +257,24 @@ SUBMIT_OPT: Final = cli_option(
     "--submit", dest="submit_only", action="store_true", default=False,
     help="Submit the job and return the job ID, but don't wait for the job"
     " to finish")
+#: ``--priority`` names -> opcode priorities (Ganeti's CLI map; the
+#: opcode field takes -20..19, lower runs first).
+PRIORITY_NAMES: Final[Mapping[str, int]] = {
+    "low": constants.OP_PRIO_LOW,
+    "normal": constants.OP_PRIO_NORMAL,
+    "high": constants.OP_PRIO_HIGH,
+}
+PRIORITY_OPT: Final = cli_option(
+    "--priority", dest="priority", default=None,
+    choices=tuple(PRIORITY_NAMES), metavar="|".join(PRIORITY_NAMES),
+    help="Priority for opcode processing")
+PRINT_JOBID_OPT: Final = cli_option(
+    "--print-jobid", dest="print_jobid", action="store_true", default=False,
+    help="Additionally print the job as first line on stdout (for"
+    " scripting)")
+#: What every command that submits a job takes; a command listing
+#: :data:`SUBMIT_OPT` gets the other two as well (see ``_build_parser``).
+SUBMIT_OPTS: Final = (SUBMIT_OPT, PRINT_JOBID_OPT, PRIORITY_OPT)
 SYNC_OPT: Final = cli_option(
     "--sync", dest="do_locking", action="store_true", default=False,
     help="Grab locks while doing the queries in order to ensure more"
@@ -267,6 +286,11 @@ DRY_RUN_OPT: Final = cli_option(
 VERBOSE_OPT: Final = cli_option(
     "-v", "--verbose", dest="verbose", action="store_true", default=False,
     help="Increase the verbosity of the operation")
+NODE_PARAMS_OPT: Final = cli_option(
+    "--node-parameters", dest="ndparams", type=keyval("--node-parameters"),
+    default=None, metavar="key=val,...",
+    help="Node parameters (oob_program, spindle_count, exclusive_storage,"
+    " ovs, ovs_name, ovs_link, ssh_port, cpu_speed)")
 NODE_LIST_OPT: Final = cli_option(
     "-n", "--node", dest="nodes", action="append", default=[],
     metavar="NODE", help="Node to run on (may be repeated)")
@@ -284,6 +308,19 @@ SHUTDOWN_TIMEOUT_OPT: Final = cli_option(
 
 #: Options every subcommand takes.
 COMMON_OPTS: Final = (DEBUG_OPT,)
+
+
+def confirm(question: str, opts: argparse.Namespace | None = None) -> bool:
+    """Whether to go on: ``-f`` (``opts.force``) says yes, otherwise the
+    user answers ``y`` on a terminal; without a terminal it is no (with
+    ``opts``, saying to use ``-f``; without, the caller says how)."""
+    if opts is not None and getattr(opts, "force", False):
+        return True
+    if not sys.stdin.isatty():
+        if opts is not None:
+            to_stderr("Not confirmed (no terminal); use -f")
+        return False
+    return input(f"{question} y/[n]: ").strip().lower() in ("y", "yes")
 
 
 def split_node_option(value: str | None) -> tuple[str | None, str | None]:
@@ -435,6 +472,22 @@ class _HelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+def command_options(cmd: Command) -> list[CliOption]:
+    """Every option of a subcommand: the common ones, its own, and, for a
+    command that takes ``--submit``, the rest of :data:`SUBMIT_OPTS`;
+    the first option of each ``dest`` wins."""
+    options = [*COMMON_OPTS, *cmd.options]
+    if SUBMIT_OPT in options:
+        options.extend(SUBMIT_OPTS)
+    seen: set[str] = set()
+    result = []
+    for opt in options:
+        if opt.dest not in seen:
+            seen.add(opt.dest)
+            result.append(opt)
+    return result
+
+
 def _build_parser(binary: str, name: str, cmd: Command) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{binary} {name}",
@@ -442,11 +495,7 @@ def _build_parser(binary: str, name: str, cmd: Command) -> argparse.ArgumentPars
         description=cmd.description or None,
         formatter_class=_HelpFormatter,
         allow_abbrev=False)
-    seen: set[str] = set()
-    for opt in (*COMMON_OPTS, *cmd.options):
-        if opt.dest in seen:
-            continue
-        seen.add(opt.dest)
+    for opt in command_options(cmd):
         opt.add_to(parser)
     if cmd.args.kind == ARG_COMMAND:
         # The arguments are a command line: options are read only before
@@ -631,6 +680,15 @@ def _traceback() -> str:
 
 
 def _run(cmd: Command, options: argparse.Namespace, args: list[str]) -> int:
+    token = _job_options.set(options)
+    try:
+        return _run_command(cmd, options, args)
+    finally:
+        _job_options.reset(token)
+
+
+def _run_command(cmd: Command, options: argparse.Namespace,
+                 args: list[str]) -> int:
     try:
         result = cmd.func(options, args)
     except _StdoutClosed:
@@ -915,6 +973,49 @@ def _op_dicts(op: Any) -> list[dict[str, Any]]:
     return out
 
 
+#: The options of the running command: :func:`send_job` reads its
+#: ``--priority`` and ``--print-jobid`` from here when not given ``opts``,
+#: so that every job a command submits honours them.
+_job_options: contextvars.ContextVar[argparse.Namespace | None] = (
+    contextvars.ContextVar("job_options", default=None))
+
+
+def priority_value(name: str) -> int:
+    """The opcode priority of a ``--priority`` name."""
+    try:
+        return PRIORITY_NAMES[name]
+    except KeyError:
+        raise errors.UsageError(
+            f"Unknown priority '{name}' (choose from "
+            f"{', '.join(PRIORITY_NAMES)})") from None
+
+
+def send_job(op: Any, cl: luxi.Client | None = None,
+             opts: argparse.Namespace | None = None) -> int:
+    """Submit one job (an opcode or a list of opcodes) and return its id
+    (Ganeti's ``SendJob``): ``--priority`` sets the priority of every
+    opcode, ``--print-jobid`` prints the id as a line of its own."""
+    cl = cl or get_client()
+    opts = opts if opts is not None else _job_options.get()
+    job_id = cl.submit_job(job_opcodes(op, opts))
+    if getattr(opts, "print_jobid", False):
+        to_stdout(str(job_id))
+    return job_id
+
+
+def job_opcodes(op: Any, opts: argparse.Namespace | None = None
+                ) -> list[dict[str, Any]]:
+    """The opcode dicts of one job, with ``--priority`` (from ``opts`` or
+    the running command's options) applied to each."""
+    opts = opts if opts is not None else _job_options.get()
+    ops = _op_dicts(op)
+    name = getattr(opts, "priority", None)
+    if name is None:
+        return ops
+    value = priority_value(name)
+    return [{**one, "priority": value} for one in ops]
+
+
 def submit_opcode(op: Any, cl: luxi.Client | None = None,
                   feedback_fn: FeedbackFn | None = None,
                   opts: argparse.Namespace | None = None) -> Any:
@@ -927,7 +1028,7 @@ def submit_opcode(op: Any, cl: luxi.Client | None = None,
     Ganeti's text and exit code.
     """
     cl = cl or get_client()
-    job_id = cl.submit_job(_op_dicts(op))
+    job_id = send_job(op, cl, opts)
     if opts is not None and getattr(opts, "submit_only", False):
         raise JobSubmittedException(job_id)
     results = poll_job(job_id, cl, feedback_fn)

@@ -14,7 +14,7 @@ from ganeti import pathutils
 RELEASE_VERSION: Final = pathutils.PACKAGE_VERSION
 #: Version of the config document (Ganeti encodes 2.1.0 as 2010000).
 CONFIG_MAJOR: Final = 2
-CONFIG_MINOR: Final = 1
+CONFIG_MINOR: Final = 6
 CONFIG_REVISION: Final = 0
 
 
@@ -178,6 +178,13 @@ REPLACE_DISK_AUTO: Final = "replace_auto"
 REPLACE_MODES: Final = frozenset([REPLACE_DISK_PRI, REPLACE_DISK_SEC,
                                   REPLACE_DISK_CHG, REPLACE_DISK_AUTO])
 
+# --- Node evacuation modes (gnt-node evacuate -p / -s / both) ---
+NODE_EVAC_PRI: Final = "primary-only"
+NODE_EVAC_SEC: Final = "secondary-only"
+NODE_EVAC_ALL: Final = "all"
+NODE_EVAC_MODES: Final = frozenset([NODE_EVAC_PRI, NODE_EVAC_SEC,
+                                    NODE_EVAC_ALL])
+
 # --- Modification actions for NICs and disks ---
 DDM_ADD: Final = "add"
 DDM_REMOVE: Final = "remove"
@@ -230,6 +237,10 @@ CV_TINSTANCE: Final = "instance"
 OP_PRIO_HIGHEST: Final = -20
 OP_PRIO_DEFAULT: Final = 0
 OP_PRIO_LOWEST: Final = 19
+#: What the CLI's ``--priority low|normal|high`` submit (Ganeti's values).
+OP_PRIO_HIGH: Final = -10
+OP_PRIO_NORMAL: Final = 0
+OP_PRIO_LOW: Final = 10
 
 # --- Optional cluster-verify checks (gnt-cluster verify --skip-checks) ---
 VERIFY_NPLUSONE_MEM: Final = "nplusone_mem"

@@ -47,9 +47,14 @@ def generate_self_signed(common_name: str, *,
                          key_type: KeyType = "ec") -> tuple[bytes, bytes]:
     """A new private key and a self-signed certificate for it, both PEM.
 
-    The certificate names ``common_name`` as subject and issuer; it is an
-    end-entity certificate (not a CA): peers trust it by pinning, never as
-    an issuer of other certificates.
+    The certificate names ``common_name`` as subject and issuer, plus a
+    random serial number attribute: every generated certificate has a
+    subject of its own.  That matters while a renewal makes peers trust
+    the old and the new cluster certificate at once: OpenSSL looks a
+    self-signed certificate up in its trust store by subject, takes the
+    first match, and fails the verification when that is the other
+    certificate.  It is an end-entity certificate (not a CA): peers trust
+    it by pinning, never as an issuer of other certificates.
     """
     if not common_name or validity_days <= 0:
         raise errors.ProgrammerError(
@@ -62,7 +67,9 @@ def generate_self_signed(common_name: str, *,
         key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     else:
         raise errors.ProgrammerError(f"Unknown key type {key_type!r}")
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        x509.NameAttribute(NameOID.SERIAL_NUMBER, secrets.token_hex(8))])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(name)

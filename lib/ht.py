@@ -154,5 +154,14 @@ SAFE_VALUE_RE: Final = r"[A-Za-z0-9_.,:/=+@%-]*"
 TSafeString: Final = TRegex(
     SAFE_VALUE_RE, "a string of safe characters (letters, digits, _.,:/=+@%-)")
 
+#: Names of disks and NICs (``--disk N:name=..``): they reach OS scripts
+#: (``DISK_%N_NAME``), so safe characters only; not a bare number, which
+#: would read as an index.
+TObjectName: Final = TRegex(
+    r"(?!\d+$)[A-Za-z0-9_.:+@-]{1,64}",
+    "a name of 1-64 letters, digits or _.:+@- that is not a number")
+TMaybeObjectName: Final = TMaybe(TObjectName)
+TMaybePositiveInt: Final = TMaybe(TPositiveInt)
+
 TTag: Final = TRegex(r"[\w.+*/:@-]{1,128}",
                      "a tag (1-128 characters of letters, digits, .+*/:@-)")

@@ -20,7 +20,7 @@ daemon looks at its own root: the bridge check reads
 - chroot: as for the fake hypervisor, the default link is a simulated
   bridge (a chroot instance has no NICs to attach); each node root gets
   the busybox OS definition (``doc/examples/os/busybox`` of the checkout,
-  or the installed one), so ``gnt-instance add -o busybox`` works out of
+  or the installed one), so ``gnt-instance add -o busybox+heartbeat`` works out of
   the box.  The instances' processes and mounts outlive the node
   daemons: stopping any local cluster (also one that enabled chroot
   later) kills the processes and unmounts the roots

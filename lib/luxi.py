@@ -84,6 +84,12 @@ METHODS: Final[dict[str, Method]] = {m.name: m for m in [
            long_poll=True),
     Method("CancelJob", (Arg("job_id", _job_id),),
            "Cancel a queued or waiting job; returns [success, message]"),
+    Method("ChangeJobPriority",
+           (Arg("job_id", _job_id),
+            Arg("priority", ht.TRange(constants.OP_PRIO_HIGHEST,
+                                      constants.OP_PRIO_LOWEST))),
+           "Change the priority of a job's opcodes that have not started "
+           "running; returns [success, message]"),
     Method("ArchiveJob", (Arg("job_id", _job_id),),
            "Archive a finished job; returns whether it was archived"),
     Method("AutoArchiveJobs",
@@ -341,6 +347,9 @@ class Client:
 
     def cancel_job(self, job_id: int) -> Any:
         return self.call("CancelJob", job_id)
+
+    def change_job_priority(self, job_id: int, priority: int) -> Any:
+        return self.call("ChangeJobPriority", job_id, priority)
 
     def archive_job(self, job_id: int) -> Any:
         return self.call("ArchiveJob", job_id)

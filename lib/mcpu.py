@@ -36,6 +36,9 @@ class OpContextLike(Protocol):
     @property
     def job_id(self) -> int: ...
 
+    @property
+    def priority(self) -> int: ...
+
     def feedback(self, kind: str, message: Any) -> None: ...
 
     def set_lock_status(self, text: str | None) -> None: ...
@@ -51,6 +54,7 @@ class DirectContext:
     """A context for opcodes run outside a job (LUXI queries)."""
 
     job_id = 0
+    priority = constants.OP_PRIO_DEFAULT
 
     def __init__(self, feedback: Callable[[str], None] | None = None) -> None:
         self._feedback = feedback
@@ -181,8 +185,9 @@ class Processor:
                 kwargs["sleep"] = self._sleep
             started = time.monotonic()
             try:
-                got = acquire_with_retries(self.glm, level, names, shared,
-                                           self._strategy(), on_retry, **kwargs)
+                got = acquire_with_retries(
+                    self.glm, level, names, shared, self._strategy(), on_retry,
+                    priority=lambda: ctx.priority, **kwargs)
             except errors.LockError as err:
                 if err.code != errors.ErrorCode.NOENT or names is None:
                     raise

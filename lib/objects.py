@@ -67,6 +67,8 @@ class NIC(ConfigObject):
                            doc="IP address (required in routed mode)")
     nicparams: ParamDict = field(default={},
                                  doc="Overrides of the cluster nicparams")
+    name: str | None = field(default=None, check=ht.TMaybeObjectName,
+                             doc="User-given name (DISK/NIC name parameter)")
     uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
 
 
@@ -87,6 +89,11 @@ class Disk(ConfigObject):
                       doc="Access mode")
     params: ParamDict = field(default={},
                               doc="Overrides of the template's diskparams")
+    name: str | None = field(default=None, check=ht.TMaybeObjectName,
+                             doc="User-given name (DISK/NIC name parameter)")
+    spindles: int | None = field(default=None, check=ht.TMaybePositiveInt,
+                                 doc="Spindles the disk uses (exclusive"
+                                     " storage); None when not given")
     uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
 
 
@@ -144,6 +151,8 @@ class Node(TaggableObject):
     master_candidate: bool = field(default=False)
     offline: bool = field(default=False)
     drained: bool = field(default=False)
+    ndparams: ParamDict = field(default={},
+                                doc="Node parameter overrides (ndparams)")
     serial_no: int = field(default=1, check=ht.TNonNegativeInt)
     ctime: float = field(default_factory=now)
     mtime: float = field(default_factory=now)
@@ -201,6 +210,7 @@ class Cluster(TaggableObject):
         default={}, doc="NIC defaults: 'default' -> params")
     diskparams: dict[str, ParamDict] = field(
         default={}, doc="Per-disk-template defaults: template -> params")
+    ndparams: ParamDict = field(default={}, doc="Node parameter defaults")
     osparams: dict[str, ParamDict] = field(
         default={}, doc="Per-OS parameter defaults: os -> params")
     candidate_pool_size: int = field(
@@ -242,6 +252,14 @@ class Cluster(TaggableObject):
         """Declared defaults -> cluster ``beparams["default"]`` -> given."""
         return params.fill(params.be_defaults(),
                            self.beparams.get(params.PP_DEFAULT), beparams)
+
+    def fill_nd(self, *levels: Mapping[str, Any] | None) -> ParamDict:
+        """Declared defaults -> cluster ``ndparams`` -> the given levels
+        (a node group's, then the node's own)."""
+        return params.fill(params.nd_defaults(), self.ndparams, *levels)
+
+    def filled_ndparams(self, node: Node) -> ParamDict:
+        return self.fill_nd(node.ndparams)
 
     def fill_nic(self, nicparams: Mapping[str, Any] | None = None) -> ParamDict:
         """Declared defaults -> cluster ``nicparams["default"]`` -> given."""
@@ -308,6 +326,9 @@ class Cluster(TaggableObject):
             params.nic_defaults(),
             params.normalize(self.nicparams.get(default, {}),
                              params.NIC_PARAMETERS))
+        self.ndparams = params.fill(
+            params.nd_defaults(),
+            params.normalize(self.ndparams, params.ND_PARAMETERS))
         for template, spec in params.DISK_PARAMETERS.items():
             current = params.normalize(self.diskparams.get(template, {}), spec)
             self.diskparams[template] = params.fill(params.defaults_of(spec),
@@ -337,6 +358,9 @@ class Cluster(TaggableObject):
         for _, values in sorted(self.beparams.items()):
             problems += params.find_problems(
                 values, component=params.BE_COMPONENT, spec=params.BE_PARAMETERS)
+        problems += params.find_problems(
+            self.ndparams, component=params.ND_COMPONENT,
+            spec=params.ND_PARAMETERS)
         for _, values in sorted(self.nicparams.items()):
             problems += params.find_problems(
                 values, component=params.NIC_COMPONENT,

@@ -75,11 +75,11 @@ from typing import Any, Final, Literal, get_args
 from ganeti import constants, errors, ht, pathutils
 
 #: How a value arriving as text (CLI, RAPI) is turned into a typed value.
-ParamKind = Literal["string", "maybe-string", "bool", "int", "size"]
+ParamKind = Literal["string", "maybe-string", "bool", "int", "float", "size"]
 PARAM_KINDS: Final = frozenset(get_args(ParamKind))
 
 #: Where a parameter dictionary lives.
-Level = Literal["cluster", "os", "instance"]
+Level = Literal["cluster", "os", "instance", "node", "group"]
 LEVELS: Final = frozenset(get_args(Level))
 
 
@@ -135,6 +135,7 @@ def os_component(os_name: str = "") -> Component:
 
 
 BE_COMPONENT: Final = Component("beparams", "backend")
+ND_COMPONENT: Final = Component("ndparams", "node")
 NIC_COMPONENT: Final = Component("nicparams", "NIC")
 
 
@@ -330,14 +331,55 @@ HV_PARAMETERS: Final[Mapping[str, Mapping[str, ParamSpec]]] = MappingProxyType({
     constants.HT_CHROOT: _CHROOT,
 })
 
-#: Backend parameters (``beparams``), the same for every hypervisor.
+#: Backend parameters (``beparams``) of Ganeti 2.6+, the same for every
+#: hypervisor.  The instance's memory is ``maxmem`` (what it starts with
+#: and what every memory check counts); ``minmem`` is the least it may be
+#: given (never above ``maxmem``).
 BE_PARAMETERS: Final = _table(
-    _spec("memory", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
-          "Memory (MiB)", "size"),
+    _spec("maxmem", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
+          "Maximum memory (MiB)", "size"),
+    _spec("minmem", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
+          "Minimum memory (MiB)", "size"),
     _spec("vcpus", ht.TRange(1, constants.MAX_VCPUS), 1, "Virtual CPUs",
           "int"),
     _bool("auto_balance", True,
           "Count the instance in N+1 memory checks and rebalancing"),
+    _bool("always_failover", False,
+          "Fail over instead of migrating, even when asked to migrate"),
+    _int("spindle_use", ht.TNonNegativeInt, 1,
+         "Spindles the instance uses (for instance policies)"),
+)
+
+#: The backend parameter of Ganeti before 2.6, still accepted wherever
+#: beparams are given: setting it sets both ``maxmem`` and ``minmem``
+#: (:func:`upgrade_be_memory`); it is never stored.
+BE_MEMORY: Final = "memory"
+BE_LEGACY_MEMORY: Final = ParamSpec(BE_MEMORY,
+                                    ht.TRange(1, constants.MAX_MEMORY_MIB),
+                                    128,
+                                    "Memory (MiB): sets maxmem and minmem",
+                                    kind="size")
+
+#: Node parameters (``ndparams``; current Ganeti's names and defaults),
+#: filled cluster -> node group -> node.  ``exclusive_storage`` is global:
+#: it can be set on the cluster (or a group), not on one node.
+ND_PARAMETERS: Final = _table(
+    _spec("oob_program", _T_OPT_PATH, "",
+          "Out-of-band management program; empty for none"),
+    _int("spindle_count", ht.TPositiveInt, 1,
+         "Spindles of the node's storage (for instance policies)"),
+    ParamSpec("exclusive_storage", ht.TBool, False,
+              "Give each physical volume to one instance disk only",
+              global_only=True, kind="bool"),
+    _bool("ovs", False, "Connect the node to an Open vSwitch"),
+    _spec("ovs_name", ht.TNonEmptyString, "switch1",
+          "Name of the Open vSwitch"),
+    _spec("ovs_link", _T_STR, "",
+          "Physical interface of the Open vSwitch; empty for none"),
+    _int("ssh_port", _T_PORT, 22, "SSH port of the node"),
+    _spec("cpu_speed", ht.Check(lambda v: _is_number(v) and v > 0,
+                                "a positive number"), 1.0,
+          "Relative CPU speed of the node", "float"),
 )
 
 #: NIC parameters (``nicparams``).
@@ -431,6 +473,21 @@ def _to_bool(v: Any) -> bool:
     raise _Unconvertible
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _to_float(v: Any) -> float:
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str):
+        with contextlib.suppress(ValueError):
+            value = float(v)
+            if math.isfinite(value):
+                return value
+    raise _Unconvertible
+
+
 def _to_int(v: Any) -> int:
     if _is_int(v):
         return int(v)
@@ -486,6 +543,7 @@ def _to_maybe_string(v: Any) -> str | None:
 _CONVERTERS: Final = {
     "bool": _to_bool,
     "int": _to_int,
+    "float": _to_float,
     "size": _to_size,
     "string": _to_string,
     "maybe-string": _to_maybe_string,
@@ -584,10 +642,12 @@ def owners(name: Any) -> list[str]:
         return found
     found.extend(f"hypervisor {hv!r}" for hv, spec in HV_PARAMETERS.items()
                  if name in spec)
-    if name in BE_PARAMETERS:
+    if name in BE_PARAMETERS or name == BE_MEMORY:
         found.append("the backend parameters")
     if name in NIC_PARAMETERS:
         found.append("the NIC parameters")
+    if name in ND_PARAMETERS:
+        found.append("the node parameters")
     found.extend(f"disk template {dt!r}" for dt, spec in DISK_PARAMETERS.items()
                  if name in spec)
     return found
@@ -607,7 +667,8 @@ def _unknown_error(component: Component, name: Any) -> errors.ParameterError:
 
 def _global_error(component: Component, name: str,
                   level: str) -> errors.ParameterError:
-    at = {"os": "per OS", "instance": "per instance"}.get(level, f"at {level}")
+    at = {"os": "per OS", "instance": "per instance",
+          "node": "per node"}.get(level, f"at {level}")
     return errors.ParameterError(
         f"{component}: parameter {name!r} is global: it can be set only "
         f"cluster-wide, not {at}", parameter=name, component=str(component))
@@ -741,14 +802,76 @@ def update_hv_params(hv: str, current: Mapping[str, Any] | None, changes: Any,
                          level=level)
 
 
+def upgrade_be_memory(beparams: Any) -> Any:
+    """``memory`` (Ganeti before 2.6) becomes ``maxmem`` and ``minmem``.
+
+    As in Ganeti, ``memory`` wins over a ``maxmem``/``minmem`` given with
+    it; ``memory=default`` removes both overrides.  The value is checked
+    here so that an error names ``memory``, the key the caller wrote.
+    Anything but a dictionary is returned as it is (for the checks to
+    refuse).
+    """
+    if not isinstance(beparams, Mapping) or BE_MEMORY not in beparams:
+        return beparams
+    result = {k: v for k, v in beparams.items() if k != BE_MEMORY}
+    value = beparams[BE_MEMORY]
+    if not (isinstance(value, str) and value == constants.VALUE_DEFAULT):
+        value = convert_value(BE_LEGACY_MEMORY, value, BE_COMPONENT)
+    result["maxmem"] = result["minmem"] = value
+    return result
+
+
+def check_be_memory(beparams: Mapping[str, Any]) -> None:
+    """Refuse ``minmem`` above ``maxmem`` (where both are given)."""
+    maxmem: Any = beparams.get("maxmem")
+    minmem: Any = beparams.get("minmem")
+    if _is_int(maxmem) and _is_int(minmem) and minmem > maxmem:
+        raise errors.ParameterError(
+            f"beparams: minmem ({minmem}) must not be greater than maxmem"
+            f" ({maxmem})", parameter="minmem", component="beparams")
+
+
 def check_be_params(params: Any) -> dict[str, Any]:
-    return check_params(params, component=BE_COMPONENT, spec=BE_PARAMETERS)
+    """Validate backend parameters (``memory`` accepted as both memories)."""
+    result = check_params(upgrade_be_memory(params), component=BE_COMPONENT,
+                          spec=BE_PARAMETERS)
+    check_be_memory(result)
+    return result
 
 
 def update_be_params(current: Mapping[str, Any] | None,
                      changes: Any) -> dict[str, Any]:
-    return update_params(current, changes, component=BE_COMPONENT,
-                         spec=BE_PARAMETERS)
+    """:func:`update_params` for beparams (``memory`` sets both memories).
+
+    The result is checked for ``minmem`` above ``maxmem`` at its own
+    level; callers check the filled values too (:func:`check_be_memory`).
+    """
+    result = update_params(current, upgrade_be_memory(changes),
+                           component=BE_COMPONENT, spec=BE_PARAMETERS)
+    check_be_memory(result)
+    return result
+
+
+def nd_defaults() -> dict[str, Any]:
+    return defaults_of(ND_PARAMETERS)
+
+
+#: Levels where the global node parameters (``exclusive_storage``) may be
+#: set: the cluster and, as in Ganeti, a node group.
+ND_GLOBAL_LEVELS: Final = frozenset(["cluster", "group"])
+
+
+def check_nd_params(params: Any, *, level: Level = "cluster") -> dict[str, Any]:
+    """Validate node parameters set at ``level`` (cluster, group or node)."""
+    return check_params(params, component=ND_COMPONENT, spec=ND_PARAMETERS,
+                        allow_global=level in ND_GLOBAL_LEVELS, level=level)
+
+
+def update_nd_params(current: Mapping[str, Any] | None, changes: Any, *,
+                     level: Level = "cluster") -> dict[str, Any]:
+    return update_params(current, changes, component=ND_COMPONENT,
+                         spec=ND_PARAMETERS,
+                         allow_global=level in ND_GLOBAL_LEVELS, level=level)
 
 
 def check_nic_params(params: Any) -> dict[str, Any]:

@@ -391,6 +391,11 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
     _n("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
     _n("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
     _n("uuid", "UUID", "text", _cfg("uuid"), "Node UUID"),
+    _n("ndparams", "NodeParameters", "other",
+       lambda d, n: d.cluster.filled_ndparams(n),
+       "Effective node parameters (cluster, then the node's own)"),
+    _n("custom_ndparams", "CustomNodeParameters", "other",
+       lambda d, n: dict(n.ndparams), "Node parameters set on the node itself"),
     _n("master_candidate", "MasterC", "bool", _cfg("master_candidate"),
        "Whether the node is a master candidate"),
     _n("master", "IsMaster", "bool",
@@ -440,10 +445,7 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
-    for name in cfg.instance_names():
-        inst = cfg.get_instance(name)
-        if inst is None:
-            continue
+    for inst in cfg.view_instances(cfg.instance_names()):
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)
@@ -615,7 +617,8 @@ def _be_param(name: str) -> Getter:
 
 
 _PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
-                      "string": "text", "maybe-string": "text"}
+                      "float": "number", "string": "text",
+                      "maybe-string": "text"}
 
 
 def _param_title(name: str) -> str:
@@ -634,15 +637,20 @@ def _hv_fields() -> list[FieldDef]:
             for name, spec in sorted(specs.items())]
 
 
-_BE_TITLES: Final = {"memory": "Configured_memory", "vcpus": "VCPUs",
-                     "auto_balance": "Auto_balance"}
+_BE_TITLES: Final = {"maxmem": "ConfigMaxMem", "minmem": "ConfigMinMem",
+                     "vcpus": "VCPUs", "auto_balance": "Auto_balance"}
 
 
 def _be_fields() -> list[FieldDef]:
-    return [FieldDef(f"be/{name}", _BE_TITLES.get(name, _param_title(name)),
-                     _PARAM_KIND[spec.kind], _be_param(name),
-                     doc=f"Backend parameter {name}: {spec.doc}")
-            for name, spec in sorted(params.BE_PARAMETERS.items())]
+    fields = [FieldDef(f"be/{name}", _BE_TITLES.get(name, _param_title(name)),
+                       _PARAM_KIND[spec.kind], _be_param(name),
+                       doc=f"Backend parameter {name}: {spec.doc}")
+              for name, spec in sorted(params.BE_PARAMETERS.items())]
+    # Ganeti keeps the name of 2.1 as an alias of maxmem.
+    fields.append(FieldDef("be/memory", "ConfigMaxMem", "unit",
+                           _be_param("maxmem"),
+                           doc="Backend parameter memory: the maxmem"))
+    return fields
 
 
 def _i(name: str, title: str, kind: str, getter: Getter, doc: str,
@@ -706,12 +714,19 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
        "Number of disks"),
     _i("disk.sizes", "Disk_sizes", "list",
        lambda d, i: [disk.size for disk in i.disks], "Disk sizes (MiB)"),
+    _i("disk.names", "Disk_names", "list",
+       lambda d, i: [disk.name for disk in i.disks], "Disk names"),
+    _i("disk.spindles", "Disk_spindles", "list",
+       lambda d, i: [disk.spindles for disk in i.disks],
+       "Spindles of the disks (None where not given)"),
     _i("nic.count", "NICs", "number", lambda d, i: len(i.nics),
        "Number of NICs"),
     _i("nic.macs", "NIC_MACs", "list", _all_nics(lambda d, nic: nic.mac),
        "MAC addresses of the NICs"),
     _i("nic.ips", "NIC_IPs", "list", _all_nics(lambda d, nic: nic.ip),
        "IP addresses of the NICs"),
+    _i("nic.names", "NIC_Names", "list", _all_nics(lambda d, nic: nic.name),
+       "Names of the NICs"),
     _i("nic.modes", "NIC_modes", "list",
        _all_nics(lambda d, nic: _nic_param(d, nic, "mode")),
        "Modes of the NICs"),

@@ -24,8 +24,9 @@ nodes that get them (``all`` or ``candidates``):
 - the cluster's extra files (``gnt-cluster modify``), with their targets.
 
 ``server.pem`` (the cluster certificate) is never redistributed: a node
-gets it when it joins, and replacing it by an RPC call would cut the
-master off from the node half-way.
+gets it when it joins, and replacing it by a plain upload would cut the
+master off from the node half-way; ``gnt-cluster renew-crypto`` replaces
+it in steps that keep every node reachable (:mod:`ganeti.cmdlib.cluster_crypto`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, params, pathutils, ssconf
+from ganeti.config.journal import JOURNAL_SUFFIX
 
 if TYPE_CHECKING:
     from ganeti.cmdlib.base import LUContext
@@ -106,6 +108,7 @@ def static_files() -> list[tuple[str, str]]:
     conf = _configured()
     return [
         (conf.cluster_conf_file, TARGET_CANDIDATES),
+        (conf.cluster_conf_file + JOURNAL_SUFFIX, TARGET_CANDIDATES),
         (conf.rapi_cert_file, TARGET_CANDIDATES),
         (conf.rapi_users_file, TARGET_CANDIDATES),
         (conf.confd_hmac_key, TARGET_ALL),
@@ -144,8 +147,8 @@ def default_ancillary_files() -> list[str]:
 
 
 def _config_data(cfg: ConfigWriter | objects.ConfigData) -> objects.ConfigData:
-    if hasattr(cfg, "get_config_data"):
-        data: objects.ConfigData = cfg.get_config_data()
+    if hasattr(cfg, "snapshot"):
+        data: objects.ConfigData = cfg.snapshot()
         return data
     return cfg
 

@@ -17,7 +17,8 @@ import os
 import re
 from typing import Any, Final
 
-from ganeti import errors, pathutils, serializer
+from ganeti import errors, pathutils
+from ganeti.config import journal
 from ganeti.utils import io
 
 KEY_CONFIG_SERIAL: Final = "config_serial"
@@ -27,11 +28,11 @@ _LIVE_RE: Final = re.compile(r"serial|job-[1-9][0-9]*")
 
 
 def config_serial(path: str) -> int | None:
-    """The ``serial_no`` of the configuration file at ``path``; None when
-    the file is missing or unreadable as a configuration."""
+    """The ``serial_no`` of the configuration at ``path``, its journal
+    applied (``config.data`` alone is the last compaction); None when the
+    file is missing or unreadable as a configuration."""
     try:
-        with open(path, "rb") as handle:
-            data = serializer.loads(handle.read())
+        data = journal.read_document(path)
     except (OSError, ValueError, errors.GenericError):
         return None
     serial = data.get("serial_no") if isinstance(data, dict) else None

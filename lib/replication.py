@@ -4,9 +4,10 @@ Two replicators run in the master daemon, each a thread fed by a cheap
 callback so the producer never waits for a node:
 
 :class:`ConfigReplicator`
-    a ``ConfigWriter`` write hook; pushes ``config.data`` (the file as
-    written) to every online master candidate but the master.  Several
-    writes in a row coalesce into one push of the newest file.
+    a ``ConfigWriter`` write hook; sends the new configuration journal
+    lines to every online master candidate but the master (the whole
+    ``config.data`` and journal to one that missed lines).  Several
+    writes in a row coalesce into one round.
 :class:`QueueReplicator`
     a job queue batch hook (``JobQueue.add_replication_hook``); after a
     batch is durable on the master it sends the written job files and the
@@ -17,9 +18,10 @@ Nothing is lost when a push fails or the master daemon dies: the files
 on the master's disk are the truth, and a candidate is *caught up* by
 comparing, not by replaying a backlog.  A node whose push failed gets no
 more pushes; it is retried with a bounded backoff by a catch-up
-that asks it what it holds (RPC ``replica_state``: config serial, the
-checksum of each live queue file, see :mod:`ganeti.replica`) and sends
-what it lacks through the ordinary calls (``upload_file``,
+that asks it what it holds (RPC ``replica_state``: config serial with
+its journal applied, the checksum of each live queue file, see
+:mod:`ganeti.replica`) and sends what it lacks through the ordinary
+calls (journal lines since its serial or the whole files,
 ``jobqueue_update``, ``jobqueue_rename``).  The master daemon catches up
 every candidate when it starts, so a kill -9 of the master daemon in the
 middle of a stream of jobs, or a candidate that was down, ends with the
@@ -39,6 +41,7 @@ before comparing files, instead of reporting a push still in flight.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import os
 import threading
@@ -48,6 +51,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ganeti import errors, pathutils, redist, replica
+from ganeti.config import journal
 from ganeti.http import client as http_client
 from ganeti.utils import retry
 
@@ -270,46 +274,125 @@ class _Worker(abc.ABC):
 
 
 class ConfigReplicator(_Worker):
-    """Pushes ``config.data`` to the candidates after each write."""
+    """Keeps the candidates' configuration current after each write.
+
+    A candidate whose serial number this replicator knows gets the
+    journal lines written since (``config_journal_append``: the size of
+    the change, not of the configuration); one it does not know (first
+    round, after a failure) or that refuses the lines (it missed some,
+    or the lines it needs were compacted away) gets the whole files
+    (:func:`push_config`).  A candidate whose push failed is behind: its
+    catch-up asks its serial (``replica_state``) and sends the journal
+    lines since that serial, or the whole files.
+    """
 
     def __init__(self, cfg: ConfigWriter, rpc: RpcClient, master: str,
                  **kwargs: Any) -> None:
         super().__init__("config-replicator", cfg, rpc, master, **kwargs)
+        #: Candidate -> serial number of its copy, as last acknowledged
+        #: (only this thread uses it).
+        self._known: dict[str, int] = {}
 
     def on_write(self, _serial: int) -> None:
         """The ConfigWriter write hook."""
         self._kick()
 
     def _push(self, nodes: list[str]) -> dict[str, str]:
-        return push_config(self._rpc, nodes)
+        self._known = {n: s for n, s in self._known.items() if n in nodes}
+        by_serial: dict[int, list[str]] = {}
+        whole: list[str] = []
+        for node in nodes:
+            if node in self._known:
+                by_serial.setdefault(self._known[node], []).append(node)
+            else:
+                whole.append(node)
+        for serial, group in sorted(by_serial.items()):
+            lines = self._cfg.journal_since(serial)
+            if lines is None:
+                whole.extend(group)
+            elif lines:
+                whole.extend(self._append(group, lines))
+        return self._push_whole(whole) if whole else {}
+
+    def _append(self, nodes: list[str], lines: list[bytes]) -> list[str]:
+        """Send journal lines; the nodes that need the whole files (they
+        refused the lines or did not answer: a node that is down fails
+        the whole push too, and is then behind)."""
+        answers = self._rpc.call_config_journal_append(
+            nodes, [line.decode() for line in lines])
+        failed = []
+        for node, res in answers.items():
+            if res.fail_msg:
+                _LOG.info("Configuration journal not taken by %s (%s); "
+                          "sending the whole configuration", node,
+                          res.fail_msg)
+                self._known.pop(node, None)
+                failed.append(node)
+            else:
+                self._known[node] = int(res.payload)
+        return failed
+
+    def _push_whole(self, nodes: list[str]) -> dict[str, str]:
+        # The files pushed are at least this serial (read after it).
+        serial = self._cfg.get_serial_no()
+        failures = push_config(self._rpc, nodes)
+        for node in nodes:
+            if node in failures:
+                self._known.pop(node, None)
+            else:
+                self._known[node] = serial
+        return failures
 
     def _catch_up(self, node: str) -> str | None:
+        """Compare serials; a node behind gets the journal lines since
+        its serial (or the whole files when they are gone or refused)."""
+        self._known.pop(node, None)
         state, message = self._replica_state(node)
         if message is not None:
             return message
         ours = replica.config_serial(pathutils.get().cluster_conf_file)
         lag = replica.compare({replica.KEY_CONFIG_SERIAL: ours,
                                replica.KEY_QUEUE: {}}, state)
+        if lag.config_node is not None:
+            self._known[node] = lag.config_node
         if not lag.config_behind:
             return None
-        _LOG.info("config.data of %s is %d serial(s) behind; sending it",
-                  node, lag.config_behind)
-        return push_config(self._rpc, [node]).get(node)
+        _LOG.info("config of %s is %d serial(s) behind; sending what it "
+                  "lacks", node, lag.config_behind)
+        return self._push([node]).get(node)
 
 
 def push_config(rpc: RpcClient, nodes: list[str]) -> dict[str, str]:
-    """Upload this node's ``config.data`` (as it is on disk) to ``nodes``;
-    the failures, node -> message."""
+    """Upload this node's ``config.data`` and its journal (as they are on
+    disk) to ``nodes``, replacing theirs; the failures, node -> message.
+
+    The journal is read first: a compaction between the two reads then
+    gives a newer base with an older journal (its entries are in the
+    base), never an older base with a journal that does not follow it.
+    """
     if not nodes:
         return {}
     path = pathutils.Paths("").cluster_conf_file
+    journal_file = journal.journal_path(path)
+    entries = redist.read_local(journal_file)
     local = redist.read_local(path)
     if local is None:
         raise errors.ConfigurationError(
             f"Configuration file {path} vanished", errors.ErrorCode.ENVIRON)
-    return {node: str(res.fail_msg)
-            for node, res in rpc.call_upload_file(nodes, *local.args()).items()
-            if res.fail_msg}
+    if entries is None:  # none yet: the candidates' must go too
+        entries = dataclasses.replace(local, path=journal_file,
+                                      data=redist.encode_data(b""))
+    failed = {node: str(res.fail_msg)
+              for node, res in rpc.call_upload_file(nodes, *local.args()).items()
+              if res.fail_msg}
+    rest = [n for n in nodes if n not in failed]
+    if rest:
+        failed.update(
+            (node, str(res.fail_msg))
+            for node, res in rpc.call_upload_file(rest,
+                                                  *entries.args()).items()
+            if res.fail_msg)
+    return failed
 
 
 #: ``(written {name: content}, renames [(old, new)])`` of one batch, names

@@ -36,8 +36,10 @@ change.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,6 +50,9 @@ from ganeti.utils.text import nice_sort
 if TYPE_CHECKING:
     from ganeti.config import ConfigWriter
     from ganeti.rpc.client import RpcClient
+
+#: Seconds between two pushes of the pusher (see :class:`SsconfPusher`).
+PUSH_MIN_INTERVAL: Final = 1.0
 
 SS_CLUSTER_NAME: Final = "cluster_name"
 SS_CLUSTER_TAGS: Final = "cluster_tags"
@@ -111,8 +116,8 @@ def compute_values(cfg: ConfigWriter | objects.ConfigData) -> dict[str, str]:
     :class:`~ganeti.objects.ConfigData`.  Node lists are nice-sorted, so
     equal configurations give equal values (the pusher compares them).
     """
-    data: objects.ConfigData = (cfg.get_config_data()
-                                if hasattr(cfg, "get_config_data") else cfg)
+    data: objects.ConfigData = (cfg.snapshot() if hasattr(cfg, "snapshot")
+                                else cfg)
     cluster = data.cluster
     nodes = [data.nodes[name] for name in nice_sort(data.nodes)]
     return {
@@ -120,7 +125,9 @@ def compute_values(cfg: ConfigWriter | objects.ConfigData) -> dict[str, str]:
         SS_CLUSTER_TAGS: _lines(sorted(cluster.tags)),
         SS_FILE_STORAGE_DIR: cluster.file_storage_dir,
         SS_HYPERVISOR_LIST: _lines(cluster.enabled_hypervisors),
-        SS_INSTANCE_LIST: _lines(nice_sort(data.instances)),
+        SS_INSTANCE_LIST: _lines(cfg.instance_names()
+                                 if hasattr(cfg, "instance_names")
+                                 else nice_sort(data.instances)),
         SS_MAINTAIN_NODE_HEALTH: str(bool(cluster.maintain_node_health)),
         SS_MASTER_CANDIDATES: _lines(n.name for n in nodes
                                      if n.master_candidate),
@@ -320,19 +327,30 @@ class SsconfPusher:
     coalesce into one push) and sends them to every online node when they
     differ from the last values every node accepted.  A node that failed
     is retried with :data:`RETRY_BACKOFF` (and at the next change), or by
-    :meth:`push` (node add calls it
-    to write the new node's files before the node is used).
+    :meth:`push` (node add calls it to write the new node's files before
+    the node is used).
     :meth:`flush` waits until the pushes of the changes so far are done.
+
+    Pushes are at least ``min_interval`` seconds apart (changes meanwhile
+    fold into the next one): some values grow with the cluster (the
+    instance list is 250 KB at 10,000 instances) and go to every node, so
+    one push per change would make each change cost the size of the
+    cluster.  :meth:`flush` and :meth:`stop` cut the wait short.  The
+    retries of a failed node keep that limit too.
     """
 
     def __init__(self, cfg: ConfigWriter, push_fn: PushFn, *,
-                 retry_backoff: retry.Backoff = RETRY_BACKOFF) -> None:
+                 retry_backoff: retry.Backoff = RETRY_BACKOFF,
+                 min_interval: float = PUSH_MIN_INTERVAL) -> None:
         self._cfg = cfg
         self._push_fn = push_fn
         self._backoff = retry_backoff
+        self._min_interval = min_interval
         self._cond = threading.Condition()
         self._dirty = False
         self._busy = False
+        self._urgent = False
+        self._last_push = -math.inf
         self._stopped = False
         self._last: dict[str, str] | None = None
         self._retry_delay: float | None = None
@@ -363,6 +381,8 @@ class SsconfPusher:
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until no change is pending; False on timeout."""
         with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
             return self._cond.wait_for(
                 lambda: self._stopped or not (self._dirty or self._busy),
                 timeout)
@@ -382,10 +402,17 @@ class SsconfPusher:
                         lambda: self._dirty or self._stopped,
                         self._retry_delay):
                     self._dirty = True  # a node failed: push again
+                while not (self._stopped or self._urgent):
+                    left = self._last_push + self._min_interval \
+                        - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 if self._stopped:
                     return
-                self._dirty = False
+                self._dirty = self._urgent = False
                 self._busy = True
+                self._last_push = time.monotonic()
             try:
                 self._push_if_changed()
             except Exception:  # keep pushing later changes whatever happens

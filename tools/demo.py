@@ -126,7 +126,7 @@ def main() -> int:
         "0:mode=routed,ip=198.51.100.10", "-n", n1, "--no-name-check",
         "--no-ip-check", "web1.demo.example")
     run(cluster, "gnt-instance", "add", "-t", "diskless", "--no-nics",
-        "-o", "ganeti-demo-os", "-B", "memory=256", "-n", n2,
+        "-o", "ganeti-demo-os+minimal", "-B", "memory=256", "-n", n2,
         "--no-name-check", "--no-ip-check", "db1.demo.example")
     run(cluster, "gnt-instance", "list")
     run(cluster, "gnt-instance", "info", "web1.demo.example")
@@ -138,7 +138,7 @@ def main() -> int:
     run(cluster, "gnt-instance", "list", "-o",
         "name,pnode,status,oper_ram,disk_template")
     rc = run(cluster, "gnt-instance", "add", "-t", "diskless", "--net",
-             "0:mode=routed", "-o", "ganeti-demo-os", "-n", n1,
+             "0:mode=routed", "-o", "ganeti-demo-os+minimal", "-n", n1,
              "--no-name-check", "--no-ip-check", "bad.demo.example",
              check=False)
     print(f"(a routed NIC without an IP is refused: exit code {rc})")

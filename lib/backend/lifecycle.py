@@ -23,6 +23,7 @@ from ganeti.bootstrap import (
     deactivate_master_ip,
     remove_cluster_files,
 )
+from ganeti.config import journal
 from ganeti.utils import io
 
 #: Delay between answering ``node_leave_cluster`` and stopping: lets the
@@ -49,7 +50,7 @@ def ensure_confd() -> None:
     try:
         # Bound to this node's primary IP, from the configuration itself
         # (the ssconf files may arrive later).
-        doc = serializer.loads(io.read_bytes(pathutils.get().cluster_conf_file))
+        doc = journal.read_document(pathutils.get().cluster_conf_file)
         ip = doc["nodes"][pathutils.hostname()]["primary_ip"]
         daemonutil.start(constants.CONFD, ["-b", str(ip)])
     except (KeyError, TypeError):
@@ -149,6 +150,21 @@ def master_info() -> list[str]:
             store.get_master_ip(), store.get_master_netdev()]
 
 
+#: This node's copy of the configuration, as journal lines keep it.
+_REPLICA = journal.Replica()
+
+
+@handler("config_journal_append")
+def config_journal_append(lines: list[str]) -> int:
+    path = pathutils.get().cluster_conf_file
+    if not os.path.exists(path):
+        raise errors.ConfigurationError(
+            f"No configuration at {path} to append to: it needs the whole"
+            " configuration", errors.ErrorCode.STATE)
+    return _REPLICA.append(path, [line.encode() for line in lines],
+                           journal.JOURNAL_MODE)
+
+
 @handler("config_fetch")
 def config_fetch(known_serial: int) -> list[object]:
     """This node's configuration serial (-1 without one), with the file
@@ -156,12 +172,12 @@ def config_fetch(known_serial: int) -> list[object]:
     path = pathutils.get().cluster_conf_file
     if not os.path.exists(path):
         return [-1, None]
-    raw = io.read_bytes(path)
     try:
-        doc = serializer.loads(raw)
+        doc = journal.read_document(path)
         serial = int(doc["serial_no"])
     except (errors.ProtocolError, KeyError, TypeError, ValueError):
         raise errors.ConfigurationError(
             f"Cluster configuration {path} is corrupt") from None
-    return [serial, redist.encode_data(raw) if serial > known_serial
-            else None]
+    # The complete document: the base with the journal applied.
+    return [serial, redist.encode_data(serializer.dumps(doc))
+            if serial > known_serial else None]

@@ -7,7 +7,6 @@ See gnt-cluster(8) (``doc/man/gnt-cluster.rst``) and
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, Final
 
 from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils, uidpool
@@ -17,14 +16,6 @@ EC = errors.ErrorCode
 
 def _feedback(message: str) -> None:
     cli.to_stdout(message)
-
-
-def _confirm(question: str) -> bool:
-    """Ask on a terminal; without one the answer is no."""
-    if not sys.stdin.isatty():
-        return False
-    cli.to_stdout(f"{question}\ny/[n]? ")
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _merge_ident(values: list[tuple[str, dict[str, Any]]] | None,
@@ -57,6 +48,7 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
         hvparams=_merge_ident(opts.hvparams, "-H"),
         beparams=opts.beparams or {},
         nicparams=opts.nicparams or {},
+        ndparams=opts.ndparams or {},
         diskparams=_merge_ident(opts.diskparams, "-D"),
         file_storage_dir=(opts.file_storage_dir
                           or pathutils.CONFIGURED_FILE_STORAGE_DIR),
@@ -99,7 +91,7 @@ def rename_cluster(opts: argparse.Namespace, args: list[str]) -> int:
         question = (f"Rename the cluster to '{new_name}'? When the new name "
                     "resolves to another address, the master IP moves and "
                     "connections to the old one are cut. Continue?")
-        if not _confirm(question):
+        if not cli.confirm(question):
             cli.to_stderr("Not renaming the cluster (confirm with -f)")
             return errors.EXIT_CONFIRMATION
     cli.submit_opcode(opcodes.OpClusterRename(name=new_name), opts=opts)
@@ -108,7 +100,7 @@ def rename_cluster(opts: argparse.Namespace, args: list[str]) -> int:
 
 def master_failover(opts: argparse.Namespace, args: list[str]) -> int:
     """Make this node (a master candidate) the master."""
-    if opts.no_voting and not opts.yes_do_it and not _confirm(
+    if opts.no_voting and not opts.yes_do_it and not cli.confirm(
             "Failing over without voting ignores what the other master "
             "candidates believe: if this node's configuration is outdated, "
             "the cluster ends up inconsistent. Continue?"):
@@ -167,6 +159,7 @@ INIT_OPTS: Final = (
     cli.cli_option("-B", "--backend-parameters", dest="beparams",
                    type=cli.keyval("-B"), default=None,
                    metavar="key=val,...", help="Backend parameters"),
+    cli.NODE_PARAMS_OPT,
     cli.cli_option("-N", "--nic-parameters", dest="nicparams",
                    type=cli.keyval("-N"), default=None,
                    metavar="key=val,...", help="NIC parameters"),

@@ -89,6 +89,7 @@ def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:
         "hvparams": _grouped("-H", opts.hvparams),
         "beparams": _defaults(opts.beparams) if opts.beparams else None,
         "nicparams": _defaults(opts.nicparams) if opts.nicparams else None,
+        "ndparams": opts.ndparams or None,
         "diskparams": _grouped("-D", opts.diskparams),
         "candidate_pool_size": opts.candidate_pool_size,
         "uid_pool": _uid_option(opts.uid_pool, "--uid-pool"),
@@ -157,6 +158,7 @@ _MODIFY_OPTS: Final = (
     cli.cli_option("-B", "--backend-parameters", dest="beparams",
                    type=cli.keyval("-B"), default=None,
                    metavar="key=val,...", help="Backend parameter defaults"),
+    cli.NODE_PARAMS_OPT,
     cli.cli_option("-N", "--nic-parameters", dest="nicparams",
                    type=cli.keyval("-N"), default=None,
                    metavar="key=val,...", help="NIC parameter defaults"),
@@ -194,16 +196,16 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         modify_cluster, cli.ARGS_NONE, _MODIFY_OPTS,
         "[options...]", "Alters the parameters of the cluster"),
     "list-tags": cli.Command(
-        cluster_list_tags, cli.ARGS_NONE, (), "",
+        cluster_list_tags, cli.ARGS_NONE, (cli.PRIORITY_OPT,), "",
         "List the tags of the cluster"),
     "add-tags": cli.Command(
-        cluster_add_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT,),
+        cluster_add_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] tag...", "Add tags to the cluster"),
     "remove-tags": cli.Command(
-        cluster_remove_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT,),
+        cluster_remove_tags, cli.ARGS_ANY, (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] tag...", "Remove tags from the cluster"),
     "search-tags": cli.Command(
-        search_tags, cli.args_fixed(1, "pattern"), (), "pattern",
+        search_tags, cli.args_fixed(1, "pattern"), (cli.PRIORITY_OPT,), "pattern",
         "Searches the tags on all objects in the cluster for a given"
         " pattern (regular expression)"),
 }

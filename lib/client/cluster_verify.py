@@ -199,7 +199,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "verify": cli.Command(
         verify, cli.ARGS_NONE,
         [cli.VERBOSE_OPT, ERROR_CODES_OPT, IGNORE_ERRORS_OPT, SKIP_CHECK_OPT,
-         NO_NPLUS1_OPT, SIMULATE_OPT],
+         NO_NPLUS1_OPT, SIMULATE_OPT, cli.PRIORITY_OPT],
         "[--error-codes] [--ignore-errors ECODE] [-v] [-I CHECK]"
         " [--no-nplus1-mem]",
         "Does a check on the cluster configuration"),

@@ -106,7 +106,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " --src-node NODE --src-dir DIR [-o OS] [--submit] instance",
         "Imports an instance from an exported image"),
     "list": cli.Command(
-        list_exports, cli.ARGS_NONE, (cli.NODE_LIST_OPT,),
+        list_exports, cli.ARGS_NONE, (cli.NODE_LIST_OPT, cli.PRIORITY_OPT),
         "[--node NODE...]", "Lists instance exports available in the"
         " ganeti cluster"),
     "remove": cli.Command(

@@ -127,6 +127,9 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         *_dict_lines(info.get("beparams") or {}, "  "),
         "Default nic parameters:",
         *_dict_lines(info.get("nicparams") or {}, "  "),
+        "Default node parameters:",
+        *(f"  {key}: {_value(value)}"
+          for key, value in sorted((info.get("ndparams") or {}).items())),
     ]
     return lines
 

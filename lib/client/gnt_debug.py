@@ -103,7 +103,7 @@ def submit_job(opts: argparse.Namespace, args: list[str]) -> int:
     except OpFileError as err:
         cli.to_stderr(f"Error: {err}")
         return errors.EXIT_FAILURE
-    jobs = job_ops * opts.rep_job
+    jobs = [cli.job_opcodes(ops, opts) for ops in job_ops * opts.rep_job]
     cl = cli.get_client()
     t_start = time.monotonic()
     results = cl.submit_many_jobs(jobs)
@@ -120,6 +120,9 @@ def submit_job(opts: argparse.Namespace, args: list[str]) -> int:
         for job_id in job_ids:
             cli.to_stdout(f"JobID: {job_id}")
         return code
+    if opts.print_jobid:
+        for job_id in job_ids:
+            cli.to_stdout(str(job_id))
     if opts.verbose:
         cli.to_stdout("Submitted jobs " + ", ".join(str(j) for j in job_ids))
     quiet = None if opts.verbose else (lambda _entry: None)

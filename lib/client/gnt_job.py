@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ganeti import cli, errors, luxi
+from ganeti import cli, constants, errors, luxi, qlang
 
 if TYPE_CHECKING:
     from ganeti import query
@@ -55,17 +55,69 @@ def _job_fields() -> query.FieldTable:
     return query.JOB_FIELDS
 
 
+FILTER_OPT: Final = cli.cli_option(
+    "-F", "--filter", dest="force_filter", action="store_true", default=False,
+    help="The arguments are a query filter, not job IDs (see 'Query "
+         "filters' in gnt-job(8))")
+#: Status selection options of ``gnt-job list``: dest -> statuses.
+_STATUS_SELECTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "sel_running": (constants.JOB_STATUS_RUNNING,),
+    "sel_pending": (constants.JOB_STATUS_QUEUED, constants.JOB_STATUS_WAITING),
+    "sel_waiting": (constants.JOB_STATUS_WAITING,),
+    "sel_error": (constants.JOB_STATUS_ERROR,),
+    "sel_finished": (constants.JOB_STATUS_SUCCESS, constants.JOB_STATUS_ERROR,
+                     constants.JOB_STATUS_CANCELED),
+}
+_STATUS_OPTS: Final = tuple(
+    cli.cli_option(f"--{dest[4:]}", dest=dest, action="store_true",
+                   default=False, help=f"Show only jobs that are "
+                   f"{' or '.join(statuses)}")
+    for dest, statuses in _STATUS_SELECTIONS.items())
+
+
+def job_filter(opts: argparse.Namespace,
+               args: list[str]) -> tuple[list[int] | None, Any]:
+    """The job ids and the qlang filter that ``list``'s arguments and
+    status options select (a filter is None when everything matches)."""
+    statuses = [s for dest, sel in _STATUS_SELECTIONS.items()
+                if getattr(opts, dest, False) for s in sel]
+    by_status = None if not statuses else [
+        qlang.OP_OR, *([qlang.OP_EQUAL, "status", s]
+                       for s in dict.fromkeys(statuses))]
+    ids: list[int] | None = None
+    filt = None
+    if opts.force_filter or (len(args) == 1 and
+                             qlang.FILTER_DETECTION_CHARS.intersection(args[0])):
+        filt = qlang.make_filter(args, True, namefield="id")
+    else:
+        ids = parse_job_ids(args) or None
+    parts = [f for f in (filt, by_status) if f is not None]
+    if len(parts) > 1:
+        return ids, [qlang.OP_AND, *parts]
+    return ids, parts[0] if parts else None
+
+
 def list_jobs(opts: argparse.Namespace, args: list[str]) -> int:
-    """Print one line per job (all jobs, or the ids given)."""
+    """Print one line per job (all jobs, or the ids given, or those a
+    filter selects)."""
+    from ganeti import query
+
     table = _job_fields()
     if opts.output == cli.FIELDS_HELP:
         return cli.print_field_help(table.help_rows(), opts)
     fields = cli.parse_fields(opts.output, table.default)
     table.resolve(fields)
-    ids = parse_job_ids(args) or None
-    rows = cli.get_client().query_jobs(ids, fields)
-    cells = [[_format_value(f, v) for f, v in zip(fields, row, strict=True)]
-             for row in rows if row is not None]
+    ids, filt = job_filter(opts, args)
+    predicate = query.compile_filter_for(table, filt)
+    wanted = fields + [f for f in (qlang.referenced_fields(filt)
+                                   if filt is not None else [])
+                       if f not in fields]
+    rows = [row for row in cli.get_client().query_jobs(ids, wanted)
+            if row is not None
+            and predicate(dict(zip(wanted, row, strict=True)).get)]
+    cells = [[_format_value(f, v) for f, v in
+              zip(fields, row[:len(fields)], strict=True)]
+             for row in rows]
     headers = None if opts.no_headers else {
         name: fdef.title for name, fdef in table.fields.items()}
     for line in cli.generate_table(headers, fields, cells,
@@ -150,18 +202,52 @@ def show_jobs(opts: argparse.Namespace, args: list[str]) -> int:
     return errors.EXIT_SUCCESS
 
 
-def cancel_jobs(opts: argparse.Namespace, args: list[str]) -> int:
-    """Cancel jobs that have not started running; 1 if any could not be."""
+def _each_job(args: list[str],
+              action: Callable[[luxi.Client, int], Sequence[Any]]) -> int:
+    """Run a ``(success, message)`` request per job id; the message goes
+    to stdout or stderr; 1 if any request failed."""
     cl = cli.get_client()
     code = errors.EXIT_SUCCESS
     for job_id in parse_job_ids(args):
-        success, message = cl.cancel_job(job_id)
+        success, message = action(cl, job_id)
         if success:
             cli.to_stdout(message)
         else:
             cli.to_stderr(message)
             code = errors.EXIT_FAILURE
     return code
+
+
+def cancel_jobs(opts: argparse.Namespace, args: list[str]) -> int:
+    """Cancel jobs that have not started running; 1 if any could not be."""
+    return _each_job(args, lambda cl, job_id: cl.cancel_job(job_id))
+
+
+def change_priority(opts: argparse.Namespace, args: list[str]) -> int:
+    """Change the priority of jobs that have not finished; their running
+    opcodes keep theirs.  1 if any job could not be changed."""
+    if opts.priority is None:
+        raise errors.UsageError("--priority option must be given")
+    value = cli.priority_value(opts.priority)
+    return _each_job(
+        args, lambda cl, job_id: cl.change_job_priority(job_id, value))
+
+
+def wait_job(opts: argparse.Namespace, args: list[str]) -> int:
+    """Wait for a job to finish, silently; the exit code is its outcome
+    (0 on success, the job's error's code otherwise)."""
+    (job_id,) = parse_job_ids(args)
+    try:
+        cli.poll_job(job_id, cli.get_client(), feedback_fn=lambda _: None,
+                     notice_fn=lambda _: None)
+    except errors.JobLost:
+        raise errors.OpPrereqError(f"Job {job_id} not found",
+                                   errors.ErrorCode.NOENT) from None
+    except errors.GenericError as err:
+        code, text = cli.format_error(err)
+        cli.to_stderr(f"Job {job_id} failed: {text}")
+        return code
+    return errors.EXIT_SUCCESS
 
 
 def archive_jobs(opts: argparse.Namespace, args: list[str]) -> int:
@@ -202,8 +288,11 @@ def watch_job(opts: argparse.Namespace, args: list[str]) -> int:
 COMMANDS: Final[dict[str, cli.Command]] = {
     "list": cli.Command(
         list_jobs, cli.ArgSpec(0, None, "job-id", cli.ARG_JOB),
-        (cli.NOHDR_OPT, cli.SEP_OPT, cli.FIELDS_OPT),
-        "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...] [job-id...]",
+        (cli.NOHDR_OPT, cli.SEP_OPT, cli.FIELDS_OPT, FILTER_OPT,
+         *_STATUS_OPTS),
+        "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...]"
+        " [--running] [--pending] [--waiting] [--error] [--finished]"
+        " {[job-id...] | -F filter}",
         "Lists the jobs and their status (the fields: list-fields or"
         " -o help)"),
     "list-fields": cli.list_fields_command(_job_fields, "jobs"),
@@ -217,6 +306,14 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "cancel": cli.Command(
         cancel_jobs, cli.args_atleast(1, "job-id", cli.ARG_JOB), (), "<job-id>...",
         "Cancel jobs that have not started running yet"),
+    "change-priority": cli.Command(
+        change_priority, cli.args_atleast(1, "job-id", cli.ARG_JOB),
+        (cli.PRIORITY_OPT,), "--priority <low|normal|high> <job-id>...",
+        "Change the priority of jobs that have not finished yet (running"
+        " opcodes keep theirs)"),
+    "wait": cli.Command(
+        wait_job, cli.args_fixed(1, "job-id", cli.ARG_JOB), (), "<job-id>",
+        "Wait for a job to finish; the exit code says how it ended"),
     "archive": cli.Command(
         archive_jobs, cli.args_atleast(1, "job-id", cli.ARG_JOB), (), "<job-id>...",
         "Archive finished jobs"),

@@ -29,8 +29,8 @@ from ganeti.utils import text as textutils
 
 EC = errors.ErrorCode
 
-NIC_KEYS: Final = ("mac", "ip", "mode", "link", "bridge")
-DISK_KEYS: Final = ("size", "mode", "adopt")
+NIC_KEYS: Final = ("mac", "ip", "mode", "link", "bridge", "name")
+DISK_KEYS: Final = ("size", "mode", "adopt", "name", "spindles")
 
 
 def _opt(*flags: str, **kwargs: Any) -> cli.CliOption:
@@ -42,7 +42,8 @@ DISK_TEMPLATE_OPT: Final = _opt(
     metavar="TEMPL", help="Custom disk setup (diskless, file, plain or drbd)")
 DISK_OPT: Final = _opt(
     "--disk", dest="disks", action="append", default=[],
-    type=cli.ident_keyval("--disk"), metavar="N:size=VAL[,mode=ro|rw]",
+    type=cli.ident_keyval("--disk"),
+    metavar="N:size=VAL[,mode=ro|rw][,name=NAME][,spindles=N]",
     help="Disk parameters; N:adopt=LV (-t plain) adopts an existing"
          " logical volume instead")
 OS_SIZE_OPT: Final = _opt(
@@ -50,7 +51,7 @@ OS_SIZE_OPT: Final = _opt(
     help="Disk size for a single-disk instance (units m, g, t)")
 NET_OPT: Final = _opt(
     "--net", dest="nics", action="append", default=[],
-    type=cli.ident_keyval("--net"), metavar="N:mac=,ip=,mode=,link=",
+    type=cli.ident_keyval("--net"), metavar="N:mac=,ip=,mode=,link=,name=",
     help="NIC parameters")
 NONICS_OPT: Final = _opt(
     "--no-nics", dest="no_nics", action="store_true", default=False,
@@ -193,8 +194,10 @@ def parse_disks(template: str, disks: Sequence[tuple[str, dict[str, Any]]],
         for key, value in values.items():
             if key == "size":
                 spec["size"] = _size(f"--disk {index}", value)
-            elif key in ("mode", "adopt"):
+            elif key in ("mode", "adopt", "name"):
                 spec[key] = value
+            elif key == "spindles":
+                spec[key] = _spindles(index, value)
             else:
                 extra[key] = value
         if "size" not in spec and "adopt" not in spec:
@@ -209,6 +212,17 @@ def parse_disks(template: str, disks: Sequence[tuple[str, dict[str, Any]]],
     if sorted(by_index) != list(range(len(by_index))):
         raise _bad("Disk indices must be 0, 1, ... without gaps")
     return [by_index[i] for i in range(len(by_index))]
+
+
+def _spindles(index: int, value: Any) -> int:
+    try:
+        spindles = int(value)
+    except (TypeError, ValueError):
+        spindles = 0
+    if spindles < 1:
+        raise _bad(f"Disk {index}: spindles must be a positive integer,"
+                   f" got '{value}'")
+    return spindles
 
 
 def parse_nics(nics: Sequence[tuple[str, dict[str, Any]]],
@@ -391,7 +405,7 @@ def batch_create(opts: argparse.Namespace, args: list[str]) -> int:
     ops = [(name, batch_opcode(name, spec, opts.debug))
            for name, spec in data.items()]
     client = cli.get_client()
-    jobs = [(name, client.submit_job([op.to_dict()])) for name, op in ops]
+    jobs = [(name, cli.send_job(op, client)) for name, op in ops]
     failed = 0
     for name, job_id in jobs:
         cli.to_stdout(f"Submitted job {job_id} for instance {name}")
@@ -492,8 +506,7 @@ def reinstall_instance(opts: argparse.Namespace, args: list[str]) -> int:
         cli.submit_opcode(ops[0], opts=opts)
         return errors.EXIT_SUCCESS
     client = cli.get_client()
-    jobs = [(op.instance_name, client.submit_job([op.to_dict()]))
-            for op in ops]
+    jobs = [(op.instance_name, cli.send_job(op, client)) for op in ops]
     if opts.submit_only:
         for name, job_id in jobs:
             cli.to_stdout(f"JobID: {job_id} ({name})")
@@ -526,7 +539,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " -n NODE -o OS[+VARIANT] [--submit] instance",
         "Creates and adds a new instance to the cluster"),
     "batch-create": cli.Command(
-        batch_create, cli.args_fixed(1, "file", cli.ARG_FILE), (),
+        batch_create, cli.args_fixed(1, "file", cli.ARG_FILE), (cli.PRIORITY_OPT,),
         "instances_file.json",
         "Create a bunch of instances based on specs in the file"),
     "remove": cli.Command(

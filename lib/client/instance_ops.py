@@ -135,7 +135,7 @@ def _many(opts: argparse.Namespace, args: list[str], verb: str,
         return errors.EXIT_FAILURE
     if opts.submit_only:
         for name in names:
-            cli.to_stdout(f"JobID: {cl.submit_job([make_op(name).to_dict()])}")
+            cli.to_stdout(f"JobID: {cli.send_job(make_op(name), cl)}")
         return errors.EXIT_SUCCESS
     failed = 0
     for name in names:
@@ -273,12 +273,7 @@ def grow_disk(opts: argparse.Namespace, args: list[str]) -> int:
 # --- placement -----------------------------------------------------------------------
 
 def _ask(question: str, opts: argparse.Namespace) -> bool:
-    if opts.force:
-        return True
-    if not sys.stdin.isatty():
-        cli.to_stderr("Not confirmed (no terminal); use -f")
-        return False
-    return input(f"{question} y/[n]: ").strip() == "y"
+    return cli.confirm(question, opts)
 
 
 def move(opts: argparse.Namespace, args: list[str]) -> int:
@@ -367,15 +362,24 @@ def modify(opts: argparse.Namespace, args: list[str]) -> int:
     nics = _device_mods("--net", opts.nics)
     disks = _device_mods("--disk", opts.disks)
     _sizes(disks)
+    if opts.disk_template == constants.DT_DRBD8 and not opts.node:
+        raise errors.OpPrereqError(
+            "Changing the disk template to a mirrored one requires"
+            " specifying a secondary node (-n)", errors.ErrorCode.INVAL)
+    if opts.node and opts.disk_template != constants.DT_DRBD8:
+        raise errors.OpPrereqError(
+            "-n (the secondary node) goes with -t drbd only",
+            errors.ErrorCode.INVAL)
     if not (nics or disks or opts.hvparams or opts.beparams or opts.os
-            or opts.osparams):
+            or opts.osparams or opts.disk_template):
         cli.to_stderr("Please give at least one of the parameters.")
         return errors.EXIT_FAILURE
     op = opcodes.OpInstanceSetParams(
         instance_name=args[0], nics=nics, disks=disks,
         hvparams=opts.hvparams or {}, beparams=opts.beparams or {},
         osparams=opts.osparams or {}, os_name=opts.os,
-        force_variant=opts.force_variant, force=opts.force)
+        force_variant=opts.force_variant, force=opts.force,
+        disk_template=opts.disk_template, remote_node=opts.node)
     result = cli.submit_opcode(op, opts=opts)
     if result:
         cli.to_stdout(f"Modified instance {args[0]}")
@@ -434,6 +438,13 @@ MODIFY_OPTS: Final = (
     cli.cli_option("--force-variant", dest="force_variant",
                    action="store_true", default=False,
                    help="Force an unknown variant"),
+    cli.cli_option("-t", "--disk-template", dest="disk_template",
+                   default=None,
+                   choices=(constants.DT_PLAIN, constants.DT_DRBD8),
+                   help="Convert the disks of a stopped instance (plain or"
+                   " drbd)"),
+    cli.cli_option("-n", "--node", dest="node", default=None, metavar="NODE",
+                   help="The secondary node of a conversion to drbd"),
     cli.FORCE_OPT, cli.SUBMIT_OPT)
 
 COMMANDS: Final[dict[str, cli.Command]] = {
@@ -448,7 +459,8 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--type soft|hard|full] [selection flags] <name>...",
         "Reboot running instances"),
     "console": cli.Command(
-        console, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), (SHOWCMD_OPT,),
+        console, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
+        (SHOWCMD_OPT, cli.PRIORITY_OPT),
         "[--show-cmd] <instance>", "Connect to the instance's console"),
     "activate-disks": cli.Command(
         activate_disks, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),

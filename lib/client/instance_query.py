@@ -112,15 +112,16 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
     lines += [f"    - {key}: {format_param(hv_own, hv_actual, key)}"
               for key in sorted(hv_actual)]
     be_own, be_actual = data["be_instance"], data["be_actual"]
+    # Every backend parameter, sorted (Ganeti 2.6+: maxmem, minmem, ...).
     lines += ["  Hardware:",
-              f"    - VCPUs: {format_param(be_own, be_actual, 'vcpus')}",
-              f"    - memory: {format_param(be_own, be_actual, 'memory')}",
-              f"    - auto_balance:"
-              f" {format_param(be_own, be_actual, 'auto_balance')}",
+              *(f"    - {key}: {format_param(be_own, be_actual, key)}"
+                for key in sorted(be_actual)),
               "    - NICs:"]
-    for idx, (ip, mac, mode, link) in enumerate(data["nics"]):
+    for idx, nic in enumerate(data["nics"]):
+        ip, mac, mode, link = nic[:4]
+        name = f", name: {nic[4]}" if len(nic) > 4 and nic[4] else ""
         lines.append(f"      - nic/{idx}: MAC: {mac}, IP: {ip}, mode: {mode},"
-                     f" link: {link}")
+                     f" link: {link}{name}")
     os_own, os_actual = data["os_instance"], data["os_actual"]
     lines.append("  OS parameters:")
     lines += [f"    - {key}: {format_param(os_own, os_actual, key)}"
@@ -131,6 +132,10 @@ def format_instance(data: Mapping[str, Any], static: bool) -> list[str]:
         lines.append(f"    - {disk['iv_name']}: {disk['dev_type']}, size"
                      f" {_size(disk['size'])}")
         lines.append(f"      access mode: {disk['mode']}")
+        if disk.get("name"):
+            lines.append(f"      name: {disk['name']}")
+        if disk.get("spindles") is not None:
+            lines.append(f"      spindles: {disk['spindles']}")
         lid = disk["logical_id"]
         if disk["dev_type"] == constants.LD_DRBD8 and len(lid) == 6:
             # nodes with their minors and the port; never the secret
@@ -202,19 +207,20 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "list-fields": cli.list_fields_command(lambda: query.INSTANCE_FIELDS,
                                            "instances"),
     "info": cli.Command(
-        show_instance_info, cli.ARGS_MANY_INSTANCES, (STATIC_OPT, ALL_OPT),
+        show_instance_info, cli.ARGS_MANY_INSTANCES,
+        (STATIC_OPT, ALL_OPT, cli.PRIORITY_OPT),
         "[-s] {--all | instance...}",
         "Show information on the specified instance(s)"),
     "list-tags": cli.Command(
         instance_list_tags, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
-        (), "instance",
+        (cli.PRIORITY_OPT,), "instance",
         "List the tags of the given instance"),
     "add-tags": cli.Command(
         instance_add_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
-        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT), "[--from FILE] instance tag...",
         "Add tags to the given instance"),
     "remove-tags": cli.Command(
         instance_remove_tags, cli.args_atleast(1, "instance", cli.ARG_INSTANCE),
-        (cli.TAG_SRC_OPT,), "[--from FILE] instance tag...",
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT), "[--from FILE] instance tag...",
         "Remove tags from the given instance"),
 }

@@ -116,7 +116,8 @@ def add_node(opts: argparse.Namespace, args: list[str]) -> int:
     if opts.readd:
         cli.to_stdout(f"Re-adding node {name}")
     op = opcodes.OpNodeAdd(node_name=name, primary_ip=ip,
-                           secondary_ip=opts.secondary_ip, readd=opts.readd)
+                           secondary_ip=opts.secondary_ip, readd=opts.readd,
+                           ndparams=opts.ndparams)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -153,13 +154,15 @@ ADD_OPTS: Final = (
                    metavar="PORT", help="SSH port of the node"),
     cli.cli_option("--ssh-identity", dest="ssh_identity", default=None,
                    metavar="FILE", help="SSH private key to log in with"),
+    cli.NODE_PARAMS_OPT,
     cli.SUBMIT_OPT,
 )
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
         add_node, cli.args_fixed(1, "node name", cli.ARG_NODE), ADD_OPTS,
-        "[-s <secondary_ip>] [--readd] [--primary-ip <ip>] "
+        "[-s <secondary_ip>] [--readd] [--primary-ip <ip>]"
+        " [--node-parameters key=val,...] "
         "[--root-dir <dir> | ssh options] <node_name>",
         "Add a node to the cluster"),
     "remove": cli.Command(

@@ -88,14 +88,15 @@ SECONDARY_IP_OPT: Final = cli.cli_option(
 def modify_node(opts: argparse.Namespace, args: list[str]) -> int:
     """``gnt-node modify -C|-D|-O yes|no [-s IP] [--auto-promote] node``."""
     if opts.master_candidate is None and opts.drained is None and \
-            opts.offline is None and opts.secondary_ip is None:
+            opts.offline is None and opts.secondary_ip is None \
+                and not opts.ndparams:
         cli.to_stderr("Please give at least one of the parameters.")
         return errors.EXIT_FAILURE
     op = opcodes.OpNodeSetParams(
         node_name=args[0], master_candidate=_flag(opts.master_candidate),
         offline=_flag(opts.offline), drained=_flag(opts.drained),
         secondary_ip=opts.secondary_ip, force=opts.force,
-        auto_promote=opts.auto_promote)
+        auto_promote=opts.auto_promote, ndparams=opts.ndparams or None)
     result = cli.submit_opcode(op, opts=opts)
     if result:
         cli.to_stdout(f"Modified node {args[0]}")
@@ -133,22 +134,26 @@ COMMANDS: Final[dict[str, cli.Command]] = {
     "list-fields": cli.list_fields_command(lambda: query.NODE_FIELDS,
                                            "nodes"),
     "info": cli.Command(
-        show_node_info, cli.ARGS_MANY_NODES, (), "[node...]",
+        show_node_info, cli.ARGS_MANY_NODES, (cli.PRIORITY_OPT,), "[node...]",
         "Show information about the node(s)"),
     "modify": cli.Command(
         modify_node, cli.args_fixed(1, "node", cli.ARG_NODE),
         (cli.FORCE_OPT, cli.SUBMIT_OPT, MC_OPT, DRAINED_OPT, OFFLINE_OPT,
-         AUTO_PROMOTE_OPT, SECONDARY_IP_OPT),
+         AUTO_PROMOTE_OPT, SECONDARY_IP_OPT, cli.NODE_PARAMS_OPT),
         "[-f] [--submit] [-C yes|no] [-D yes|no] [-O yes|no]"
-        " [-s secondary_ip] [--auto-promote] node",
+        " [-s secondary_ip] [--auto-promote] [--node-parameters key=val,...]"
+        " node",
         "Alters the parameters of a node"),
     "list-tags": cli.Command(
-        node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (), "node",
+        node_list_tags, cli.args_fixed(1, "node", cli.ARG_NODE), (cli.PRIORITY_OPT,),
+        "node",
         "List the tags of the given node"),
     "add-tags": cli.Command(
-        node_add_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
+        node_add_tags, cli.args_atleast(1, "node", cli.ARG_NODE),
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] node tag...", "Add tags to the given node"),
     "remove-tags": cli.Command(
-        node_remove_tags, cli.args_atleast(1, "node", cli.ARG_NODE), (cli.TAG_SRC_OPT,),
+        node_remove_tags, cli.args_atleast(1, "node", cli.ARG_NODE),
+        (cli.TAG_SRC_OPT, cli.SUBMIT_OPT),
         "[--from FILE] node tag...", "Remove tags from the given node"),
 }

@@ -89,13 +89,14 @@ _LIST_OPTS: Final = (cli.NOHDR_OPT, cli.SEP_OPT, cli.USEUNITS_OPT,
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "volumes": cli.Command(
-        list_volumes, cli.ARGS_MANY_NODES, _LIST_OPTS,
+        list_volumes, cli.ARGS_MANY_NODES, (*_LIST_OPTS, cli.PRIORITY_OPT),
         "[--no-headers] [--separator=SEP] [--units=UNITS] [-o FIELD,...]"
         " [node...]",
         "List the logical volumes on the node(s) (fields: "
         + ", ".join(VOLUMES_DEFAULT) + ")"),
     "list-storage": cli.Command(
-        list_storage, cli.ARGS_MANY_NODES, (*_LIST_OPTS, STORAGE_TYPE_OPT),
+        list_storage, cli.ARGS_MANY_NODES, (*_LIST_OPTS, STORAGE_TYPE_OPT,
+                                               cli.PRIORITY_OPT),
         "[--no-headers] [--separator=SEP] [--units=UNITS] [-o FIELD,...]"
         " [-t lvm-pv|lvm-vg|file] [node...]",
         "List the storage units of the node(s) (fields: "

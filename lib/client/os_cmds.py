@@ -168,12 +168,13 @@ BLACKLISTED_OPT: Final = cli.cli_option(
     metavar="yes|no", help="Refuse new installations of the OS")
 
 COMMANDS: Final[dict[str, cli.Command]] = {
-    "list": cli.Command(list_os, cli.ARGS_NONE, (cli.NOHDR_OPT,),
+    "list": cli.Command(list_os, cli.ARGS_NONE, (cli.NOHDR_OPT, cli.PRIORITY_OPT),
                         "[--no-headers]",
                         "Lists all valid operating systems on the cluster"),
-    "diagnose": cli.Command(diagnose_os, cli.ARGS_NONE, (), "",
+    "diagnose": cli.Command(diagnose_os, cli.ARGS_NONE, (cli.PRIORITY_OPT,), "",
                             "Diagnose all operating systems"),
-    "info": cli.Command(show_os_info, cli.ARGS_MANY_OS, (), "[os...]",
+    "info": cli.Command(show_os_info, cli.ARGS_MANY_OS, (cli.PRIORITY_OPT,),
+                        "[os...]",
                         "Show detailed information about operating"
                         " systems"),
     "modify": cli.Command(

@@ -54,7 +54,8 @@ def dump_name(index: int) -> str:
 def build_export_config(inst: Any, filled: common.FilledParams, source: str,
                         dumps: dict[int, str], when: float) -> str:
     """``config.ini`` in Ganeti's layout: ``[export]`` (version,
-    timestamp, source, os, compression), ``[instance]`` (name, memory,
+    timestamp, source, os, compression), ``[instance]`` (name, memory
+    (the maxmem, for readers of 2.1 exports), maxmem, minmem,
     vcpus, disk_template, hypervisor, tags, nicN_*, diskN_*), then the
     instance's own ``[hypervisor]``, ``[backend]`` and ``[os]`` values."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -62,7 +63,9 @@ def build_export_config(inst: Any, filled: common.FilledParams, source: str,
                         "timestamp": str(int(when)), "source": source,
                         "os": inst.os, "compression": "none"}
     section: dict[str, str] = {
-        "name": inst.name, "memory": str(filled.be.get("memory", "")),
+        "name": inst.name, "memory": str(filled.be.get("maxmem", "")),
+        "maxmem": str(filled.be.get("maxmem", "")),
+        "minmem": str(filled.be.get("minmem", "")),
         "vcpus": str(filled.be.get("vcpus", "")),
         "disk_template": inst.disk_template, "hypervisor": inst.hypervisor,
         "tags": " ".join(sorted(getattr(inst, "tags", []) or [])),

@@ -42,6 +42,7 @@ class LUClusterQuery(NoHooksLU):
             "os_hvp": cluster.os_hvp,
             "beparams": cluster.beparams,
             "nicparams": cluster.nicparams,
+            "ndparams": cluster.fill_nd(),
             "diskparams": cluster.diskparams,
             "osparams": cluster.osparams,
             "candidate_pool_size": cluster.candidate_pool_size,

@@ -162,6 +162,9 @@ class LUClusterSetParams(LogicalUnit):
         if op.beparams is not None:
             cluster.beparams[params.PP_DEFAULT] = params.update_be_params(
                 cluster.beparams.get(params.PP_DEFAULT), op.beparams)
+        if op.ndparams is not None:
+            cluster.ndparams = params.update_nd_params(cluster.ndparams,
+                                                       op.ndparams)
         if op.nicparams is not None:
             cluster.nicparams[params.PP_DEFAULT] = params.update_nic_params(
                 cluster.nicparams.get(params.PP_DEFAULT), op.nicparams)

@@ -142,7 +142,7 @@ class LUClusterVerify(LogicalUnit):
     # --- gathering ----------------------------------------------------------
 
     def _gather(self) -> VerifyData:
-        data = self.cfg.get_config_data()
+        data = self.cfg.snapshot()
         cluster = data.cluster
         online = [n.name for n in self.cfg.get_online_nodes()]
         candidates = {n.name for n in self.cfg.get_master_candidates()}

@@ -3,7 +3,7 @@
 An instance with a secondary node (a mirrored disk template) is failed
 over to that node when its primary fails.  For every node N and every
 primary node P of instances whose secondary is N, the memory of those
-instances (backend parameter ``memory``, only instances with
+instances (backend parameter ``maxmem``, only instances with
 ``auto_balance``) must fit in N's free memory as N reports it; else the
 cluster could not survive P's failure::
 
@@ -37,7 +37,7 @@ def failover_needs(data: objects.ConfigData) -> FailoverNeeds:
         be = data.cluster.fill_be(inst.beparams)
         if not be.get("auto_balance", True):
             continue
-        memory = int(be.get("memory", 0))
+        memory = int(be.get("maxmem", 0))
         for node in inst.secondary_nodes:
             if node == inst.primary_node:
                 continue

@@ -92,16 +92,20 @@ class CopyProgress:
 
 
 def copy_disk(rpc: RpcClient, disk: objects.Disk, source: str, target: str,
-              progress: CopyProgress) -> int:
-    """Copy the data of ``disk`` from ``source`` to the same disk, already
-    created at full size (sparse) on ``target``; returns the data bytes
-    sent.  Raises the RPC error of the first failing call.
+              progress: CopyProgress,
+              target_disk: objects.Disk | None = None) -> int:
+    """Copy the data of ``disk`` from ``source`` to the same disk (or to
+    ``target_disk``: a template conversion copies a volume into a
+    mirror), already created at full size (sparse) on ``target``;
+    returns the data bytes sent.  Raises the RPC error of the first
+    failing call.
 
     The next read runs while the current chunk is written (one read
     ahead, in a helper thread), so the source's read and the target's
     write overlap; the writes stay in order.
     """
     data = disk.to_dict()
+    written = data if target_disk is None else target_disk.to_dict()
     total = disk.size * MIB
 
     def read(position: int) -> dict[str, Any] | None:
@@ -125,8 +129,9 @@ def copy_disk(rpc: RpcClient, disk: objects.Disk, source: str, target: str,
             position = start + length
             pending = pool.submit(read, position) if position < total else None
             if chunk is not None:
-                rpc.call_blockdev_write_chunk([target], data, start, chunk)[
-                    target].raise_on_fail(f"Writing {disk.iv_name} on {target}")
+                rpc.call_blockdev_write_chunk([target], written, start,
+                                              chunk)[target].raise_on_fail(
+                    f"Writing {disk.iv_name} on {target}")
                 sent += length
             progress.update(position, length if chunk is not None else 0)
     progress.finish()

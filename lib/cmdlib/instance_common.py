@@ -414,7 +414,7 @@ def start_instance(lu: LogicalUnit, inst: objects.Instance,
     node = inst.primary_node
     check_bridges(lu, node, filled.nics)
     if check_memory:
-        check_free_memory(lu, node, int(be["memory"]), inst.hypervisor,
+        check_free_memory(lu, node, int(be["maxmem"]), inst.hypervisor,
                           f"starting instance {inst.name}")
     if drbd.is_mirrored(inst):
         # Ganeti 2.1: the mirror is assembled on every node first (the
@@ -462,7 +462,10 @@ def instance_hooks_env(cfg: ConfigWriter, inst: objects.Instance,
         "INSTANCE_OS_TYPE": inst.os,
         "INSTANCE_STATUS": (constants.ADMINST_UP if inst.admin_up
                             else constants.ADMINST_DOWN),
-        "INSTANCE_MEMORY": filled.be.get("memory"),
+        # Ganeti 2.6+: both memories, and the old name for maxmem.
+        "INSTANCE_MEMORY": filled.be.get("maxmem"),
+        "INSTANCE_MAXMEM": filled.be.get("maxmem"),
+        "INSTANCE_MINMEM": filled.be.get("minmem"),
         "INSTANCE_VCPUS": filled.be.get("vcpus"),
         "INSTANCE_DISK_TEMPLATE": inst.disk_template,
         "INSTANCE_HYPERVISOR": inst.hypervisor,

@@ -146,10 +146,16 @@ def get_os(lu: LogicalUnit, node: str, os_name: str) -> osdef.OsDefinition:
 
 
 def check_os(lu: LogicalUnit, node: str, os_name: str, force_variant: bool,
-             osparams: Mapping[str, Any]) -> osdef.OsDefinition:
+             osparams: Mapping[str, Any], *,
+             variant_required: bool = True) -> osdef.OsDefinition:
     """Check the OS, its variant and the instance-level ``osparams``
     (declared names, safe values); then let the OS's ``verify`` script
-    judge the filled parameters on ``node``."""
+    judge the filled parameters on ``node``.
+
+    An OS with variants needs one in ``os_name`` (unless
+    ``force_variant`` or not ``variant_required``).  OS parameters given
+    for an OS whose API has none (below 20) are accepted without checks
+    and never reach its scripts, as in Ganeti."""
     definition = get_os(lu, node, os_name)
     cluster = lu.cfg.get_cluster()
     base = params.split_os_name(os_name)[0]
@@ -157,25 +163,21 @@ def check_os(lu: LogicalUnit, node: str, os_name: str, force_variant: bool,
         raise errors.OpPrereqError(
             f"OS '{base}' is blacklisted on this cluster", EC.STATE)
     with common.param_errors():
+        if variant_required and not force_variant:
+            osdef.require_variant(definition.variants, os_name)
         osdef.resolve_variant(definition, os_name, force_variant)
-        if osparams and not definition.supports_parameters:
-            raise errors.ParameterError(
-                f"OS '{base}' (API {definition.api_version}) takes no"
-                f" parameters, got {', '.join(sorted(osparams))}",
-                parameter=sorted(osparams)[0])
+        if not definition.supports_parameters:
+            return definition
         params.check_os_params(osparams, definition.parameters,
                                os_name=base)
         filled = cluster.fill_os(os_name, osparams)
-        if definition.supports_parameters:
-            params.check_os_params(filled, definition.parameters,
-                                   os_name=base)
-    if definition.supports_parameters:
-        res = common.single(lu.rpc.call_os_validate(
-            [node], True, os_name, ["parameters"], filled), node)
-        if res.failed:
-            raise errors.OpPrereqError(
-                f"OS parameters of '{base}' refused on node {node}:"
-                f" {res.fail_msg}", EC.INVAL)
+        params.check_os_params(filled, definition.parameters, os_name=base)
+    res = common.single(lu.rpc.call_os_validate(
+        [node], True, os_name, ["parameters"], filled), node)
+    if res.failed:
+        raise errors.OpPrereqError(
+            f"OS parameters of '{base}' refused on node {node}:"
+            f" {res.fail_msg}", EC.INVAL)
     return definition
 
 
@@ -243,7 +245,9 @@ def build_nics(cfg: ConfigWriter, specs: list[dict[str, Any]], name_ip: str | No
             else:
                 cfg.reserve_mac(mac, owner)
             nics.append(objects.NIC(mac=str(mac).lower(), ip=ip,
-                                    nicparams=nicparams))
+                                    nicparams=nicparams,
+                                    name=spec.get("name")))
+        check_unique_names("NIC", [nic.name for nic in nics])
     except BaseException:
         cfg.release_reservations(owner)
         raise
@@ -275,7 +279,21 @@ def disk_specs(template: str, specs: list[dict[str, Any]]
         result.append({"size": size,
                        "mode": spec.get("mode", constants.DISK_RDWR),
                        "params": disk_params})
+    for spec, checked in zip(specs, result, strict=True):
+        checked.update({k: spec[k] for k in ("name", "spindles") if k in spec})
+    check_unique_names("Disk", [spec.get("name") for spec in specs])
     return result
+
+
+def check_unique_names(what: str, names: list[Any]) -> None:
+    """Refuse two disks (or NICs) of one instance with the same name."""
+    seen: set[Any] = set()
+    for name in names:
+        if name is not None and name in seen:
+            raise errors.OpPrereqError(
+                f"{what} name '{name}' is used twice in this instance",
+                EC.NOTUNIQUE)
+        seen.add(name)
 
 
 def instance_file_dir(cluster: objects.Cluster, subdir: str | None) -> str:
@@ -414,6 +432,7 @@ class LUInstanceCreate(LogicalUnit):
                 cluster.fill_hv(hv, op.os_type, hvparams),
                 level="cluster")
             beparams = params.update_be_params({}, op.beparams)
+            params.check_be_memory(cluster.fill_be(beparams))
         specs = disk_specs(op.disk_template, list(op.disks))
         self.adopted = [str(s["adopt"]) for s in specs if "adopt" in s]
         if self.adopted:
@@ -439,6 +458,8 @@ class LUInstanceCreate(LogicalUnit):
                 drbd=drbd_ids)
         for disk, spec in zip(disks, specs, strict=True):
             disk.params = spec["params"]
+            disk.name = spec.get("name")
+            disk.spindles = spec.get("spindles")
         if (op.disk_template == constants.DT_DRBD8
                 or (op.disk_template == constants.DT_PLAIN
                     and not self.adopted)):
@@ -460,7 +481,7 @@ class LUInstanceCreate(LogicalUnit):
         filled = common.filled_params(self.cfg, inst, cluster)
         if op.start:
             common.check_bridges(self, self.pnode, filled.nics)
-            common.check_free_memory(self, self.pnode, int(filled.be["memory"]),
+            common.check_free_memory(self, self.pnode, int(filled.be["maxmem"]),
                                      hv, f"starting instance {self.name}")
         self.inst = inst
         self.dry_run_result = [self.pnode, *([self.snode] if self.snode
@@ -786,7 +807,8 @@ class LUInstanceReinstall(LogicalUnit):
             osparams = reinstall_osparams(
                 inst.os, inst.osparams, new_os, definition.parameters,
                 op.osparams, op.keep_known_os_parameters)
-        check_os(self, inst.primary_node, new_os, op.force_variant, osparams)
+        check_os(self, inst.primary_node, new_os, op.force_variant, osparams,
+                 variant_required=op.os_type is not None)
         self.inst = inst
         self.new_os = new_os
         self.osparams = osparams

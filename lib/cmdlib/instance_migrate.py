@@ -1,23 +1,31 @@
 """Migration and failover: the instance changes its primary node without
 its disks being copied.
 
-That needs the disks on the target.  DRBD gives that (the target is the
-secondary node), but the drbd8 driver is not in this build; file disks
+That needs the disks on the target.  DRBD gives that: the target is the
+secondary node, and the primary/secondary swap only changes
+``primary_node`` (the disks' logical ids name both nodes).  File disks
 live on the primary node only (no shared file storage is assumed), so a
 file-disk instance is refused with a pointer to ``gnt-instance move``,
-which copies them.  Diskless instances have nothing to carry: they
-migrate live (or non-live) and fail over to any node.
+which copies them, unless the hypervisor mirrors them during a live
+migration.  Diskless instances have nothing to carry: they migrate live
+(or non-live) and fail over to any node.
 
 The target of a diskless instance: the opcode's ``target_node`` when the
 opcode has that field (Ganeti added it in 2.6 for templates without a
 fixed secondary), otherwise the online, undrained node other than the
 primary with the most free memory (all node locks are taken to choose).
+A DRBD instance goes to its secondary; another target is refused.
 
 Migration is the five-step protocol of doc/design/hypervisors.rst; when
 a step fails both finalize calls run with ``success=False`` so the
-instance runs on the source again.  ``cleanup`` recovers from a migration
+instance runs on the source again.  A DRBD instance's disks go
+dual-primary around it (Ganeti 2.1: target Secondary, disconnect,
+reconnect as multi-master, wait for sync; afterwards the old primary
+Secondary, disconnect, reconnect single-master, wait for sync), and back
+to single-primary when it fails.  ``cleanup`` recovers from a migration
 that was interrupted (the master died): it finds where the instance
-runs, fixes the configuration and drops the leftovers.
+runs, fixes the configuration, drops the leftovers and puts the disks
+back into single-master mode.
 """
 
 from __future__ import annotations
@@ -26,8 +34,11 @@ import time
 from typing import Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, opcodes
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest
+from ganeti.cmdlib.drbd import is_mirrored
+from ganeti.cmdlib.drbd_net import Mirror
 from ganeti.cmdlib.instance_ops import (
     InstanceLU,
     need_running_state,
@@ -74,14 +85,12 @@ def check_template(inst: objects.Instance, action: str,
         return
     if template in MIRRORED_TEMPLATES and mirror:
         return
+    if template in constants.DTS_NET_MIRROR:
+        return
     if template == constants.DT_FILE:
         raise errors.OpPrereqError(
             f"Cannot {action} instance {inst.name}: {FILE_DISKS_MSG}",
             EC.STATE)
-    if template in constants.DTS_NET_MIRROR:
-        raise errors.OpPrereqError(
-            f"Cannot {action} instance {inst.name}: disk template {template}"
-            " is not available in this build", EC.ENVIRON)
     raise errors.OpPrereqError(
         f"Cannot {action} instance {inst.name}: its disk layout ({template})"
         " is not network mirrored; use gnt-instance move", EC.STATE)
@@ -116,10 +125,21 @@ class _ChangePrimaryLU(InstanceLU):
 
     def choose_target(self, inst: objects.Instance) -> str:
         wanted = self.requested_target()
+        if is_mirrored(inst):
+            if not inst.secondary_nodes:
+                raise errors.OpPrereqError(
+                    f"Instance {inst.name} has no secondary node to"
+                    f" {self.ACTION} to", EC.STATE)
+            secondary = inst.secondary_nodes[0]
+            if wanted is not None and wanted != secondary:
+                raise errors.OpPrereqError(
+                    f"Cannot {self.ACTION} instance {inst.name} to node"
+                    f" {wanted}: its disks ({inst.disk_template}) are only on"
+                    f" its secondary node {secondary}; use gnt-instance"
+                    " replace-disks -n first", EC.INVAL)
+            return secondary
         if wanted is not None:
             return wanted
-        if inst.secondary_nodes:
-            return inst.secondary_nodes[0]
         cluster = self.cfg.get_cluster()
         best: tuple[int, str] | None = None
         for name in self.cfg.node_names():
@@ -214,7 +234,7 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 EC.STATE)
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, self.target, filled.nics)
-        common.check_free_memory(self, self.target, int(filled.be["memory"]),
+        common.check_free_memory(self, self.target, int(filled.be["maxmem"]),
                                  inst.hypervisor,
                                  f"migrating instance {inst.name}")
 
@@ -237,6 +257,9 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             return
         inst = self.inst
         live = self.live()
+        if is_mirrored(inst):
+            self._migrate_drbd(live, feedback)
+            return
         mirror = self.mirror_disks(inst)
         feedback(f"* migrating instance {inst.name} from {self.source} to"
                  f" {self.target} ({'live' if live else 'non-live'}"
@@ -269,6 +292,56 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                 feedback(f"Warning: disks of {inst.name} remain on node"
                          f" {self.source}")
         feedback("* done")
+
+    def _migrate_drbd(self, live: bool, feedback: Feedback) -> None:
+        """The DRBD disks go dual-primary for the transfer, then back to
+        single-primary with the target as the primary."""
+        inst = self.inst
+        feedback(f"* migrating instance {inst.name} from {self.source} to"
+                 f" {self.target} ({'live' if live else 'non-live'})")
+        feedback(f"* checking the disks' consistency on node {self.target}")
+        if not drbd.check_disks_consistent(self, inst, self.target):
+            raise errors.OpExecError(
+                f"The disks of instance {inst.name} are degraded or not in"
+                f" sync on node {self.target}, aborting the migration")
+        disks = Mirror(self, inst, feedback)
+        disks.ensure_secondary(self.target)
+        disks.go_standalone()
+        disks.reconnect(multimaster=True)
+        disks.wait_sync()
+        try:
+            self._transfer(live, feedback)
+        except errors.OpExecError:
+            self._single_master(disks, self.target, feedback)
+            raise
+        self.inst = fresh = self.move_config()
+        self._call("finalize_migration_source", self.source, inst.to_dict(),
+                   True).warn_on_fail(feedback, "Warning: the source node"
+                                      " kept the migrated instance's state")
+        if not self._single_master(Mirror(self, fresh, feedback),
+                                   self.source, feedback):
+            raise errors.OpExecError(
+                f"Instance {inst.name} runs on node {self.target} but its"
+                " disks are still in dual-master mode; run gnt-instance"
+                " migrate --cleanup")
+        feedback("* done")
+
+    @staticmethod
+    def _single_master(disks: Mirror, demoted: str,
+                       feedback: Feedback) -> bool:
+        """Make ``demoted`` the Secondary and reconnect the disks in
+        single-master mode; False (with a warning) when that failed."""
+        try:
+            disks.ensure_secondary(demoted)
+            disks.wait_sync()
+            disks.go_standalone()
+            disks.reconnect(multimaster=False)
+            disks.wait_sync()
+        except errors.OpExecError as err:
+            feedback(f"Warning: cannot put the disks back into single-master"
+                     f" mode: {err}")
+            return False
+        return True
 
     def _transfer(self, live: bool, feedback: Feedback) -> None:
         """Steps 1 to 5 up to the target's confirmation; on any failure
@@ -345,6 +418,15 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                          f"{', ' + status.info if status.info else ''})")
             time.sleep(POLL_INTERVAL)
 
+    def _cleanup_disks(self, inst: objects.Instance, demoted: str,
+                       feedback: Feedback) -> None:
+        if not self._single_master(Mirror(self, inst, feedback), demoted,
+                                   feedback):
+            raise errors.OpExecError(
+                f"Cannot put the disks of {inst.name} back into"
+                " single-master mode; check the nodes and run the cleanup"
+                " again")
+
     def _runs_on(self, node: str) -> bool:
         res = self.rpc.call_instance_list([node], [self.inst.hypervisor])[node]
         names = res.raise_on_fail(f"Listing the instances of {node}")
@@ -367,6 +449,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             self.inst = fresh = self.move_config()
             self._call("finalize_migration_source", self.source, data,
                        True).warn_on_fail(feedback, "Warning")
+            if is_mirrored(fresh):
+                self._cleanup_disks(fresh, self.source, feedback)
             if mirror:
                 common.remove_disks(self, on_node(fresh, self.source),
                                     feedback)
@@ -377,6 +461,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         if mirror:
             common.remove_disks(self, on_node(inst, self.target), feedback)
         if on_source or self._runs_on(self.source):
+            if is_mirrored(inst):
+                self._cleanup_disks(inst, self.target, feedback)
             feedback(f"* instance runs on its primary node {self.source};"
                      " nothing left to clean up")
             return
@@ -406,25 +492,54 @@ class LUInstanceFailover(_ChangePrimaryLU):
         common.check_bridges(self, self.target, filled.nics)
         if inst.admin_up:
             common.check_free_memory(self, self.target,
-                                     int(filled.be["memory"]), inst.hypervisor,
+                                     int(filled.be["maxmem"]), inst.hypervisor,
                                      f"failing over instance {inst.name}")
+            # The target's copy becomes the one the instance runs on.
+            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
+                                       self.op.ignore_consistency,
+                                       self.feedback)
 
     def execute(self, feedback: Feedback) -> None:
+        """Stop on the source (with ``ignore_consistency``, or a source
+        marked offline, a failure there is only a warning: the node may
+        be dead), deactivate the disks, record the target as primary and,
+        if the instance is marked up, activate its disks (a mirror on
+        both nodes, the target as the primary) and start it there."""
         inst = self.inst
+        mirrored = is_mirrored(inst)
+        source = self.cfg.get_node(self.source)
+        tolerate = self.op.ignore_consistency or (source is not None
+                                                  and source.offline)
         feedback(f"* shutting down instance {inst.name} on source node"
                  f" {self.source}")
         try:
             common.shutdown_instance(self, inst, self.op.shutdown_timeout)
+            # A mirror's source side may be on a dead node (Ganeti's
+            # ignore_primary); the target side's problems show when the
+            # disks are activated there.
             common.shutdown_disks(self, inst, feedback,
-                                  ignore_failures=self.op.ignore_consistency)
+                                  ignore_failures=tolerate or mirrored)
         except errors.OpExecError as err:
-            if not self.op.ignore_consistency:
+            if not tolerate:
                 raise
             feedback(f"Warning: {err}. Proceeding anyway; please make sure"
                      f" node {self.source} is down")
+            if mirrored:
+                common.shutdown_disks(self, inst, feedback,
+                                      ignore_failures=True)
         self.inst = fresh = self.move_config()
         if not fresh.admin_up:
             return
+        if mirrored:
+            feedback(f"* activating the instance's disks on node"
+                     f" {self.target}")
+            try:
+                common.assemble_disks(self, fresh, feedback,
+                                      ignore_secondaries=True)
+            except errors.OpExecError:
+                common.shutdown_disks(self, fresh, feedback,
+                                      ignore_failures=True)
+                raise
         feedback(f"* starting instance {inst.name} on node {self.target}")
         if need_running_state(self, fresh):
             return

@@ -17,9 +17,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ganeti import constants, errors, hypervisor, objects, opcodes, params, pathutils
+from ganeti import (
+    constants,
+    errors,
+    ht,
+    hypervisor,
+    objects,
+    opcodes,
+    osdef,
+    params,
+    pathutils,
+)
 from ganeti.cmdlib import instance_common as common
-from ganeti.cmdlib.base import Feedback
+from ganeti.cmdlib.base import Feedback, LockRequest
+from ganeti.cmdlib.instance_convert import TemplateConversion
 from ganeti.cmdlib.instance_ops import InstanceLU, need_running_state
 from ganeti.storage import templates
 
@@ -42,6 +53,16 @@ class LUInstanceSetParams(InstanceLU):
     op: opcodes.OpInstanceSetParams
     HPATH = "instance-modify"
 
+    def expand_names(self) -> LockRequest:
+        """A conversion to a mirror also locks the new secondary."""
+        request = super().expand_names()
+        if self.op.disk_template is not None and \
+                self.op.remote_node is not None:
+            self.op.remote_node = self.expand_node_name(self.op.remote_node)
+            inst = common.get_instance(self, self.op.instance_name)
+            request.node = [*inst.all_nodes, self.op.remote_node]
+        return request
+
     def hooks_extra(self) -> dict[str, object]:
         extra: dict[str, object] = {}
         if self.op.os_name is not None:
@@ -59,11 +80,12 @@ class LUInstanceSetParams(InstanceLU):
         self.new_disks: list[objects.Disk] = []
         self.removed_disks: list[objects.Disk] = []
         self.macs: list[str] = []
+        self.conversion: TemplateConversion | None = None
         if self.op.disk_template is not None:
-            raise errors.OpPrereqError(
-                f"Converting instance {inst.name} to the {self.op.disk_template}"
-                f" template is not available in this build (it needs the"
-                f" {self.op.disk_template} disk driver)", EC.ENVIRON)
+            self.conversion = TemplateConversion(
+                self, inst, self.op.disk_template, self.op.remote_node)
+            self.conversion.check_prereq()
+            self.changes.append(["disk_template", self.op.disk_template])
         with_node = bool(self.op.nics or self.op.disks or self.op.os_name
                          or self.op.osparams or self.op.beparams)
         if with_node:
@@ -96,12 +118,13 @@ class LUInstanceSetParams(InstanceLU):
         inst = self.new
         with common.param_errors():
             new = params.update_be_params(inst.beparams, self.op.beparams)
-        old_mem = int(self.cluster.fill_be(inst.beparams)["memory"])
-        filled = self.cluster.fill_be(new)
+            filled = self.cluster.fill_be(new)
+            params.check_be_memory(filled)
+        old_mem = int(self.cluster.fill_be(inst.beparams)["maxmem"])
         inst.beparams = new
-        for key in self.op.beparams:
+        for key in params.upgrade_be_memory(self.op.beparams):
             self.changes.append([f"be/{key}", filled.get(key)])
-        new_mem = int(filled["memory"])
+        new_mem = int(filled["maxmem"])
         if new_mem <= old_mem or self.op.force:
             return
         # Would the instance still start?  (Ganeti's check, skipped by -f.)
@@ -138,10 +161,8 @@ class LUInstanceSetParams(InstanceLU):
             if variant and not variants:
                 raise errors.OpPrereqError(
                     f"OS '{os_name}' doesn't support variants", EC.INVAL)
-            if variants and not variant:
-                raise errors.OpPrereqError(
-                    f"OS name '{os_name}' must include a variant (one of"
-                    f" {', '.join(variants)})", EC.INVAL)
+            with common.param_errors():
+                osdef.require_variant(variants, os_name)
             if variant and variant not in variants:
                 raise errors.OpPrereqError(
                     f"Unsupported OS variant '{variant}' of '{os_name}'"
@@ -194,6 +215,8 @@ class LUInstanceSetParams(InstanceLU):
                     " 'none')", EC.INVAL)
             else:
                 result.ip = str(ip)
+        if "name" in values:
+            result.name = _name_value(values["name"])
         changes = {k: values[k] for k in ("mode", "link") if k in values}
         result.nicparams = params.update_nic_params(result.nicparams, changes)
         filled = self.cluster.fill_nic(result.nicparams)
@@ -352,6 +375,8 @@ class LUInstanceSetParams(InstanceLU):
                 vg_name=self.cluster.volume_group_name)[0]
         if values.get("params"):
             disk.params = dict(values["params"])
+        disk.name = _name_value(values.get("name"))
+        disk.spindles = values.get("spindles")
         if disk.dev_type == constants.LD_LV:
             common.check_vg_free(
                 self, inst.primary_node,
@@ -367,6 +392,10 @@ class LUInstanceSetParams(InstanceLU):
     def execute(self, feedback: Feedback) -> list[list[Any]]:
         for msg in self.warnings:
             feedback(f"Warning: {msg}")
+        if self.conversion is not None:
+            converted = self.conversion.execute(feedback)
+            self.new.disks = converted.disks
+            self.new.disk_template = converted.disk_template
         node = self.new.primary_node
         created: list[objects.Disk] = []
         try:
@@ -379,7 +408,7 @@ class LUInstanceSetParams(InstanceLU):
                 created.append(disk)
             fresh = common.get_instance(self, self.inst.name)
             for attr in ("hvparams", "beparams", "osparams", "os", "nics",
-                         "disks"):
+                         "disks", "disk_template"):
                 setattr(fresh, attr, getattr(self.new, attr))
             self.cfg.update(fresh)
         except errors.GenericError:
@@ -394,3 +423,14 @@ class LUInstanceSetParams(InstanceLU):
                 call([node], disk.to_dict())[node].warn_on_fail(
                     feedback, f"Warning: removing {disk.iv_name}")
         return self.changes
+
+
+def _name_value(name: Any) -> str | None:
+    """A disk or NIC name as given (``none`` removes it)."""
+    if name is None or str(name).lower() == constants.VALUE_NONE:
+        return None
+    if not ht.TObjectName(name):
+        raise errors.OpPrereqError(
+            f"Invalid name {str(name)[:40]!r}:"
+            f" {ht.describe_failure(ht.TObjectName, name)}", EC.INVAL)
+    return str(name)

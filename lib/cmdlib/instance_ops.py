@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ganeti import constants, errors, hypervisor, objects, opcodes, params
+from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 
@@ -56,7 +57,7 @@ def check_start_resources(lu: LogicalUnit, inst: objects.Instance,
     filled = common.filled_params(lu.cfg, inst)
     node = inst.primary_node
     common.check_bridges(lu, node, filled.nics)
-    needed = int(filled.be["memory"]) if memory is None else memory
+    needed = int(filled.be["maxmem"]) if memory is None else memory
     common.check_free_memory(lu, node, needed, inst.hypervisor,
                              f"starting instance {inst.name}")
 
@@ -148,7 +149,7 @@ class LUInstanceStartup(InstanceLU):
         if not self.running:
             be = cluster.filled_beparams(inst)
             be.update(self.be_once)
-            check_start_resources(self, inst, int(be["memory"]))
+            check_start_resources(self, inst, int(be["maxmem"]))
 
     def execute(self, feedback: Feedback) -> None:
         inst = self.inst
@@ -352,7 +353,8 @@ class LUInstanceGrowDisk(InstanceLU):
         cluster = self.cfg.get_cluster()
         for node in inst.all_nodes:
             common.check_node_online(self, node, "grow the disk")
-            if self.disk.dev_type == constants.LD_LV:
+            if self.disk.dev_type in (constants.LD_LV, constants.LD_DRBD8):
+                # A drbd8 disk grows its data volume (the first request).
                 stripes = common.lv_requests(self, inst.disk_template,
                                              [self.disk])[0][1]
                 common.check_vg_free(self, node, [(self.op.amount, stripes)],
@@ -375,10 +377,13 @@ class LUInstanceGrowDisk(InstanceLU):
 
     def execute(self, feedback: Feedback) -> None:
         inst = self.inst
+        # A mirror grows on the secondary first: the primary's device
+        # then resizes over two grown volumes.
         nodes = [inst.primary_node] if self.disk.dev_type == constants.LD_FILE \
-            else inst.all_nodes
+            else [*inst.secondary_nodes, inst.primary_node]
         for node in nodes:
-            res = self.rpc.call_blockdev_grow([node], self.disk.to_dict(),
+            sent = drbd.disk_for_node(self.cfg, self.disk, node)
+            res = self.rpc.call_blockdev_grow([node], sent.to_dict(),
                                               self.op.amount)[node]
             if res.failed:
                 raise errors.OpExecError(
@@ -387,6 +392,11 @@ class LUInstanceGrowDisk(InstanceLU):
         fresh.disks[self.op.disk].size += self.op.amount
         self.cfg.update(fresh)
         self.inst = fresh
-        # wait_for_sync: file disks are not mirrored, nothing to wait for.
         feedback(f"Disk {self.disk.iv_name} of {inst.name} is now"
                  f" {fresh.disks[self.op.disk].size} MiB")
+        if self.op.wait_for_sync and drbd.is_mirrored(fresh) \
+                and not drbd.wait_for_sync(self, fresh, feedback,
+                                           [fresh.disks[self.op.disk]]):
+            feedback(f"Warning: disk {self.disk.iv_name} of {inst.name} did"
+                     " not report a healthy mirror after growing; check it"
+                     " with gnt-instance info")

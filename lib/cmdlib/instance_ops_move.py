@@ -85,7 +85,7 @@ class LUInstanceMove(InstanceLU):
         filled = common.filled_params(self.cfg, inst)
         common.check_bridges(self, target, filled.nics)
         if inst.admin_up:
-            common.check_free_memory(self, target, int(filled.be["memory"]),
+            common.check_free_memory(self, target, int(filled.be["maxmem"]),
                                      inst.hypervisor,
                                      f"moving instance {inst.name}")
 

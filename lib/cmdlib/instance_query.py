@@ -84,7 +84,8 @@ def _disk_info(lu: LogicalUnit, inst: objects.Instance, disk: objects.Disk,
         "logical_id": list(disk.logical_id), "params": dict(disk.params),
         "params_actual": lu.cfg.get_cluster().fill_disk(inst.disk_template,
                                                         disk.params),
-        "uuid": disk.uuid, "pstatus": None}
+        "uuid": disk.uuid, "name": disk.name, "spindles": disk.spindles,
+        "pstatus": None}
     if static:
         return info
     info["pstatus"] = _disk_status(lu, disk, inst.primary_node)
@@ -121,7 +122,7 @@ def instance_data(lu: LogicalUnit, inst: objects.Instance,
                 run_state = (constants.ADMINST_UP if live
                              else constants.ADMINST_DOWN)
                 run_uid = live.get("uid") if live else None
-    nics = [[nic.ip, nic.mac, params.get("mode"), params.get("link")]
+    nics = [[nic.ip, nic.mac, params.get("mode"), params.get("link"), nic.name]
             for nic, params in zip(inst.nics, filled.nics, strict=True)]
     return {
         "name": inst.name,

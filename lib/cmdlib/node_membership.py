@@ -26,7 +26,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ganeti import constants, errors, ht, objects, opcodes, ssconf
+from ganeti import constants, errors, ht, objects, opcodes, params, ssconf
 from ganeti.cmdlib.base import Feedback, LockRequest, LogicalUnit, LUContext
 from ganeti.locking import manager as lockmgr
 from ganeti.rpc.client import RpcClient
@@ -178,6 +178,8 @@ class LUNodeAdd(LogicalUnit):
                 " be re-added", EC.NOENT)
         self.existing = existing
         self.name = existing.name if existing is not None else op.node_name
+        self.ndparams = (None if op.ndparams is None
+                         else params.check_nd_params(op.ndparams, level="node"))
         if existing is not None:
             primary = op.primary_ip or existing.primary_ip
             secondary = op.secondary_ip or existing.secondary_ip
@@ -243,12 +245,15 @@ class LUNodeAdd(LogicalUnit):
             assert node is not None
             node.offline = node.drained = False
             node.master_candidate = candidate
+            if self.ndparams is not None:
+                node.ndparams = self.ndparams
             self.cfg.update(node)
             feedback(f"Re-added node {self.name}")
         else:
             node = objects.Node(name=self.name, primary_ip=self.primary_ip,
                                 secondary_ip=self.secondary_ip,
-                                master_candidate=candidate)
+                                master_candidate=candidate,
+                                ndparams=self.ndparams or {})
             self.cfg.add_node(node)
             node_locks_changed(self.ctx, added=[self.name])
         if candidate:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ganeti import constants, errors, objects, opcodes, qlang, query
+from ganeti import constants, errors, objects, opcodes, params, qlang, query
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit, NoHooksLU
 from ganeti.cmdlib.node_membership import (
     candidate_stats,
@@ -69,7 +69,7 @@ def query_nodes(lu: LogicalUnit, names: list[str] | None, fields: list[str],
                 filt: qlang.Filter | None = None) -> query.QueryResult:
     """Node fields for ``names`` (None: all nodes, nice-sorted)."""
     wanted = names if names is not None else lu.cfg.node_names()
-    nodes = [n for n in map(lu.cfg.get_node, wanted) if n is not None]
+    nodes = lu.cfg.view_nodes(wanted)  # read-only: no copy per node
     live = (gather_node_live(lu, nodes)
             if query.needs_live(query.NODE_FIELDS, fields, filt) else None)
     data = query.node_query_data(lu.cfg, live)
@@ -83,7 +83,7 @@ def query_instances(lu: LogicalUnit, names: list[str] | None,
     the instance code's ``LUInstanceQuery`` can return
     ``query_instances(...).old_style()``."""
     wanted = names if names is not None else lu.cfg.instance_names()
-    insts = [i for i in map(lu.cfg.get_instance, wanted) if i is not None]
+    insts = lu.cfg.view_instances(wanted)  # read-only: no copy each
     live = (gather_instance_live(lu, insts)
             if query.instance_needs_live(fields, filt) else None)
     data = query.instance_query_data(lu.cfg, live)
@@ -171,6 +171,8 @@ class LUNodeSetParams(LogicalUnit):
             raise errors.OpPrereqError(f"Node '{op.node_name}' not known",
                                        EC.NOENT)
         self.node = node
+        self.ndparams = (None if not op.ndparams else params.update_nd_params(
+            node.ndparams, op.ndparams, level="node"))
         master = self.cfg.get_master_node()
         if node.name == master and (op.master_candidate is False
                                     or op.offline is True
@@ -277,6 +279,11 @@ class LUNodeSetParams(LogicalUnit):
         if op.secondary_ip is not None:
             node.secondary_ip = op.secondary_ip
             changes.append(["secondary_ip", op.secondary_ip])
+        if self.ndparams is not None:
+            node.ndparams = self.ndparams
+            filled = self.cfg.get_cluster().fill_nd(node.ndparams)
+            changes += [[f"ndparams/{key}", str(filled.get(key))]
+                        for key in op.ndparams or {}]
         if self.self_promote:
             feedback("Autopromoting node to master candidate")
             node.master_candidate = True

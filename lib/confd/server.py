@@ -32,10 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ganeti import config, errors
+from ganeti import errors
 from ganeti.confd import protocol
 from ganeti.confd.index import ConfigIndex
 from ganeti.confd.protocol import ErrorCode, PacketError, ReqType, Status
+from ganeti.config import journal
+from ganeti.config.follower import ConfigFollower
 from ganeti.utils import filewatch
 
 _log = logging.getLogger("ganeti.confd")
@@ -226,14 +228,18 @@ class ConfigReloader:
         self.changed = threading.Event()
         #: How many times the file was read (tests; the log).
         self.reads = 0
-        self._loaded: filewatch.Signature | bool = False
+        self._loaded: tuple[object, ...] | bool = False
+        #: Decodes only the changes when just the journal grew.
+        self._follower = ConfigFollower(path)
         self._last_start = -math.inf
-        self._watcher = filewatch.FileWatcher(
-            path, self.on_change, interval=interval, use_inotify=use_inotify)
+        # Changes land in the journal; compactions rewrite config.data.
+        self._watchers = [filewatch.FileWatcher(
+            name, self.on_change, interval=interval, use_inotify=use_inotify)
+            for name in (path, journal.journal_path(path))]
 
     def on_change(self) -> None:
         """A change was seen (in the watcher's thread)."""
-        if filewatch.signature(self.path) == self._loaded:
+        if journal.signature(self.path) == self._loaded:
             return
         wait = self._last_start + self.min_interval - time.monotonic()
         # Changes during the wait are folded into the one load after it.
@@ -245,10 +251,10 @@ class ConfigReloader:
         """(Re)build the index from the file; whether it is serving."""
         with self._lock:
             start = self._last_start = time.monotonic()
-            self._loaded = filewatch.signature(self.path)
+            self._loaded = journal.signature(self.path)
             self.reads += 1
             try:
-                data, _upgraded = config.read_config(self.path)
+                data = self._follower.read()
                 index = ConfigIndex(data)
             except errors.NotClusterError:
                 if self.processor.index is not None:
@@ -274,14 +280,16 @@ class ConfigReloader:
 
     def start(self) -> ConfigReloader:
         # Watch first: a change made while loading is then seen.
-        self._watcher.start()
+        for watcher in self._watchers:
+            watcher.start()
         self.load()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._watcher.stop()
+        for watcher in self._watchers:
+            watcher.stop()
 
     @property
     def uses_inotify(self) -> bool:
-        return self._watcher.uses_inotify
+        return self._watchers[0].uses_inotify

@@ -18,18 +18,25 @@ Concurrency
 
 Persistence
     Each change increments ``ConfigData.serial_no`` (and the changed
-    object's ``serial_no``/``mtime``) and rewrites the file with
-    :func:`ganeti.utils.io.write_file_atomic` (temporary file, fsync,
-    rename, directory fsync; mode 0600): a crash at any moment leaves the
-    previous or the new configuration.  If writing fails, the in-memory
-    configuration goes back to the last one written and the error is
-    raised.  After each successful write the write hooks run with the new
-    serial number (the RPC layer uses them to push the file to master
-    candidates); they run under the lock, in serial order.
+    object's ``serial_no``/``mtime``) and appends one line with the
+    changed objects to the journal beside the file, fsynced
+    (:mod:`ganeti.config.journal`); when the journal is as large as the
+    file, the whole document is written to the file
+    (:func:`ganeti.utils.io.write_file_atomic`: temporary file, fsync,
+    rename, directory fsync; mode 0600) and the journal emptied.  A crash
+    at any moment leaves the previous or the new configuration.  If
+    writing fails, the in-memory configuration goes back to what the
+    files hold and the error is raised.  After each successful write the
+    write hooks run with the new serial number (the replicator sends the
+    new journal lines to the master candidates); they run under the
+    lock, in serial order.  What changed is found by identity
+    (:class:`~ganeti.config.tracker.ChangeTracker`, which also keeps the
+    indexes), so stored objects are never changed in place.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -40,8 +47,10 @@ from types import TracebackType
 from typing import Final
 
 from ganeti import cfgupgrade, constants, errors, objects, params, pathutils, serializer
-from ganeti.config import document, drbd_minors
+from ganeti.config import document, drbd_minors, journal
 from ganeti.config.names import NameIndex
+from ganeti.config.tracker import ChangeTracker
+from ganeti.config.tracker import walk_disks as _walk_disks
 from ganeti.config.verify import verify_config
 from ganeti.utils import io
 from ganeti.utils.filelock import FileLock
@@ -91,7 +100,9 @@ def _take_file_lock(path: str, lock_file: str, timeout: float) -> FileLock:
 
 
 def read_config(path: str) -> tuple[objects.ConfigData, bool]:
-    """Load and decode a config file; True if it had to be upgraded.
+    """Load and decode a config file with its journal (the changes since
+    its last compaction, :mod:`ganeti.config.journal`); True if it had to
+    be upgraded.
 
     A missing file is :class:`errors.NotClusterError`; an unreadable,
     corrupt or invalid one is :class:`errors.ConfigurationError` (or its
@@ -103,19 +114,28 @@ def read_config(path: str) -> tuple[objects.ConfigData, bool]:
             " of a cluster?")
     try:
         raw = io.read_bytes(path)
+        doc = journal.load_document(path, raw)
+    except errors.ConfigurationError:
+        raise
     except errors.GenericError as err:
         raise errors.ConfigurationError(
             f"Cannot read cluster configuration: {err}", EC.ENVIRON) from None
-    return decode_config(path, raw)
+    return decode_document(path, doc)
 
 
 def decode_config(path: str, raw: bytes) -> tuple[objects.ConfigData, bool]:
-    """Decode the bytes of a config file (see :func:`read_config`)."""
+    """Decode the bytes of a complete config document (no journal; see
+    :func:`read_config`)."""
     try:
         doc = serializer.loads(raw)
     except errors.ProtocolError as err:
         raise errors.ConfigurationError(
             f"Cluster configuration {path} is corrupt: {err}") from None
+    return decode_document(path, doc)
+
+
+def decode_document(path: str, doc: object) -> tuple[objects.ConfigData, bool]:
+    """Decode a config document (JSON already parsed)."""
     if not isinstance(doc, dict):
         raise errors.ConfigurationError(
             f"Cluster configuration {path} is corrupt: expected a JSON "
@@ -181,12 +201,12 @@ class ConfigWriter:
                                                             self._path),
                 lock_timeout)
         try:
-            self._data, upgraded = read_config(self._path)
-            self._last_good = self._encoder.encode(self._data)
-            self._reindex()
+            upgraded, repair = self._load()
             if upgraded:
                 _LOG.info("Writing upgraded configuration %s", self._path)
-                self._write()
+                self._write(compact=True)
+            elif repair:
+                self._compact()
         except BaseException:
             self.close()
             raise
@@ -232,29 +252,92 @@ class ConfigWriter:
 
     # --- internals ----------------------------------------------------------
 
-    def _reindex(self) -> None:
-        data = self._data
-        self._node_names = NameIndex(data.nodes)
-        self._inst_names = NameIndex(data.instances)
-        self._node_uuids = {n.uuid: n.name for n in data.nodes.values()}
-        self._inst_uuids = {i.uuid: i.name for i in data.instances.values()}
+    def _load(self) -> tuple[bool, bool]:
+        """(Re)read the files; whether the document had to be upgraded
+        (written back as a new serial), and whether the journal needs a
+        repair (a compaction) before it can be appended to."""
+        try:
+            base = io.read_bytes(self._path)
+            entries, good = journal.read_entries(self._path)
+        except errors.GenericError as err:
+            raise errors.ConfigurationError(
+                f"Cannot read cluster configuration: {err}",
+                EC.ENVIRON) from None
+        try:
+            doc = serializer.loads(base)
+        except errors.ProtocolError as err:
+            raise errors.ConfigurationError(
+                f"Cluster configuration {self._path} is corrupt: {err}"
+            ) from None
+        applied = journal.apply_entries(doc, entries) \
+            if isinstance(doc, dict) else 0
+        self._data, upgraded = decode_document(self._path, doc)
+        self._encoder.clear()
+        self._tracker = ChangeTracker(self._data)
+        self._base_size = len(base)
+        journal_file = journal.journal_path(self._path)
+        self._journal_size = os.path.getsize(journal_file) \
+            if os.path.exists(journal_file) else 0
+        #: The journal lines since the last compaction, for replication.
+        self._entries: list[tuple[int, bytes]] = []
+        if applied == len(entries):
+            self._entries = [(e["serial"], journal.encode_entry(e))
+                             for e in entries]
+        # A torn tail (a crash in an append) or entries of another base:
+        # the journal cannot be appended to as it is.
+        return upgraded, (applied != len(entries)
+                          or good != self._journal_size)
 
-    def _write(self) -> int:
-        """Write the in-memory config; roll back to the last good on error."""
+    def _reindex(self) -> None:
+        """Bring the indexes up to date after changing ``self._data``."""
+        self._tracker.sync()
+
+    @property
+    def _node_names(self) -> NameIndex:
+        return self._tracker.node_names
+
+    @property
+    def _inst_names(self) -> NameIndex:
+        return self._tracker.inst_names
+
+    @property
+    def _node_uuids(self) -> dict[str, str]:
+        return self._tracker.node_uuids
+
+    @property
+    def _inst_uuids(self) -> dict[str, str]:
+        return self._tracker.inst_uuids
+
+    def _write(self, *, compact: bool = False) -> int:
+        """Record the changes of the in-memory config: one journal entry,
+        or the whole document when ``compact`` or the journal is due for
+        compaction (:mod:`ganeti.config.journal`).  On an error nothing
+        is acknowledged: the config goes back to what the files hold."""
         if self._closed:
             raise errors.ProgrammerError(
                 f"Configuration writer for {self._path} is closed")
         data = self._data
         data.serial_no += 1
         data.mtime = objects.now()
-        try:
-            payload = self._encoder.encode(data)
-            io.write_file_atomic(self._path, payload, mode=CONFIG_FILE_MODE)
-        except BaseException:
-            self._restore()
-            raise
-        self._last_good = payload
         serial = data.serial_no
+        try:
+            entry = self._tracker.take_entry(serial)
+            if compact:
+                self._compact()
+            else:
+                line = journal.encode_entry(entry)
+                self._journal_size = journal.append(self._path, [line])
+                self._entries.append((serial, line))
+        except BaseException:
+            self._reload()
+            raise
+        if not compact and journal.should_compact(self._base_size,
+                                                  self._journal_size):
+            try:
+                self._compact()
+            except errors.GenericError as err:
+                # The change is durable in the journal; compact later.
+                _LOG.warning("Cannot compact %s: %s", self._path, err)
         for hook in list(self._hooks):
             try:
                 hook(serial)
@@ -262,10 +345,33 @@ class ConfigWriter:
                 _LOG.exception("Configuration write hook %r failed", hook)
         return serial
 
-    def _restore(self) -> None:
-        self._data, _ = decode_config(self._path, self._last_good)
-        self._encoder.clear()
-        self._reindex()
+    def _compact(self) -> None:
+        payload = self._encoder.encode(self._data)
+        journal.write_base(self._path, payload, CONFIG_FILE_MODE)
+        self._base_size, self._journal_size = len(payload), 0
+        self._entries = []
+
+    def _reload(self) -> None:
+        if any(self._load()):
+            self._compact()
+
+    def compact(self) -> None:
+        """Write the whole document to ``config.data`` and empty the
+        journal now (tools that then read or replace the file whole)."""
+        with self._lock:
+            self._compact()
+
+    def journal_since(self, serial: int) -> list[bytes] | None:
+        """The journal lines of the changes after ``serial``, in order;
+        None if they are not all in the journal any more (compacted: the
+        whole file is needed)."""
+        with self._lock:
+            current = self._data.serial_no
+            if serial >= current:
+                return []
+            if not self._entries or self._entries[0][0] > serial + 1:
+                return None
+            return [line for s, line in self._entries if s > serial]
 
     def _node_key(self, name: str) -> str | None:
         if name in self._data.nodes:
@@ -291,31 +397,17 @@ class ConfigWriter:
                                        "configuration", EC.NOENT)
         return self._data.instances[key]
 
-    def _all_uuids(self) -> set[str]:
-        data = self._data
-        found = {data.cluster.uuid}
-        found.update(n.uuid for n in data.nodes.values())
-        for inst in data.instances.values():
-            found.add(inst.uuid)
-            found.update(nic.uuid for nic in inst.nics)
-            found.update(d.uuid for d in _walk_disks(inst.disks))
-        return found
+    def _uuid_used(self, uuid: str) -> bool:
+        return uuid == self._data.cluster.uuid or uuid in self._tracker.uuids
 
-    def _all_ids(self) -> set[str]:
-        """Every UUID and every string inside disk identities."""
-        found = self._all_uuids()
-        for inst in self._data.instances.values():
-            for disk in _walk_disks(inst.disks):
-                for value in (*disk.logical_id, *disk.physical_id):
-                    if isinstance(value, str):
-                        found.add(value)
-        return found
+    def _id_used(self, ident: str) -> bool:
+        """Whether ``ident`` is a UUID or a string of a disk identity."""
+        return self._uuid_used(ident) or ident in self._tracker.idents
 
-    def _used_macs(self, skip: str | None = None) -> dict[str, str]:
-        """MAC (lower case) -> instance name, leaving out instance ``skip``."""
-        return {nic.mac.lower(): inst.name
-                for inst in self._data.instances.values() if inst.name != skip
-                for nic in inst.nics}
+    def _mac_user(self, mac: str, skip: str | None = None) -> str | None:
+        """The instance using ``mac`` (lower case), leaving out ``skip``."""
+        user = self._tracker.macs.get(mac)
+        return None if user == skip else user
 
     # --- lookups ------------------------------------------------------------
 
@@ -323,6 +415,39 @@ class ConfigWriter:
         """A copy of the whole document (costly on large clusters)."""
         with self._lock:
             return self._data.copy()
+
+    def snapshot(self) -> objects.ConfigData:
+        """A read-only view of the whole document, cheap at any size.
+
+        Its sections are new mappings holding the stored objects
+        themselves (the writer never changes a stored node or instance in
+        place: it replaces it), so later changes do not show in it; the
+        cluster is copied.  Callers must not change what it holds: take
+        copies (``get_instance`` ...) to change anything.
+        """
+        with self._lock:
+            view = copy.copy(self._data)
+            for name in view.fields():
+                value = getattr(view, name)
+                if isinstance(value, dict):
+                    setattr(view, name, dict(value))
+            view.cluster = self._data.cluster.copy()
+            return view
+
+    def view_instances(self, names: Iterable[str]) -> list[objects.Instance]:
+        """The stored instances called ``names`` (any case; unknown names
+        left out), in that order: not copies, so read-only (queries over
+        10,000 instances must not copy each one)."""
+        with self._lock:
+            found = (self._inst_key(name) for name in names)
+            return [self._data.instances[key] for key in found
+                    if key is not None]
+
+    def view_nodes(self, names: Iterable[str]) -> list[objects.Node]:
+        """Like :meth:`view_instances`, for nodes."""
+        with self._lock:
+            found = (self._node_key(name) for name in names)
+            return [self._data.nodes[key] for key in found if key is not None]
 
     def get_serial_no(self) -> int:
         with self._lock:
@@ -361,12 +486,14 @@ class ConfigWriter:
     def node_names(self) -> list[str]:
         """All node names, nice-sorted (``node2`` before ``node10``)."""
         with self._lock:
-            return nice_sort(self._data.nodes)
+            self._tracker.sync()
+            return self._tracker.node_order.names()
 
     def instance_names(self) -> list[str]:
         """All instance names, nice-sorted."""
         with self._lock:
-            return nice_sort(self._data.instances)
+            self._tracker.sync()
+            return self._tracker.inst_order.names()
 
     def _nodes_where(self, pred: Callable[[objects.Node], bool]
                      ) -> list[objects.Node]:
@@ -425,7 +552,7 @@ class ConfigWriter:
                 raise errors.OpPrereqError(
                     f"Node {new.name} is already in the configuration "
                     f"(as {self._node_names.lookup(new.name)})", EC.EXISTS)
-            if new.uuid in self._all_uuids():
+            if self._uuid_used(new.uuid):
                 raise errors.OpPrereqError(
                     f"UUID {new.uuid} of node {new.name} is already used",
                     EC.NOTUNIQUE)
@@ -482,11 +609,11 @@ class ConfigWriter:
             raise errors.OpPrereqError(
                 f"Hypervisor {inst.hypervisor} of instance {inst.name} is not"
                 " enabled on the cluster", EC.STATE)
-        used = self._used_macs(skip=previous.name if previous else None)
+        skip = previous.name if previous else None
         seen: set[str] = set()
         for nic in inst.nics:
             mac = nic.mac.lower()
-            owner = used.get(mac)
+            owner = self._mac_user(mac, skip)
             if owner is not None or mac in seen:
                 raise errors.OpPrereqError(
                     f"MAC address {nic.mac} of instance {inst.name} is "
@@ -494,13 +621,12 @@ class ConfigWriter:
                     EC.NOTUNIQUE)
             seen.add(mac)
         if inst.network_port is not None:
-            for other in data.instances.values():
-                if other.network_port == inst.network_port and \
-                        (previous is None or other.uuid != previous.uuid):
-                    raise errors.OpPrereqError(
-                        f"Network port {inst.network_port} of instance "
-                        f"{inst.name} is already used by {other.name}",
-                        EC.NOTUNIQUE)
+            other = self._tracker.ports.get(inst.network_port)
+            if other is not None and (previous is None
+                                      or other != previous.name):
+                raise errors.OpPrereqError(
+                    f"Network port {inst.network_port} of instance "
+                    f"{inst.name} is already used by {other}", EC.NOTUNIQUE)
 
     def _check_instance_params(self, inst: objects.Instance) -> None:
         cluster = self._data.cluster
@@ -531,8 +657,7 @@ class ConfigWriter:
                     f"(as {self._inst_names.lookup(new.name)})", EC.EXISTS)
             mine = [new.uuid, *(n.uuid for n in new.nics),
                     *(d.uuid for d in _walk_disks(new.disks))]
-            used = self._all_uuids()
-            clash = [u for u in mine if u in used]
+            clash = [u for u in mine if self._uuid_used(u)]
             if clash or len(set(mine)) != len(mine):
                 raise errors.OpPrereqError(
                     f"Instance {new.name} reuses UUID "
@@ -704,11 +829,11 @@ class ConfigWriter:
         """
         with self._lock:
             prefix = self._data.cluster.mac_prefix.lower()
-            used = self._used_macs()
             for _ in range(_GENERATE_ATTEMPTS):
                 suffix = self._rng.getrandbits(24).to_bytes(3, "big")
                 mac = prefix + "".join(f":{b:02x}" for b in suffix)
-                if mac not in used and mac not in self._reserved_macs:
+                if self._mac_user(mac) is None and \
+                        mac not in self._reserved_macs:
                     self._reserved_macs[mac] = owner
                     return mac
             raise errors.OpPrereqError(
@@ -719,7 +844,7 @@ class ConfigWriter:
         """Reserve a MAC chosen by the user; refused if used or reserved."""
         with self._lock:
             key = mac.lower()
-            user = self._used_macs().get(key)
+            user = self._mac_user(key)
             if user is not None or key in self._reserved_macs:
                 raise errors.OpPrereqError(
                     f"MAC address {mac} is already in use"
@@ -772,11 +897,11 @@ class ConfigWriter:
         and disk identity of the configuration and the IDs reserved by this
         writer (released like MACs)."""
         with self._lock:
-            used = self._all_ids()
             for _ in range(_GENERATE_ATTEMPTS):
                 value = _uuid.UUID(int=self._rng.getrandbits(128), version=4)
                 ident = f"{prefix}{value}"
-                if ident not in used and ident not in self._reserved_ids:
+                if not self._id_used(ident) and \
+                        ident not in self._reserved_ids:
                     self._reserved_ids[ident] = owner
                     return ident
             raise errors.OpPrereqError("Cannot generate a unique ID",
@@ -804,12 +929,6 @@ class ConfigWriter:
             self._data.cluster = cluster
             self._write()
             return port
-
-
-def _walk_disks(disks: Iterable[objects.Disk]) -> Iterable[objects.Disk]:
-    for disk in disks:
-        yield disk
-        yield from _walk_disks(disk.children)
 
 
 def _rename_path(ident: list[object], old: str, new: str) -> list[object]:
@@ -858,8 +977,8 @@ def initialize(path: str, cluster: objects.Cluster, master: objects.Node, *,
             raise errors.ConfigurationError(
                 f"Invalid initial configuration: {problems[0]}{more}",
                 EC.INVAL)
-        io.write_file_atomic(path, serializer.dumps(data.to_dict()),
-                             mode=CONFIG_FILE_MODE)
+        journal.write_base(path, serializer.dumps(data.to_dict()),
+                           CONFIG_FILE_MODE)
     except BaseException:
         lock.close()
         raise

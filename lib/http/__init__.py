@@ -4,7 +4,8 @@
 - :mod:`ganeti.http.server`: a threaded HTTP/1.1 server with limits on
   body size and on how long a client may take to send a request;
 - :mod:`ganeti.http.client`: a keep-alive connection pool with
-  per-request timeouts.
+  per-request timeouts, driving many requests at once from one thread
+  (the node RPC fan-out).
 
 This module holds what both sides share: the request and response
 records an application sees, :class:`HttpError`, and JSON helpers.
@@ -13,6 +14,7 @@ records an application sees, :class:`HttpError`, and JSON helpers.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -61,12 +63,21 @@ class Request:
     peer_fingerprint: str | None = None
 
 
+#: Takes over a connection after a ``101 Switching Protocols`` answer.
+#: The client speaks the new protocol only after reading the answer
+#: (RFC 6455 4.1), so nothing of it is buffered in the HTTP reader.
+Upgrade = Callable[[socket.socket], None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Response:
     status: int = HTTP_OK
     body: bytes = b""
     content_type: str = JSON_TYPE
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: With status 101: runs the new protocol on the connection once the
+    #: answer is sent; the connection is closed when it returns.
+    upgrade: Upgrade | None = None
 
 
 #: An application: a request in, a response out; may raise HttpError.

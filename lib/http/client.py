@@ -1,39 +1,62 @@
-"""HTTP(S) client with a keep-alive connection pool.
+"""HTTP(S) client: many requests at once from one thread, keep-alive pool.
 
-:class:`HttpClient` keeps idle connections per ``(host, port)`` and reuses
-them; it is safe to share between threads (each request holds its own
-connection while it runs).  A connection is used for one request at a
-time, so parallel requests to one host open parallel connections.
+:class:`HttpClient` sends a batch of requests (:meth:`~HttpClient.
+request_many`: the node RPC fan-out, one request per node) or a single
+one (:meth:`~HttpClient.request`) and drives them from the calling
+thread with one ``epoll`` loop: non-blocking connect, TLS
+handshake, send and receive, each socket stepping when the kernel says
+it can.  No thread per request, no executor futures, no
+``http.client`` header parsing (it goes through the e-mail parser): the
+master's CPU per answer is a few system calls, OpenSSL (outside the
+interpreter lock) and a short parse of the status line and headers (see
+``doc/design/rpc.rst`` for the figures).  It is safe to share between
+threads: each batch runs its own loop on the connections it took; only
+the idle pool is shared.
 
-Timeouts: ``connect_timeout`` bounds connecting and the TLS handshake;
-the request's ``timeout`` bounds every wait after that (sending, and the
-wait for each piece of the answer).  A timeout's message names the limit
-that fired and the phase (``Timeout after 10s connecting (connect
-limit)``, ``Timeout after 300s waiting for the answer (call limit)``).
+- TLS (optional) with the peer pinned (``server_pin``, a SHA-256
+  fingerprint, checked right after the handshake) and the client
+  certificate of the context.
+- Keep-alive: idle connections per ``(host, port)`` are reused up to
+  ``max_idle_age`` seconds; a connection is used for one request at a
+  time, so parallel requests to one host open parallel connections.  A
+  server that closed a kept-alive connection while it sat in the pool is
+  detected on reuse (before the server read anything) and the request is
+  sent once more, always on a fresh connection (the other idle
+  connections to that server are dropped: a restarted server closed them
+  all); such a request never reached the server, so repeating it is safe.
+- Timeouts: ``min(connect_timeout, timeout)`` bounds connecting and the
+  TLS handshake; the request's ``timeout`` bounds every wait after that
+  (sending, and the wait for each piece of the answer).  A timeout's
+  message names the limit that fired and the phase (``Timeout after 10s
+  connecting (connect limit)``, ``Timeout after 300s waiting for the
+  answer (call limit)``).
+- Answers must carry ``Content-Length`` or end with the connection
+  (``Transfer-Encoding: chunked`` is refused as a protocol error: none
+  of the project's servers sends it).
 
-A server that closed a kept-alive connection while it sat in the pool is
-detected on reuse and the request is sent once more, always on a fresh
-connection (the other idle connections to that server are dropped: a
-restarted server closed them all); such a request never reached the
-server, so repeating it is safe.
-
-Failures raise errors from :mod:`ganeti.errors` carrying details:
+Failures are errors from :mod:`ganeti.errors` carrying details, one per
+request (a failing request never affects the others):
 :class:`~ganeti.errors.NodeUnreachableError` (``errno`` when the OS gave
 one; TLS failures have ``tls=True``), :class:`~ganeti.errors.TimeoutError`
 and :class:`~ganeti.errors.ProtocolError` (a malformed answer).  Messages
-are one line, in the ``Error 111: Connection refused`` style.
+are one line, in the ``Error 111: Connection refused`` style;
+:meth:`~HttpClient.request` raises them, :meth:`~HttpClient.request_many`
+returns them in place of the answer.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import http.client
+import os
+import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import errors, serializer
@@ -58,34 +81,6 @@ class HttpResponse:
         return serializer.loads(self.body)
 
 
-class _Connection(http.client.HTTPSConnection):
-    """One connection; TLS (optional) with the peer pinned after connect."""
-
-    def __init__(self, host: str, port: int, *,
-                 context: ssl.SSLContext | None, pin: str | None,
-                 connect_timeout: float) -> None:
-        # Plain HTTP never uses the context; an empty one is cheap.
-        super().__init__(host, port, timeout=connect_timeout,
-                         context=context or ssl.SSLContext(
-                             ssl.PROTOCOL_TLS_CLIENT))
-        self._use_tls = context is not None
-        self._pin = pin
-        self.idle_since = time.monotonic()
-
-    def connect(self) -> None:
-        if not self._use_tls:
-            http.client.HTTPConnection.connect(self)
-            return
-        super().connect()
-        if self._pin is not None:
-            assert isinstance(self.sock, ssl.SSLSocket)
-            try:
-                tls.check_pin(self.sock, self._pin)
-            except tls.PinMismatch:
-                self.close()
-                raise
-
-
 class _LimitTimeout(TimeoutError):
     """A timeout whose message already names the limit that fired."""
 
@@ -95,15 +90,134 @@ _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
                           ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
+#: Bytes read per receive call (TLS records are at most 16 KiB).
+_CHUNK: Final = 256 * 1024
+#: Longest status line plus headers accepted.
+_MAX_HEAD: Final = 64 * 1024
+
+_CONNECT, _HANDSHAKE, _SEND, _RECV = range(4)
+_READ, _WRITE = select.EPOLLIN, select.EPOLLOUT
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    host: str
+    port: int
+    method: str
+    path: str
+    body: bytes = b""
+    timeout: float = 60.0
+    headers: Mapping[str, str] | None = None
+
+
+#: One request's outcome: the answer or the error, and the seconds it took.
+Outcome = tuple[HttpResponse | errors.GenericError, float]
+
+
+class _Idle:
+    __slots__ = ("since", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.since = time.monotonic()
+
+
+class _Exchange:
+    """One request in flight."""
+
+    __slots__ = (
+        "body_at",
+        "buf",
+        "data",
+        "deadline",
+        "events",
+        "headers",
+        "index",
+        "length",
+        "reason",
+        "req",
+        "reused",
+        "sent",
+        "sock",
+        "stage",
+        "started",
+        "status",
+        "will_close",
+    )
+
+    def __init__(self, index: int, req: Request, data: bytes,
+                 started: float) -> None:
+        self.index = index
+        self.req = req
+        self.data = data
+        self.sock: socket.socket | None = None
+        #: True: taken from the pool; None: the retry after a failed
+        #: reuse, which must open a fresh connection.
+        self.reused: bool | None = False
+        self.stage = _CONNECT
+        self.sent = 0
+        self.buf = bytearray()
+        self.status = 0
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.body_at = -1       # offset of the body in buf; -1: no head yet
+        self.length: int | None = None
+        self.will_close = False
+        self.deadline = 0.0
+        self.started = started
+        self.events = 0
+
+
+class _Poller:
+    """``epoll`` with the exchange of each registered socket."""
+
+    __slots__ = ("_by_fd", "_epoll")
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, _Exchange] = {}
+
+    def want(self, ex: _Exchange, events: int) -> None:
+        """Wait for ``events`` on the socket of ``ex``."""
+        if ex.events == events:
+            return
+        assert ex.sock is not None
+        fd = ex.sock.fileno()
+        if ex.events:
+            self._epoll.modify(fd, events)
+        else:
+            self._epoll.register(fd, events)
+            self._by_fd[fd] = ex
+        ex.events = events
+
+    def forget(self, ex: _Exchange) -> None:
+        """Stop waiting on the socket of ``ex`` (before it is closed,
+        wrapped or given back to the pool)."""
+        if ex.events and ex.sock is not None:
+            fd = ex.sock.fileno()
+            self._epoll.unregister(fd)
+            del self._by_fd[fd]
+        ex.events = 0
+
+    def wait(self, timeout: float) -> list[_Exchange]:
+        return [self._by_fd[fd] for fd, _mask in self._epoll.poll(timeout)
+                if fd in self._by_fd]
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
 class HttpClient:
-    """A thread-safe pool of keep-alive connections.
+    """A thread-safe pool of keep-alive connections, driven by one
+    selector loop per batch of requests.
 
     ``ssl_context`` None means plain HTTP; ``server_pin`` (a SHA-256
-    fingerprint) requires servers to present exactly that certificate.
+    fingerprint, or several) requires servers to present exactly that
+    certificate (one of them).
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, *,
-                 server_pin: str | None = None,
+                 server_pin: str | Collection[str] | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_idle_per_host: int = 8,
                  max_idle_age: float = DEFAULT_MAX_IDLE_AGE,
@@ -116,139 +230,363 @@ class HttpClient:
         self._max_idle = max_idle_per_host
         self._max_idle_age = max_idle_age
         self._max_response = max_response
-        self._idle: dict[tuple[str, int], collections.deque[_Connection]] = {}
+        self._idle: dict[tuple[str, int], collections.deque[_Idle]] = {}
         self._lock = threading.Lock()
         #: Connections opened so far (tests check reuse with it).
         self.connections_opened = 0
 
-    def _take(self, key: tuple[str, int]) -> tuple[_Connection, bool]:
+    # --- the pool -----------------------------------------------------------
+
+    def _take(self, key: tuple[str, int]) -> socket.socket | None:
         now = time.monotonic()
-        stale: list[_Connection] = []
-        found: _Connection | None = None
+        stale: list[_Idle] = []
+        found: socket.socket | None = None
         with self._lock:
             idle = self._idle.get(key)
             while idle:
-                conn = idle.pop()
-                if now - conn.idle_since <= self._max_idle_age:
-                    found = conn
+                entry = idle.pop()
+                if now - entry.since <= self._max_idle_age:
+                    found = entry.sock
                     break
-                stale.append(conn)
-            if found is None:
-                self.connections_opened += 1
-        for conn in stale:
-            conn.close()
-        if found is not None:
-            return found, True
-        return self._new_connection(key), False
+                stale.append(entry)
+        for entry in stale:
+            entry.sock.close()
+        return found
 
-    def _fresh(self, key: tuple[str, int]) -> _Connection:
-        """A new connection, never one from the pool."""
-        with self._lock:
-            self.connections_opened += 1
-        return self._new_connection(key)
-
-    def _new_connection(self, key: tuple[str, int]) -> _Connection:
-        return _Connection(key[0], key[1], context=self._ssl, pin=self._pin,
-                           connect_timeout=self._connect_timeout)
-
-    def _give_back(self, key: tuple[str, int], conn: _Connection) -> None:
-        conn.idle_since = time.monotonic()
+    def _give_back(self, key: tuple[str, int], sock: socket.socket) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, collections.deque())
             if len(idle) < self._max_idle:
-                idle.append(conn)
+                idle.append(_Idle(sock))
                 return
-        conn.close()
+        sock.close()
+
+    def _drop_idle(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            idle = self._idle.pop(key, None)
+        for entry in idle or ():
+            entry.sock.close()
 
     def close(self) -> None:
-        """Close every idle connection (busy ones close when done)."""
+        """Close every idle connection."""
         with self._lock:
             pools = list(self._idle.values())
             self._idle.clear()
         for idle in pools:
-            for conn in idle:
-                conn.close()
-
-    def _drop_idle(self, key: tuple[str, int]) -> None:
-        """Close every idle connection to ``key``: one of them turned out
-        dead, so the server was probably restarted and the others, opened
-        to the same old server, are dead too."""
-        with self._lock:
-            idle = self._idle.pop(key, None)
-        for conn in idle or ():
-            conn.close()
-
-    def request(self, host: str, port: int, method: str, path: str,
-                body: bytes = b"", *, timeout: float,
-                headers: Mapping[str, str] | None = None) -> HttpResponse:
-        """Send one request and read the whole answer.
-
-        A kept-alive connection the server closed meanwhile fails before
-        the server read anything; then the idle connections to this
-        server are dropped and the request is sent once more on a fresh
-        connection, whose failure is final.
-        """
-        key = (host, port)
-        all_headers = {"Content-Type": JSON_TYPE, "Accept": JSON_TYPE}
-        all_headers.update(headers or {})
-        conn, reused = self._take(key)
-        while True:
-            try:
-                return self._exchange(key, conn, method, path, body,
-                                      all_headers, timeout)
-            except _RETRY_ON_REUSE as err:
-                conn.close()
-                if not reused:
-                    raise _map_error(err, host, port, timeout) from None
-            except (OSError, http.client.HTTPException, tls.PinMismatch,
-                    errors.ProtocolError) as err:
-                conn.close()
-                raise _map_error(err, host, port, timeout) from None
-            except BaseException:
-                conn.close()
-                raise
-            self._drop_idle(key)
-            conn, reused = self._fresh(key), False
-
-    def _exchange(self, key: tuple[str, int], conn: _Connection, method: str,
-                  path: str, body: bytes, headers: Mapping[str, str],
-                  timeout: float) -> HttpResponse:
-        if conn.sock is None:
-            limit = min(self._connect_timeout, timeout)
-            conn.timeout = limit
-            try:
-                conn.connect()
-            except TimeoutError:
-                which = "connect" if limit < timeout else "call"
-                raise _LimitTimeout(
-                    f"Timeout after {limit:g}s connecting ({which} limit)"
-                ) from None
-        assert conn.sock is not None
-        conn.sock.settimeout(timeout)
-        conn.request(method, path, body=body, headers=dict(headers))
-        resp = conn.getresponse()
-        length = resp.getheader("Content-Length")
-        if length is not None and length.isdigit() \
-                and int(length) > self._max_response:
-            raise errors.ProtocolError(
-                f"Answer of {length} bytes exceeds the limit of "
-                f"{self._max_response} bytes")
-        data = resp.read()
-        result = HttpResponse(status=resp.status, reason=resp.reason,
-                              headers={k.title(): v
-                                       for k, v in resp.getheaders()},
-                              body=data)
-        if resp.will_close:
-            conn.close()
-        else:
-            self._give_back(key, conn)
-        return result
+            for entry in idle:
+                entry.sock.close()
 
     def __enter__(self) -> HttpClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- requests -----------------------------------------------------------
+
+    def request(self, host: str, port: int, method: str, path: str,
+                body: bytes = b"", *, timeout: float,
+                headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """Send one request and read the whole answer (raises on failure)."""
+        outcome = self.request_many([Request(host, port, method, path, body,
+                                             timeout, headers)])[0][0]
+        if isinstance(outcome, errors.GenericError):
+            raise outcome
+        return outcome
+
+    def request_many(self, requests: Sequence[Request]) -> list[Outcome]:
+        """Send every request at once; one outcome per request, in order."""
+        started = time.monotonic()
+        results: list[Outcome | None] = [None] * len(requests)
+        sel = _Poller()
+        active: set[_Exchange] = set()
+
+        def finish(ex: _Exchange,
+                   outcome: HttpResponse | errors.GenericError) -> None:
+            active.discard(ex)
+            sel.forget(ex)
+            results[ex.index] = (outcome, time.monotonic() - ex.started)
+
+        def drive(ex: _Exchange, opening: bool) -> None:
+            """Open or advance ``ex``; on failure record its error, or
+            retry once on a fresh connection after a failed reuse."""
+            try:
+                answer = (self._open(ex, sel) if opening
+                          else self._step(ex, sel))
+            except _RETRY_ON_REUSE as err:
+                self._close_registered(ex, sel)
+                if ex.reused and ex.body_at < 0 and not ex.buf:
+                    self._drop_idle((ex.req.host, ex.req.port))
+                    active.discard(ex)
+                    fresh = _Exchange(ex.index, ex.req, ex.data, ex.started)
+                    fresh.reused = None
+                    active.add(fresh)
+                    drive(fresh, True)
+                else:
+                    finish(ex, _map_error(err, ex.req.host, ex.req.port,
+                                         ex.req.timeout))
+                return
+            except Exception as err:  # one failure line per request
+                self._close_registered(ex, sel)
+                finish(ex, _map_error(err, ex.req.host, ex.req.port,
+                                     ex.req.timeout))
+                return
+            if answer is not None:
+                finish(ex, answer)
+                self._release(ex)
+
+        try:
+            encode = _encoder()
+            for index, req in enumerate(requests):
+                ex = _Exchange(index, req, encode(req), started)
+                active.add(ex)
+                drive(ex, True)
+            while active:
+                now = time.monotonic()
+                wait = min(ex.deadline for ex in active) - now
+                for ready in sel.wait(max(wait, 0.0)):
+                    if ready in active:
+                        drive(ready, False)
+                now = time.monotonic()
+                for ex in [ex for ex in active if ex.deadline <= now]:
+                    self._close_registered(ex, sel)
+                    finish(ex, _map_error(self._timed_out(ex), ex.req.host,
+                                         ex.req.port, ex.req.timeout))
+        finally:
+            for ex in active:
+                self._close(ex)
+            sel.close()
+        return [res for res in results if res is not None]
+
+    # --- one exchange -------------------------------------------------------
+
+    def _timed_out(self, ex: _Exchange) -> _LimitTimeout:
+        """The timeout of ``ex``, naming the phase and the limit that
+        fired (the smaller of the connect and call limits connecting)."""
+        timeout = ex.req.timeout
+        if ex.stage in (_CONNECT, _HANDSHAKE):
+            limit = min(self._connect_timeout, timeout)
+            which = "connect" if limit < timeout else "call"
+            return _LimitTimeout(
+                f"Timeout after {limit:g}s connecting ({which} limit)")
+        phase = ("sending the request" if ex.stage == _SEND
+                 else "waiting for the answer")
+        return _LimitTimeout(f"Timeout after {timeout:g}s {phase} (call limit)")
+
+    def _open(self, ex: _Exchange,
+              sel: _Poller) -> HttpResponse | None:
+        """Take an idle connection and send at once, or start connecting."""
+        key = (ex.req.host, ex.req.port)
+        sock = None if ex.reused is None else self._take(key)
+        now = time.monotonic()
+        if sock is not None:
+            ex.sock, ex.reused, ex.stage = sock, True, _SEND
+            ex.deadline = now + ex.req.timeout
+            return self._step(ex, sel)
+        ex.reused = False
+        with self._lock:
+            self.connections_opened += 1
+        family, kind, proto, _name, addr = socket.getaddrinfo(
+            ex.req.host, ex.req.port, type=socket.SOCK_STREAM)[0]
+        raw = socket.socket(family, kind, proto)
+        ex.sock = raw
+        raw.setblocking(False)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        code = raw.connect_ex(addr)
+        if code not in (0, errno.EINPROGRESS):
+            raise OSError(code, os.strerror(code))
+        ex.deadline = now + min(self._connect_timeout, ex.req.timeout)
+        sel.want(ex, _WRITE)
+        return None
+
+    def _step(self, ex: _Exchange,
+              sel: _Poller) -> HttpResponse | None:
+        """Advance ``ex`` as far as the socket allows; the answer once it
+        is complete."""
+        sock = ex.sock
+        assert sock is not None
+        if ex.stage == _CONNECT:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            if self._ssl is None:
+                ex.stage = _SEND
+            else:
+                sel.forget(ex)
+                sock = ex.sock = self._ssl.wrap_socket(
+                    sock, do_handshake_on_connect=False)
+                ex.stage = _HANDSHAKE
+        if ex.stage == _HANDSHAKE:
+            assert isinstance(sock, ssl.SSLSocket)
+            try:
+                sock.do_handshake()
+            except ssl.SSLWantReadError:
+                sel.want(ex, _READ)
+                return None
+            except ssl.SSLWantWriteError:
+                sel.want(ex, _WRITE)
+                return None
+            if self._pin is not None:
+                tls.check_pin(sock, self._pin)
+            ex.stage = _SEND
+            ex.deadline = time.monotonic() + ex.req.timeout
+        if ex.stage == _SEND:
+            try:
+                while ex.sent < len(ex.data):
+                    ex.sent += sock.send(ex.data[ex.sent:])
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                sel.want(ex, _WRITE)
+                return None
+            except ssl.SSLWantReadError:
+                sel.want(ex, _READ)
+                return None
+            finally:
+                ex.deadline = time.monotonic() + ex.req.timeout
+            ex.stage = _RECV
+            sel.want(ex, _READ)
+            return None
+        return self._receive(ex, sel)
+
+    def _receive(self, ex: _Exchange,
+                 sel: _Poller) -> HttpResponse | None:
+        sock = ex.sock
+        assert sock is not None
+        eof = False
+        while True:
+            try:
+                chunk = sock.recv(_CHUNK)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                break
+            except ssl.SSLWantWriteError:
+                sel.want(ex, _WRITE)
+                break
+            if not chunk:
+                eof = True
+                break
+            ex.buf += chunk
+            if ex.body_at < 0:
+                self._parse_head(ex)
+            elif ex.length is None:
+                self._check_unsized(ex)
+            if self._complete(ex):
+                break
+        ex.deadline = time.monotonic() + ex.req.timeout
+        if ex.body_at >= 0 and (self._complete(ex)
+                                or (eof and ex.length is None)):
+            end = (len(ex.buf) if ex.length is None
+                   else ex.body_at + ex.length)
+            if end != len(ex.buf):  # bytes beyond the answer: out of step
+                ex.will_close = True
+            return HttpResponse(status=ex.status, reason=ex.reason,
+                                headers=ex.headers,
+                                body=bytes(ex.buf[ex.body_at:end]))
+        if eof:
+            if not ex.buf:
+                raise http.client.RemoteDisconnected(
+                    "Remote end closed connection without response")
+            raise http.client.IncompleteRead(bytes(ex.buf))
+        return None
+
+    @staticmethod
+    def _complete(ex: _Exchange) -> bool:
+        return (ex.body_at >= 0 and ex.length is not None
+                and len(ex.buf) - ex.body_at >= ex.length)
+
+    def _parse_head(self, ex: _Exchange) -> None:
+        end = ex.buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(ex.buf) > _MAX_HEAD:
+                raise errors.ProtocolError(
+                    f"Answer headers longer than {_MAX_HEAD} bytes")
+            return
+        lines = ex.buf[:end].decode("iso-8859-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/1.") or len(code) != 3 \
+                or not code.isdigit():
+            raise http.client.BadStatusLine(lines[0])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise http.client.HTTPException(
+                    f"invalid header line {line[:40]!r}")
+            headers[name.strip().title()] = value.strip()
+        ex.status, ex.reason, ex.headers = int(code), reason, headers
+        ex.body_at = end + 4
+        connection = headers.get("Connection", "").lower()
+        ex.will_close = connection == "close" or (
+            version == "HTTP/1.0" and connection != "keep-alive")
+        if "chunked" in headers.get("Transfer-Encoding", "").lower():
+            raise errors.ProtocolError("Chunked answers are not supported")
+        length = headers.get("Content-Length")
+        if ex.status in (204, 304) or 100 <= ex.status < 200:
+            ex.length = 0
+        elif length is not None:
+            if not length.isdigit():
+                raise http.client.HTTPException(
+                    f"invalid Content-Length {length[:20]!r}")
+            ex.length = int(length)
+            if ex.length > self._max_response:
+                raise errors.ProtocolError(
+                    f"Answer of {length} bytes exceeds the limit of "
+                    f"{self._max_response} bytes")
+        else:
+            ex.will_close = True
+        if ex.length is None:
+            self._check_unsized(ex)
+
+    def _check_unsized(self, ex: _Exchange) -> None:
+        """An answer that ends with the connection stays under the limit."""
+        if len(ex.buf) - ex.body_at > self._max_response:
+            raise errors.ProtocolError(
+                f"Answer exceeds the limit of {self._max_response} bytes")
+
+    def _release(self, ex: _Exchange) -> None:
+        """After a complete answer: keep the connection or close it."""
+        if ex.sock is None:
+            return
+        if ex.will_close:
+            self._close(ex)
+        else:
+            self._give_back((ex.req.host, ex.req.port), ex.sock)
+            ex.sock = None
+
+    @staticmethod
+    def _close(ex: _Exchange) -> None:
+        if ex.sock is not None:
+            ex.sock.close()
+            ex.sock = None
+
+    def _close_registered(self, ex: _Exchange,
+                          sel: _Poller) -> None:
+        sel.forget(ex)
+        self._close(ex)
+
+
+def _encoder() -> Callable[[Request], bytes]:
+    """Encodes requests; the requests of a fan-out (same method, path,
+    body and headers, another host) share all but their ``Host`` line."""
+    parts: dict[tuple[str, str, int, int], tuple[bytes, bytes]] = {}
+
+    def encode(req: Request) -> bytes:
+        key = (req.method, req.path, id(req.body), id(req.headers))
+        found = parts.get(key)
+        if found is None:
+            fields = {"Content-Type": JSON_TYPE, "Accept": JSON_TYPE,
+                      "Accept-Encoding": "identity"}
+            fields.update(req.headers or {})
+            fields["Content-Length"] = str(len(req.body))
+            rest = "".join(f"{name}: {value}\r\n"
+                           for name, value in fields.items())
+            found = parts[key] = (
+                f"{req.method} {req.path} HTTP/1.1\r\n".encode("latin-1"),
+                (rest + "\r\n").encode("latin-1") + req.body)
+        host = f"[{req.host}]" if ":" in req.host else req.host
+        return b"%sHost: %s:%d\r\n%s" % (found[0], host.encode("latin-1"),
+                                          req.port, found[1])
+
+    return encode
 
 
 def _map_error(err: BaseException, host: str, port: int,

@@ -29,7 +29,8 @@ import socketserver
 import ssl
 import threading
 import time
-from typing import Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import errors, pathutils
 from ganeti.http import (
@@ -47,6 +48,9 @@ from ganeti.http import (
     default_error_body,
     tls,
 )
+
+if TYPE_CHECKING:
+    from ganeti.http.tlsreload import TlsState
 
 _MAX_LINE: Final = 65536
 #: Refused bodies up to this many times the limit are read and dropped.
@@ -89,14 +93,22 @@ class _DeadlineReader(io.RawIOBase):
         self._deadline = time.monotonic() + first
         self._after_first = rest
 
+    def disarm(self) -> None:
+        """No deadline: the connection was upgraded to another protocol,
+        which keeps its own time."""
+        self._deadline = float("inf")
+        self._after_first = None
+        self._sock.settimeout(None)
+
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("read deadline passed")
-        self._sock.settimeout(remaining)
+        if self._deadline != float("inf"):
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("read deadline passed")
+            self._sock.settimeout(remaining)
         count = self._sock.recv_into(buffer)
         if count and self._after_first is not None:
             self._deadline = time.monotonic() + self._after_first
@@ -222,7 +234,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status=HTTP_INTERNAL_ERROR,
                 body=owner.error_body(HTTP_INTERNAL_ERROR,
                                       f"Internal error: {type(err).__name__}"))
+        if response.upgrade is not None and response.status == 101:
+            self._switch(response)
+            return
         self._write(response)
+
+    def _switch(self, response: Response) -> None:
+        """Answer 101 and hand the connection to the new protocol."""
+        assert response.upgrade is not None
+        self.close_connection = True
+        reason = self.responses.get(101, ("",))[0]
+        lines = [f"HTTP/1.1 101 {reason}", f"Server: {self.server_version}"]
+        lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.connection.settimeout(self._limits.write_timeout)
+        self.connection.sendall(head)
+        self._reader.disarm()
+        _log.debug("%s %s %s -> 101", self.client_address[0], self.command,
+                   self.path[:80])
+        response.upgrade(self.connection)
 
     def _write(self, response: Response) -> None:
         """Status line, headers and body in one send (no Nagle stalls)."""
@@ -300,6 +330,7 @@ class HttpServer:
     def __init__(self, address: tuple[str, int], app: App, *,
                  ssl_context: ssl.SSLContext | None = None,
                  client_pin: str | None = None,
+                 tls_source: Callable[[], TlsState] | None = None,
                  limits: ServerLimits = ServerLimits(),
                  error_body: ErrorFormatter = default_error_body) -> None:
         if client_pin is not None and ssl_context is None:
@@ -307,8 +338,13 @@ class HttpServer:
         self.app = app
         self.limits = limits
         self.error_body = error_body
+        if tls_source is not None and ssl_context is not None:
+            raise errors.ProgrammerError("Give a TLS context or a source")
         self._ssl = ssl_context
-        self._pin = client_pin
+        self._pin: str | frozenset[str] | None = client_pin
+        #: Called for each connection: the context and pins to use now
+        #: (certificates renewed while the server runs).
+        self._tls_source = tls_source
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._active: set[socket.socket] = set()
         self._active_lock = threading.Lock()
@@ -344,18 +380,20 @@ class HttpServer:
         conn = sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._ssl is not None:
+            context, pin = ((self._ssl, self._pin) if self._tls_source is None
+                            else self._tls_source())
+            if context is not None:
                 sock.settimeout(self.limits.handshake_timeout)
-                conn = self._ssl.wrap_socket(sock, server_side=True,
-                                             do_handshake_on_connect=False)
+                conn = context.wrap_socket(sock, server_side=True,
+                                           do_handshake_on_connect=False)
             with self._active_lock:
                 if self._closing:
                     return
                 self._active.add(conn)
             if isinstance(conn, ssl.SSLSocket):
                 conn.do_handshake()
-                if self._pin is not None:
-                    tls.check_pin(conn, self._pin)
+                if pin is not None:
+                    tls.check_pin(conn, pin)
             _Handler(conn, client_address, self._tcp)
         except (OSError, tls.PinMismatch) as err:
             _log.info("Connection from %s refused: %s", client_address[0],
@@ -376,7 +414,7 @@ class HttpServer:
                                         daemon=True)
         self._thread.start()
         _log.info("Listening on %s:%d (%s)", *self.address,
-                  "https" if self._ssl else "http")
+                  "https" if self._ssl or self._tls_source else "http")
 
     def stop(self) -> None:
         """Stop accepting, drop open connections, release the port.

@@ -13,6 +13,7 @@ certificate.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Collection
 
 from ganeti import crypto, errors
 
@@ -75,11 +76,14 @@ def peer_fingerprint(sock: ssl.SSLSocket) -> str | None:
     return crypto.der_fingerprint(der) if der else None
 
 
-def check_pin(sock: ssl.SSLSocket, fingerprint: str) -> None:
+def check_pin(sock: ssl.SSLSocket,
+              fingerprint: str | Collection[str]) -> None:
     """Raise :class:`PinMismatch` unless the peer presented exactly the
-    certificate with this fingerprint."""
+    certificate with this fingerprint (or one of these, while a renewal
+    makes nodes accept two)."""
     found = peer_fingerprint(sock)
-    if found != fingerprint:
+    allowed = {fingerprint} if isinstance(fingerprint, str) else fingerprint
+    if found not in allowed:
         raise PinMismatch(
             "peer certificate is not the cluster certificate "
             f"(sha256 {found[:16] + '...' if found else 'none'})")

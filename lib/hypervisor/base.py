@@ -296,7 +296,7 @@ class BaseHypervisor(abc.ABC):
                     f" is missing on node {pathutils.hostname()} ({path})",
                     errors.ErrorCode.ENVIRON)
         try:
-            return int(beparams["memory"]), int(beparams["vcpus"])
+            return int(beparams["maxmem"]), int(beparams["vcpus"])
         except (KeyError, TypeError, ValueError) as err:
             raise errors.ProgrammerError(
                 f"Instance {instance_name}: beparams must be filled: {err}"

@@ -374,7 +374,7 @@ class FakeHypervisor(BaseHypervisor):
         """The state file of an instance about to start (checks done)."""
         name = instance.name
         try:
-            memory = int(beparams["memory"])
+            memory = int(beparams["maxmem"])
             vcpus = int(beparams["vcpus"])
         except (KeyError, TypeError, ValueError) as err:
             raise errors.ProgrammerError(

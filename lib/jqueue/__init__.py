@@ -22,6 +22,7 @@ from ganeti.jqueue.queue import (
     JobQueue,
     OpContext,
     Processor,
+    check_priority,
     parse_job_id,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "OpContext",
     "Processor",
     "calc_job_status",
+    "check_priority",
     "check_transition",
     "parse_job_id",
 ]

@@ -29,6 +29,7 @@ from ganeti.jqueue.model import (
     CANCELING,
     ERROR,
     JOBS_FINALIZED,
+    QUEUED,
     RUNNING,
     SUCCESS,
     WAITING,
@@ -69,6 +70,18 @@ def parse_job_id(value: Any) -> int:
     raise errors.OpPrereqError(f"Invalid job id {value!r:.40}")
 
 
+def check_priority(value: Any) -> int:
+    """A job priority: an integer from -20 (first) to 19 (last)."""
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not constants.OP_PRIO_HIGHEST <= value
+            <= constants.OP_PRIO_LOWEST):
+        raise errors.OpPrereqError(
+            f"Invalid priority {value!r:.40}: must be an integer from "
+            f"{constants.OP_PRIO_HIGHEST} (highest) to "
+            f"{constants.OP_PRIO_LOWEST} (lowest)")
+    return value
+
+
 def _prepare_ops(ops: Any) -> list[opcodes.OpCode]:
     """Check and copy a job's opcodes (dicts are decoded with
     ``OpCode.load``; objects are copied so the caller can not change a
@@ -107,6 +120,12 @@ class OpContext:
     @property
     def op_index(self) -> int:
         return self._index
+
+    @property
+    def priority(self) -> int:
+        """The opcode's current priority (``gnt-job change-priority`` may
+        change it while it waits for locks); lock waits use it."""
+        return self._queue.get_op_priority(self._job.id, self._index)
 
     def feedback(self, kind: str, message: Any) -> None:
         """Append to the opcode's log (``ELOG_MESSAGE`` text or
@@ -206,7 +225,10 @@ class JobQueue:
         self._work_cond = threading.Condition(self._lock)
         self._watchers: dict[int, list[Any]] = {}  # id -> [Condition, count]
         self._jobs: dict[int, _QueuedJob] = {}
-        self._pending: list[int] = []  # heap of queued job ids
+        # Heap of (priority, job id) of queued jobs: lower priority values
+        # first, then submission order.  A priority change pushes a second
+        # entry; the stale one is skipped when popped (see _pop_pending).
+        self._pending: list[tuple[int, int]] = []
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._closed = False
@@ -294,7 +316,7 @@ class JobQueue:
                 _log.warning("Job %d was %s when the master died; marked as "
                              "failed", job_id, status)
             elif status == constants.JOB_STATUS_QUEUED:
-                self._pending.append(job_id)
+                self._pending.append((job.priority, job_id))
             self._jobs[job_id] = job
         heapq.heapify(self._pending)
         if recovered or highest > serial:
@@ -436,7 +458,7 @@ class JobQueue:
             raise
         with self._lock:
             for job in jobs:
-                heapq.heappush(self._pending, job.id)
+                heapq.heappush(self._pending, (job.priority, job.id))
             self._work_cond.notify(count)
             if self._observer is not None:
                 self._observer.job_submitted(count)
@@ -493,9 +515,9 @@ class JobQueue:
                     self._work_cond.wait()
                 if self._stopping:
                     return
-                job = self._jobs.get(heapq.heappop(self._pending))
-                if job is None or job.status != constants.JOB_STATUS_QUEUED:
-                    continue  # canceled or archived meanwhile
+                job = self._pop_pending()
+                if job is None:
+                    continue
                 index = job.current_op_index()
                 assert index is not None  # a queued job has work left
                 self._start_op(job, index)
@@ -504,6 +526,17 @@ class JobQueue:
                 self._run_job(job, index)
             except Exception:  # a bug; keep the worker alive
                 _log.exception("Internal error while running job %d", job.id)
+
+    def _pop_pending(self) -> _QueuedJob | None:
+        """The next queued job by priority, or None for a stale entry
+        (lock held)."""
+        prio, job_id = heapq.heappop(self._pending)
+        job = self._jobs.get(job_id)
+        if job is None or job.status != constants.JOB_STATUS_QUEUED:
+            return None  # canceled, archived or already started meanwhile
+        if job.priority != prio:
+            return None  # its priority changed; the newer entry counts
+        return job
 
     def _start_op(self, job: _QueuedJob, index: int) -> None:
         """Mark an opcode as waiting for locks (lock held)."""
@@ -607,6 +640,45 @@ class JobQueue:
             self._notify(job)
         self._wait_logged(ticket, job)
         return True, message
+
+    def change_job_priority(self, job_id: Any,
+                            priority: Any) -> tuple[bool, str]:
+        """Change the priority of a job's opcodes that have not started
+        running (Ganeti's ``ChangeJobPriority``).
+
+        A queued job moves in the queue at once; an opcode waiting for
+        locks competes with the new priority from its next lock attempt;
+        a running opcode keeps its priority.  A finished job is refused
+        with nothing changed.  A priority outside -20..19 is an
+        :class:`errors.OpPrereqError`.
+        """
+        job_id = parse_job_id(job_id)
+        priority = check_priority(priority)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False, f"Job {job_id} not found"
+            if job.status in JOBS_FINALIZED:
+                return False, f"Job {job_id} is finished"
+            pending = [op for op in job.ops
+                       if op.status in (QUEUED, WAITING)]
+            if not pending:
+                return False, f"Job {job_id} had no pending opcodes"
+            for op in pending:
+                op.input.priority = priority
+            if job.status == constants.JOB_STATUS_QUEUED:
+                heapq.heappush(self._pending, (job.priority, job.id))
+            ticket = self._writer.request([job])
+            self._notify(job)
+        self._wait_logged(ticket, job)
+        return True, (f"Priorities of pending opcodes for job {job_id} have "
+                      f"been changed to {priority}")
+
+    def get_op_priority(self, job_id: int, op_index: int) -> int:
+        """The current priority of an opcode (it may change while the
+        opcode waits for locks)."""
+        with self._lock:
+            return self._jobs[job_id].ops[op_index].priority
 
     def archive_job(self, job_id: Any) -> bool:
         """Move a finished job to the archive; False if unknown or not

@@ -31,6 +31,7 @@ from ganeti.locking.retry import (
 from ganeti.locking.sharedlock import (
     MODE_EXCLUSIVE,
     MODE_SHARED,
+    PRIO_DEFAULT,
     Clock,
     Deadline,
     LockInfo,
@@ -50,6 +51,7 @@ __all__ = [
     "LEVEL_NODE",
     "MODE_EXCLUSIVE",
     "MODE_SHARED",
+    "PRIO_DEFAULT",
     "SET_LOCK_NAME",
     "Clock",
     "Deadline",

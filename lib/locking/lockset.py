@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from ganeti import errors
 from ganeti.locking.sharedlock import (
+    PRIO_DEFAULT,
     Clock,
     Deadline,
     LockInfo,
@@ -87,8 +88,10 @@ class LockSet:
     # -- acquire / release --
 
     def acquire(self, names: Iterable[str] | None = None, shared: bool = False,
-                timeout: float | None = None) -> set[str] | None:
-        """Acquire ``names`` (None: the whole set) in sorted order.
+                timeout: float | None = None,
+                priority: int = PRIO_DEFAULT) -> set[str] | None:
+        """Acquire ``names`` (None: the whole set) in sorted order, each
+        lock waited for with ``priority`` (see :meth:`SharedLock.acquire`).
 
         One timeout covers the whole call.  Returns the names acquired, or
         None when the timeout passed; then nothing in the set is held.
@@ -110,12 +113,12 @@ class LockSet:
                     f"no such lock(s) in set {self.name}: {', '.join(missing)}",
                     errors.ErrorCode.NOENT)
             return self._acquire_members(me, wanted, shared, deadline,
-                                         whole_set=False)
-        if not self._set_lock.acquire(shared, deadline.remaining()):
+                                         priority, whole_set=False)
+        if not self._set_lock.acquire(shared, deadline.remaining(), priority):
             return None
         try:
             got = self._acquire_members(me, self.names(), shared, deadline,
-                                        whole_set=True)
+                                        priority, whole_set=True)
         except BaseException:
             self._set_lock.release()
             raise
@@ -124,7 +127,7 @@ class LockSet:
         return got
 
     def _acquire_members(self, me: threading.Thread, wanted: list[str],
-                         shared: bool, deadline: Deadline,
+                         shared: bool, deadline: Deadline, priority: int,
                          whole_set: bool) -> set[str] | None:
         taken: list[str] = []
         try:
@@ -138,7 +141,7 @@ class LockSet:
                         f"lock {self.name}/{item} not found",
                         errors.ErrorCode.NOENT)
                 try:
-                    ok = lock.acquire(shared, deadline.remaining())
+                    ok = lock.acquire(shared, deadline.remaining(), priority)
                 except errors.LockError:
                     if whole_set:
                         continue  # removed meanwhile: no longer a member

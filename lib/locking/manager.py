@@ -21,7 +21,13 @@ from typing import Final
 
 from ganeti import constants, errors
 from ganeti.locking.lockset import LockSet
-from ganeti.locking.sharedlock import Clock, LockInfo, LockMonitor, owner_name
+from ganeti.locking.sharedlock import (
+    PRIO_DEFAULT,
+    Clock,
+    LockInfo,
+    LockMonitor,
+    owner_name,
+)
 
 LEVEL_CLUSTER: Final = constants.LOCK_LEVEL_CLUSTER
 LEVEL_INSTANCE: Final = constants.LOCK_LEVEL_INSTANCE
@@ -113,9 +119,10 @@ class GanetiLockManager:
     # -- acquire / release --
 
     def acquire(self, level: int, names: Iterable[str] | str | None,
-                shared: bool = False,
-                timeout: float | None = None) -> set[str] | None:
-        """Acquire ``names`` of ``level`` (None: all of them).
+                shared: bool = False, timeout: float | None = None,
+                priority: int = PRIO_DEFAULT) -> set[str] | None:
+        """Acquire ``names`` of ``level`` (None: all of them); contended
+        locks go to the waiter with the lowest ``priority`` value first.
 
         Returns the names acquired, or None if ``timeout`` passed (then
         nothing is held at this level).  The BGL must be held before any
@@ -134,7 +141,8 @@ class GanetiLockManager:
             # The level never changes, so "all" is just the BGL; its
             # set-level lock is left alone.
             names = [BGL]
-        return lockset.acquire(names, shared=shared, timeout=timeout)
+        return lockset.acquire(names, shared=shared, timeout=timeout,
+                               priority=priority)
 
     def release(self, level: int, names: Iterable[str] | None = None) -> None:
         """Release ``names`` of ``level`` (None: all the caller holds there).

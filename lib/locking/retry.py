@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 from ganeti import errors
 from ganeti.locking.manager import GanetiLockManager
+from ganeti.locking.sharedlock import PRIO_DEFAULT
 
 #: Called before each pause: (failed attempts so far, the timeout that
 #: failed, the pause about to be taken).  May raise to abandon the acquire
@@ -83,8 +84,12 @@ def acquire_with_retries(mgr: GanetiLockManager, level: int,
                          strategy: LockAttemptTimeoutStrategy,
                          on_retry: RetryCallback | None = None, *,
                          sleep: Callable[[float], None] = time.sleep,
+                         priority: Callable[[], int] = lambda: PRIO_DEFAULT,
                          ) -> set[str]:
     """Acquire ``names`` of ``level`` following ``strategy``.
+
+    ``priority()`` is read before each attempt: a job whose priority is
+    changed while it waits competes with the new one from its next attempt.
 
     Each timed-out attempt leaves nothing held at ``level`` (the caller's
     locks at lower levels stay); then ``on_retry`` is called, the caller
@@ -96,7 +101,8 @@ def acquire_with_retries(mgr: GanetiLockManager, level: int,
         names = list(names)  # may be iterated once per attempt
     while True:
         timeout = strategy.next_timeout()
-        got = mgr.acquire(level, names, shared=shared, timeout=timeout)
+        got = mgr.acquire(level, names, shared=shared, timeout=timeout,
+                          priority=priority())
         if got is not None:
             return got
         if timeout is None:

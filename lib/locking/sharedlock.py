@@ -163,13 +163,21 @@ class LockMonitor:
 
 # --- The lock -----------------------------------------------------------------
 
+#: The priority of an acquire that does not give one (Ganeti's
+#: ``OP_PRIO_DEFAULT``); lower values are served first, like nice values.
+PRIO_DEFAULT: Final = 0
+
+
 class _WaitGroup:
-    """One queue entry: a single exclusive waiter, or a group of sharers."""
+    """One queue entry: a single exclusive waiter, or a group of sharers
+    of one priority."""
 
-    __slots__ = ("cond", "shared", "waiters")
+    __slots__ = ("cond", "priority", "shared", "waiters")
 
-    def __init__(self, shared: bool, mutex: threading.Lock) -> None:
+    def __init__(self, shared: bool, priority: int,
+                 mutex: threading.Lock) -> None:
         self.shared = shared
+        self.priority = priority
         self.cond = threading.Condition(mutex)
         self.waiters: list[threading.Thread] = []
 
@@ -177,14 +185,18 @@ class _WaitGroup:
 class SharedLock:
     """A lock held by one exclusive owner or by any number of sharers.
 
-    Pending acquires wait in one queue, oldest first.  Each exclusive
-    acquire is its own entry.  Shared acquires gather in the *open* shared
-    entry: the newest shared entry that has not yet been woken.  A shared
-    acquire therefore joins sharers queued before it even if exclusive
-    acquires queued in between (shared work is parallelized), but once an
+    Pending acquires wait in one queue ordered by priority (lower values
+    first, as job priorities), oldest first within a priority.  Each
+    exclusive acquire is its own entry.  Shared acquires gather in the
+    *open* shared entry of their priority: the newest shared entry of that
+    priority that has not yet been woken.  A shared acquire therefore joins
+    sharers queued before it even if exclusive acquires of the same
+    priority queued in between (shared work is parallelized), but once an
     entry has been woken it is closed, and later sharers queue behind
-    every waiting exclusive acquire.  So an exclusive waiter waits for at
-    most the entries ahead of it, each finite: it is never starved.
+    every waiting exclusive acquire of their priority.  Within a priority
+    an exclusive waiter waits for at most the entries ahead of it, each
+    finite; a stream of higher-priority acquires may overtake it, as in
+    Ganeti.
 
     Only the entry at the head of the queue may take the lock.
     """
@@ -198,7 +210,7 @@ class SharedLock:
         self._exclusive: threading.Thread | None = None
         self._sharers: set[threading.Thread] = set()
         self._queue: list[_WaitGroup] = []
-        self._open_shared: _WaitGroup | None = None
+        self._open_shared: dict[int, _WaitGroup] = {}  # priority -> entry
         self._deleted = False
         if monitor is not None:
             monitor.register(self)
@@ -208,18 +220,20 @@ class SharedLock:
 
     # -- public API --
 
-    def acquire(self, shared: bool = False,
-                timeout: float | None = None) -> bool:
+    def acquire(self, shared: bool = False, timeout: float | None = None,
+                priority: int = PRIO_DEFAULT) -> bool:
         """Take the lock; True on success, False if ``timeout`` passed first.
 
-        On False nothing is held and the caller has left the queue.
+        While the lock is contended, waiters of a lower ``priority`` value
+        get it first.  On False nothing is held and the caller has left
+        the queue.
         Raises :class:`errors.LockError` if the lock is or gets deleted,
         :class:`errors.ProgrammerError` if the caller holds it already.
         """
         me = threading.current_thread()
         deadline = Deadline(timeout, self._clock)
         with self._mutex:
-            return self._acquire_locked(me, shared, deadline)
+            return self._acquire_locked(me, shared, deadline, priority)
 
     def release(self) -> None:
         """Give the lock up; the head of the queue gets its turn."""
@@ -265,11 +279,11 @@ class SharedLock:
                     f"lock {self.name} is held shared by {owner_name(me)};"
                     " only an exclusive owner may delete it")
             if self._exclusive is not me and not self._acquire_locked(
-                    me, False, deadline):
+                    me, False, deadline, PRIO_DEFAULT):
                 return False
             self._deleted = True
             self._exclusive = None
-            self._open_shared = None
+            self._open_shared.clear()
             for group in self._queue:
                 group.cond.notify_all()
         if self._monitor is not None:
@@ -304,7 +318,7 @@ class SharedLock:
     # -- internals; all run with self._mutex held --
 
     def _acquire_locked(self, me: threading.Thread, shared: bool,
-                        deadline: Deadline) -> bool:
+                        deadline: Deadline, priority: int) -> bool:
         self._check_deleted()
         if self._exclusive is me or me in self._sharers:
             raise errors.ProgrammerError(
@@ -312,7 +326,7 @@ class SharedLock:
         if not self._queue and self._grantable(shared):
             self._grant(me, shared)
             return True
-        group = self._join_queue(me, shared)
+        group = self._join_queue(me, shared, priority)
         try:
             while True:
                 self._check_deleted()
@@ -338,13 +352,18 @@ class SharedLock:
             self._exclusive = me
         self._changed()
 
-    def _join_queue(self, me: threading.Thread, shared: bool) -> _WaitGroup:
-        group = self._open_shared if shared else None
+    def _join_queue(self, me: threading.Thread, shared: bool,
+                    priority: int) -> _WaitGroup:
+        group = self._open_shared.get(priority) if shared else None
         if group is None:
-            group = _WaitGroup(shared, self._mutex)
-            self._queue.append(group)
+            group = _WaitGroup(shared, priority, self._mutex)
+            # Behind every entry of the same or a more urgent priority.
+            pos = len(self._queue)
+            while pos > 0 and self._queue[pos - 1].priority > priority:
+                pos -= 1
+            self._queue.insert(pos, group)
             if shared:
-                self._open_shared = group
+                self._open_shared[priority] = group
         group.waiters.append(me)
         self._changed()
         return group
@@ -353,8 +372,7 @@ class SharedLock:
         group.waiters.remove(me)
         if not group.waiters:
             self._queue.remove(group)
-            if group is self._open_shared:
-                self._open_shared = None
+            self._close_shared(group)
             self._wake_head()
         self._changed()
 
@@ -369,9 +387,12 @@ class SharedLock:
             return
         head = self._queue[0]
         if self._grantable(head.shared):
-            if head is self._open_shared:
-                self._open_shared = None
+            self._close_shared(head)
             head.cond.notify_all()
+
+    def _close_shared(self, group: _WaitGroup) -> None:
+        if self._open_shared.get(group.priority) is group:
+            del self._open_shared[group.priority]
 
     def _check_deleted(self) -> None:
         if self._deleted:

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ganeti import errors, hypervisor, pathutils, serializer, ssconf
+from ganeti import errors, hypervisor, pathutils, ssconf
+from ganeti.config import journal
 from ganeti.hypervisor.base import BaseHypervisor
 from ganeti.storage import lvm
 from ganeti.storage.lvm.runner import LvmRunner
@@ -91,7 +92,7 @@ def view_from_document(doc: dict[str, Any]) -> ConfigView:
             primary_node=str(inst.get("primary_node", "")),
             admin_up=bool(inst.get("admin_up")),
             hypervisor=str(inst.get("hypervisor", "")),
-            memory_mib=_int_or_none(be.get("memory")),
+            memory_mib=_int_or_none(be.get("maxmem", be.get("memory"))),
             vcpus=_int_or_none(be.get("vcpus")),
             mtime=inst.get("mtime") if isinstance(inst.get("mtime"),
                                                   (int, float)) else None)
@@ -120,7 +121,7 @@ class Sources:
             lambda: lvm.node_runner(self.paths))
         self.clock = clock
         self._lock = threading.Lock()
-        self._config_key: tuple[int, int, int] | None = None
+        self._config_key: tuple[object, ...] | None = None
         self._config: ConfigView | None = None
         #: What collectors keep between two collections (by collector).
         self.memory: dict[str, Any] = {}
@@ -162,17 +163,15 @@ class Sources:
     def config(self) -> ConfigView:
         """The config as this node knows it (see the module doc)."""
         path = self.paths.cluster_conf_file
-        try:
-            st = os.stat(path)
-        except OSError:
+        if not os.path.exists(path):
             return ConfigView({}, {}, None, complete=False,
                               names=frozenset(self.store.get_instance_list()))
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = journal.signature(path)
         with self._lock:
             if key == self._config_key and self._config is not None:
                 return self._config
         try:
-            doc = serializer.loads(io.read_bytes(path))
+            doc = journal.read_document(path)
         except errors.GenericError as err:
             raise errors.OpExecError(f"Cannot read {path}: {err}") from None
         if not isinstance(doc, dict):

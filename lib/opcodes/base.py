@@ -134,7 +134,8 @@ def _has_only(allowed: frozenset[str], v: dict[Any, Any]) -> bool:
     return all(isinstance(k, str) and k in allowed for k in v)
 
 
-_DISK_KEYS: Final = frozenset(["size", "mode", "adopt", "params"])
+_DISK_KEYS: Final = frozenset(["size", "mode", "adopt", "params", "name",
+                               "spindles"])
 
 
 def _disk_size(v: Any) -> bool:
@@ -156,17 +157,20 @@ def _disk_spec(v: Any) -> bool:
     return (("size" not in v or _disk_size(v["size"]))
             and ("mode" not in v or v["mode"] in constants.DISK_ACCESS_SET)
             and ("adopt" not in v or ht.TNonEmptyString(v["adopt"]))
-            and ("params" not in v or TParamDict(v["params"])))
+            and ("params" not in v or TParamDict(v["params"]))
+            and ("name" not in v or ht.TMaybeObjectName(v["name"]))
+            and ("spindles" not in v or ht.TMaybePositiveInt(v["spindles"])))
 
 
-#: A new disk: ``{"size": MiB, "mode": "rw"|"ro", "adopt": lv, "params": {}}``.
+#: A new disk: ``{"size": MiB, "mode": "rw"|"ro", "adopt": lv, "params": {},
+#: "name": name, "spindles": count}``.
 TDiskSpec: Final = ht.Check(
     _disk_spec, "a disk specification (a dictionary with size in MiB, at most"
     f" {constants.MAX_DISK_SIZE_MIB} (1 EiB), or adopt, and optionally mode"
-    " rw/ro and params)")
+    " rw/ro, params, name and spindles)")
 TDiskSpecList: Final = ht.TListOf(TDiskSpec)
 
-_NIC_KEYS: Final = frozenset(["mac", "ip", "mode", "link", "bridge"])
+_NIC_KEYS: Final = frozenset(["mac", "ip", "mode", "link", "bridge", "name"])
 _TNicMac: Final = (ht.TElemOf([constants.VALUE_AUTO, constants.VALUE_GENERATE])
                    | ht.TMacAddress)
 _TNicIp: Final = (ht.TNone | ht.TElemOf([constants.VALUE_NONE,
@@ -181,14 +185,16 @@ def _nic_spec(v: Any) -> bool:
             and ("ip" not in v or _TNicIp(v["ip"]))
             and ("mode" not in v or v["mode"] in constants.NIC_VALID_MODES)
             and ("link" not in v or ht.TNonEmptyString(v["link"]))
-            and ("bridge" not in v or ht.TNonEmptyString(v["bridge"])))
+            and ("bridge" not in v or ht.TNonEmptyString(v["bridge"]))
+            and ("name" not in v or ht.TMaybeObjectName(v["name"])))
 
 
 #: A NIC: ``{"mac": "auto"|"generate"|MAC, "ip": IP|"none"|"auto"|None,
 #: "mode": "bridged"|"routed", "link": bridge or routing table}``
 #: (``bridge`` is the 2.0 spelling of ``link``).
 TNicSpec: Final = ht.Check(
-    _nic_spec, "a NIC specification (a dictionary of mac, ip, mode, link)")
+    _nic_spec,
+    "a NIC specification (a dictionary of mac, ip, mode, link, name)")
 TNicSpecList: Final = ht.TListOf(TNicSpec)
 
 

@@ -107,6 +107,8 @@ class OpClusterSetParams(OpCode):
         default=None, check=TParamDict, doc="Backend parameter defaults")
     nicparams: dict[str, Any] | None = field(
         default=None, check=TParamDict, doc="NIC parameter defaults")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict, doc="Node parameter defaults")
     diskparams: dict[str, dict[str, Any]] | None = field(
         default=None, check=TDiskParamsByTemplate,
         doc="Disk parameter defaults: disk template -> parameters")
@@ -166,3 +168,20 @@ class OpQueryFields(OpCode):
     output_fields: list[str] | None = field(
         default=None, check=ht.TListOf(ht.TNonEmptyString),
         doc="Fields to describe (None: all; RAPI: fields)")
+
+
+class OpClusterRenewCrypto(OpCode):
+    """Renew the cluster's certificates and keys (``gnt-cluster
+    renew-crypto``), distributing them without cutting any node off."""
+
+    new_cluster_certificate: bool = field(
+        default=False, check=ht.TBool,
+        doc="Generate a new cluster (node daemon) certificate")
+    new_rapi_certificate: bool = field(
+        default=False, check=ht.TBool,
+        doc="Generate a new self-signed RAPI certificate")
+    rapi_certificate: str | None = field(
+        default=None, check=ht.TMaybe(ht.TNonEmptyString),
+        doc="A RAPI key and certificate to install (PEM text)")
+    new_confd_hmac_key: bool = field(
+        default=False, check=ht.TBool, doc="Generate a new confd HMAC key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganeti import ht
+from ganeti import constants, ht
 from ganeti.opcodes.base import (
     OpCode,
     TFieldList,
@@ -33,6 +33,9 @@ class OpNodeAdd(OpCode):
         doc="Replication IP; required on dual-network clusters only")
     readd: bool = field(default=False, check=ht.TBool,
                         doc="Re-add a node that is already in the cluster")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Node parameters of the node (over the cluster's)")
 
 
 class OpNodeRemove(OpCode):
@@ -123,12 +126,17 @@ class OpNodeSetParams(OpCode):
     secondary_ip: str | None = field(
         default=None, check=ht.TIPAddress,
         doc="New secondary (replication) IP of the node")
+    ndparams: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Changes to the node's parameters ('default' removes one)")
 
     def check_consistency(self) -> None:
         flags = [self.master_candidate, self.offline, self.drained]
-        if all(f is None for f in flags) and self.secondary_ip is None:
+        if (all(f is None for f in flags) and self.secondary_ip is None
+                and not self.ndparams):
             self.reject("node_name", "no modification requested (set "
-                       "master_candidate, offline, drained or secondary_ip)")
+                       "master_candidate, offline, drained, secondary_ip or"
+                       " ndparams)")
         if sum(1 for f in flags if f) > 1:
             self.reject("master_candidate", "only one of master_candidate, "
                        "offline and drained can be set to true")
@@ -145,7 +153,9 @@ class OpNodePowercycle(OpCode):
 
 
 class OpNodeEvacuate(OpCode):
-    """Move all secondary instances away from a node (``gnt-node evacuate``)."""
+    """Move instances away from a node (``gnt-node evacuate``): secondary
+    instances get a new secondary; primary (DRBD) instances move to their
+    secondary first (``mode``)."""
 
     SUMMARY_FIELD = "node_name"
 
@@ -154,6 +164,10 @@ class OpNodeEvacuate(OpCode):
                                     doc="New secondary node for all instances")
     iallocator: str | None = field(default=None, check=TIallocatorName,
                                    doc="Iallocator choosing new secondaries")
+    mode: str = field(default=constants.NODE_EVAC_SEC,
+                      check=ht.TElemOf(constants.NODE_EVAC_MODES),
+                      doc="Instances to move: secondary-only (as Ganeti"
+                          " 2.1), primary-only or all")
 
     def check_consistency(self) -> None:
         if self.remote_node is not None and self.iallocator is not None:

@@ -16,6 +16,7 @@ from ganeti.osdef.definition import (
     find_os,
     list_os,
     load_os,
+    require_variant,
     required_scripts,
     resolve_variant,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "os_environment",
     "os_param_var",
     "rename_instance",
+    "require_variant",
     "required_scripts",
     "resolve_variant",
     "run_os_script",

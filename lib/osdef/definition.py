@@ -400,6 +400,16 @@ def list_os(search_path: Sequence[str] | None = None) -> list[OsDiagnosis]:
 
 # --- Variants ----------------------------------------------------------------
 
+def require_variant(variants: Sequence[str], requested_name: str) -> None:
+    """Refuse an OS name without a variant for an OS that has variants
+    (Ganeti's rule at instance add, at reinstall with a new OS, and at
+    an OS change; ``--force-variant`` skips it)."""
+    if variants and not params.split_os_name(requested_name)[1]:
+        raise errors.ParameterError(
+            f"OS name '{requested_name}' must include a variant (one of"
+            f" {', '.join(variants)})", parameter="os_name")
+
+
 def resolve_variant(osdef: OsDefinition, requested_name: str,
                     force_variant: bool = False) -> str | None:
     """The variant to install for ``requested_name`` (``os`` or

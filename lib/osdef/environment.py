@@ -3,36 +3,36 @@
 Scripts get their input from environment variables only, and nothing
 else: the node daemon's own environment is never inherited, and ``PATH``
 is a fixed value (:data:`SCRIPT_PATH`).  Which variables are set depends
-on the OS API version spoken:
+on the OS API version spoken only where current Ganeti makes it depend
+(``doc/design/os-interface.rst`` has the table, script by script and API
+by API, and ``test/unit/test_os_interface_table.py`` keeps it true):
 
-API 10 (Ganeti 2.0)
-    ``OS_API_VERSION``, ``INSTANCE_NAME``, ``INSTANCE_OS``, ``HYPERVISOR``,
-    ``DEBUG_LEVEL``, ``DISK_COUNT``, per disk ``DISK_<N>_PATH``,
-    ``DISK_<N>_ACCESS``, ``DISK_<N>_BACKEND_TYPE`` (``block`` or
-    ``file:<driver>``) and ``DISK_<N>_FRONTEND_TYPE`` (the hypervisor's
-    ``disk_type``, when it has one), ``NIC_COUNT``, per NIC
-    ``NIC_<N>_MAC``, ``NIC_<N>_IP`` (when the NIC has one),
+Every API (10, 15, 20)
+    ``OS_API_VERSION``, ``INSTANCE_NAME``, ``INSTANCE_OS`` and ``OS_NAME``,
+    ``OS_VARIANT`` (always set: the variant, empty for an OS without
+    variants and for API 10, which has none), ``HYPERVISOR`` (and the 2.1
+    design's ``INSTANCE_HYPERVISOR``), ``DEBUG_LEVEL``, ``INSTANCE_UUID``,
+    ``INSTANCE_PRIMARY_NODE``, ``INSTANCE_SECONDARY_NODES`` (space
+    separated), ``DISK_COUNT``, per disk ``DISK_<N>_PATH``,
+    ``DISK_<N>_ACCESS``, ``DISK_<N>_UUID``, ``DISK_<N>_NAME`` (when the
+    disk has a name), ``DISK_<N>_SIZE`` (MiB; this project's addition),
+    ``DISK_<N>_BACKEND_TYPE`` (``block`` or ``file:<driver>``) and
+    ``DISK_<N>_FRONTEND_TYPE`` (the hypervisor's ``disk_type``, when it has
+    one), ``NIC_COUNT``, per NIC ``NIC_<N>_MAC``, ``NIC_<N>_UUID``,
+    ``NIC_<N>_NAME`` (when named), ``NIC_<N>_IP`` (when the NIC has one),
     ``NIC_<N>_MODE``, ``NIC_<N>_LINK``, ``NIC_<N>_BRIDGE`` (bridged NICs
     only) and ``NIC_<N>_FRONTEND_TYPE`` (the hypervisor's ``nic_type``,
     when it has one), ``INSTANCE_BE_<param>`` and ``INSTANCE_HV_<param>``
     for every backend and hypervisor parameter (the parameter name as
     declared, in lower case, as Ganeti exports it).
 
-API 15 (Ganeti 2.1) adds
-    ``OS_VARIANT`` (when the OS has variants) and the 2.1 design's
-    ``INSTANCE_HYPERVISOR`` (same value as ``HYPERVISOR``).  The variables
-    later Ganeti releases added and that scripts rely on are given from
-    this level on too (never to API 10 scripts, which get exactly the API
-    10 set): ``OS_NAME``, ``INSTANCE_UUID``, ``INSTANCE_PRIMARY_NODE``,
-    ``INSTANCE_SECONDARY_NODES`` (space separated), ``DISK_<N>_SIZE``
-    (MiB), ``DISK_<N>_UUID`` and ``NIC_<N>_UUID``.
-
-API 20 (Ganeti 2.2) adds
+API 20 adds
     ``OSP_<NAME>`` for every OS parameter (name upper-cased, ``-`` becomes
     ``_``) and the 2.1 design's ``INSTANCE_OS_PARAMETER_<NAME>`` with the
     same value.  Values must be made of safe characters
     (:data:`ganeti.ht.TSafeString`); anything else is refused naming the
-    parameter, before any script runs.
+    parameter, before any script runs.  Below API 20 OS parameters are
+    never passed (as in Ganeti, instances may still carry them).
 
 Script-specific variables (``INSTANCE_REINSTALL``, ``IMPORT_*``,
 ``EXPORT_*``, ``OLD_INSTANCE_NAME``) are added by the operations in
@@ -114,6 +114,12 @@ def _check_variant(osdef: OsDefinition, variant: str | None) -> None:
             parameter="os_name")
 
 
+def _check_debug_level(debug_level: int) -> None:
+    if isinstance(debug_level, bool) or not isinstance(debug_level, int) \
+            or debug_level < 0:
+        raise errors.ProgrammerError(f"Invalid debug level {debug_level!r}")
+
+
 def _backend_type(disk: objects.Disk) -> str:
     """``block``, or ``file:<driver>`` for file-based disks."""
     if disk.dev_type != constants.LD_FILE:
@@ -124,8 +130,8 @@ def _backend_type(disk: objects.Disk) -> str:
     return f"file:{driver}"
 
 
-def _disk_env(disks: Sequence[DiskInfo], hvparams: Mapping[str, Any],
-              later: bool) -> dict[str, str]:
+def _disk_env(disks: Sequence[DiskInfo],
+              hvparams: Mapping[str, Any]) -> dict[str, str]:
     result = {"DISK_COUNT": str(len(disks))}
     for idx, (path, disk, access) in enumerate(disks):
         if access not in constants.DISK_ACCESS_SET:
@@ -139,15 +145,16 @@ def _disk_env(disks: Sequence[DiskInfo], hvparams: Mapping[str, Any],
         if "disk_type" in hvparams:
             result[prefix + "FRONTEND_TYPE"] = env_value(hvparams["disk_type"])
         result[prefix + "BACKEND_TYPE"] = _backend_type(disk)
-        if later:
-            result[prefix + "SIZE"] = str(disk.size)
-            result[prefix + "UUID"] = disk.uuid
+        result[prefix + "SIZE"] = str(disk.size)
+        result[prefix + "UUID"] = disk.uuid
+        if disk.name:
+            result[prefix + "NAME"] = disk.name
     return result
 
 
 def _nic_env(nics: Sequence[objects.NIC],
              nicparams: Sequence[Mapping[str, Any]],
-             hvparams: Mapping[str, Any], later: bool) -> dict[str, str]:
+             hvparams: Mapping[str, Any]) -> dict[str, str]:
     if len(nicparams) != len(nics):
         raise errors.ProgrammerError(
             f"Got {len(nicparams)} filled nicparams for {len(nics)} NICs")
@@ -165,8 +172,9 @@ def _nic_env(nics: Sequence[objects.NIC],
             result[prefix + "BRIDGE"] = link
         if "nic_type" in hvparams:
             result[prefix + "FRONTEND_TYPE"] = env_value(hvparams["nic_type"])
-        if later:
-            result[prefix + "UUID"] = nic.uuid
+        result[prefix + "UUID"] = nic.uuid
+        if nic.name:
+            result[prefix + "NAME"] = nic.name
     return result
 
 
@@ -216,10 +224,8 @@ def os_environment(osdef: OsDefinition, api_version: int,
     """
     api = _check_api(osdef, api_version)
     _check_variant(osdef, variant)
-    if isinstance(debug_level, bool) or not isinstance(debug_level, int) \
-            or debug_level < 0:
-        raise errors.ProgrammerError(f"Invalid debug level {debug_level!r}")
-    later = api >= constants.OS_API_V15
+    _check_debug_level(debug_level)
+    has_variants = api >= constants.OS_API_V15
     result: dict[str, str] = {}
     if api >= constants.OS_API_V20:
         result.update(os_parameter_env(osdef, osparams or {}))
@@ -230,18 +236,17 @@ def os_environment(osdef: OsDefinition, api_version: int,
         "INSTANCE_OS": instance.os,
         "HYPERVISOR": instance.hypervisor,
         "DEBUG_LEVEL": str(debug_level),
+        # Always set, as Ganeti does: empty for an OS without variants and
+        # for API 10 (which has none).
+        "OS_VARIANT": (variant or "") if has_variants else "",
+        "INSTANCE_HYPERVISOR": instance.hypervisor,
+        "OS_NAME": osdef.name,
+        "INSTANCE_UUID": instance.uuid,
+        "INSTANCE_PRIMARY_NODE": instance.primary_node,
+        "INSTANCE_SECONDARY_NODES": " ".join(instance.secondary_nodes),
     })
-    if later:
-        if variant is not None:
-            result["OS_VARIANT"] = variant
-        result["INSTANCE_HYPERVISOR"] = instance.hypervisor
-        result["OS_NAME"] = osdef.name
-        result["INSTANCE_UUID"] = instance.uuid
-        result["INSTANCE_PRIMARY_NODE"] = instance.primary_node
-        result["INSTANCE_SECONDARY_NODES"] = " ".join(instance.secondary_nodes)
-    result.update(_disk_env(disks, filled_hvparams, later))
-    result.update(_nic_env(instance.nics, filled_nicparams, filled_hvparams,
-                           later))
+    result.update(_disk_env(disks, filled_hvparams))
+    result.update(_nic_env(instance.nics, filled_nicparams, filled_hvparams))
     result.update(_param_env("INSTANCE_BE_", filled_beparams))
     result.update(_param_env("INSTANCE_HV_", filled_hvparams))
     _merge_extra(result, extra)
@@ -250,16 +255,19 @@ def os_environment(osdef: OsDefinition, api_version: int,
 
 
 def verify_environment(osdef: OsDefinition, osparams: Mapping[str, Any], *,
-                       variant: str | None = None) -> dict[str, str]:
+                       variant: str | None = None,
+                       debug_level: int = 0) -> dict[str, str]:
     """The environment of ``verify parameters`` (API 20): the OS's name,
-    API version and variant, and its parameters; no instance variables."""
+    API version, variant (empty for none) and debug level, and its
+    parameters; no instance variables."""
     _check_variant(osdef, variant)
+    _check_debug_level(debug_level)
     result = {
         "PATH": SCRIPT_PATH,
         "OS_API_VERSION": str(osdef.api_version),
         "OS_NAME": osdef.name,
+        "OS_VARIANT": variant or "",
+        "DEBUG_LEVEL": str(debug_level),
     }
-    if variant is not None:
-        result["OS_VARIANT"] = variant
     result.update(os_parameter_env(osdef, osparams))
     return result

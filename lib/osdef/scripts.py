@@ -282,15 +282,6 @@ def _need(env: Mapping[str, str], key: str) -> str:
             f"os_environment)") from None
 
 
-def _api_of(env: Mapping[str, str]) -> int:
-    value = _need(env, "OS_API_VERSION")
-    try:
-        return int(value)
-    except ValueError:
-        raise errors.ProgrammerError(
-            f"Invalid OS_API_VERSION {value!r} in the OS environment") from None
-
-
 def _disk_path(env: Mapping[str, str], disk_index: int) -> str:
     if isinstance(disk_index, bool) or not isinstance(disk_index, int) \
             or disk_index < 0:
@@ -321,13 +312,12 @@ def import_instance(osdef: OsDefinition, env: Mapping[str, str], *,
                     log_name: str | None = None) -> OsScriptResult:
     """Restore disk ``disk_index`` from the dump in ``stdin_path``.
 
-    Sets ``IMPORT_DEVICE`` and ``IMPORT_INDEX`` (and, for API 15 and
-    later, ``IMPORT_DISK_PATH``, the same path as ``IMPORT_DEVICE``).
+    Sets ``IMPORT_DEVICE``, ``IMPORT_DISK_PATH`` (the same path) and
+    ``IMPORT_INDEX``, whatever the API (as Ganeti).
     """
     path = _disk_path(env, disk_index)
-    run_env = dict(env, IMPORT_DEVICE=path, IMPORT_INDEX=str(disk_index))
-    if _api_of(env) >= constants.OS_API_V15:
-        run_env["IMPORT_DISK_PATH"] = path
+    run_env = dict(env, IMPORT_DEVICE=path, IMPORT_DISK_PATH=path,
+                   IMPORT_INDEX=str(disk_index))
     name = log_name or f"import-{_need(env, 'INSTANCE_NAME')}-disk{disk_index}"
     return run_os_script(osdef, constants.OS_SCRIPT_IMPORT, run_env,
                          log_name=name, timeout=timeout, stdin_path=stdin_path)
@@ -339,13 +329,13 @@ def export_instance(osdef: OsDefinition, env: Mapping[str, str], *,
                     log_name: str | None = None) -> OsScriptResult:
     """Dump disk ``disk_index`` into ``stdout_path`` (created or truncated).
 
-    Sets ``EXPORT_DEVICE`` and ``EXPORT_INDEX`` (and, for API 15 and
-    later, ``EXPORT_DISK_PATH``); only stderr goes to the log.
+    Sets ``EXPORT_DEVICE``, ``EXPORT_DISK_PATH`` (the same path) and
+    ``EXPORT_INDEX``, whatever the API (as Ganeti); only stderr goes to
+    the log.
     """
     path = _disk_path(env, disk_index)
-    run_env = dict(env, EXPORT_DEVICE=path, EXPORT_INDEX=str(disk_index))
-    if _api_of(env) >= constants.OS_API_V15:
-        run_env["EXPORT_DISK_PATH"] = path
+    run_env = dict(env, EXPORT_DEVICE=path, EXPORT_DISK_PATH=path,
+                   EXPORT_INDEX=str(disk_index))
     name = log_name or f"export-{_need(env, 'INSTANCE_NAME')}-disk{disk_index}"
     return run_os_script(osdef, constants.OS_SCRIPT_EXPORT, run_env,
                          log_name=name, timeout=timeout,

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, errors, http, luxi, opcodes, serializer
+from ganeti import constants, errors, http, jqueue, luxi, opcodes, serializer
 from ganeti.rapi import ACCESS_WRITE
 
 HTTP_UNSUPPORTED_MEDIA_TYPE: Final = 415
@@ -204,8 +204,19 @@ class Resource:
 
 
 def submit_job(ctx: Context, ops: Sequence[opcodes.OpCode]) -> str:
+    """Submit one job; a ``priority`` in the request body (Ganeti's opcode
+    parameter, -20..19) applies to every opcode of the job, also where
+    the resource builds its opcodes from query arguments."""
+    dicts = [op.to_dict() for op in ops]
+    body = ctx.body()
+    if isinstance(body, dict) and "priority" in body:
+        try:
+            priority = jqueue.check_priority(body["priority"])
+        except errors.OpPrereqError as err:
+            raise bad_request(str(err)) from None
+        dicts = [{**one, "priority": priority} for one in dicts]
     with ctx.luxi() as client:
-        job_id = client.submit_job([op.to_dict() for op in ops])
+        job_id = client.submit_job(dicts)
     return str(job_id)
 
 

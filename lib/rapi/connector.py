@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import Any, Final
 
 from ganeti import errors, http, luxi, serializer
-from ganeti.rapi import auth, base, rcluster, rinstances, rjobs, rnodes
+from ganeti.rapi import auth, base, rcluster, rinstances, rjobs, rnodes, webui
 from ganeti.rapi.base import Resource
 
 _log = logging.getLogger("ganeti.rapi")
@@ -157,9 +157,12 @@ class RapiApp:
                  luxi_factory: Callable[[], luxi.Client]) -> None:
         self.authenticator = authenticator
         self.luxi_factory = luxi_factory
+        self.webui = webui.WebUi(authenticator, luxi_factory)
 
     def __call__(self, request: http.Request) -> http.Response:
         split = urllib.parse.urlsplit(request.path)
+        if split.path == "/ui" or split.path.startswith(webui.PREFIX):
+            return self.webui(request, split.path)
         found = lookup(split.path)
         if found is None:
             raise base.not_found(f"No resource at {split.path[:100]!r}")
@@ -171,6 +174,7 @@ class RapiApp:
                 f"Method {request.method[:20]} is not supported here; "
                 f"allowed: {', '.join(allowed)}",
                 headers={"Allow": ", ".join(allowed)})
+        webui.check_not_cross_site(request.method, request.headers)
         client = request.client_address[0]
         user = self.authenticator.check(request.headers,
                                         cls.access(request.method), client)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ganeti import constants, opcodes
+from ganeti import constants, opcodes, params
 from ganeti.rapi import ACCESS_WRITE, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 from ganeti.rapi.rcluster import Tags
@@ -20,24 +20,19 @@ I_FIELDS: Final = ["name", "admin_state", "os", "pnode", "snodes",
                    "nic.links", "nic.bridges", "network_port", "disk.sizes",
                    "disk_usage", "beparams", "hvparams", "oper_state",
                    "oper_ram", "oper_vcpus", "status", "custom_hvparams",
-                   "custom_beparams", "custom_nicparams",
+                   "custom_beparams", "custom_nicparams", "nic.names",
+                   "disk.names", "disk.spindles",
                    "ctime", "mtime", "uuid", "serial_no", "tags"]
-
-#: Backend parameters of Ganeti 2.6+ that current clients read from
-#: ``beparams`` (``maxmem``/``minmem``), answered as the 2.1 ``memory``.
-BE_MEMORY_ALIASES: Final = ("maxmem", "minmem")
-
 
 def instance_dicts(rows: list[list[Any]]) -> list[dict[str, Any]]:
     """Rows of :data:`I_FIELDS` as the RAPI answers them: ``beparams``
-    also carries ``maxmem`` and ``minmem`` (both the instance's
-    ``memory``), which clients written for Ganeti 2.6+ read."""
+    carries Ganeti 2.6's ``maxmem`` and ``minmem`` and, for clients
+    written for 2.1, ``memory`` (the ``maxmem``)."""
     result = base.rows_to_dicts(I_FIELDS, rows)
     for inst in result:
         be = inst.get("beparams")
-        if isinstance(be, dict) and "memory" in be:
-            for alias in BE_MEMORY_ALIASES:
-                be.setdefault(alias, be["memory"])
+        if isinstance(be, dict) and "maxmem" in be:
+            be.setdefault(params.BE_MEMORY, be["maxmem"])
     return result
 
 
@@ -164,7 +159,8 @@ class InstanceReinstall(_InstanceResource):
         if body and query:
             raise bad_request("Can't combine query and body parameters")
         if body:
-            unknown = sorted(set(body) - {"os", "start", "osparams"})
+            unknown = sorted(set(body) - {"os", "start", "osparams",
+                                          "priority"})
             if unknown:
                 raise bad_request("Unknown body parameter(s): "
                                   f"{', '.join(unknown)}")

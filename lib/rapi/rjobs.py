@@ -11,8 +11,8 @@ from ganeti.rapi.base import Resource, bad_request, not_found
 #: Fields of each job in ``/2/jobs?bulk=1`` (Ganeti's).
 J_FIELDS_BULK: Final = ["id", "ops", "status", "summary", "opstatus",
                         "received_ts", "start_ts", "end_ts"]
-#: Fields of ``/2/jobs/J``.
-J_FIELDS: Final = [*J_FIELDS_BULK, "oplog", "opresult"]
+#: Fields of ``/2/jobs/J`` (Ganeti's, plus the job's current priority).
+J_FIELDS: Final = [*J_FIELDS_BULK, "oplog", "opresult", "priority"]
 
 
 def _row_dict(fields: list[str], row: list[Any]) -> dict[str, Any]:

@@ -12,9 +12,13 @@ Transports: :class:`LocalTransport` answers in-process from
 documented ``local`` RPC mode of benchmarks);
 :class:`ganeti.rpc.transport.HttpsTransport` talks to ``ganeti-noded``.
 
-Fan-out: every node of a call is sent at once, one thread each (the
-calling thread takes one node itself), so a call to N nodes costs about
-as much as its slowest node.  Each call's timeout is its row's
+Fan-out: every node of a call is sent at once, so a call to N nodes
+costs about as much as its slowest node.  A transport with a
+``call_many`` method (:class:`BatchTransport`, such as
+:class:`~ganeti.rpc.transport.HttpsTransport`) gets all the nodes of a
+call in one batch and drives them from the calling thread; any other
+transport is called once per node, one thread each (the calling thread
+takes one node itself).  Each call's timeout is its row's
 :class:`~ganeti.rpc.defs.Timeout` class; the transport enforces it, and
 the client stops waiting for a transport that overruns it by more than
 :data:`GRACE` seconds.
@@ -44,6 +48,11 @@ class NodeInfo(Protocol):
 class Transport(Protocol):
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult: ...
+
+
+class BatchTransport(Transport, Protocol):
+    def call_many(self, calls: Sequence[tuple[str, str, str, list[Any], float]]
+                  ) -> list[tuple[RpcResult, float]]: ...
 
 
 class LocalTransport:
@@ -116,6 +125,9 @@ class RpcClient:
                                           fail_msg="node is marked offline")
             else:
                 targets.append((node, info.primary_ip))
+        if targets and hasattr(self._transport, "call_many"):
+            results.update(self._send_batch(targets, spec, list(args)))
+            return {node: results[node] for node in nodes}
         pending = {node: self._pool.submit(self._send, node, address, spec,
                                            args)
                    for node, address in targets[1:]}
@@ -130,6 +142,27 @@ class RpcClient:
                 results[node] = RpcResult(
                     node, name, fail_msg=f"no answer within {spec.timeout}s")
         return {node: results[node] for node in nodes}
+
+    def _send_batch(self, targets: list[tuple[str, str]], spec: defs.RpcCall,
+                    args: list[Any]) -> dict[str, RpcResult]:
+        transport: BatchTransport = self._transport  # type: ignore[assignment]
+        timeout = float(spec.timeout)
+        try:
+            answers = transport.call_many(
+                [(node, address, spec.name, args, timeout)
+                 for node, address in targets])
+        except Exception as err:  # a transport bug must not raise here
+            answers = [(RpcResult(node, spec.name,
+                                  fail_msg=f"{type(err).__name__}: {err}"),
+                        0.0) for node, _address in targets]
+        results = {}
+        for (node, _address), (res, seconds) in zip(targets, answers,
+                                                    strict=True):
+            res = self._checked(res, spec)
+            if self.observer is not None:
+                self.observer(node, seconds, res.fail_msg is not None)
+            results[node] = res
+        return results
 
     def _send(self, node: str, address: str, spec: defs.RpcCall,
               args: Sequence[Any]) -> RpcResult:
@@ -148,8 +181,14 @@ class RpcClient:
         except Exception as err:  # a transport bug must not lose the others
             return RpcResult(node, spec.name,
                              fail_msg=f"{type(err).__name__}: {err}")
+        return self._checked(res, spec)
+
+    @staticmethod
+    def _checked(res: RpcResult, spec: defs.RpcCall) -> RpcResult:
+        """``res``, or a failure when its payload is not of the call's
+        result type."""
         if res.fail_msg is None and not spec.result(res.payload):
-            return RpcResult(node, spec.name, fail_msg="invalid result: " +
+            return RpcResult(res.node, spec.name, fail_msg="invalid result: " +
                              ht.describe_failure(spec.result, res.payload))
         return res
 

@@ -6,7 +6,12 @@ https://<address>:<port>/<call>`` with the JSON list of arguments as
 body, presenting the cluster certificate as client certificate and
 accepting only a node that presents the same certificate.  Connections
 are kept alive and reused across calls (one pool per transport, shared by
-the fan-out threads).
+the threads that call through it).
+
+:meth:`HttpsTransport.call_many` sends one call to many nodes at once
+from the calling thread (:class:`ganeti.http.client.HttpClient`, one
+selector loop, no thread per node); :class:`ganeti.rpc.client.RpcClient`
+uses it for every fan-out.
 
 Whatever goes wrong becomes an :class:`~ganeti.rpc.result.RpcResult` with
 a one-line ``fail_msg``; nothing raises to the caller.
@@ -14,14 +19,20 @@ a one-line ``fail_msg``; nothing raises to the caller.
 
 from __future__ import annotations
 
+import ssl
+import threading
+from collections.abc import Sequence
 from typing import Any, Final
 
-from ganeti import constants, crypto, errors, pathutils, serializer
-from ganeti.http import HTTP_OK, tls
-from ganeti.http.client import HttpClient
+from ganeti import constants, errors, pathutils, serializer
+from ganeti.http import HTTP_OK, tls, tlsreload
+from ganeti.http.client import HttpClient, Request
 from ganeti.rpc.result import RpcResult
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+
+#: One call to one node: ``(node, address, call, args, timeout)``.
+Call = tuple[str, str, str, list[Any], float]
 
 
 def decode_answer(node: str, call: str, status: int, body: bytes) -> RpcResult:
@@ -50,40 +61,88 @@ def decode_answer(node: str, call: str, status: int, body: bytes) -> RpcResult:
     return RpcResult(node, call, fail_msg=message or "failed (no message)")
 
 
+def _client_context(cert_file: str, trusted: list[bytes]) -> ssl.SSLContext:
+    return tls.client_context(b"".join(trusted), cert_file=cert_file)
+
+
 class HttpsTransport:
     """Node RPC over HTTPS with mutual TLS on the cluster certificate.
 
     ``cert_file`` is the combined key+certificate file (``server.pem``;
-    None: this node's, from :mod:`ganeti.pathutils`).
+    None: this node's, from :mod:`ganeti.pathutils`).  The transport
+    follows the file and its renewal companions
+    (:class:`ganeti.http.tlsreload.CertFiles`): during ``gnt-cluster
+    renew-crypto`` it accepts nodes presenting the old or the new
+    certificate, and presents whichever its own node presents.
     """
 
     def __init__(self, cert_file: str | None = None, *,
                  port: int = constants.DEFAULT_NODED_PORT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         cert_file = cert_file or pathutils.get().noded_cert_file
-        _key, cert_pem = crypto.load_pem_file(cert_file)
-        context = tls.client_context(cert_pem, cert_file=cert_file)
+        self._files = tlsreload.CertFiles(cert_file, _client_context)
         self.port = port
-        self.http = HttpClient(context,
-                               server_pin=crypto.cert_fingerprint(cert_pem),
-                               connect_timeout=connect_timeout)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._state: tlsreload.TlsState | None = None
+        self._http: HttpClient | None = None
+
+    @property
+    def http(self) -> HttpClient:
+        """The connection pool for the current certificates (a new pool
+        after they changed; the old one's idle connections are closed)."""
+        state = self._files.current()
+        with self._lock:
+            old = self._http
+            if self._http is None or state is not self._state:
+                self._state = state
+                self._http = HttpClient(state[0], server_pin=state[1],
+                                        connect_timeout=self._connect_timeout)
+            current = self._http
+        if old is not None and old is not current:
+            old.close()
+        return current
 
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult:
-        try:
-            body = serializer.dumps(args)
-        except errors.ProgrammerError as err:
-            return RpcResult(node, call, fail_msg=str(err))
-        try:
-            resp = self.http.request(address, self.port, "PUT", f"/{call}",
-                                     body, timeout=timeout)
-        except errors.GenericError as err:
-            return RpcResult(node, call, fail_msg=f"{err} (node {node} at "
-                             f"{address}:{self.port})")
-        return decode_answer(node, call, resp.status, resp.body)
+        return self.call_many([(node, address, call, args, timeout)])[0][0]
+
+    def call_many(self, calls: Sequence[Call]) -> list[tuple[RpcResult, float]]:
+        """Send every call at once; per call its result and the seconds it
+        took, in order.  The arguments of calls sharing one ``args`` list
+        (a fan-out) are encoded once."""
+        results: list[tuple[RpcResult, float] | None] = [None] * len(calls)
+        requests: list[Request] = []
+        sent: list[int] = []
+        bodies: dict[int, bytes] = {}
+        for index, (node, address, call, args, timeout) in enumerate(calls):
+            body = bodies.get(id(args))
+            if body is None:
+                try:
+                    body = bodies[id(args)] = serializer.dumps(args)
+                except errors.ProgrammerError as err:
+                    results[index] = (RpcResult(node, call,
+                                                fail_msg=str(err)), 0.0)
+                    continue
+            requests.append(Request(address, self.port, "PUT", f"/{call}",
+                                    body, timeout))
+            sent.append(index)
+        outcomes = self.http.request_many(requests)
+        for index, (outcome, seconds) in zip(sent, outcomes, strict=True):
+            node, address, call = calls[index][:3]
+            if isinstance(outcome, errors.GenericError):
+                res = RpcResult(node, call, fail_msg=f"{outcome} (node {node}"
+                                f" at {address}:{self.port})")
+            else:
+                res = decode_answer(node, call, outcome.status, outcome.body)
+            results[index] = (res, seconds)
+        return [res for res in results if res is not None]
 
     def close(self) -> None:
-        self.http.close()
+        with self._lock:
+            http = self._http
+        if http is not None:
+            http.close()
 
     def __enter__(self) -> HttpsTransport:
         return self

@@ -204,6 +204,9 @@ class Master:
     def _luxi_CancelJob(self, job_id: Any) -> Any:
         return list(self.queue.cancel_job(job_id))
 
+    def _luxi_ChangeJobPriority(self, job_id: Any, priority: Any) -> Any:
+        return list(self.queue.change_job_priority(job_id, priority))
+
     def _luxi_ArchiveJob(self, job_id: Any) -> bool:
         return self.queue.archive_job(job_id)
 

@@ -37,7 +37,7 @@ from ganeti import (
     serializer,
 )
 from ganeti.http import server as http_server
-from ganeti.http import tls
+from ganeti.http import tlsreload
 from ganeti.utils import memlock
 
 NAME: Final = "ganeti-noded"
@@ -99,12 +99,10 @@ def build_server(address: tuple[str, int], cert_file: str, *,
                  ) -> http_server.HttpServer:
     """The noded HTTPS server on ``address`` with the cluster certificate
     in ``cert_file`` (presented, and required from clients)."""
-    _key, cert_pem = crypto.load_pem_file(cert_file)
-    context = tls.server_context(cert_file, client_ca_pem=cert_pem)
+    files = tlsreload.CertFiles(cert_file, tlsreload.mutual_server_context)
     backend.load_handlers()
     return http_server.HttpServer(
-        address, handle_request, ssl_context=context,
-        client_pin=crypto.cert_fingerprint(cert_pem),
+        address, handle_request, tls_source=files.current,
         limits=limits or http_server.ServerLimits(max_body=MAX_BODY),
         error_body=error_body)
 

@@ -20,7 +20,7 @@ from typing import Final
 
 from ganeti import config, constants, crypto, daemon, errors, luxi, pathutils
 from ganeti.http import server as http_server
-from ganeti.http import tls
+from ganeti.http import tlsreload
 from ganeti.rapi import auth, connector
 
 NAME: Final = constants.RAPI
@@ -49,13 +49,14 @@ def build_server(address: tuple[str, int], cert_file: str,
                  limits: http_server.ServerLimits | None = None
                  ) -> http_server.HttpServer:
     """The RAPI HTTPS server on ``address`` (not started)."""
-    context = tls.server_context(cert_file)
+    files = tlsreload.CertFiles(cert_file, tlsreload.plain_server_context,
+                                pin=False)
     socket_path = master_socket or pathutils.get().master_socket
     app = connector.RapiApp(
         auth.Authenticator(users, require_authentication=require_authentication),
         lambda: luxi.Client(socket_path))
     return http_server.HttpServer(
-        address, app, ssl_context=context,
+        address, app, tls_source=files.current,
         limits=limits or http_server.ServerLimits(max_body=MAX_BODY,
                                                   require_length=False),
         error_body=connector.error_body)

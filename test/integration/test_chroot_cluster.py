@@ -60,7 +60,7 @@ def gi(lc: LocalCluster, *args: str, input: str | None = None
 
 def add(lc: LocalCluster, name: str, *extra: str) -> str:
     return ok(gi(lc, "add", "-t", "file", "--disk", "0:size=16M",
-                 "-o", "busybox", "-n", NODE, "--no-name-check",
+                 "-o", "busybox+heartbeat", "-n", NODE, "--no-name-check",
                  "--no-ip-check", *extra, name))
 
 
@@ -194,7 +194,7 @@ def _start_fails(lc: LocalCluster, name: str, why: str) -> None:
 def test_bad_roots_fail_with_one_line(cluster: LocalCluster) -> None:
     name = "busy3.example.com"
     res = gi(cluster, "add", "-t", "file", "--disk", "0:size=16M",
-             "-o", "busybox", "-n", NODE, "--no-name-check", "--no-ip-check",
+             "-o", "busybox+heartbeat", "-n", NODE, "--no-name-check", "--no-ip-check",
              "-H", "init_script=/sbin/nothing", name)
     assert res.returncode == 1
     assert (f"Could not start instance {name} on node {NODE}: Instance"

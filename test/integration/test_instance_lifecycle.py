@@ -106,7 +106,7 @@ def test_os_environment_per_api_version(cl: Cluster) -> None:
               "-B", "memory=64")
     cl.add("i10.example.com", "-o", "os10", *common, node=cl.n2)
     cl.add("i15.example.com", "-o", "os15+v2", *common, node=cl.n2)
-    cl.add("i20.example.com", "-o", "os20", "-O", "color=blue", *common,
+    cl.add("i20.example.com", "-o", "os20+v1", "-O", "color=blue", *common,
            node=cl.n2)
     envs = {api: read_env(cl.n2, f"os{api}", "create")
             for api in (10, 15, 20)}
@@ -129,12 +129,16 @@ def test_os_environment_per_api_version(cl: Cluster) -> None:
         assert "NIC_1_BRIDGE" not in env
         assert env["NIC_0_MAC"].count(":") == 5
         assert env["DEBUG_LEVEL"] == "0"
-        assert env["INSTANCE_BE_memory"] == "64"
+        assert env["INSTANCE_BE_maxmem"] == "64"
         assert "INSTANCE_HV_kernel_path" in env
         assert "INSTANCE_REINSTALL" not in env
     assert envs[10]["INSTANCE_OS"] == "os10"
-    for name in ("OS_VARIANT", "INSTANCE_HYPERVISOR", "OSP_COLOR",
-                 "INSTANCE_OS_PARAMETER_COLOR", "OS_NAME"):
+    # As current Ganeti: API 10 gets every variable but a variant (set,
+    # empty) and the OS parameters.
+    assert envs[10]["OS_VARIANT"] == ""
+    assert envs[10]["OS_NAME"] == "os10"
+    assert envs[10]["INSTANCE_HYPERVISOR"] == constants.HT_FAKE
+    for name in ("OSP_COLOR", "INSTANCE_OS_PARAMETER_COLOR"):
         assert name not in envs[10]
     assert envs[15]["OS_VARIANT"] == "v2"
     assert envs[15]["INSTANCE_HYPERVISOR"] == constants.HT_FAKE
@@ -155,7 +159,7 @@ def test_os_environment_per_api_version(cl: Cluster) -> None:
 
 def test_reinstall_os_parameters(cl: Cluster) -> None:
     cl.add("r1.example.com", "-t", "file", "-s", "8", "--no-nics",
-           "-o", "os20", "-O", "color=blue,size=5")
+           "-o", "os20+v1", "-O", "color=blue,size=5")
     cl.ok("gnt-os", "modify", "-O", "shape=round", "os20b")
     cl.fails("must be stopped", "reinstall", "-f", "r1.example.com")
     cl.ok("gnt-instance", "shutdown", "r1.example.com")
@@ -173,7 +177,7 @@ def test_reinstall_os_parameters(cl: Cluster) -> None:
     assert env["OSP_SHAPE"] == "round"
     assert cl.field("r1.example.com", "os") == "os20b"
     # Another OS without the flag: only the new OS's defaults and -O.
-    cl.ok("gnt-instance", "reinstall", "-f", "-o", "os20",
+    cl.ok("gnt-instance", "reinstall", "-f", "-o", "os20+v1",
           "-O", "color=green", "r1.example.com")
     env = read_env(cl.n1, "os20", "create")
     assert env["OSP_COLOR"] == "green" and "OSP_SIZE" not in env
@@ -198,14 +202,14 @@ def test_reinstall_os_parameters(cl: Cluster) -> None:
 
 def test_bad_input_refused(cl: Cluster) -> None:
     base = ("add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
-            "-o", "os20", "-t", "file", "-s", "8")
+            "-o", "os20+v1", "-t", "file", "-s", "8")
     cl.fails("expected a string of safe characters", *base,
              "-O", "color=a;b", "x.example.com")
     cl.fails("a routed NIC requires an IP address", *base,
              "--net", "0:mode=routed", "x.example.com")
     cl.fails("Unknown disk parameter 'stripes' for disk template 'file'",
              "add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
-             "-o", "os20", "-t", "file", "--disk", "0:size=8,stripes=2",
+             "-o", "os20+v1", "-t", "file", "--disk", "0:size=8,stripes=2",
              "x.example.com")
     cl.fails("unknown NIC parameter 'speed'", *base, "--net",
              "0:speed=10", "x.example.com")
@@ -216,7 +220,7 @@ def test_bad_input_refused(cl: Cluster) -> None:
     cl.fails("The drbd template needs a secondary node (-n"
              " PRIMARY:SECONDARY)",
              "add", "--no-name-check", "--no-ip-check", "-n", cl.n1.name,
-             "-o", "os20", "-t", "drbd", "-s", "8", "x.example.com")
+             "-o", "os20+v1", "-t", "drbd", "-s", "8", "x.example.com")
     cl.fails("Unsupported variant 'v9'", *base[:-4], "-o", "os20+v9",
              "-t", "file", "-s", "8", "x.example.com")
     cl.fails("does not support variants", *base[:-4], "-o", "os10+v1",
@@ -253,7 +257,8 @@ def test_example_os_and_master_restart(cl: Cluster) -> None:
     assert after == before
     info = cl.ok("gnt-instance", "info", "demo.example.com")
     assert "actual state is up" in info
-    assert "- memory: default (128)" in info
+    assert "- maxmem: default (128)" in info
+    assert "- minmem: default (128)" in info
     assert "- hostname_prefix: web" in info
     static = cl.ok("gnt-instance", "info", "--static", "demo.example.com")
     assert "actual state" not in static

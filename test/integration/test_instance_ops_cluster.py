@@ -183,7 +183,8 @@ def test_modify_and_bridges(cluster: Cluster) -> None:
     c.add(name, "-t", "diskless", "--net", ROUTED, "--no-start")
 
     out = c.ok("modify", "-B", "memory=192", name)
-    assert "Modified instance" in out and "be/memory -> 192" in out
+    assert "Modified instance" in out and "be/maxmem -> 192" in out
+    assert "be/minmem -> 192" in out
     c.fails(1, "routed NIC requires an IP address", "modify", "--net",
             "add:mode=routed", name)
     c.fails(1, "colour", "modify", "-B", "colour=red", name)

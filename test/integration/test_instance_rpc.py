@@ -115,7 +115,7 @@ def test_create_install_start_migrate_stop(
         "node1": [INST], "node2": []}
     info = InstanceInfo.from_dict(ok(rpc, "instance_info", "node1", INST,
                                      "fake"))
-    assert info.memory == beparams["memory"]
+    assert info.memory == beparams["maxmem"]
 
     ok(rpc, "instance_migratable", "node1", inst.to_dict())
     blob = ok(rpc, "migration_info", "node1", inst.to_dict())

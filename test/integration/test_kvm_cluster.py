@@ -51,7 +51,7 @@ def _primary(cluster: LocalCluster, name: str) -> str:
 
 
 def _add(cluster: LocalCluster, name: str, *args: str) -> None:
-    gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os",
+    gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os+minimal",
         "--no-name-check", "--no-ip-check", "-B", "memory=64", "-n", N1,
         *args, name)
 
@@ -152,7 +152,7 @@ def test_stopping_the_cluster_leaves_nothing(tmp_path: Path) -> None:
         shutil.copytree(DEMO_OS, cluster.node(1).paths.under(
             "/srv/ganeti/os/ganeti-demo-os"))
         ok(cluster.gnt("gnt-instance", "add", "-t", "diskless", "-n",
-                       cluster.node(1).name, "-o", "ganeti-demo-os",
+                       cluster.node(1).name, "-o", "ganeti-demo-os+minimal",
                        "--no-name-check", "--no-ip-check", "-B", "memory=32",
                        "left.example.com"))
         assert len(_qemus(cluster)) == 1

@@ -166,7 +166,7 @@ def story() -> Iterator[dict[str, Any]]:
         cluster.start()
         _install_guest(cluster, guest)
         with bridged_network(cluster.bridge) as net:
-            gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os",
+            gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os+minimal",
                 "-t", "diskless", "--no-name-check", "--no-ip-check",
                 "--no-start", "-n", N1, "-B", "memory=128",
                 "--net", "0:", "--net",
@@ -292,7 +292,7 @@ def test_live_migration_keeps_the_counter_running(
 def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
     cluster: LocalCluster = story["cluster"]
     netns = story["netns"]
-    gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os", "-t", "file",
+    gnt(cluster, "gnt-instance", "add", "-o", "ganeti-demo-os+minimal", "-t", "file",
         "--disk", "0:size=8M", "--no-name-check", "--no-ip-check",
         "--no-start", "-n", N1, "-B", "memory=96", "--net", "0:",
         "-H", _guest_hvparams([(f"{DISKFUL_IP}/24", "")])

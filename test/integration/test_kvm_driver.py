@@ -57,7 +57,7 @@ def _instance(name: str, port: int | None = None) -> objects.Instance:
                             network_port=port, uuid=str(uuid.uuid4()))
 
 
-BE = {"memory": 32, "vcpus": 1}
+BE = {"maxmem": 32, "minmem": 32, "vcpus": 1}
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:

@@ -167,7 +167,7 @@ def booted(hv: KvmHypervisor, guest_network: dict[str, str],
             {"mac": "aa:00:00:7e:57:02", "ip": ROUTED_IP, "mode": "routed",
              "link": ""}]
     hv.start_instance(inst, [(str(disk_path), disk)], hvp,
-                      {"memory": 128, "vcpus": 1}, nics)
+                      {"maxmem": 128, "vcpus": 1}, nics)
     serial = SerialLog(hv.dirs.serial_socket(GUEST))
     try:
         serial.wait_ready()

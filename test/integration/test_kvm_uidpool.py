@@ -74,7 +74,7 @@ def _lock_files(cl: LocalCluster, node: int) -> set[int]:
 
 
 def _add(cl: LocalCluster, name: str, node: str, *args: str) -> None:
-    gnt(cl, "gnt-instance", "add", "-o", "ganeti-demo-os", "-t", "diskless",
+    gnt(cl, "gnt-instance", "add", "-o", "ganeti-demo-os+minimal", "-t", "diskless",
         "--no-name-check", "--no-ip-check", "-B", "memory=32", "-n", node,
         *args, name)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest_cluster import ssconf_files, wait_for
 
-from ganeti import bootstrap, constants, daemonutil, errors, serializer
+from ganeti import bootstrap, constants, daemonutil, errors
+from ganeti.config import journal
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -30,14 +31,12 @@ def ready_for_failover(cluster: LocalCluster) -> None:
                          for k in (2, 3)), "identical ssconf")
     def same_config() -> bool:
         try:
-            return all(Path(cluster.node(k).paths.cluster_conf_file)
-                       .read_bytes() == Path(cluster.node(1).paths
-                                             .cluster_conf_file).read_bytes()
+            return all(config_bytes(cluster, k) == config_bytes(cluster, 1)
                        for k in (2, 3))
         except OSError:
             return False
 
-    wait_for(same_config, "config.data on the candidates")
+    wait_for(same_config, "config.data and its journal on the candidates")
 
 
 def test_failover_with_voting(cluster3: LocalCluster) -> None:
@@ -86,11 +85,16 @@ def test_failover_without_majority_needs_no_voting(
 
 
 def config_bytes(cluster: LocalCluster, k: int) -> bytes:
-    return Path(cluster.node(k).paths.cluster_conf_file).read_bytes()
+    """Node ``k``'s config.data and its journal (candidates keep copies
+    identical to the master's)."""
+    path = cluster.node(k).paths.cluster_conf_file
+    entries = Path(journal.journal_path(path))
+    return Path(path).read_bytes() + b"\0" + (
+        entries.read_bytes() if entries.exists() else b"")
 
 
 def serial_and_master(cluster: LocalCluster, k: int) -> tuple[int, str]:
-    doc = serializer.loads(config_bytes(cluster, k))
+    doc = journal.read_document(cluster.node(k).paths.cluster_conf_file)
     return doc["serial_no"], doc["cluster"]["master_node"]
 
 
@@ -171,3 +175,36 @@ def test_unreachable_candidate_catches_up_after_failover(
     assert serial_and_master(cluster3, 3)[1] == N2
     wait_for(lambda: ssconf_files(cluster3, 3) == ssconf_files(cluster3, 2),
              "node3's ssconf files")
+
+
+def test_changes_reach_candidates_as_journal_lines(
+        cluster3: LocalCluster) -> None:
+    """A change reaches the candidates as journal lines (their config.data
+    is not rewritten); a candidate that missed lines gets the whole files;
+    a failover right after keeps every acknowledged change."""
+    ready_for_failover(cluster3)
+    paths = [cluster3.node(k).paths.cluster_conf_file for k in (1, 2, 3)]
+    bases = [Path(p).read_bytes() for p in paths]
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "line1", node=1))
+    ready_for_failover(cluster3)
+    assert [Path(p).read_bytes() for p in paths] == bases
+    lines = Path(journal.journal_path(paths[1])).read_bytes()
+    assert b"line1" in lines and len(lines) < 64 * 1024
+    # node3 misses two changes while its node daemon is down...
+    n3 = cluster3.node(3)
+    daemonutil.stop(constants.NODED, n3.paths)
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "away1", node=1))
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "away2", node=1))
+    daemonutil.start(constants.NODED, ["-b", n3.ip], env=cluster3.env(n3))
+    bootstrap.wait_for_noded(n3.name, n3.ip,
+                             cert_file=n3.paths.noded_cert_file)
+    # ...and catches up with the next one (the whole files).
+    ok(cluster3.gnt("gnt-cluster", "add-tags", "back", node=1))
+    ready_for_failover(cluster3)
+    tags = {"line1", "away1", "away2", "back"}
+    for path in paths:
+        assert tags <= set(journal.read_document(path)["cluster"]["tags"])
+    out = ok(cluster3.gnt("gnt-cluster", "master-failover", node=3))
+    assert f"Master role moved from {N1} to {N3}" in out
+    assert tags <= set(ok(cluster3.gnt("gnt-cluster", "list-tags",
+                                       node=3)).split())

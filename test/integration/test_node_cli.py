@@ -88,7 +88,7 @@ def test_cluster_modify(lc: localcluster.LocalCluster) -> None:
     assert code == 0, err
     code, out, _ = run(lc, "gnt-cluster", "info")
     assert "link: br7" in out and "kernel_args: quiet" in out
-    assert "memory: 256" in out
+    assert "maxmem: 256" in out and "minmem: 256" in out
     code, _, err = run(lc, "gnt-cluster", "modify", "-H", "fake:bogus=1")
     assert code == 1 and "bogus" in err
     code, _, err = run(lc, "gnt-cluster", "modify", "-D", "plain:x=1")

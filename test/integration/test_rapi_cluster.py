@@ -118,7 +118,7 @@ def test_instance_life_through_the_rapi(rapi_cluster: LocalCluster,
     assert bulk["oper_ram"] == 64 and bulk["oper_vcpus"] == 1
     assert bulk["beparams"]["memory"] == 64
     assert bulk["beparams"]["maxmem"] == bulk["beparams"]["minmem"] == 64
-    assert bulk["custom_beparams"] == {"memory": 64}
+    assert bulk["custom_beparams"] == {"maxmem": 64, "minmem": 64}
     assert bulk["custom_nicparams"] == [{"mode": "routed", "link": "100"}]
     assert bulk["nic.ips"] == ["192.0.2.10"]
     assert bulk["nic.modes"] == ["routed"] and bulk["nic.bridges"] == [None]
@@ -147,7 +147,7 @@ def test_instance_life_through_the_rapi(rapi_cluster: LocalCluster,
     changes = rapi.run("PUT", f"{path}/modify",
                        {"beparams": {"memory": 96},
                         "osparams": {"hostname_prefix": "www"}})
-    assert ["be/memory", 96] in changes
+    assert ["be/maxmem", 96] in changes
     rapi.run("POST", f"{path}/disk/0/grow", {"amount": 16})
     after = _instance(rapi, name)
     assert after["beparams"]["memory"] == 96

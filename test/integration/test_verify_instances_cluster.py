@@ -49,7 +49,7 @@ def run_behind_the_back(lc: LocalCluster, index: int, name: str) -> None:
     inst = objects.Instance(name=name, primary_node=lc.node(index).name,
                             hypervisor=constants.HT_FAKE,
                             disk_template=constants.DT_DISKLESS)
-    hv(lc, index).start_instance(inst, [], {}, {"memory": 32, "vcpus": 1}, [])
+    hv(lc, index).start_instance(inst, [], {}, {"maxmem": 32, "vcpus": 1}, [])
 
 
 def verify(lc: LocalCluster) -> tuple[int, list[str]]:

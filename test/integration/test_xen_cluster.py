@@ -62,7 +62,7 @@ def test_instance_life_cycle(make_cluster: Callable[..., LocalCluster],
     cluster = xen_cluster(make_cluster, hv)
     name = "x1.example.com"
     gnt(cluster, "gnt-instance", "add", "-t", "diskless", "-o",
-        "ganeti-demo-os", "--no-name-check", "--no-ip-check", "-B",
+        "ganeti-demo-os+minimal", "--no-name-check", "--no-ip-check", "-B",
         "memory=96,vcpus=2", "-n", N1, name)
     assert field(cluster, name, "status,oper_ram,oper_vcpus,pnode") == [
         "running", "96M", "2", N1]
@@ -103,7 +103,7 @@ def test_plain_disk_and_bad_input(make_cluster: Callable[..., LocalCluster]
     cluster = xen_cluster(make_cluster, constants.HT_XEN_PVM)
     name = "p1.example.com"
     gnt(cluster, "gnt-instance", "add", "-t", "plain", "--disk", "0:size=64m",
-        "-o", "ganeti-demo-os", "--no-name-check", "--no-ip-check",
+        "-o", "ganeti-demo-os+minimal", "--no-name-check", "--no-ip-check",
         "-H", "kernel_args=ro quiet", "-n", N1, name)
     paths = cluster.node(1).paths
     config = xlcfg.parse(Path(paths.run_dir, "xen-hypervisor", "conf",
@@ -118,7 +118,7 @@ def test_plain_disk_and_bad_input(make_cluster: Callable[..., LocalCluster]
 
     # A kernel the node does not have: one line, nothing left behind.
     res = cluster.gnt("gnt-instance", "add", "-t", "diskless", "-o",
-                      "ganeti-demo-os", "--no-name-check", "--no-ip-check",
+                      "ganeti-demo-os+minimal", "--no-name-check", "--no-ip-check",
                       "-H", "kernel_path=/boot/vmlinuz-missing", "-n", N1,
                       "bad.example.com")
     assert res.returncode != 0
@@ -131,7 +131,7 @@ def test_plain_disk_and_bad_input(make_cluster: Callable[..., LocalCluster]
     standin.arm_failure(standin.state_dir(paths), "create",
                         "xc_dom_boot_image: out of memory", leave_domain=True)
     res = cluster.gnt("gnt-instance", "add", "-t", "diskless", "-o",
-                      "ganeti-demo-os", "--no-name-check", "--no-ip-check",
+                      "ganeti-demo-os+minimal", "--no-name-check", "--no-ip-check",
                       "-n", N1, "bad2.example.com")
     assert res.returncode != 0
     assert (f"Instance bad2.example.com: 'xl create' failed on node {N1}:"

@@ -114,7 +114,7 @@ def make_instance(i: int, primary: str, *, secondary: str | None = None,
             objects.NIC(mac=mac(i, n), uuid=seq_uuid()) for n in range(nics)],
         "disks": make_disks(disk_template, primary, secondary, port,
                             name=name),
-        "beparams": {"memory": 256}, "uuid": seq_uuid()}
+        "beparams": {"maxmem": 256, "minmem": 256}, "uuid": seq_uuid()}
     values.update(kwargs)
     return objects.Instance(**values)
 

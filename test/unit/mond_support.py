@@ -90,7 +90,8 @@ class World:
     def start(self, name: str) -> None:
         inst = self.data.instances.get(name) or cb.make_instance(99, NODE,
                                                                  name=name)
-        self.hv.start_instance(inst, [], {}, {"memory": 256, "vcpus": 2}, [])
+        self.hv.start_instance(inst, [], {}, {"maxmem": 256, "minmem": 256,
+                                              "vcpus": 2}, [])
 
     def report(self, name: str) -> dict[str, Any]:
         collector = next(c for c in collectors.COLLECTORS if c.name == name)

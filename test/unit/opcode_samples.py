@@ -22,6 +22,7 @@ MINIMAL: dict[type[opcodes.OpCode], dict[str, Any]] = {
     opcodes.OpClusterRepairDiskSizes: {},
     opcodes.OpClusterSetParams: {},
     opcodes.OpClusterRedistConf: {},
+    opcodes.OpClusterRenewCrypto: {"new_cluster_certificate": True},
     opcodes.OpQuery: {"what": "instance", "output_fields": ["name"]},
     opcodes.OpQueryFields: {"what": "node"},
     opcodes.OpNodeAdd: {"node_name": N1},

@@ -116,7 +116,7 @@ def test_start_needs_the_disks_and_refuses_bad_params(
     assert failure("instance_start", *args) == (
         f"Instance {INST} has 1 NIC(s) but 0 nicparams were given")
     args = start_args(inst)
-    args[2] = dict(BEPARAMS, memory=10**9)
+    args[2] = dict(BEPARAMS, maxmem=10**9)
     assert "memory" in failure("instance_start", *args).lower()
     assert hv_state() is None
 

@@ -120,12 +120,14 @@ def test_os_add_environment_per_api(node: pathutils.Paths, api: int) -> None:
     assert env["DISK_0_BACKEND_TYPE"] == "file:loop"
     assert env["NIC_0_BRIDGE"] == "xen-br0"
     assert env["DEBUG_LEVEL"] == "1"
-    assert env["INSTANCE_BE_memory"] == "128"
+    assert env["INSTANCE_BE_maxmem"] == "128"
     assert "INSTANCE_REINSTALL" not in env
     if api == 10:
-        assert not [k for k in env if k.startswith(("OS_VARIANT", "OSP_",
+        # API 10 has no variants: OS_VARIANT is set, empty (as Ganeti).
+        assert env["OS_VARIANT"] == ""
+        assert not [k for k in env if k.startswith(("OSP_",
                                                     "INSTANCE_OS_PARAMETER_"))]
-        assert "INSTANCE_HYPERVISOR" not in env
+        assert env["INSTANCE_HYPERVISOR"] == env["HYPERVISOR"]
     elif api == 15:
         assert env["OS_VARIANT"] == "v2"
         assert not [k for k in env if k.startswith("OSP_")]

@@ -86,7 +86,7 @@ def test_bulk_started_instances_run_on_their_primary_nodes(
     instances = [objects.Instance(
         name=f"bulk{k}.bench.example", primary_node=(node1, node2)[k % 2].name,
         hypervisor=constants.HT_FAKE, disk_template=constants.DT_DISKLESS,
-        beparams={"memory": 32}, admin_up=True) for k in range(5)]
+        beparams={"maxmem": 32}, admin_up=True) for k in range(5)]
     benchutil.start_fake_instances(cluster, settings, instances)
     on1 = FakeHypervisor(node1.paths.fake_hv_dir)
     on2 = FakeHypervisor(node2.paths.fake_hv_dir)

@@ -35,7 +35,7 @@ def test_valid_parameters_give_cluster_and_master() -> None:
     assert cluster.master_node == node.name == "node1.local-cluster.example"
     assert cluster.master_ip == "127.0.0.254"
     assert node.primary_ip == node.secondary_ip == "127.0.0.1"
-    assert cluster.beparams["default"]["memory"] == 256
+    assert cluster.beparams["default"]["maxmem"] == 256
     assert cluster.diskparams["drbd"]["resync_rate"] == 1000
     assert cluster.enabled_hypervisors == ["fake", "kvm"]
     assert cluster.volume_group_name is None

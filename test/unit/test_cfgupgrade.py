@@ -2,10 +2,12 @@
 
 Golden files live in ``test/data/config``:
 
-- ``config-2.0-<name>.json``: Ganeti 2.0 documents (hand-written);
-- ``config-2.0-<name>.upgraded.json``: what :func:`cfgupgrade.upgrade`
-  must make of them, with UUIDs from ``sequential_uuids("golden:<name>")``;
-- ``config-2.1-current.json``: a document of the current format.
+- ``config-2.0-<name>.json``, ``config-2.1-<name>.json``: documents of
+  Ganeti 2.0 (hand-written) and of this project's 2.1 format;
+- ``config-<version>-<name>.upgraded.json``: what
+  :func:`cfgupgrade.upgrade` must make of them, with UUIDs from
+  ``sequential_uuids("golden:<name>")`` (``<version>-<name>`` after 2.0);
+- ``config-2.6-current.json``: a document of the current format.
 
 To regenerate the expected files after a deliberate change of an upgrade
 step, run ``tools/regen-golden-config`` (it sets ``GANETI_REGEN_GOLDEN=1``
@@ -33,15 +35,17 @@ from ganeti import cfgupgrade, constants, errors, objects
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO / "test" / "data" / "config"
 TOOL = REPO / "tools" / "cfgupgrade"
-CURRENT_FILE = DATA / "config-2.1-current.json"
+CURRENT_FILE = DATA / "config-2.6-current.json"
 REGEN = os.environ.get("GANETI_REGEN_GOLDEN") == "1"
 
 V2_0 = constants.build_version(2, 0, 0)
 V2_1 = constants.build_version(2, 1, 0)
 
-INPUTS = sorted(p for p in DATA.glob("config-2.0-*.json")
+V2_6 = constants.build_version(2, 6, 0)
+
+INPUTS = sorted(p for p in DATA.glob("config-2.[01]-*.json")
                 if not p.name.endswith(".upgraded.json"))
-NAMES = [p.name[len("config-2.0-"):-len(".json")] for p in INPUTS]
+NAMES = [p.name[len("config-"):-len(".json")] for p in INPUTS]
 
 
 def load(path: pathlib.Path) -> Any:
@@ -49,16 +53,22 @@ def load(path: pathlib.Path) -> Any:
 
 
 def golden_input(name: str) -> dict[str, Any]:
-    return load(DATA / f"config-2.0-{name}.json")  # type: ignore[no-any-return]
+    return load(DATA / f"config-{name}.json")  # type: ignore[no-any-return]
 
 
 def expected_path(name: str) -> pathlib.Path:
-    return DATA / f"config-2.0-{name}.upgraded.json"
+    return DATA / f"config-{name}.upgraded.json"
 
 
 def golden_upgrade(name: str) -> dict[str, Any]:
     return cfgupgrade.upgrade(
-        golden_input(name), new_uuid=cfgupgrade.sequential_uuids(f"golden:{name}"))
+        golden_input(name),
+        new_uuid=cfgupgrade.sequential_uuids(f"golden:{golden_seed(name)}"))
+
+
+def golden_seed(name: str) -> str:
+    """The UUID seed of a golden file (2.0 files keep their first seeds)."""
+    return name.removeprefix("2.0-")
 
 
 def no_uuid() -> str:
@@ -268,7 +278,7 @@ def test_unknown_keys_are_kept_for_the_loader_to_report() -> None:
     ({"version": True}, "True"),
     ({"version": -1}, "-1"),
     ({"version": 2.1}, "2.1"),
-    ({"version": constants.build_version(2, 2, 0)}, "2.2.0 is newer"),
+    ({"version": constants.build_version(2, 7, 0)}, "2.7.0 is newer"),
     ({"version": constants.build_version(3, 0, 0)}, "3.0.0 is newer"),
     ({"version": constants.build_version(1, 2, 0)}, "1.2.0 cannot"),
     ({"version": constants.build_version(2, 0, 1)}, "2.0.1 cannot"),
@@ -279,7 +289,7 @@ def test_unusable_versions(data: Any, fragment: str) -> None:
             call(data)
         message = str(info.value)
         assert fragment in message
-        assert "2.1.0" in message
+        assert "2.6.0" in message
         assert "\n" not in message
 
 
@@ -372,16 +382,58 @@ def test_any_corruption_gives_a_configuration_error(
         objects.ConfigData.from_dict(result)
 
 
+# --- what the 2.1 -> 2.6 step does ---------------------------------------------
+
+
+def test_memory_becomes_maxmem_and_minmem() -> None:
+    doc = upgraded_minimal()
+    assert doc["version"] == V2_6
+    data = copy.deepcopy(doc)
+    data["version"] = V2_1
+    data["cluster"]["beparams"] = {"default": {"memory": 512, "vcpus": 2}}
+    inst = data["instances"]["i1.example.com"]
+    inst["beparams"] = {"memory": 256, "maxmem": 1024}
+    for key in ("ndparams",):
+        del data["cluster"][key]
+    result = cfgupgrade.upgrade(data, new_uuid=no_uuid)
+    assert result["cluster"]["beparams"] == {
+        "default": {"maxmem": 512, "minmem": 512, "vcpus": 2}}
+    # As in Ganeti, the old key wins over a maxmem written beside it.
+    assert result["instances"]["i1.example.com"]["beparams"] == {
+        "maxmem": 256, "minmem": 256}
+    assert result["cluster"]["ndparams"] == {}
+    config = objects.ConfigData.from_dict(result)
+    assert config.cluster.filled_beparams(
+        config.instances["i1.example.com"])["maxmem"] == 256
+
+
+def test_2_6_fields_start_unset() -> None:
+    doc = upgraded_minimal()
+    assert doc["nodes"]["n1.example.com"]["ndparams"] == {}
+    inst = doc["instances"]["i1.example.com"]
+    assert all(nic["name"] is None for nic in inst["nics"])
+    assert all(disk["name"] is None and disk["spindles"] is None
+               for disk in inst["disks"])
+
+
+def test_null_memory_is_a_configuration_error() -> None:
+    data = minimal_2_0()
+    data["instances"]["i1.example.com"]["beparams"] = {"memory": None}
+    with pytest.raises(errors.ConfigurationError, match="memory"):
+        cfgupgrade.upgrade(data)
+
+
 # --- the table -------------------------------------------------------------------
 
 
 def test_shipped_table_reaches_the_current_version() -> None:
     cfgupgrade.check_table(cfgupgrade.UPGRADE_STEPS)
     assert cfgupgrade.UPGRADE_STEPS[-1].to_version == constants.CONFIG_VERSION
-    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [V2_0]
+    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [V2_0, V2_1]
 
 
-V2_2 = constants.build_version(2, 2, 0)
+#: A version after the current one, for tables of a future release.
+V2_FUTURE = constants.build_version(2, 7, 0)
 
 
 def _add_widgets(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]:
@@ -390,35 +442,37 @@ def _add_widgets(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]
 
 
 FUTURE_TABLE = (*cfgupgrade.UPGRADE_STEPS,
-                cfgupgrade.UpgradeStep(V2_1, V2_2, _add_widgets, "widgets"))
+                cfgupgrade.UpgradeStep(V2_6, V2_FUTURE, _add_widgets,
+                                       "widgets"))
 
 
 def test_a_future_step_is_one_table_row() -> None:
-    cfgupgrade.check_table(FUTURE_TABLE, V2_2)
+    cfgupgrade.check_table(FUTURE_TABLE, V2_FUTURE)
     gen = cfgupgrade.sequential_uuids("future")
     doc = cfgupgrade.upgrade(minimal_2_0(), new_uuid=gen, steps=FUTURE_TABLE,
-                             target=V2_2)
-    assert doc["version"] == V2_2
+                             target=V2_FUTURE)
+    assert doc["version"] == V2_FUTURE
     same = cfgupgrade.sequential_uuids("future")
-    # Six UUIDs for the 2.0 -> 2.1 step, then the seventh for the widget.
+    # Six UUIDs for the 2.0 -> 2.1 step (2.1 -> 2.6 makes none), then
+    # the seventh for the widget.
     assert doc["cluster"]["widgets"] == [same() for _ in range(7)][-1:]
     assert "default_bridge" not in doc["cluster"]  # 2.0 -> 2.1 ran first
     current = load(CURRENT_FILE)
-    assert cfgupgrade.check_version(current, steps=FUTURE_TABLE, target=V2_2)
+    assert cfgupgrade.check_version(current, steps=FUTURE_TABLE, target=V2_FUTURE)
     doc = cfgupgrade.upgrade(current, new_uuid=lambda: "u", steps=FUTURE_TABLE,
-                             target=V2_2)
+                             target=V2_FUTURE)
     assert doc["cluster"]["widgets"] == ["u"]
     assert cfgupgrade.upgrade(doc, new_uuid=no_uuid, steps=FUTURE_TABLE,
-                              target=V2_2) == doc
-    # With the shipped table, a 2.2 document is from the future.
+                              target=V2_FUTURE) == doc
+    # With the shipped table, such a document is from the future.
     with pytest.raises(errors.ConfigVersionMismatch, match="newer"):
         cfgupgrade.upgrade(doc)
 
 
 def test_plan_lists_the_steps() -> None:
-    assert [s.to_version for s in cfgupgrade.plan(V2_0, FUTURE_TABLE, V2_2)] \
-        == [V2_1, V2_2]
-    assert cfgupgrade.plan(V2_2, FUTURE_TABLE, V2_2) == []
+    assert [s.to_version for s in cfgupgrade.plan(V2_0, FUTURE_TABLE, V2_FUTURE)] \
+        == [V2_1, V2_6, V2_FUTURE]
+    assert cfgupgrade.plan(V2_FUTURE, FUTURE_TABLE, V2_FUTURE) == []
 
 
 def _noop(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]:
@@ -436,22 +490,22 @@ def _crash(doc: dict[str, Any], ctx: cfgupgrade.Context) -> dict[str, Any]:
 @pytest.mark.parametrize("table", [
     (cfgupgrade.UpgradeStep(V2_1, V2_0, _noop, "backwards"),),
     (cfgupgrade.UpgradeStep(V2_0, V2_1, _noop, "a"),
-     cfgupgrade.UpgradeStep(V2_0, V2_2, _noop, "b")),
-    (cfgupgrade.UpgradeStep(V2_0, V2_1, _noop, "gap to 2.2"),),
+     cfgupgrade.UpgradeStep(V2_0, V2_6, _noop, "b")),
+    (cfgupgrade.UpgradeStep(V2_0, V2_1, _noop, "gap to 2.6"),),
 ])
 def test_broken_tables_are_programmer_errors(table: Any) -> None:
     with pytest.raises(errors.ProgrammerError):
-        cfgupgrade.check_table(table, V2_2)
+        cfgupgrade.check_table(table, V2_6)
 
 
 def test_step_results_are_checked() -> None:
     table = (cfgupgrade.UpgradeStep(V2_0, V2_1, _not_a_dict, "bad"),)
     with pytest.raises(errors.ConfigurationError, match="upgraded document"):
-        cfgupgrade.upgrade({"version": V2_0}, steps=table)
+        cfgupgrade.upgrade({"version": V2_0}, steps=table, target=V2_1)
     table = (cfgupgrade.UpgradeStep(V2_0, V2_1, _crash, "crash"),)
     with pytest.raises(errors.ConfigurationError,
                        match=r"from 2\.0\.0 to 2\.1\.0 failed: KeyError"):
-        cfgupgrade.upgrade({"version": V2_0}, steps=table)
+        cfgupgrade.upgrade({"version": V2_0}, steps=table, target=V2_1)
 
 
 def test_sequential_uuids_are_deterministic_and_valid() -> None:
@@ -500,7 +554,7 @@ def test_tool_dry_run_changes_nothing(config_file: pathlib.Path) -> None:
     before = config_file.read_bytes()
     proc = run_tool("--path", str(config_file), "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "2.0.0" in proc.stdout and "2.1.0" in proc.stdout
+    assert "2.0.0" in proc.stdout and "2.6.0" in proc.stdout
     assert config_file.read_bytes() == before
     assert backups(config_file) == []
 
@@ -509,7 +563,7 @@ def test_tool_upgrades_and_keeps_a_backup(config_file: pathlib.Path) -> None:
     before = config_file.read_bytes()
     proc = run_tool("--path", str(config_file), "--force", "--verbose")
     assert proc.returncode == 0, proc.stderr
-    assert "from version 2.0.0 to 2.1.0" in proc.stdout
+    assert "from version 2.0.0 to 2.6.0" in proc.stdout
     data = load(config_file)
     assert data["version"] == constants.CONFIG_VERSION
     objects.ConfigData.from_dict(data)
@@ -520,7 +574,7 @@ def test_tool_upgrades_and_keeps_a_backup(config_file: pathlib.Path) -> None:
     # Running it again finds nothing to do.
     again = run_tool("--path", str(config_file), "--force")
     assert again.returncode == 0
-    assert "already at version 2.1.0" in again.stdout
+    assert "already at version 2.6.0" in again.stdout
     assert load(config_file) == data
 
 
@@ -550,7 +604,7 @@ def test_tool_finds_the_file_under_the_root(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("content, fragment", [
-    (b'{"version": 2020000, "cluster": {}}', "2.2.0 is newer"),
+    (b'{"version": 2070000, "cluster": {}}', "2.7.0 is newer"),
     (b"not json", "not valid JSON"),
     (b'{"cluster": {}}', "no 'version'"),
 ])
@@ -568,7 +622,7 @@ def test_tool_reports_bad_files(tmp_path: pathlib.Path, content: bytes,
 
 def test_tool_refuses_to_write_what_would_not_load(
         tmp_path: pathlib.Path) -> None:
-    data = golden_input("xen-kvm")
+    data = golden_input("2.0-xen-kvm")
     data["cluster"]["mystery_setting"] = 1
     path = tmp_path / "config.data"
     path.write_text(json.dumps(data))
@@ -599,3 +653,24 @@ def test_main_in_process(config_file: pathlib.Path,
     assert cfgupgrade.main(["--path", str(config_file), "-f"],
                            now=lambda: 0.0) == 0
     assert len(backups(config_file)) == 2
+
+
+def test_main_reads_and_empties_the_journal(config_file: pathlib.Path) -> None:
+    """cfgupgrade upgrades the complete document (config.data with its
+    journal applied), backs that up, and leaves an empty journal."""
+    from ganeti.config import journal
+
+    doc = load(config_file)
+    entry = {"serial": doc["serial_no"] + 1,
+             "set": {"serial_no": doc["serial_no"] + 1,
+                     "cluster": {**doc["cluster"], "tags": ["journaled"]}}}
+    journal_file = pathlib.Path(journal.journal_path(str(config_file)))
+    journal_file.write_bytes(journal.encode_entry(entry))
+    assert cfgupgrade.main(["--path", str(config_file), "-f"],
+                           now=lambda: 0.0) == 0
+    upgraded = load(config_file)
+    assert upgraded["serial_no"] == doc["serial_no"] + 1
+    assert upgraded["cluster"]["tags"] == ["journaled"]
+    assert journal_file.read_bytes() == b""
+    (backup,) = backups(config_file)
+    assert load(backup)["cluster"]["tags"] == ["journaled"]

@@ -282,6 +282,8 @@ def test_common_option_defaults_and_names() -> None:
         "submit_only": False, "dry_run": False, "verbose": False,
         "nodes": [], "timeout": constants.DEFAULT_SHUTDOWN_TIMEOUT,
         "tags_source": None, "do_locking": False,
+        # --submit brings --print-jobid and --priority along
+        "print_jobid": False, "priority": None,
     }
 
 

@@ -53,6 +53,9 @@ def gnt_cluster(*argv: str) -> tuple[int, str, str]:
     ({"remove_uids": [[5, 6]]}, "not in the uid pool"),
     ({"uid_pool": [[500, 1500]]}, "outside 1000-"),
     ({"osparams": {"debian": {"x": "a b;"}}}, "osparams 'debian'"),
+    ({"ndparams": {"spindle_count": "x"}}, "ndparams: parameter 'spindle_count'"),
+    ({"beparams": {"maxmem": 128, "minmem": 256}},
+     r"minmem \(256\) must not be greater than maxmem \(128\)"),
 ])
 def test_refusals_change_nothing(master: Master, kwargs: dict[str, Any],
                                  match: str, monkeypatch: Any) -> None:
@@ -61,6 +64,15 @@ def test_refusals_change_nothing(master: Master, kwargs: dict[str, Any],
     with pytest.raises(errors.OpPrereqError, match=match):
         modify(master, **kwargs)
     assert master.cfg.get_cluster().to_dict() == before
+
+
+def test_cluster_node_parameters(master: Master) -> None:
+    modify(master, ndparams={"exclusive_storage": "yes", "ssh_port": "2022"})
+    cluster = master.cfg.get_cluster()
+    assert cluster.ndparams["exclusive_storage"] is True
+    assert cluster.fill_nd()["ssh_port"] == 2022
+    modify(master, ndparams={"ssh_port": "default"})
+    assert master.cfg.get_cluster().fill_nd()["ssh_port"] == 22
 
 
 def test_parameter_changes_and_default_removal(master: Master) -> None:
@@ -73,15 +85,16 @@ def test_parameter_changes_and_default_removal(master: Master) -> None:
     cluster = master.cfg.get_cluster()
     assert cluster.hvparams["fake"]["kernel_path"] == "/boot/k"
     assert cluster.hvparams["fake"]["migration_port"] == 9000
-    assert cluster.beparams["default"]["memory"] == 1024
+    default = cluster.beparams["default"]
+    assert default["maxmem"] == default["minmem"] == 1024
     assert cluster.nicparams["default"]["link"] == "br9"
     assert cluster.diskparams["drbd"]["resync_rate"] == 1000
     assert cluster.os_hvp == {"debian": {"fake": {"kernel_args": "quiet"}}}
     modify(master, beparams={"memory": "default"},
            os_hvp={"debian": {"fake": {"kernel_args": "default"}}})
     cluster = master.cfg.get_cluster()
-    assert "memory" not in cluster.beparams["default"]
-    assert cluster.fill_be()["memory"] == 128
+    assert not {"maxmem", "minmem"} & set(cluster.beparams["default"])
+    assert cluster.fill_be()["maxmem"] == 128
     assert cluster.os_hvp == {}
 
 
@@ -168,9 +181,11 @@ def test_cli_builds_the_opcode() -> None:
          "--uid-pool", "71000-71010,71020", "--maintain-node-health", "no",
          "--add-redist-file", "/etc/x:candidates",
          "--add-redist-file", "/etc/y", "--remove-redist-file", "/etc/z",
-         "--enabled-hypervisors", "fake"])[1]
+         "--enabled-hypervisors", "fake",
+         "--node-parameters", "spindle_count=2,exclusive_storage=yes"])[1]
     op = cluster_modify.build_opcode(parser_opts)
     assert op is not None
+    assert op.ndparams == {"spindle_count": "2", "exclusive_storage": "yes"}
     assert op.hvparams == {"fake": {"kernel_path": "/k",
                                     "kernel_args": "default"}}
     assert op.beparams == {"memory": "1G"}

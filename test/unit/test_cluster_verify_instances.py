@@ -265,7 +265,7 @@ def test_node_verify_lists_the_running_instances(
             inst = objects.Instance(name=name, primary_node="n1",
                                     hypervisor=constants.HT_FAKE,
                                     disk_template=constants.DT_DISKLESS)
-            hv.start_instance(inst, [], {}, {"memory": 64, "vcpus": 1}, [])
+            hv.start_instance(inst, [], {}, {"maxmem": 64, "vcpus": 1}, [])
         answer = call("node_verify", [constants.HT_FAKE])
         assert answer["instances"] == ["a.example.com", "b.example.com"]
         assert "instances_error" not in answer

@@ -18,7 +18,7 @@ def _drbd(i: int, primary: str, secondary: str, memory: int,
           **beparams: Any) -> dict[str, Any]:
     return {"i": i, "primary": primary, "secondary": secondary,
             "disk_template": constants.DT_DRBD8, "admin_up": False,
-            "beparams": {"memory": memory, **beparams}}
+            "beparams": {"maxmem": memory, "minmem": memory, **beparams}}
 
 
 def _verify(tmp_path: Path, specs: list[dict[str, Any]],

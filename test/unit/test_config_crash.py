@@ -1,11 +1,14 @@
 """Crash safety: a writer killed with SIGKILL never leaves a bad config.
 
-A child process loads the configuration and updates it in a loop, printing
-each new serial number.  It is killed either from outside, or by itself at a
-chosen point of the atomic write: in the middle of writing the temporary
-file, just before the rename, just after it.  Afterwards a new writer must
-load a valid configuration whose serial number is at least the last one the
-child reported.
+A child process loads the configuration and updates it in a loop,
+printing after each acknowledged change its serial number and what it
+changed.  It is killed either from outside, or by itself at a chosen
+point of a write: in the middle of an ``os.write`` (a journal append or
+the temporary file of a compaction), before an fsync, just before or
+just after a rename (the compactions: the base, then the emptied
+journal; the child compacts every few changes).  Afterwards a new writer
+must load a valid configuration that is the last acknowledged one, or
+the one change in flight, serial and content alike.
 
 No timing is involved.  Killed from outside, the child asks the parent for
 leave (one byte on its stdin) before each update; once it has reported the
@@ -34,22 +37,32 @@ PYLIB = str(Path(__file__).resolve().parents[2] / "pylib")
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    from ganeti.config import ConfigWriter
+    from ganeti.config import ConfigWriter, journal
 
     path, point, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
     gated = point == "outside"
-    calls = {"write": 0, "replace": 0}
+    # Compact as soon as the journal is as large as the base (every few
+    # changes here), so that the kills land in compactions too.
+    journal.MIN_COMPACT_BYTES = 0
+    calls = {"write": 0, "fsync": 0, "replace": 0}
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    real_write, real_replace = os.write, os.replace
+    real_write, real_fsync, real_replace = os.write, os.fsync, os.replace
 
     def write(fd, data):
-        if point == "mid-write" and calls["replace"] >= after:
+        calls["write"] += 1
+        if point == "mid-write" and calls["write"] > after:
             real_write(fd, bytes(data)[: len(data) // 2])
             die()
         return real_write(fd, data)
+
+    def fsync(fd):
+        calls["fsync"] += 1
+        if point == "before-fsync" and calls["fsync"] > after:
+            die()
+        real_fsync(fd)
 
     def replace(src, dst):
         calls["replace"] += 1
@@ -64,7 +77,13 @@ CHILD = textwrap.dedent("""
         if gated and not sys.stdin.buffer.read(1):
             sys.exit("parent went away")
 
-    os.write, os.replace = write, replace
+    def report(cfg):
+        inst = cfg.get_instance("inst1.example.com")
+        other = cfg.get_instance("inst2.example.com")
+        print(cfg.get_serial_no(), ",".join(inst.tags), other.admin_up,
+              flush=True)
+
+    os.write, os.fsync, os.replace = write, fsync, replace
     cfg = ConfigWriter(path)
     inst = cfg.get_instance("inst1.example.com")
     round = 0
@@ -73,16 +92,22 @@ CHILD = textwrap.dedent("""
         inst.tags = ["round-%d" % round]
         leave()
         cfg.update(inst)
-        print(cfg.get_serial_no(), flush=True)
+        report(cfg)
         if round % 3 == 0:
             leave()
             cfg.set_instance_admin_up("inst2.example.com", round % 2 == 0)
-            print(cfg.get_serial_no(), flush=True)
+            report(cfg)
 """)
 
 
-def run_child(path: str, point: str, after: int) -> list[int]:
-    """Start the child; return the serial numbers it reported.
+
+#: What the child reports after each acknowledged change: the serial
+#: number, the tags of inst1 and whether inst2 is marked up.
+State = tuple[int, str, str]
+
+
+def run_child(path: str, point: str, after: int) -> list[State]:
+    """Start the child; return the states it reported.
 
     Killed from outside, the child waits for a byte on its stdin before each
     update: the parent grants ``after`` updates, then one more that races
@@ -96,7 +121,7 @@ def run_child(path: str, point: str, after: int) -> list[int]:
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None
-    serials: list[int] = []
+    serials: list[State] = []
 
     def grant() -> None:
         assert proc.stdin is not None
@@ -107,7 +132,8 @@ def run_child(path: str, point: str, after: int) -> list[int]:
         if outside:
             grant()
         for line in proc.stdout:
-            serials.append(int(line))
+            serial, tags, up = line.decode().split()
+            serials.append((int(serial), tags, up))
             if outside:
                 grant()
                 if len(serials) >= after:
@@ -122,32 +148,44 @@ def run_child(path: str, point: str, after: int) -> list[int]:
     return serials
 
 
+def state_of(cfg: ConfigWriter) -> State:
+    inst = cfg.get_instance("inst1.example.com")
+    other = cfg.get_instance("inst2.example.com")
+    assert inst is not None and other is not None
+    return cfg.get_serial_no(), ",".join(inst.tags), str(other.admin_up)
+
+
 @pytest.mark.parametrize("point, after", [
     ("outside", 1), ("outside", 7), ("outside", 25),
-    ("mid-write", 0), ("mid-write", 4),
-    ("before-rename", 0), ("before-rename", 5),
-    ("after-rename", 0), ("after-rename", 3),
+    ("mid-write", 0), ("mid-write", 4), ("mid-write", 9),
+    ("before-fsync", 0), ("before-fsync", 5), ("before-fsync", 12),
+    ("before-rename", 0), ("before-rename", 1), ("before-rename", 4),
+    ("after-rename", 0), ("after-rename", 1), ("after-rename", 3),
 ])
 def test_sigkill_leaves_a_valid_config(tmp_path: Path, point: str,
                                        after: int) -> None:
+    """The config read after the kill is the last acknowledged change,
+    or the one in flight (durable, not yet acknowledged): serial and
+    content alike, through the journal and through compactions."""
     path = write_config(tmp_path / "config.data", make_config(2, 3))
     with ConfigWriter(path, offline=True) as cfg:
-        initial = cfg.get_serial_no()
-    serials = run_child(path, point, after)
-    last = serials[-1] if serials else initial
+        initial = state_of(cfg)
+    states = run_child(path, point, after)
+    last = states[-1] if states else initial
     with ConfigWriter(path) as cfg:  # the dead child's lock is gone
-        serial = cfg.get_serial_no()
-        assert serial >= last
-        # At most the one write in progress when the child died landed.
-        assert serial <= last + 1
+        state = state_of(cfg)
+        if state[0] == last[0]:
+            assert state == last
+        else:
+            # Only the one write in progress when the child died landed.
+            assert state[0] == last[0] + 1
         assert cfg.verify_config() == []
         inst = cfg.get_instance("inst1.example.com")
         assert inst is not None
-        # The writer works on from there.
+        # The writer works on from there, and a reader sees the same.
         inst.tags = ["after-crash"]
         cfg.update(inst)
-        assert cfg.get_serial_no() == serial + 1
-    if point == "before-rename":
-        assert serial == last
-    if point == "after-rename":
-        assert serial == last + 1
+        assert cfg.get_serial_no() == state[0] + 1
+        expected = cfg.get_config_data()
+    with ConfigWriter(path, offline=True) as again:
+        assert again.get_config_data() == expected

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ganeti import constants, objects, serializer
-from ganeti.config import ConfigWriter, DocumentEncoder, NameIndex
+from ganeti.config import ConfigWriter, DocumentEncoder, NameIndex, journal
 
 labels = st.from_regex(r"[a-z][a-z0-9-]{0,6}[a-z0-9]", fullmatch=True)
 names = st.builds(lambda a, b: f"{a}.{b}", labels, st.sampled_from(
@@ -99,6 +99,8 @@ def test_config_round_trips_through_save_and_load(
             cluster = cfg.get_cluster()
             cfg.update(cluster)  # forces a save through the writer
             saved = cfg.get_config_data()
+            assert journal.read_document(path) == saved.to_dict()
+            cfg.compact()
         with open(path, "rb") as handle:
             assert handle.read() == serializer.dumps(saved.to_dict())
         with ConfigWriter(path, offline=True) as again:
@@ -164,6 +166,7 @@ def test_large_config_loads_and_saves(tmp_path: object) -> None:
         assert inst is not None
         inst.add_tag("x")
         cfg.update(inst)
+        cfg.compact()
         with open(path, "rb") as handle:
             assert handle.read() == serializer.dumps(
                 cfg.get_config_data().to_dict())

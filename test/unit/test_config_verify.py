@@ -81,7 +81,7 @@ def _bad_cluster_hvparams(d: objects.ConfigData) -> None:
 
 
 def _bad_cluster_beparams(d: objects.ConfigData) -> None:
-    d.cluster.beparams["default"]["memory"] = "a lot"
+    d.cluster.beparams["default"]["maxmem"] = "a lot"
 
 
 def _bad_cluster_nicparams(d: objects.ConfigData) -> None:
@@ -178,7 +178,7 @@ CASES: dict[str, tuple[Mutation, str]] = {
     "duplicate node ip": (_dup_node_ip, "duplicate node IP 192.0.2.2 used by"
                           " nodes node2.example.com, node3.example.com"),
     "cluster hvparams": (_bad_cluster_hvparams, "bogus_param"),
-    "cluster beparams": (_bad_cluster_beparams, "memory"),
+    "cluster beparams": (_bad_cluster_beparams, "maxmem"),
     "cluster nicparams": (_bad_cluster_nicparams, "tunnelled"),
     "cluster diskparams": (_bad_cluster_diskparams, "no_such"),
     "os_hvp": (_bad_os_hvp, "os_hvp 'debian-image'"),

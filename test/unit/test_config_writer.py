@@ -19,7 +19,7 @@ from config_builders import (
 )
 
 from ganeti import constants, errors, objects, pathutils, serializer
-from ganeti.config import ConfigWriter, initialize
+from ganeti.config import ConfigWriter, initialize, journal
 
 
 @pytest.fixture
@@ -34,15 +34,20 @@ def writer(cfg_path: str) -> Iterator[ConfigWriter]:
 
 
 def on_disk(path: str) -> objects.ConfigData:
-    with open(path, "rb") as handle:
-        return objects.ConfigData.from_dict(serializer.loads(handle.read()))
+    """The document on disk: the base with its journal applied."""
+    return objects.ConfigData.from_dict(journal.read_document(path))
 
 
 def assert_file_matches(cfg: ConfigWriter) -> None:
-    """The file is exactly the encoding of the in-memory configuration."""
+    """The files hold exactly the in-memory configuration, and once
+    compacted the base is exactly its encoding."""
+    expected = cfg.get_config_data().to_dict()
+    assert journal.read_document(cfg.path) == expected
+    cfg.compact()
     with open(cfg.path, "rb") as handle:
         raw = handle.read()
-    assert raw == serializer.dumps(cfg.get_config_data().to_dict())
+    assert raw == serializer.dumps(expected)
+    assert os.path.getsize(journal.journal_path(cfg.path)) == 0
 
 
 # --- loading --------------------------------------------------------------
@@ -84,7 +89,7 @@ def test_missing_file_is_not_cluster_error(tmp_path: Path) -> None:
     (b'{"cluster": ', "corrupt: Invalid JSON"),
     (b"[1, 2]", "expected a JSON object"),
     (b"\x00\xff garbage", "corrupt"),
-    (b'{"version": 2010000, "cluster": 5}', "is invalid: ConfigData.cluster"),
+    (b'{"version": 2060000, "cluster": 5}', "is invalid: ConfigData.cluster"),
 ])
 def test_corrupt_file_is_configuration_error(tmp_path: Path, content: bytes,
                                              match: str) -> None:
@@ -187,6 +192,27 @@ def test_readers_get_copies(writer: ConfigWriter) -> None:
     assert writer.get_cluster().candidate_pool_size != 1
 
 
+def test_shared_instances_are_never_changed_in_place(writer: ConfigWriter
+                                                    ) -> None:
+    """view_instances hands out the stored objects (no copies, for
+    large queries): a change stores a new object, so what a reader holds
+    stays as it was read."""
+    names = writer.instance_names()
+    shared = writer.view_instances(writer.instance_names())
+    assert [i.name for i in shared] == names
+    assert writer.view_instances([names[1].upper(), "nosuch", names[0]]
+                                       ) == [shared[1], shared[0]]
+    before = shared[0].to_dict()
+    inst = writer.get_instance(names[0])
+    assert inst is not None
+    inst.add_tag("changed")
+    writer.update(inst)
+    writer.set_instance_admin_up(names[0], not inst.admin_up)
+    assert shared[0].to_dict() == before
+    assert writer.view_instances([names[0]])[0] is not shared[0]
+    assert "changed" in writer.view_instances([names[0]])[0].tags
+
+
 def test_update_refuses_foreign_and_stale_objects(
         writer: ConfigWriter) -> None:
     stranger = make_node(9)
@@ -255,6 +281,7 @@ def test_failed_write_rolls_back(writer: ConfigWriter,
                                  errors.ErrorCode.ENVIRON)
 
     monkeypatch.setattr("ganeti.utils.io.write_file_atomic", fail)
+    monkeypatch.setattr("ganeti.config.journal.append", fail)
     inst = writer.get_instance("inst1.example.com")
     assert inst is not None
     serial = inst.serial_no
@@ -528,3 +555,16 @@ def test_concurrent_updates_from_threads(writer: ConfigWriter) -> None:
     stored = on_disk(writer.path)
     assert all(i.tags == ["round-4"] for i in stored.instances.values())
     assert_file_matches(writer)
+
+
+def test_views_are_the_stored_objects_in_the_order_asked(
+        writer: ConfigWriter) -> None:
+    """Queries read the stored objects (no copy each), in any case."""
+    insts = writer.view_instances(["INST2.example.com", "nope",
+                                   "inst1.example.com"])
+    assert [i.name for i in insts] == ["inst2.example.com",
+                                       "inst1.example.com"]
+    assert insts[0] is writer.view_instances(["inst2.example.com"])[0]
+    assert insts[0] == writer.get_instance("inst2.example.com")
+    nodes = writer.view_nodes([node_name(2), "nope"])
+    assert [n.name for n in nodes] == [node_name(2)]

@@ -47,6 +47,7 @@ def test_every_rpc_stub_used_is_a_call_of_the_table() -> None:
             for path in _sources()
             for name in _STUB.findall(path.read_text())}
     assert len(used) > 20  # the scan sees the LUs' calls
+    # ``call_many`` is the batch transports' method, not a stub.
     unknown = {name: str(where) for name, where in used.items()
-               if name not in defs.CALLS}
+               if name not in defs.CALLS and name != "many"}
     assert unknown == {}

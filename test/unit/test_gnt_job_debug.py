@@ -75,7 +75,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
 
 def _run(module: Any, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.GenericMain(module.COMMANDS, ["gnt-x", *argv],
+    code = cli.GenericMain(module.commands(), ["gnt-x", *argv],
                            aliases=getattr(module, "ALIASES", None),
                            stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()

@@ -326,3 +326,97 @@ def test_json_helpers() -> None:
         http.parse_json_body(req)
     assert info.value.status == 400 and "Invalid JSON" in info.value.message
     assert http.json_response([1]).body == b"[1]"
+
+
+def test_batch_gives_each_request_its_own_outcome(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    host, port = server.address
+    with socket.socket() as spare:  # a port nobody listens on
+        spare.bind(("127.0.0.1", 0))
+        refused_port = spare.getsockname()[1]
+    with socket.socket() as silent, pki.client(connect_timeout=0.5) as client:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts TCP, never answers the TLS handshake
+        silent_port = silent.getsockname()[1]
+
+        def batch() -> list[http_client.Outcome]:
+            return client.request_many([
+                http_client.Request(host, port, "PUT", "/a", b"1", WAIT),
+                http_client.Request("127.0.0.1", refused_port, "PUT", "/",
+                                    b"", WAIT),
+                http_client.Request("127.0.0.1", silent_port, "PUT", "/",
+                                    b"", WAIT),
+                http_client.Request(host, port, "PUT", "/b", b"2", WAIT)])
+
+        outcomes = [outcome for outcome, _seconds in batch()]
+        opened = client.connections_opened
+        again = [outcome for outcome, _seconds in batch()]
+    first, refused, timed_out, last = outcomes
+    assert isinstance(first, http_client.HttpResponse)
+    assert isinstance(last, http_client.HttpResponse)
+    assert (first.json()["path"], first.json()["body"]) == ("/a", "1")
+    assert (last.json()["path"], last.json()["body"]) == ("/b", "2")
+    assert isinstance(refused, errors.NodeUnreachableError)
+    assert str(refused) == "Error 111: Connection refused"
+    assert isinstance(timed_out, errors.TimeoutError)
+    # The two kept-alive connections to the server were reused.
+    assert client.connections_opened == opened + 2
+    assert [type(outcome) for outcome in again] == [type(o) for o in outcomes]
+
+
+@contextlib.contextmanager
+def canned(pki: Pki, answer: bytes | list[bytes]
+           ) -> Iterator[tuple[str, int]]:
+    """A TLS server that answers one request with ``answer`` (a list: its
+    parts in TLS records of their own) and closes."""
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), ctx.wrap_socket(
+                listener.accept()[0], server_side=True) as conn:
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):
+                data += chunk
+            for part in answer if isinstance(answer, list) else [answer]:
+                conn.sendall(part)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield listener.getsockname()
+    finally:
+        thread.join(WAIT)
+        listener.close()
+
+
+@pytest.mark.parametrize(("answer", "error", "message"), [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     errors.ProtocolError, "Chunked answers are not supported"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+     errors.ProtocolError, "Answer of 5000 bytes exceeds the limit of 1000"
+     " bytes"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+     errors.ProtocolError, "Answer cut short by the server"),
+    (b"SPDY 200 OK\r\n\r\n", errors.ProtocolError, "Invalid HTTP answer: "),
+    ([b"HTTP/1.0 200 OK\r\n\r\n", b"x" * 600, b"x" * 600],
+     errors.ProtocolError, "Answer exceeds the limit of 1000 bytes"),
+    (b"", errors.NodeUnreachableError,
+     "Connection closed by the server before it answered"),
+])
+def test_malformed_answers_are_one_line_errors(
+        pki: Pki, answer: bytes | list[bytes], error: type[Exception],
+        message: str) -> None:
+    with canned(pki, answer) as (host, port), \
+            pki.client(max_response=1000) as client, \
+            pytest.raises(error) as info:
+        client.request(host, port, "PUT", "/", b"", timeout=WAIT)
+    assert str(info.value).startswith(message)
+
+
+def test_answer_ended_by_the_connection_is_read_whole(pki: Pki) -> None:
+    with canned(pki, b"HTTP/1.0 200 OK\r\nX-A: b\r\n\r\n[1, 2]") as (host, port), \
+            pki.client() as client:
+        resp = client.request(host, port, "PUT", "/", b"", timeout=WAIT)
+    assert (resp.status, resp.headers["X-A"], resp.json()) == (200, "b", [1, 2])

@@ -56,7 +56,7 @@ def instance(name: str = NAME) -> objects.Instance:
 
 
 def bep(memory: int = 128, vcpus: int = 1) -> dict[str, Any]:
-    return params.fill(params.be_defaults(), {"memory": memory, "vcpus": vcpus})
+    return params.fill(params.be_defaults(), {"maxmem": memory, "vcpus": vcpus})
 
 
 def hvp(**overrides: Any) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def test_refuses_bad_hvparams(hv: FakeHypervisor) -> None:
 
 def test_requires_filled_beparams(hv: FakeHypervisor) -> None:
     with pytest.raises(errors.ProgrammerError, match="must be filled"):
-        hv.start_instance(instance(), [], hvp(), {"memory": 128}, NICS)
+        hv.start_instance(instance(), [], hvp(), {"maxmem": 128}, NICS)
 
 
 def test_reboot(hv: FakeHypervisor, clock: FakeClock) -> None:

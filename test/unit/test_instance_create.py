@@ -42,13 +42,14 @@ def test_create_file_instance_installs_and_starts(env: Env) -> None:
     assert result == [NODE1]
     inst = env.cfg.get_instance(INST)
     assert inst is not None and inst.admin_up
-    assert inst.beparams == {"memory": 256}
+    assert inst.beparams == {"maxmem": 256, "minmem": 256}
     assert inst.nics[0].mac.startswith(env.cfg.get_cluster().mac_prefix)
     assert disk_file().stat().st_size == 64 * 1024 * 1024
     created = env.env_of("create")
     assert created["OS_VARIANT"] == "v2"
     assert created["OSP_COLOR"] == "blue"
-    assert created["INSTANCE_BE_memory"] == "256"
+    assert created["INSTANCE_BE_maxmem"] == "256"
+    assert created["INSTANCE_BE_minmem"] == "256"
     assert created["NIC_0_MODE"] == "routed"
     assert "INSTANCE_REINSTALL" not in created
     assert INST in env.instance_locks()
@@ -86,7 +87,8 @@ def test_no_install_skips_the_os(env: Env) -> None:
      "NIC 0: nicparams: a routed NIC requires an IP address"),
     ({"os_type": "testos+v9"}, "does not support variants"),
     ({"os_type": "nosuch"}, "OS 'nosuch' not usable on node"),
-    ({"osparams": {"color": "x"}}, "takes no parameters"),
+    ({"beparams": {"maxmem": 128, "minmem": 256}},
+     r"minmem \(256\) must not be greater than maxmem \(128\)"),
     ({"disk_template": constants.DT_PLAIN},
      "volume group xenvg does not exist \\(needed for the disks of instance"),
     ({"disk_template": constants.DT_DRBD8},
@@ -117,13 +119,62 @@ def test_variants_and_os_parameters(env: Env) -> None:
     install_os(env, variants="v1\nv2\n", parameters="color the color\n")
     with pytest.raises(errors.OpPrereqError, match="use --force-variant"):
         env.run(create_op(os_type="testos+v3"))
+    # As in Ganeti, an OS with variants needs one in the name.
+    with pytest.raises(errors.OpPrereqError,
+                       match=r"OS name 'testos' must include a variant"
+                             r" \(one of v1, v2\)"):
+        env.run(create_op(os_type="testos"))
     with pytest.raises(errors.OpPrereqError,
                        match="Unknown OS parameter 'size' for OS 'testos'"):
-        env.run(create_op(osparams={"size": "1"}))
+        env.run(create_op(os_type="testos+v1", osparams={"size": "1"}))
     with pytest.raises(errors.OpPrereqError, match="osparams 'testos'"):
-        env.run(create_op(osparams={"color": "a;b"}))
+        env.run(create_op(os_type="testos+v1", osparams={"color": "a;b"}))
     env.run(create_op(os_type="testos+v3", force_variant=True))
     assert env.env_of("create")["OS_VARIANT"] == "v3"
+
+
+def test_os_parameters_of_an_api_without_them_are_kept_not_passed(
+        env: Env) -> None:
+    install_os(env, versions="15\n", parameters=None, omit=["verify"])
+    env.run(create_op(osparams={"color": "x;y"}))
+    assert env.cfg.get_instance(INST).osparams == {"color": "x;y"}
+    created = env.env_of("create")
+    assert not [k for k in created if k.startswith(("OSP_", "INSTANCE_OS_P"))]
+    assert created["OS_VARIANT"] == ""
+    assert created["INSTANCE_BE_maxmem"] == "128"
+
+
+def test_disk_and_nic_names_reach_the_config_and_the_os(env: Env) -> None:
+    install_os(env)
+    env.run(create_op(disks=[{"size": 64, "name": "root", "spindles": 2}],
+                      nics=[{"mode": "routed", "ip": "192.0.2.50",
+                             "name": "public"}]))
+    inst = env.cfg.get_instance(INST)
+    assert (inst.disks[0].name, inst.disks[0].spindles) == ("root", 2)
+    assert inst.nics[0].name == "public"
+    created = env.env_of("create")
+    assert created["DISK_0_NAME"] == "root"
+    assert created["NIC_0_NAME"] == "public"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"disks": [{"size": 64, "name": "a"}, {"size": 64, "name": "a"}]},
+     "Disk name 'a' is used twice"),
+    ({"nics": [{"mode": "routed", "ip": "192.0.2.50", "name": "n"},
+               {"mode": "routed", "ip": "192.0.2.51", "name": "n"}]},
+     "NIC name 'n' is used twice"),
+])
+def test_duplicate_device_names_are_refused(
+        env: Env, kwargs: dict[str, Any], message: str) -> None:
+    install_os(env)
+    with pytest.raises(errors.OpPrereqError, match=message):
+        env.run(create_op(**kwargs))
+    assert env.cfg.instance_names() == []
+
+
+def test_a_number_is_not_a_disk_name() -> None:
+    with pytest.raises(errors.OpPrereqError, match="disks"):
+        create_op(disks=[{"size": 64, "name": "0"}]).validate()
 
 
 def test_os_verify_script_judges_parameters(env: Env) -> None:

@@ -47,6 +47,19 @@ def test_nics() -> None:
         ic.parse_nics([("0", {})], True)
 
 
+def test_disk_and_nic_names_and_spindles() -> None:
+    assert ic.parse_disks("plain", [("0", {"size": "1G", "name": "root",
+                                           "spindles": "2"})], None) == [
+        {"size": 1024, "name": "root", "spindles": 2}]
+    with pytest.raises(errors.OpPrereqError,
+                       match="Disk 0: spindles must be a positive integer,"
+                             " got 'many'"):
+        ic.parse_disks("plain", [("0", {"size": "1", "spindles": "many"})],
+                       None)
+    assert ic.parse_nics([("0", {"name": "public"})], False) == [
+        {"name": "public"}]
+
+
 def test_hypervisor_option() -> None:
     assert ic.parse_hv("kvm:acpi=no,kernel_path=", None) == (
         "kvm", {"acpi": "no", "kernel_path": ""})

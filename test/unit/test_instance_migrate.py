@@ -57,7 +57,7 @@ def test_migrate_rolls_back_an_injected_failure(env: Env) -> None:
 def test_migrate_memory_check_on_target(env: Env) -> None:
     start(env, DISKLESS_INST)
     inst = env.inst(DISKLESS_INST)
-    inst.beparams = {"memory": 900}
+    inst.beparams = {"maxmem": 900}
     env.cfg.update(inst)
     env.fails(opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST),
               errors.OpPrereqError, f"Not enough memory on node {NODE2}")
@@ -134,7 +134,7 @@ def test_move_refusals(env: Env) -> None:
 def test_move_memory_check_when_up(env: Env) -> None:
     start(env, FILE_INST)
     inst = env.inst()
-    inst.beparams = {"memory": 2048}
+    inst.beparams = {"maxmem": 2048}
     env.cfg.update(inst)
     env.fails(opcodes.OpInstanceMove(instance_name=FILE_INST,
                                      target_node=NODE2),

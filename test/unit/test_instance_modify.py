@@ -31,9 +31,10 @@ def test_hv_and_be_params(env: Env) -> None:
                                    "kernel_args": "ro"},
                     beparams={"memory": 512, "vcpus": 2})
     assert result == [["hv/kernel_path", "/vmlinuz"], ["hv/kernel_args", "ro"],
-                      ["be/memory", 512], ["be/vcpus", 2]]
+                      ["be/vcpus", 2], ["be/maxmem", 512],
+                      ["be/minmem", 512]]
     inst = env.inst()
-    assert inst.beparams == {"memory": 512, "vcpus": 2}
+    assert inst.beparams == {"maxmem": 512, "minmem": 512, "vcpus": 2}
     assert inst.hvparams == {"kernel_path": "/vmlinuz", "kernel_args": "ro"}
 
 
@@ -55,7 +56,7 @@ def test_param_refusals(env: Env, kw: dict[str, Any], match: str) -> None:
 
 def test_default_removes_override_and_force_skips_memory(env: Env) -> None:
     modify(env, beparams={"memory": 4096}, force=True)
-    assert env.inst().beparams == {"memory": 4096}
+    assert env.inst().beparams == {"maxmem": 4096, "minmem": 4096}
     modify(env, beparams={"memory": "default"})
     assert env.inst().beparams == {}
 
@@ -133,7 +134,8 @@ def test_disk_creation_failure_changes_nothing(env: Env) -> None:
 
 
 def test_template_conversion_refused(env: Env) -> None:
-    refused(env, "not available in this build", disk_template="plain")
+    # File disks convert to nothing (plain <-> drbd only).
+    refused(env, "only plain <-> drbd conversions", disk_template="plain")
 
 
 def test_os_change(env: Env) -> None:

@@ -41,7 +41,7 @@ def test_startup_one_shot_params_are_not_saved(env: Env) -> None:
     assert state is not None
     assert state["memory"] == 128 and state["hvparams"]["kernel_args"] == "single"
     inst = env.inst()
-    assert inst.beparams == {"memory": 256} and inst.hvparams == {}
+    assert inst.beparams == {"maxmem": 256, "minmem": 256} and inst.hvparams == {}
 
 
 @pytest.mark.parametrize(("hvp", "bep", "match"), [
@@ -234,5 +234,8 @@ def test_hooks_environment(env: Env, tmp_path: Path) -> None:
     assert f"GANETI_INSTANCE_NAME={FILE_INST}" in lines
     assert "GANETI_INSTANCE_NIC_COUNT=1" in lines
     assert "GANETI_INSTANCE_DISK0_SIZE=64" in lines
-    assert "GANETI_INSTANCE_BE_memory=256" in lines
+    assert "GANETI_INSTANCE_BE_maxmem=256" in lines
+    # Ganeti 2.6+ hooks: both memories, and MEMORY still the maxmem.
+    assert {"GANETI_INSTANCE_MAXMEM=256", "GANETI_INSTANCE_MINMEM=256",
+            "GANETI_INSTANCE_MEMORY=256"} <= lines
     assert "GANETI_HOOKS_PATH=instance-stop" in lines

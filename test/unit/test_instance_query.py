@@ -70,6 +70,26 @@ def test_reinstall_rename_remove(env: Env) -> None:
     assert not new_disk.parent.exists()
 
 
+def test_reinstall_with_an_os_that_has_variants_needs_one(env: Env) -> None:
+    install_os(env)
+    install_os(env, name="varos", variants="a\nb\n")
+    env.run(create_op())
+    with pytest.raises(errors.OpPrereqError,
+                       match=r"OS name 'varos' must include a variant"
+                             r" \(one of a, b\)"):
+        env.run(opcodes.OpInstanceReinstall(instance_name=INST,
+                                            os_type="varos"))
+    env.run(opcodes.OpInstanceReinstall(instance_name=INST,
+                                        os_type="varos", force_variant=True))
+    env.run(opcodes.OpInstanceReinstall(instance_name=INST,
+                                        os_type="varos+b"))
+    inst = env.cfg.get_instance(INST)
+    assert inst is not None and inst.os == "varos+b"
+    assert env.env_of("create", "varos")["OS_VARIANT"] == "b"
+    # Without -o the stored name is used as it is.
+    env.run(opcodes.OpInstanceReinstall(instance_name=INST))
+
+
 def test_remove_running_instance(env: Env) -> None:
     install_os(env)
     env.run(create_op(start=True, disk_template="diskless", disks=[]))
@@ -101,7 +121,7 @@ def test_query_fields_and_data(env: Env) -> None:
     assert info["run_state"] == "up" and info["config_state"] == "up"
     assert info["run_uid"] is None  # no uid pool for the fake hypervisor
     assert info["be_instance"] == {"vcpus": 2}
-    assert info["be_actual"]["memory"] == 128
+    assert info["be_actual"]["maxmem"] == 128
     assert info["os_actual"] == {"color": "red"}
     assert info["disks"][0]["pstatus"]["dev_path"].endswith("/disk0")
     static = env.run(opcodes.OpInstanceQueryData(static=True))

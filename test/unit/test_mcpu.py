@@ -75,6 +75,7 @@ class LUHooksProbe(NoHooksLU):
 class Ctx:
     def __init__(self, job_id: int = 1) -> None:
         self.job_id = job_id
+        self.priority = 0
         self.events: list[str] = []
         self.messages: list[str] = []
         self.canceled = False

@@ -119,6 +119,16 @@ def test_add_node(env: Any) -> None:
     assert transport.closed == 1  # the RPC client's own transport
 
 
+def test_add_node_with_node_parameters(env: Any) -> None:
+    ctx, _transport, _glm, _ = env
+    run_lu(ctx, add_op(3, ndparams={"spindle_count": "2", "ovs": "yes"}))
+    node = ctx.cfg.get_node("node3.example.com")
+    assert node.ndparams == {"spindle_count": 2, "ovs": True}
+    with pytest.raises(errors.OpPrereqError, match="not per node"):
+        run_lu(ctx, add_op(4, ndparams={"exclusive_storage": True}))
+    assert ctx.cfg.get_node("node4.example.com") is None
+
+
 def test_add_node_becomes_candidate_when_pool_needs_it(env: Any) -> None:
     ctx, _transport, _glm, _ = env
     cluster = ctx.cfg.get_cluster()

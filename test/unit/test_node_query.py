@@ -425,3 +425,32 @@ def test_secondary_ip_changes_while_no_mirror_runs(master: Master) -> None:
     master.run(opcodes.OpNodeSetParams(node_name=N4, secondary_ip="192.0.2.98"))
     with pytest.raises(errors.OpPrereqError, match="secondary_ip"):
         opcodes.OpNodeSetParams(node_name=N4).validate_all()
+
+
+def test_node_parameters_of_one_node(master: Master) -> None:
+    changes = master.run(opcodes.OpNodeSetParams(
+        node_name=N3, ndparams={"spindle_count": "4", "ssh_port": "2222"}))
+    assert changes == [["ndparams/spindle_count", "4"],
+                       ["ndparams/ssh_port", "2222"]]
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {"spindle_count": 4,
+                                                  "ssh_port": 2222}
+    assert master.cfg.get_cluster().filled_ndparams(node)["ovs_name"] == \
+        "switch1"
+    master.run(opcodes.OpNodeSetParams(node_name=N3,
+                                       ndparams={"ssh_port": "default"}))
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {"spindle_count": 4}
+
+
+@pytest.mark.parametrize("ndparams, message", [
+    ({"exclusive_storage": True}, "exclusive_storage' is global"),
+    ({"spindle_count": 0}, "ndparams: parameter 'spindle_count'"),
+    ({"nosuch": 1}, "Unknown node parameter 'nosuch'"),
+])
+def test_bad_node_parameters_change_nothing(
+        master: Master, ndparams: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.OpPrereqError, match=message):
+        master.run(opcodes.OpNodeSetParams(node_name=N3, ndparams=ndparams))
+    node = master.cfg.get_node(N3)
+    assert node is not None and node.ndparams == {}

@@ -43,6 +43,7 @@ GANETI_OP_IDS = {
     "OpClusterRename": "OP_CLUSTER_RENAME",
     "OpClusterSetParams": "OP_CLUSTER_SET_PARAMS",
     "OpClusterRedistConf": "OP_CLUSTER_REDIST_CONF",
+    "OpClusterRenewCrypto": "OP_CLUSTER_RENEW_CRYPTO",
     "OpQuery": "OP_QUERY",
     "OpQueryFields": "OP_QUERY_FIELDS",
     "OpNodeRemove": "OP_NODE_REMOVE",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_osdef_support import EXAMPLE_OS_DIR, make_os
+from test_osdef_support import EXAMPLE_OS_DIR, make_os, os_log_root
 
 from ganeti import errors, pathutils
 from ganeti.osdef import (
@@ -82,11 +82,8 @@ def test_find_os_refuses_string_search_path(tmp_path: Path) -> None:
 
 @pytest.fixture
 def rooted(tmp_path: Path) -> Iterator[pathutils.Paths]:
-    paths = pathutils.set_root(str(tmp_path / "root"))
-    try:
+    with os_log_root(tmp_path) as paths:
         yield paths
-    finally:
-        pathutils.set_root(None)
 
 
 def test_default_search_path_is_relocated(rooted: pathutils.Paths) -> None:

@@ -14,12 +14,13 @@ from ganeti.osdef.environment import verify_environment
 HVPARAMS = {"kernel_path": "/boot/vmlinuz", "acpi": True,
             "disk_type": "paravirtual", "nic_type": "e1000",
             "kernel_args": "ro console=ttyS0", "initrd_path": ""}
-BEPARAMS = {"memory": 256, "vcpus": 2, "auto_balance": True}
+BEPARAMS = {"maxmem": 256, "minmem": 128, "vcpus": 2, "auto_balance": True}
 NICPARAMS = [{"mode": "bridged", "link": "br0"},
              {"mode": "routed", "link": "100"}]
 DISK_PATHS = ["/srv/ganeti/file-storage/i/disk0", "/dev/xenvg/disk1"]
 
-#: Exactly the API 10 set for make_instance() with the values above.
+#: The variables of Ganeti 2.0's API 10 for make_instance() with the
+#: values above.
 API10_ENV = {
     "PATH": SCRIPT_PATH,
     "OS_API_VERSION": "10",
@@ -27,6 +28,7 @@ API10_ENV = {
     "INSTANCE_OS": "testos+v1",
     "HYPERVISOR": "kvm",
     "DEBUG_LEVEL": "1",
+    "OS_VARIANT": "",
     "DISK_COUNT": "2",
     "DISK_0_PATH": DISK_PATHS[0],
     "DISK_0_ACCESS": "rw",
@@ -47,7 +49,8 @@ API10_ENV = {
     "NIC_1_MODE": "routed",
     "NIC_1_LINK": "100",
     "NIC_1_FRONTEND_TYPE": "e1000",
-    "INSTANCE_BE_memory": "256",
+    "INSTANCE_BE_maxmem": "256",
+    "INSTANCE_BE_minmem": "128",
     "INSTANCE_BE_vcpus": "2",
     "INSTANCE_BE_auto_balance": "True",
     "INSTANCE_HV_kernel_path": "/boot/vmlinuz",
@@ -58,9 +61,9 @@ API10_ENV = {
     "INSTANCE_HV_initrd_path": "",
 }
 
-#: What API 15 adds to the API 10 set.
-API15_ADDED = {
-    "OS_VARIANT": "v1",
+#: What every API gets besides the variables of Ganeti 2.0 (current
+#: Ganeti gives them to API 10 scripts as well).
+LATER_VARS = {
     "INSTANCE_HYPERVISOR": "kvm",
     "OS_NAME": "testos",
     "INSTANCE_UUID": "inst-uuid",
@@ -98,26 +101,29 @@ def _env(osdef: OsDefinition, api: int, **kwargs: Any) -> dict[str, str]:
     return os_environment(osdef, api, instance, **args)
 
 
-def test_api10_gets_exactly_the_api10_set() -> None:
-    assert _env(_osdef(10), 10) == API10_ENV
+def test_api10_gets_every_variable_but_a_variant_and_parameters() -> None:
+    assert _env(_osdef(10), 10) == dict(API10_ENV, **LATER_VARS)
 
 
-def test_api10_speaking_os_of_api20_gets_only_api10() -> None:
+def test_api10_speaking_os_of_api20_gets_no_variant_nor_parameters() -> None:
     env = _env(_osdef(20), 10)
-    assert env == API10_ENV
+    assert env == dict(API10_ENV, **LATER_VARS)
+    assert env["OS_VARIANT"] == ""
     assert not any(k.startswith(("OSP_", "INSTANCE_OS_PARAMETER_"))
                    for k in env)
 
 
-def test_api15_adds_variant_hypervisor_and_later_vars() -> None:
+def test_api15_adds_the_variant() -> None:
     env = _env(_osdef(15), 15)
-    expected = dict(API10_ENV, OS_API_VERSION="15", **API15_ADDED)
+    expected = dict(API10_ENV, OS_API_VERSION="15", **LATER_VARS,
+                    OS_VARIANT="v1")
     assert env == expected
 
 
 def test_api20_adds_os_parameters() -> None:
     env = _env(_osdef(20), 20)
-    expected = dict(API10_ENV, OS_API_VERSION="20", **API15_ADDED)
+    expected = dict(API10_ENV, OS_API_VERSION="20", **LATER_VARS,
+                    OS_VARIANT="v1")
     expected.update({
         "OSP_DHCP": "yes", "OSP_SWAP_SIZE": "512M",
         "INSTANCE_OS_PARAMETER_DHCP": "yes",
@@ -126,9 +132,9 @@ def test_api20_adds_os_parameters() -> None:
     assert env == expected
 
 
-def test_no_variant_no_os_variant() -> None:
+def test_no_variant_gives_an_empty_os_variant() -> None:
     env = _env(_osdef(15, variants=()), 15, variant=None)
-    assert "OS_VARIANT" not in env
+    assert env["OS_VARIANT"] == ""
 
 
 def test_secondary_nodes_listed() -> None:
@@ -238,4 +244,5 @@ def test_verify_environment() -> None:
     env = verify_environment(_osdef(20), {"dhcp": "no"}, variant="v2")
     assert env == {"PATH": SCRIPT_PATH, "OS_API_VERSION": "20",
                    "OS_NAME": "testos", "OS_VARIANT": "v2",
-                   "OSP_DHCP": "no", "INSTANCE_OS_PARAMETER_DHCP": "no"}
+                   "DEBUG_LEVEL": "0", "OSP_DHCP": "no",
+                   "INSTANCE_OS_PARAMETER_DHCP": "no"}

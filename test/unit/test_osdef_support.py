@@ -9,12 +9,13 @@ script text itself).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from ganeti import constants, objects
+from ganeti import constants, objects, pathutils
 
 ALL_SCRIPTS = ("create", "import", "export", "rename", "verify")
 
@@ -109,3 +110,13 @@ def make_instance(*, os_name: str = "testos+v1", hypervisor: str = "kvm",
                             os=os_name, hypervisor=hypervisor,
                             disk_template=disk_template, nics=nics,
                             disks=disks, uuid="inst-uuid")
+
+
+@contextlib.contextmanager
+def os_log_root(tmp_path: Path) -> Iterator[pathutils.Paths]:
+    """Paths relocated under ``tmp_path/root`` (OS logs go there)."""
+    result = pathutils.set_root(str(tmp_path / "root"))
+    try:
+        yield result
+    finally:
+        pathutils.set_root(None)

@@ -119,8 +119,10 @@ def test_globals_are_flagged() -> None:
 
 
 def test_other_defaults() -> None:
-    assert params.be_defaults() == {"memory": 128, "vcpus": 1,
-                                    "auto_balance": True}
+    assert params.be_defaults() == {"maxmem": 128, "minmem": 128, "vcpus": 1,
+                                    "auto_balance": True,
+                                    "always_failover": False,
+                                    "spindle_use": 1}
     assert params.nic_defaults() == {"mode": "bridged",
                                      "link": constants.DEFAULT_BRIDGE}
     assert params.disk_defaults("plain") == {"stripes": 1, "stripe_size": 64}
@@ -131,8 +133,8 @@ def test_other_defaults() -> None:
 
 def test_defaults_are_fresh_copies() -> None:
     first = params.be_defaults()
-    first["memory"] = 1
-    assert params.be_defaults()["memory"] == 128
+    first["maxmem"] = 1
+    assert params.be_defaults()["maxmem"] == 128
 
 
 @pytest.mark.parametrize("fn", [params.hv_defaults, params.disk_defaults])
@@ -149,7 +151,7 @@ def _spec(table: Any, name: str) -> params.ParamSpec:
 
 
 ACPI = _spec(params.HV_PARAMETERS["kvm"], "acpi")
-MEMORY = _spec(params.BE_PARAMETERS, "memory")
+MEMORY = _spec(params.BE_PARAMETERS, "maxmem")
 VCPUS = _spec(params.BE_PARAMETERS, "vcpus")
 
 
@@ -195,7 +197,7 @@ def test_size_conversion(text: Any, value: int) -> None:
 @pytest.mark.parametrize("bad", ["", "12Q", "G", "-5", "0", 0, True, None,
                                  "1e3"])
 def test_bad_size(bad: Any) -> None:
-    with pytest.raises(errors.ParameterError, match="parameter 'memory'"):
+    with pytest.raises(errors.ParameterError, match="parameter 'maxmem'"):
         params.convert_value(MEMORY, bad, params.BE_COMPONENT)
 
 
@@ -342,7 +344,7 @@ def test_default_on_a_global_at_instance_level() -> None:
 
 def test_bad_level() -> None:
     with pytest.raises(errors.ProgrammerError):
-        params.check_hv_params("kvm", {}, level="node")  # type: ignore[arg-type]
+        params.check_hv_params("kvm", {}, level="rack")  # type: ignore[arg-type]
 
 
 # --- update_params ----------------------------------------------------------
@@ -358,7 +360,7 @@ def test_update_sets_converts_and_removes() -> None:
 
 
 def test_update_default_of_absent_key_is_a_no_op() -> None:
-    assert params.update_be_params({"vcpus": 2}, {"memory": "default"}) == {
+    assert params.update_be_params({"vcpus": 2}, {"maxmem": "default"}) == {
         "vcpus": 2}
 
 
@@ -475,15 +477,16 @@ def test_cluster_fill_hv_levels() -> None:
 
 def test_cluster_fill_be_nic_disk_os() -> None:
     cluster = make_cluster(
-        beparams={"default": {"memory": 512}},
+        beparams={"default": {"maxmem": 512, "minmem": 256}},
         nicparams={"default": {"link": "br0"}},
         diskparams={"drbd": {"resync_rate": 1024}},
         osparams={"debian": {"dhcp": "yes", "mirror": "a"},
                   "debian+squeeze": {"mirror": "b"}})
     inst = make_instance(beparams={"vcpus": 4}, osparams={"dhcp": "no"},
                          disk_template="drbd")
-    assert cluster.filled_beparams(inst) == {"memory": 512, "vcpus": 4,
-                                             "auto_balance": True}
+    assert cluster.filled_beparams(inst) == {
+        "maxmem": 512, "minmem": 256, "vcpus": 4, "auto_balance": True,
+        "always_failover": False, "spindle_use": 1}
     nic = objects.NIC(mac="aa:00:00:00:00:01", nicparams={"mode": "routed"})
     assert cluster.filled_nicparams(nic) == {"mode": "routed", "link": "br0"}
     disk = objects.Disk(dev_type="drbd8", size=1024,
@@ -494,8 +497,8 @@ def test_cluster_fill_be_nic_disk_os() -> None:
     assert filled["meta_flushes"] is True
     assert cluster.filled_osparams(inst) == {"dhcp": "no", "mirror": "b"}
     assert cluster.fill_os("debian") == {"dhcp": "yes", "mirror": "a"}
-    assert cluster.fill_be() == {"memory": 512, "vcpus": 1,
-                                 "auto_balance": True}
+    assert cluster.fill_be() == {**params.be_defaults(), "maxmem": 512,
+                                 "minmem": 256}
 
 
 def test_cluster_fill_unknown_hypervisor() -> None:
@@ -509,7 +512,7 @@ def test_upgrade_defaults() -> None:
         hvparams={"kvm": {"acpi": "false", "bogus": 1},
                   "xen-pvm": {"root_path": "/dev/xvda1"}},
         os_hvp={"debian": {"kvm": {"migration_port": 1, "acpi": True}}},
-        beparams={"default": {"memory": "1G"}},
+        beparams={"default": {"maxmem": "1G"}},
         diskparams={"plain": {"stripes": 2}})
     cluster.upgrade_defaults()
     kvm = cluster.hvparams["kvm"]
@@ -521,8 +524,9 @@ def test_upgrade_defaults() -> None:
     assert set(cluster.hvparams["xen-pvm"]) == set(
         params.HV_PARAMETERS["xen-pvm"])
     assert cluster.os_hvp == {"debian": {"kvm": {"acpi": True}}}
-    assert cluster.beparams["default"] == {"memory": 1024, "vcpus": 1,
-                                           "auto_balance": True}
+    assert cluster.beparams["default"] == {
+        **params.be_defaults(), "maxmem": 1024}
+    assert cluster.ndparams == params.nd_defaults()
     assert cluster.nicparams["default"] == params.nic_defaults()
     assert set(cluster.diskparams) == set(constants.DISK_TEMPLATES)
     assert cluster.diskparams["plain"] == {"stripes": 2, "stripe_size": 64}
@@ -568,3 +572,68 @@ def test_names_of_other_components_are_refused_everywhere() -> None:
             assert info.value.message.startswith("Unknown")
             assert repr(name) in info.value.message
             assert "(it belongs to " in info.value.message
+
+
+# --- Ganeti 2.6 backend memory and node parameters ----------------------------
+
+@pytest.mark.parametrize("func", [
+    params.check_be_params,
+    lambda changes: params.update_be_params({"vcpus": 2}, changes),
+])
+def test_memory_sets_maxmem_and_minmem(func: Any) -> None:
+    result = func({"memory": "1G"})
+    assert result["maxmem"] == result["minmem"] == 1024
+    assert "memory" not in result
+    # As in Ganeti, memory wins over a maxmem given beside it.
+    assert func({"memory": 256, "maxmem": 512})["maxmem"] == 256
+
+
+def test_memory_default_removes_both_overrides() -> None:
+    current = {"maxmem": 512, "minmem": 256, "vcpus": 2}
+    assert params.update_be_params(current, {"memory": "default"}) == {
+        "vcpus": 2}
+
+
+def test_bad_memory_is_named_memory() -> None:
+    with pytest.raises(errors.ParameterError, match="parameter 'memory'"):
+        params.check_be_params({"memory": "lots"})
+
+
+def test_minmem_above_maxmem_is_refused() -> None:
+    with pytest.raises(errors.ParameterError,
+                       match=r"minmem \(512\) must not be greater than maxmem"
+                             r" \(256\)"):
+        params.check_be_params({"maxmem": 256, "minmem": "512"})
+    with pytest.raises(errors.ParameterError, match="minmem"):
+        params.update_be_params({"maxmem": 256}, {"minmem": 512})
+    params.check_be_memory({"maxmem": 256, "minmem": 256})
+
+
+def test_node_parameters_declared_with_ganeti_names() -> None:
+    assert params.nd_defaults() == {
+        "oob_program": "", "spindle_count": 1, "exclusive_storage": False,
+        "ovs": False, "ovs_name": "switch1", "ovs_link": "", "ssh_port": 22,
+        "cpu_speed": 1.0}
+    assert params.check_nd_params({"spindle_count": "4", "cpu_speed": "1.5",
+                                   "ovs": "yes"}) == {
+        "spindle_count": 4, "cpu_speed": 1.5, "ovs": True}
+
+
+def test_exclusive_storage_is_not_a_per_node_parameter() -> None:
+    params.check_nd_params({"exclusive_storage": True})
+    params.check_nd_params({"exclusive_storage": True}, level="group")
+    with pytest.raises(errors.ParameterError, match="not per node"):
+        params.check_nd_params({"exclusive_storage": True}, level="node")
+    with pytest.raises(errors.ParameterError,
+                       match="Unknown node parameter 'spindles'"):
+        params.update_nd_params({}, {"spindles": 1}, level="node")
+
+
+def test_node_parameters_fill_cluster_then_node() -> None:
+    cluster = make_cluster(ndparams={"spindle_count": 2, "ssh_port": 2222})
+    node = objects.Node(name="n1.example.com", primary_ip="192.0.2.1",
+                        secondary_ip="192.0.2.1", ndparams={"spindle_count": 8})
+    filled = cluster.filled_ndparams(node)
+    assert filled["spindle_count"] == 8
+    assert filled["ssh_port"] == 2222
+    assert filled["oob_program"] == ""

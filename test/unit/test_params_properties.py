@@ -22,7 +22,8 @@ DISK_TABLES = sorted(params.DISK_PARAMETERS.items())
 ALL_NAMES = frozenset(
     name for table in [*params.HV_PARAMETERS.values(),
                        *params.DISK_PARAMETERS.values(),
-                       params.BE_PARAMETERS, params.NIC_PARAMETERS]
+                       params.BE_PARAMETERS, params.NIC_PARAMETERS,
+                       params.ND_PARAMETERS]
     for name in table)
 
 VALUES = st.one_of(
@@ -63,12 +64,14 @@ def _spec_for(component: str) -> tuple[params.Component, Any]:
         return params.disk_component(owner), params.DISK_PARAMETERS[owner]
     if kind == "be":
         return params.BE_COMPONENT, params.BE_PARAMETERS
+    if kind == "nd":
+        return params.ND_COMPONENT, params.ND_PARAMETERS
     return params.NIC_COMPONENT, params.NIC_PARAMETERS
 
 
 COMPONENTS = st.sampled_from(
     [f"hv:{hv}" for hv, _ in HV_TABLES]
-    + [f"disk:{dt}" for dt, _ in DISK_TABLES] + ["be", "nic"])
+    + [f"disk:{dt}" for dt, _ in DISK_TABLES] + ["be", "nic", "nd"])
 
 
 @st.composite
@@ -201,3 +204,57 @@ def test_find_problems_agrees_with_check(hv: str, values: dict[str, Any]) -> Non
         assert err.message in problems
     else:
         assert problems == []
+
+
+# --- Ganeti 2.6 memory: memory is maxmem and minmem together ----------------
+
+SIZES = st.one_of(st.integers(min_value=1, max_value=constants.MAX_MEMORY_MIB),
+                  st.sampled_from(["512", "512M", "2g", "1.5G", "1T"]))
+BE_LEVEL = st.fixed_dictionaries({}, optional={
+    "maxmem": st.integers(min_value=1, max_value=4096),
+    "minmem": st.integers(min_value=1, max_value=4096),
+    "vcpus": st.integers(min_value=1, max_value=8)})
+
+
+@BASE
+@given(SIZES, BE_LEVEL)
+def test_memory_is_maxmem_and_minmem(size: Any, current: dict[str, Any]) -> None:
+    both = {"maxmem": size, "minmem": size}
+    assert params.check_be_params({"memory": size}) == \
+        params.check_be_params(both)
+    if current.get("minmem", 0) > current.get("maxmem", 1 << 41):
+        return
+    assert params.update_be_params(current, {"memory": size}) == \
+        params.update_be_params(current, both)
+    assert params.update_be_params(current, {"memory": "default"}) == \
+        params.update_be_params(current, {"maxmem": "default",
+                                          "minmem": "default"})
+
+
+@BASE
+@given(st.integers(min_value=1, max_value=1 << 20),
+       st.integers(min_value=1, max_value=1 << 20))
+def test_minmem_above_maxmem_is_the_only_refusal(maxmem: int,
+                                                 minmem: int) -> None:
+    try:
+        result = params.check_be_params({"maxmem": maxmem, "minmem": minmem})
+    except errors.ParameterError as err:
+        assert minmem > maxmem
+        assert "minmem" in err.message and "\n" not in err.message
+    else:
+        assert minmem <= maxmem
+        assert result == {"maxmem": maxmem, "minmem": minmem}
+
+
+@BASE
+@given(st.dictionaries(st.sampled_from(["memory", "maxmem", "minmem",
+                                        "vcpus"]), VALUES, max_size=4))
+def test_backend_parameters_pass_or_raise_parameter_error(
+        values: dict[str, Any]) -> None:
+    try:
+        result = params.check_be_params(values)
+    except errors.ParameterError as err:
+        assert "\n" not in err.message
+        return
+    assert "memory" not in result
+    params.check_be_memory(result)

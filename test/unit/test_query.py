@@ -31,6 +31,10 @@ class Cfg:
     def get_instance(self, name: str) -> objects.Instance | None:
         return self.data.instances.get(name)
 
+    def view_instances(self, names: list[str]) -> list[objects.Instance]:
+        return [self.data.instances[n] for n in names
+                if n in self.data.instances]
+
 
 @pytest.mark.parametrize("table", list(query.TABLES.values()),
                          ids=list(query.TABLES))

@@ -356,13 +356,34 @@ def test_node_operations(client: Client) -> None:
 def test_job_status_and_cancel(client: Client) -> None:
     status, body, _ = client.request("GET", "/2/jobs/5", user=None)
     assert status == 404
-    row = ["5", [], "success", [], [], None, None, None, [], []]
+    row = ["5", [], "success", [], [], None, None, None, [], [], -10]
     client.luxi.results["QueryJobs"] = [row]
     status, body, _ = client.request("GET", "/2/jobs/5", user=None)
     assert body["status"] == "success" and set(body) >= {
         "id", "ops", "opstatus", "opresult", "oplog", "summary"}
+    assert body["priority"] == -10
     status, body, _ = client.request("DELETE", "/2/jobs/5")
     assert body == [True, "Job 5 canceled"]
+
+
+def test_body_priority_applies_to_every_opcode(client: Client) -> None:
+    client.request("PUT", "/2/instances/i1/shutdown", {"priority": -10})
+    assert [op["priority"] for op in client.ops()] == [-10]
+    client.request("POST", "/2/instances/i1/reinstall",
+                   {"os": "debian", "priority": 10})
+    assert [op["priority"] for op in client.ops()] == [10, 10, 10]
+    client.request("PUT", "/2/instances/i1/startup?force=1")
+    assert client.ops()[0]["priority"] == 0
+
+
+@pytest.mark.parametrize("bad", [20, -21, "high", True, 1.5])
+def test_body_priority_out_of_range_is_400(client: Client, bad: Any) -> None:
+    before = len(client.luxi.jobs)
+    status, body, _ = client.request("PUT", "/2/instances/i1/shutdown",
+                                     {"priority": bad})
+    assert status == 400
+    assert "priority" in body["explain"]
+    assert len(client.luxi.jobs) == before
 
 
 def test_job_wait(client: Client) -> None:

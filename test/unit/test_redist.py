@@ -160,8 +160,14 @@ class FakeCfg:
     def __init__(self, data: objects.ConfigData) -> None:
         self.data = data
 
-    def get_config_data(self) -> objects.ConfigData:
+    def snapshot(self) -> objects.ConfigData:
         return self.data
+
+    def get_serial_no(self) -> int:
+        return self.data.serial_no
+
+    def journal_since(self, serial: int) -> list[bytes] | None:
+        return None  # always the whole files
 
     def node_names(self) -> list[str]:
         return sorted(self.data.nodes)
@@ -316,10 +322,14 @@ def test_config_replicator_pushes_to_candidates(master_root: Any) -> None:
         assert replication.flush_all(cfg, 30)
     finally:
         rep.stop()
+    # The whole files: config.data, then its journal (none on the master:
+    # an empty one replaces the candidate's).
     assert [(n, a[0]) for name, n, a in rpc.calls] == [
-        ([node_name(2)], CONF.cluster_conf_file)]
+        ([node_name(2)], CONF.cluster_conf_file),
+        ([node_name(2)], CONF.cluster_conf_file + ".journal")]
     digest = hashlib.sha1(redist.decode_data(rpc.calls[0][2][1])).hexdigest()
     assert digest == hashlib.sha1(b"{}").hexdigest()
+    assert redist.decode_data(rpc.calls[1][2][1]) == b""
 
 
 def test_candidate_only_paths_follow_the_published_targets(
@@ -328,7 +338,8 @@ def test_candidate_only_paths_follow_the_published_targets(
     os.makedirs(paths.data_dir)
     # No ssconf: the static candidates' files.
     assert redist.candidate_only_paths(paths) == sorted(
-        [CONF.cluster_conf_file, CONF.rapi_cert_file, CONF.rapi_users_file])
+        [CONF.cluster_conf_file, CONF.cluster_conf_file + ".journal",
+         CONF.rapi_cert_file, CONF.rapi_users_file])
     data = make_config(nodes=1)
     data.cluster.redist_files = [
         objects.RedistFile(path="/etc/mc", target="candidates"),
@@ -336,7 +347,8 @@ def test_candidate_only_paths_follow_the_published_targets(
         objects.RedistFile(path=CONF.rapi_users_file, target="all")]
     ssconf.write_files(ssconf.compute_values(data), paths)
     assert redist.candidate_only_paths(paths) == sorted(
-        [CONF.cluster_conf_file, CONF.rapi_cert_file, "/etc/mc"])
+        [CONF.cluster_conf_file, CONF.cluster_conf_file + ".journal",
+         CONF.rapi_cert_file, "/etc/mc"])
 
 
 class GatedRpc(RecordingRpc):
@@ -384,4 +396,5 @@ def test_stopping_a_replicator_finishes_what_was_kicked(
     rpc.release.set()
     stopper.join(30)
     assert not stopper.is_alive()
-    assert len(rpc.calls) == 2
+    # Two rounds, each the whole files (config.data and its journal).
+    assert [a[0] for _, _, a in rpc.calls].count(CONF.cluster_conf_file) == 2

@@ -15,6 +15,7 @@ import pytest
 from config_builders import make_config, node_name, write_config
 
 from ganeti import objects, pathutils, redist, replica, replication, serializer
+from ganeti.config import journal
 from ganeti.rpc.result import RpcResult
 from ganeti.utils import retry
 
@@ -28,6 +29,12 @@ class FakeCfg:
     def get_master_candidates(self) -> list[objects.Node]:
         return [n for n in self.data.nodes.values() if n.master_candidate]
 
+    def get_serial_no(self) -> int:
+        return self.data.serial_no
+
+    def journal_since(self, _serial: int) -> list[bytes] | None:
+        return None  # no journal here: the whole files
+
 
 class Replica:
     """A candidate's files, held in memory; ``down`` makes calls fail."""
@@ -36,6 +43,7 @@ class Replica:
         self.queue: dict[str, bytes] = {}
         self.archive: dict[str, bytes] = {}
         self.config: bytes | None = None
+        self.journal: bytes | None = None
         self.down = False
 
     def state(self) -> dict[str, Any]:
@@ -89,10 +97,11 @@ class ReplicaRpc:
 
     def call_upload_file(self, nodes: list[str], path: str,
                          data: list[str], *_rest: Any) -> dict[str, RpcResult]:
-        assert path == pathutils.Paths("").cluster_conf_file
+        conf = pathutils.Paths("").cluster_conf_file
+        assert path in (conf, journal.journal_path(conf))
         content = redist.decode_data(data)
-        return self._each("upload_file", nodes,
-                          lambda r: setattr(r, "config", content))
+        return self._each("upload_file", nodes, lambda r: setattr(
+            r, "config" if path == conf else "journal", content))
 
 
 class Clock:

@@ -93,3 +93,67 @@ def test_arguments_are_checked_before_sending() -> None:
         client.call("nope", ["node1"])
     assert client.call_test_delay(["node1"], 0)["node1"].payload is None
     client.close()
+
+
+class BatchTransport:
+    """A transport with ``call_many``: gets a whole fan-out in one batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, str, str, list[Any], float]]] = []
+
+    def __call__(self, node: str, address: str, call: str, args: list[Any],
+                 timeout: float) -> RpcResult:
+        raise AssertionError("a batch transport is called through call_many")
+
+    def call_many(self, calls: list[tuple[str, str, str, list[Any], float]]
+                  ) -> list[tuple[RpcResult, float]]:
+        self.batches.append(list(calls))
+        answers = []
+        for node, _address, call, _args, _timeout in calls:
+            if node == "node2":
+                res = RpcResult(node, call, fail_msg="Error 111: refused")
+            elif node == "node3":
+                res = RpcResult(node, call, payload="not a version")
+            else:
+                res = RpcResult(node, call, payload=30)
+            answers.append((res, 0.25))
+        return answers
+
+
+def test_batch_transport_gets_the_whole_fan_out_at_once() -> None:
+    transport = BatchTransport()
+    client = RpcClient(NODES.get, transport)
+    seen: list[tuple[str, float, bool]] = []
+    client.observer = lambda node, seconds, failed: seen.append(
+        (node, seconds, failed))
+    try:
+        results = client.call_version(["node1", "off", "node2", "nope",
+                                       "node3", "node1"])
+    finally:
+        client.close()
+    assert [[c[0] for c in batch] for batch in transport.batches] == [
+        ["node1", "node2", "node3"]]
+    assert {c[4] for c in transport.batches[0]} == {float(defs.Timeout.URGENT)}
+    assert list(results) == ["node1", "off", "node2", "nope", "node3"]
+    assert results["node1"].payload == 30
+    assert results["off"].offline
+    assert results["node2"].fail_msg == "Error 111: refused"
+    assert results["nope"].fail_msg == "node not in the config"
+    fail_msg = results["node3"].fail_msg
+    assert fail_msg is not None and fail_msg.startswith("invalid result")
+    assert seen == [("node1", 0.25, False), ("node2", 0.25, True),
+                    ("node3", 0.25, True)]
+
+
+def test_batch_transport_bug_fails_every_node_of_the_batch() -> None:
+    class Broken(BatchTransport):
+        def call_many(self, calls: list[tuple[str, str, str, list[Any], float]]
+                      ) -> list[tuple[RpcResult, float]]:
+            raise RuntimeError("bug")
+
+    client = RpcClient(NODES.get, Broken())
+    try:
+        results = client.call_version(["node1", "node2"])
+    finally:
+        client.close()
+    assert {r.fail_msg for r in results.values()} == {"RuntimeError: bug"}

@@ -176,7 +176,8 @@ def test_pusher_retries_a_failed_node_without_a_change(
         pushes = _Pushes()
         pushes.fail = {"node2.example.com"}
         pusher = ssconf.SsconfPusher(cfg, pushes,
-                                     retry_backoff=(0.01, 2, 0.05))
+                                     retry_backoff=(0.01, 2, 0.05),
+                                     min_interval=0)
         pusher.start()
         try:
             pusher.on_write(0)
@@ -193,5 +194,34 @@ def test_pusher_retries_a_failed_node_without_a_change(
             pusher.on_write(0)
             assert pusher.flush(30)
             assert len(pushes.calls) == done
+        finally:
+            pusher.stop()
+
+
+def test_pusher_folds_changes_within_its_interval(tmp_path: Path) -> None:
+    """At most one push per interval: a burst of changes costs one push
+    of the newest values (flush cuts the wait short)."""
+    path = write_config(tmp_path / "config.data", make_config(nodes=2))
+    with config.ConfigWriter(path) as cfg:
+        pushes = _Pushes()
+        pusher = ssconf.SsconfPusher(cfg, pushes, min_interval=3600)
+        cfg.add_write_hook(pusher.on_write)
+        pusher.start()
+        try:
+            cfg.add_node(make_node(3))
+            assert pusher.flush(30)  # the first change: pushed
+            assert len(pushes.calls) == 1
+            cfg.add_node(make_node(4))  # pushed at once (a flush ended the
+            cfg.add_node(make_node(5))  # wait before), then held back
+            cfg.add_node(make_node(6))
+            with pusher._cond:
+                held = pusher._cond.wait_for(
+                    lambda: pusher._dirty and not pusher._busy, 30)
+            assert held
+            calls = len(pushes.calls)
+            assert calls <= 2  # not one per change
+            assert pusher.flush(30)
+            assert len(pushes.calls) == calls + 1
+            assert "node6.example.com" in pushes.calls[-1][1]["node_list"]
         finally:
             pusher.stop()

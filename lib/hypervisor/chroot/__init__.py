@@ -208,7 +208,7 @@ class ChrootHypervisor(BaseHypervisor):
             self._check_script(name, root, script, label)
             self.dirs.write_record(name, {
                 "name": name, "disk": path, "init_script": script,
-                "memory": int(beparams.get("memory", 0)),
+                "memory": int(beparams.get("maxmem", 0)),
                 "started": self._now()})
             res = self._run_script(name, root, script, "start", START_TIMEOUT)
             if res.failed:

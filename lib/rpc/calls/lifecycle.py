@@ -46,4 +46,12 @@ CALLS = [
             _TConfigCopy,
             "This node's config.data serial number, and the file itself "
             "when it is newer than the caller's (master failover)"),
+    RpcCall("config_journal_append", Fanout.MULTI, Timeout.FAST,
+            (Arg("lines", ht.TListOf(ht.TString),
+                 "Configuration journal lines, in serial order"),),
+            ht.TInt,
+            "Append the master's configuration journal lines to this "
+            "candidate's copy (compacting it where the master did); returns"
+            " the copy's serial number; refused when the lines do not "
+            "follow it (the master then uploads the whole files)"),
 ]

@@ -1,0 +1,87 @@
+// Shared by the pages: RAPI calls and DOM building.  Data from the
+// cluster only ever reaches the page as text (textContent), never as
+// markup, so a name or tag holding HTML shows as that text.
+
+export class ApiError extends Error {
+  constructor(status, explain) {
+    super(`HTTP ${status}: ${explain}`);
+    this.status = status;
+    this.explain = explain;
+  }
+}
+
+// One RAPI request; the decoded JSON answer.  Writes carry a JSON body
+// and content type: the RAPI refuses writes a form of another site
+// could send (non-JSON, foreign Origin).
+export async function api(path, method = "GET", body = undefined) {
+  const init = { method, credentials: "same-origin",
+                 headers: { "Accept": "application/json" } };
+  if (method !== "GET") {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body === undefined ? {} : body);
+  }
+  const resp = await fetch(location.origin + path, init);
+  let data = null;
+  const text = await resp.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch (e) { data = text; }
+  }
+  if (!resp.ok) {
+    const explain = (data && data.explain) || (data && data.message) ||
+      resp.statusText;
+    throw new ApiError(resp.status, String(explain));
+  }
+  return data;
+}
+
+export function enc(name) {
+  return encodeURIComponent(name);
+}
+
+// el("td", {class: "x"}, "text", child...): strings become text nodes.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function showMessage(text, kind = "error") {
+  const box = document.getElementById("message");
+  box.textContent = text;
+  box.className = kind;
+  box.hidden = false;
+}
+
+export function clearMessage() {
+  const box = document.getElementById("message");
+  box.textContent = "";
+  box.hidden = true;
+}
+
+export const FINISHED = ["success", "error", "canceled"];
+
+export function fmtTime(ts) {
+  if (!Array.isArray(ts) || typeof ts[0] !== "number") return "";
+  return new Date(ts[0] * 1000 + (ts[1] || 0) / 1000).toISOString()
+    .replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+// The log lines of a job's oplog (one list per opcode).
+export function logLines(oplog) {
+  const lines = [];
+  for (const entries of oplog || []) {
+    for (const entry of entries || []) {
+      const [serial, ts, kind, message] = entry;
+      const text = typeof message === "string" ? message : JSON.stringify(message);
+      lines.push(`${serial} ${fmtTime(ts)} ${kind}: ${text}`);
+    }
+  }
+  return lines;
+}
