@@ -36,6 +36,7 @@ from ganeti import (
     daemonutil,
     errors,
     ht,
+    ipolicy,
     objects,
     params,
     pathutils,
@@ -112,6 +113,8 @@ class InitParams:
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     maintain_node_health: bool = False
     uid_pool: list[list[int]] = dataclasses.field(default_factory=list)
+    #: Changes to the default instance policy (ganeti.ipolicy.merge).
+    ipolicy: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Skip the volume group check (tests; local clusters use no LVM).
     check_vg: bool = True
 
@@ -180,6 +183,9 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
     if p.vg_name is not None and p.check_vg:
         check_volume_group(p.vg_name)
     uidpool.check_pool(p.uid_pool, "--uid-pool")
+    policy = ipolicy.check_policy(
+        ipolicy.merge(ipolicy.default_policy(), p.ipolicy, group=False),
+        complete=True)
     cluster = objects.Cluster(
         cluster_name=p.cluster_name, master_node=master, master_ip=cluster_ip,
         master_netdev=p.master_netdev, mac_prefix=p.mac_prefix.lower(),
@@ -191,7 +197,8 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         diskparams=diskparams, candidate_pool_size=p.candidate_pool_size,
         modify_etc_hosts=p.modify_etc_hosts,
         modify_ssh_setup=p.modify_ssh_setup,
-        maintain_node_health=p.maintain_node_health, uid_pool=p.uid_pool)
+        maintain_node_health=p.maintain_node_health, uid_pool=p.uid_pool,
+        ipolicy=policy)
     node = objects.Node(name=master, primary_ip=primary,
                         secondary_ip=secondary, master_candidate=True)
     return cluster, node

@@ -276,10 +276,67 @@ def upgrade_2_0_to_2_1(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return doc
 
 
-# --- Ganeti 2.1 (2010000) -> 2.6 (2060000) -----------------------------------
+# --- Ganeti 2.1 (2010000) -> 2.4 (2040000) -----------------------------------
+
+#: The instance policy a 2.1 cluster gets, frozen: bounds that accept
+#: whatever 2.1 accepted, Ganeti's standard specs.
+_IPOLICY_2_4: Final[dict[str, Any]] = {
+    "minmax": [{
+        "min": {"memory-size": 1, "cpu-count": 1, "disk-count": 0,
+                "disk-size": 1, "nic-count": 0, "spindle-use": 0},
+        "max": {"memory-size": 4194304, "cpu-count": 256, "disk-count": 16,
+                "disk-size": 1099511627776, "nic-count": 8,
+                "spindle-use": 1024},
+    }],
+    "std": {"memory-size": 128, "cpu-count": 1, "disk-count": 1,
+            "disk-size": 1024, "nic-count": 1, "spindle-use": 1},
+    "disk-templates": ["diskless", "drbd", "file", "plain"],
+    "vcpu-ratio": 4.0,
+    "spindle-ratio": 32.0,
+}
+#: The name of the group every node of a 2.1 cluster is put into.
+_DEFAULT_GROUP_2_4: Final = "default"
+
+
+def default_group_uuid(cluster_uuid: str) -> str:
+    """The UUID the upgrade gives the default group: derived from the
+    cluster's (the one group the RAPI of 2.1 clusters reported had it)."""
+    return str(_uuid.uuid5(_uuid.UUID(cluster_uuid), _DEFAULT_GROUP_2_4))
+
+
+def upgrade_2_1_to_2_4(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Ganeti 2.1 -> 2.4: node groups (one "default" group holding every
+    node) and the cluster's instance policy."""
+    cluster = _as_dict(doc.get("cluster"), "cluster")
+    nodes = _as_dict(doc.get("nodes", {}), "nodes")
+    groups = _dict_field(doc, "nodegroups", "document")
+    if not isinstance(cluster.get("uuid"), str):
+        raise _fail("cluster.uuid", "a string", cluster.get("uuid"))
+    try:
+        group_uuid = default_group_uuid(cluster["uuid"])
+    except ValueError:
+        group_uuid = ctx.new_uuid()
+    if not groups:
+        groups[group_uuid] = {
+            "name": _DEFAULT_GROUP_2_4, "uuid": group_uuid,
+            "alloc_policy": "preferred", "ndparams": {}, "diskparams": {},
+            "ipolicy": {}, "tags": [], "serial_no": 1,
+            "ctime": UNKNOWN_TIMESTAMP, "mtime": UNKNOWN_TIMESTAMP}
+    else:
+        group_uuid = _sorted_keys(groups)[0]
+    for name in _sorted_keys(nodes):
+        node = _as_dict(nodes[name], f"nodes[{name!r}]")
+        if not node.get("group"):
+            node["group"] = group_uuid
+    if cluster.get("ipolicy") is None:
+        cluster["ipolicy"] = copy.deepcopy(_IPOLICY_2_4)
+    return doc
+
+
+# --- Ganeti 2.4 (2040000) -> 2.6 (2060000) -----------------------------------
 
 #: The backend parameter 2.6 split in two; the step moves its value.
-BE_DROPPED_2_1: Final = ("memory",)
+BE_DROPPED_2_4: Final = ("memory",)
 
 _CLUSTER_2_6: Final[dict[str, Any]] = {"ndparams": {}}
 _NODE_2_6: Final[dict[str, Any]] = {"ndparams": {}}
@@ -287,7 +344,7 @@ _NIC_2_6: Final[dict[str, Any]] = {"name": None}
 _DISK_2_6: Final[dict[str, Any]] = {"name": None, "spindles": None}
 
 
-def _beparams_2_1_to_2_6(be: dict[str, Any], where: str) -> None:
+def _beparams_2_4_to_2_6(be: dict[str, Any], where: str) -> None:
     """``memory`` becomes ``maxmem`` and ``minmem`` (as Ganeti 2.6 did:
     the old value wins over a ``maxmem``/``minmem`` already there)."""
     if "memory" not in be:
@@ -295,30 +352,30 @@ def _beparams_2_1_to_2_6(be: dict[str, Any], where: str) -> None:
     memory = be["memory"]
     if memory is None:
         raise _fail(f"{where}.memory", "a size", memory)
-    _drop(be, BE_DROPPED_2_1)
+    _drop(be, BE_DROPPED_2_4)
     be["maxmem"] = be["minmem"] = memory
 
 
-def _disk_2_1_to_2_6(disk: dict[str, Any], where: str) -> None:
+def _disk_2_4_to_2_6(disk: dict[str, Any], where: str) -> None:
     _fill(disk, _DISK_2_6)
     children = _list_field(disk, "children", where)
     for idx, child in enumerate(children):
         child_where = f"{where}.children[{idx}]"
-        _disk_2_1_to_2_6(_as_dict(child, child_where), child_where)
+        _disk_2_4_to_2_6(_as_dict(child, child_where), child_where)
 
 
-def _instance_2_1_to_2_6(inst: dict[str, Any], where: str) -> None:
-    _beparams_2_1_to_2_6(_dict_field(inst, "beparams", where),
+def _instance_2_4_to_2_6(inst: dict[str, Any], where: str) -> None:
+    _beparams_2_4_to_2_6(_dict_field(inst, "beparams", where),
                          f"{where}.beparams")
     for idx, nic in enumerate(_list_field(inst, "nics", where)):
         _fill(_as_dict(nic, f"{where}.nics[{idx}]"), _NIC_2_6)
     for idx, disk in enumerate(_list_field(inst, "disks", where)):
         disk_where = f"{where}.disks[{idx}]"
-        _disk_2_1_to_2_6(_as_dict(disk, disk_where), disk_where)
+        _disk_2_4_to_2_6(_as_dict(disk, disk_where), disk_where)
 
 
-def upgrade_2_1_to_2_6(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """Ganeti 2.1 -> 2.6: ``memory`` -> ``maxmem``/``minmem``, node
+def upgrade_2_4_to_2_6(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Ganeti 2.4 -> 2.6: ``memory`` -> ``maxmem``/``minmem``, node
     parameters (empty: the declared defaults apply), disk and NIC names
     and disk spindles (unset)."""
     cluster = _as_dict(doc.get("cluster"), "cluster")
@@ -326,14 +383,14 @@ def upgrade_2_1_to_2_6(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
     groups = _dict_field(cluster, "beparams", "cluster")
     for group in _sorted_keys(groups):
         where = f"cluster.beparams[{group!r}]"
-        _beparams_2_1_to_2_6(_as_dict(groups[group], where), where)
+        _beparams_2_4_to_2_6(_as_dict(groups[group], where), where)
     nodes = _dict_field(doc, "nodes", "document")
     for name in _sorted_keys(nodes):
         _fill(_as_dict(nodes[name], f"nodes[{name!r}]"), _NODE_2_6)
     instances = _dict_field(doc, "instances", "document")
     for name in _sorted_keys(instances):
         where = f"instances[{name!r}]"
-        _instance_2_1_to_2_6(_as_dict(instances[name], where), where)
+        _instance_2_4_to_2_6(_as_dict(instances[name], where), where)
     return doc
 
 
@@ -347,7 +404,11 @@ UPGRADE_STEPS: Final[tuple[UpgradeStep, ...]] = (
                 "persistent UUIDs, NIC parameters (mode/link), first enabled"
                 " hypervisor as default, no instance-level global hvparams"),
     UpgradeStep(constants.build_version(2, 1, 0),
-                constants.build_version(2, 6, 0), upgrade_2_1_to_2_6,
+                constants.build_version(2, 4, 0), upgrade_2_1_to_2_4,
+                "node groups (a 'default' group with every node), the "
+                "cluster's instance policy"),
+    UpgradeStep(constants.build_version(2, 4, 0),
+                constants.build_version(2, 6, 0), upgrade_2_4_to_2_6,
                 "backend memory split into maxmem/minmem, node parameters,"
                 " disk and NIC names, disk spindles"),
 )

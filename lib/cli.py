@@ -61,6 +61,7 @@ CommandFunc = Callable[[argparse.Namespace, list[str]], int | None]
 ARG_UNKNOWN: Final = "unknown"
 ARG_INSTANCE: Final = "instance"
 ARG_NODE: Final = "node"
+ARG_GROUP: Final = "group"
 ARG_OS: Final = "os"
 ARG_JOB: Final = "job"
 ARG_FILE: Final = "file"
@@ -68,7 +69,7 @@ ARG_FILE: Final = "file"
 #: read only before it, so that its own options reach it untouched.
 ARG_COMMAND: Final = "command"
 ARG_KINDS: Final = frozenset([ARG_UNKNOWN, ARG_INSTANCE, ARG_NODE, ARG_OS,
-                              ARG_JOB, ARG_FILE, ARG_COMMAND])
+                              ARG_JOB, ARG_FILE, ARG_COMMAND, ARG_GROUP])
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def args_atleast(count: int, name: str = "argument",
 # --- Options -------------------------------------------------------------------
 
 #: The first word of an option's metavar -> what its value names.
-_METAVAR_KINDS: Final = {"NODE": ARG_NODE, "OS": ARG_OS,
+_METAVAR_KINDS: Final = {"NODE": ARG_NODE, "OS": ARG_OS, "GROUP": ARG_GROUP,
                          "INSTANCE": ARG_INSTANCE, "FILE": ARG_FILE,
                          "PATH": ARG_FILE, "DIR": ARG_FILE}
 
@@ -305,6 +306,11 @@ SHUTDOWN_TIMEOUT_OPT: Final = cli_option(
     "--shutdown-timeout", dest="shutdown_timeout", type=int,
     default=constants.DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS",
     help="Maximum time to wait for instance shutdown")
+
+IGNORE_IPOLICY_OPT: Final = cli_option(
+    "--ignore-ipolicy", dest="ignore_ipolicy", action="store_true",
+    default=False,
+    help="Ignore the instance policy (a violation is only a warning)")
 
 #: Options every subcommand takes.
 COMMON_OPTS: Final = (DEBUG_OPT,)

@@ -151,12 +151,15 @@ HOOKS_VERSION: Final = 2
 HTYPE_CLUSTER: Final = "CLUSTER"
 HTYPE_NODE: Final = "NODE"
 HTYPE_INSTANCE: Final = "INSTANCE"
+HTYPE_GROUP: Final = "GROUP"
 
 # --- Tags ---
 TAG_CLUSTER: Final = "cluster"
 TAG_NODE: Final = "node"
 TAG_INSTANCE: Final = "instance"
-VALID_TAG_TYPES: Final = frozenset([TAG_CLUSTER, TAG_NODE, TAG_INSTANCE])
+TAG_NODEGROUP: Final = "nodegroup"
+VALID_TAG_TYPES: Final = frozenset([TAG_CLUSTER, TAG_NODE, TAG_INSTANCE,
+                                    TAG_NODEGROUP])
 
 # --- Instance reboot types ---
 INSTANCE_REBOOT_SOFT: Final = "soft"
@@ -225,7 +228,8 @@ ELOG_PROGRESS: Final = "progress"
 # --- Lock levels ---
 LOCK_LEVEL_CLUSTER: Final = 0
 LOCK_LEVEL_INSTANCE: Final = 1
-LOCK_LEVEL_NODE: Final = 2
+LOCK_LEVEL_NODEGROUP: Final = 2
+LOCK_LEVEL_NODE: Final = 3
 LOCKS_ALL: Final = None  # "all locks of a level"
 
 # --- Verify error codes (gnt-cluster verify --error-codes) ---
@@ -267,16 +271,27 @@ VALID_IALLOCATOR_DIRECTIONS: Final = frozenset([IALLOCATOR_DIR_IN,
 QR_CLUSTER: Final = "cluster"
 QR_INSTANCE: Final = "instance"
 QR_NODE: Final = "node"
+QR_GROUP: Final = "group"
 QR_OS: Final = "os"
 QR_EXPORT: Final = "export"
 QR_LOCK: Final = "lock"
 QR_JOB: Final = "job"
 #: Resources answered by a logical unit (the rest are answered by masterd).
 QR_VIA_OP: Final = frozenset([QR_CLUSTER, QR_INSTANCE, QR_NODE, QR_OS,
-                              QR_EXPORT])
+                              QR_EXPORT, QR_GROUP])
 QR_VIA_LUXI: Final = QR_VIA_OP | frozenset([QR_LOCK, QR_JOB])
 
 # --- Extra files pushed by redist-conf: which nodes get them ---
 REDIST_TARGET_ALL: Final = "all"
 REDIST_TARGET_CANDIDATES: Final = "candidates"
 REDIST_TARGETS: Final = frozenset([REDIST_TARGET_ALL, REDIST_TARGET_CANDIDATES])
+
+# --- Node groups ---
+ALLOC_POLICY_PREFERRED: Final = "preferred"
+ALLOC_POLICY_LAST_RESORT: Final = "last_resort"
+ALLOC_POLICY_UNALLOCABLE: Final = "unallocable"
+VALID_ALLOC_POLICIES: Final = (ALLOC_POLICY_PREFERRED,
+                               ALLOC_POLICY_LAST_RESORT,
+                               ALLOC_POLICY_UNALLOCABLE)
+#: The group a new cluster (and an upgraded 2.1 configuration) has.
+INITIAL_NODE_GROUP_NAME: Final = "default"

@@ -2,10 +2,11 @@
 
 Phases, in order: find the LU for the opcode; ``expand_names`` (resolve
 names, declare locks); acquire the locks level by level (cluster, then
-instances, then nodes; each level with growing timeouts, then blocking,
-checking for cancellation between attempts); ``check_prereq``; the pre
-hooks; ``execute``; the post hooks.  Locks are released whatever happens.
-Messages of the LU go to the job's log through the job queue's context.
+instances, then node groups, then nodes; each level with growing
+timeouts, then blocking, checking for cancellation between attempts);
+``check_prereq``; the pre hooks; ``execute``; the post hooks.  Locks are
+released whatever happens.  Messages of the LU go to the job's log
+through the job queue's context.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class Processor:
         levels: list[tuple[int, LevelRequest, bool]] = [
             (lockmgr.LEVEL_CLUSTER, [lockmgr.BGL], request.bgl_shared),
             (lockmgr.LEVEL_INSTANCE, request.instance, request.instance_shared),
+            (lockmgr.LEVEL_NODEGROUP, request.nodegroup,
+             request.nodegroup_shared),
             (lockmgr.LEVEL_NODE, request.node, request.node_shared),
         ]
         for level, wanted, shared in levels:
@@ -205,8 +208,11 @@ class Processor:
         (a prerequisite error); an object the configuration still has
         without a lock means the two disagree, which no job may cause."""
         kind = lockmgr.LEVEL_NAMES[level]
-        lookup = (self.luctx.cfg.get_instance if level == lockmgr.LEVEL_INSTANCE
-                  else self.luctx.cfg.get_node)
+        cfg = self.luctx.cfg
+        lookup: Callable[[str], object | None] = {
+            lockmgr.LEVEL_INSTANCE: cfg.get_instance,
+            lockmgr.LEVEL_NODEGROUP: cfg.get_nodegroup,
+        }.get(level, cfg.get_node)
         present = set(self.glm.names(level))
         missing = [n for n in names if n not in present]
         stale = [n for n in missing if lookup(n) is not None]

@@ -15,7 +15,7 @@ import uuid as _uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ganeti import constants, errors, ht, params
+from ganeti import constants, errors, ht, ipolicy, params
 from ganeti.records import Record, field
 
 #: A parameter dictionary (one level of it): name -> value.
@@ -151,6 +151,7 @@ class Node(TaggableObject):
     master_candidate: bool = field(default=False)
     offline: bool = field(default=False)
     drained: bool = field(default=False)
+    group: str = field(default="", doc="UUID of the node's group")
     ndparams: ParamDict = field(default={},
                                 doc="Node parameter overrides (ndparams)")
     serial_no: int = field(default=1, check=ht.TNonNegativeInt)
@@ -168,6 +169,29 @@ class Node(TaggableObject):
         if self.master_candidate:
             return constants.NR_MCANDIDATE
         return constants.NR_REGULAR
+
+
+class NodeGroup(TaggableObject):
+    """A node group: nodes sharing allocation policy and parameters.
+
+    ``ipolicy`` and ``diskparams`` hold only the group's overrides of the
+    cluster's (see :func:`ganeti.ipolicy.fill`); ``ndparams`` likewise.
+    """
+
+    name: str = field(check=ht.TNonEmptyString, doc="Group name")
+    uuid: str = field(default_factory=new_uuid, doc="Persistent UUID")
+    alloc_policy: str = field(
+        default=constants.ALLOC_POLICY_PREFERRED,
+        check=ht.TElemOf(constants.VALID_ALLOC_POLICIES),
+        doc="preferred, last_resort or unallocable")
+    ndparams: ParamDict = field(default={}, doc="Node parameter overrides")
+    diskparams: dict[str, ParamDict] = field(
+        default={}, doc="Per-disk-template overrides: template -> params")
+    ipolicy: ParamDict = field(default={},
+                               doc="Instance policy overrides")
+    serial_no: int = field(default=1, check=ht.TNonNegativeInt)
+    ctime: float = field(default_factory=now)
+    mtime: float = field(default_factory=now)
 
 
 class RedistFile(ConfigObject):
@@ -224,6 +248,8 @@ class Cluster(TaggableObject):
     blacklisted_os: list[str] = field(default=[])
     redist_files: list[RedistFile] = field(
         default=[], doc="Extra files redist-conf distributes")
+    ipolicy: ParamDict = field(default_factory=ipolicy.default_policy,
+                               doc="Instance policy (complete)")
 
     # --- Parameter inheritance (the rule itself lives in ganeti.params) ---
 
@@ -258,8 +284,12 @@ class Cluster(TaggableObject):
         (a node group's, then the node's own)."""
         return params.fill(params.nd_defaults(), self.ndparams, *levels)
 
-    def filled_ndparams(self, node: Node) -> ParamDict:
-        return self.fill_nd(node.ndparams)
+    def filled_ndparams(self, node: Node,
+                        group: NodeGroup | None = None) -> ParamDict:
+        """A node's effective parameters: the cluster's, its group's
+        (when given), its own."""
+        return self.fill_nd(group.ndparams if group is not None else None,
+                            node.ndparams)
 
     def fill_nic(self, nicparams: Mapping[str, Any] | None = None) -> ParamDict:
         """Declared defaults -> cluster ``nicparams["default"]`` -> given."""
@@ -284,6 +314,10 @@ class Cluster(TaggableObject):
                         skip_globals: bool = False) -> ParamDict:
         return self.fill_hv(instance.hypervisor, instance.os,
                             instance.hvparams, skip_globals=skip_globals)
+
+    def fill_ipolicy(self, group: NodeGroup | None) -> ParamDict:
+        """The cluster's instance policy with the group's overrides."""
+        return ipolicy.fill(self.ipolicy, group.ipolicy if group else None)
 
     def filled_beparams(self, instance: Instance) -> ParamDict:
         return self.fill_be(instance.beparams)
@@ -389,6 +423,7 @@ class ConfigData(ConfigObject):
     cluster: Cluster
     nodes: dict[str, Node] = field(default={}, doc="By node name")
     instances: dict[str, Instance] = field(default={}, doc="By instance name")
+    nodegroups: dict[str, NodeGroup] = field(default={}, doc="By group UUID")
     serial_no: int = field(default=1, check=ht.TNonNegativeInt)
     ctime: float = field(default_factory=now)
     mtime: float = field(default_factory=now)

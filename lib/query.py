@@ -26,7 +26,6 @@ needs it; this module is pure computation.
 from __future__ import annotations
 
 import re
-import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -297,22 +296,6 @@ def _table(what: str, defs: Iterable[FieldDef],
 
 # --- Nodes ------------------------------------------------------------------------
 
-#: The name of the one node group (RAPI clients of later Ganeti versions
-#: ask for ``group``/``group.uuid``; this cluster has one implicit group).
-DEFAULT_GROUP: Final = "default"
-
-
-def default_group_uuid(cluster: objects.Cluster) -> str:
-    """A stable UUID of the implicit group, derived from the cluster's."""
-    return group_uuid_of(cluster.uuid)
-
-
-def group_uuid_of(cluster_uuid: str) -> str:
-    """The implicit group's UUID from the cluster's UUID (what RAPI's
-    ``/2/groups`` answers too)."""
-    return str(_uuid.uuid5(_uuid.UUID(cluster_uuid), DEFAULT_GROUP))
-
-
 @dataclass
 class NodeQueryData:
     """What node fields are computed from.
@@ -325,6 +308,13 @@ class NodeQueryData:
     primary: Mapping[str, list[str]]
     secondary: Mapping[str, list[str]]
     live: Mapping[str, Mapping[str, Any] | None] | None = None
+    groups: Mapping[str, objects.NodeGroup] = field(default_factory=dict)
+
+    def group_name(self, uuid: str) -> str:
+        group = self.groups.get(uuid)
+        if group is None:
+            raise _Status(RS_UNAVAIL)
+        return group.name
 
     def live_status(self, node: objects.Node) -> int:
         if node.offline:
@@ -392,8 +382,9 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
     _n("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
     _n("uuid", "UUID", "text", _cfg("uuid"), "Node UUID"),
     _n("ndparams", "NodeParameters", "other",
-       lambda d, n: d.cluster.filled_ndparams(n),
-       "Effective node parameters (cluster, then the node's own)"),
+       lambda d, n: d.cluster.filled_ndparams(n, d.groups.get(n.group)),
+       "Effective node parameters (cluster, node group, then the node's"
+       " own)"),
     _n("custom_ndparams", "CustomNodeParameters", "other",
        lambda d, n: dict(n.ndparams), "Node parameters set on the node itself"),
     _n("master_candidate", "MasterC", "bool", _cfg("master_candidate"),
@@ -407,10 +398,10 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
        "Whether the node is drained (no new instances)"),
     _n("role", "Role", "text", _role,
        "Role: M master, C candidate, R regular, D drained, O offline"),
-    _n("group", "Group", "text", lambda d, n: DEFAULT_GROUP,
-       "Node group (one implicit group)"),
-    _n("group.uuid", "GroupUUID", "text",
-       lambda d, n: default_group_uuid(d.cluster), "UUID of the node group"),
+    _n("group", "Group", "text", lambda d, n: d.group_name(n.group),
+       "Name of the node group"),
+    _n("group.uuid", "GroupUUID", "text", _cfg("group"),
+       "UUID of the node group"),
     _n("master_capable", "MasterCapable", "bool", lambda d, n: True,
        "Whether the node can become master candidate (always)"),
     _n("vm_capable", "VMCapable", "bool", lambda d, n: True,
@@ -449,7 +440,13 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)
-    return NodeQueryData(cfg.get_cluster(), primary, secondary, live)
+    return NodeQueryData(cfg.get_cluster(), primary, secondary, live,
+                         _groups(cfg))
+
+
+def _groups(cfg: ConfigWriter) -> dict[str, objects.NodeGroup]:
+    return {uuid: group for uuid in cfg.nodegroup_uuids()
+            if (group := cfg.get_nodegroup(uuid)) is not None}
 
 
 # --- Instances --------------------------------------------------------------------
@@ -483,6 +480,11 @@ class InstanceQueryData:
     cluster: objects.Cluster
     nodes: Mapping[str, objects.Node]
     live: InstanceLive | None = None
+    groups: Mapping[str, objects.NodeGroup] = field(default_factory=dict)
+
+    def node_group(self, node_name: str) -> objects.NodeGroup | None:
+        node = self.nodes.get(node_name)
+        return None if node is None else self.groups.get(node.group)
 
     def live_status(self, inst: objects.Instance) -> int:
         node = self.nodes.get(inst.primary_node)
@@ -653,6 +655,19 @@ def _be_fields() -> list[FieldDef]:
     return fields
 
 
+_RAISE: Final = object()
+
+
+def _group_attr(data: InstanceQueryData, node: str, attr: str,
+                missing: Any = _RAISE) -> Any:
+    group = data.node_group(node)
+    if group is None:
+        if missing is _RAISE:
+            raise _Status(RS_UNAVAIL)
+        return missing
+    return getattr(group, attr)
+
+
 def _i(name: str, title: str, kind: str, getter: Getter, doc: str,
        live: bool = False) -> FieldDef:
     return FieldDef(name, title, kind, getter, live, doc)
@@ -664,6 +679,20 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
     _i("pnode", "Primary_node", "text", _cfg("primary_node"), "Primary node"),
     _i("snodes", "Secondary_Nodes", "list",
        lambda d, i: list(i.secondary_nodes), "Secondary nodes"),
+    _i("pnode.group", "PrimaryNodeGroup", "text",
+       lambda d, i: _group_attr(d, i.primary_node, "name"),
+       "Node group of the primary node"),
+    _i("pnode.group.uuid", "PrimaryNodeGroupUUID", "text",
+       lambda d, i: _group_attr(d, i.primary_node, "uuid"),
+       "UUID of the node group of the primary node"),
+    _i("snodes.group", "SecondaryNodesGroups", "list",
+       lambda d, i: [_group_attr(d, n, "name", None)
+                     for n in i.secondary_nodes],
+       "Node groups of the secondary nodes"),
+    _i("snodes.group.uuid", "SecondaryNodesGroupsUUID", "list",
+       lambda d, i: [_group_attr(d, n, "uuid", None)
+                     for n in i.secondary_nodes],
+       "UUIDs of the node groups of the secondary nodes"),
     _i("admin_state", "Autostart", "bool", _cfg("admin_up"),
        "Whether the instance should run"),
     _i("disk_template", "Disk_template", "text", _cfg("disk_template"),
@@ -781,7 +810,80 @@ def instance_query_data(cfg: ConfigWriter, live: InstanceLive | None = None
                         ) -> InstanceQueryData:
     nodes = {node.name: node for node in map(cfg.get_node, cfg.node_names())
              if node is not None}
-    return InstanceQueryData(cfg.get_cluster(), nodes, live)
+    return InstanceQueryData(cfg.get_cluster(), nodes, live, _groups(cfg))
+
+
+# --- Node groups ------------------------------------------------------------------
+
+@dataclass
+class GroupQueryData:
+    """What group fields are computed from: group UUID -> member node
+    names, and -> names of the instances whose primary node is a member."""
+
+    cluster: objects.Cluster
+    members: Mapping[str, list[str]]
+    primaries: Mapping[str, list[str]]
+
+
+_g = _n  # the same declaration helper as the nodes'
+
+
+def _group_diskparams(cluster: objects.Cluster, group: objects.NodeGroup
+                      ) -> dict[str, Any]:
+    return {template: cluster.fill_disk(template, group.diskparams.get(template))
+            for template in sorted(constants.DISK_TEMPLATES)}
+
+
+GROUP_FIELDS: Final = _table(constants.QR_GROUP, [
+    _g("name", "Group", "text", _cfg("name"), "Group name"),
+    _g("uuid", "UUID", "text", _cfg("uuid"), "Group UUID"),
+    _g("alloc_policy", "AllocPolicy", "text", _cfg("alloc_policy"),
+       "Allocation policy: preferred, last_resort or unallocable"),
+    _g("node_cnt", "Nodes", "number",
+       lambda d, g: len(d.members.get(g.uuid, [])), "Number of nodes"),
+    _g("node_list", "NodeList", "list",
+       lambda d, g: list(d.members.get(g.uuid, [])), "Nodes of the group"),
+    _g("pinst_cnt", "Instances", "number",
+       lambda d, g: len(d.primaries.get(g.uuid, [])),
+       "Number of primary instances on the group's nodes"),
+    _g("pinst_list", "InstanceList", "list",
+       lambda d, g: list(d.primaries.get(g.uuid, [])),
+       "Primary instances on the group's nodes"),
+    _g("ndparams", "NDParams", "other",
+       lambda d, g: d.cluster.fill_nd(g.ndparams), "Node parameters"),
+    _g("custom_ndparams", "CustomNDParams", "other",
+       lambda d, g: dict(g.ndparams), "Node parameters set on the group"),
+    _g("ipolicy", "InstancePolicy", "other",
+       lambda d, g: d.cluster.fill_ipolicy(g), "Effective instance policy"),
+    _g("custom_ipolicy", "CustomInstancePolicy", "other",
+       lambda d, g: dict(g.ipolicy), "Instance policy set on the group"),
+    _g("diskparams", "DiskParameters", "other",
+       lambda d, g: _group_diskparams(d.cluster, g),
+       "Effective disk parameters"),
+    _g("custom_diskparams", "CustomDiskParameters", "other",
+       lambda d, g: dict(g.diskparams), "Disk parameters set on the group"),
+    _g("tags", "Tags", "list", lambda d, g: list(g.tags), "Tags"),
+    _g("serial_no", "SerialNo", "number", _cfg("serial_no"),
+       "Serial number of the group's configuration"),
+    _g("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
+    _g("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
+], default=("name", "node_cnt", "pinst_cnt", "alloc_policy", "ndparams"))
+
+
+def group_query_data(cfg: ConfigWriter) -> GroupQueryData:
+    members: dict[str, list[str]] = {}
+    group_of: dict[str, str] = {}
+    for name in cfg.node_names():
+        node = cfg.get_node(name)
+        if node is not None:
+            members.setdefault(node.group, []).append(name)
+            group_of[name] = node.group
+    primaries: dict[str, list[str]] = {}
+    for name in cfg.instance_names():
+        inst = cfg.get_instance(name)
+        if inst is not None and inst.primary_node in group_of:
+            primaries.setdefault(group_of[inst.primary_node], []).append(name)
+    return GroupQueryData(cfg.get_cluster(), members, primaries)
 
 
 # --- Jobs ---------------------------------------------------------------------------
@@ -838,6 +940,7 @@ LOCK_FIELDS: Final = _table(constants.QR_LOCK, [
 TABLES: Final[dict[str, FieldTable]] = {
     constants.QR_NODE: NODE_FIELDS,
     constants.QR_INSTANCE: INSTANCE_FIELDS,
+    constants.QR_GROUP: GROUP_FIELDS,
 }
 
 

@@ -138,6 +138,7 @@ PROGRAMS: Final = {
     "gnt-backup": "gnt_backup",
     "gnt-cluster": "gnt_cluster",
     "gnt-debug": "gnt_debug",
+    "gnt-group": "gnt_group",
     "gnt-instance": "gnt_instance",
     "gnt-job": "gnt_job",
     "gnt-node": "gnt_node",

@@ -10,6 +10,7 @@ import argparse
 from typing import Any, Final
 
 from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils, uidpool
+from ganeti.client.ipolicy_opts import IPOLICY_OPTS, ipolicy_changes
 
 EC = errors.ErrorCode
 
@@ -60,7 +61,8 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
         mac_prefix=opts.mac_prefix,
         maintain_node_health=opts.maintain_node_health == "yes",
         uid_pool=(uidpool.parse_pool(opts.uid_pool, "--uid-pool")
-                  if opts.uid_pool else []))
+                  if opts.uid_pool else []),
+        ipolicy=ipolicy_changes(opts, group=False))
     bootstrap.init_cluster(params, _feedback)
     cli.submit_opcode(opcodes.OpClusterPostInit())
     return errors.EXIT_SUCCESS
@@ -176,6 +178,7 @@ INIT_OPTS: Final = (
     cli.cli_option("--uid-pool", dest="uid_pool", default=None,
                    metavar="RANGES",
                    help="User-id ranges (e.g. 1000-1999,2500)"),
+    *IPOLICY_OPTS,
 )
 
 _FAILOVER: Final = cli.Command(

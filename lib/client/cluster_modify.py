@@ -26,6 +26,7 @@ import argparse
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes, uidpool
+from ganeti.client.ipolicy_opts import IPOLICY_OPTS, ipolicy_changes
 from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 EC = errors.ErrorCode
@@ -97,6 +98,7 @@ def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:
         "remove_uids": _uid_option(opts.remove_uids, "--remove-uids"),
         "maintain_node_health": health,
         "redist_files": redist or None,
+        "ipolicy": ipolicy_changes(opts, group=False) or None,
     }
     if all(v is None for v in values.values()):
         return None
@@ -189,6 +191,7 @@ _MODIFY_OPTS: Final = (
     cli.cli_option("--remove-redist-file", dest="remove_redist_files",
                    action="append", default=[], metavar="PATH",
                    help="Stop redistributing this file (repeatable)"),
+    *IPOLICY_OPTS,
 )
 
 COMMANDS: Final[dict[str, cli.Command]] = {

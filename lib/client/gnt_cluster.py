@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ganeti import cli, constants, errors, pathutils, uidpool
 from ganeti.client import collect_commands
+from ganeti.client.ipolicy_opts import format_ipolicy
 
 #: Version of the instance export format (Ganeti 2.1 exports are version 0).
 EXPORT_VERSION: Final = 0
@@ -131,6 +132,9 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         *(f"  {key}: {_value(value)}"
           for key, value in sorted((info.get("ndparams") or {}).items())),
     ]
+    if info.get("ipolicy"):
+        lines += ["Instance policy - limits for instances:",
+                  *format_ipolicy(info["ipolicy"], "  ")]
     return lines
 
 

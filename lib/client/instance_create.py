@@ -315,7 +315,8 @@ def create_opcode(name: str, opts: argparse.Namespace,
         "wait_for_sync": getattr(opts, "wait_for_sync", True),
         "file_storage_dir": opts.file_storage_dir,
         "file_driver": opts.file_driver,
-        "debug_level": opts.debug, "dry_run": getattr(opts, "dry_run", False)}
+        "debug_level": opts.debug, "dry_run": getattr(opts, "dry_run", False),
+        "ignore_ipolicy": opts.ignore_ipolicy}
     if importing:
         values.update(src_node=opts.src_node, src_path=opts.src_dir)
     return opcodes.OpInstanceCreate(**values)
@@ -526,7 +527,8 @@ ADD_OPTS: Final = (
     OSPARAMS_OPT, FORCE_VARIANT_OPT, BACKEND_OPT, HVOPTS_OPT, HYPERVISOR_OPT,
     NOIPCHECK_OPT, NONAMECHECK_OPT, NOSTART_OPT, NOINSTALL_OPT,
     FILESTORE_DIR_OPT, FILESTORE_DRIVER_OPT, cli.NODE_PLACEMENT_OPT,
-    IALLOCATOR_OPT, NOWAIT_SYNC_OPT, cli.SUBMIT_OPT, cli.DRY_RUN_OPT)
+    IALLOCATOR_OPT, NOWAIT_SYNC_OPT, cli.SUBMIT_OPT, cli.DRY_RUN_OPT,
+    cli.IGNORE_IPOLICY_OPT)
 
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(

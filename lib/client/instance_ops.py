@@ -266,7 +266,8 @@ def grow_disk(opts: argparse.Namespace, args: list[str]) -> int:
                                    errors.ErrorCode.INVAL) from None
     cli.submit_opcode(opcodes.OpInstanceGrowDisk(
         instance_name=name, disk=index, amount=mib,
-        wait_for_sync=opts.wait_for_sync), opts=opts)
+        wait_for_sync=opts.wait_for_sync,
+        ignore_ipolicy=opts.ignore_ipolicy), opts=opts)
     return errors.EXIT_SUCCESS
 
 
@@ -379,7 +380,8 @@ def modify(opts: argparse.Namespace, args: list[str]) -> int:
         hvparams=opts.hvparams or {}, beparams=opts.beparams or {},
         osparams=opts.osparams or {}, os_name=opts.os,
         force_variant=opts.force_variant, force=opts.force,
-        disk_template=opts.disk_template, remote_node=opts.node)
+        disk_template=opts.disk_template, remote_node=opts.node,
+        ignore_ipolicy=opts.ignore_ipolicy)
     result = cli.submit_opcode(op, opts=opts)
     if result:
         cli.to_stdout(f"Modified instance {args[0]}")
@@ -421,7 +423,7 @@ REBOOT_OPTS: Final = (
                    help="Ignore errors from secondaries"),
     cli.SHUTDOWN_TIMEOUT_OPT, *SELECT_OPTS, cli.SUBMIT_OPT)
 MODIFY_OPTS: Final = (
-    HV_OPT, BE_OPT,
+    HV_OPT, BE_OPT, cli.IGNORE_IPOLICY_OPT,
     cli.cli_option("--net", dest="nics", action="append", default=[],
                    type=cli.ident_keyval("--net"),
                    metavar="add[:KEY=VAL,...]|remove|N:KEY=VAL,...",
@@ -478,7 +480,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         (cli.SUBMIT_OPT, cli.cli_option(
             "--no-wait-for-sync", dest="wait_for_sync", action="store_false",
             default=True, help="Return without waiting for mirrored disks"
-            " to resynchronize")),
+            " to resynchronize"), cli.IGNORE_IPOLICY_OPT),
         "<instance> <disk> <size>", "Grow one disk of an instance"),
     "move": cli.Command(
         move, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),

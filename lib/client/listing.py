@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ganeti import cli, qlang, query
+from ganeti import cli, errors, qlang, query
 
 FILTER_OPT: Final = cli.cli_option(
     "-F", "--filter", dest="force_filter", action="store_true", default=False,
@@ -61,6 +61,26 @@ def format_rows(table: query.FieldTable, fields: list[str],
     return cli.generate_table(headers, fields, cells,
                               separator=opts.separator, units=opts.units,
                               numfields=num_fields, unitfields=unit_fields)
+
+
+def print_info(method: str, names: list[str], fields: Sequence[str],
+               format_row: Callable[[Sequence[Any]], list[str]]) -> int:
+    """The ``info`` subcommands: one LUXI query, the formatter's lines of
+    each row."""
+    rows = cli.get_client().call(method, list(names), list(fields), False)
+    for row in rows:
+        for line in format_row(row):
+            cli.to_stdout(line)
+    return errors.EXIT_SUCCESS
+
+
+def print_changes(what: str, result: Any, width: int) -> None:
+    """The lines of a ``modify`` whose job answered ``[[param, value],
+    ...]``: "Modified node X" and one `` - param -> value`` each."""
+    if result:
+        cli.to_stdout(f"Modified {what}")
+        for param, data in result:
+            cli.to_stdout(f" - {param:<{width}} -> {data}")
 
 
 def query_rows(cl: Any, method: str, table: query.FieldTable,

@@ -117,7 +117,7 @@ def add_node(opts: argparse.Namespace, args: list[str]) -> int:
         cli.to_stdout(f"Re-adding node {name}")
     op = opcodes.OpNodeAdd(node_name=name, primary_ip=ip,
                            secondary_ip=opts.secondary_ip, readd=opts.readd,
-                           ndparams=opts.ndparams)
+                           group=opts.nodegroup, ndparams=opts.ndparams)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -129,6 +129,10 @@ def remove_node(opts: argparse.Namespace, args: list[str]) -> int:
 
 
 ADD_OPTS: Final = (
+    cli.cli_option("-g", "--node-group", dest="nodegroup", default=None,
+                   metavar="GROUP",
+                   help="Node group of the new node (default: the only "
+                   "group)"),
     cli.cli_option("-s", "--secondary-ip", dest="secondary_ip", default=None,
                    metavar="ADDRESS", help="The node's secondary IP"),
     cli.cli_option("--primary-ip", dest="primary_ip", default=None,
@@ -161,7 +165,7 @@ ADD_OPTS: Final = (
 COMMANDS: Final[dict[str, cli.Command]] = {
     "add": cli.Command(
         add_node, cli.args_fixed(1, "node name", cli.ARG_NODE), ADD_OPTS,
-        "[-s <secondary_ip>] [--readd] [--primary-ip <ip>]"
+        "[-s <secondary_ip>] [-g <group>] [--readd] [--primary-ip <ip>]"
         " [--node-parameters key=val,...] "
         "[--root-dir <dir> | ssh options] <node_name>",
         "Add a node to the cluster"),

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ganeti import cli, constants, errors, opcodes, query
-from ganeti.client.listing import FILTER_OPT, format_rows, query_rows
+from ganeti.client.listing import (
+    FILTER_OPT,
+    format_rows,
+    print_changes,
+    print_info,
+    query_rows,
+)
 from ganeti.client.tags import add_tags, list_tags, read_tags, remove_tags
 
 MC_OPT: Final = cli.cli_option(
@@ -66,12 +72,7 @@ def format_node_info(row: Sequence[Any]) -> list[str]:
 
 def show_node_info(opts: argparse.Namespace, args: list[str]) -> int:
     """``gnt-node info [node...]``."""
-    rows = cli.get_client().call("QueryNodes", list(args),
-                                 list(INFO_FIELDS), False)
-    for row in rows:
-        for line in format_node_info(row):
-            cli.to_stdout(line)
-    return errors.EXIT_SUCCESS
+    return print_info("QueryNodes", args, INFO_FIELDS, format_node_info)
 
 
 # --- gnt-node modify ----------------------------------------------------------
@@ -97,11 +98,7 @@ def modify_node(opts: argparse.Namespace, args: list[str]) -> int:
         offline=_flag(opts.offline), drained=_flag(opts.drained),
         secondary_ip=opts.secondary_ip, force=opts.force,
         auto_promote=opts.auto_promote, ndparams=opts.ndparams or None)
-    result = cli.submit_opcode(op, opts=opts)
-    if result:
-        cli.to_stdout(f"Modified node {args[0]}")
-        for param, data in result:
-            cli.to_stdout(f" - {param:<5} -> {data}")
+    print_changes(f"node {args[0]}", cli.submit_opcode(op, opts=opts), 5)
     return errors.EXIT_SUCCESS
 
 

@@ -42,13 +42,16 @@ LevelRequest = list[str] | Locks | None
 @dataclasses.dataclass
 class LockRequest:
     """What an LU locks.  The Big Ganeti Lock is always taken first:
-    exclusively unless ``bgl_shared``; then instances, then nodes."""
+    exclusively unless ``bgl_shared``; then instances, then node groups
+    (by UUID), then nodes."""
 
     bgl_shared: bool = True
     instance: LevelRequest = None
     node: LevelRequest = None
     instance_shared: bool = False
     node_shared: bool = False
+    nodegroup: LevelRequest = None
+    nodegroup_shared: bool = False
 
 
 @dataclasses.dataclass
@@ -127,6 +130,10 @@ class LogicalUnit:
             raise errors.OpPrereqError(f"Instance '{name}' not known",
                                        errors.ErrorCode.NOENT)
         return str(full)
+
+    def expand_group_name(self, name: str) -> str:
+        """The UUID of the group named (or with UUID) ``name``."""
+        return self.cfg.lookup_nodegroup(name)
 
     def expand_node_name(self, name: str) -> str:
         full = self.cfg.expand_node_name(name)

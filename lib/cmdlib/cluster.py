@@ -55,6 +55,7 @@ class LUClusterQuery(NoHooksLU):
             "uid_pool": cluster.uid_pool,
             "mac_prefix": cluster.mac_prefix,
             "redist_files": [f.to_dict() for f in cluster.redist_files],
+            "ipolicy": cluster.ipolicy,
             "ctime": cluster.ctime,
             "mtime": cluster.mtime,
             "uuid": cluster.uuid,

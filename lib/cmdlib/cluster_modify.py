@@ -38,6 +38,7 @@ from ganeti import (
     constants,
     errors,
     hypervisor,
+    ipolicy,
     objects,
     opcodes,
     params,
@@ -196,7 +197,28 @@ class LUClusterSetParams(LogicalUnit):
         if op.redist_files is not None:
             cluster.redist_files = apply_redist_mods(
                 cluster.redist_files, op.redist_files, note)
+        if op.ipolicy is not None:
+            self._set_ipolicy(cluster, op.ipolicy)
         self.new_cluster = cluster
+
+    def _set_ipolicy(self, cluster: objects.Cluster,
+                     changes: dict[str, Any]) -> None:
+        """The new cluster policy must be valid, and so must every
+        group's policy filled with it."""
+        cluster.ipolicy = ipolicy.check_policy(
+            ipolicy.merge(cluster.ipolicy, changes, group=False),
+            complete=True)
+        for uuid in self.cfg.nodegroup_uuids():
+            group = self.cfg.get_nodegroup(uuid)
+            if group is None:
+                continue
+            try:
+                ipolicy.check_policy(cluster.fill_ipolicy(group),
+                                     complete=True)
+            except errors.OpPrereqError as err:
+                raise errors.OpPrereqError(
+                    f"{err} (in node group {group.name}, with its own "
+                    "overrides)", errors.ErrorCode.INVAL) from None
 
     def _check_vg(self, cluster: objects.Cluster, vg_name: str) -> None:
         if not vg_name:

@@ -50,6 +50,7 @@ from ganeti.cmdlib import cluster_verify_nplus1 as nplus1
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.cluster_verify_report import (
     ECLUSTERCFG,
+    EINSTANCEPOLICY,
     ENODEFILECHECK,
     ENODEHOOKS,
     ENODEHV,
@@ -62,6 +63,7 @@ from ganeti.cmdlib.cluster_verify_report import (
     Reporter,
     check_codes,
 )
+from ganeti.cmdlib.instance_policy import instance_violations
 from ganeti.rpc.result import RpcResult
 from ganeti.storage import templates
 from ganeti.utils import io
@@ -374,6 +376,14 @@ class LUClusterVerify(LogicalUnit):
     def check_instances(self, r: Reporter, vd: VerifyData) -> None:
         civ.check_instance_status(r, vd.view)
 
+    def check_instance_policies(self, r: Reporter, vd: VerifyData) -> None:
+        """Each instance against its group's instance policy."""
+        for name in sorted(vd.data.instances):
+            found = instance_violations(self.cfg, vd.data.instances[name],
+                                        vd.data.cluster)
+            r.error_if(bool(found), EINSTANCEPOLICY, name,
+                       f"instance violates policy: {'; '.join(found)}")
+
     def check_nplusone_mem(self, r: Reporter, vd: VerifyData) -> None:
         """N+1 memory redundancy (:mod:`cluster_verify_nplus1`)."""
         needs = nplus1.failover_needs(vd.data)
@@ -404,6 +414,7 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying instance status", check_instances),
         ("Verifying orphan instances", check_orphan_instances),
         ("Verifying instance disks", check_instance_disks),
+        ("Verifying instance policies", check_instance_policies),
         ("Verifying N+1 Memory redundancy", check_nplusone_mem),
     ]
     #: Optional checks (title -> the ``skip_checks`` name that skips it).

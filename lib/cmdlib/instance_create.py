@@ -51,6 +51,7 @@ from ganeti import (
 from ganeti.cmdlib import drbd, instance_adopt
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
+from ganeti.cmdlib.instance_policy import check_instance_policy
 from ganeti.locking import manager as lockmgr
 from ganeti.storage import templates
 
@@ -478,6 +479,8 @@ class LUInstanceCreate(LogicalUnit):
             hypervisor=hv, hvparams=hvparams, beparams=beparams,
             osparams=dict(op.osparams), admin_up=False, nics=self.nics,
             disks=disks, disk_template=op.disk_template)
+        check_instance_policy(self.cfg, inst, ignore=op.ignore_ipolicy,
+                              feedback=self.feedback)
         filled = common.filled_params(self.cfg, inst, cluster)
         if op.start:
             common.check_bridges(self, self.pnode, filled.nics)

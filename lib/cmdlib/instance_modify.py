@@ -32,6 +32,7 @@ from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback, LockRequest
 from ganeti.cmdlib.instance_convert import TemplateConversion
 from ganeti.cmdlib.instance_ops import InstanceLU, need_running_state
+from ganeti.cmdlib.instance_policy import check_instance_policy
 from ganeti.storage import templates
 
 EC = errors.ErrorCode
@@ -96,6 +97,10 @@ class LUInstanceSetParams(InstanceLU):
         self._check_os()
         self._check_nics()
         self._check_disks()
+        if self.op.beparams or self.op.nics or self.op.disks:
+            check_instance_policy(self.cfg, self.new,
+                                  ignore=self.op.ignore_ipolicy,
+                                  feedback=self.feedback, before=inst)
 
     def _check_hv(self) -> None:
         if not self.op.hvparams:

@@ -22,6 +22,7 @@ from ganeti import constants, errors, hypervisor, objects, opcodes, params
 from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
+from ganeti.cmdlib.instance_policy import check_instance_policy
 
 EC = errors.ErrorCode
 
@@ -350,6 +351,10 @@ class LUInstanceGrowDisk(InstanceLU):
                 f" {self.disk.size + self.op.amount} MiB: the maximum disk"
                 f" size is {constants.MAX_DISK_SIZE_MIB} MiB (1 EiB)",
                 EC.INVAL)
+        grown = inst.copy()
+        grown.disks[self.op.disk].size += self.op.amount
+        check_instance_policy(self.cfg, grown, ignore=self.op.ignore_ipolicy,
+                              feedback=self.feedback, before=inst)
         cluster = self.cfg.get_cluster()
         for node in inst.all_nodes:
             common.check_node_online(self, node, "grow the disk")

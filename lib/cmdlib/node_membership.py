@@ -178,6 +178,9 @@ class LUNodeAdd(LogicalUnit):
                 " be re-added", EC.NOENT)
         self.existing = existing
         self.name = existing.name if existing is not None else op.node_name
+        # The group of a new node: the one given (-g), else the only one.
+        self.group = (self.cfg.lookup_nodegroup(op.group)
+                      if existing is None else existing.group)
         self.ndparams = (None if op.ndparams is None
                          else params.check_nd_params(op.ndparams, level="node"))
         if existing is not None:
@@ -252,7 +255,7 @@ class LUNodeAdd(LogicalUnit):
         else:
             node = objects.Node(name=self.name, primary_ip=self.primary_ip,
                                 secondary_ip=self.secondary_ip,
-                                master_candidate=candidate,
+                                master_candidate=candidate, group=self.group,
                                 ndparams=self.ndparams or {})
             self.cfg.add_node(node)
             node_locks_changed(self.ctx, added=[self.name])

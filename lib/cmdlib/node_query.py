@@ -76,6 +76,15 @@ def query_nodes(lu: LogicalUnit, names: list[str] | None, fields: list[str],
     return query.run_query(query.NODE_FIELDS, data, nodes, fields, filt)
 
 
+def query_groups(lu: LogicalUnit, uuids: list[str] | None, fields: list[str],
+                 filt: qlang.Filter | None = None) -> query.QueryResult:
+    """Group fields for ``uuids`` (None: all groups, by name)."""
+    wanted = uuids if uuids is not None else lu.cfg.nodegroup_uuids()
+    groups = [g for g in map(lu.cfg.get_nodegroup, wanted) if g is not None]
+    return query.run_query(query.GROUP_FIELDS, query.group_query_data(lu.cfg),
+                           groups, fields, filt)
+
+
 def query_instances(lu: LogicalUnit, names: list[str] | None,
                     fields: list[str], filt: qlang.Filter | None = None
                     ) -> query.QueryResult:
@@ -281,7 +290,8 @@ class LUNodeSetParams(LogicalUnit):
             changes.append(["secondary_ip", op.secondary_ip])
         if self.ndparams is not None:
             node.ndparams = self.ndparams
-            filled = self.cfg.get_cluster().fill_nd(node.ndparams)
+            filled = self.cfg.get_cluster().filled_ndparams(
+                node, self.cfg.get_nodegroup(node.group))
             changes += [[f"ndparams/{key}", str(filled.get(key))]
                         for key in op.ndparams or {}]
         if self.self_promote:
@@ -330,12 +340,16 @@ class LUQuery(NoHooksLU):
             return LockRequest(bgl_shared=True)
         if self.op.what == constants.QR_NODE:
             return LockRequest(node=ALL, node_shared=True)
+        if self.op.what == constants.QR_GROUP:
+            return LockRequest(nodegroup=ALL, nodegroup_shared=True)
         return LockRequest(instance=ALL, instance_shared=True)
 
     def execute(self, feedback: Feedback) -> Any:
         fields = list(self.op.output_fields)
         if self.op.what == constants.QR_NODE:
             result = query_nodes(self, None, fields, self.op.filter)
+        elif self.op.what == constants.QR_GROUP:
+            result = query_groups(self, None, fields, self.op.filter)
         else:
             result = query_instances(self, None, fields, self.op.filter)
         return result.query2()

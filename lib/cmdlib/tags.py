@@ -1,4 +1,4 @@
-"""Tags of the cluster, nodes and instances."""
+"""Tags of the cluster, node groups, nodes and instances."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from ganeti import constants, errors, opcodes
 from ganeti.cmdlib.base import Feedback, LockRequest, NoHooksLU
-from ganeti.objects import Cluster, Instance, Node, TaggableObject
+from ganeti.objects import Cluster, Instance, Node, NodeGroup, TaggableObject
 
 
 class _TagsLU(NoHooksLU):
@@ -26,19 +26,25 @@ class _TagsLU(NoHooksLU):
             self.op.name = self.expand_node_name(self.op.name)
             return LockRequest(node=[self.op.name],
                                node_shared=not self.exclusive)
+        if kind == constants.TAG_NODEGROUP:
+            self.group_uuid = self.expand_group_name(self.op.name)
+            return LockRequest(nodegroup=[self.group_uuid],
+                               nodegroup_shared=not self.exclusive)
         self.op.name = self.expand_instance_name(self.op.name)
         return LockRequest(instance=[self.op.name],
                            instance_shared=not self.exclusive)
 
     def check_prereq(self) -> None:
         kind, name = self.op.kind, self.op.name
-        target: Cluster | Node | Instance | None
+        target: Cluster | Node | Instance | NodeGroup | None
         if kind == constants.TAG_CLUSTER:
             target = self.cfg.get_cluster()
         elif name is None:  # expand_names refused it already
             target = None
         elif kind == constants.TAG_NODE:
             target = self.cfg.get_node(name)
+        elif kind == constants.TAG_NODEGROUP:
+            target = self.cfg.get_nodegroup(self.group_uuid)
         else:
             target = self.cfg.get_instance(name)
         if target is None:
@@ -87,7 +93,7 @@ class LUTagsDel(_TagsLU):
 
 class LUTagsSearch(NoHooksLU):
     """Every (path, tag) whose tag matches: ``/cluster``, ``/nodes/N``,
-    ``/instances/I`` as Ganeti reports them."""
+    ``/instances/I``, ``/nodegroup/G`` as Ganeti reports them."""
 
     OP = opcodes.OpTagsSearch
     op: opcodes.OpTagsSearch
@@ -106,6 +112,9 @@ class LUTagsSearch(NoHooksLU):
         # between the listing and the lookup: skip what is gone.
         objects += [(f"/instances/{i}", self.cfg.get_instance(i))
                     for i in self.cfg.instance_names()]
+        objects += [(f"/nodegroup/{g.name}", g) for g in
+                    map(self.cfg.get_nodegroup, self.cfg.nodegroup_uuids())
+                    if g is not None]
         for path, obj in objects:
             if obj is None:
                 continue

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from ganeti import constants, errors, objects, params
+from ganeti import constants, errors, ipolicy, objects, params
 from ganeti.utils.text import nice_sort
 
 #: Keys of the NIC parameters this module reads (Ganeti's names).
@@ -74,6 +74,8 @@ def _check_uuids(data: objects.ConfigData, problems: list[str]) -> None:
     owners[data.cluster.uuid].append(f"cluster {data.cluster.cluster_name}")
     for node in data.nodes.values():
         owners[node.uuid].append(f"node {node.name}")
+    for group in data.nodegroups.values():
+        owners[group.uuid].append(f"node group {group.name}")
     for inst in data.instances.values():
         owners[inst.uuid].append(f"instance {inst.name}")
         for idx, nic in enumerate(inst.nics):
@@ -231,6 +233,38 @@ def _check_ports(data: objects.ConfigData, problems: list[str]) -> None:
                         f"{used_above[-1]} is in use")
 
 
+def _check_groups(data: objects.ConfigData, problems: list[str]) -> None:
+    """Groups: stored under their UUID, unique names, valid overrides;
+    every node in an existing group; the cluster's policy complete."""
+    _check(problems, "cluster: ipolicy", ipolicy.check_policy,
+           data.cluster.ipolicy, complete=True)
+    if not data.nodegroups:
+        problems.append("cluster: there is no node group")
+    names: dict[str, list[str]] = defaultdict(list)
+    for key, group in sorted(data.nodegroups.items()):
+        where = f"node group {group.name}"
+        names[group.name].append(group.uuid)
+        if key != group.uuid:
+            problems.append(f"{where} is stored under the UUID {key}, not "
+                            f"its own {group.uuid}")
+        _check(problems, f"{where}: ipolicy", ipolicy.check_policy,
+               group.ipolicy, complete=False)
+        _check(problems, f"{where}: ipolicy",
+               lambda g=group: ipolicy.check_policy(
+                   data.cluster.fill_ipolicy(g), complete=True))
+        for template, values in sorted(group.diskparams.items()):
+            _check(problems, f"{where}: diskparams",
+                   params.check_disk_params, template, values)
+    for name, uuids in _duplicates(names):
+        problems.append(f"duplicate node group name {name} (UUIDs "
+                        f"{_join(uuids)})")
+    for name in nice_sort(data.nodes):
+        node = data.nodes[name]
+        if node.group not in data.nodegroups:
+            problems.append(f"node {name}: its node group {node.group!r} is "
+                            "not in the configuration")
+
+
 def verify_config(data: objects.ConfigData) -> list[str]:
     """Every problem found in ``data``, one readable line each.
 
@@ -248,6 +282,7 @@ def verify_config(data: objects.ConfigData) -> list[str]:
     _check_node_ips(data, problems)
     _check_candidate_pool(data, problems)
     _check_cluster_params(data.cluster, problems)
+    _check_groups(data, problems)
     for name in nice_sort(data.instances):
         _check_instance(data, data.instances[name], problems)
     _check_macs_and_ips(data, problems)

@@ -48,6 +48,7 @@ from typing import Final
 
 from ganeti import cfgupgrade, constants, errors, objects, params, pathutils, serializer
 from ganeti.config import document, drbd_minors, journal
+from ganeti.config.groups import GroupsMixin, check_group_params
 from ganeti.config.names import NameIndex
 from ganeti.config.tracker import ChangeTracker
 from ganeti.config.tracker import walk_disks as _walk_disks
@@ -67,7 +68,7 @@ _GENERATE_ATTEMPTS: Final = 64
 _LOG = logging.getLogger(__name__)
 
 #: What :meth:`ConfigWriter.update` stores.
-_Obj = objects.Cluster | objects.Node | objects.Instance
+_Obj = objects.Cluster | objects.Node | objects.Instance | objects.NodeGroup
 
 EC = errors.ErrorCode
 
@@ -158,7 +159,7 @@ def decode_document(path: str, doc: object) -> tuple[objects.ConfigData, bool]:
     return data, upgraded
 
 
-class ConfigWriter:
+class ConfigWriter(GroupsMixin):
     """Owner of the cluster configuration; see the module documentation.
 
     ``cfg_file`` defaults to ``pathutils.get().cluster_conf_file``; the
@@ -557,12 +558,14 @@ class ConfigWriter:
                     f"UUID {new.uuid} of node {new.name} is already used",
                     EC.NOTUNIQUE)
             self._check_node_ips(new)
+            new.group = self._resolve_group(new.group or None).uuid
             new.serial_no = 1
             new.ctime = new.mtime = objects.now()
             self._data.nodes[new.name] = new
             self._reindex()
             self._write()
             node.serial_no, node.ctime, node.mtime = 1, new.ctime, new.mtime
+            node.group = new.group
 
     def _check_node_ips(self, node: objects.Node) -> None:
         mine = {node.primary_ip, node.secondary_ip}
@@ -754,14 +757,15 @@ class ConfigWriter:
             self._write()
 
     @staticmethod
-    def _bump(obj: objects.Cluster | objects.Node | objects.Instance) -> None:
+    def _bump(obj: _Obj) -> None:
         obj.serial_no += 1
         obj.mtime = objects.now()
 
     # --- changes: update ----------------------------------------------------
 
     def update(self, obj: _Obj) -> None:
-        """Store a changed copy of the cluster, a node or an instance.
+        """Store a changed copy of the cluster, a node, an instance or a
+        node group.
 
         ``obj`` must be a copy of an object of this configuration (same
         name and UUID) that is still current (same ``serial_no``);
@@ -773,8 +777,11 @@ class ConfigWriter:
         """
         with self._lock:
             data = self._data
-            current: objects.Cluster | objects.Node | objects.Instance | None
-            if isinstance(obj, objects.Cluster):
+            current: _Obj | None
+            if isinstance(obj, objects.NodeGroup):
+                current = data.nodegroups.get(obj.uuid)
+                kind, name = "Node group", obj.name
+            elif isinstance(obj, objects.Cluster):
                 current = data.cluster
                 kind, name = "Cluster", obj.cluster_name
             elif isinstance(obj, objects.Node):
@@ -797,18 +804,30 @@ class ConfigWriter:
                     f"(serial {obj.serial_no}, now {current.serial_no}); "
                     "read it again and redo the change")
             new = obj.copy()
-            if isinstance(new, objects.Cluster):
+            if isinstance(new, objects.NodeGroup):
+                assert isinstance(current, objects.NodeGroup)
+                if new.name != current.name:
+                    raise errors.ProgrammerError(
+                        "Group renames go through rename_nodegroup")
+                check_group_params(new)
+            elif isinstance(new, objects.Cluster):
                 if new.master_node not in data.nodes:
                     raise errors.OpPrereqError(
                         f"Master node {new.master_node} is not in the "
                         "configuration", EC.NOENT)
             elif isinstance(new, objects.Node):
                 self._check_node_ips(new)
+                if new.group not in data.nodegroups:
+                    raise errors.OpPrereqError(
+                        f"Node group {new.group} of node {new.name} is not "
+                        "in the configuration", EC.NOENT)
             else:
                 assert isinstance(current, objects.Instance)
                 self._check_instance(new, current)
             self._bump(new)
-            if isinstance(new, objects.Cluster):
+            if isinstance(new, objects.NodeGroup):
+                data.nodegroups[new.uuid] = new
+            elif isinstance(new, objects.Cluster):
                 data.cluster = new
             elif isinstance(new, objects.Node):
                 data.nodes[new.name] = new
@@ -968,8 +987,11 @@ def initialize(path: str, cluster: objects.Cluster, master: objects.Node, *,
         cluster.upgrade_defaults()
         master.master_candidate = True
         master.offline = master.drained = False
+        group = objects.NodeGroup(name=constants.INITIAL_NODE_GROUP_NAME)
+        master.group = group.uuid
         data = objects.ConfigData(cluster=cluster,
-                                  nodes={master.name: master}, serial_no=1)
+                                  nodes={master.name: master},
+                                  nodegroups={group.uuid: group}, serial_no=1)
         problems = verify_config(data)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 \

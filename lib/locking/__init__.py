@@ -3,7 +3,8 @@
 - :class:`SharedLock`: one reader/writer lock with a FIFO queue, timeouts,
   downgrade and deletion.
 - :class:`LockSet`: locks for a set of names, taken sorted, all or nothing.
-- :class:`GanetiLockManager`: the cluster (BGL), instance and node levels
+- :class:`GanetiLockManager`: the cluster (BGL), instance, node group and
+  node levels
   with their ordering rules, plus listings for ``gnt-debug locks`` and a
   job's ``lock_status``.
 - :class:`LockAttemptTimeoutStrategy` and :func:`acquire_with_retries`:
@@ -19,6 +20,7 @@ from ganeti.locking.manager import (
     LEVEL_INSTANCE,
     LEVEL_NAMES,
     LEVEL_NODE,
+    LEVEL_NODEGROUP,
     LEVELS,
     LEVELS_MOD,
     GanetiLockManager,
@@ -49,6 +51,7 @@ __all__ = [
     "LEVEL_INSTANCE",
     "LEVEL_NAMES",
     "LEVEL_NODE",
+    "LEVEL_NODEGROUP",
     "MODE_EXCLUSIVE",
     "MODE_SHARED",
     "PRIO_DEFAULT",

@@ -1,12 +1,14 @@
 """The leveled lock manager of the master daemon: :class:`GanetiLockManager`.
 
-Three levels, always taken in this order and released in any order that
+Four levels, always taken in this order and released in any order that
 keeps it (see ``doc/design/locking.rst``):
 
 - ``LEVEL_CLUSTER`` (0): one lock, the BGL.  Every opcode holds it, shared
   (most) or exclusive (those that must run alone).
 - ``LEVEL_INSTANCE`` (1): one lock per instance.
-- ``LEVEL_NODE`` (2): one lock per node.
+- ``LEVEL_NODEGROUP`` (2): one lock per node group (named by its UUID,
+  as Ganeti's).
+- ``LEVEL_NODE`` (3): one lock per node.
 
 The ordering rules make deadlocks between opcodes impossible: nobody waits
 for a level while holding a higher one, and within a level names are taken
@@ -31,15 +33,17 @@ from ganeti.locking.sharedlock import (
 
 LEVEL_CLUSTER: Final = constants.LOCK_LEVEL_CLUSTER
 LEVEL_INSTANCE: Final = constants.LOCK_LEVEL_INSTANCE
+LEVEL_NODEGROUP: Final = constants.LOCK_LEVEL_NODEGROUP
 LEVEL_NODE: Final = constants.LOCK_LEVEL_NODE
 
 #: All levels, in acquisition order.
-LEVELS: Final = (LEVEL_CLUSTER, LEVEL_INSTANCE, LEVEL_NODE)
-#: Levels whose names change (instances and nodes come and go).
-LEVELS_MOD: Final = (LEVEL_INSTANCE, LEVEL_NODE)
+LEVELS: Final = (LEVEL_CLUSTER, LEVEL_INSTANCE, LEVEL_NODEGROUP, LEVEL_NODE)
+#: Levels whose names change (instances, groups and nodes come and go).
+LEVELS_MOD: Final = (LEVEL_INSTANCE, LEVEL_NODEGROUP, LEVEL_NODE)
 LEVEL_NAMES: Final[dict[int, str]] = {
     LEVEL_CLUSTER: "cluster",
     LEVEL_INSTANCE: "instance",
+    LEVEL_NODEGROUP: "nodegroup",
     LEVEL_NODE: "node",
 }
 
@@ -56,13 +60,16 @@ class GanetiLockManager:
     """
 
     def __init__(self, nodes: Iterable[str] = (), instances: Iterable[str] = (),
-                 *, clock: Clock = time.monotonic) -> None:
+                 *, nodegroups: Iterable[str] = (),
+                 clock: Clock = time.monotonic) -> None:
         self.monitor = LockMonitor()
         self._sets: dict[int, LockSet] = {
             LEVEL_CLUSTER: LockSet([BGL], LEVEL_NAMES[LEVEL_CLUSTER],
                                    monitor=self.monitor, clock=clock),
             LEVEL_INSTANCE: LockSet(instances, LEVEL_NAMES[LEVEL_INSTANCE],
                                     monitor=self.monitor, clock=clock),
+            LEVEL_NODEGROUP: LockSet(nodegroups, LEVEL_NAMES[LEVEL_NODEGROUP],
+                                     monitor=self.monitor, clock=clock),
             LEVEL_NODE: LockSet(nodes, LEVEL_NAMES[LEVEL_NODE],
                                 monitor=self.monitor, clock=clock),
         }

@@ -1,7 +1,7 @@
 """Every operation, declared once as a typed opcode class.
 
 The declarations live in one module per area (:mod:`.cluster`,
-:mod:`.node`, :mod:`.instance`, :mod:`.os_backup`, :mod:`.tags_test`) on
+:mod:`.group`, :mod:`.node`, :mod:`.instance`, :mod:`.os_backup`, :mod:`.tags_test`) on
 the base in :mod:`.base`; this package re-exports them all, so callers
 write ``opcodes.OpInstanceStartup`` and ``opcodes.OpCode.load(data)``.
 
@@ -49,6 +49,15 @@ if TYPE_CHECKING:  # bound at run time by __getattr__, on first use
         OpClusterVerifyDisks,
         OpQuery,
         OpQueryFields,
+    )
+    from ganeti.opcodes.group import (
+        OpGroupAdd,
+        OpGroupAssignNodes,
+        OpGroupEvacuate,
+        OpGroupQuery,
+        OpGroupRemove,
+        OpGroupRename,
+        OpGroupSetParams,
     )
     from ganeti.opcodes.instance import (
         OpInstanceActivateDisks,
@@ -108,7 +117,7 @@ _AREA_OF_PREFIX: Final = (
     ("OpInstance", "instance"), ("OpNode", "node"), ("OpRepairNode", "node"),
     ("OpCluster", "cluster"), ("OpQuery", "cluster"), ("OpOs", "os_backup"),
     ("OpBackup", "os_backup"), ("OpTags", "tags_test"),
-    ("OpTest", "tags_test"),
+    ("OpTest", "tags_test"), ("OpGroup", "group"),
 )
 
 
@@ -165,6 +174,13 @@ __all__ = [
     "OpClusterVerify",
     "OpClusterVerifyDisks",
     "OpCode",
+    "OpGroupAdd",
+    "OpGroupAssignNodes",
+    "OpGroupEvacuate",
+    "OpGroupQuery",
+    "OpGroupRemove",
+    "OpGroupRename",
+    "OpGroupSetParams",
     "OpInstanceActivateDisks",
     "OpInstanceConsole",
     "OpInstanceCreate",

@@ -24,7 +24,8 @@ from ganeti.records import MISSING, Record, field
 OP_MAPPING: dict[str, type[OpCode]] = {}
 
 #: The modules of the package declaring opcodes, ``ganeti.opcodes.<area>``.
-AREAS: Final = ("cluster", "instance", "node", "os_backup", "tags_test")
+AREAS: Final = ("cluster", "group", "instance", "node", "os_backup",
+                  "tags_test")
 
 
 def load_areas() -> dict[str, type[OpCode]]:
@@ -47,6 +48,9 @@ def derive_op_id(class_name: str) -> str:
 
 TName: Final = ht.THostname
 TNameList: Final = ht.TListOf(ht.THostname)
+#: Node group names (Ganeti allows more than host names: no slashes or
+#: blanks is the rule here).
+TGroupName: Final = ht.TRegex(r"[^/\s]+", "a group name (no slashes or blanks)")
 TNonEmptyList: Final = ht.Check(lambda v: isinstance(v, list) and len(v) > 0,
                                 "a non-empty list")
 TFieldList: Final = ht.TAnd(ht.TListOf(ht.TNonEmptyString), TNonEmptyList)

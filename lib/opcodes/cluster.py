@@ -136,6 +136,10 @@ class OpClusterSetParams(OpCode):
         default=None, check=TRedistMods,
         doc="Changes to the extra files redist-conf pushes: "
             "[[add, path, all|candidates], [remove, path], ...]")
+    ipolicy: dict[str, Any] | None = field(
+        default=None, check=TParamDict,
+        doc="Instance policy changes (minmax, std, disk-templates, "
+            "vcpu-ratio, spindle-ratio)")
 
 
 class OpClusterRedistConf(OpCode):

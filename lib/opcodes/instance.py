@@ -87,6 +87,9 @@ class OpInstanceCreate(OpCode):
     src_path: str | None = field(
         default=None, check=TPath,
         doc="Export directory, absolute or below the export dir (import)")
+    ignore_ipolicy: bool = field(
+        default=False, check=ht.TBool,
+        doc="Accept an instance that violates its group's instance policy")
 
     def check_consistency(self) -> None:
         if self.pnode is not None and self.iallocator is not None:
@@ -376,6 +379,9 @@ class OpInstanceSetParams(OpCode):
         doc="Secondary node when converting to a mirrored template")
     force: bool = field(default=False, check=ht.TBool,
                         doc="Apply changes even if some checks fail")
+    ignore_ipolicy: bool = field(
+        default=False, check=ht.TBool,
+        doc="Accept an instance that violates its group's instance policy")
 
     def check_consistency(self) -> None:
         if not (self.nics or self.disks or self.hvparams or self.beparams
@@ -403,5 +409,8 @@ class OpInstanceGrowDisk(OpCode):
     instance_name: str = field(check=TName, doc=_DOC_NAME)
     disk: int = field(check=TIndex, doc="Index of the disk")
     amount: int = field(check=TDiskSize, doc="Size to add, in MiB")
+    ignore_ipolicy: bool = field(
+        default=False, check=ht.TBool,
+        doc="Accept an instance that violates its group's instance policy")
     wait_for_sync: bool = field(default=True, check=ht.TBool,
                                 doc="Wait for the mirror to synchronize")

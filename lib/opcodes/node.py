@@ -33,6 +33,10 @@ class OpNodeAdd(OpCode):
         doc="Replication IP; required on dual-network clusters only")
     readd: bool = field(default=False, check=ht.TBool,
                         doc="Re-add a node that is already in the cluster")
+    group: str | None = field(
+        default=None, check=ht.TNonEmptyString,
+        doc="Node group of the new node (name or UUID); default: the only "
+            "group")
     ndparams: dict[str, Any] | None = field(
         default=None, check=TParamDict,
         doc="Node parameters of the node (over the cluster's)")

@@ -10,6 +10,7 @@ from ganeti.opcodes.base import (
     TDiskSpecList,
     TDiskTemplate,
     TDuration,
+    TGroupName,
     THypervisor,
     TIallocatorName,
     TName,
@@ -26,9 +27,14 @@ _DOC_TAG_NAME = "Node or instance name (None for the cluster)"
 
 
 def _check_target(op: OpCode, kind: str, name: str | None) -> None:
-    """Node and instance tags need the object's name."""
+    """Node, group and instance tags need the object's name; a node's or
+    an instance's is a host name."""
     if kind != constants.TAG_CLUSTER and name is None:
         op.reject("name", f"the name of the {kind} is required")
+    if kind not in (constants.TAG_CLUSTER, constants.TAG_NODEGROUP) and \
+            name is not None and not TName(name):
+        op.reject("name", f"expected a host name for a {kind}, got "
+                          f"{name!r:.60}")
 
 
 class OpTagsGet(OpCode):
@@ -37,7 +43,8 @@ class OpTagsGet(OpCode):
     SUMMARY_FIELD = "name"
 
     kind: str = field(check=TTagKind, doc="Kind of object")
-    name: str | None = field(default=None, check=TName, doc=_DOC_TAG_NAME)
+    name: str | None = field(default=None, check=TGroupName,
+                             doc=_DOC_TAG_NAME)
 
 
     def check_consistency(self) -> None:
@@ -57,7 +64,8 @@ class OpTagsSet(OpCode):
     SUMMARY_FIELD = "name"
 
     kind: str = field(check=TTagKind, doc="Kind of object")
-    name: str | None = field(default=None, check=TName, doc=_DOC_TAG_NAME)
+    name: str | None = field(default=None, check=TGroupName,
+                             doc=_DOC_TAG_NAME)
     tags: list[str] = field(check=TTagList, doc="Tags to add")
 
 
@@ -70,7 +78,8 @@ class OpTagsDel(OpCode):
     SUMMARY_FIELD = "name"
 
     kind: str = field(check=TTagKind, doc="Kind of object")
-    name: str | None = field(default=None, check=TName, doc=_DOC_TAG_NAME)
+    name: str | None = field(default=None, check=TGroupName,
+                             doc=_DOC_TAG_NAME)
     tags: list[str] = field(check=TTagList, doc="Tags to remove")
 
 

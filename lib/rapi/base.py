@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple
 
 from ganeti import constants, errors, http, jqueue, luxi, opcodes, serializer
 from ganeti.rapi import ACCESS_WRITE
@@ -169,6 +169,18 @@ def _json_kind(value: Any) -> str:
     return kinds.get(type(value), "null")
 
 
+class Body(NamedTuple):
+    """The body a method takes: the fields of ``opcode`` (less the common
+    ones and ``fixed``, which the path and query set), body keys renamed
+    by ``rename`` (body key -> field), plus ``extra`` keys (JSON Schemas).
+    Read by :mod:`ganeti.rapi.openapi` for the OpenAPI description."""
+
+    opcode: type[opcodes.OpCode]
+    fixed: frozenset[str] = frozenset(["instance_name", "node_name"])
+    rename: Mapping[str, str] = {}
+    extra: Mapping[str, Any] = {}
+
+
 class Resource:
     """Base of the resources; see the module documentation."""
 
@@ -180,6 +192,13 @@ class Resource:
     DELETE_ACCESS: ClassVar[tuple[str, ...]] = (ACCESS_WRITE,)
     #: One line for the listing of ``/`` and ``/2`` and the documentation.
     DOC: ClassVar[str] = ""
+    #: The body each method reads: a :class:`Body` or a JSON Schema.
+    BODY: ClassVar[Mapping[str, Body | Mapping[str, Any]]] = {}
+    #: The query arguments each method reads, by kind (bool, int, str,
+    #: list), besides ``dry-run`` on writes.
+    QUERY: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: Whether a write answers a result rather than a job id.
+    ANSWERS_RESULT: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import Any, Final
 
 from ganeti import errors, http, luxi, serializer
-from ganeti.rapi import auth, base, rcluster, rinstances, rjobs, rnodes, webui
+from ganeti.rapi import auth, base, rcluster, rgroups, rinstances, rjobs, rnodes, webui
 from ganeti.rapi.base import Resource
 
 _log = logging.getLogger("ganeti.rapi")
@@ -55,8 +55,12 @@ TABLE: Final[list[tuple[str, type[Resource]]]] = [
     ("/2/modify", rcluster.ClusterModify),
     ("/2/tags", rcluster.Tags),
     ("/2/os", rcluster.OperatingSystems),
-    ("/2/groups", rcluster.Groups),
-    ("/2/groups/{name}", rcluster.Group),
+    ("/2/groups", rgroups.Groups),
+    ("/2/groups/{name}", rgroups.Group),
+    ("/2/groups/{name}/modify", rgroups.GroupModify),
+    ("/2/groups/{name}/rename", rgroups.GroupRename),
+    ("/2/groups/{name}/assign-nodes", rgroups.GroupAssignNodes),
+    ("/2/groups/{name}/tags", rgroups.GroupTags),
     ("/2/query/{name}", rcluster.Query),
     ("/2/query/{name}/fields", rcluster.QueryFields),
     ("/2/jobs", rjobs.Jobs),

@@ -1,11 +1,12 @@
 """Cluster-level resources: version, info, features, tags,
-redist-conf, modify, OS list, node groups and the generic queries."""
+redist-conf, modify, OS list and the generic queries (the node groups
+are in :mod:`ganeti.rapi.rgroups`)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
-from ganeti import constants, http, opcodes, query
+from ganeti import constants, http, opcodes
 from ganeti.rapi import VERSION, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 
@@ -14,10 +15,6 @@ from ganeti.rapi.base import Resource, bad_request, not_found
 FEATURES: Final = ["instance-create-reqv1", "instance-reinstall-reqv1",
                    "node-migrate-reqv1"]
 
-#: The one node group of a 2.1 cluster.
-DEFAULT_GROUP: Final = "default"
-G_FIELDS: Final = ["alloc_policy", "name", "node_cnt", "node_list",
-                   "ctime", "mtime", "uuid", "serial_no", "tags"]
 
 
 class Version(Resource):
@@ -56,6 +53,7 @@ class RedistributeConfig(Resource):
 
 class ClusterModify(Resource):
     DOC = "Change cluster parameters (job)"
+    BODY = {"PUT": base.Body(opcodes.OpClusterSetParams)}
 
     def PUT(self) -> Any:
         return self.submit(base.fill_opcode(
@@ -69,6 +67,8 @@ class Tags(Resource):
 
     KIND: ClassVar[str] = constants.TAG_CLUSTER
     DOC = "Cluster tags"
+    QUERY = {"PUT": {"tag": "str"}, "DELETE": {"tag": "str"}}
+    BODY = {"PUT": {"type": "array", "items": {"type": "string"}}}
 
     def _name(self) -> str | None:
         return None if self.KIND == constants.TAG_CLUSTER else self.item()
@@ -126,49 +126,6 @@ class OperatingSystems(Resource):
         return names
 
 
-# --- node groups: 2.1 has exactly one ------------------------------------------
-
-def _group_data(ctx: base.Context) -> dict[str, Any]:
-    with ctx.luxi() as client:
-        info = client.query_cluster_info()
-        rows = client.call("QueryNodes", [], ["name"], False)
-    nodes = sorted(row[0] for row in rows)
-    try:  # the same derivation as the nodes' ``group.uuid`` field
-        group_uuid: str | None = query.group_uuid_of(str(info.get("uuid")))
-    except ValueError:
-        group_uuid = None
-    return {
-        "name": DEFAULT_GROUP,
-        "uuid": group_uuid,
-        "alloc_policy": "preferred",
-        "node_cnt": len(nodes),
-        "node_list": nodes,
-        "ctime": info.get("ctime"),
-        "mtime": info.get("mtime"),
-        "serial_no": 1,
-        "tags": [],
-    }
-
-
-class Groups(Resource):
-    DOC = "Node groups (one: default)"
-
-    def GET(self) -> Any:
-        if self.ctx.bulk:
-            return [_group_data(self.ctx)]
-        return base.uri_list([DEFAULT_GROUP], "/2/groups/%s", key="name")
-
-
-class Group(Resource):
-    DOC = "One node group"
-
-    def GET(self) -> Any:
-        data = _group_data(self.ctx)
-        if self.item() not in (DEFAULT_GROUP, data["uuid"]):
-            raise not_found(f"Node group '{self.item()}' not found")
-        return data
-
-
 # --- generic queries (/2/query) --------------------------------------------------
 
 def _check_resource(name: str) -> str:
@@ -187,6 +144,14 @@ class Query(Resource):
     ``{"fields": [...], "qfilter": [...]}``."""
 
     DOC = "Generic query"
+    QUERY = {"GET": {"fields": "list"}}
+    BODY = {"PUT": {"type": "object", "additionalProperties": False,
+                    "required": ["fields"],
+                    "properties": {"fields": {"type": "array",
+                                              "items": {"type": "string"}},
+                                   "qfilter": {"nullable": True},
+                                   "filter": {"nullable": True}}}}
+    ANSWERS_RESULT = True
 
     def _run(self, fields: Any, qfilter: Any) -> Any:
         op = base.fill_opcode(opcodes.OpQuery, {}, {
@@ -218,6 +183,7 @@ class QueryFields(Resource):
     """``/2/query/R/fields``: descriptions of the fields (``?fields=``)."""
 
     DOC = "Fields of a generic query"
+    QUERY = {"GET": {"fields": "list"}}
 
     def GET(self) -> Any:
         fields = _split_fields(self.ctx.query_list("fields")) or None

@@ -67,6 +67,11 @@ class Instances(Resource):
     """``GET`` the instances; ``POST`` a version 1 creation request."""
 
     DOC = "Instances (bulk: with details); create one (job)"
+    QUERY = {"GET": {"bulk": "bool"}}
+    BODY = {"POST": base.Body(
+        opcodes.OpInstanceCreate, fixed=frozenset(), rename=CREATE_RENAME,
+        extra={"__version__": {"type": "integer",
+                               "enum": [CREATE_REQUEST_VERSION]}})}
 
     def GET(self) -> Any:
         if self.ctx.bulk:
@@ -106,6 +111,7 @@ class InstanceInfo(_InstanceResource):
     """``GET ?static=0|1``: a job collecting detailed information."""
 
     DOC = "Detailed instance information (job)"
+    QUERY = {"GET": {"static": "bool"}}
 
     def GET(self) -> Any:
         return self.submit(base.fill_opcode(opcodes.OpInstanceQueryData, {}, {
@@ -118,6 +124,9 @@ class InstanceStartup(_InstanceResource):
     start only."""
 
     DOC = "Start an instance (job)"
+    QUERY = {"PUT": {"force": "bool"}}
+    BODY = {"PUT": base.Body(opcodes.OpInstanceStartup,
+                             fixed=frozenset(["instance_name", "force"]))}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceStartup, self.ctx.body_dict(),
@@ -128,6 +137,7 @@ class InstanceShutdown(_InstanceResource):
     """``PUT``, with an optional body ``{"timeout": seconds}``."""
 
     DOC = "Stop an instance (job)"
+    BODY = {"PUT": base.Body(opcodes.OpInstanceShutdown)}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceShutdown, self.ctx.body_dict())
@@ -137,6 +147,9 @@ class InstanceReboot(_InstanceResource):
     """``POST ?type=soft|hard|full&ignore_secondaries=0|1``."""
 
     DOC = "Reboot an instance (job)"
+    QUERY = {"POST": {"type": "str", "ignore_secondaries": "bool"}}
+    BODY = {"POST": base.Body(opcodes.OpInstanceReboot, fixed=frozenset(
+        ["instance_name", "reboot_type", "ignore_secondaries"]))}
 
     def POST(self) -> Any:
         return self._job(
@@ -152,6 +165,12 @@ class InstanceReinstall(_InstanceResource):
     reinstalls it and (unless told otherwise) starts it again."""
 
     DOC = "Reinstall an instance's OS (job)"
+    QUERY = {"POST": {"os": "str", "nostartup": "bool"}}
+    BODY = {"POST": {"type": "object", "additionalProperties": False,
+                     "nullable": True, "properties": {"os": {"type": "string"},
+                                    "start": {"type": "boolean"},
+                                    "osparams": {"type": "object",
+                                                 "nullable": True}}}}
 
     def POST(self) -> Any:
         body = self.ctx.body_dict()
@@ -191,6 +210,9 @@ class InstanceReplaceDisks(_InstanceResource):
     ``early_release`` in the body or as query arguments."""
 
     DOC = "Replace an instance's disks (job)"
+    QUERY = {"POST": {"mode": "str", "disks": "list", "remote_node": "str",
+                      "iallocator": "str", "early_release": "bool"}}
+    BODY = {"POST": base.Body(opcodes.OpInstanceReplaceDisks)}
 
     def POST(self) -> Any:
         params = base.params_from_body_or_query(self.ctx, {
@@ -207,6 +229,7 @@ class InstanceActivateDisks(_InstanceResource):
     """``PUT ?ignore_size=0|1``."""
 
     DOC = "Activate an instance's disks (job)"
+    QUERY = {"PUT": {"ignore_size": "bool"}}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceActivateDisks,
@@ -224,6 +247,7 @@ class InstanceMigrate(_InstanceResource):
     """``PUT`` a body ``{"mode", "live", "cleanup"}``."""
 
     DOC = "Migrate an instance (job)"
+    BODY = {"PUT": base.Body(opcodes.OpInstanceMigrate)}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceMigrate, self.ctx.body_dict())
@@ -233,6 +257,7 @@ class InstanceFailover(_InstanceResource):
     """``PUT`` a body ``{"ignore_consistency", "shutdown_timeout"}``."""
 
     DOC = "Fail an instance over to its secondary node (job)"
+    BODY = {"PUT": base.Body(opcodes.OpInstanceFailover)}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceFailover, self.ctx.body_dict())
@@ -242,6 +267,7 @@ class InstanceRename(_InstanceResource):
     """``PUT`` a body ``{"new_name", "ip_check", "name_check"}``."""
 
     DOC = "Rename an instance (job)"
+    BODY = {"PUT": base.Body(opcodes.OpInstanceRename)}
 
     def PUT(self) -> Any:
         return self._job(opcodes.OpInstanceRename, self.ctx.body_dict())
@@ -257,6 +283,7 @@ class InstancePrepareExport(_InstanceResource):
     """``PUT`` with the ``mode`` query argument (only ``local``)."""
 
     DOC = "Prepare an instance export (job)"
+    QUERY = {"PUT": {"mode": "str"}}
 
     def PUT(self) -> Any:
         mode = self.ctx.require_str("mode")
@@ -270,6 +297,8 @@ class InstanceExport(_InstanceResource):
     node of a local export)."""
 
     DOC = "Export an instance to a node (job)"
+    BODY = {"PUT": base.Body(opcodes.OpBackupExport,
+                             rename={"destination": "target_node"})}
 
     def PUT(self) -> Any:
         body = self.ctx.body_dict()

@@ -21,6 +21,7 @@ def _row_dict(fields: list[str], row: list[Any]) -> dict[str, Any]:
 
 class Jobs(Resource):
     DOC = "Jobs (bulk: with details)"
+    QUERY = {"GET": {"bulk": "bool"}}
 
     def GET(self) -> Any:
         fields = J_FIELDS_BULK if self.ctx.bulk else ["id"]
@@ -36,6 +37,7 @@ class Job(Resource):
     """``GET`` the job's fields, ``DELETE`` to cancel it."""
 
     DOC = "One job"
+    ANSWERS_RESULT = True
 
     def _job_id(self) -> int:
         return int(self.item())
@@ -59,6 +61,16 @@ class JobWait(Resource):
     Needs ``write`` access (it holds a connection), as in later Ganeti."""
 
     DOC = "Wait for a job to change"
+    BODY = {"GET": {"type": "object", "additionalProperties": False,
+                    "required": ["fields"],
+                    "properties": {
+                        "fields": {"type": "array", "minItems": 1,
+                                   "items": {"type": "string"}},
+                        "previous_job_info": {"type": "array",
+                                              "nullable": True},
+                        "previous_log_serial": {"type": "integer",
+                                                "minimum": 0,
+                                                "nullable": True}}}}
     GET_ACCESS = (ACCESS_WRITE,)
 
     def GET(self) -> Any:

@@ -47,6 +47,7 @@ def query_nodes(ctx: base.Context, names: list[str], fields: list[str]
 
 class Nodes(Resource):
     DOC = "Nodes (bulk: with details)"
+    QUERY = {"GET": {"bulk": "bool"}}
 
     def GET(self) -> Any:
         if self.ctx.bulk:
@@ -71,6 +72,8 @@ class NodeRole(Resource):
     ``?force=1`` and ``?auto-promote=1`` as ``gnt-node modify``."""
 
     DOC = "Role of a node"
+    QUERY = {"PUT": {"force": "bool", "auto-promote": "bool"}}
+    BODY = {"PUT": {"type": "string", "enum": list(ROLE_FLAGS)}}
 
     def GET(self) -> Any:
         rows = query_nodes(self.ctx, [self.item()], ["role"])
@@ -97,6 +100,7 @@ class NodeModify(Resource):
     """``POST`` a body of OpNodeSetParams fields (Ganeti 2.6)."""
 
     DOC = "Change a node (job)"
+    BODY = {"POST": base.Body(opcodes.OpNodeSetParams)}
 
     def POST(self) -> Any:
         return self.submit(base.fill_opcode(
@@ -109,6 +113,8 @@ class NodeEvacuate(Resource):
     one job moving the node's secondary instances."""
 
     DOC = "Evacuate a node's secondary instances (job)"
+    QUERY = {"POST": {"iallocator": "str", "remote_node": "str"}}
+    BODY = {"POST": base.Body(opcodes.OpNodeEvacuate)}
 
     def POST(self) -> Any:
         params = base.params_from_body_or_query(self.ctx, {
@@ -123,6 +129,8 @@ class NodeMigrate(Resource):
     ``mode``/``live``): migrate the node's primary instances."""
 
     DOC = "Migrate a node's primary instances (job)"
+    QUERY = {"POST": {"live": "bool", "mode": "str"}}
+    BODY = {"POST": base.Body(opcodes.OpNodeMigrate)}
 
     def POST(self) -> Any:
         params = base.params_from_body_or_query(self.ctx, {
@@ -137,6 +145,7 @@ class NodeStorage(Resource):
     storage units (its result is the list)."""
 
     DOC = "Storage units of a node (job)"
+    QUERY = {"GET": {"storage_type": "str", "output_fields": "list"}}
     GET_ACCESS = (ACCESS_WRITE,)  # it runs a job on the node
 
     def GET(self) -> Any:
@@ -151,6 +160,8 @@ class NodeStorageModify(Resource):
     """``PUT ?storage_type=&name=&allocatable=0|1``."""
 
     DOC = "Change a storage unit (job)"
+    QUERY = {"PUT": {"storage_type": "str", "name": "str",
+                     "allocatable": "bool"}}
 
     def PUT(self) -> Any:
         changes: dict[str, Any] = {}
@@ -168,6 +179,8 @@ class NodeStorageRepair(Resource):
     """``PUT ?storage_type=&name=[&ignore_consistency=1]``."""
 
     DOC = "Repair a storage unit (job)"
+    QUERY = {"PUT": {"storage_type": "str", "name": "str",
+                     "ignore_consistency": "bool"}}
 
     def PUT(self) -> Any:
         return self.submit(base.fill_opcode(opcodes.OpRepairNodeStorage, {}, {

@@ -94,7 +94,8 @@ class Master:
         cluster = self.cfg.get_cluster()
         self.master_name = cluster.master_node
         self.glm = locking.GanetiLockManager(
-            nodes=self.cfg.node_names(), instances=self.cfg.instance_names())
+            nodes=self.cfg.node_names(), instances=self.cfg.instance_names(),
+            nodegroups=self.cfg.nodegroup_uuids())
         transport: Transport
         if options.rpc_transport == "in-process":
             transport = LocalTransport()
@@ -190,7 +191,8 @@ class Master:
     def _luxi_WaitForJobChange(self, job_id: Any, fields: list[str],
                                prev_job_info: Any, prev_log_serial: Any,
                                timeout: float) -> Any:
-        timeout = min(float(timeout), luxi.WFJC_TIMEOUT)
+        # capped before the conversion: JSON integers have no bound
+        timeout = float(min(timeout, luxi.WFJC_TIMEOUT))
         result = self.queue.wait_for_job_changes(
             job_id, fields, prev_job_info, prev_log_serial, timeout)
         if result is None:
@@ -231,6 +233,11 @@ class Master:
     def _luxi_QueryNodes(self, names: list[str], fields: list[str],
                          use_locking: bool) -> Any:
         return self.processor.execute_direct(opcodes.OpNodeQuery(
+            names=names, output_fields=fields, use_locking=use_locking))
+
+    def _luxi_QueryGroups(self, names: list[str], fields: list[str],
+                          use_locking: bool) -> Any:
+        return self.processor.execute_direct(opcodes.OpGroupQuery(
             names=names, output_fields=fields, use_locking=use_locking))
 
     def _luxi_QueryExports(self, nodes: list[str], use_locking: bool) -> Any:

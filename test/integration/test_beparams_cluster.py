@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ganeti.config import journal
 from ganeti.localcluster import LocalCluster
 
 if TYPE_CHECKING:  # imported at run time as a plugin (assertion rewriting)
@@ -48,8 +49,7 @@ def add(cluster: LocalCluster, name: str, *extra: str) -> None:
 
 def stored(cluster: LocalCluster, name: str) -> dict[str, object]:
     path = cluster.master().paths.cluster_conf_file
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
+    data = journal.read_document(path)
     assert data["version"] == 2060000
     result: dict[str, object] = data["instances"][name]
     return result

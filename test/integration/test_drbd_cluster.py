@@ -15,6 +15,7 @@ import pytest
 from lvm_cluster_support import Plain
 
 from ganeti import constants, localcluster_env
+from ganeti.config import journal
 from ganeti.localcluster import LocalCluster, LocalNode
 from ganeti.standins import drbd as drbd_simulator
 
@@ -50,8 +51,8 @@ class Drbd(Plain):
         return found
 
     def config(self) -> dict[str, Any]:
-        with open(self.n1.paths.cluster_conf_file, encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
+        data: dict[str, Any] = journal.read_document(
+            self.n1.paths.cluster_conf_file)
         return data
 
 
@@ -134,7 +135,7 @@ def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
                                        "exit 1\n")
     drbd.fails("Could not add OS to instance", "gnt-instance", "add",
                "--no-name-check", "--no-ip-check", "-t", "drbd", "-o",
-               "broken-os", "--disk", "0:size=128M", "-n",
+               "broken-os+minimal", "--disk", "0:size=128M", "-n",
                f"{n1.name}:{n2.name}", INST)
     assert drbd.ok("gnt-instance", "list", "--no-headers").strip() == ""
     for node in (n1, n2):

@@ -9,7 +9,6 @@ written survives every step, on both sides of the mirror."""
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -23,6 +22,7 @@ import pytest
 from lvm_cluster_support import Plain
 
 from ganeti import constants, daemonutil, localcluster_env
+from ganeti.config import journal
 from ganeti.localcluster import LocalCluster, LocalNode, command_path
 from ganeti.standins import drbd as drbd_simulator
 
@@ -47,8 +47,8 @@ class Story(Plain):
         self.n3 = lc.node(3)
 
     def inst(self) -> dict[str, Any]:
-        with open(self.n1.paths.cluster_conf_file, encoding="utf-8") as fh:
-            data: dict[str, Any] = json.load(fh)
+        data: dict[str, Any] = journal.read_document(
+            self.n1.paths.cluster_conf_file)
         inst: dict[str, Any] = data["instances"][INST]
         return inst
 

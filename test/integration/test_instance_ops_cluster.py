@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ganeti import pathutils
+from ganeti.config import journal
 from ganeti.hypervisor.fake import FAULT_IGNORE_SOFT_STOP, FakeHypervisor
 from ganeti.localcluster import LocalCluster
 
@@ -64,9 +65,8 @@ class Cluster:
                 "-n", self.n1.name, *extra, name)
 
     def config(self) -> dict[str, object]:
-        with open(self.lc.master().paths.cluster_conf_file,
-                  encoding="utf-8") as handle:
-            data: dict[str, object] = json.load(handle)
+        data: dict[str, object] = journal.read_document(
+            self.lc.master().paths.cluster_conf_file)
         return data
 
     def inst(self, name: str) -> dict[str, object]:

@@ -20,6 +20,8 @@ from ganeti.utils import io
 
 DOMAIN = "example.com"
 _uuid_counter = itertools.count(1)
+#: The UUID of the one group ("default") of :func:`make_config`.
+GROUP_UUID = "00000000-0000-4000-9000-000000000001"
 
 
 def seq_uuid() -> str:
@@ -40,7 +42,7 @@ def make_node(i: int, **kwargs: Any) -> objects.Node:
     values: dict[str, Any] = {
         "name": node_name(i), "primary_ip": f"192.0.2.{i}",
         "secondary_ip": f"198.51.100.{i}", "master_candidate": True,
-        "uuid": seq_uuid()}
+        "uuid": seq_uuid(), "group": GROUP_UUID}
     values.update(kwargs)
     return objects.Node(**values)
 
@@ -132,7 +134,10 @@ def make_config(nodes: int = 3,
     names = list(node_objs)
     cluster = make_cluster(master=names[0] if names else node_name(1),
                            **cluster_kwargs)
-    data = objects.ConfigData(cluster=cluster, nodes=node_objs)
+    group = objects.NodeGroup(name=constants.INITIAL_NODE_GROUP_NAME,
+                              uuid=GROUP_UUID)
+    data = objects.ConfigData(cluster=cluster, nodes=node_objs,
+                              nodegroups={GROUP_UUID: group})
     specs: list[dict[str, Any]]
     if isinstance(instances, int):
         specs = []

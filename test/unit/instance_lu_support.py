@@ -64,6 +64,8 @@ class Env:
         assert glm.names(locking.LEVEL_INSTANCE) == sorted(
             self.cfg.instance_names())
         assert glm.names(locking.LEVEL_NODE) == sorted(self.cfg.node_names())
+        assert glm.names(locking.LEVEL_NODEGROUP) == sorted(
+            self.cfg.nodegroup_uuids())
         for level in locking.LEVELS:
             assert not glm.is_owned(level)
 
@@ -94,7 +96,8 @@ def lu_env(tmp_path: Path, monkeypatch: Any) -> Iterator[Env]:
     path = write_config(conf, data)
     cfg = config.ConfigWriter(path, lock_file=str(tmp_path / "cfg.lock"))
     glm = locking.GanetiLockManager(nodes=cfg.node_names(),
-                                    instances=cfg.instance_names())
+                                    instances=cfg.instance_names(),
+                                    nodegroups=cfg.nodegroup_uuids())
     rpc = RpcClient(cfg.get_node, LocalTransport())
     proc = mcpu.Processor(
         GlmContext(cfg=cfg, rpc=rpc, master=NODE1, glm=glm), glm,

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FAKE_OUTPUT = {"gnt-instance": "web1.example.com\nweb2.example.com\ndb1\n",
                "gnt-node": "node1.example.com\nnode2.example.com\n",
                "gnt-os": "debootstrap+default\nminimal\n",
-               "gnt-job": "17\n18\n"}
+               "gnt-job": "17\n18\n",
+               "gnt-group": "default\nrack2\n"}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,9 @@ def test_subcommands_options_and_cluster_names(script: Path,
         "gnt-job show 1",                # an alias
         "gnt-cluster queue ",
         "gnt-instance info -- -",        # after --, no options
-        "gnt-os info m")
+        "gnt-os info m",
+        "gnt-group info r",
+        "gnt-group add --alloc-policy l")
     assert got == [
         ["list", "list-fields", "list-tags"],
         ["--static"],
@@ -101,7 +104,9 @@ def test_subcommands_options_and_cluster_names(script: Path,
         ["17", "18"],
         ["drain", "info", "undrain"],
         [],
-        ["minimal"]]
+        ["minimal"],
+        ["rack2"],
+        ["last_resort"]]
 
 
 def test_without_a_cluster_nothing_is_offered_quietly(script: Path,

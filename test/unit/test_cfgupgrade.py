@@ -2,8 +2,9 @@
 
 Golden files live in ``test/data/config``:
 
-- ``config-2.0-<name>.json``, ``config-2.1-<name>.json``: documents of
-  Ganeti 2.0 (hand-written) and of this project's 2.1 format;
+- ``config-2.0-<name>.json``, ``config-2.1-<name>.json``,
+  ``config-2.4-<name>.json``: documents of Ganeti 2.0 (hand-written) and
+  of this project's 2.1 and 2.4 formats;
 - ``config-<version>-<name>.upgraded.json``: what
   :func:`cfgupgrade.upgrade` must make of them, with UUIDs from
   ``sequential_uuids("golden:<name>")`` (``<version>-<name>`` after 2.0);
@@ -40,10 +41,10 @@ REGEN = os.environ.get("GANETI_REGEN_GOLDEN") == "1"
 
 V2_0 = constants.build_version(2, 0, 0)
 V2_1 = constants.build_version(2, 1, 0)
-
+V2_4 = constants.build_version(2, 4, 0)
 V2_6 = constants.build_version(2, 6, 0)
 
-INPUTS = sorted(p for p in DATA.glob("config-2.[01]-*.json")
+INPUTS = sorted(p for p in DATA.glob("config-2.[014]-*.json")
                 if not p.name.endswith(".upgraded.json"))
 NAMES = [p.name[len("config-"):-len(".json")] for p in INPUTS]
 
@@ -119,6 +120,17 @@ def test_upgrade_does_not_mutate_input(name: str) -> None:
     result["cluster"]["tags"].append("changed")
     result["instances"][sorted(result["instances"])[0]]["hvparams"]["x"] = 1
     assert data == before
+
+
+def test_2_1_to_2_4_puts_every_node_in_the_default_group() -> None:
+    doc = upgraded_minimal()
+    (group,) = doc["nodegroups"].values()
+    assert group["name"] == "default"
+    assert group["uuid"] == cfgupgrade.default_group_uuid(
+        doc["cluster"]["uuid"])
+    assert {n["group"] for n in doc["nodes"].values()} == {group["uuid"]}
+    assert doc["cluster"]["ipolicy"]["vcpu-ratio"] == 4.0
+    objects.ConfigData.from_dict(doc)
 
 
 def test_current_format_golden_round_trips() -> None:
@@ -279,6 +291,8 @@ def test_unknown_keys_are_kept_for_the_loader_to_report() -> None:
     ({"version": -1}, "-1"),
     ({"version": 2.1}, "2.1"),
     ({"version": constants.build_version(2, 7, 0)}, "2.7.0 is newer"),
+    ({"version": constants.build_version(2, 2, 0)}, "2.2.0 cannot"),
+    ({"version": constants.build_version(2, 5, 0)}, "2.5.0 cannot"),
     ({"version": constants.build_version(3, 0, 0)}, "3.0.0 is newer"),
     ({"version": constants.build_version(1, 2, 0)}, "1.2.0 cannot"),
     ({"version": constants.build_version(2, 0, 1)}, "2.0.1 cannot"),
@@ -382,14 +396,14 @@ def test_any_corruption_gives_a_configuration_error(
         objects.ConfigData.from_dict(result)
 
 
-# --- what the 2.1 -> 2.6 step does ---------------------------------------------
+# --- what the 2.4 -> 2.6 step does ---------------------------------------------
 
 
 def test_memory_becomes_maxmem_and_minmem() -> None:
     doc = upgraded_minimal()
     assert doc["version"] == V2_6
     data = copy.deepcopy(doc)
-    data["version"] = V2_1
+    data["version"] = V2_4
     data["cluster"]["beparams"] = {"default": {"memory": 512, "vcpus": 2}}
     inst = data["instances"]["i1.example.com"]
     inst["beparams"] = {"memory": 256, "maxmem": 1024}
@@ -429,7 +443,8 @@ def test_null_memory_is_a_configuration_error() -> None:
 def test_shipped_table_reaches_the_current_version() -> None:
     cfgupgrade.check_table(cfgupgrade.UPGRADE_STEPS)
     assert cfgupgrade.UPGRADE_STEPS[-1].to_version == constants.CONFIG_VERSION
-    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [V2_0, V2_1]
+    assert [s.from_version for s in cfgupgrade.UPGRADE_STEPS] == [
+        V2_0, V2_1, V2_4]
 
 
 #: A version after the current one, for tables of a future release.
@@ -453,7 +468,8 @@ def test_a_future_step_is_one_table_row() -> None:
                              target=V2_FUTURE)
     assert doc["version"] == V2_FUTURE
     same = cfgupgrade.sequential_uuids("future")
-    # Six UUIDs for the 2.0 -> 2.1 step (2.1 -> 2.6 makes none), then
+    # Six UUIDs for the 2.0 -> 2.1 step (2.1 -> 2.4 derives the group's
+    # from the cluster's, 2.4 -> 2.6 makes none), then
     # the seventh for the widget.
     assert doc["cluster"]["widgets"] == [same() for _ in range(7)][-1:]
     assert "default_bridge" not in doc["cluster"]  # 2.0 -> 2.1 ran first
@@ -471,7 +487,7 @@ def test_a_future_step_is_one_table_row() -> None:
 
 def test_plan_lists_the_steps() -> None:
     assert [s.to_version for s in cfgupgrade.plan(V2_0, FUTURE_TABLE, V2_FUTURE)] \
-        == [V2_1, V2_6, V2_FUTURE]
+        == [V2_1, V2_4, V2_6, V2_FUTURE]
     assert cfgupgrade.plan(V2_FUTURE, FUTURE_TABLE, V2_FUTURE) == []
 
 

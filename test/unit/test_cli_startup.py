@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import pytest
 
 from ganeti import cli, client, errors
-from ganeti.client import gnt_backup, gnt_cluster, gnt_debug, gnt_job
+from ganeti.client import gnt_backup, gnt_cluster, gnt_debug, gnt_group, gnt_job
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "gnt-job": ("gnt_job", None),
     "gnt-debug": ("gnt_debug", None),
     "gnt-backup": ("gnt_backup", None),
+    "gnt-group": ("gnt_group", None),
 }
 AREA_PREFIXES = tuple(p for _m, p in COMMANDS.values() if p is not None)
 
@@ -75,6 +76,8 @@ def _lazy_full_table(command: str) -> Mapping[str, cli.Command]:
         return gnt_debug.COMMANDS
     if command == "gnt-backup":
         return gnt_backup.COMMANDS
+    if command == "gnt-group":
+        return gnt_group.COMMANDS
     prefix = COMMANDS[command][1]
     assert prefix is not None
     return client.collect_commands(prefix)

@@ -200,7 +200,8 @@ def test_every_check_prints_its_section_line(env: Any) -> None:
         "* Verifying master candidates' replicas",
         "* Verifying volume groups and volumes",
         "* Verifying instance status", "* Verifying orphan instances",
-        "* Verifying instance disks", "* Verifying N+1 Memory redundancy"]
+        "* Verifying instance disks", "* Verifying instance policies",
+        "* Verifying N+1 Memory redundancy"]
     ok, lines = run_verify(cfg, rpc, skip_checks=["nplusone_mem"])
     assert ok
     assert "* Verifying N+1 Memory redundancy" not in lines

@@ -304,3 +304,27 @@ def test_plain_disks_are_known_volumes(tmp_path: Path) -> None:
         rpc.extra_volumes[N2] = [["xenvg", "u1.disk0", 64, ["/dev/sda1"]]]
         assert failing(cfg, rpc) == [
             f"ERROR:ENODEORPHANLV:node:{N2}:volume xenvg/u1.disk0 is unknown"]
+
+
+def _narrow_policy(data: Any) -> None:
+    """A policy of instances with 512 MiB of memory at least (the
+    builder's have 256) in the group of every node."""
+    from config_builders import GROUP_UUID
+    data.nodegroups[GROUP_UUID].ipolicy = {"minmax": [{
+        "min": {"memory-size": 512, "cpu-count": 1, "disk-count": 1,
+                "disk-size": 1, "nic-count": 1, "spindle-use": 1},
+        "max": {"memory-size": 32768, "cpu-count": 8, "disk-count": 16,
+                "disk-size": 1048576, "nic-count": 8, "spindle-use": 12}}],
+        "std": {"memory-size": 512}}
+
+
+def test_instance_policy_violations_are_reported(tmp_path: Path) -> None:
+    for cfg, rpc in make_env(tmp_path, INSTANCES, tweak=_narrow_policy):
+        found = failing(cfg, rpc)
+        assert [line for line in found if "EINSTANCEPOLICY" in line] == [
+            f"ERROR:EINSTANCEPOLICY:instance:{name}:instance violates "
+            "policy: memory-size value 256 is not in range [512, 32768]"
+            for name in ("inst1.example.com", "inst2.example.com",
+                         "inst3.example.com")]
+        ok, _ = verify_codes(cfg, rpc, ignore_errors=["EINSTANCEPOLICY"])
+        assert ok

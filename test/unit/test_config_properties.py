@@ -10,7 +10,7 @@ from config_builders import make_config, make_instance, node_name, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganeti import constants, objects, serializer
+from ganeti import constants, ipolicy, objects, serializer
 from ganeti.config import ConfigWriter, DocumentEncoder, NameIndex, journal
 
 labels = st.from_regex(r"[a-z][a-z0-9-]{0,6}[a-z0-9]", fullmatch=True)
@@ -54,6 +54,24 @@ nodes = st.builds(objects.Node, name=names, primary_ip=ips, secondary_ip=ips,
                   master_candidate=st.booleans(), offline=st.booleans(),
                   drained=st.booleans(), tags=tags, serial_no=serials,
                   ctime=times, mtime=times)
+spec_values = st.fixed_dictionaries({
+    name: st.integers(0, 10**6) for name in ipolicy.SPEC_NAMES})
+ratios = st.floats(min_value=0.01, max_value=1000, allow_nan=False)
+group_policies = st.fixed_dictionaries({}, optional={
+    "minmax": st.lists(st.fixed_dictionaries(
+        {"min": spec_values, "max": spec_values}), min_size=1, max_size=2),
+    "std": st.dictionaries(st.sampled_from(ipolicy.SPEC_NAMES),
+                           st.integers(0, 10**6), max_size=3),
+    "disk-templates": st.lists(st.sampled_from(sorted(
+        constants.DISK_TEMPLATES)), unique=True).map(sorted),
+    "vcpu-ratio": ratios, "spindle-ratio": ratios})
+groups = st.builds(
+    objects.NodeGroup, name=labels, uuid=st.uuids().map(str),
+    alloc_policy=st.sampled_from(constants.VALID_ALLOC_POLICIES),
+    ndparams=params, diskparams=st.dictionaries(st.sampled_from(sorted(
+        constants.DISK_TEMPLATES)), params, max_size=2),
+    ipolicy=group_policies, tags=tags, serial_no=serials, ctime=times,
+    mtime=times)
 clusters = st.builds(
     objects.Cluster, cluster_name=names, master_node=names, master_ip=ips,
     hvparams=st.dictionaries(st.sampled_from(sorted(constants.HYPER_TYPES)),
@@ -68,7 +86,9 @@ clusters = st.builds(
     tcpudp_port_pool=st.lists(st.integers(11000, 14999), max_size=3),
     highest_used_port=st.integers(10999, 14999),
     candidate_pool_size=st.integers(1, 20), tags=tags, serial_no=serials,
-    ctime=times, mtime=times)
+    ctime=times, mtime=times, ipolicy=st.builds(
+        lambda changes: {**ipolicy.default_policy(), **changes},
+        group_policies))
 
 
 def _with_master(data: objects.ConfigData) -> objects.ConfigData:
@@ -80,12 +100,33 @@ def _with_master(data: objects.ConfigData) -> objects.ConfigData:
     return data
 
 
+def _grouped(data: objects.ConfigData, members: list[int]
+             ) -> objects.ConfigData:
+    """At least one group (the writer keeps that invariant), each node in
+    one of them; the values of the groups (and the nodes' choices) are
+    drawn, consistent or not: the codec must carry them unchanged."""
+    if not data.nodegroups:
+        default = objects.NodeGroup(name="default")
+        data.nodegroups[default.uuid] = default
+    uuids = sorted(data.nodegroups)
+    for idx, name in enumerate(sorted(data.nodes)):
+        data.nodes[name].group = uuids[members[idx % len(members)]
+                                       % len(uuids)] if members else uuids[0]
+    return data
+
+
 documents = st.builds(
-    objects.ConfigData, cluster=clusters,
-    nodes=st.lists(nodes, max_size=4).map(lambda ns: {n.name: n for n in ns}),
-    instances=st.lists(instances, max_size=4).map(
-        lambda xs: {i.name: i for i in xs}),
-    serial_no=serials, ctime=times, mtime=times).map(_with_master)
+    _grouped,
+    st.builds(
+        objects.ConfigData, cluster=clusters,
+        nodes=st.lists(nodes, max_size=4).map(
+            lambda ns: {n.name: n for n in ns}),
+        instances=st.lists(instances, max_size=4).map(
+            lambda xs: {i.name: i for i in xs}),
+        nodegroups=st.lists(groups, max_size=3).map(
+            lambda gs: {g.uuid: g for g in gs}),
+        serial_no=serials, ctime=times, mtime=times).map(_with_master),
+    st.lists(st.integers(0, 5), max_size=4))
 
 
 @settings(max_examples=60, deadline=None)

@@ -40,6 +40,7 @@ from ganeti.locking import (
     LEVEL_INSTANCE,
     LEVEL_NAMES,
     LEVEL_NODE,
+    LEVEL_NODEGROUP,
     LEVELS,
     SET_LOCK_NAME,
     GanetiLockManager,
@@ -50,6 +51,7 @@ BOUND = WAIT
 OWNERS = ("job 1", "job 2", "job 3")
 INSTANCES = ("inst1", "inst2", "inst3")
 NODES = ("node1", "node2", "node3")
+GROUPS = ("group-a", "group-b")
 TIMEOUTS = st.sampled_from([0.0, 0.001])
 
 
@@ -94,12 +96,14 @@ class Held:
 class LockManagerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.mgr = GanetiLockManager(nodes=NODES, instances=INSTANCES)
+        self.mgr = GanetiLockManager(nodes=NODES, instances=INSTANCES,
+                                     nodegroups=GROUPS)
         self.threads = {name: OwnerThread(name) for name in OWNERS}
         self.held: dict[str, dict[int, Held]] = {o: {} for o in OWNERS}
         self.names: dict[int, set[str]] = {
             LEVEL_CLUSTER: {BGL},
             LEVEL_INSTANCE: set(INSTANCES),
+            LEVEL_NODEGROUP: set(GROUPS),
             LEVEL_NODE: set(NODES),
         }
         self.counter = 0
@@ -195,7 +199,7 @@ class LockManagerMachine(RuleBasedStateMachine):
             del self.held[owner][level]
 
     @rule(owner=st.sampled_from(OWNERS),
-          level=st.sampled_from((LEVEL_INSTANCE, LEVEL_NODE)),
+          level=st.sampled_from((LEVEL_INSTANCE, LEVEL_NODEGROUP, LEVEL_NODE)),
           acquired=st.booleans(), shared=st.booleans())
     def add(self, owner: str, level: int, acquired: bool,
             shared: bool) -> None:
@@ -224,7 +228,7 @@ class LockManagerMachine(RuleBasedStateMachine):
             self.held[owner][level] = Held({new}, shared, False)
 
     @rule(data=st.data(), owner=st.sampled_from(OWNERS),
-          level=st.sampled_from((LEVEL_INSTANCE, LEVEL_NODE)))
+          level=st.sampled_from((LEVEL_INSTANCE, LEVEL_NODEGROUP, LEVEL_NODE)))
     def remove(self, data: st.DataObject, owner: str, level: int) -> None:
         candidates = [*sorted(self.names[level]), "missing"]
         names = data.draw(st.lists(st.sampled_from(candidates), unique=True,
@@ -308,10 +312,11 @@ class LockManagerMachine(RuleBasedStateMachine):
             first = OWNERS[0]
             assert self.run(first, lambda: self.mgr.acquire(
                 LEVEL_CLUSTER, None, timeout=0)) == {BGL}
-            for level in (LEVEL_INSTANCE, LEVEL_NODE):
+            for level in (LEVEL_INSTANCE, LEVEL_NODEGROUP, LEVEL_NODE):
                 assert self.run(first, functools.partial(
                     self.mgr.acquire, level, None, timeout=0)) == self.names[level]
-            for level in (LEVEL_NODE, LEVEL_INSTANCE, LEVEL_CLUSTER):
+            for level in (LEVEL_NODE, LEVEL_NODEGROUP, LEVEL_INSTANCE,
+                          LEVEL_CLUSTER):
                 self.run(first, functools.partial(self.mgr.release, level))
         finally:
             for thread in self.threads.values():

@@ -89,6 +89,13 @@ GANETI_OP_IDS = {
     "OpTestDelay": "OP_TEST_DELAY",
     "OpTestAllocator": "OP_TEST_ALLOCATOR",
     "OpTestJobqueue": "OP_TEST_JQUEUE",
+    "OpGroupAdd": "OP_GROUP_ADD",
+    "OpGroupRemove": "OP_GROUP_REMOVE",
+    "OpGroupRename": "OP_GROUP_RENAME",
+    "OpGroupSetParams": "OP_GROUP_SET_PARAMS",
+    "OpGroupAssignNodes": "OP_GROUP_ASSIGN_NODES",
+    "OpGroupEvacuate": "OP_GROUP_EVACUATE",
+    "OpGroupQuery": "OP_GROUP_QUERY",
 }
 
 

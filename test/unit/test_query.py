@@ -31,6 +31,13 @@ class Cfg:
     def get_instance(self, name: str) -> objects.Instance | None:
         return self.data.instances.get(name)
 
+    def nodegroup_uuids(self) -> list[str]:
+        return sorted(self.data.nodegroups,
+                      key=lambda u: self.data.nodegroups[u].name)
+
+    def get_nodegroup(self, uuid: str) -> objects.NodeGroup | None:
+        return self.data.nodegroups.get(uuid)
+
     def view_instances(self, names: list[str]) -> list[objects.Instance]:
         return [self.data.instances[n] for n in names
                 if n in self.data.instances]
@@ -184,3 +191,36 @@ def test_describe() -> None:
         {"name": "pinst_list", "title": "PriInstances", "kind": "other",
          "doc": "Instances with this node as primary"}]
     assert len(query.NODE_FIELDS.describe()) == len(query.NODE_FIELDS.fields)
+
+
+def test_group_fields_and_the_groups_of_nodes_and_instances() -> None:
+    data = make_config(nodes=3, instances=3)
+    rack = objects.NodeGroup(name="rack2", uuid="00000000-0000-4000-a000-"
+                             "000000000002", ipolicy={"vcpu-ratio": 2.0},
+                             alloc_policy="last_resort")
+    data.nodegroups[rack.uuid] = rack
+    data.nodes["node2.example.com"].group = rack.uuid
+    cfg = Cfg(data)
+    groups = [cfg.get_nodegroup(u) for u in cfg.nodegroup_uuids()]
+    fields = ["name", "node_cnt", "node_list", "pinst_cnt", "alloc_policy",
+              "ipolicy", "custom_ipolicy"]
+    rows = query.run_query(query.GROUP_FIELDS, query.group_query_data(cfg),
+                           groups, fields).old_style()
+    default, rack_row = rows
+    assert default[:4] == ["default", 2, ["node1.example.com",
+                                          "node3.example.com"], 2]
+    assert rack_row[:5] == ["rack2", 1, ["node2.example.com"], 1,
+                            "last_resort"]
+    assert rack_row[5]["vcpu-ratio"] == 2.0 and default[5]["vcpu-ratio"] == 4.0
+    assert rack_row[6] == {"vcpu-ratio": 2.0}
+    nodes = [cfg.get_node(n) for n in cfg.node_names()]
+    node_rows = query.run_query(query.NODE_FIELDS, query.node_query_data(cfg),
+                                nodes, ["group", "group.uuid"]).old_style()
+    assert node_rows[1] == ["rack2", rack.uuid]
+    insts = [cfg.get_instance(n) for n in cfg.instance_names()]
+    inst_rows = query.run_query(
+        query.INSTANCE_FIELDS, query.instance_query_data(cfg), insts,
+        ["pnode", "pnode.group", "snodes.group"]).old_style()
+    assert ["node2.example.com", "rack2", []] in inst_rows
+    # inst3 is mirrored from node3 (default) to node1 (default)
+    assert ["node3.example.com", "default", ["default"]] in inst_rows

@@ -437,17 +437,50 @@ def test_auth_in_the_app(tmp_path: Path) -> None:
 
 
 def test_groups(client: Client) -> None:
-    client.luxi.results["QueryClusterInfo"] = {
-        "uuid": "0b1c9c8e-2f53-4b8e-9d55-3c52e6a2b7a1", "ctime": 1, "mtime": 2}
-    client.luxi.results["QueryNodes"] = [["n2"], ["n1"]]
+    from ganeti.rapi import rgroups
+    client.luxi.results["QueryGroups"] = [["default"], ["rack2"]]
     assert client.request("GET", "/2/groups", user=None)[1] == [
-        {"name": "default", "uri": "/2/groups/default"}]
-    _, group, _ = client.request("GET", "/2/groups/default", user=None)
-    assert group["node_list"] == ["n1", "n2"] and group["node_cnt"] == 2
-    assert group["alloc_policy"] == "preferred"
-    _, again, _ = client.request("GET", f"/2/groups/{group['uuid']}", user=None)
-    assert again == group
+        {"name": "default", "uri": "/2/groups/default"},
+        {"name": "rack2", "uri": "/2/groups/rack2"}]
+    row = [f"value-{f}" for f in rgroups.G_FIELDS]
+    client.luxi.results["QueryGroups"] = [row]
+    _, group, _ = client.request("GET", "/2/groups/rack2", user=None)
+    assert group == dict(zip(rgroups.G_FIELDS, row, strict=True))
+    assert client.luxi.calls[-1] == ("QueryGroups", ["rack2"],
+                                     rgroups.G_FIELDS, False)
+    client.luxi.results["QueryGroups"] = []
     assert client.request("GET", "/2/groups/other", user=None)[0] == 404
+
+
+def test_group_writes_are_jobs(client: Client) -> None:
+    assert client.request("POST", "/2/groups?dry-run=1", {
+        "group_name": "rack2", "alloc_policy": "last_resort",
+        "ipolicy": {"vcpu-ratio": 2}})[:2] == (200, "17")
+    (op,) = client.ops()
+    assert op["OP_ID"] == "OP_GROUP_ADD" and op["group_name"] == "rack2"
+    assert op["dry_run"] is True and op["ipolicy"] == {"vcpu-ratio": 2}
+    client.request("POST", "/2/groups", {"name": "old-style"})
+    assert client.ops()[0]["group_name"] == "old-style"
+    client.request("PUT", "/2/groups/rack2/rename", {"new_name": "rack3"})
+    assert client.ops()[0]["OP_ID"] == "OP_GROUP_RENAME"
+    assert client.ops()[0]["new_name"] == "rack3"
+    client.request("PUT", "/2/groups/rack2/assign-nodes?force=1",
+                   {"nodes": ["node1.example.com"]})
+    (op,) = client.ops()
+    assert (op["OP_ID"], op["nodes"], op["force"]) == (
+        "OP_GROUP_ASSIGN_NODES", ["node1.example.com"], True)
+    client.request("PUT", "/2/groups/rack2/modify",
+                   {"alloc_policy": "unallocable"})
+    assert client.ops()[0]["OP_ID"] == "OP_GROUP_SET_PARAMS"
+    client.request("DELETE", "/2/groups/rack2")
+    assert client.ops()[0]["OP_ID"] == "OP_GROUP_REMOVE"
+    client.request("PUT", "/2/groups/rack2/tags?tag=a")
+    assert client.ops()[0]["kind"] == "nodegroup"
+    status, body, _ = client.request("POST", "/2/groups", {"group_name": "x",
+                                                           "alloc_policy": 5})
+    assert status == 400 and "alloc_policy" in body["explain"]
+    assert client.request("POST", "/2/groups", {"group_name": "x"},
+                          user=("viewer", "viewpw"))[0] == 403
 
 
 def test_query_resource_checks(client: Client) -> None:
