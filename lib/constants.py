@@ -116,6 +116,19 @@ DEFAULT_VG: Final = "xenvg"
 #: The largest disk size (MiB) anything accepts: 1 EiB.  Far beyond any
 #: real disk, and far below where byte offsets overflow (8 EiB).
 MAX_DISK_SIZE_MIB: Final = 1 << 40
+#: Upper bounds of the other numbers an operation accepts: far beyond any
+#: real use, far below where Python's time or C integer conversions
+#: overflow.  Memory (MiB): 16 TiB; virtual CPUs; seconds of a timeout
+#: (a week) and of a test delay (30 days); disk and NIC indices.
+MAX_MEMORY_MIB: Final = 16 << 20
+MAX_VCPUS: Final = 4096
+MAX_TIMEOUT: Final = 7 * 24 * 3600
+MAX_DELAY: Final = 30 * 24 * 3600
+MAX_DEVICE_INDEX: Final = 1023
+MAX_DEBUG_LEVEL: Final = 100
+MAX_CANDIDATE_POOL_SIZE: Final = 10000
+MAX_TEST_REPEAT: Final = 1000000
+MAX_UID: Final = (1 << 32) - 1
 
 # --- OS interface ---
 OS_API_V10: Final = 10

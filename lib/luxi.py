@@ -14,6 +14,7 @@ A malformed request gets an error reply, never a dead daemon.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import errno
@@ -137,12 +138,20 @@ class Transport:
                  timeout: float | None = DEF_RW_TIMEOUT) -> None:
         self.sock = sock
         self.sock.settimeout(timeout)
-        self._buffer = b""
-        self._pending: list[bytes] = []
+        # The message being received, as its chunks: each received byte is
+        # scanned for the end mark once and copied once (joining), so a
+        # large message costs linear time, not one re-split per chunk.
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._pending: collections.deque[bytes] = collections.deque()
 
     def send(self, payload: bytes) -> None:
         if EOM in payload:
             raise errors.ProtocolError("Message contains the end-of-message byte")
+        if len(payload) > MAX_MESSAGE_SIZE:
+            raise errors.ProtocolError(
+                f"LUXI message of {len(payload)} bytes exceeds the limit of"
+                f" {MAX_MESSAGE_SIZE} bytes")
         try:
             self.sock.sendall(payload + EOM)
         except TimeoutError:
@@ -163,17 +172,33 @@ class Transport:
                 raise errors.LuxiError(f"Reading a LUXI message failed: {err}") \
                     from None
             if not chunk:
-                if self._buffer:
+                if self._size:
                     raise errors.ProtocolError(
                         "Connection closed in the middle of a message")
                 return None
-            self._buffer += chunk
-            *messages, self._buffer = self._buffer.split(EOM)
-            self._pending.extend(messages)
-            if len(self._buffer) > MAX_MESSAGE_SIZE:
+            self._take(chunk)
+        return self._pending.popleft()
+
+    def _take(self, chunk: bytes) -> None:
+        """Split one received chunk into the current message's parts and
+        the complete messages it ends; only the new bytes are scanned."""
+        start = 0
+        while True:
+            end = chunk.find(EOM, start)
+            piece = chunk[start:] if end == -1 else chunk[start:end]
+            self._size += len(piece)
+            if self._size > MAX_MESSAGE_SIZE:
                 raise errors.ProtocolError(
-                    f"LUXI message larger than {MAX_MESSAGE_SIZE} bytes")
-        return self._pending.pop(0)
+                    f"LUXI message larger than the limit of"
+                    f" {MAX_MESSAGE_SIZE} bytes")
+            if piece:
+                self._parts.append(piece)
+            if end == -1:
+                return
+            self._pending.append(b"".join(self._parts))
+            self._parts = []
+            self._size = 0
+            start = end + 1
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

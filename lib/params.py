@@ -211,8 +211,15 @@ def _bool(name: str, default: bool, doc: str) -> ParamSpec:
     return _spec(name, ht.TBool, default, doc, "bool")
 
 
+#: The largest integer a parameter table accepts unless its check is
+#: tighter: the values end in C ints of a hypervisor or a tool.
+MAX_PARAM_INT: Final = (1 << 31) - 1
+
+
 def _int(name: str, check: ht.Check, default: int, doc: str) -> ParamSpec:
-    return _spec(name, check, default, doc, "int")
+    bounded = ht.Check(lambda v: check(v) and v <= MAX_PARAM_INT,
+                       f"{check.desc} of at most {MAX_PARAM_INT}")
+    return _spec(name, bounded, default, doc, "int")
 
 
 _VNC_PASSWORD_FILE: Final = pathutils.Paths().vnc_password_file
@@ -329,9 +336,12 @@ HV_PARAMETERS: Final[Mapping[str, Mapping[str, ParamSpec]]] = MappingProxyType({
 #: and what every memory check counts); ``minmem`` is the least it may be
 #: given (never above ``maxmem``).
 BE_PARAMETERS: Final = _table(
-    _spec("maxmem", ht.TPositiveInt, 128, "Maximum memory (MiB)", "size"),
-    _spec("minmem", ht.TPositiveInt, 128, "Minimum memory (MiB)", "size"),
-    _spec("vcpus", ht.TPositiveInt, 1, "Virtual CPUs", "int"),
+    _spec("maxmem", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
+          "Maximum memory (MiB)", "size"),
+    _spec("minmem", ht.TRange(1, constants.MAX_MEMORY_MIB), 128,
+          "Minimum memory (MiB)", "size"),
+    _spec("vcpus", ht.TRange(1, constants.MAX_VCPUS), 1, "Virtual CPUs",
+          "int"),
     _bool("auto_balance", True,
           "Count the instance in N+1 memory checks and rebalancing"),
     _bool("always_failover", False,
@@ -344,7 +354,9 @@ BE_PARAMETERS: Final = _table(
 #: beparams are given: setting it sets both ``maxmem`` and ``minmem``
 #: (:func:`upgrade_be_memory`); it is never stored.
 BE_MEMORY: Final = "memory"
-BE_LEGACY_MEMORY: Final = ParamSpec(BE_MEMORY, ht.TPositiveInt, 128,
+BE_LEGACY_MEMORY: Final = ParamSpec(BE_MEMORY,
+                                    ht.TRange(1, constants.MAX_MEMORY_MIB),
+                                    128,
                                     "Memory (MiB): sets maxmem and minmem",
                                     kind="size")
 

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import constants, errors, objects, pathutils, uidpool
-from ganeti.utils import io
+from ganeti.utils import io, retry
 from ganeti.utils.text import nice_sort
 
 if TYPE_CHECKING:
@@ -313,6 +313,10 @@ def rpc_push_fn(rpc: RpcClient) -> PushFn:
     return push
 
 
+#: Waits between pushes to a node that failed (start, factor, maximum).
+RETRY_BACKOFF: Final[retry.Backoff] = (1.0, 2.0, 60.0)
+
+
 class SsconfPusher:
     """Keeps every online node's ssconf equal to the master's config.
 
@@ -322,21 +326,25 @@ class SsconfPusher:
     values from the *current* configuration (several quick changes
     coalesce into one push) and sends them to every online node when they
     differ from the last values every node accepted.  A node that failed
-    is retried at the next change, or by :meth:`push` (node add calls it
-    to write the new node's files before the node is used).
+    is retried with :data:`RETRY_BACKOFF` (and at the next change), or by
+    :meth:`push` (node add calls it to write the new node's files before
+    the node is used).
     :meth:`flush` waits until the pushes of the changes so far are done.
 
     Pushes are at least ``min_interval`` seconds apart (changes meanwhile
     fold into the next one): some values grow with the cluster (the
     instance list is 250 KB at 10,000 instances) and go to every node, so
     one push per change would make each change cost the size of the
-    cluster.  :meth:`flush` and :meth:`stop` cut the wait short.
+    cluster.  :meth:`flush` and :meth:`stop` cut the wait short.  The
+    retries of a failed node keep that limit too.
     """
 
     def __init__(self, cfg: ConfigWriter, push_fn: PushFn, *,
+                 retry_backoff: retry.Backoff = RETRY_BACKOFF,
                  min_interval: float = PUSH_MIN_INTERVAL) -> None:
         self._cfg = cfg
         self._push_fn = push_fn
+        self._backoff = retry_backoff
         self._min_interval = min_interval
         self._cond = threading.Condition()
         self._dirty = False
@@ -345,6 +353,7 @@ class SsconfPusher:
         self._last_push = -math.inf
         self._stopped = False
         self._last: dict[str, str] | None = None
+        self._retry_delay: float | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -389,7 +398,10 @@ class SsconfPusher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._dirty or self._stopped)
+                if not self._cond.wait_for(
+                        lambda: self._dirty or self._stopped,
+                        self._retry_delay):
+                    self._dirty = True  # a node failed: push again
                 while not (self._stopped or self._urgent):
                     left = self._last_push + self._min_interval \
                         - time.monotonic()
@@ -420,3 +432,7 @@ class SsconfPusher:
         for node, msg in sorted(failed.items()):
             _LOG.warning("Cannot write ssconf files on node %s: %s", node, msg)
         self._last = None if failed else values
+        # A node that was down gets its files without waiting for the
+        # next change: retried with backoff until every node took them.
+        self._retry_delay = (retry.next_delay(self._backoff, self._retry_delay)
+                             if failed else None)

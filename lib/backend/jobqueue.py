@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Final
+from typing import Any, Final
 
-from ganeti import errors, pathutils, redist
+from ganeti import errors, pathutils, redist, replica
 from ganeti.backend import handler
 from ganeti.utils import io
 
@@ -37,6 +37,11 @@ def jobqueue_update(file_name: str, content: list[str]) -> None:
                                    "place", errors.ErrorCode.FORBIDDEN)
     io.ensure_dirs([(os.path.dirname(path), 0o700)])  # the queue directory
     io.write_file_atomic(path, redist.decode_data(content), mode=0o600)
+
+
+@handler("replica_state")
+def replica_state() -> dict[str, Any]:
+    return replica.describe_here()
 
 
 @handler("jobqueue_rename")

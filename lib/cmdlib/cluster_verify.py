@@ -41,6 +41,7 @@ from ganeti import (
     opcodes,
     pathutils,
     redist,
+    replica,
     replication,
     ssconf,
 )
@@ -55,6 +56,7 @@ from ganeti.cmdlib.cluster_verify_report import (
     ENODEHV,
     ENODELVM,
     ENODEORPHANLV,
+    ENODEREPLICA,
     ENODERPC,
     ENODETIME,
     ENODEVERSION,
@@ -89,6 +91,9 @@ class VerifyData:
     online: list[str]
     candidates: set[str]
     node_info: dict[str, RpcResult]
+    #: The online nodes that answered ``node_verify``: the only ones
+    #: asked anything more (a hung node costs one RPC timeout, once).
+    reachable: list[str]
     fingerprints: dict[str, RpcResult]
     rpc_start: float
     rpc_end: float
@@ -98,6 +103,13 @@ class VerifyData:
     ssconf: dict[str, str]
     #: What the instance checks look at.
     view: civ.InstanceView
+    #: The master's replica state before and after asking the candidates
+    #: (``ganeti.replica``), and their answers (``replica_state``).
+    replica_before: dict[str, Any]
+    replica_after: dict[str, Any]
+    replicas: dict[str, RpcResult]
+    #: False when pending replication was not done within its bound.
+    flushed: bool
 
     def answered(self, node: str) -> dict[str, Any] | None:
         return _payload(self.node_info.get(node))
@@ -150,22 +162,35 @@ class LUClusterVerify(LogicalUnit):
         expected_ss = {
             conf.ssconf_file(key): hashlib.sha1(ssconf_content(value)).hexdigest()
             for key, value in ssconf.compute_values(data).items()}
-        # Pushes still in flight would show up as differences.
-        replication.flush_all(self.cfg)
+        replica_before = replica.describe_here()
+        flush_until = time.monotonic() + replication.VERIFY_FLUSH_TIMEOUT
         start = time.time()
         node_info = self.rpc.call_node_verify(
             online, list(cluster.enabled_hypervisors))
         end = time.time()
+        # Pushes still in flight would show up as differences.  One bound
+        # for all of them, counted from before node_verify: a hung
+        # candidate keeps every replicator busy, and node_verify has
+        # already waited for it.
+        flushed = replication.flush_all(
+            self.cfg, max(0.0, flush_until - time.monotonic()))
+        reachable = [n for n in online if _payload(node_info.get(n))]
         fingerprints = self.rpc.call_fingerprint_files(
-            online, sorted([*files, *expected_ss]))
+            reachable, sorted([*files, *expected_ss]))
+        targets = sorted(candidates & set(reachable) - {self.ctx.master})
+        replicas = self.rpc.call_replica_state(targets) if targets else {}
+        replica_after = replica.describe_here()
         view = civ.build_view(data, {n: _payload(node_info.get(n))
                                      for n in online})
         civ.gather_disks(view, self._disk_sizes)
         return VerifyData(data=data, master=self.ctx.master, online=online,
                           candidates=candidates, node_info=node_info,
+                          reachable=reachable,
                           fingerprints=fingerprints, rpc_start=start,
                           rpc_end=end, files=files, ssconf=expected_ss,
-                          view=view)
+                          view=view, replica_before=replica_before,
+                          replica_after=replica_after, replicas=replicas,
+                          flushed=flushed)
 
     def _disk_sizes(self, node: str, disks: list[dict[str, Any]]
                     ) -> RpcResult:
@@ -293,19 +318,44 @@ class LUClusterVerify(LogicalUnit):
                        "ssconf files out of sync with the configuration: "
                        + (", ".join(drift) or "(simulated)"))
 
+    def check_replicas(self, r: Reporter, vd: VerifyData) -> None:
+        """Every master candidate's copy of config.data and of the job
+        queue holds what the master had when verify started; one that
+        lags is reported, and caught up by the master daemon."""
+        lagging = []
+        for node, res in sorted(vd.replicas.items()):
+            if vd.answered(node) is None:
+                continue  # reported by check_node_rpc
+            if res.fail_msg is not None:
+                r.error(ENODEREPLICA, node,
+                        f"cannot read its replica state: {res.fail_msg}")
+                continue
+            lag = replica.stable_lag(vd.replica_before, vd.replica_after,
+                                     res.payload)
+            r.error_if(lag.config_behind > 0, ENODEREPLICA, node,
+                       f"config.data is {lag.config_behind} serial(s) behind"
+                       f" (node {lag.config_node}, master"
+                       f" {lag.config_master})")
+            r.error_if(lag.queue_behind > 0, ENODEREPLICA, node,
+                       f"job queue is behind: {lag.describe_queue()}")
+            if lag.config_behind or lag.queue_behind:
+                lagging.append(node)
+        if lagging:
+            replication.catch_up_all(self.cfg, lagging)
+
     def check_lvm(self, r: Reporter, vd: VerifyData) -> None:
         """The cluster's volume group on every node (present, at least
         :data:`MIN_VG_SIZE`) and no logical volume in it that no disk of
         the configuration is (volumes missing on their node are found by
         the instance disk check)."""
         vg = vd.data.cluster.volume_group_name
-        if not vg or not vd.online:
+        if not vg or not vd.reachable:
             return
-        infos = self.rpc.call_node_info(vd.online, vg, [], "")
-        volumes = self.rpc.call_node_volumes(vd.online, vg)
+        infos = self.rpc.call_node_info(vd.reachable, vg, [], "")
+        volumes = self.rpc.call_node_volumes(vd.reachable, vg)
         known = {vol for inst in vd.data.instances.values()
                  for vol in templates.instance_volumes(inst)}
-        for node in vd.online:
+        for node in vd.reachable:
             info, vols = infos[node], volumes[node]
             for res in (info, vols):
                 r.error_if(res.fail_msg is not None, ENODELVM, node,
@@ -337,7 +387,7 @@ class LUClusterVerify(LogicalUnit):
     def check_nplusone_mem(self, r: Reporter, vd: VerifyData) -> None:
         """N+1 memory redundancy (:mod:`cluster_verify_nplus1`)."""
         needs = nplus1.failover_needs(vd.data)
-        judged = [node for node in sorted(needs) if node in vd.online]
+        judged = [node for node in sorted(needs) if node in vd.reachable]
         if not judged:
             return
         infos = self.rpc.call_node_info(
@@ -359,6 +409,7 @@ class LUClusterVerify(LogicalUnit):
         ("Verifying hypervisors", check_hypervisors),
         ("Verifying distributed files", check_files),
         ("Verifying ssconf files", check_ssconf),
+        ("Verifying master candidates' replicas", check_replicas),
         ("Verifying volume groups and volumes", check_lvm),
         ("Verifying instance status", check_instances),
         ("Verifying orphan instances", check_orphan_instances),
@@ -382,7 +433,7 @@ class LUClusterVerify(LogicalUnit):
             opcode=self.op.OP_ID, object_type=self.HTYPE, hpath=VERIFY_HPATH,
             phase=constants.HOOKS_PHASE_POST, cluster=cluster.cluster_name,
             master=vd.master, lu_env=lu_env)
-        results = hooks.RpcHooksRunner(self.rpc)(vd.online, VERIFY_HPATH,
+        results = hooks.RpcHooksRunner(self.rpc)(vd.reachable, VERIFY_HPATH,
                                                  constants.HOOKS_PHASE_POST,
                                                  env)
         if not any(res.scripts or res.fail_msg for res in results):
@@ -422,6 +473,10 @@ class LUClusterVerify(LogicalUnit):
         non_redundant = civ.non_redundant(vd.view)
         if non_redundant:
             notes.append(f"{non_redundant} non-redundant instance(s) found.")
+        if not vd.flushed:
+            notes.append("replication still in progress after "
+                         f"{replication.VERIFY_FLUSH_TIMEOUT:g}s; replica"
+                         " differences may be in flight")
         if offline:
             notes.append(f"{len(offline)} offline node(s) found: "
                          f"{', '.join(offline)}")

@@ -48,6 +48,9 @@ ENODEORPHANINSTANCE: Final = (TNODE, "ENODEORPHANINSTANCE")
 ENODERPC: Final = (TNODE, "ENODERPC")
 ENODETIME: Final = (TNODE, "ENODETIME")
 ENODEVERSION: Final = (TNODE, "ENODEVERSION")
+#: Not in Ganeti (whose verify compares only file checksums): a master
+#: candidate whose config.data or job queue copy is behind the master's.
+ENODEREPLICA: Final = (TNODE, "ENODEREPLICA")
 #: Not in Ganeti (whose verify ignores it; ``gnt-instance list`` shows
 #: ``ERROR_up``): an instance marked down runs on its primary node.
 EINSTANCEUPWHENDOWN: Final = (TINSTANCE, "EINSTANCEUPWHENDOWN")

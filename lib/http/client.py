@@ -26,7 +26,10 @@ the idle pool is shared.
   all); such a request never reached the server, so repeating it is safe.
 - Timeouts: ``min(connect_timeout, timeout)`` bounds connecting and the
   TLS handshake; the request's ``timeout`` bounds every wait after that
-  (sending, and the wait for each piece of the answer).
+  (sending, and the wait for each piece of the answer).  A timeout's
+  message names the limit that fired and the phase (``Timeout after 10s
+  connecting (connect limit)``, ``Timeout after 300s waiting for the
+  answer (call limit)``).
 - Answers must carry ``Content-Length`` or end with the connection
   (``Transfer-Encoding: chunked`` is refused as a protocol error: none
   of the project's servers sends it).
@@ -76,6 +79,10 @@ class HttpResponse:
     def json(self) -> Any:
         """The body decoded as JSON (ProtocolError when it is not)."""
         return serializer.loads(self.body)
+
+
+class _LimitTimeout(TimeoutError):
+    """A timeout whose message already names the limit that fired."""
 
 
 _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
@@ -343,7 +350,7 @@ class HttpClient:
                 now = time.monotonic()
                 for ex in [ex for ex in active if ex.deadline <= now]:
                     self._close_registered(ex, sel)
-                    finish(ex, _map_error(TimeoutError(), ex.req.host,
+                    finish(ex, _map_error(self._timed_out(ex), ex.req.host,
                                          ex.req.port, ex.req.timeout))
         finally:
             for ex in active:
@@ -352,6 +359,19 @@ class HttpClient:
         return [res for res in results if res is not None]
 
     # --- one exchange -------------------------------------------------------
+
+    def _timed_out(self, ex: _Exchange) -> _LimitTimeout:
+        """The timeout of ``ex``, naming the phase and the limit that
+        fired (the smaller of the connect and call limits connecting)."""
+        timeout = ex.req.timeout
+        if ex.stage in (_CONNECT, _HANDSHAKE):
+            limit = min(self._connect_timeout, timeout)
+            which = "connect" if limit < timeout else "call"
+            return _LimitTimeout(
+                f"Timeout after {limit:g}s connecting ({which} limit)")
+        phase = ("sending the request" if ex.stage == _SEND
+                 else "waiting for the answer")
+        return _LimitTimeout(f"Timeout after {timeout:g}s {phase} (call limit)")
 
     def _open(self, ex: _Exchange,
               sel: _Poller) -> HttpResponse | None:
@@ -575,8 +595,12 @@ def _map_error(err: BaseException, host: str, port: int,
     where: dict[str, Any] = {"address": host, "port": port}
     if isinstance(err, errors.GenericError):
         return err
+    if isinstance(err, _LimitTimeout):
+        return errors.TimeoutError(str(err), **where)
     if isinstance(err, TimeoutError):
-        return errors.TimeoutError(f"Timeout after {timeout:g}s", **where)
+        return errors.TimeoutError(
+            f"Timeout after {timeout:g}s waiting for the answer (call limit)",
+            **where)
     if isinstance(err, tls.PinMismatch):
         return errors.NodeUnreachableError(f"TLS error: {err}", tls=True,
                                            **where)

@@ -136,7 +136,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.close_connection = True
+        # Error answers before the request line is parsed (too long,
+        # timed out) log these; the base class sets them only on parsing.
         self.command = ""
+        self.path = ""
+        self.request_version = ""
         self._reader.arm(self._limits.idle_timeout,
                          self._limits.request_timeout)
         try:

@@ -54,8 +54,11 @@ TGroupName: Final = ht.TRegex(r"[^/\s]+", "a group name (no slashes or blanks)")
 TNonEmptyList: Final = ht.Check(lambda v: isinstance(v, list) and len(v) > 0,
                                 "a non-empty list")
 TFieldList: Final = ht.TAnd(ht.TListOf(ht.TNonEmptyString), TNonEmptyList)
-TIndexList: Final = ht.TListOf(ht.TNonNegativeInt)
-TTimeout: Final = ht.TNonNegativeInt
+#: A disk or NIC index.
+TIndex: Final = ht.TRange(0, constants.MAX_DEVICE_INDEX)
+TIndexList: Final = ht.TListOf(TIndex)
+#: Seconds to wait (shutdown timeouts): at most a week.
+TTimeout: Final = ht.TRange(0, constants.MAX_TIMEOUT)
 TPriority: Final = ht.TRange(constants.OP_PRIO_HIGHEST, constants.OP_PRIO_LOWEST)
 
 #: A parameter dictionary of one level (name -> value); the names are
@@ -88,11 +91,12 @@ TMigrationMode: Final = ht.TElemOf(constants.HT_MIGRATION_MODES)
 
 def _finite_non_negative(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v) and v >= 0)
+            and math.isfinite(v) and 0 <= v <= constants.MAX_DELAY)
 
 
-TDuration: Final = ht.Check(_finite_non_negative,
-                            "a finite non-negative number of seconds")
+TDuration: Final = ht.Check(
+    _finite_non_negative,
+    f"a number of seconds from 0 to {constants.MAX_DELAY} (30 days)")
 
 
 def _no_dotdot(v: Any) -> bool:
@@ -122,7 +126,8 @@ TRegexPattern: Final = ht.Check(_regex, "a valid regular expression")
 
 def _uid_range(v: Any) -> bool:
     return (isinstance(v, list) and len(v) == 2
-            and all(ht.TNonNegativeInt(x) for x in v) and v[0] <= v[1])
+            and all(ht.TRange(0, constants.MAX_UID)(x) for x in v)
+            and v[0] <= v[1])
 
 
 #: User-id ranges: ``[[lo, hi], ...]`` with ``lo <= hi``.
@@ -206,7 +211,7 @@ def _device_mod(params: ht.Check) -> ht.Check:
             return isinstance(values, dict) and not values
         if op == constants.DDM_ADD:
             return params(values)
-        return ht.TNonNegativeInt(op) and TParamDict(values)
+        return TIndex(op) and TParamDict(values)
     return ht.Check(ok, f"[add, {params.desc}], [remove, {{}}] or "
                         "[index, dictionary of changes]")
 
@@ -260,7 +265,8 @@ class OpCode(Record):
 
     dry_run: bool = field(default=False, check=ht.TBool,
                           doc="Only check the prerequisites, change nothing")
-    debug_level: int = field(default=0, check=ht.TNonNegativeInt,
+    debug_level: int = field(default=0,
+                             check=ht.TRange(0, constants.MAX_DEBUG_LEVEL),
                              doc="Verbosity of debugging output (0 is off)")
     priority: int = field(default=constants.OP_PRIO_DEFAULT, check=TPriority,
                           doc="Scheduling priority, -20 (first) to 19 (last)")

@@ -113,7 +113,7 @@ class OpClusterSetParams(OpCode):
         default=None, check=TDiskParamsByTemplate,
         doc="Disk parameter defaults: disk template -> parameters")
     candidate_pool_size: int | None = field(
-        default=None, check=ht.TPositiveInt,
+        default=None, check=ht.TRange(1, constants.MAX_CANDIDATE_POOL_SIZE),
         doc="Number of master candidates to maintain")
     uid_pool: list[list[int]] | None = field(
         default=None, check=TUidPool,

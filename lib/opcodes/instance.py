@@ -14,6 +14,7 @@ from ganeti.opcodes.base import (
     TFieldList,
     THypervisor,
     TIallocatorName,
+    TIndex,
     TIndexList,
     TMigrationMode,
     TName,
@@ -406,7 +407,7 @@ class OpInstanceGrowDisk(OpCode):
     SUMMARY_FIELD = "instance_name"
 
     instance_name: str = field(check=TName, doc=_DOC_NAME)
-    disk: int = field(check=ht.TNonNegativeInt, doc="Index of the disk")
+    disk: int = field(check=TIndex, doc="Index of the disk")
     amount: int = field(check=TDiskSize, doc="Size to add, in MiB")
     ignore_ipolicy: bool = field(
         default=False, check=ht.TBool,

@@ -103,7 +103,8 @@ class OpTestDelay(OpCode):
                             doc="Sleep on the master")
     on_nodes: list[str] = field(default=[], check=TNameList,
                                 doc="Nodes to sleep on (after the master)")
-    repeat: int = field(default=0, check=ht.TNonNegativeInt,
+    repeat: int = field(default=0,
+                        check=ht.TRange(0, constants.MAX_TEST_REPEAT),
                         doc="Repeat the sleep this many more times")
     no_locks: bool = field(
         default=True, check=ht.TBool,
@@ -125,9 +126,11 @@ class OpTestAllocator(OpCode):
                       doc="Instance to allocate or relocate")
     allocator: str | None = field(default=None, check=TIallocatorName,
                                   doc="Iallocator to run (direction out)")
-    mem_size: int | None = field(default=None, check=ht.TNonNegativeInt,
+    mem_size: int | None = field(default=None,
+                                 check=ht.TRange(0, constants.MAX_MEMORY_MIB),
                                  doc="Memory in MiB (allocate)")
-    vcpus: int | None = field(default=None, check=ht.TPositiveInt,
+    vcpus: int | None = field(default=None,
+                              check=ht.TRange(1, constants.MAX_VCPUS),
                               doc="Virtual CPUs (allocate)")
     disks: list[dict[str, Any]] | None = field(
         default=None, check=TDiskSpecList, doc="Disks (allocate)")

@@ -152,9 +152,12 @@ class Master:
         for replicator in self.replicators:
             replicator.start()
         # Bring every node up to date at start: ssconf everywhere, and
-        # config.data on candidates that missed a push (e.g. a failover).
+        # config.data and the job queue on candidates that missed pushes
+        # (a failover, a crash of the previous master daemon, a candidate
+        # that was down): each is asked what it has and sent the rest.
         self.ssconf.on_write(0)
-        self.config_replicator.on_write(0)
+        for replicator in self.replicators:
+            replicator.catch_up()
         self._server_thread.start()
         logging.info("Master daemon ready on %s", self.server.server_address)
         stop.wait()

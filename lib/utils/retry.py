@@ -20,6 +20,14 @@ T = TypeVar("T")
 Backoff = tuple[float, float, float]
 
 
+def next_delay(backoff: Backoff, delay: float | None) -> float:
+    """The wait after ``delay`` (None: the first wait) under ``backoff``;
+    for retry loops that cannot block in :func:`retry` (a thread that
+    also waits for other work)."""
+    start, factor, maximum = backoff
+    return start if delay is None else min(maximum, delay * factor)
+
+
 class RetryAgain(Exception):
     """Raised by the retried function to ask for another attempt; the
     message is reported if the retries time out."""

@@ -6,8 +6,9 @@ file matches the master's copy.  Tests change that per node:
 ``per_node`` (extra ``node_verify`` keys), ``running`` (the instances a
 node runs), ``missing_disks`` ((node, configured path) pairs),
 ``file_overrides``, ``fail`` ((node, call) -> failure message),
-``hook_scripts``, ``vg_info`` (node_info overrides) and
-``extra_volumes`` (volumes no disk of the configuration is).
+``hook_scripts``, ``vg_info`` (node_info overrides),
+``extra_volumes`` (volumes no disk of the configuration is) and
+``replica_overrides`` (a candidate's ``replica_state`` answer keys).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from typing import Any
 
 from config_builders import make_config, node_name, write_config
 
-from ganeti import config, constants, objects, opcodes, pathutils, ssconf
+from ganeti import (
+    config,
+    constants,
+    objects,
+    opcodes,
+    pathutils,
+    replica,
+    ssconf,
+)
 from ganeti.cmdlib.base import LUContext
 from ganeti.cmdlib.cluster_verify import LUClusterVerify, ssconf_content
 from ganeti.rpc.calls.node_info import NODE_INFO_KEYS
@@ -59,6 +68,7 @@ class StandInRpc:
         #: node_info overrides (vg_size, vg_error) and volumes no disk is.
         self.vg_info: dict[str, dict[str, Any]] = {}
         self.extra_volumes: dict[str, list[list[Any]]] = {}
+        self.replica_overrides: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         #: Disks asked about, per node (blockdev_getsizes).
         self.disk_queries: dict[str, list[dict[str, Any]]] = {}
@@ -133,6 +143,16 @@ class StandInRpc:
                     if d.dev_type == constants.LD_LV]
             out[node] = self._result(node, "node_volumes",
                                      vols + self.extra_volumes.get(node, []))
+        return out
+
+    def call_replica_state(self, nodes: list[str]) -> dict[str, RpcResult]:
+        """A current copy of the master's files, unless overridden."""
+        self.calls.append("replica_state")
+        out = {}
+        for node in nodes:
+            state = replica.describe_here()
+            state.update(self.replica_overrides.get(node, {}))
+            out[node] = self._result(node, "replica_state", state)
         return out
 
     def call_hooks_runner(self, nodes: list[str], hpath: str, phase: str,

@@ -33,8 +33,8 @@ def test_clean_cluster(env: Any) -> None:
     ok, lines = run_verify(cfg, rpc)
     assert ok, lines
     assert problems(lines) == []
-    assert rpc.calls == ["node_verify", "fingerprint_files", "node_info",
-                         "node_volumes", "hooks_runner"]
+    assert rpc.calls == ["node_verify", "fingerprint_files", "replica_state",
+                         "node_info", "node_volumes", "hooks_runner"]
 
 
 def test_format_of_error_codes() -> None:
@@ -80,13 +80,23 @@ def test_unreachable_node(env: Any) -> None:
     rpc.fail[(N3, "node_verify")] = "Error 111: Connection refused"
     rpc.fail[(N3, "fingerprint_files")] = "Error 111: Connection refused"
     rpc.fail[(N3, "hooks_runner")] = "Error 111: Connection refused"
+    asked: list[list[str]] = []
+    for name in ("call_fingerprint_files", "call_hooks_runner",
+                 "call_replica_state", "call_node_info"):
+        real = getattr(rpc, name)
+
+        def record(nodes: list[str], *args: Any, real: Any = real) -> Any:
+            asked.append(list(nodes))
+            return real(nodes, *args)
+        setattr(rpc, name, record)
     ok, lines = run_verify(cfg, rpc, error_codes=True)
     assert not ok
+    # Reported once; a node that did not answer node_verify is asked
+    # nothing more (a hung node would cost an RPC timeout per call).
     assert problems(lines) == [
         f"  - ERROR:ENODERPC:node:{N3}:while contacting node: Error 111: "
-        "Connection refused",
-        f"  - ERROR:ENODEHOOKS:node:{N3}:Communication failure in hooks "
-        "execution: Error 111: Connection refused"]
+        "Connection refused"]
+    assert asked and not any(N3 in nodes for nodes in asked)
 
 
 def test_versions_time_and_hypervisor(env: Any) -> None:
@@ -187,6 +197,7 @@ def test_every_check_prints_its_section_line(env: Any) -> None:
         "* Verifying node status", "* Verifying node versions",
         "* Verifying node time", "* Verifying hypervisors",
         "* Verifying distributed files", "* Verifying ssconf files",
+        "* Verifying master candidates' replicas",
         "* Verifying volume groups and volumes",
         "* Verifying instance status", "* Verifying orphan instances",
         "* Verifying instance disks", "* Verifying instance policies",
@@ -212,3 +223,25 @@ def test_unknown_ignored_code_is_rejected(env: Any) -> None:
     cfg, rpc = env
     with pytest.raises(errors.OpPrereqError, match=r"Unknown error code.*EBOGUS"):
         run_verify(cfg, rpc, ignore_errors=["EBOGUS"])
+
+
+def test_lagging_candidate_is_reported_with_how_far(env: Any) -> None:
+    cfg, rpc = env
+    queue_dir = pathutils.get().queue_dir
+    Path(queue_dir).mkdir(parents=True)
+    for name in ("serial", "job-1", "job-2", "job-3"):
+        Path(queue_dir, name).write_text(name)
+    serial = cfg.get_serial_no()
+    rpc.replica_overrides[N2] = {"config_serial": serial - 3,
+                                 "queue": {"job-1": sha1(b"job-1")}}
+    ok, lines = run_verify(cfg, rpc, error_codes=True)
+    assert not ok
+    assert problems(lines) == [
+        f"  - ERROR:ENODEREPLICA:node:{N2}:config.data is 3 serial(s) behind"
+        f" (node {serial - 3}, master {serial})",
+        f"  - ERROR:ENODEREPLICA:node:{N2}:job queue is behind: 2 job file(s)"
+        " missing or outdated, queue serial outdated"]
+    # Once the candidate caught up, the error is gone.
+    del rpc.replica_overrides[N2]
+    ok, lines = run_verify(cfg, rpc)
+    assert ok and problems(lines) == []

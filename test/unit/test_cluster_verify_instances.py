@@ -72,7 +72,8 @@ def test_clean_cluster_with_instances(env: Any) -> None:
     # One node_verify for everything, one disk query per node with disks.
     assert sorted(rpc.calls) == ["blockdev_getsizes", "blockdev_getsizes",
                                  "fingerprint_files", "hooks_runner",
-                                 "node_info", "node_verify", "node_volumes"]
+                                 "node_info", "node_verify", "node_volumes",
+                                 "replica_state"]
     assert {node: [d["logical_id"][1] for d in disks]
             for node, disks in rpc.disk_queries.items()} == {
         N1: [disk_path(UP1), disk_path(DOWN3)], N2: [disk_path(UP2)]}

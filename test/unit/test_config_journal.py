@@ -10,13 +10,14 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from config_builders import make_config, make_instance, node_name, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganeti import errors, objects, replication, serializer
+from ganeti import errors, objects, replica, replication, serializer
 from ganeti.config import ConfigWriter, journal
 from ganeti.config.tracker import ChangeTracker
 from ganeti.rpc.result import RpcResult
@@ -236,6 +237,19 @@ class ReplicaRpc:
                 out[node] = RpcResult(node, "x", payload=serial)
         return out
 
+    def call_replica_state(self, nodes: list[str]) -> dict[str, RpcResult]:
+        out = {}
+        for node in nodes:
+            self.calls.append(("state", node))
+            if node in self.down:
+                out[node] = RpcResult(node, "x", fail_msg="unreachable")
+            else:
+                out[node] = RpcResult(node, "x", payload={
+                    replica.KEY_CONFIG_SERIAL:
+                        replica.config_serial(self._path(node)),
+                    replica.KEY_QUEUE: {}})
+        return out
+
     def call_upload_file(self, nodes: list[str], path: str, data: list[str],
                          *_: Any) -> dict[str, RpcResult]:
         from ganeti import redist
@@ -270,25 +284,39 @@ def test_replicator_sends_lines_and_whole_files_to_a_lagging_candidate(
         with ConfigWriter(paths.cluster_conf_file) as cfg:
             rep = replication.ConfigReplicator(cfg, rpc,  # type: ignore[arg-type]
                                                node_name(1))
-            rep._work()  # first round: the whole files to both
+            rep.run_round(True, [])  # first round: the whole files to both
             assert sorted(rpc.calls) == sorted(
                 [("upload", n) for n in dirs for _ in range(2)])
             rpc.calls.clear()
             cfg.set_instance_admin_up("inst1.example.com", True)
-            rep._work()  # one line each
+            rep.run_round(True, [])  # one line each
             assert sorted(rpc.calls) == [("append", n) for n in sorted(dirs)]
-            # node3 misses two changes...
+            # node3 misses two changes: behind after the first...
             rpc.down.add(node_name(3))
             cfg.set_instance_admin_up("inst1.example.com", False)
-            rep._work()
+            rep.run_round(True, [])
+            assert rep.behind() == [node_name(3)]
             cfg.set_instance_admin_up("inst2.example.com", True)
+            rep.run_round(True, [])  # its catch-up fails too
             rpc.down.clear()
             rpc.calls.clear()
-            rep._work()
-            # ...and, unknown since its failure, gets the whole files.
-            assert sorted(rpc.calls) == [
-                ("append", node_name(2)), ("upload", node_name(3)),
-                ("upload", node_name(3))]
+            rep.run_round(False, rep.behind())
+            # ...and its catch-up compares serials and sends the two
+            # lines it lacks, not the whole files.
+            assert rpc.calls == [("state", node_name(3)),
+                                 ("append", node_name(3))]
+            assert rep.behind() == []
+            # Lines compacted away (or refused): the whole files.
+            rpc.down.add(node_name(3))
+            cfg.set_instance_admin_up("inst2.example.com", False)
+            rep.run_round(True, [])
+            rpc.down.clear()
+            rpc.calls.clear()
+            with mock.patch.object(cfg, "journal_since", return_value=None):
+                rep.run_round(False, rep.behind())
+            assert rpc.calls == [("state", node_name(3)),
+                                 ("upload", node_name(3)),
+                                 ("upload", node_name(3))]
             for d in dirs.values():
                 copy = os.path.join(d, "config.data")
                 assert files_of(copy) == files_of(paths.cluster_conf_file)

@@ -157,6 +157,17 @@ def test_protocol_errors(pki: Pki, server: http_server.HttpServer) -> None:
         assert get(client, server).status == 200
 
 
+def test_over_long_request_line_is_414_without_a_traceback(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    with http_server.HttpServer(("127.0.0.1", 0), echo_app) as srv, \
+            socket.create_connection(srv.address, timeout=WAIT) as sock:
+        sock.sendall(b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n")
+        answer = read_all(sock)  # to EOF: the handler has finished
+    assert answer.split(b"\r\n")[0] == b"HTTP/1.1 414 Request-URI Too Long"
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "AttributeError" not in err
+
+
 def test_slow_client_times_out_without_blocking_others(pki: Pki) -> None:
     ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
     with http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx,

@@ -162,3 +162,45 @@ def test_handle_message_always_replies(method: str, args: list[Any]) -> None:
                                                   "args": args}))
     resp = serializer.loads(reply)
     assert isinstance(resp["success"], bool)
+
+
+class _ChunkSocket:
+    """A socket stand-in that returns the given chunks, then EOF."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    def settimeout(self, _timeout: float | None) -> None:
+        pass
+
+    def recv(self, _size: int) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+def test_transport_joins_messages_across_many_chunks() -> None:
+    body = b"x" * 1000
+    wire = body + luxi.EOM + b"\x03" + body[:10] + luxi.EOM
+    chunks = [wire[i:i + 7] for i in range(0, len(wire), 7)]
+    t = luxi.Transport(_ChunkSocket(chunks))  # type: ignore[arg-type]
+    assert t.recv() == body
+    assert t.recv() == b""
+    assert t.recv() == body[:10]
+    assert t.recv() is None
+
+
+def test_oversized_message_gets_an_error_naming_the_limit(
+        server: luxi.Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(luxi, "MAX_MESSAGE_SIZE", 1000)
+    reply = raw_exchange(server.server_address, b"[" + b" " * 2000)
+    assert reply.endswith(luxi.EOM)
+    result = serializer.loads(reply[:-1])
+    assert result["success"] is False
+    assert "limit of 1000 bytes" in str(result["result"])
+
+
+def test_client_refuses_to_send_an_oversized_message(
+        server: luxi.Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(luxi, "MAX_MESSAGE_SIZE", 1000)
+    with luxi.Client(server.server_address, timeout=WAIT) as client, \
+            pytest.raises(errors.ProtocolError, match="exceeds the limit"):
+        client.submit_job([{"OP_ID": "OP_TEST_DELAY", "comment": "x" * 2000}])

@@ -185,7 +185,13 @@ def test_the_example_message() -> None:
     ("1.5", 2), ("0.1M", 1), ("9" * 400, int("9" * 400)),
     ("1" + "0" * 400 + ".5G", (10 ** 400) * 1024 + 512)])
 def test_size_conversion(text: Any, value: int) -> None:
-    assert params.convert_value(MEMORY, text) == value
+    assert params.parse_size(text) == value
+    if value <= constants.MAX_MEMORY_MIB:
+        assert params.convert_value(MEMORY, text) == value
+    else:  # parsed exactly, then refused by the parameter's bound
+        with pytest.raises(errors.ParameterError,
+                           match=f"from 1 to {constants.MAX_MEMORY_MIB}"):
+            params.convert_value(MEMORY, text)
 
 
 @pytest.mark.parametrize("bad", ["", "12Q", "G", "-5", "0", 0, True, None,
@@ -198,9 +204,9 @@ def test_bad_size(bad: Any) -> None:
 def test_int_conversion() -> None:
     assert params.convert_value(VCPUS, "4") == 4
     assert params.convert_value(VCPUS, 4.0) == 4
-    for bad in ["four", "4.5", 4.5, True, "0", 0, None]:
+    for bad in ["four", "4.5", 4.5, True, "0", 0, None, 1_000_000_000]:
         with pytest.raises(errors.ParameterError,
-                           match="expected a positive integer"):
+                           match="expected an integer from 1 to 4096"):
             params.convert_value(VCPUS, bad)
 
 

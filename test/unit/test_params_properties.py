@@ -208,7 +208,7 @@ def test_find_problems_agrees_with_check(hv: str, values: dict[str, Any]) -> Non
 
 # --- Ganeti 2.6 memory: memory is maxmem and minmem together ----------------
 
-SIZES = st.one_of(st.integers(min_value=1, max_value=1 << 40),
+SIZES = st.one_of(st.integers(min_value=1, max_value=constants.MAX_MEMORY_MIB),
                   st.sampled_from(["512", "512M", "2g", "1.5G", "1T"]))
 BE_LEVEL = st.fixed_dictionaries({}, optional={
     "maxmem": st.integers(min_value=1, max_value=4096),

@@ -62,14 +62,31 @@ def test_connection_refused_names_the_node(cert_file: str) -> None:
                             f"127.0.0.1:{port})")
 
 
-def test_timeout_is_a_failure(cert_file: str) -> None:
+@pytest.mark.parametrize(("connect_timeout", "call_timeout", "limit"), [
+    (10.0, 0.2, "call"),  # the call's own limit is the smaller one
+    (0.2, 300.0, "connect"),  # a 300 s call whose connect limit fired
+])
+def test_timeout_names_the_limit_that_fired(
+        cert_file: str, connect_timeout: float, call_timeout: float,
+        limit: str) -> None:
     with socket.socket() as listener:  # accepts TCP, never speaks TLS
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        with HttpsTransport(cert_file, port=port) as transport:
-            res = transport("node2", "127.0.0.1", "version", [], 0.2)
-    assert res.fail_msg == f"Timeout after 0.2s (node node2 at 127.0.0.1:{port})"
+        with HttpsTransport(cert_file, port=port,
+                            connect_timeout=connect_timeout) as transport:
+            res = transport("node2", "127.0.0.1", "version", [], call_timeout)
+    assert res.fail_msg == (f"Timeout after 0.2s connecting ({limit} limit)"
+                            f" (node node2 at 127.0.0.1:{port})")
+
+
+def test_timeout_waiting_for_the_answer_names_the_call_limit(
+        cert_file: str, node: http_server.HttpServer) -> None:
+    with HttpsTransport(cert_file, port=node.address[1]) as transport:
+        res = transport("n1", "127.0.0.1", "test_delay", [5], 0.3)
+    assert res.fail_msg == (
+        f"Timeout after 0.3s waiting for the answer (call limit)"
+        f" (node n1 at 127.0.0.1:{node.address[1]})")
 
 
 def test_unencodable_arguments(cert_file: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from config_builders import make_config, make_node, write_config
+from testkit import wait_for
 
 from ganeti import backend, config, errors, pathutils, ssconf
 
@@ -131,7 +132,9 @@ def test_pusher_pushes_changes_only(tmp_path: Path) -> None:
     path = write_config(tmp_path / "config.data", make_config(nodes=2))
     with config.ConfigWriter(path) as cfg:
         pushes = _Pushes()
-        pusher = ssconf.SsconfPusher(cfg, pushes)
+        # No timed retry within the test (see the test below).
+        pusher = ssconf.SsconfPusher(cfg, pushes,
+                                     retry_backoff=(3600, 2, 3600))
         cfg.add_write_hook(pusher.on_write)
         pusher.start()
         try:
@@ -160,6 +163,37 @@ def test_pusher_pushes_changes_only(tmp_path: Path) -> None:
             assert len(pushes.calls) == count + 1
             assert pusher.push(["node1.example.com"]) == {
                 "node1.example.com": None}
+        finally:
+            pusher.stop()
+
+
+def test_pusher_retries_a_failed_node_without_a_change(
+        tmp_path: Path) -> None:
+    """A node whose daemon was down gets its files once it is back, not
+    only at the next configuration change."""
+    path = write_config(tmp_path / "config.data", make_config(nodes=2))
+    with config.ConfigWriter(path) as cfg:
+        pushes = _Pushes()
+        pushes.fail = {"node2.example.com"}
+        pusher = ssconf.SsconfPusher(cfg, pushes,
+                                     retry_backoff=(0.01, 2, 0.05),
+                                     min_interval=0)
+        pusher.start()
+        try:
+            pusher.on_write(0)
+            wait_for(lambda: len(pushes.calls) >= 3, "two retries")
+            pushes.fail = set()
+            with pushes.lock:
+                seen = len(pushes.calls)
+            wait_for(lambda: len(pushes.calls) > seen, "a retry that works")
+            assert pusher.flush(30)
+            with pushes.lock:
+                done = len(pushes.calls)
+            assert pusher.flush(30)
+            # Everyone has the files now: no more pushes until a change.
+            pusher.on_write(0)
+            assert pusher.flush(30)
+            assert len(pushes.calls) == done
         finally:
             pusher.stop()
 

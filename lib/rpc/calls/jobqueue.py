@@ -21,6 +21,10 @@ CALLS = [
             (Arg("renames", ht.TListOf(ht.TListOf(ht.TNonEmptyString)),
                  "[old, new] names in the queue directory"),),
             ht.TNone, "Rename job files (archiving) on a master candidate"),
+    RpcCall("replica_state", Fanout.MULTI, Timeout.URGENT, (),
+            ht.TDictOf(ht.TString, ht.TAny),
+            "This candidate's copy: config serial and the SHA-1 of each "
+            "live job queue file (ganeti.replica)"),
     RpcCall("jobqueue_purge", Fanout.MULTI, Timeout.NORMAL, (), ht.TNone,
             "Remove the job queue copy (a node that stops being a "
             "candidate)"),

@@ -6,7 +6,9 @@ from ganeti import ht
 from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
 
 CALLS = [
-    RpcCall("node_verify", Fanout.MULTI, Timeout.FAST,
+    # URGENT (60 s): the answer is quick work on a healthy node, and a hung
+    # node makes verify wait this limit once (every later call skips it).
+    RpcCall("node_verify", Fanout.MULTI, Timeout.URGENT,
             (Arg("hypervisors", ht.TListOf(ht.TNonEmptyString),
                  "Enabled hypervisors whose verify() runs"),),
             ht.TDictOf(ht.TString, ht.TAny),
