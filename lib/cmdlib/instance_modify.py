@@ -8,7 +8,9 @@ parameters with the routed-needs-an-IP rule, MAC addresses unique, the
 bridge of a bridged NIC present on the primary node (a warning with
 ``force``), the OS present on the primary node.  Changes take effect at
 the next start of the instance, except added disks, which exist at once
-(file disks are created on the primary node).  The result is Ganeti's
+(file and plain disks are created on the primary node; a drbd disk gets
+its port, minors and secret, is created on the secondary, then on the
+primary, and its initial sync is waited for).  The result is Ganeti's
 list of ``[name, new value]`` pairs.
 """
 

@@ -45,10 +45,13 @@ def test_add_then_remove_a_mirrored_disk(env: Env) -> None:
     # Created on both nodes, the secondary first, and synced.
     creates = [n for c, n in env.fake.calls if c == "blockdev_create"]
     assert creates == [S, P]
-    assert "drbd_wait_sync" in env.fake.names() or \
-        "blockdev_getmirrorstatus" in env.fake.names()
+    names = env.fake.names(P)
+    assert names.index("blockdev_create") < \
+        names.index("blockdev_getmirrorstatus")
     for node in (P, S):
         assert new.uuid in env.fake.nodes[node].devs
+        # The instance is stopped: the new mirror is not left active.
+        assert not env.fake.nodes[node].devs[new.uuid].active
     env.fake.assert_volumes_exist()
 
     env.run(modify((constants.DDM_REMOVE, {})))
