@@ -1,5 +1,7 @@
 """The DRBD calls of this node (Ganeti 2.1 semantics): disconnect and
-reconnect mirrors, report their resync, make them secondary.
+reconnect mirrors, report their resync, make them secondary, detach and
+attach the local disk of a device in use (replace-disks on the primary
+of a running instance).
 
 The ``drbd_*`` calls come to both nodes of a mirror with the cluster's
 replication addresses; this node finds its own end of each disk with
@@ -99,6 +101,34 @@ def drbd_wait_sync(nodes_ip: dict[str, str],
             done = False
             lowest = min(lowest, state.sync_percent or 0.0)
     return [done, lowest]
+
+
+def _device(value: dict[str, Any]) -> Drbd8Device:
+    disk = blockdev.decode_disk(value)
+    dev = blockdev.device(disk)
+    if not isinstance(dev, Drbd8Device):
+        raise errors.BlockDeviceError(
+            f"{blockdev.disk_name(disk)} is not a DRBD disk",
+            errors.ErrorCode.INVAL)
+    if not dev.exists():
+        raise errors.BlockDeviceError(
+            f"DRBD minor {dev.minor} is not configured on this node",
+            errors.ErrorCode.NOENT)
+    return dev
+
+
+@handler("drbd_detach_disk")
+def drbd_detach_disk(disk: dict[str, Any]) -> None:
+    _device(disk).detach_disk()
+
+
+@handler("drbd_attach_disks")
+def drbd_attach_disks(disk: dict[str, Any], init_meta: bool) -> None:
+    dev = _device(disk)
+    state = dev.state()
+    if state is not None and state.has_disk:
+        return
+    dev.attach_disks(init_meta=init_meta)
 
 
 @handler("blockdev_close")

@@ -12,19 +12,50 @@ this operation already placed there.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from ganeti import errors, objects
-from ganeti.storage import drbd_ids
+from ganeti.storage import drbd_ids, templates
 
 if TYPE_CHECKING:
     from ganeti.cmdlib.base import LogicalUnit
+    from ganeti.config import ConfigWriter
 
 EC = errors.ErrorCode
 
 #: The iallocator name that selects the built-in placement.
 BUILTIN_ALLOCATOR: Final = "hail"
+
+
+def allocate_ids(cfg: ConfigWriter, pnode: str, snode: str, count: int,
+                 owner: str) -> list[templates.DrbdIds]:
+    """The ids of ``count`` new DRBD disks between ``pnode`` and
+    ``snode``: a minor on each node (reserved for ``owner`` until
+    ``cfg.release_reservations(owner)``; the instance holds them once
+    its disks are in the configuration), a port each (taken from the
+    pool: give back with :func:`release_ports` if the disks never make
+    it into the configuration) and a fresh shared secret each."""
+    minors = cfg.allocate_drbd_minors([pnode, snode] * count, owner)
+    ids: list[templates.DrbdIds] = []
+    try:
+        for i in range(count):
+            ids.append(templates.DrbdIds(
+                cfg.allocate_port(), minors[2 * i], minors[2 * i + 1],
+                secrets.token_hex(16)))
+    except errors.GenericError:
+        release_ports(cfg, ids)
+        cfg.release_reservations(owner)
+        raise
+    return ids
+
+
+def release_ports(cfg: ConfigWriter,
+                  ids: Iterable[templates.DrbdIds]) -> None:
+    """Give back the ports of :func:`allocate_ids` no disk got."""
+    for ident in ids:
+        cfg.release_port(ident.port)
 
 
 def with_new_secondary(disk: objects.Disk, old: str, new: str,

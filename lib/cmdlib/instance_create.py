@@ -33,7 +33,6 @@ one lock name by another).
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ from ganeti import (
     osdef,
     params,
 )
-from ganeti.cmdlib import drbd, instance_adopt
+from ganeti.cmdlib import drbd, drbd_place, instance_adopt
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.instance_policy import check_instance_policy
@@ -514,15 +513,9 @@ class LUInstanceCreate(LogicalUnit):
                     for _ in specs]
         ids = getattr(self, "_drbd_ids", None)
         if ids is None:
-            minors = self.cfg.allocate_drbd_minors(
-                [self.pnode, self.snode] * len(specs), self._owner)
-            ports = self._drbd_ports = []
-            for _ in specs:
-                ports.append(self.cfg.allocate_port())
-            ids = self._drbd_ids = [
-                templates.DrbdIds(port, minors[2 * i], minors[2 * i + 1],
-                                  secrets.token_hex(16))
-                for i, port in enumerate(ports)]
+            ids = self._drbd_ids = drbd_place.allocate_ids(
+                self.cfg, self.pnode, self.snode, len(specs), self._owner)
+            self._drbd_ports = [ident.port for ident in ids]
         return list(ids)
 
     def _read_export(self, src_node: str) -> None:

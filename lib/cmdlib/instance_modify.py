@@ -8,7 +8,9 @@ parameters with the routed-needs-an-IP rule, MAC addresses unique, the
 bridge of a bridged NIC present on the primary node (a warning with
 ``force``), the OS present on the primary node.  Changes take effect at
 the next start of the instance, except added disks, which exist at once
-(file disks are created on the primary node).  The result is Ganeti's
+(file and plain disks are created on the primary node; a drbd disk gets
+its port, minors and secret, is created on the secondary, then on the
+primary, and its initial sync is waited for).  The result is Ganeti's
 list of ``[name, new value]`` pairs.
 """
 
@@ -28,6 +30,7 @@ from ganeti import (
     params,
     pathutils,
 )
+from ganeti.cmdlib import drbd, drbd_place
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import Feedback, LockRequest
 from ganeti.cmdlib.instance_convert import TemplateConversion
@@ -371,22 +374,31 @@ class LUInstanceSetParams(InstanceLU):
         driver = (str(inst.disks[0].logical_id[0]) if inst.disks
                   else constants.FD_LOOP)
         spec = {k: v for k, v in values.items() if k in ("size", "mode")}
+        mirror = inst.disk_template == constants.DT_DRBD8
+        # A mirror's port, minors and secret are allocated when it is
+        # created (execute); these stand-ins only shape the checks.
+        drbd_nodes = ((inst.primary_node, inst.secondary_nodes[0])
+                      if mirror else None)
         with common.param_errors():
             if values.get("params"):
                 params.check_disk_params(inst.disk_template, values["params"])
             disk = templates.generate_disks(
                 inst.disk_template, [spec], inst.name, base,
                 file_driver=driver, base_index=len(inst.disks),
-                vg_name=self.cluster.volume_group_name)[0]
+                vg_name=self.cluster.volume_group_name,
+                drbd_nodes=drbd_nodes,
+                drbd=[templates.DrbdIds(constants.FIRST_DRBD_PORT, 0, 1, "")]
+                if mirror else ())[0]
         if values.get("params"):
             disk.params = dict(values["params"])
         disk.name = _name_value(values.get("name"))
         disk.spindles = values.get("spindles")
-        if disk.dev_type == constants.LD_LV:
-            common.check_vg_free(
-                self, inst.primary_node,
-                common.lv_requests(self, inst.disk_template, [disk]),
-                f"a new disk of instance {inst.name}")
+        if disk.dev_type in (constants.LD_LV, constants.LD_DRBD8):
+            for node in inst.all_nodes:
+                common.check_vg_free(
+                    self, node,
+                    common.lv_requests(self, inst.disk_template, [disk]),
+                    f"a new disk of instance {inst.name}")
         inst.disks = [*inst.disks, disk]
         self.new_disks.append(disk)
         self.changes.append([f"disk/{len(inst.disks) - 1}",
@@ -401,33 +413,81 @@ class LUInstanceSetParams(InstanceLU):
             converted = self.conversion.execute(feedback)
             self.new.disks = converted.disks
             self.new.disk_template = converted.disk_template
-        node = self.new.primary_node
-        created: list[objects.Disk] = []
+        ids = self._allocate_mirror_ids()
+        created: list[tuple[str, objects.Disk]] = []
         try:
             for disk in self.new_disks:
-                res = common.create_disk(self, self.new, node, disk)
-                if res.failed:
-                    raise errors.OpExecError(
-                        f"Could not create {disk.iv_name} of instance"
-                        f" {self.inst.name} on node {node}: {res.fail_msg}")
-                created.append(disk)
+                # A mirror: the secondary first, then the primary.
+                for node in [*self.new.secondary_nodes,
+                             self.new.primary_node]:
+                    res = common.create_disk(self, self.new, node, disk)
+                    if res.failed:
+                        raise errors.OpExecError(
+                            f"Could not create {disk.iv_name} of instance"
+                            f" {self.inst.name} on node {node}:"
+                            f" {res.fail_msg}")
+                    created.append((node, disk))
             fresh = common.get_instance(self, self.inst.name)
             for attr in ("hvparams", "beparams", "osparams", "os", "nics",
                          "disks", "disk_template"):
                 setattr(fresh, attr, getattr(self.new, attr))
             self.cfg.update(fresh)
         except errors.GenericError:
-            for disk in created:
-                self.rpc.call_blockdev_remove([node], disk.to_dict())
+            for node, disk in created:
+                self.rpc.call_blockdev_remove(
+                    [node], drbd.disk_for_node(self.cfg, disk, node).to_dict())
+            drbd_place.release_ports(self.cfg, ids)
             self._release_macs()
             raise
+        finally:
+            self.cfg.release_reservations(self._owner())
         self.inst = fresh
-        for disk in self.removed_disks:
-            for call in (self.rpc.call_blockdev_shutdown,
-                         self.rpc.call_blockdev_remove):
-                call([node], disk.to_dict())[node].warn_on_fail(
-                    feedback, f"Warning: removing {disk.iv_name}")
+        self._sync_new_mirrors(feedback)
+        self._remove_disks(feedback)
         return self.changes
+
+    def _allocate_mirror_ids(self) -> list[templates.DrbdIds]:
+        """The real port, minors and secret of each new mirror."""
+        mirrors = [d for d in self.new_disks
+                   if d.dev_type == constants.LD_DRBD8]
+        if not mirrors:
+            return []
+        pnode, snode = self.new.primary_node, self.new.secondary_nodes[0]
+        ids = drbd_place.allocate_ids(self.cfg, pnode, snode, len(mirrors),
+                                      self._owner())
+        for disk, ident in zip(mirrors, ids, strict=True):
+            disk.logical_id = [pnode, snode, ident.port, ident.minor_a,
+                               ident.minor_b, ident.secret]
+        return ids
+
+    def _sync_new_mirrors(self, feedback: Feedback) -> None:
+        """Wait for the initial sync of added mirrors, then deactivate
+        them again unless the instance runs (they come up with it)."""
+        mirrors = [d for d in self.new_disks
+                   if d.dev_type == constants.LD_DRBD8]
+        if not mirrors:
+            return
+        if not drbd.wait_for_sync(self, self.inst, feedback, mirrors):
+            feedback(f"Warning: the new disks of instance {self.inst.name}"
+                     " are degraded (see gnt-instance info)")
+        if not need_running_state(self, self.inst):
+            part = self.inst.copy()
+            part.disks = mirrors
+            common.shutdown_disks(self, part, feedback, ignore_failures=True)
+
+    def _remove_disks(self, feedback: Feedback) -> None:
+        """Remove the removed disks on every node of the instance; the
+        ports of removed mirrors go back to the pool (their minors are
+        free once the configuration no longer names them)."""
+        for disk in self.removed_disks:
+            for node in self.inst.all_nodes:
+                sent = drbd.disk_for_node(self.cfg, disk, node).to_dict()
+                for call in (self.rpc.call_blockdev_shutdown,
+                             self.rpc.call_blockdev_remove):
+                    call([node], sent)[node].warn_on_fail(
+                        feedback, f"Warning: removing {disk.iv_name}")
+            if disk.dev_type == constants.LD_DRBD8:
+                self.cfg.release_port(int(disk.logical_id[2]))
 
 
 def _name_value(name: Any) -> str | None:

@@ -4,7 +4,10 @@ and creating lost disks again (``recreate-disks``).
 Modes, as in Ganeti 2.1: ``-p``/``-s`` give one side new volumes (the
 DRBD device there resyncs from the other side), ``-n NODE`` (or ``-I``)
 moves the secondary to another node, ``--auto`` replaces the side whose
-local storage is faulty.
+local storage is faulty.  On the primary of an instance marked up the
+device stays in use: it detaches its local disk (running on the peer's
+data meanwhile), the volumes swap names, and it attaches the new ones
+with fresh metadata and resyncs them from the peer.
 
 A replacement survives the master dying at any point, and the
 configuration never names a volume that does not exist:
@@ -100,6 +103,8 @@ class DiskReplacer:
         self.iallocator = iallocator
         self.nothing = False
         self.new_node: str | None = None
+        #: Replacing the primary's disks under the running instance.
+        self.live = False
 
     # --- preconditions ------------------------------------------------------------
 
@@ -134,13 +139,10 @@ class DiskReplacer:
             (self.primary, self.secondary)
             if self.mode == constants.REPLACE_DISK_PRI
             else (self.secondary, self.primary))
-        if self.target == self.primary and inst.admin_up:
-            raise errors.OpPrereqError(
-                f"Cannot replace the disks of instance {inst.name} on its"
-                f" primary node while it is marked up: the DRBD device in"
-                " use would lose its local disk; stop the instance, or fail"
-                " it over and replace the disks on the secondary (-s)",
-                EC.STATE)
+        # The primary's devices of an instance marked up stay in use:
+        # their local disks are swapped under them (``drbd_detach_disk``,
+        # ``drbd_attach_disks``) instead of the devices being stopped.
+        self.live = self.target == self.primary and inst.admin_up
         need = common.lv_requests(self.lu, inst.disk_template,
                                   [inst.disks[i] for i in self.indices])
         common.check_vg_free(self.lu, self.target, need, what)
@@ -249,6 +251,10 @@ class DiskReplacer:
         feedback(f"STEP 2/6 Check the peer's consistency on {other}")
         _check_source(mirror, other, fresh)
         feedback(f"STEP 3/6 Allocate new storage on {target} and sync it")
+        if self.live:
+            for disk in fresh:
+                self._new_volumes(target, disk)
+            fresh = []  # nothing to sync before the swap
         for disk in fresh:
             self._stop(mirror, target, disk)
             temp = _with_children(disk, NEW_SUFFIX)
@@ -265,7 +271,7 @@ class DiskReplacer:
                    disks=[_with_children(d, NEW_SUFFIX) for d in fresh]
                    ).wait_sync()
         feedback("STEP 4/6 Put the new volumes in place of the old ones")
-        for disk in fresh:
+        for disk in [d for d in disks if d.uuid not in switched]:
             self._stop(mirror, target, disk)
             have = self.names(target, [disk])
             # One call: the configured names always exist on the node.
@@ -274,12 +280,28 @@ class DiskReplacer:
                                   if str(c.logical_id[1]) in have]
                          + [(_renamed(c, NEW_SUFFIX), c)
                             for c in disk.children])
-            self._bring_up(mirror, target, disk, feedback, strict=True)
+            self._bring_up(mirror, target, disk, feedback, strict=True,
+                           new_volumes=True)
         feedback("STEP 5/6 Sync the devices")
         mirror.wait_sync()
         feedback(f"STEP 6/6 Remove the old storage on {target}")
         self._remove(target, [_renamed(c, OLD_SUFFIX) for d in disks
                               for c in d.children], feedback)
+
+    def _new_volumes(self, node: str, disk: objects.Disk) -> None:
+        """The ``_new`` data and metadata volumes of ``disk`` on ``node``
+        (a device in use keeps running over the old ones meanwhile)."""
+        made: list[objects.Disk] = []
+        for child in disk.children:
+            lv = _renamed(child, NEW_SUFFIX)
+            res = self.lu.rpc.call_blockdev_create(
+                [node], _lv(lv), child.size, self.inst.name, True)[node]
+            if res.failed:
+                self._remove(node, made, lambda msg: None)
+                raise errors.OpExecError(
+                    f"Cannot create new volumes for {disk.iv_name} of"
+                    f" {self.inst.name} on node {node}: {res.fail_msg}")
+            made.append(lv)
 
     def _remove(self, node: str, lvs: list[objects.Disk],
                 feedback: Feedback) -> None:
@@ -314,9 +336,15 @@ class DiskReplacer:
             have |= self.volumes(node, vg)
         return have
 
+    def _in_use(self, node: str) -> bool:
+        return self.live and node == self.primary
+
     def _stop(self, mirror: Mirror, node: str, disk: objects.Disk) -> None:
-        res = self.lu.rpc.call_blockdev_shutdown(
-            [node], mirror.for_node(disk, node))[node]
+        """Stop the device of ``disk`` on ``node``; a device in use only
+        loses its local disk."""
+        call = (self.lu.rpc.call_drbd_detach_disk if self._in_use(node)
+                else self.lu.rpc.call_blockdev_shutdown)
+        res = call([node], mirror.for_node(disk, node))[node]
         if res.failed:
             raise errors.OpExecError(
                 f"Cannot stop {disk.iv_name} of {self.inst.name} on node"
@@ -336,14 +364,16 @@ class DiskReplacer:
             if all(old):
                 feedback(f"Finishing the interrupted replacement of"
                          f" {disk.iv_name} on node {node}")
-                self._bring_up(mirror, node, disk, feedback, strict=True)
+                self._bring_up(mirror, node, disk, feedback, strict=True,
+                               new_volumes=True)
                 switched.add(disk.uuid)
                 continue
             if not any(old) and not any(new):
                 continue
             feedback(f"Rolling back the interrupted replacement of"
                      f" {disk.iv_name} on node {node}")
-            self._stop(mirror, node, disk)
+            if any(old) or not self._in_use(node):
+                self._stop(mirror, node, disk)
             # A half-done swap (only some pairs renamed) is undone first.
             undo = [(c, _renamed(c, NEW_SUFFIX)) for c, n, o
                     in zip(disk.children, names, old, strict=True)
@@ -357,17 +387,24 @@ class DiskReplacer:
         return switched
 
     def _bring_up(self, mirror: Mirror, node: str, disk: objects.Disk,
-                  feedback: Feedback, strict: bool = False) -> None:
+                  feedback: Feedback, strict: bool = False,
+                  new_volumes: bool = False) -> None:
         """Assemble ``disk`` on ``node`` over its configured volumes (as
         the primary's device when the running instance uses it); a
+        device in use gets them attached as its local disk (fresh
+        metadata on ``new_volumes``; nothing if it has a disk).  A
         failure raises when ``strict``, else it is a warning (a lost
         volume is what a replacement repairs)."""
-        if mirror.status(node, disk) is not None:
+        if self._in_use(node):
+            res = self.lu.rpc.call_drbd_attach_disks(
+                [node], mirror.for_node(disk, node), new_volumes)[node]
+        elif mirror.status(node, disk) is not None:
             return
-        primary = node == self.primary and self.inst.admin_up
-        res = self.lu.rpc.call_blockdev_assemble(
-            [node], mirror.for_node(disk, node), self.inst.name,
-            primary)[node]
+        else:
+            primary = node == self.primary and self.inst.admin_up
+            res = self.lu.rpc.call_blockdev_assemble(
+                [node], mirror.for_node(disk, node), self.inst.name,
+                primary)[node]
         if not res.failed:
             return
         msg = (f"Cannot activate {disk.iv_name} of {self.inst.name} on node"

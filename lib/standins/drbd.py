@@ -19,7 +19,9 @@ peers do); each node is known by its root directory.  What it models:
   bytes.  A diskless device points at its peer's data volume.
 - Data: whenever a pair is connected, what the primary wrote is copied
   to the peer's data volume at every command of any node (protocol C
-  made lazy: nothing can look at the peer's copy without a command).
+  made lazy: nothing can look at the peer's copy without a command);
+  during a resync the copy runs from the resync source, also towards a
+  primary (a local disk attached again under a device in use).
 - Metadata: ``create-md`` writes a header into the metadata volume
   (its disk state and generation); ``attach`` refuses a volume without.
 - Resync: a connection between an UpToDate and an Inconsistent disk, or

@@ -262,7 +262,13 @@ class World:
             linked.update({id(a), id(b)})
             if a["disk"] is None or b["disk"] is None:
                 continue
-            if a["role"] == "Primary" and b["role"] == "Primary":
+            sync = link.get("sync")
+            if sync:
+                # A resync runs from its source, also towards a primary
+                # (a disk attached again under a device in use).
+                src = self._dev_at(sync["source_key"])
+                dst = self._dev_at(sync["target_key"])
+            elif a["role"] == "Primary" and b["role"] == "Primary":
                 src, dst = sorted((a, b), key=lambda d: os.stat(
                     d["disk"]["data"]).st_mtime_ns, reverse=True)
             elif a["role"] == "Primary":

@@ -97,19 +97,20 @@ def busy_instances(cl: MasterClient) -> set[str]:
     return names
 
 
-def run_job(cl: MasterClient, ops: list[opcodes.OpCode], what: str) -> bool:
-    """Submit one job and follow it; True on success (failures logged)."""
+def run_job(cl: MasterClient, ops: list[opcodes.OpCode], what: str
+            ) -> list[Any] | None:
+    """Submit one job and follow it; its opcode results on success, None
+    on failure (logged)."""
     try:
         job_id = cl.submit_job([op.to_dict() for op in ops])
         logging.info("Submitted job %s: %s", job_id, what)
-        cli.poll_job(job_id, cl,  # type: ignore[arg-type]
-                     feedback_fn=lambda entry: logging.info(
-                         "job %s: %s", job_id, entry[-1]),
-                     notice_fn=logging.info)
+        return cli.poll_job(job_id, cl,  # type: ignore[arg-type]
+                            feedback_fn=lambda entry: logging.info(
+                                "job %s: %s", job_id, entry[-1]),
+                            notice_fn=logging.info)
     except errors.GenericError as err:
         logging.error("%s failed: %s", what.capitalize(), err)
-        return False
-    return True
+        return None
 
 
 class MasterWatcher:
@@ -119,7 +120,7 @@ class MasterWatcher:
                  job_age: float = JOB_AGE_DEFAULT,
                  max_restarts: int = MAX_RESTARTS,
                  runner: Callable[[MasterClient, list[opcodes.OpCode], str],
-                                  bool] = run_job) -> None:
+                                  list[Any] | None] = run_job) -> None:
         self.cl = cl
         self.state = state
         self.job_age = job_age
@@ -145,7 +146,7 @@ class MasterWatcher:
         rebooted = self.rebooted_nodes(nodes)
         self.restart_instances(instances, busy)
         self.activate_disks(instances, rebooted, busy)
-        self.verify_disks(instances)
+        self.verify_disks(instances, busy)
         self.archive_jobs()
         return self.report
 
@@ -200,7 +201,7 @@ class MasterWatcher:
                          self.max_restarts)
             if self.run(self.cl,
                         [opcodes.OpInstanceStartup(instance_name=inst.name)],
-                        f"restart of instance {inst.name}"):
+                        f"restart of instance {inst.name}") is not None:
                 logging.info("Instance %s restarted", inst.name)
                 self.state.forget_instance(inst.name)
                 self.report.restarted.append(inst.name)
@@ -218,19 +219,49 @@ class MasterWatcher:
             if (not inst.running or inst.name in busy
                     or not rebooted.intersection(inst.snodes)):
                 continue
-            if self.run(self.cl,
-                        [opcodes.OpInstanceActivateDisks(
-                            instance_name=inst.name)],
-                        f"activation of the disks of {inst.name}"):
-                self.report.disks_activated.append(inst.name)
+            self._activate(inst.name)
 
-    def verify_disks(self, instances: Iterable[InstanceRow]) -> None:
-        """``gnt-cluster verify-disks`` when any disk is mirrored."""
-        if not any(i.disk_template in MIRRORED_TEMPLATES for i in instances):
+    def _activate(self, name: str) -> None:
+        if self.run(self.cl,
+                    [opcodes.OpInstanceActivateDisks(instance_name=name)],
+                    f"activation of the disks of {name}") is not None:
+            logging.info("Activated the disks of instance %s", name)
+            self.report.disks_activated.append(name)
+
+    def verify_disks(self, instances: Iterable[InstanceRow],
+                     busy: set[str]) -> None:
+        """``gnt-cluster verify-disks`` when any disk is mirrored, then
+        the disks of each instance it lists as needing activation are
+        activated (as Ganeti 2.1's watcher): only for instances that
+        should run, that this run neither restarted (their start
+        activated the disks) nor already re-activated, and that no
+        pending job names."""
+        rows = {i.name: i for i in instances}
+        if not any(i.disk_template in MIRRORED_TEMPLATES
+                   for i in rows.values()):
             logging.debug("No instance has mirrored disks; verify-disks"
                           " skipped")
             return
-        self.run(self.cl, [opcodes.OpClusterVerifyDisks()], "verify-disks")
+        result = self.run(self.cl, [opcodes.OpClusterVerifyDisks()],
+                          "verify-disks")
+        if not result or not isinstance(result[0], (list, tuple)) \
+                or len(result[0]) < 2:
+            return
+        for name in result[0][1] or []:
+            inst = rows.get(str(name))
+            if inst is None:
+                continue
+            if not inst.admin_up:
+                logging.info("Not activating the disks of instance %s:"
+                             " it is not marked to run", inst.name)
+            elif inst.name in busy:
+                logging.info("Not activating the disks of instance %s:"
+                             " a job in progress names it", inst.name)
+            elif inst.name not in (*self.report.restarted,
+                                   *self.report.disks_activated):
+                logging.info("verify-disks: instance %s needs its disks"
+                             " activated", inst.name)
+                self._activate(inst.name)
 
     def archive_jobs(self) -> None:
         try:

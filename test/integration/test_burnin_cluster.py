@@ -58,8 +58,7 @@ EXPECTED_SKIPS: dict[str, dict[str, str]] = {
         "reinstall": NO_DISKS, "activate/deactivate disks": NO_DISKS,
         "add/remove disk": NO_DISKS},
     "file": {}, "plain": {},
-    "drbd": {"move": "skipped: a mirrored instance moves by failover",
-             "add/remove disk": "skipped: disabled on the command line"},
+    "drbd": {"move": "skipped: a mirrored instance moves by failover"},
 }
 MIRROR_STEPS = ("replace-disks (secondary, primary)",
                 "replace-disks (new secondary)", "failover", "migrate")
@@ -68,13 +67,8 @@ MIRROR_STEPS = ("replace-disks (secondary, primary)",
 @pytest.mark.parametrize("template", ["diskless", "file", "plain", "drbd"])
 def test_burnin_passes_every_supported_step(lc: LocalCluster,
                                             template: str) -> None:
-    extra = []
-    if template == "drbd":
-        # Adding a disk to a drbd instance fails in this build ("DRBD disks
-        # need two different nodes and ids for each disk"): reported.
-        extra.append("--no-add-disks")
     res = burnin(lc, "-o", OS, "-t", template, "--no-name-check", "-p",
-                 "--rename", f"renamed-{template}.example.com", *extra,
+                 "--rename", f"renamed-{template}.example.com",
                  f"{template}1.example.com", f"{template}2.example.com")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out

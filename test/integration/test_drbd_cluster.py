@@ -125,6 +125,33 @@ def test_drbd_create_info_remove(drbd: Drbd) -> None:
     assert lid[:5] == [n1.name, n2.name, 11000, 0, 0]
 
 
+def test_modify_adds_and_removes_a_mirrored_disk(drbd: Drbd) -> None:
+    n1, n2 = drbd.n1, drbd.n2
+    drbd.add("--disk", "0:size=128M", "-n", f"{n1.name}:{n2.name}")
+    out = drbd.ok("gnt-instance", "modify", "--disk", "add:size=128M", INST)
+    assert "disk/1 -> add:size=128,mode=rw" in out, out
+    disks = drbd.config()["instances"][INST]["disks"]
+    lid = disks[1]["logical_id"]
+    assert lid[:5] == [n1.name, n2.name, 11001, 1, 1] and len(lid[5]) == 32
+    assert lid[5] != disks[0]["logical_id"][5]
+    for node in (n1, n2):
+        assert sorted(n.rsplit("_", 1)[1] for n in drbd.lvs(node)) == [
+            "data", "data", "meta", "meta"]
+    # The instance runs: the new mirror is up on both nodes, connected.
+    assert drbd.devices(n1)["1"]["role"] == "Primary"
+    assert drbd.devices(n2)["1"]["net"] is not None
+    drbd.ok("gnt-cluster", "verify")
+
+    drbd.ok("gnt-instance", "shutdown", INST)
+    drbd.ok("gnt-instance", "modify", "--disk", "remove", INST)
+    for node in (n1, n2):
+        assert len(drbd.lvs(node)) == 2
+        assert "1" not in drbd.devices(node)
+    assert 11001 in drbd.config()["cluster"]["tcpudp_port_pool"]
+    drbd.ok("gnt-cluster", "verify")
+    drbd.ok("gnt-instance", "remove", "-f", INST)
+
+
 def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
     n1, n2 = drbd.n1, drbd.n2
     for node in drbd.lc.nodes:  # an OS whose create script fails

@@ -128,6 +128,13 @@ def test_drbd_instance_through_the_daily_operations(story: Story) -> None:
     assert not [lv for lv in story.lvs(n3)
                 if lv.endswith(("_new", "_replaced"))], story.lvs(n3)
 
+    # The primary's disks under the running instance: replaced live.
+    out = story.ok("gnt-instance", "replace-disks", "-p", INST)
+    assert "STEP 6/6" in out, out
+    story.check(n1, n3)
+    assert not [lv for lv in story.lvs(n1)
+                if lv.endswith(("_new", "_replaced"))], story.lvs(n1)
+
     out = story.ok("gnt-node", "evacuate", "-f", "-n", n2.name, n3.name)
     assert f"Instance {INST} relocated to {n2.name}" in out, out
     story.check(n1, n2)

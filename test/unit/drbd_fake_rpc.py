@@ -261,6 +261,18 @@ class FakeCluster:
         if dev is not None:
             dev.active = dev.primary = dev.connected = dev.dual = False
 
+    def _drbd_detach_disk(self, node: Node, disk: dict[str, Any]) -> None:
+        self._dev(node, disk).data = ""
+
+    def _drbd_attach_disks(self, node: Node, disk: dict[str, Any],
+                           init_meta: bool) -> None:
+        dev = self._dev(node, disk)
+        if dev.data:
+            return
+        self._children(node, disk)
+        # Attached again (new volumes or not): the peer resyncs it.
+        dev.data, dev.fresh = _lv(disk["children"][0]), True
+
     def _blockdev_close(self, node: Node, owner: str,
                         disks: list[dict[str, Any]]) -> None:
         if owner in node.running:

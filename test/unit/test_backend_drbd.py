@@ -82,3 +82,31 @@ def test_a_disk_without_physical_id_gets_this_nodes(
                                 "sekrit"]
     status = blockdev.blockdev_find(pair.disk.to_dict())
     assert status is not None and status["dev_path"].endswith("/drbd3")
+
+
+def test_detach_and_attach_the_local_disk_of_a_primary_in_use(
+        pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    on("a", pair, monkeypatch)
+    disks = [pair.disk.to_dict()]
+    assert backend_drbd.drbd_wait_sync(IPS, disks)[0]
+    here = pair.dev("a").disk.to_dict()
+    backend_drbd.drbd_detach_disk(here)
+    state = pair.dev("a").state()
+    assert state is not None and not state.has_disk and state.is_primary
+    backend_drbd.drbd_detach_disk(here)  # again: nothing to do
+    # Written while diskless: it lands on the peer only.
+    pair.write("a", b"while diskless")
+    assert pair.read(pair.data("b")) == b"while diskless\0\0"
+    # Fresh metadata on the (here: same) volumes; the peer resyncs them.
+    backend_drbd.drbd_attach_disks(here, True)
+    state = pair.dev("a").state()
+    assert state is not None and state.has_disk and state.is_primary
+    backend_drbd.drbd_attach_disks(here, True)  # has one: nothing to do
+    pair.sim["a"].advance(64)
+    assert backend_drbd.drbd_wait_sync(IPS, disks)[0]
+    assert pair.read(pair.data("a")) == b"while diskless\0\0"
+    other = pair.dev("a").disk.copy()
+    other.logical_id = ["a", "b", 11001, 9, 9, "x"]
+    other.physical_id = ["192.0.2.1", 11001, "192.0.2.2", 11001, 9, "x"]
+    with pytest.raises(errors.BlockDeviceError, match="not configured"):
+        backend_drbd.drbd_detach_disk(other.to_dict())

@@ -44,9 +44,23 @@ def test_replace_on_secondary_keeps_the_config_and_the_data(env: Env) -> None:
     env.fake.assert_volumes_exist()
 
 
-def test_replace_on_primary_of_a_running_instance_is_refused(env: Env) -> None:
-    env.fails(replace(constants.REPLACE_DISK_PRI), errors.OpPrereqError,
-              "on its primary node while it is marked up")
+def test_replace_on_primary_of_a_running_instance_is_live(env: Env) -> None:
+    env.fake.write(INST, "live data")
+    before = env.inst().to_dict()
+    env.run(replace(constants.REPLACE_DISK_PRI))
+    assert env.inst().to_dict()["disks"] == before["disks"]
+    # The device stayed up and the instance running; the new volumes
+    # were attached under it and resynced from the secondary.
+    names = env.fake.names(P)
+    assert "blockdev_shutdown" not in names
+    assert "instance_shutdown" not in names
+    assert names.index("drbd_detach_disk") < names.index("blockdev_rename") \
+        < names.index("drbd_attach_disks")
+    assert INST in env.fake.nodes[P].running
+    assert env.fake.nodes[P].devs[env.inst().disks[0].uuid].active
+    assert env.fake.data(INST) == {P: "live data", S: "live data"}
+    assert not any(n.endswith(("_new", "_replaced")) for n in lv_names(env, P))
+    env.fake.assert_volumes_exist()
 
 
 def test_replace_on_primary_of_a_stopped_instance(tmp_path: Path) -> None:
@@ -163,24 +177,37 @@ def crash_after(env: Env, call: str, count: int = 1) -> None:
     env.fake.call = call_then_die  # type: ignore[method-assign]
 
 
-@pytest.mark.parametrize("call,count", [
-    ("blockdev_shutdown", 1),  # the device stopped
-    ("blockdev_create", 1),    # a device over new volumes, syncing
-    ("drbd_wait_sync", 1),     # in sync
-    ("blockdev_shutdown", 2),  # stopped again for the swap
-    ("blockdev_rename", 1),    # old volumes aside, new ones in place
-    ("blockdev_assemble", 1),  # assembled over the new volumes
+SEC, PRI = constants.REPLACE_DISK_SEC, constants.REPLACE_DISK_PRI
+
+
+@pytest.mark.parametrize("mode,call,count", [
+    (SEC, "blockdev_shutdown", 1),  # the device stopped
+    (SEC, "blockdev_create", 1),    # a device over new volumes, syncing
+    (SEC, "drbd_wait_sync", 1),     # in sync
+    (SEC, "blockdev_shutdown", 2),  # stopped again for the swap
+    (SEC, "blockdev_rename", 1),    # old volumes aside, new ones in place
+    (SEC, "blockdev_assemble", 1),  # assembled over the new volumes
+    # The primary of the running instance, live:
+    (PRI, "blockdev_create", 1),    # one new volume made
+    (PRI, "drbd_detach_disk", 1),   # the device runs diskless
+    (PRI, "blockdev_rename", 1),    # new volumes under the configured names
+    (PRI, "drbd_attach_disks", 1),  # attached, to resync
 ])
-def test_rerun_after_a_crash_on_the_same_node(env: Env, call: str,
+def test_rerun_after_a_crash_on_the_same_node(env: Env, mode: str, call: str,
                                               count: int) -> None:
+    node = P if mode == PRI else S
     env.fake.write(INST, "precious")
     crash_after(env, call, count)
     with pytest.raises(Crash):
-        env.run(replace(constants.REPLACE_DISK_SEC))
+        env.run(replace(mode))
     env.fake.assert_volumes_exist()
-    env.run(replace(constants.REPLACE_DISK_SEC))
+    env.run(replace(mode))
     assert env.fake.data(INST) == {P: "precious", S: "precious"}
-    assert not any(n.endswith(("_new", "_replaced")) for n in lv_names(env, S))
+    assert not any(n.endswith(("_new", "_replaced"))
+                   for n in lv_names(env, node))
+    assert env.fake.nodes[node].devs[env.inst().disks[0].uuid].data
+    if mode == PRI:  # the device in use was never stopped
+        assert "blockdev_shutdown" not in env.fake.names(P)
     env.fake.assert_volumes_exist()
 
 

@@ -52,13 +52,22 @@ def inst(name: str, admin: bool = True, oper: bool = False,
 
 
 class Runner:
-    def __init__(self, ok: bool = True) -> None:
+    """Records the submitted opcodes; a job succeeds (with the result
+    ``results`` holds for its opcode's class, else None) unless ``ok`` is
+    False."""
+
+    def __init__(self, ok: bool = True,
+                 results: dict[type, Any] | None = None) -> None:
         self.ok = ok
+        self.results = results or {}
         self.ops: list[opcodes.OpCode] = []
 
-    def __call__(self, cl: Any, ops: list[opcodes.OpCode], what: str) -> bool:
+    def __call__(self, cl: Any, ops: list[opcodes.OpCode], what: str
+                 ) -> list[Any] | None:
         self.ops += ops
-        return self.ok
+        if not self.ok:
+            return None
+        return [self.results.get(type(op)) for op in ops]
 
 
 def run(master: FakeMaster, state: WatcherState, runner: Runner,
@@ -152,6 +161,44 @@ def test_rebooted_secondary_gets_the_disks_reactivated() -> None:
     runner.ops.clear()
     run(master, state, runner)
     assert [type(op).__name__ for op in runner.ops] == ["OpClusterVerifyDisks"]
+
+
+def test_verify_disks_result_activates_the_disks_of_instances_to_run(
+        caplog: pytest.LogCaptureFixture) -> None:
+    mirrored = {"snodes": ["n2"], "template": "drbd"}
+    master = FakeMaster(
+        [inst("up", oper=True, status="running", **mirrored),
+         inst("admin-down", admin=False, status="ADMIN_down", **mirrored),
+         inst("busy", oper=True, status="running", **mirrored),
+         inst("restarted", **mirrored),
+         inst("healthy", oper=True, status="running", **mirrored)],
+        nodes=[["n1", "b1", False], ["n2", "b2", False]],
+        jobs=[["running", [{"OP_ID": "OP_INSTANCE_MIGRATE",
+                            "instance_name": "busy"}]]])
+    verify_result = [{}, ["up", "admin-down", "busy", "restarted", "gone"],
+                     {}]
+    runner = Runner(results={opcodes.OpClusterVerifyDisks: verify_result})
+    with caplog.at_level(logging.INFO):
+        report = run(master, WatcherState(), runner)
+    assert [(type(op).__name__, getattr(op, "instance_name", None))
+            for op in runner.ops] == [
+        ("OpInstanceStartup", "restarted"),
+        ("OpClusterVerifyDisks", None),
+        ("OpInstanceActivateDisks", "up")]
+    assert report.disks_activated == ["up"]
+    assert "Activated the disks of instance up" in caplog.text
+    assert "Not activating the disks of instance admin-down" in caplog.text
+    assert "Not activating the disks of instance busy" in caplog.text
+
+
+def test_failed_verify_disks_activates_nothing() -> None:
+    master = FakeMaster([inst("up", oper=True, status="running",
+                              snodes=["n2"], template="drbd")])
+    runner = Runner(ok=False)
+    report = run(master, WatcherState(), runner)
+    assert [type(op).__name__ for op in runner.ops] == [
+        "OpClusterVerifyDisks"]
+    assert report.disks_activated == []
 
 
 def test_no_mirrored_disks_no_verify_disks() -> None:
