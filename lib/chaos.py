@@ -157,7 +157,14 @@ class Harness:
 
     def master_restart(self) -> None:
         master = self.lc.master()
+        # A master just restarted may not hold its pid file yet (it
+        # catches the candidates up first): wait for it, so every kill
+        # asked for is a kill of a running master.
+        deadline = time.monotonic() + 30
         pid = daemonutil.running_pid(constants.MASTERD, master.paths)
+        while pid is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pid = daemonutil.running_pid(constants.MASTERD, master.paths)
         if pid is not None:
             _kill_and_wait(pid)
             self.kills += 1
