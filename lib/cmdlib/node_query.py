@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ganeti import constants, errors, objects, opcodes, params, qlang, query
+from ganeti import (
+    constants,
+    errors,
+    objects,
+    opcodes,
+    params,
+    qlang,
+    query,
+    replication,
+)
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit, NoHooksLU
 from ganeti.cmdlib.node_membership import (
     candidate_stats,
@@ -313,6 +322,9 @@ class LUNodeSetParams(LogicalUnit):
         if not node.master_candidate and not node.offline and (
                 was_candidate or was_offline):
             drop_candidate_files(self.ctx, node.name, feedback)
+        # Every node's ssconf files (roles, secondary IPs) carry the
+        # change before the command returns.
+        replication.flush_all(self.cfg)
         return changes
 
 
