@@ -268,6 +268,11 @@ class LUNodeAdd(LogicalUnit):
         if self.existing is not None and not candidate:
             # It may keep copies from an earlier time as a candidate.
             drop_candidate_files(self.ctx, self.name, feedback)
+        # Every node's ssconf files list the new node before the command
+        # returns (ssconf pushes are batched).
+        from ganeti import replication  # deferred like redist
+
+        replication.flush_all(self.cfg)
 
 
 # --- OpNodeRemove ----------------------------------------------------------------
@@ -312,6 +317,9 @@ class LUNodeRemove(LogicalUnit):
         if self.node.master_candidate:
             promoted = maintain_candidate_pool(self.cfg, feedback=feedback)
             distribute_to(self.ctx, promoted, feedback)
+        from ganeti import replication  # deferred like redist
+
+        replication.flush_all(self.cfg)  # ssconf without the node, now
         if self.node.offline:
             feedback(f"Node {self.name} is offline; not telling it to leave")
             return
