@@ -41,7 +41,7 @@ def kvm_cluster() -> Iterator[LocalCluster]:
         cluster.start()
         shutil.copytree(DEMO_OS, cluster.node(1).paths.under(
             "/srv/ganeti/os/ganeti-demo-os"), dirs_exist_ok=True)
-        ok(cluster.gnt("gnt-instance", "add", "-o", "ganeti-demo-os",
+        ok(cluster.gnt("gnt-instance", "add", "-o", "ganeti-demo-os+minimal",
                        "-t", "diskless", "--no-name-check", "--no-ip-check",
                        "-B", "memory=64", "-n", cluster.node(1).name,
                        "-H", f"vnc_bind_address={cluster.node(1).ip},"
