@@ -10,7 +10,7 @@ return copies, changes are checked and written at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ganeti import errors, ipolicy, objects, params
 from ganeti.utils.text import nice_sort
@@ -32,11 +32,9 @@ class GroupsMixin:
     _lock: threading.RLock
     _data: objects.ConfigData
 
-    def _write(self) -> int:
-        raise NotImplementedError
-
-    def _need_node(self, name: str) -> objects.Node:
-        raise NotImplementedError
+    # Provided by ConfigWriter, the only class using this mixin.
+    _write: Callable[[], int]
+    _need_node: Callable[[str], objects.Node]
 
     # --- lookups ------------------------------------------------------------
 
