@@ -41,15 +41,15 @@ import logging
 import os
 import random
 import threading
-import uuid as _uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Final
 
 from ganeti import cfgupgrade, constants, errors, objects, params, pathutils, serializer
-from ganeti.config import document, drbd_minors, journal
+from ganeti.config import document, journal
 from ganeti.config.groups import GroupsMixin, check_group_params
 from ganeti.config.names import NameIndex
+from ganeti.config.reservations import ReservationsMixin
 from ganeti.config.tracker import ChangeTracker
 from ganeti.config.tracker import walk_disks as _walk_disks
 from ganeti.config.verify import verify_config
@@ -62,8 +62,6 @@ WriteHook = Callable[[int], None]
 
 #: Mode of ``config.data``: it holds secrets (DRBD shared secrets).
 CONFIG_FILE_MODE: Final = 0o600
-#: Attempts at a random MAC or ID before giving up.
-_GENERATE_ATTEMPTS: Final = 64
 
 _LOG = logging.getLogger(__name__)
 
@@ -159,7 +157,7 @@ def decode_document(path: str, doc: object) -> tuple[objects.ConfigData, bool]:
     return data, upgraded
 
 
-class ConfigWriter(GroupsMixin):
+class ConfigWriter(GroupsMixin, ReservationsMixin):
     """Owner of the cluster configuration; see the module documentation.
 
     ``cfg_file`` defaults to ``pathutils.get().cluster_conf_file``; the
@@ -705,19 +703,6 @@ class ConfigWriter(GroupsMixin):
             self._reindex()
             self._write()
 
-    def _return_ports(self, ports: Iterable[int]) -> None:
-        cluster = self._data.cluster.copy()
-        cluster.tcpudp_port_pool = sorted({*cluster.tcpudp_port_pool, *ports})
-        self._bump(cluster)
-        self._data.cluster = cluster
-
-    def release_port(self, port: int) -> None:
-        """Give back a port of :meth:`allocate_port` that no instance got
-        (a creation that failed)."""
-        with self._lock:
-            self._return_ports([port])
-            self._write()
-
     def rename_instance(self, old: str, new: str) -> None:
         """Rename an instance.  File-based disks whose path has a directory
         named after the instance are moved to the new name's directory (the
@@ -835,119 +820,6 @@ class ConfigWriter(GroupsMixin):
                 data.instances[new.name] = new
             self._write()
             obj.serial_no, obj.mtime = new.serial_no, new.mtime
-
-    # --- allocation ---------------------------------------------------------
-
-    def generate_mac(self, owner: str | None = None) -> str:
-        """A new MAC: the cluster's ``mac_prefix`` and three random bytes.
-
-        Unique against the configuration and the MACs reserved earlier by
-        this writer.  The MAC stays reserved until an instance using it is
-        added, or :meth:`release_mac` / :meth:`release_reservations`
-        (``owner``, e.g. a job id) frees it.
-        """
-        with self._lock:
-            prefix = self._data.cluster.mac_prefix.lower()
-            for _ in range(_GENERATE_ATTEMPTS):
-                suffix = self._rng.getrandbits(24).to_bytes(3, "big")
-                mac = prefix + "".join(f":{b:02x}" for b in suffix)
-                if self._mac_user(mac) is None and \
-                        mac not in self._reserved_macs:
-                    self._reserved_macs[mac] = owner
-                    return mac
-            raise errors.OpPrereqError(
-                f"Cannot generate a unique MAC address with prefix {prefix}",
-                EC.NORES)
-
-    def reserve_mac(self, mac: str, owner: str | None = None) -> None:
-        """Reserve a MAC chosen by the user; refused if used or reserved."""
-        with self._lock:
-            key = mac.lower()
-            user = self._mac_user(key)
-            if user is not None or key in self._reserved_macs:
-                raise errors.OpPrereqError(
-                    f"MAC address {mac} is already in use"
-                    f"{f' by instance {user}' if user else ''}", EC.NOTUNIQUE)
-            self._reserved_macs[key] = owner
-
-    def release_mac(self, mac: str) -> None:
-        with self._lock:
-            self._reserved_macs.pop(mac.lower(), None)
-
-    def release_reservations(self, owner: str) -> None:
-        """Free the MACs, IDs and DRBD minors reserved with ``owner``."""
-        with self._lock:
-            for table in (self._reserved_macs, self._reserved_ids):
-                for key in [k for k, v in table.items() if v == owner]:
-                    del table[key]
-            self.release_drbd_minors(owner)
-
-    def drbd_minor_map(self) -> dict[str, dict[int, str]]:
-        """node -> minor -> user (instance name, or the owner of a
-        reservation) of every DRBD minor in use."""
-        with self._lock:
-            used = drbd_minors.minors_in_use(self._data.instances.values())
-            for (node, minor), owner in self._reserved_minors.items():
-                used.setdefault(node, {}).setdefault(minor, owner)
-            return used
-
-    def allocate_drbd_minors(self, nodes: list[str], owner: str) -> list[int]:
-        """The lowest free DRBD minor on each node of ``nodes``, reserved
-        for ``owner`` until :meth:`release_drbd_minors` (or
-        :meth:`release_reservations`); the instance using them holds
-        them once added."""
-        with self._lock:
-            for node in nodes:
-                self._need_node(node)
-            minors = drbd_minors.allocate(self.drbd_minor_map(), nodes)
-            for node, minor in zip(nodes, minors, strict=True):
-                self._reserved_minors[(node, minor)] = owner
-            return minors
-
-    def release_drbd_minors(self, owner: str) -> None:
-        with self._lock:
-            for key in [k for k, v in self._reserved_minors.items()
-                        if v == owner]:
-                del self._reserved_minors[key]
-
-    def generate_unique_id(self, prefix: str = "",
-                           owner: str | None = None) -> str:
-        """``prefix`` followed by a random UUID, unique against every UUID
-        and disk identity of the configuration and the IDs reserved by this
-        writer (released like MACs)."""
-        with self._lock:
-            for _ in range(_GENERATE_ATTEMPTS):
-                value = _uuid.UUID(int=self._rng.getrandbits(128), version=4)
-                ident = f"{prefix}{value}"
-                if not self._id_used(ident) and \
-                        ident not in self._reserved_ids:
-                    self._reserved_ids[ident] = owner
-                    return ident
-            raise errors.OpPrereqError("Cannot generate a unique ID",
-                                       EC.NORES)
-
-    def allocate_port(self) -> int:
-        """A TCP/UDP port for an instance (console, DRBD), recorded in the
-        configuration: from the free port pool first, else the one after
-        ``highest_used_port`` up to ``constants.LAST_DRBD_PORT``."""
-        with self._lock:
-            cluster = self._data.cluster.copy()
-            if cluster.tcpudp_port_pool:
-                pool = sorted(set(cluster.tcpudp_port_pool))
-                port = pool.pop(0)
-                cluster.tcpudp_port_pool = pool
-            else:
-                port = cluster.highest_used_port + 1
-                if port > constants.LAST_DRBD_PORT:
-                    raise errors.OpPrereqError(
-                        "No free ports left: the free port pool is empty and"
-                        f" all ports up to {constants.LAST_DRBD_PORT} are "
-                        "used", EC.NORES)
-                cluster.highest_used_port = port
-            self._bump(cluster)
-            self._data.cluster = cluster
-            self._write()
-            return port
 
 
 def _rename_path(ident: list[object], old: str, new: str) -> list[object]:
