@@ -112,6 +112,7 @@ class InitParams:
     vg_name: str | None = constants.DEFAULT_VG
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     maintain_node_health: bool = False
+    default_iallocator: str = ""
     uid_pool: list[list[int]] = dataclasses.field(default_factory=list)
     #: Changes to the default instance policy (ganeti.ipolicy.merge).
     ipolicy: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -198,6 +199,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         modify_etc_hosts=p.modify_etc_hosts,
         modify_ssh_setup=p.modify_ssh_setup,
         maintain_node_health=p.maintain_node_health, uid_pool=p.uid_pool,
+        default_iallocator=p.default_iallocator,
         ipolicy=policy)
     node = objects.Node(name=master, primary_ip=primary,
                         secondary_ip=secondary, master_candidate=True)

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils, uidpool
 from ganeti.client.ipolicy_opts import IPOLICY_OPTS, ipolicy_changes
+from ganeti.opcodes.base import TIallocatorName
 
 EC = errors.ErrorCode
 
@@ -28,6 +29,14 @@ def _merge_ident(values: list[tuple[str, dict[str, Any]]] | None,
                                        EC.INVAL)
         merged[ident] = params
     return merged
+
+
+def _iallocator_name(name: str) -> str:
+    if name and not TIallocatorName(name):
+        raise errors.OpPrereqError(
+            f"Invalid iallocator name '{name:.80}' (--default-iallocator:"
+            " a file name in the iallocator search path)", errors.ErrorCode.INVAL)
+    return name
 
 
 def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
@@ -60,6 +69,7 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
                                                   or constants.DEFAULT_VG),
         mac_prefix=opts.mac_prefix,
         maintain_node_health=opts.maintain_node_health == "yes",
+        default_iallocator=_iallocator_name(opts.default_iallocator),
         uid_pool=(uidpool.parse_pool(opts.uid_pool, "--uid-pool")
                   if opts.uid_pool else []),
         ipolicy=ipolicy_changes(opts, group=False))
@@ -172,6 +182,9 @@ INIT_OPTS: Final = (
     cli.cli_option("-C", "--candidate-pool-size", dest="candidate_pool_size",
                    type=int, default=constants.DEFAULT_CANDIDATE_POOL_SIZE,
                    metavar="SIZE", help="Number of master candidates"),
+    cli.cli_option("--default-iallocator", dest="default_iallocator",
+                   default="", metavar="NAME",
+                   help="Iallocator used when neither -n nor -I is given"),
     cli.cli_option("--maintain-node-health", dest="maintain_node_health",
                    choices=("yes", "no"), default="no",
                    help="Let the watcher keep nodes healthy"),
