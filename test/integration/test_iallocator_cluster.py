@@ -162,3 +162,31 @@ def test_answer_naming_an_offline_node(cl: Cluster) -> None:
              "--no-ip-check", "-t", "plain", "-o", OS, "--disk",
              "0:size=64M", "-I", "off", "off.example.com")
     assert "off.example.com" not in cl.config()["instances"]
+
+
+@pytest.mark.parametrize("allocator", [
+    "builtin", pytest.param("hail", marks=needs_hail)])
+def test_group_evacuate(make_cluster: Callable[..., LocalCluster],
+                        allocator: str) -> None:
+    cl = Cluster(make_cluster(4))
+    n3, n4 = cl.lc.node(3).name, cl.lc.node(4).name
+    cl.ok("gnt-group", "add", "rack2")
+    cl.ok("gnt-group", "assign-nodes", "rack2", n3, n4)
+    n1, n2 = cl.n1.name, cl.n2.name
+    cl.add("d1.example.com", "drbd", "-n", f"{n1}:{n2}")
+    cl.add("p1.example.com", "plain", "-n", n2)
+    if allocator == "hail":
+        # hail moves no plain instance between groups (as in Ganeti): the
+        # whole evacuation is refused before anything moves.
+        cl.fails("p1.example.com: Instances of type plain cannot be"
+                 " relocated", "gnt-group", "evacuate", "-I", "hail",
+                 "default")
+        assert cl.nodes_of("d1.example.com") == [n1, n2]
+        cl.ok("gnt-instance", "remove", "-f", "p1.example.com")
+    out = cl.ok("gnt-group", "evacuate", "-I", allocator, "default")
+    assert sorted(cl.nodes_of("d1.example.com")) == [n3, n4], out
+    if allocator == "builtin":
+        assert cl.nodes_of("p1.example.com")[0] in (n3, n4), out
+    assert "Instance d1.example.com moved to group rack2" in out, out
+    # Nothing left on the evacuated nodes.
+    assert cl.lvs(cl.n1) == {} and cl.lvs(cl.n2) == {}
