@@ -106,6 +106,11 @@ def test_hail_places_replaces_and_evacuates(cl: Cluster) -> None:
     assert after[0] == primary and new not in after, out
     assert f"Instance d1.example.com relocated to {after[1]}" in out
 
+    # failover -I: the third node becomes the secondary, then the primary.
+    third = next(n.name for n in cl.lc.nodes if n.name not in after)
+    cl.ok("gnt-instance", "failover", "-f", "-I", "hail", "d1.example.com")
+    assert cl.nodes_of("d1.example.com") == [third, after[0]]
+
 
 def test_builtin_and_the_default_iallocator(cl: Cluster) -> None:
     cl.fails("No primary node given (-n) and no iallocator", "gnt-instance",
@@ -115,7 +120,11 @@ def test_builtin_and_the_default_iallocator(cl: Cluster) -> None:
     assert "default instance allocator: builtin" in cl.ok("gnt-cluster",
                                                           "info")
     cl.add("b1.example.com", "drbd")
-    assert len(cl.nodes_of("b1.example.com")) == 2
+    nodes = cl.nodes_of("b1.example.com")
+    assert len(nodes) == 2
+    third = next(n.name for n in cl.lc.nodes if n.name not in nodes)
+    cl.ok("gnt-instance", "failover", "-f", "-I", "builtin", "b1.example.com")
+    assert cl.nodes_of("b1.example.com") == [third, nodes[0]]
     cl.add("b2.example.com", "plain", "-I", "builtin")
     cl.fails("'nosuch' not found in the iallocator search path",
              "gnt-instance", "add", "--no-name-check", "--no-ip-check", "-t",
