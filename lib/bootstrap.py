@@ -45,6 +45,7 @@ from ganeti import (
     ssconf,
     uidpool,
 )
+from ganeti.opcodes.base import TIallocatorName
 from ganeti.rpc.client import RpcClient
 from ganeti.rpc.result import RpcResult
 from ganeti.rpc.transport import HttpsTransport
@@ -138,6 +139,11 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
     cluster_ip = (_check_ip(p.master_ip, "--master-ip") if p.master_ip
                   else resolve(p.cluster_name, "the cluster name",
                                "--master-ip"))
+    if p.default_iallocator and not TIallocatorName(p.default_iallocator):
+        raise errors.OpPrereqError(
+            f"Invalid iallocator name '{p.default_iallocator:.80}'"
+            " (--default-iallocator: a file name in the iallocator search"
+            " path)", EC.INVAL)
     hvs = list(dict.fromkeys(p.enabled_hypervisors))
     if not hvs:
         raise errors.OpPrereqError("No hypervisor enabled "

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 from ganeti import bootstrap, cli, constants, errors, opcodes, pathutils, uidpool
 from ganeti.client.ipolicy_opts import IPOLICY_OPTS, ipolicy_changes
-from ganeti.opcodes.base import TIallocatorName
 
 EC = errors.ErrorCode
 
@@ -29,14 +28,6 @@ def _merge_ident(values: list[tuple[str, dict[str, Any]]] | None,
                                        EC.INVAL)
         merged[ident] = params
     return merged
-
-
-def _iallocator_name(name: str) -> str:
-    if name and not TIallocatorName(name):
-        raise errors.OpPrereqError(
-            f"Invalid iallocator name '{name:.80}' (--default-iallocator:"
-            " a file name in the iallocator search path)", errors.ErrorCode.INVAL)
-    return name
 
 
 def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
@@ -69,7 +60,7 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
                                                   or constants.DEFAULT_VG),
         mac_prefix=opts.mac_prefix,
         maintain_node_health=opts.maintain_node_health == "yes",
-        default_iallocator=_iallocator_name(opts.default_iallocator),
+        default_iallocator=opts.default_iallocator,
         uid_pool=(uidpool.parse_pool(opts.uid_pool, "--uid-pool")
                   if opts.uid_pool else []),
         ipolicy=ipolicy_changes(opts, group=False))
