@@ -17,7 +17,9 @@ killed when it runs longer than the timeout or exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -73,32 +75,54 @@ def run(name: str, path: str, request_text: str, timeout: float) -> str:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(request_text)
-        try:
-            proc = subprocess.run(
-                [path, req_file], stdin=subprocess.DEVNULL,
-                capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise errors.OpPrereqError(
-                f"Iallocator '{name}' ({path}) did not answer within"
-                f" {timeout:g} seconds (the iallocator timeout); it was"
-                " killed", EC.ENVIRON, allocator=name) from None
-        except OSError as err:
-            raise errors.OpPrereqError(
-                f"Cannot run iallocator '{name}' ({path}): {err.strerror}",
-                EC.ENVIRON, allocator=name) from None
+        stdout, stderr_bytes, returncode = _run_bounded(name, path, req_file,
+                                                        timeout)
     finally:
         os.unlink(req_file)
-    stderr = proc.stderr.decode("utf-8", "replace")
-    if proc.returncode != 0:
-        why = (f"exit code {proc.returncode}" if proc.returncode > 0
-               else f"signal {-proc.returncode}")
+    stderr = stderr_bytes.decode("utf-8", "replace")
+    if returncode != 0:
+        why = (f"exit code {returncode}" if returncode > 0
+               else f"signal {-returncode}")
         detail = _one_line(stderr) or _one_line(
-            proc.stdout.decode("utf-8", "replace"))
+            stdout.decode("utf-8", "replace"))
         raise errors.OpPrereqError(
             f"Iallocator '{name}' ({path}) failed ({why})"
             + (f": {detail}" if detail else ""), EC.ENVIRON, allocator=name)
-    if len(proc.stdout) > MAX_ANSWER_BYTES:
+    if len(stdout) > MAX_ANSWER_BYTES:
         raise errors.OpPrereqError(
             f"Iallocator '{name}' answered more than {MAX_ANSWER_BYTES}"
             " bytes", EC.ENVIRON, allocator=name)
-    return proc.stdout.decode("utf-8", "replace")
+    return stdout.decode("utf-8", "replace")
+
+
+def _run_bounded(name: str, path: str, req_file: str,
+                 timeout: float) -> tuple[bytes, bytes, int]:
+    """Run the program in a session of its own, so that at the timeout
+    the whole session (a shell script's children too) is killed."""
+    try:
+        proc = subprocess.Popen(
+            [path, req_file], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+    except OSError as err:
+        raise errors.OpPrereqError(
+            f"Cannot run iallocator '{name}' ({path}): {err.strerror}",
+            EC.ENVIRON, allocator=name) from None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        raise errors.OpPrereqError(
+            f"Iallocator '{name}' ({path}) did not answer within"
+            f" {timeout:g} seconds (the iallocator timeout); it was"
+            " killed", EC.ENVIRON, allocator=name) from None
+    finally:
+        if proc.returncode is None:
+            _kill_session(proc)
+    return stdout, stderr, proc.returncode
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()

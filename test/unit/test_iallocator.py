@@ -289,6 +289,19 @@ def test_runner_failures(tmp_path: Path, body: str, match: str) -> None:
         runner.run("bad", str(path), "{}", 0.5)
 
 
+def test_runner_timeout_kills_the_children_too(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    path = program(tmp_path, "slow", f'sleep 600 & echo $! > {pid_file}; wait')
+    with pytest.raises(errors.OpPrereqError, match=r"within 0\.5 seconds"):
+        runner.run("slow", str(path), "{}", 0.5)
+    child = int(pid_file.read_text())
+    try:
+        state = Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z"), state
+
+
 def test_search_path_under_a_root(tmp_path: Path) -> None:
     old = pathutils.get().root
     pathutils.set_root(str(tmp_path))
