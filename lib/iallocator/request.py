@@ -102,9 +102,11 @@ def _node_live(snap: Snapshot, node: objects.Node, info: Mapping[str, Any],
                storage: str, ndparams: Mapping[str, Any]) -> Doc:
     """The live figures of one node; instances' memory counted as Ganeti
     does (the free memory is at most what the running primaries leave)."""
-    total = int(info.get("memory_total") or 0)
-    dom0 = int(info.get("memory_dom0") or 0)
     reported = int(info.get("memory_free") or 0)
+    # A node that reports its free memory but not its total (unknown to
+    # its hypervisor) is taken as having only that much.
+    total = int(info.get("memory_total") or reported)
+    dom0 = int(info.get("memory_dom0") or 0)
     pri = [i for i in snap.instances if i.primary_node == node.name]
     pri_mem = up_mem = 0
     spindles_used = 0
