@@ -34,7 +34,8 @@ def parse_disks(value: str) -> list[dict[str, Any]]:
 
 def parse_nics(value: str) -> list[dict[str, Any]]:
     """``--nics MAC/IP/LINK,...``: one NIC each; empty parts are left
-    to the defaults (``auto``, none, the cluster's link)."""
+    to the defaults (``auto``, none, the cluster's link); ``""`` is one
+    NIC of defaults."""
     nics = []
     for item in value.split(","):
         parts = [*item.split("/"), "", "", ""][:3]
@@ -72,7 +73,7 @@ def test_allocator(opts: argparse.Namespace, args: list[str]) -> int:
         values.update(
             mem_size=text.parse_unit(opts.mem), vcpus=opts.vcpus,
             disks=parse_disks(opts.disks), disk_template=opts.disk_template,
-            os=opts.os, nics=parse_nics(opts.nics) if opts.nics else [],
+            os=opts.os, nics=parse_nics(opts.nics),
             tags=_names(opts.tags) or [], spindle_use=opts.spindle_use,
             count=opts.count)
     else:

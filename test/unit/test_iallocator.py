@@ -318,3 +318,19 @@ def test_search_path_under_a_root(tmp_path: Path) -> None:
         assert runner.find("../mine") is None
     finally:
         pathutils.set_root(old)
+
+
+# --- gnt-debug iallocator's option parsing ----------------------------------------
+
+def test_debug_option_parsing() -> None:
+    from ganeti.client import debug_iallocator as dbg
+    assert dbg.parse_disks("1G,512") == [{"size": 1024, "mode": "rw"},
+                                         {"size": 512, "mode": "rw"}]
+    assert dbg.parse_nics("") == [{"mac": "auto"}]
+    assert dbg.parse_nics("aa:00:00:00:00:01/198.51.100.2/br0,") == [
+        {"mac": "aa:00:00:00:00:01", "ip": "198.51.100.2", "link": "br0"},
+        {"mac": "auto"}]
+    with pytest.raises(errors.UsageError, match="Invalid disk size 'lots'"):
+        dbg.parse_disks("lots")
+    with pytest.raises(errors.UsageError, match="use MAC/IP/LINK"):
+        dbg.parse_nics("a/b/c/d")
