@@ -45,6 +45,7 @@ from ganeti import (
     ssconf,
     uidpool,
 )
+from ganeti.opcodes.base import TIallocatorName
 from ganeti.rpc.client import RpcClient
 from ganeti.rpc.result import RpcResult
 from ganeti.rpc.transport import HttpsTransport
@@ -112,6 +113,7 @@ class InitParams:
     vg_name: str | None = constants.DEFAULT_VG
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     maintain_node_health: bool = False
+    default_iallocator: str = ""
     uid_pool: list[list[int]] = dataclasses.field(default_factory=list)
     #: Changes to the default instance policy (ganeti.ipolicy.merge).
     ipolicy: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -137,6 +139,11 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
     cluster_ip = (_check_ip(p.master_ip, "--master-ip") if p.master_ip
                   else resolve(p.cluster_name, "the cluster name",
                                "--master-ip"))
+    if p.default_iallocator and not TIallocatorName(p.default_iallocator):
+        raise errors.OpPrereqError(
+            f"Invalid iallocator name '{p.default_iallocator:.80}'"
+            " (--default-iallocator: a file name in the iallocator search"
+            " path)", EC.INVAL)
     hvs = list(dict.fromkeys(p.enabled_hypervisors))
     if not hvs:
         raise errors.OpPrereqError("No hypervisor enabled "
@@ -198,6 +205,7 @@ def validate(p: InitParams) -> tuple[objects.Cluster, objects.Node]:
         modify_etc_hosts=p.modify_etc_hosts,
         modify_ssh_setup=p.modify_ssh_setup,
         maintain_node_health=p.maintain_node_health, uid_pool=p.uid_pool,
+        default_iallocator=p.default_iallocator,
         ipolicy=policy)
     node = objects.Node(name=master, primary_ip=primary,
                         secondary_ip=secondary, master_candidate=True)

@@ -330,6 +330,8 @@ def upgrade_2_1_to_2_4(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
             node["group"] = group_uuid
     if cluster.get("ipolicy") is None:
         cluster["ipolicy"] = copy.deepcopy(_IPOLICY_2_4)
+    # Ganeti 2.2's cluster default iallocator (none).
+    cluster.setdefault("default_iallocator", "")
     return doc
 
 
@@ -338,7 +340,8 @@ def upgrade_2_1_to_2_4(doc: dict[str, Any], ctx: Context) -> dict[str, Any]:
 #: The backend parameter 2.6 split in two; the step moves its value.
 BE_DROPPED_2_4: Final = ("memory",)
 
-_CLUSTER_2_6: Final[dict[str, Any]] = {"ndparams": {}}
+#: (``default_iallocator``: for 2.4 documents written without it.)
+_CLUSTER_2_6: Final[dict[str, Any]] = {"ndparams": {}, "default_iallocator": ""}
 _NODE_2_6: Final[dict[str, Any]] = {"ndparams": {}}
 _NIC_2_6: Final[dict[str, Any]] = {"name": None}
 _DISK_2_6: Final[dict[str, Any]] = {"name": None, "spindles": None}
@@ -406,7 +409,7 @@ UPGRADE_STEPS: Final[tuple[UpgradeStep, ...]] = (
     UpgradeStep(constants.build_version(2, 1, 0),
                 constants.build_version(2, 4, 0), upgrade_2_1_to_2_4,
                 "node groups (a 'default' group with every node), the "
-                "cluster's instance policy"),
+                "cluster's instance policy, the default iallocator"),
     UpgradeStep(constants.build_version(2, 4, 0),
                 constants.build_version(2, 6, 0), upgrade_2_4_to_2_6,
                 "backend memory split into maxmem/minmem, node parameters,"

@@ -202,6 +202,9 @@ STORAGE_TYPES: Final = frozenset([ST_FILE, ST_LVM_PV, ST_LVM_VG])
 IALLOCATOR_MODE_ALLOC: Final = "allocate"
 IALLOCATOR_MODE_RELOC: Final = "relocate"
 IALLOCATOR_MODE_MULTI_EVAC: Final = "multi-evacuate"
+IALLOCATOR_MODE_NODE_EVAC: Final = "node-evacuate"
+IALLOCATOR_MODE_CHG_GROUP: Final = "change-group"
+IALLOCATOR_MODE_MULTI_ALLOC: Final = "multi-allocate"
 IALLOCATOR_DIR_IN: Final = "in"
 IALLOCATOR_DIR_OUT: Final = "out"
 
@@ -261,9 +264,12 @@ EXPORT_MODE_REMOTE: Final = "remote"
 EXPORT_MODES: Final = frozenset([EXPORT_MODE_LOCAL, EXPORT_MODE_REMOTE])
 
 # --- Iallocator request sets ---
+#: The request types of Ganeti 2.6+ (multi-evacuate, of 2.1-2.5, is gone).
 VALID_IALLOCATOR_MODES: Final = frozenset([IALLOCATOR_MODE_ALLOC,
                                            IALLOCATOR_MODE_RELOC,
-                                           IALLOCATOR_MODE_MULTI_EVAC])
+                                           IALLOCATOR_MODE_NODE_EVAC,
+                                           IALLOCATOR_MODE_CHG_GROUP,
+                                           IALLOCATOR_MODE_MULTI_ALLOC])
 VALID_IALLOCATOR_DIRECTIONS: Final = frozenset([IALLOCATOR_DIR_IN,
                                                 IALLOCATOR_DIR_OUT])
 

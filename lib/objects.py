@@ -250,6 +250,9 @@ class Cluster(TaggableObject):
         default=[], doc="Extra files redist-conf distributes")
     ipolicy: ParamDict = field(default_factory=ipolicy.default_policy,
                                doc="Instance policy (complete)")
+    default_iallocator: str = field(
+        default="", doc="Iallocator used when no node and no -I is given"
+        " (empty: none)")
 
     # --- Parameter inheritance (the rule itself lives in ganeti.params) ---
 

@@ -45,6 +45,12 @@ SBINDIR: Final[str] = str(_ac.SBINDIR)
 DAEMON_GROUP: Final[str] = str(_ac.DAEMON_GROUP)
 CONFIGURED_OS_SEARCH_PATH: Final[tuple[str, ...]] = tuple(
     p for p in str(_ac.OS_SEARCH_PATH).split(":") if p)
+#: Where external instance allocators are looked for (Ganeti's default).
+CONFIGURED_IALLOCATOR_SEARCH_PATH: Final[tuple[str, ...]] = tuple(
+    p for p in str(getattr(
+        _ac, "IALLOCATOR_SEARCH_PATH",
+        "/usr/lib/ganeti/iallocators:/usr/local/lib/ganeti/iallocators",
+    )).split(":") if p)
 CONFIGURED_FILE_STORAGE_DIR: Final[str] = str(_ac.FILE_STORAGE_DIR)
 CONFIGURED_EXPORT_DIR: Final[str] = str(_ac.EXPORT_DIR)
 

@@ -60,6 +60,7 @@ def init_cluster(opts: argparse.Namespace, args: list[str]) -> int:
                                                   or constants.DEFAULT_VG),
         mac_prefix=opts.mac_prefix,
         maintain_node_health=opts.maintain_node_health == "yes",
+        default_iallocator=opts.default_iallocator,
         uid_pool=(uidpool.parse_pool(opts.uid_pool, "--uid-pool")
                   if opts.uid_pool else []),
         ipolicy=ipolicy_changes(opts, group=False))
@@ -172,6 +173,9 @@ INIT_OPTS: Final = (
     cli.cli_option("-C", "--candidate-pool-size", dest="candidate_pool_size",
                    type=int, default=constants.DEFAULT_CANDIDATE_POOL_SIZE,
                    metavar="SIZE", help="Number of master candidates"),
+    cli.cli_option("--default-iallocator", dest="default_iallocator",
+                   default="", metavar="NAME",
+                   help="Iallocator used when neither -n nor -I is given"),
     cli.cli_option("--maintain-node-health", dest="maintain_node_health",
                    choices=("yes", "no"), default="no",
                    help="Let the watcher keep nodes healthy"),

@@ -97,6 +97,7 @@ def build_opcode(opts: argparse.Namespace) -> opcodes.OpClusterSetParams | None:
         "add_uids": _uid_option(opts.add_uids, "--add-uids"),
         "remove_uids": _uid_option(opts.remove_uids, "--remove-uids"),
         "maintain_node_health": health,
+        "default_iallocator": opts.default_iallocator,
         "redist_files": redist or None,
         "ipolicy": ipolicy_changes(opts, group=False) or None,
     }
@@ -179,6 +180,10 @@ _MODIFY_OPTS: Final = (
                    metavar="SPEC", help="Add user-id ranges to the pool"),
     cli.cli_option("--remove-uids", dest="remove_uids", default=None,
                    metavar="SPEC", help="Remove user-id ranges from the pool"),
+    cli.cli_option("--default-iallocator", dest="default_iallocator",
+                   default=None, metavar="NAME",
+                   help="Iallocator used when neither -n nor -I is given"
+                   " (\"\": none)"),
     cli.cli_option("--maintain-node-health", dest="maintain_node_health",
                    default=None, choices=("yes", "no"), metavar="yes|no",
                    help="Let the watcher shut down instances and DRBD on"

@@ -123,6 +123,8 @@ def format_cluster_info(info: Mapping[str, Any]) -> list[str]:
         f"  - file storage path: {_value(info.get('file_storage_dir'))}",
         "  - maintenance of node health: "
         f"{info.get('maintain_node_health')}",
+        f"  - default instance allocator: "
+        f"{_value(info.get('default_iallocator'))}",
         f"  - uid pool: {uid_pool}",
         "Default instance parameters:",
         *_dict_lines(info.get("beparams") or {}, "  "),

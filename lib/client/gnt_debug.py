@@ -1,8 +1,9 @@
 """``gnt-debug``: debugging commands (see gnt-debug(8)).
 
-``delay`` runs a test opcode, ``submit-job`` submits opcodes read from
-JSON files, ``locks`` shows the master daemon's locks, ``confd`` asks
-ganeti-confd (:mod:`ganeti.confd.shell`).
+``delay`` runs a test opcode, ``iallocator`` a dry run of an instance
+allocator (:mod:`ganeti.client.debug_iallocator`), ``submit-job``
+submits opcodes read from JSON files, ``locks`` shows the master
+daemon's locks, ``confd`` asks ganeti-confd (:mod:`ganeti.confd.shell`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import cli, errors, opcodes
+from ganeti.client import debug_iallocator
 from ganeti.confd import shell as confd_shell
 
 NO_MASTER_OPT: Final = cli.cli_option(
@@ -205,6 +207,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "[--no-headers] [--separator=SEPARATOR] [-o [+]FIELD,...]"
         " [--interval=SECONDS]",
         "Show a list of locks in the master daemon (the fields: -o help)"),
+    "iallocator": debug_iallocator.COMMAND,
     "confd": cli.Command(
         confd_shell.confd, cli.args_atleast(1, "query_type"),
         confd_shell.OPTIONS,

@@ -114,9 +114,12 @@ def assign_nodes(opts: argparse.Namespace, args: list[str]) -> int:
 
 
 def evacuate_group(opts: argparse.Namespace, args: list[str]) -> int:
-    cli.submit_opcode(opcodes.OpGroupEvacuate(
+    result = cli.submit_opcode(opcodes.OpGroupEvacuate(
         group_name=args[0], iallocator=opts.iallocator,
         target_groups=opts.to, early_release=opts.early_release), opts=opts)
+    for name, group, nodes in result or []:
+        cli.to_stdout(f"Instance {name} moved to group {group}"
+                      f" ({', '.join(nodes)})")
     return errors.EXIT_SUCCESS
 
 

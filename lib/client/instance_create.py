@@ -291,9 +291,9 @@ def create_opcode(name: str, opts: argparse.Namespace,
                    f" {', '.join(sorted(constants.DISK_TEMPLATES))})")
     if not opts.os and not importing:
         raise _bad("No OS given (-o)")
+    # Without -n and -I the master uses the cluster's default iallocator
+    # (and refuses when there is none).
     pnode, snode = cli.split_node_option(opts.node)
-    if pnode is None and opts.iallocator is None:
-        raise _bad("No target node given (-n)")
     hypervisor, hvparams = parse_hv(opts.hvopts, opts.hypervisor)
     values: dict[str, Any] = {
         "instance_name": name, "mode": mode,

@@ -292,6 +292,12 @@ def move(opts: argparse.Namespace, args: list[str]) -> int:
 
 def _with_target(cls: type[opcodes.OpCode], opts: argparse.Namespace,
                  **kwargs: Any) -> opcodes.OpCode:
+    if getattr(opts, "iallocator", None):
+        if opts.target_node:
+            raise errors.OpPrereqError(
+                "Give either -n NODE or -I NAME, not both",
+                errors.ErrorCode.INVAL)
+        kwargs["iallocator"] = opts.iallocator
     if opts.target_node:
         if "target_node" not in cls.fields():
             raise errors.OpPrereqError(
@@ -406,7 +412,11 @@ SHOWCMD_OPT: Final = cli.cli_option(
     help="Show command instead of executing it")
 TARGET_OPT: Final = cli.cli_option(
     "-n", "--target-node", dest="target_node", default=None, metavar="NODE",
-    help="Target node (instances without a secondary node)")
+    help="Target node (DRBD: a node other than the secondary becomes the"
+    " secondary first)")
+TARGET_IALLOC_OPT: Final = cli.cli_option(
+    "-I", "--iallocator", dest="iallocator", default=None, metavar="NAME",
+    help="Let this iallocator choose the target node")
 
 STARTUP_OPTS: Final = (
     cli.cli_option("--force", "-f", dest="force", action="store_true",
@@ -491,7 +501,7 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         " to another node and make it the primary (file and diskless)"),
     "migrate": cli.Command(
         migrate, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
-        (cli.FORCE_OPT, TARGET_OPT, cli.SUBMIT_OPT,
+        (cli.FORCE_OPT, TARGET_OPT, TARGET_IALLOC_OPT, cli.SUBMIT_OPT,
          cli.cli_option("--non-live", dest="live", action="store_false",
                         default=True, help="Pause the instance during the"
                         " transfer instead of copying it while it runs"),
@@ -503,7 +513,8 @@ COMMANDS: Final[dict[str, cli.Command]] = {
         "Move a running instance to another node without stopping it"),
     "failover": cli.Command(
         failover, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
-        (cli.FORCE_OPT, TARGET_OPT, cli.SUBMIT_OPT, cli.SHUTDOWN_TIMEOUT_OPT,
+        (cli.FORCE_OPT, TARGET_OPT, TARGET_IALLOC_OPT, cli.SUBMIT_OPT,
+         cli.SHUTDOWN_TIMEOUT_OPT,
          cli.cli_option("--ignore-consistency", dest="ignore_consistency",
                         action="store_true", default=False,
                         help="Go on even if the instance cannot be stopped"

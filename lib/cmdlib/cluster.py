@@ -51,6 +51,7 @@ class LUClusterQuery(NoHooksLU):
             "volume_group_name": cluster.volume_group_name,
             "file_storage_dir": cluster.file_storage_dir,
             "maintain_node_health": cluster.maintain_node_health,
+            "default_iallocator": cluster.default_iallocator,
             "modify_etc_hosts": cluster.modify_etc_hosts,
             "uid_pool": cluster.uid_pool,
             "mac_prefix": cluster.mac_prefix,

@@ -188,6 +188,8 @@ class LUClusterSetParams(LogicalUnit):
                                                  op.remove_uids)
         if op.maintain_node_health is not None:
             cluster.maintain_node_health = op.maintain_node_health
+        if op.default_iallocator is not None:
+            cluster.default_iallocator = op.default_iallocator
         if op.hidden_os is not None:
             cluster.hidden_os = apply_name_mods(
                 cluster.hidden_os, op.hidden_os, "hidden OS list", note)

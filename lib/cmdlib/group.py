@@ -234,41 +234,6 @@ class LUGroupAssignNodes(NoHooksLU):
         self.cfg.assign_group_nodes((n, self.uuid) for n in self.nodes)
 
 
-class LUGroupEvacuate(NoHooksLU):
-    """Evacuating a group moves its instances with an instance allocator;
-    until allocators exist it succeeds only when there is nothing to
-    move (the group's nodes hold no instances)."""
-
-    OP = opcodes.OpGroupEvacuate
-    op: opcodes.OpGroupEvacuate
-
-    def expand_names(self) -> LockRequest:
-        self.uuid = self.expand_group_name(self.op.group_name)
-        for target in self.op.target_groups or []:
-            if self.expand_group_name(target) == self.uuid:
-                raise errors.OpPrereqError(
-                    f"Group '{self.op.group_name}' cannot be a target of its"
-                    " own evacuation", EC.INVAL)
-        return LockRequest(nodegroup=ALL, nodegroup_shared=True)
-
-    def check_prereq(self) -> None:
-        members = set(self.cfg.group_members(self.uuid))
-        insts = [i for i in self.cfg.instance_names()
-                 if (inst := self.cfg.get_instance(i)) is not None
-                 and members & set(inst.all_nodes)]
-        if insts:
-            raise errors.OpPrereqError(
-                f"Evacuating group '{self.op.group_name}' needs an instance "
-                f"allocator to place {len(insts)} instance(s) "
-                f"({', '.join(nice_sort(insts))}) and this cluster has none "
-                "yet; move them with gnt-instance migrate/failover/move",
-                EC.NORES)
-
-    def execute(self, feedback: Feedback) -> Any:
-        feedback(f"Group '{self.op.group_name}' has no instances to move")
-        return []
-
-
 class LUGroupQuery(NoHooksLU):
     """Rows of group fields, in the order of the names given (all groups,
     by name, when none are)."""

@@ -47,10 +47,11 @@ from ganeti import (
     osdef,
     params,
 )
-from ganeti.cmdlib import drbd, drbd_place, instance_adopt
+from ganeti.cmdlib import drbd, drbd_place, iallocator, instance_adopt
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import FROM_INSTANCES, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.instance_policy import check_instance_policy
+from ganeti.iallocator import request as ireq
 from ganeti.locking import manager as lockmgr
 from ganeti.storage import templates
 
@@ -325,14 +326,21 @@ class LUInstanceCreate(LogicalUnit):
                     "Importing needs the node holding the export"
                     " (--src-node)", EC.INVAL)
             self.src_node = self.expand_node_name(op.src_node)
-        if op.iallocator is not None:
+        #: The iallocator choosing the nodes (None: they were given).
+        self.allocator = (None if op.pnode is not None else
+                          iallocator.default_allocator(self, op.iallocator))
+        if op.pnode is None and self.allocator is None:
             raise errors.OpPrereqError(
-                "Iallocators are not supported by this version; choose the"
-                " node with -n", EC.INVAL)
-        if op.pnode is None:
-            raise errors.OpPrereqError("No primary node given (-n)", EC.INVAL)
+                "No primary node given (-n) and no iallocator (-I; the"
+                " cluster has no default iallocator)", EC.INVAL)
+        if self.allocator is not None and \
+                any("adopt" in d for d in op.disks):
+            raise errors.OpPrereqError(
+                "Disk adoption needs an explicit node (-n), not an"
+                " iallocator", EC.INVAL)
         self.snode: str | None = None
-        if op.disk_template in constants.DTS_NET_MIRROR:
+        if op.disk_template in constants.DTS_NET_MIRROR and \
+                self.allocator is None:
             if op.snode is None:
                 raise errors.OpPrereqError(
                     f"The {op.disk_template} template needs a secondary node"
@@ -340,7 +348,8 @@ class LUInstanceCreate(LogicalUnit):
             self.snode = self.expand_node_name(op.snode)
         self.name, self.name_ip = check_name(op.instance_name, op.name_check,
                                              op.ip_check)
-        self.pnode = self.expand_node_name(op.pnode)
+        self.pnode = ("" if op.pnode is None
+                      else self.expand_node_name(op.pnode))
         if self.snode == self.pnode:
             raise errors.OpPrereqError(
                 f"The secondary node cannot be the primary node ({self.pnode})",
@@ -402,6 +411,8 @@ class LUInstanceCreate(LogicalUnit):
         if self.cfg.get_instance(self.name) is not None:
             raise errors.OpPrereqError(
                 f"Instance {self.name} is already in the cluster", EC.EXISTS)
+        if not self.pnode:
+            self._allocate_nodes()
         self._claim_locks()
         try:
             self._check()
@@ -409,10 +420,35 @@ class LUInstanceCreate(LogicalUnit):
             self._fail_cleanup()
             raise
 
+    def _allocate_nodes(self) -> None:
+        """Ask the iallocator for the nodes (before any lock is held; the
+        checks under the locks then apply to its choice as to a given
+        one).  Nothing is reserved when it fails."""
+        op = self.op
+        assert self.allocator is not None
+        if self.src_node is not None:
+            self._read_export(self.src_node)
+        cluster = self.cfg.get_cluster()
+        hv = op.hypervisor or cluster.enabled_hypervisors[0]
+        with common.param_errors():
+            be = cluster.fill_be(params.update_be_params({}, op.beparams))
+        specs = disk_specs(op.disk_template, list(op.disks))
+        nodes = iallocator.allocate(self, self.allocator, ireq.NewInstance(
+            name=self.name, disk_template=op.disk_template,
+            memory=int(be["maxmem"]), vcpus=int(be["vcpus"]),
+            disks=[{"size": int(s["size"]), "mode": s["mode"],
+                    "spindles": s.get("spindles")} for s in specs],
+            nics=list(op.nics), os=op.os_type or "", hypervisor=hv,
+            spindle_use=int(be.get("spindle_use", 1))))
+        self.pnode = nodes[0]
+        self.snode = nodes[1] if len(nodes) > 1 else None
+        self.feedback(f"Selected node(s) {', '.join(nodes)} for instance"
+                      f" {self.name} (iallocator {self.allocator})")
+
     def _check(self) -> None:
         op = self.op
         cluster = self.cfg.get_cluster()
-        if self.src_node is not None:
+        if self.src_node is not None and not hasattr(self, "export"):
             self._read_export(self.src_node)
         pnode = common.check_node_online(self, self.pnode,
                                          f"create instance {self.name}")

@@ -14,7 +14,12 @@ The target of a diskless instance: the opcode's ``target_node`` when the
 opcode has that field (Ganeti added it in 2.6 for templates without a
 fixed secondary), otherwise the online, undrained node other than the
 primary with the most free memory (all node locks are taken to choose).
-A DRBD instance goes to its secondary; another target is refused.
+A DRBD instance goes to its secondary.  Given another target
+(``target_node``, or the node an iallocator chooses with ``iallocator``,
+a ``relocate`` request for its secondary), that node first becomes its
+secondary (as ``replace-disks -n``, checked before anything changes)
+and the instance then moves there.  For the other templates the
+iallocator is asked to relocate the instance off its primary node.
 
 Migration is the five-step protocol of doc/design/hypervisors.rst; when
 a step fails both finalize calls run with ``success=False`` so the
@@ -34,7 +39,7 @@ import time
 from typing import Any, Final
 
 from ganeti import constants, errors, hypervisor, objects, opcodes
-from ganeti.cmdlib import drbd
+from ganeti.cmdlib import drbd, iallocator
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest
 from ganeti.cmdlib.drbd import is_mirrored
@@ -45,6 +50,7 @@ from ganeti.cmdlib.instance_ops import (
     on_node,
     start_or_clean,
 )
+from ganeti.cmdlib.instance_replace import DiskReplacer
 from ganeti.hypervisor.base import MigrationState, MigrationStatus
 from ganeti.rpc.result import RpcResult
 
@@ -112,8 +118,12 @@ class _ChangePrimaryLU(InstanceLU):
             self.op.instance_name)
         inst = common.get_instance(self, self.op.instance_name)
         wanted = self.requested_target()
+        #: A DRBD instance's new secondary, made before it moves there.
+        self.replacer: DiskReplacer | None = None
         nodes: LevelRequest
-        if wanted is not None:
+        if getattr(self.op, "iallocator", None) is not None:
+            nodes = ALL
+        elif wanted is not None:
             target = self.expand_node_name(wanted)
             setattr(self.op, "target_node", target)  # noqa: B010 (optional field)
             nodes = [*inst.all_nodes, target]
@@ -125,19 +135,28 @@ class _ChangePrimaryLU(InstanceLU):
 
     def choose_target(self, inst: objects.Instance) -> str:
         wanted = self.requested_target()
+        allocator = getattr(self.op, "iallocator", None)
         if is_mirrored(inst):
             if not inst.secondary_nodes:
                 raise errors.OpPrereqError(
                     f"Instance {inst.name} has no secondary node to"
                     f" {self.ACTION} to", EC.STATE)
             secondary = inst.secondary_nodes[0]
+            if allocator is not None and wanted is None:
+                wanted = iallocator.relocate(self, allocator, inst, secondary)
+                setattr(self.op, "target_node", wanted)  # noqa: B010 (rerun)
             if wanted is not None and wanted != secondary:
-                raise errors.OpPrereqError(
-                    f"Cannot {self.ACTION} instance {inst.name} to node"
-                    f" {wanted}: its disks ({inst.disk_template}) are only on"
-                    f" its secondary node {secondary}; use gnt-instance"
-                    " replace-disks -n first", EC.INVAL)
+                if wanted != inst.primary_node:
+                    self.replacer = DiskReplacer(
+                        self, inst.name, constants.REPLACE_DISK_CHG, [],
+                        wanted, None)
+                    self.replacer.check_prereq()
+                return wanted
             return secondary
+        if allocator is not None and wanted is None:
+            wanted = iallocator.relocate(self, allocator, inst,
+                                         inst.primary_node)
+            setattr(self.op, "target_node", wanted)  # noqa: B010 (rerun)
         if wanted is not None:
             return wanted
         cluster = self.cfg.get_cluster()
@@ -179,6 +198,15 @@ class _ChangePrimaryLU(InstanceLU):
                 f"Cannot {self.ACTION} instance {inst.name} to node"
                 f" {self.target}: the node is drained", EC.STATE)
         self.target_ip = node.primary_ip
+
+    def new_secondary_first(self, feedback: Feedback) -> None:
+        """Make the target the DRBD secondary (when it is not yet)."""
+        if self.replacer is None:
+            return
+        feedback(f"* making node {self.target} the secondary of instance"
+                 f" {self.inst.name} first")
+        self.replacer.execute(feedback)
+        self.inst = common.get_instance(self, self.inst.name)
 
     def primary_env(self) -> dict[str, object]:
         return {"OLD_PRIMARY": self.source, "NEW_PRIMARY": self.target,
@@ -255,6 +283,7 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         if self.op.cleanup:
             self._cleanup(feedback)
             return
+        self.new_secondary_first(feedback)
         inst = self.inst
         live = self.live()
         if is_mirrored(inst):
@@ -494,10 +523,12 @@ class LUInstanceFailover(_ChangePrimaryLU):
             common.check_free_memory(self, self.target,
                                      int(filled.be["maxmem"]), inst.hypervisor,
                                      f"failing over instance {inst.name}")
-            # The target's copy becomes the one the instance runs on.
-            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
-                                       self.op.ignore_consistency,
-                                       self.feedback)
+            # The target's copy becomes the one the instance runs on (a
+            # new secondary's is synced by the replacement first).
+            if self.replacer is None:
+                drbd.check_mirrors_healthy(
+                    self, inst, self.target, "fail over",
+                    self.op.ignore_consistency, self.feedback)
 
     def execute(self, feedback: Feedback) -> None:
         """Stop on the source (with ``ignore_consistency``, or a source
@@ -505,6 +536,7 @@ class LUInstanceFailover(_ChangePrimaryLU):
         be dead), deactivate the disks, record the target as primary and,
         if the instance is marked up, activate its disks (a mirror on
         both nodes, the target as the primary) and start it there."""
+        self.new_secondary_first(feedback)
         inst = self.inst
         mirrored = is_mirrored(inst)
         source = self.cfg.get_node(self.source)

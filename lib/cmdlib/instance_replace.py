@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ganeti import constants, errors, objects, opcodes
-from ganeti.cmdlib import drbd_place
+from ganeti.cmdlib import drbd_place, iallocator
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest, LogicalUnit
 from ganeti.cmdlib.drbd_net import Mirror
@@ -108,8 +108,7 @@ class DiskReplacer:
 
     # --- preconditions ------------------------------------------------------------
 
-    def check_prereq(self, free: dict[str, int] | None = None,
-                     placed: dict[str, int] | None = None) -> None:
+    def check_prereq(self) -> None:
         self.inst = inst = common.get_instance(self.lu, self.name)
         if inst.disk_template != constants.DT_DRBD8:
             raise errors.OpPrereqError(
@@ -128,7 +127,7 @@ class DiskReplacer:
         what = f"replace the disks of {inst.name}"
         common.check_node_online(self.lu, self.primary, what)
         if self.mode == constants.REPLACE_DISK_CHG:
-            self._check_new_secondary(free, placed)
+            self._check_new_secondary()
             return
         common.check_node_online(self.lu, self.secondary, what)
         if self.mode == constants.REPLACE_DISK_AUTO:
@@ -147,16 +146,13 @@ class DiskReplacer:
                                   [inst.disks[i] for i in self.indices])
         common.check_vg_free(self.lu, self.target, need, what)
 
-    def _check_new_secondary(self, free: dict[str, int] | None,
-                             placed: dict[str, int] | None) -> None:
+    def _check_new_secondary(self) -> None:
         inst = self.inst
-        if self.iallocator is not None:
-            drbd_place.check_allocator(self.iallocator)
-            if free is None:
-                free = drbd_place.vg_free(self.lu, self.lu.cfg.node_names())
-            new = drbd_place.choose_secondary(self.lu, inst, [], free, placed)
-        elif self.remote_node is not None:
+        if self.remote_node is not None:
             new = self.remote_node
+        elif self.iallocator is not None:
+            new = self.remote_node = iallocator.relocate(
+                self.lu, self.iallocator, inst, self.secondary)
         else:
             raise errors.OpPrereqError(
                 "Changing the secondary needs the new node (-n) or an"

@@ -11,8 +11,10 @@ without that LU's own hooks.
 Evacuation (``mode``):
 
 - secondary instances (the node is their secondary) get a new secondary:
-  ``remote_node`` for all, or the built-in ``hail`` placement, which
-  spreads them over the other nodes by free volume group space;
+  ``remote_node`` for all, or the one an iallocator chooses (``-I``, or
+  the cluster's default iallocator; one ``node-evacuate`` request in
+  ``secondary-only`` mode for all of them, asked before anything moves,
+  see :func:`ganeti.cmdlib.iallocator.new_secondaries`);
 - primary instances (DRBD only: other templates have their disks on this
   node alone and are refused, pointing at ``gnt-instance move``) move to
   their secondary first, live if they run (a stopped one fails over),
@@ -25,9 +27,10 @@ import abc
 from typing import Any
 
 from ganeti import constants, errors, objects, opcodes
-from ganeti.cmdlib import drbd_place
+from ganeti.cmdlib import iallocator
 from ganeti.cmdlib.base import ALL, Feedback, LockRequest, LogicalUnit
 from ganeti.cmdlib.instance_replace import DiskReplacer
+from ganeti.iallocator import BUILTIN
 
 EC = errors.ErrorCode
 
@@ -114,8 +117,6 @@ class LUNodeEvacuate(_NodeInstancesLU):
             if remote == node:
                 raise errors.OpPrereqError(
                     f"Cannot evacuate node {node} onto itself", EC.INVAL)
-        elif self.op.iallocator is not None:
-            drbd_place.check_allocator(self.op.iallocator)
         prim, sec = self.instances_of(node)
         self.primaries = [n for n in prim if n in self.locked]
         for name in self.primaries:
@@ -127,11 +128,12 @@ class LUNodeEvacuate(_NodeInstancesLU):
                     " evacuated; use gnt-instance move", EC.STATE)
         self.secondaries = [n for n in sec if n in self.locked]
         needs_new = self.op.mode != constants.NODE_EVAC_PRI
+        allocator = iallocator.default_allocator(self, self.op.iallocator)
         if needs_new and (self.primaries or self.secondaries) \
-                and remote is None and self.op.iallocator is None:
+                and remote is None and allocator is None:
             raise errors.OpPrereqError(
-                "Give the new secondary node (-n/remote_node) or the"
-                f" iallocator (-I {drbd_place.BUILTIN_ALLOCATOR})", EC.INVAL)
+                "Give the new secondary node (-n/remote_node) or an"
+                f" iallocator (-I {BUILTIN}, -I hail)", EC.INVAL)
         for name in self.primaries:
             if remote is not None and remote in self.inst(name).all_nodes:
                 raise errors.OpPrereqError(
@@ -142,6 +144,14 @@ class LUNodeEvacuate(_NodeInstancesLU):
                 raise errors.OpPrereqError(
                     f"Node {remote} is the primary node of instance {name};"
                     " it cannot also be its secondary", EC.INVAL)
+        moving = sorted(set(self.primaries) | set(self.secondaries))
+        #: The new secondary of each instance.
+        self.targets: dict[str, str] = {}
+        if needs_new and moving:
+            self.targets = (
+                dict.fromkeys(moving, remote) if remote is not None
+                else iallocator.new_secondaries(self, str(allocator), node,
+                                                moving))
 
     def execute(self, feedback: Feedback) -> list[list[str]]:
         """Returns ``[[instance, new secondary], ...]`` as Ganeti 2.1's
@@ -163,20 +173,12 @@ class LUNodeEvacuate(_NodeInstancesLU):
                 done.append([name, self.inst(name).primary_node])
         if self.op.mode == constants.NODE_EVAC_PRI:
             return done
-        moving = sorted(set(self.primaries) | set(self.secondaries))
-        free = (drbd_place.vg_free(self, self.cfg.node_names())
-                if self.op.remote_node is None else None)
-        placed: dict[str, int] = {}
-        for name in moving:
+        for name in sorted(self.targets):
             task = DiskReplacer(self, name, constants.REPLACE_DISK_CHG, [],
-                                self.op.remote_node, self.op.iallocator)
-            if free is not None:
-                free.pop(node, None)
-            task.check_prereq(free, placed)
+                                self.targets[name], None)
+            task.check_prereq()
             assert task.new_node is not None
             task.execute(feedback)
-            placed[task.new_node] = placed.get(task.new_node, 0) + \
-                drbd_place.disk_space(task.inst)
             done.append([name, task.new_node])
         return done
 
@@ -231,16 +233,16 @@ class LUNodeEvacStrategy(LogicalUnit):
         return LockRequest(node=ALL, node_shared=True)
 
     def check_prereq(self) -> None:
-        if self.op.remote_node is None and self.op.iallocator is None:
+        self.allocator = iallocator.default_allocator(self,
+                                                      self.op.iallocator)
+        if self.op.remote_node is None and self.allocator is None:
             raise errors.OpPrereqError(
-                "Give the new secondary node (remote_node) or the iallocator"
-                f" ({drbd_place.BUILTIN_ALLOCATOR})", EC.INVAL)
+                "Give the new secondary node (remote_node) or an iallocator"
+                f" ({BUILTIN}, hail)", EC.INVAL)
         if self.op.remote_node in self.op.nodes:
             raise errors.OpPrereqError(
                 f"Node {self.op.remote_node} is one of the nodes to evacuate",
                 EC.INVAL)
-        if self.op.iallocator is not None:
-            drbd_place.check_allocator(self.op.iallocator)
 
     def execute(self, feedback: Feedback) -> list[list[str]]:
         evacuated = set(self.op.nodes)
@@ -251,13 +253,14 @@ class LUNodeEvacStrategy(LogicalUnit):
                 moving.append(inst)
         if self.op.remote_node is not None:
             return [[inst.name, self.op.remote_node] for inst in moving]
-        free = drbd_place.vg_free(self, [n for n in self.cfg.node_names()
-                                         if n not in evacuated])
-        placed: dict[str, int] = {}
-        result = []
-        for inst in moving:
-            node = drbd_place.choose_secondary(self, inst, evacuated, free,
-                                               placed)
-            placed[node] = placed.get(node, 0) + drbd_place.disk_space(inst)
-            result.append([inst.name, node])
-        return result
+        if not moving:
+            return []
+        targets = iallocator.new_secondaries(
+            self, str(self.allocator), self.op.nodes[0],
+            [inst.name for inst in moving])
+        bad = sorted(n for n, t in targets.items() if t in evacuated)
+        if bad:
+            raise errors.OpPrereqError(
+                f"Iallocator '{self.allocator}' placed instance(s)"
+                f" {', '.join(bad)} on a node being evacuated", EC.NORES)
+        return [[inst.name, targets[inst.name]] for inst in moving]

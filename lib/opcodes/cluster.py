@@ -11,6 +11,7 @@ from ganeti.opcodes.base import (
     TFieldList,
     TGroupedParams,
     THvParamsByHv,
+    TIallocatorName,
     TName,
     TNameList,
     TNonEmptyList,
@@ -126,6 +127,9 @@ class OpClusterSetParams(OpCode):
     maintain_node_health: bool | None = field(
         default=None, check=ht.TBool,
         doc="Let the watcher stop instances on nodes marked offline")
+    default_iallocator: str | None = field(
+        default=None, check=ht.TOr(ht.TElemOf([""]), TIallocatorName),
+        doc="Default iallocator (empty: none)")
     hidden_os: list[list[str]] | None = field(
         default=None, check=TOsListMods,
         doc="Changes to the hidden OS list: [[add|remove, os], ...]")

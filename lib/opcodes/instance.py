@@ -248,6 +248,18 @@ class OpInstanceReplaceDisks(OpCode):
             self.reject("disks", f"disks cannot be chosen in mode {self.mode}")
 
 
+_DOC_TARGET = ("Target node (DRBD: another node than the secondary first"
+               " becomes the secondary)")
+_DOC_TARGET_IALLOC = "Iallocator choosing the target node"
+
+
+def _one_target(op: OpCode) -> None:
+    if getattr(op, "target_node", None) is not None and \
+            getattr(op, "iallocator", None) is not None:
+        op.reject("iallocator", "give either iallocator or target_node, "
+                  "not both")
+
+
 class OpInstanceFailover(OpCode):
     """Fail over a mirrored instance to its secondary node (stop + start)."""
 
@@ -259,6 +271,13 @@ class OpInstanceFailover(OpCode):
         doc="Fail over even if the disks are not in sync")
     shutdown_timeout: int = field(default=constants.DEFAULT_SHUTDOWN_TIMEOUT,
                                   check=TTimeout, doc=_DOC_SHUTDOWN)
+    target_node: str | None = field(default=None, check=TName,
+                                    doc=_DOC_TARGET)
+    iallocator: str | None = field(default=None, check=TIallocatorName,
+                                   doc=_DOC_TARGET_IALLOC)
+
+    def check_consistency(self) -> None:
+        _one_target(self)
 
 
 class OpInstanceMigrate(OpCode):
@@ -274,10 +293,15 @@ class OpInstanceMigrate(OpCode):
                              doc="Migration mode; replaces live")
     cleanup: bool = field(default=False, check=ht.TBool,
                           doc="Recover from a failed migration instead")
+    target_node: str | None = field(default=None, check=TName,
+                                    doc=_DOC_TARGET)
+    iallocator: str | None = field(default=None, check=TIallocatorName,
+                                   doc=_DOC_TARGET_IALLOC)
 
     def check_consistency(self) -> None:
         if self.live is not None and self.mode is not None:
             self.reject("mode", "give either live or mode, not both")
+        _one_target(self)
 
 
 class OpInstanceMove(OpCode):

@@ -143,21 +143,33 @@ class OpTestAllocator(OpCode):
         default=None, check=TNicSpecList, doc="NICs (allocate)")
     hypervisor: str | None = field(default=None, check=THypervisor,
                                    doc="Hypervisor (allocate)")
-    evac_nodes: list[str] | None = field(default=None, check=TNameList,
-                                         doc="Nodes to evacuate (multi-evacuate)")
+    spindle_use: int = field(default=1, check=ht.TRange(0, 1024),
+                             doc="Spindles the instance uses (allocate)")
+    count: int = field(default=1, check=ht.TRange(1, 100),
+                       doc="Instances to place (multi-allocate)")
+    relocate_from: list[str] | None = field(
+        default=None, check=TNameList,
+        doc="Nodes to move away from (relocate; default: the secondary)")
+    instances: list[str] | None = field(
+        default=None, check=TNameList,
+        doc="Instances to move (node-evacuate, change-group)")
+    evac_mode: str = field(default=constants.NODE_EVAC_ALL,
+                           check=ht.TElemOf(constants.NODE_EVAC_MODES),
+                           doc="Which instances move (node-evacuate)")
+    target_groups: list[str] | None = field(
+        default=None, check=TNameList,
+        doc="Groups to move to (change-group; default: all others)")
 
     def check_consistency(self) -> None:
         if self.direction == constants.IALLOCATOR_DIR_OUT and \
                 self.allocator is None:
             self.reject("allocator", "running an allocator needs its name")
-        if self.mode == constants.IALLOCATOR_MODE_ALLOC:
+        if self.mode in (constants.IALLOCATOR_MODE_ALLOC,
+                         constants.IALLOCATOR_MODE_MULTI_ALLOC):
             for name in ("mem_size", "vcpus", "disks", "disk_template", "os",
                          "nics"):
                 if getattr(self, name) is None:
                     self.reject(name, "required for an allocation request")
-        if self.mode == constants.IALLOCATOR_MODE_MULTI_EVAC and \
-                self.evac_nodes is None:
-            self.reject("evac_nodes", "required for a multi-evacuate request")
 
 
 class OpTestJobqueue(OpCode):

@@ -113,10 +113,6 @@ def test_drbd_instance_through_the_daily_operations(story: Story) -> None:
     assert "dual-master" in out and "* done" in out, out
     story.check(n1, n2)
 
-    # This version's migrate opcode has no target (Ganeti 2.1's).
-    story.fails("--target-node is not supported", "gnt-instance",
-                "migrate", "-f", "-n", n3.name, INST)
-
     old_lv = story.data_lv()
     out = story.ok("gnt-instance", "replace-disks", "-n", n3.name, INST)
     assert "STEP 6/6" in out, out

@@ -172,6 +172,8 @@ def test_configured_paths_are_in_the_installed_module(
     assert f'OS_SEARCH_PATH = "{OS_PATH}"' in text
     assert 'DAEMON_GROUP = "gnt-daemons"' in text
     assert 'FILE_STORAGE_DIR = "/srv/ganeti/file-storage"' in text
+    assert ('IALLOCATOR_SEARCH_PATH = "/usr/lib/ganeti/iallocators:'
+            '/usr/local/lib/ganeti/iallocators"') in text
     assert f'PACKAGE_VERSION = "{_read_default_version()}"' in text
     assert "@" not in text and "${" not in text
 

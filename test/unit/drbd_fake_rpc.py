@@ -30,6 +30,7 @@ from instance_ops_env import Ctx
 
 from ganeti import config, constants, hooks, locking, mcpu, objects
 from ganeti.cmdlib.base import LUContext
+from ganeti.iallocator import runner
 from ganeti.locking.retry import LockAttemptTimeoutStrategy
 from ganeti.rpc.client import RpcClient
 from ganeti.rpc.result import RpcResult
@@ -457,7 +458,8 @@ class Env:
 def drbd_env(tmp_path: Path, instances: int = 1,
              admin_up: bool = True) -> Iterator[Env]:
     """A config of three nodes and ``instances`` DRBD instances (primary
-    node1, secondary node2), their disks and running state in the fake."""
+    node1, secondary node2), their disks and running state in the fake.
+    No external iallocator is found (``-I hail`` is the built-in one)."""
     data = make_config(nodes=3)
     for k in range(1, instances + 1):
         data.cluster.highest_used_port += 1
@@ -481,7 +483,9 @@ def drbd_env(tmp_path: Path, instances: int = 1,
         strategy=lambda: LockAttemptTimeoutStrategy(
             attempts=3, base=0.01, maximum=0.05, max_pause=0.0),
         sleep=lambda s: None)
+    runner.set_search_path(())
     try:
         yield Env(cfg, fake, proc, Ctx())
     finally:
+        runner.set_search_path(None)
         cfg.close()

@@ -31,7 +31,8 @@ def test_valid_parameters_give_cluster_and_master() -> None:
         hvparams={"fake": {"kernel_args": "ro"}}, beparams={"memory": "256"},
         nicparams={"mode": "routed"},
         diskparams={"drbd": {"resync_rate": "1000"}},
-        enabled_hypervisors=["fake", "kvm"], candidate_pool_size=3))
+        enabled_hypervisors=["fake", "kvm"], candidate_pool_size=3,
+        default_iallocator="hail"))
     assert cluster.master_node == node.name == "node1.local-cluster.example"
     assert cluster.master_ip == "127.0.0.254"
     assert node.primary_ip == node.secondary_ip == "127.0.0.1"
@@ -39,6 +40,7 @@ def test_valid_parameters_give_cluster_and_master() -> None:
     assert cluster.diskparams["drbd"]["resync_rate"] == 1000
     assert cluster.enabled_hypervisors == ["fake", "kvm"]
     assert cluster.volume_group_name is None
+    assert cluster.default_iallocator == "hail"
 
 
 @pytest.mark.parametrize(("kwargs", "pattern"), [
@@ -60,6 +62,7 @@ def test_valid_parameters_give_cluster_and_master() -> None:
     ({"candidate_pool_size": 0}, "pool size"),
     ({"file_storage_dir": "relative/dir"}, "absolute"),
     ({"master_netdev": "eth 0"}, "network device"),
+    ({"default_iallocator": "../hail"}, "--default-iallocator"),
 ])
 def test_bad_parameters_rejected(kwargs: dict[str, Any], pattern: str) -> None:
     with pytest.raises(errors.OpPrereqError, match=pattern):

@@ -46,15 +46,28 @@ def test_migrate_goes_dual_primary_and_back(env: Env) -> None:
     env.fake.assert_volumes_exist()
 
 
-def test_migrate_to_another_node_than_the_secondary_is_refused(
-        env: Env) -> None:
-    # The opcode of this version has no target_node; the LU reads it when
-    # present (the CLI's -n), so set it as the CLI would.
-    op = opcodes.OpInstanceMigrate(instance_name=INST)
-    object.__setattr__(op, "target_node", OTHER)
-    env.fails(op, errors.OpPrereqError,
-              f"only on its secondary node {S}")
+@pytest.mark.parametrize("place", [{"target_node": OTHER},
+                                   {"iallocator": "builtin"}])
+def test_migrate_to_another_node_makes_it_the_secondary_first(
+        env: Env, place: dict[str, str]) -> None:
+    env.fake.write(INST, "x")
+    env.run(opcodes.OpInstanceMigrate(instance_name=INST, **place))
+    inst = env.inst()
+    assert inst.primary_node == OTHER and inst.secondary_nodes == [P]
+    assert env.fake.data(INST) == {OTHER: "x", P: "x"}
+    assert env.fake.nodes[S].lvs == {}
+    assert any(f"making node {OTHER} the secondary" in m
+               for m in env.ctx.messages)
+    env.fake.assert_volumes_exist()
+
+
+def test_failover_to_another_node_checks_it_first(env: Env) -> None:
+    env.fake.nodes[OTHER].vg_free = 10
+    env.fails(opcodes.OpInstanceFailover(instance_name=INST,
+                                         target_node=OTHER),
+              errors.OpPrereqError, f"on node {OTHER}")
     assert env.inst().primary_node == P
+    assert env.inst().secondary_nodes == [S]
 
 
 def test_migrate_refuses_a_degraded_target(env: Env) -> None:

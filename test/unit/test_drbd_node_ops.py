@@ -54,7 +54,7 @@ def test_evacuate_needs_a_target(tmp_path: Path) -> None:
         env.fails(opcodes.OpNodeEvacuate(node_name=S, remote_node=P),
                   errors.OpPrereqError, "is the primary node")
         env.fails(opcodes.OpNodeEvacuate(node_name=S, iallocator="other"),
-                  errors.OpPrereqError, "not available")
+                  errors.OpPrereqError, "'other' not found")
 
 
 def test_evacuate_refuses_plain_primaries(tmp_path: Path) -> None:
@@ -125,8 +125,8 @@ def test_evacuation_strategy_spreads_by_free_space(tmp_path: Path) -> None:
             nodes=[S], remote_node=NEW)) == [[n, NEW] for n in NAMES[:2]]
         env.fake.nodes[NEW].vg_free = 1500   # room for one mirror only
         env.fails(opcodes.OpNodeEvacStrategy(nodes=[S], iallocator="hail"),
-                  errors.OpPrereqError, f"No node can take the secondary of"
-                  f" instance {NAMES[1]}")
+                  errors.OpPrereqError, f"cannot move 1 instance\\(s\\):"
+                  f" {NAMES[1]}: no other node of its group has")
         env.fails(opcodes.OpNodeEvacStrategy(nodes=[S], remote_node=S),
                   errors.OpPrereqError, "one of the nodes to evacuate")
         # Nothing moved.

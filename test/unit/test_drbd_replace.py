@@ -117,11 +117,14 @@ def test_change_secondary_to_a_drained_or_offline_node(env: Env) -> None:
               errors.OpPrereqError, "offline")
 
 
-def test_iallocator_hail_is_built_in_others_refused(env: Env) -> None:
+def test_iallocator_hail_absent_is_built_in_others_refused(env: Env) -> None:
     env.fails(replace(constants.REPLACE_DISK_CHG, iallocator="dumb"),
-              errors.OpPrereqError, "not available")
+              errors.OpPrereqError, "'dumb' not found in the iallocator"
+              " search path")
+    assert env.inst().secondary_nodes == [S]
     env.run(replace(constants.REPLACE_DISK_CHG, iallocator="hail"))
     assert env.inst().secondary_nodes == [NEW]
+    assert any("'hail' is not installed" in m for m in env.ctx.messages)
 
 
 def test_plain_instance_refused(tmp_path: Path) -> None:

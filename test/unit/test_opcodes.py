@@ -432,7 +432,7 @@ INCONSISTENT = [
     (opcodes.OpTagsSet, {"name": None}, "name"),
     (opcodes.OpTestAllocator, {"direction": "out"}, "allocator"),
     (opcodes.OpTestAllocator, {"mode": "allocate"}, "mem_size"),
-    (opcodes.OpTestAllocator, {"mode": "multi-evacuate"}, "evac_nodes"),
+    (opcodes.OpTestAllocator, {"mode": "multi-allocate"}, "mem_size"),
 ]
 
 

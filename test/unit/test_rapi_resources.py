@@ -515,3 +515,19 @@ def test_export_and_prepare_export(client: Client) -> None:
             answer["explain"], answer
     status, answer, _ = client.request("PUT", "/2/instances/i1/prepare-export")
     assert status == 400 and "'mode'" in answer["explain"]
+
+
+def test_iallocator_fields_of_the_bodies(client: Client) -> None:
+    body = {k: v for k, v in CREATE.items() if k != "pnode"}
+    client.request("POST", "/2/instances", {**body, "iallocator": "hail"})
+    (op,) = client.ops()
+    assert (op["iallocator"], op.get("pnode")) == ("hail", None)
+    for action in ("migrate", "failover"):
+        client.request("PUT", f"/2/instances/i1/{action}",
+                       {"iallocator": "builtin"})
+        assert client.ops()[0]["iallocator"] == "builtin"
+    client.request("PUT", "/2/modify", {"default_iallocator": "hail"})
+    assert client.ops()[0]["default_iallocator"] == "hail"
+    status, body_, _ = client.request("PUT", "/2/modify",
+                                      {"default_iallocator": "../x"})
+    assert status == 400 and "default_iallocator" in body_["explain"]
