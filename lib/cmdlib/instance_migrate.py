@@ -62,6 +62,9 @@ STATUS_FAILURES: Final = 5
 #: that mirrors local disks carries them along a live migration.
 MIRRORED_TEMPLATES: Final = frozenset([constants.DT_FILE, constants.DT_PLAIN])
 
+#: The backend parameter that turns a migration into a failover.
+ALWAYS_FAILOVER: Final = "always_failover"
+
 FILE_DISKS_MSG = ("file disks are local to the primary node; use"
                   " gnt-instance move")
 
@@ -197,6 +200,66 @@ class _ChangePrimaryLU(InstanceLU):
         self.cfg.update(fresh)
         return fresh
 
+    def check_failover(self, ignore_consistency: bool) -> None:
+        """The prerequisites of a failover to the chosen target."""
+        inst = self.inst
+        filled = common.filled_params(self.cfg, inst)
+        common.check_bridges(self, self.target, filled.nics)
+        if inst.admin_up:
+            common.check_free_memory(self, self.target,
+                                     int(filled.be["maxmem"]), inst.hypervisor,
+                                     f"failing over instance {inst.name}")
+            # The target's copy becomes the one the instance runs on.
+            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
+                                       ignore_consistency, self.feedback)
+
+    def failover(self, feedback: Feedback, ignore_consistency: bool,
+                 shutdown_timeout: int) -> None:
+        """Stop on the source (with ``ignore_consistency``, or a source
+        marked offline, a failure there is only a warning: the node may
+        be dead), deactivate the disks, record the target as primary and,
+        if the instance is marked up, activate its disks (a mirror on
+        both nodes, the target as the primary) and start it there."""
+        inst = self.inst
+        mirrored = is_mirrored(inst)
+        source = self.cfg.get_node(self.source)
+        tolerate = ignore_consistency or (source is not None
+                                          and source.offline)
+        feedback(f"* shutting down instance {inst.name} on source node"
+                 f" {self.source}")
+        try:
+            common.shutdown_instance(self, inst, shutdown_timeout)
+            # A mirror's source side may be on a dead node (Ganeti's
+            # ignore_primary); the target side's problems show when the
+            # disks are activated there.
+            common.shutdown_disks(self, inst, feedback,
+                                  ignore_failures=tolerate or mirrored)
+        except errors.OpExecError as err:
+            if not tolerate:
+                raise
+            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
+                     f" node {self.source} is down")
+            if mirrored:
+                common.shutdown_disks(self, inst, feedback,
+                                      ignore_failures=True)
+        self.inst = fresh = self.move_config()
+        if not fresh.admin_up:
+            return
+        if mirrored:
+            feedback(f"* activating the instance's disks on node"
+                     f" {self.target}")
+            try:
+                common.assemble_disks(self, fresh, feedback,
+                                      ignore_secondaries=True)
+            except errors.OpExecError:
+                common.shutdown_disks(self, fresh, feedback,
+                                      ignore_failures=True)
+                raise
+        feedback(f"* starting instance {inst.name} on node {self.target}")
+        if need_running_state(self, fresh):
+            return
+        start_or_clean(self, on_node(fresh, self.target), feedback)
+
 
 class LUInstanceMigrate(_ChangePrimaryLU):
     """Move a running instance to another node without stopping it."""
@@ -205,9 +268,13 @@ class LUInstanceMigrate(_ChangePrimaryLU):
     op: opcodes.OpInstanceMigrate
     HPATH = "instance-migrate"
     ACTION = "migrate"
+    #: The instance's ``always_failover`` made this migration a failover
+    #: (as Ganeti does; ``cleanup`` is never turned into one).
+    as_failover = False
 
     def mirror_disks(self, inst: objects.Instance) -> bool:
-        return (inst.disk_template in MIRRORED_TEMPLATES
+        return (not self.as_failover
+                and inst.disk_template in MIRRORED_TEMPLATES
                 and mirrors_local_disks(inst))
 
     def live(self) -> bool:
@@ -221,6 +288,16 @@ class LUInstanceMigrate(_ChangePrimaryLU):
 
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
+        if not self.op.cleanup and common.filled_params(
+                self.cfg, inst).be[ALWAYS_FAILOVER]:
+            self.as_failover = True
+            self.ACTION = LUInstanceFailover.ACTION
+            self.feedback(f"Instance {inst.name} is set to always fail over"
+                          f" ({ALWAYS_FAILOVER}): failing over instead of"
+                          " migrating")
+            self.check_target(inst)
+            self.check_failover(ignore_consistency=False)
+            return
         self.check_target(inst)
         common.check_node_online(self, self.source,
                                  f"migrate instance {inst.name}")
@@ -252,6 +329,10 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             res.warn_on_fail(feedback, "Warning: rolling back the migration")
 
     def execute(self, feedback: Feedback) -> None:
+        if self.as_failover:
+            self.failover(feedback, ignore_consistency=False,
+                          shutdown_timeout=constants.DEFAULT_SHUTDOWN_TIMEOUT)
+            return
         if self.op.cleanup:
             self._cleanup(feedback)
             return
@@ -488,59 +569,8 @@ class LUInstanceFailover(_ChangePrimaryLU):
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
         self.check_target(inst)
-        filled = common.filled_params(self.cfg, inst)
-        common.check_bridges(self, self.target, filled.nics)
-        if inst.admin_up:
-            common.check_free_memory(self, self.target,
-                                     int(filled.be["maxmem"]), inst.hypervisor,
-                                     f"failing over instance {inst.name}")
-            # The target's copy becomes the one the instance runs on.
-            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
-                                       self.op.ignore_consistency,
-                                       self.feedback)
+        self.check_failover(self.op.ignore_consistency)
 
     def execute(self, feedback: Feedback) -> None:
-        """Stop on the source (with ``ignore_consistency``, or a source
-        marked offline, a failure there is only a warning: the node may
-        be dead), deactivate the disks, record the target as primary and,
-        if the instance is marked up, activate its disks (a mirror on
-        both nodes, the target as the primary) and start it there."""
-        inst = self.inst
-        mirrored = is_mirrored(inst)
-        source = self.cfg.get_node(self.source)
-        tolerate = self.op.ignore_consistency or (source is not None
-                                                  and source.offline)
-        feedback(f"* shutting down instance {inst.name} on source node"
-                 f" {self.source}")
-        try:
-            common.shutdown_instance(self, inst, self.op.shutdown_timeout)
-            # A mirror's source side may be on a dead node (Ganeti's
-            # ignore_primary); the target side's problems show when the
-            # disks are activated there.
-            common.shutdown_disks(self, inst, feedback,
-                                  ignore_failures=tolerate or mirrored)
-        except errors.OpExecError as err:
-            if not tolerate:
-                raise
-            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
-                     f" node {self.source} is down")
-            if mirrored:
-                common.shutdown_disks(self, inst, feedback,
-                                      ignore_failures=True)
-        self.inst = fresh = self.move_config()
-        if not fresh.admin_up:
-            return
-        if mirrored:
-            feedback(f"* activating the instance's disks on node"
-                     f" {self.target}")
-            try:
-                common.assemble_disks(self, fresh, feedback,
-                                      ignore_secondaries=True)
-            except errors.OpExecError:
-                common.shutdown_disks(self, fresh, feedback,
-                                      ignore_failures=True)
-                raise
-        feedback(f"* starting instance {inst.name} on node {self.target}")
-        if need_running_state(self, fresh):
-            return
-        start_or_clean(self, on_node(fresh, self.target), feedback)
+        self.failover(feedback, self.op.ignore_consistency,
+                      self.op.shutdown_timeout)
