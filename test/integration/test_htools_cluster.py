@@ -90,8 +90,10 @@ class HTools:
         return out  # hinfo -p prints its node table on stderr
 
     def nodes(self) -> dict[str, dict[str, int]]:
-        """``gnt-node list``'s memory and instance counts, per node."""
-        fields = ["mtotal", "mfree", "pinst_cnt", "sinst_cnt"]
+        """``gnt-node list``'s memory, disk and instance counts, per
+        node."""
+        fields = ["mtotal", "mfree", "dtotal", "dfree", "pinst_cnt",
+                  "sinst_cnt"]
         out = self.plain.ok("gnt-node", "list", "--no-headers", "--units=m",
                             "--separator=|", "-o", ",".join(["name", *fields]))
         rows = [line.split("|") for line in out.splitlines()]
@@ -151,8 +153,14 @@ def test_hinfo_shows_the_cluster(ht: HTools) -> None:
         assert int(row["scnt"]) == node["sinst_cnt"]
 
 
+#: hspace's tiered allocation starts from this spec (disk, memory, CPUs)
+#: instead of the policy's maximum (the default policy's is huge: its
+#: descent from there takes seconds) and plans DRBD instances.
+HSPACE_ARGS = ("--tiered-alloc", "8192,1024,1", "--disk-template", "drbd")
+
+
 def test_hspace_counts_the_cluster(ht: HTools) -> None:
-    values = _machine(ht.tool("hspace", "--machine-readable"))
+    values = _machine(ht.tool("hspace", "--machine-readable", *HSPACE_ARGS))
     gnt = ht.nodes()
     assert values["HTS_OK"] == "1"
     assert values["HTS_CLUSTER_NODES"] == "3"
@@ -161,9 +169,15 @@ def test_hspace_counts_the_cluster(ht: HTools) -> None:
                                                  for n in gnt.values())
     assert int(values["HTS_INI_MEM_INST"]) == sum(_running_mem(k)
                                                   for k in (1, 2, 3))
+    # The disk its instances take on the nodes' storage (plain and drbd
+    # volumes, DRBD metadata included, on both nodes of drbd1) is what
+    # the volume groups have given out.
+    assert int(values["HTS_INI_DSK_INST"]) == sum(
+        n["dtotal"] - n["dfree"] for n in gnt.values())
+    assert values["HTS_TSPEC_INI_DISK_TEMPLATE"] == "drbd"
     # It finds room for more instances of the policy's standard spec.
     assert int(values["HTS_TRL_INST_CNT"]) > len(INSTANCES)
-    human = ht.tool("hspace")
+    human = ht.tool("hspace", *HSPACE_ARGS)
     assert "The cluster has 3 nodes and the following resources:" in human
     assert f"There are {len(INSTANCES)} initial instances on the cluster." \
         in human
