@@ -8,7 +8,8 @@ of four disk templates (diskless, file, plain on the lvm2 stand-in, drbd
 on the DRBD simulator) and one stopped instance.  The tests skip when the
 tools are missing (``tools/bootstrap-env`` installs them; in CI a missing
 tool is a failure).  ``test_hbal_moves_reach_its_prediction`` changes the
-layout and so runs last.
+layout (and runs the RAPI with ``--require-authentication``, the
+credentials in the URL) and so runs last.
 """
 
 from __future__ import annotations
@@ -80,10 +81,15 @@ class HTools:
                       *disk, "-B", f"maxmem={inst.maxmem},minmem={inst.maxmem}",
                       "-n", nodes, *start, inst.name)
 
+    def run(self, tool: str, *args: str, url: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([tool, "-m", url or self.url, *args],
+                              capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                              check=False)
+
     def tool(self, tool: str, *args: str, url: str | None = None) -> str:
-        res = subprocess.run([tool, "-m", url or self.url, *args],
-                             capture_output=True, text=True, timeout=TIMEOUT,
-                             stdin=subprocess.DEVNULL, check=False)
+        res = self.run(tool, *args, url=url)
         out = res.stdout + res.stderr
         assert res.returncode == 0, f"{tool} {args}: {out}"
         assert "failed to load data" not in out, out
@@ -206,10 +212,28 @@ def _commands(text: str) -> list[list[str]]:
             if line.strip().startswith("gnt-")]
 
 
+@pytest.fixture
+def rapi_requiring_users(ht: HTools) -> Iterator[None]:
+    """The cluster's RAPI restarted with ``--require-authentication``
+    (reads need a user too), restored afterwards."""
+    ht.lc.stop_rapi()
+    ht.lc.start_rapi("--require-authentication")
+    try:
+        yield
+    finally:
+        ht.lc.stop_rapi()
+        ht.lc.start_rapi()
+
+
+@pytest.mark.usefixtures("rapi_requiring_users")
 def test_hbal_moves_reach_its_prediction(ht: HTools) -> None:
-    """The dry run and ``-C`` over the authenticated URL; the commands it
-    prints run on the cluster, after which hbal starts from the score it
-    predicted and finds nothing more to do."""
+    """The dry run and ``-C`` with the cluster's RAPI user in the URL (a
+    RAPI that wants one for reads refuses the tools without it); the
+    commands it prints run on the cluster, after which hbal starts from
+    the score it predicted and finds nothing more to do."""
+    refused = ht.run("hbal")
+    assert refused.returncode != 0
+    assert "failed to load data" in refused.stdout + refused.stderr
     dry = ht.tool("hbal", url=ht.auth_url)
     assert f"Loaded 3 nodes, {len(INSTANCES)} instances" in dry
     planned = ht.tool("hbal", "-C", url=ht.auth_url)
