@@ -351,6 +351,20 @@ def _live_key(key: str, *fallbacks: str) -> Getter:
     return get
 
 
+#: Field kinds of the parameter kinds (``hv/``, ``be/``, ``ndp/`` fields).
+_PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
+                      "float": "number", "string": "text",
+                      "maybe-string": "text"}
+
+
+def _param_title(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _nd_param(name: str) -> Getter:
+    return lambda data, node: data.ndparams(node)[name]
+
+
 def _role(data: NodeQueryData, node: objects.Node) -> str:
     if node.name == data.cluster.master_node:
         return constants.NR_MASTER
@@ -441,6 +455,9 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
        lambda d, n: max(0, d.spindles_total(n)
                         - d.spindles_used.get(n.name, 0)),
        "Spindles not taken by the disks of the node's instances"),
+    *[_n(f"ndp/{name}", _param_title(name), _PARAM_KIND[spec.kind],
+         _nd_param(name), f"Node parameter {name}: {spec.doc}")
+      for name, spec in sorted(params.ND_PARAMETERS.items())],
     _n("bootid", "BootID", "text", _live_key("bootid"),
        "Random identifier of the node's current boot", live=True),
 ], default=("name", "dtotal", "dfree", "mtotal", "mnode", "mfree",
@@ -638,15 +655,6 @@ def _be_param(name: str) -> Getter:
     return lambda data, inst: data.cluster.filled_beparams(inst).get(name)
 
 
-_PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
-                      "float": "number", "string": "text",
-                      "maybe-string": "text"}
-
-
-def _param_title(name: str) -> str:
-    return name[:1].upper() + name[1:]
-
-
 def _hv_fields() -> list[FieldDef]:
     specs: dict[str, params.ParamSpec] = {}
     for table in params.HV_PARAMETERS.values():
@@ -715,6 +723,8 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
        "UUIDs of the node groups of the secondary nodes"),
     _i("admin_state", "Autostart", "bool", _cfg("admin_up"),
        "Whether the instance should run"),
+    _i("forthcoming", "Forthcoming", "bool", lambda d, i: False,
+       "Whether the instance is only planned (Ganeti 2.16; never here)"),
     _i("disk_template", "Disk_template", "text", _cfg("disk_template"),
        "Disk template"),
     _i("hypervisor", "Hypervisor", "text", _cfg("hypervisor"), "Hypervisor"),

@@ -81,15 +81,17 @@ class HTools:
                       *disk, "-B", f"maxmem={inst.maxmem},minmem={inst.maxmem}",
                       "-n", nodes, *start, inst.name)
 
-    def run(self, tool: str, *args: str, url: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([tool, "-m", url or self.url, *args],
+    def run(self, tool: str, *args: str, url: str | None = None,
+            luxi: str | None = None) -> subprocess.CompletedProcess[str]:
+        source = [f"--luxi={luxi}"] if luxi else ["-m", url or self.url]
+        return subprocess.run([tool, *source, *args],
                               capture_output=True, text=True,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL,
                               check=False)
 
-    def tool(self, tool: str, *args: str, url: str | None = None) -> str:
-        res = self.run(tool, *args, url=url)
+    def tool(self, tool: str, *args: str, url: str | None = None,
+             luxi: str | None = None) -> str:
+        res = self.run(tool, *args, url=url, luxi=luxi)
         out = res.stdout + res.stderr
         assert res.returncode == 0, f"{tool} {args}: {out}"
         assert "failed to load data" not in out, out
@@ -205,6 +207,21 @@ def test_hroller_keeps_the_drbd_pair_apart(ht: HTools) -> None:
     # drbd1's primary and secondary are never rebooted together.
     pair = {ht.name(2), ht.name(3)}
     assert all(not pair <= set(group) for group in groups), groups
+
+
+def test_tools_read_the_master_socket_too(ht: HTools) -> None:
+    """``-L``: htools' LUXI loader (Ganeti's generic ``Query``) on the
+    master's socket sees what the RAPI shows."""
+    socket_path = ht.lc.master().paths.master_socket
+    out = ht.tool("hinfo", luxi=socket_path)
+    assert f"Loaded 3 nodes, {len(INSTANCES)} instances, 1 node group" in out
+    values = _machine(ht.tool("hspace", "--machine-readable", *HSPACE_ARGS,
+                              luxi=socket_path))
+    over_rapi = _machine(ht.tool("hspace", "--machine-readable",
+                                 *HSPACE_ARGS))
+    for key in ("HTS_CLUSTER_MEM", "HTS_INI_INST_CNT", "HTS_INI_MEM_INST",
+                "HTS_INI_DSK_INST", "HTS_TRL_INST_CNT"):
+        assert values[key] == over_rapi[key], key
 
 
 def _commands(text: str) -> list[list[str]]:

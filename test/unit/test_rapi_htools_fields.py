@@ -85,3 +85,40 @@ def test_cluster_info_has_current_keys(master: Master) -> None:
     assert set(info["enabled_disk_templates"]) <= \
         set(info["ipolicy"]["disk-templates"])
     assert info["max_running_jobs"] > 0
+
+
+#: Fields htools' LUXI loader (``-L``) asks through the generic query.
+HTOOLS_LUXI_FIELDS = {
+    "node": ["name", "mtotal", "mnode", "mfree", "dtotal", "dfree", "ctotal",
+             "cnos", "offline", "drained", "vm_capable", "ndp/spindle_count",
+             "group.uuid", "tags", "ndp/exclusive_storage", "sptotal",
+             "spfree", "ndp/cpu_speed"],
+    "instance": ["name", "disk_usage", "be/memory", "be/vcpus", "status",
+                 "pnode", "snodes", "tags", "oper_ram", "be/auto_balance",
+                 "disk_template", "be/spindle_use", "disk.sizes",
+                 "disk.spindles", "forthcoming"],
+    "group": ["uuid", "name", "alloc_policy", "ipolicy", "tags"],
+}
+
+
+@pytest.mark.parametrize("what", sorted(HTOOLS_LUXI_FIELDS))
+def test_generic_query_answers_htools_luxi_fields(master: Master,
+                                                  what: str) -> None:
+    master.cfg.add_instance(make_instance(1, N1))
+    fields = HTOOLS_LUXI_FIELDS[what]
+    result = master.run(opcodes.OpQuery(what=what, output_fields=fields))
+    assert [f["name"] for f in result["fields"]] == fields
+    assert result["data"]
+    for row in result["data"]:
+        # Every value answered (status 0) but the memory of an instance
+        # that does not run (htools then read be/memory).
+        assert [name for name, (status, _value) in zip(fields, row,
+                                                       strict=True)
+                if status != query.RS_NORMAL] in ([], ["oper_ram"])
+    if what == "node":
+        row = dict(zip(fields, (v for _s, v in result["data"][0]),
+                       strict=True))
+        assert row["ndp/spindle_count"] == 1
+        assert row["ndp/exclusive_storage"] is False
+    if what == "instance":
+        assert result["data"][0][-1] == [query.RS_NORMAL, False]
