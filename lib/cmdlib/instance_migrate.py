@@ -200,66 +200,6 @@ class _ChangePrimaryLU(InstanceLU):
         self.cfg.update(fresh)
         return fresh
 
-    def check_failover(self, ignore_consistency: bool) -> None:
-        """The prerequisites of a failover to the chosen target."""
-        inst = self.inst
-        filled = common.filled_params(self.cfg, inst)
-        common.check_bridges(self, self.target, filled.nics)
-        if inst.admin_up:
-            common.check_free_memory(self, self.target,
-                                     int(filled.be["maxmem"]), inst.hypervisor,
-                                     f"failing over instance {inst.name}")
-            # The target's copy becomes the one the instance runs on.
-            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
-                                       ignore_consistency, self.feedback)
-
-    def failover(self, feedback: Feedback, ignore_consistency: bool,
-                 shutdown_timeout: int) -> None:
-        """Stop on the source (with ``ignore_consistency``, or a source
-        marked offline, a failure there is only a warning: the node may
-        be dead), deactivate the disks, record the target as primary and,
-        if the instance is marked up, activate its disks (a mirror on
-        both nodes, the target as the primary) and start it there."""
-        inst = self.inst
-        mirrored = is_mirrored(inst)
-        source = self.cfg.get_node(self.source)
-        tolerate = ignore_consistency or (source is not None
-                                          and source.offline)
-        feedback(f"* shutting down instance {inst.name} on source node"
-                 f" {self.source}")
-        try:
-            common.shutdown_instance(self, inst, shutdown_timeout)
-            # A mirror's source side may be on a dead node (Ganeti's
-            # ignore_primary); the target side's problems show when the
-            # disks are activated there.
-            common.shutdown_disks(self, inst, feedback,
-                                  ignore_failures=tolerate or mirrored)
-        except errors.OpExecError as err:
-            if not tolerate:
-                raise
-            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
-                     f" node {self.source} is down")
-            if mirrored:
-                common.shutdown_disks(self, inst, feedback,
-                                      ignore_failures=True)
-        self.inst = fresh = self.move_config()
-        if not fresh.admin_up:
-            return
-        if mirrored:
-            feedback(f"* activating the instance's disks on node"
-                     f" {self.target}")
-            try:
-                common.assemble_disks(self, fresh, feedback,
-                                      ignore_secondaries=True)
-            except errors.OpExecError:
-                common.shutdown_disks(self, fresh, feedback,
-                                      ignore_failures=True)
-                raise
-        feedback(f"* starting instance {inst.name} on node {self.target}")
-        if need_running_state(self, fresh):
-            return
-        start_or_clean(self, on_node(fresh, self.target), feedback)
-
 
 class LUInstanceMigrate(_ChangePrimaryLU):
     """Move a running instance to another node without stopping it."""
@@ -268,13 +208,13 @@ class LUInstanceMigrate(_ChangePrimaryLU):
     op: opcodes.OpInstanceMigrate
     HPATH = "instance-migrate"
     ACTION = "migrate"
-    #: The instance's ``always_failover`` made this migration a failover
-    #: (as Ganeti does; ``cleanup`` is never turned into one).
-    as_failover = False
+    #: Set when the instance's ``always_failover`` makes this migration a
+    #: failover (as Ganeti does; never for ``cleanup``): the failover
+    #: logical unit that does it, under this one's locks.
+    failover_lu: LUInstanceFailover | None = None
 
     def mirror_disks(self, inst: objects.Instance) -> bool:
-        return (not self.as_failover
-                and inst.disk_template in MIRRORED_TEMPLATES
+        return (inst.disk_template in MIRRORED_TEMPLATES
                 and mirrors_local_disks(inst))
 
     def live(self) -> bool:
@@ -286,17 +226,26 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         return {"MIGRATE_LIVE": self.live(),
                 "MIGRATE_CLEANUP": self.op.cleanup, **self.primary_env()}
 
+    def _as_failover(self, inst: objects.Instance) -> LUInstanceFailover:
+        wanted = {name: getattr(self.op, name)
+                  for name in opcodes.OpInstanceFailover.fields()
+                  if name not in ("ignore_consistency", "shutdown_timeout")
+                  and getattr(self.op, name, None) is not None}
+        lu = LUInstanceFailover(self.ctx, opcodes.OpInstanceFailover(**wanted),
+                                self.feedback)
+        lu.owned = self.owned
+        self.feedback(f"Instance {inst.name} is set to always fail over"
+                      f" ({ALWAYS_FAILOVER}): failing over instead of"
+                      " migrating")
+        lu.check_prereq()
+        self.inst, self.source, self.target = lu.inst, lu.source, lu.target
+        return lu
+
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
         if not self.op.cleanup and common.filled_params(
                 self.cfg, inst).be[ALWAYS_FAILOVER]:
-            self.as_failover = True
-            self.ACTION = LUInstanceFailover.ACTION
-            self.feedback(f"Instance {inst.name} is set to always fail over"
-                          f" ({ALWAYS_FAILOVER}): failing over instead of"
-                          " migrating")
-            self.check_target(inst)
-            self.check_failover(ignore_consistency=False)
+            self.failover_lu = self._as_failover(inst)
             return
         self.check_target(inst)
         common.check_node_online(self, self.source,
@@ -329,9 +278,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             res.warn_on_fail(feedback, "Warning: rolling back the migration")
 
     def execute(self, feedback: Feedback) -> None:
-        if self.as_failover:
-            self.failover(feedback, ignore_consistency=False,
-                          shutdown_timeout=constants.DEFAULT_SHUTDOWN_TIMEOUT)
+        if self.failover_lu is not None:
+            self.failover_lu.execute(feedback)
             return
         if self.op.cleanup:
             self._cleanup(feedback)
@@ -569,8 +517,59 @@ class LUInstanceFailover(_ChangePrimaryLU):
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
         self.check_target(inst)
-        self.check_failover(self.op.ignore_consistency)
+        filled = common.filled_params(self.cfg, inst)
+        common.check_bridges(self, self.target, filled.nics)
+        if inst.admin_up:
+            common.check_free_memory(self, self.target,
+                                     int(filled.be["maxmem"]), inst.hypervisor,
+                                     f"failing over instance {inst.name}")
+            # The target's copy becomes the one the instance runs on.
+            drbd.check_mirrors_healthy(self, inst, self.target, "fail over",
+                                       self.op.ignore_consistency,
+                                       self.feedback)
 
     def execute(self, feedback: Feedback) -> None:
-        self.failover(feedback, self.op.ignore_consistency,
-                      self.op.shutdown_timeout)
+        """Stop on the source (with ``ignore_consistency``, or a source
+        marked offline, a failure there is only a warning: the node may
+        be dead), deactivate the disks, record the target as primary and,
+        if the instance is marked up, activate its disks (a mirror on
+        both nodes, the target as the primary) and start it there."""
+        inst = self.inst
+        mirrored = is_mirrored(inst)
+        source = self.cfg.get_node(self.source)
+        tolerate = self.op.ignore_consistency or (source is not None
+                                                  and source.offline)
+        feedback(f"* shutting down instance {inst.name} on source node"
+                 f" {self.source}")
+        try:
+            common.shutdown_instance(self, inst, self.op.shutdown_timeout)
+            # A mirror's source side may be on a dead node (Ganeti's
+            # ignore_primary); the target side's problems show when the
+            # disks are activated there.
+            common.shutdown_disks(self, inst, feedback,
+                                  ignore_failures=tolerate or mirrored)
+        except errors.OpExecError as err:
+            if not tolerate:
+                raise
+            feedback(f"Warning: {err}. Proceeding anyway; please make sure"
+                     f" node {self.source} is down")
+            if mirrored:
+                common.shutdown_disks(self, inst, feedback,
+                                      ignore_failures=True)
+        self.inst = fresh = self.move_config()
+        if not fresh.admin_up:
+            return
+        if mirrored:
+            feedback(f"* activating the instance's disks on node"
+                     f" {self.target}")
+            try:
+                common.assemble_disks(self, fresh, feedback,
+                                      ignore_secondaries=True)
+            except errors.OpExecError:
+                common.shutdown_disks(self, fresh, feedback,
+                                      ignore_failures=True)
+                raise
+        feedback(f"* starting instance {inst.name} on node {self.target}")
+        if need_running_state(self, fresh):
+            return
+        start_or_clean(self, on_node(fresh, self.target), feedback)
