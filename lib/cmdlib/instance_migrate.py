@@ -233,6 +233,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
                   and getattr(self.op, name, None) is not None}
         lu = LUInstanceFailover(self.ctx, opcodes.OpInstanceFailover(**wanted),
                                 self.feedback)
+        # The same expansion as this LU's (the locks it asks are held).
+        lu.expand_names()
         lu.owned = self.owned
         self.feedback(f"Instance {inst.name} is set to always fail over"
                       f" ({ALWAYS_FAILOVER}): failing over instead of"
