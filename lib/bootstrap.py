@@ -242,13 +242,19 @@ def make_dirs(paths: pathutils.Paths) -> None:
 
 
 def generate_secrets(paths: pathutils.Paths) -> None:
-    """The cluster certificate, the RAPI certificate and the HMAC key."""
+    """The cluster certificate, the RAPI certificate, the HMAC key and
+    the cluster domain secret."""
     key, cert = crypto.generate_self_signed(CERT_CN)
     crypto.write_pem_file(paths.noded_cert_file, key, cert)
     key, cert = crypto.generate_self_signed(CERT_CN)
     crypto.write_pem_file(paths.rapi_cert_file, key, cert)
     io.write_file_atomic(paths.confd_hmac_key, crypto.generate_hmac_key() + "\n",
                          mode=0o400)
+    write_domain_secret(paths, crypto.generate_domain_secret())
+
+
+def write_domain_secret(paths: pathutils.Paths, secret: str) -> None:
+    io.write_file_atomic(paths.cluster_domain_secret_file, secret, mode=0o400)
 
 
 #: Files a node receives when it joins (what the node daemon needs to
@@ -262,7 +268,8 @@ def remove_cluster_files(paths: pathutils.Paths | None = None) -> None:
     ssconf.remove_files(paths)
     for path in (paths.cluster_conf_file, paths.config_lock_file,
                  paths.rapi_cert_file, paths.rapi_users_file,
-                 paths.confd_hmac_key, paths.known_hosts_file,
+                 paths.confd_hmac_key, paths.cluster_domain_secret_file,
+                 paths.known_hosts_file,
                  paths.watcher_state_file, paths.watcher_pause_file,
                  paths.noded_cert_file):
         io.remove_file(path)

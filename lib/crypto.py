@@ -36,6 +36,10 @@ DEFAULT_VALIDITY_DAYS: Final = 5 * 365
 _CLOCK_SKEW: Final = datetime.timedelta(hours=1)
 RSA_BITS: Final = 2048
 HMAC_KEY_BYTES: Final = 32
+#: Random bytes of a generated cluster domain secret (Ganeti: 20).
+DOMAIN_SECRET_BYTES: Final = 20
+#: The shortest cluster domain secret accepted from a file.
+MIN_DOMAIN_SECRET: Final = 16
 
 
 def _env_error(message: str) -> errors.OpExecError:
@@ -169,6 +173,25 @@ def der_fingerprint(cert_der: bytes) -> str:
 def cert_expiry(cert_pem: bytes) -> datetime.datetime:
     """When the certificate stops being valid (UTC); cluster verify warns."""
     return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+
+
+def generate_domain_secret() -> str:
+    """A new cluster domain secret (the content of
+    ``cluster-domain-secret``): random hex, with a final newline."""
+    return secrets.token_hex(DOMAIN_SECRET_BYTES) + "\n"
+
+
+def check_domain_secret(text: str, source: str) -> str:
+    """A cluster domain secret read from ``source``: one line of
+    printable characters (surrounding white space dropped), at least
+    :data:`MIN_DOMAIN_SECRET` long; the file's content to write."""
+    secret = text.strip()
+    if len(secret) < MIN_DOMAIN_SECRET or "\n" in secret \
+            or not secret.isprintable():
+        raise errors.OpPrereqError(
+            f"{source} must hold one line of at least {MIN_DOMAIN_SECRET}"
+            " printable characters", errors.ErrorCode.INVAL)
+    return secret + "\n"
 
 
 def generate_hmac_key() -> str:

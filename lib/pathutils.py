@@ -166,6 +166,10 @@ class Paths:
         return os.path.join(self.data_dir, "hmac.key")
 
     @cached_property
+    def cluster_domain_secret_file(self) -> str:
+        return os.path.join(self.data_dir, "cluster-domain-secret")
+
+    @cached_property
     def known_hosts_file(self) -> str:
         return os.path.join(self.data_dir, "known_hosts")
 

@@ -309,6 +309,14 @@ class NodeQueryData:
     secondary: Mapping[str, list[str]]
     live: Mapping[str, Mapping[str, Any] | None] | None = None
     groups: Mapping[str, objects.NodeGroup] = field(default_factory=dict)
+    #: node -> spindles the disks of its instances take (where given).
+    spindles_used: Mapping[str, int] = field(default_factory=dict)
+
+    def ndparams(self, node: objects.Node) -> dict[str, Any]:
+        return self.cluster.filled_ndparams(node, self.groups.get(node.group))
+
+    def spindles_total(self, node: objects.Node) -> int:
+        return int(self.ndparams(node)["spindle_count"])
 
     def group_name(self, uuid: str) -> str:
         group = self.groups.get(uuid)
@@ -341,6 +349,20 @@ def _live_key(key: str, *fallbacks: str) -> Getter:
                 return value
         raise _Status(RS_UNAVAIL)
     return get
+
+
+#: Field kinds of the parameter kinds (``hv/``, ``be/``, ``ndp/`` fields).
+_PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
+                      "float": "number", "string": "text",
+                      "maybe-string": "text"}
+
+
+def _param_title(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _nd_param(name: str) -> Getter:
+    return lambda data, node: data.ndparams(node)[name]
 
 
 def _role(data: NodeQueryData, node: objects.Node) -> str:
@@ -381,8 +403,7 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
     _n("ctime", "CTime", "timestamp", _cfg("ctime"), "Creation time"),
     _n("mtime", "MTime", "timestamp", _cfg("mtime"), "Modification time"),
     _n("uuid", "UUID", "text", _cfg("uuid"), "Node UUID"),
-    _n("ndparams", "NodeParameters", "other",
-       lambda d, n: d.cluster.filled_ndparams(n, d.groups.get(n.group)),
+    _n("ndparams", "NodeParameters", "other", lambda d, n: d.ndparams(n),
        "Effective node parameters (cluster, node group, then the node's"
        " own)"),
     _n("custom_ndparams", "CustomNodeParameters", "other",
@@ -425,6 +446,18 @@ NODE_FIELDS: Final = _table(constants.QR_NODE, [
        "Number of NUMA domains", live=True),
     _n("csockets", "CSockets", "number", _live_key("cpu_sockets"),
        "Number of CPU sockets", live=True),
+    _n("cnos", "CNOs", "number", _live_key("cpu_total"),
+       "Number of CPUs the node OS uses (all of them: no hypervisor here"
+       " confines it)", live=True),
+    _n("sptotal", "SpindlesTotal", "number", lambda d, n: d.spindles_total(n),
+       "Spindles of the node (its spindle_count node parameter)"),
+    _n("spfree", "SpindlesFree", "number",
+       lambda d, n: max(0, d.spindles_total(n)
+                        - d.spindles_used.get(n.name, 0)),
+       "Spindles not taken by the disks of the node's instances"),
+    *[_n(f"ndp/{name}", _param_title(name), _PARAM_KIND[spec.kind],
+         _nd_param(name), f"Node parameter {name}: {spec.doc}")
+      for name, spec in sorted(params.ND_PARAMETERS.items())],
     _n("bootid", "BootID", "text", _live_key("bootid"),
        "Random identifier of the node's current boot", live=True),
 ], default=("name", "dtotal", "dfree", "mtotal", "mnode", "mfree",
@@ -436,12 +469,16 @@ def node_query_data(cfg: ConfigWriter, live: Mapping[str, Mapping[str, Any] | No
     """Config-side data of node fields from a ConfigWriter."""
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
+    spindles: dict[str, int] = {}
     for inst in cfg.view_instances(cfg.instance_names()):
         primary.setdefault(inst.primary_node, []).append(inst.name)
         for snode in inst.secondary_nodes:
             secondary.setdefault(snode, []).append(inst.name)
+        used = sum(disk.spindles or 0 for disk in inst.disks)
+        for node in (inst.primary_node, *inst.secondary_nodes):
+            spindles[node] = spindles.get(node, 0) + used
     return NodeQueryData(cfg.get_cluster(), primary, secondary, live,
-                         _groups(cfg))
+                         _groups(cfg), spindles)
 
 
 def _groups(cfg: ConfigWriter) -> dict[str, objects.NodeGroup]:
@@ -618,15 +655,6 @@ def _be_param(name: str) -> Getter:
     return lambda data, inst: data.cluster.filled_beparams(inst).get(name)
 
 
-_PARAM_KIND: Final = {"bool": "bool", "int": "number", "size": "unit",
-                      "float": "number", "string": "text",
-                      "maybe-string": "text"}
-
-
-def _param_title(name: str) -> str:
-    return name[:1].upper() + name[1:]
-
-
 def _hv_fields() -> list[FieldDef]:
     specs: dict[str, params.ParamSpec] = {}
     for table in params.HV_PARAMETERS.values():
@@ -695,6 +723,8 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
        "UUIDs of the node groups of the secondary nodes"),
     _i("admin_state", "Autostart", "bool", _cfg("admin_up"),
        "Whether the instance should run"),
+    _i("forthcoming", "Forthcoming", "bool", lambda d, i: False,
+       "Whether the instance is only planned (Ganeti 2.16; never here)"),
     _i("disk_template", "Disk_template", "text", _cfg("disk_template"),
        "Disk template"),
     _i("hypervisor", "Hypervisor", "text", _cfg("hypervisor"), "Hypervisor"),
@@ -748,6 +778,17 @@ INSTANCE_FIELDS: Final = _table(constants.QR_INSTANCE, [
     _i("disk.spindles", "Disk_spindles", "list",
        lambda d, i: [disk.spindles for disk in i.disks],
        "Spindles of the disks (None where not given)"),
+    _i("disk.uuids", "Disk_UUIDs", "list",
+       lambda d, i: [disk.uuid for disk in i.disks], "UUIDs of the disks"),
+    _i("nic.uuids", "NIC_UUIDs", "list", _all_nics(lambda d, nic: nic.uuid),
+       "UUIDs of the NICs"),
+    _i("nic.networks", "NIC_networks", "list",
+       _all_nics(lambda d, nic: None),
+       "Networks of the NICs (None each: this cluster has no network"
+       " objects)"),
+    _i("nic.networks.names", "NIC_networks_names", "list",
+       _all_nics(lambda d, nic: None),
+       "Names of the networks of the NICs (None each, as nic.networks)"),
     _i("nic.count", "NICs", "number", lambda d, i: len(i.nics),
        "Number of NICs"),
     _i("nic.macs", "NIC_MACs", "list", _all_nics(lambda d, nic: nic.mac),
@@ -862,6 +903,9 @@ GROUP_FIELDS: Final = _table(constants.QR_GROUP, [
        "Effective disk parameters"),
     _g("custom_diskparams", "CustomDiskParameters", "other",
        lambda d, g: dict(g.diskparams), "Disk parameters set on the group"),
+    _g("networks", "Networks", "list", lambda d, g: [],
+       "Networks connected to the group (none: this cluster has no network"
+       " objects)"),
     _g("tags", "Tags", "list", lambda d, g: list(g.tags), "Tags"),
     _g("serial_no", "SerialNo", "number", _cfg("serial_no"),
        "Serial number of the group's configuration"),

@@ -14,6 +14,9 @@ nodes that get them (``all`` or ``candidates``):
   and any candidate can become the master);
 - ``hmac.key`` -- all (confd answers on candidates, but its clients, such
   as the watcher of any node, sign their queries with it);
+- ``cluster-domain-secret`` -- all (as Ganeti, whose nodes sign the
+  certificates of inter-cluster instance moves with it); optional, see
+  :func:`optional_files`;
 - ``known_hosts`` -- all; the one file that may be missing on the master
   without anything being wrong (:func:`optional_files`): ``ssh`` creates
   it when it records the first host key (``gnt-node add`` over SSH), and
@@ -112,6 +115,7 @@ def static_files() -> list[tuple[str, str]]:
         (conf.rapi_cert_file, TARGET_CANDIDATES),
         (conf.rapi_users_file, TARGET_CANDIDATES),
         (conf.confd_hmac_key, TARGET_ALL),
+        (conf.cluster_domain_secret_file, TARGET_ALL),
         (conf.known_hosts_file, TARGET_ALL),
     ]
 
@@ -119,8 +123,11 @@ def static_files() -> list[tuple[str, str]]:
 def optional_files() -> frozenset[str]:
     """Files whose absence on the master is normal (not reported): the
     cluster's ``known_hosts`` is created by ssh at the first recorded host
-    key, and a cluster whose nodes joined without SSH never has one."""
-    return frozenset({_configured().known_hosts_file})
+    key, and a cluster whose nodes joined without SSH never has one; a
+    cluster initialised before the cluster domain secret existed has none
+    until ``gnt-cluster renew-crypto --new-cluster-domain-secret``."""
+    conf = _configured()
+    return frozenset({conf.known_hosts_file, conf.cluster_domain_secret_file})
 
 
 def ancillary_parameters(hv: str) -> tuple[str, ...]:

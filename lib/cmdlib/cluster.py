@@ -3,16 +3,19 @@ node daemon: verify, modify, rename, redist-conf)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 from typing import Any
 
-from ganeti import constants, errors, opcodes, pathutils
+from ganeti import constants, errors, jqueue, objects, opcodes, pathutils
 from ganeti.cmdlib.base import Feedback, LockRequest, NoHooksLU
 from ganeti.watcher import state as watcher_state
 
 #: Value the export format had in Ganeti 2.1 (``gnt-cluster version``).
 EXPORT_VERSION = 0
+#: The master IP is added as a /32 (:func:`ganeti.bootstrap`).
+_MASTER_NETMASK = 32
 
 
 class LUClusterQuery(NoHooksLU):
@@ -61,7 +64,35 @@ class LUClusterQuery(NoHooksLU):
             "mtime": cluster.mtime,
             "uuid": cluster.uuid,
             "tags": list(cluster.tags),
+            **_current_info(cluster),
         }
+
+
+def _enabled_disk_templates(cluster: objects.Cluster) -> list[str]:
+    """The disk templates instances can be created with: all of them,
+    less the LVM-backed ones while no volume group is configured."""
+    return [t for t in sorted(constants.DISK_TEMPLATES)
+            if cluster.volume_group_name or t in constants.DTS_NOT_LVM]
+
+
+def _current_info(cluster: objects.Cluster) -> dict[str, Any]:
+    """The ``/2/info`` keys of Ganeti 2.2 to 3.0 this cluster has values
+    for (allocation tools and RAPI clients of current Ganeti read them)."""
+    return {
+        "enabled_disk_templates": _enabled_disk_templates(cluster),
+        "max_running_jobs": jqueue.DEFAULT_WORKERS,
+        "master_netmask": _MASTER_NETMASK,
+        "use_external_mip_script": False,
+        "primary_ip_version":
+            ipaddress.ip_address(cluster.master_ip).version,
+        "modify_ssh_setup": cluster.modify_ssh_setup,
+        "hidden_os": list(cluster.hidden_os),
+        "blacklisted_os": list(cluster.blacklisted_os),
+        "reserved_lvs": [],
+        "prealloc_wipe_disks": False,
+        "enabled_user_shutdown": False,
+        "serial_no": cluster.serial_no,
+    }
 
 
 def _drain_flag() -> bool:

@@ -1,5 +1,6 @@
 """``gnt-cluster renew-crypto``: new cluster certificate, RAPI
-certificate and confd HMAC key (``doc/design/renew-crypto.rst``).
+certificate, confd HMAC key and cluster domain secret
+(``doc/design/renew-crypto.rst``).
 
 The cluster certificate is what every node daemon presents and requires
 (mutual TLS), so it is replaced in three fan-out steps through
@@ -12,7 +13,8 @@ the master's own RPC client follows its node's files
 stops the renewal where it is; nothing is lost, and running the command
 again completes it.
 
-The RAPI certificate and the HMAC key are written on the master and
+The RAPI certificate, the HMAC key and the domain secret are written on
+the master and
 redistributed like ``gnt-cluster redist-conf`` does; the RAPI daemon
 serves a new certificate from its next connection on.
 """
@@ -48,10 +50,22 @@ class LUClusterRenewCrypto(NoHooksLU):
                 "Only one of the --new-rapi-certificate and "
                 "--rapi-certificate options can be given",
                 errors.ErrorCode.INVAL)
+        if op.new_cluster_domain_secret and \
+                op.cluster_domain_secret is not None:
+            raise errors.OpPrereqError(
+                "Only one of the --new-cluster-domain-secret and "
+                "--cluster-domain-secret options can be given",
+                errors.ErrorCode.INVAL)
         if not (op.new_cluster_certificate or op.new_rapi_certificate
-                or op.rapi_certificate is not None or op.new_confd_hmac_key):
+                or op.rapi_certificate is not None or op.new_confd_hmac_key
+                or op.new_cluster_domain_secret
+                or op.cluster_domain_secret is not None):
             raise errors.OpPrereqError("Nothing to renew: give at least one "
                                        "option", errors.ErrorCode.INVAL)
+        self.domain_secret: str | None = None
+        if op.cluster_domain_secret is not None:
+            self.domain_secret = crypto.check_domain_secret(
+                op.cluster_domain_secret, "The cluster domain secret")
         self.rapi_pem: tuple[bytes, bytes] | None = None
         if op.rapi_certificate is not None:
             try:
@@ -79,7 +93,13 @@ class LUClusterRenewCrypto(NoHooksLU):
             io.write_file_atomic(paths.confd_hmac_key,
                                  crypto.generate_hmac_key(), mode=0o400)
             feedback("Confd HMAC key replaced")
-        if self.rapi_pem is not None or op.new_confd_hmac_key:
+        if op.new_cluster_domain_secret:
+            self.domain_secret = crypto.generate_domain_secret()
+        if self.domain_secret is not None:
+            bootstrap.write_domain_secret(paths, self.domain_secret)
+            feedback("Cluster domain secret replaced")
+        if self.rapi_pem is not None or op.new_confd_hmac_key \
+                or self.domain_secret is not None:
             redist.distribute_files(self.ctx, include_config=False,
                                     feedback=feedback)
         return None

@@ -68,6 +68,9 @@ STATUS_FAILURES: Final = 5
 #: that mirrors local disks carries them along a live migration.
 MIRRORED_TEMPLATES: Final = frozenset([constants.DT_FILE, constants.DT_PLAIN])
 
+#: The backend parameter that turns a migration into a failover.
+ALWAYS_FAILOVER: Final = "always_failover"
+
 FILE_DISKS_MSG = ("file disks are local to the primary node; use"
                   " gnt-instance move")
 
@@ -233,6 +236,10 @@ class LUInstanceMigrate(_ChangePrimaryLU):
     op: opcodes.OpInstanceMigrate
     HPATH = "instance-migrate"
     ACTION = "migrate"
+    #: Set when the instance's ``always_failover`` makes this migration a
+    #: failover (as Ganeti does; never for ``cleanup``): the failover
+    #: logical unit that does it, under this one's locks.
+    failover_lu: LUInstanceFailover | None = None
 
     def mirror_disks(self, inst: objects.Instance) -> bool:
         return (inst.disk_template in MIRRORED_TEMPLATES
@@ -247,8 +254,29 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         return {"MIGRATE_LIVE": self.live(),
                 "MIGRATE_CLEANUP": self.op.cleanup, **self.primary_env()}
 
+    def _as_failover(self, inst: objects.Instance) -> LUInstanceFailover:
+        wanted = {name: getattr(self.op, name)
+                  for name in opcodes.OpInstanceFailover.fields()
+                  if name not in ("ignore_consistency", "shutdown_timeout")
+                  and getattr(self.op, name, None) is not None}
+        lu = LUInstanceFailover(self.ctx, opcodes.OpInstanceFailover(**wanted),
+                                self.feedback)
+        # The same expansion as this LU's (the locks it asks are held).
+        lu.expand_names()
+        lu.owned = self.owned
+        self.feedback(f"Instance {inst.name} is set to always fail over"
+                      f" ({ALWAYS_FAILOVER}): failing over instead of"
+                      " migrating")
+        lu.check_prereq()
+        self.inst, self.source, self.target = lu.inst, lu.source, lu.target
+        return lu
+
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
+        if not self.op.cleanup and common.filled_params(
+                self.cfg, inst).be[ALWAYS_FAILOVER]:
+            self.failover_lu = self._as_failover(inst)
+            return
         self.check_target(inst)
         common.check_node_online(self, self.source,
                                  f"migrate instance {inst.name}")
@@ -280,6 +308,9 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             res.warn_on_fail(feedback, "Warning: rolling back the migration")
 
     def execute(self, feedback: Feedback) -> None:
+        if self.failover_lu is not None:
+            self.failover_lu.execute(feedback)
+            return
         if self.op.cleanup:
             self._cleanup(feedback)
             return

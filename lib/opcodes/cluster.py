@@ -193,3 +193,9 @@ class OpClusterRenewCrypto(OpCode):
         doc="A RAPI key and certificate to install (PEM text)")
     new_confd_hmac_key: bool = field(
         default=False, check=ht.TBool, doc="Generate a new confd HMAC key")
+    new_cluster_domain_secret: bool = field(
+        default=False, check=ht.TBool,
+        doc="Generate a new cluster domain secret")
+    cluster_domain_secret: str | None = field(
+        default=None, check=ht.TMaybe(ht.TNonEmptyString),
+        doc="A cluster domain secret to install (the file's text)")

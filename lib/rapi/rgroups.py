@@ -24,7 +24,7 @@ from ganeti.rapi.rcluster import Tags
 G_FIELDS: Final = ["alloc_policy", "name", "node_cnt", "node_list",
                    "ipolicy", "custom_ipolicy", "diskparams",
                    "custom_diskparams", "ndparams", "custom_ndparams",
-                   "ctime", "mtime", "uuid", "serial_no", "tags"]
+                   "networks", "ctime", "mtime", "uuid", "serial_no", "tags"]
 
 
 def query_groups(ctx: base.Context, names: list[str], fields: list[str]

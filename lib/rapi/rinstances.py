@@ -14,14 +14,16 @@ from ganeti.rapi import ACCESS_WRITE, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 from ganeti.rapi.rcluster import Tags
 
-#: Fields of ``/2/instances?bulk=1`` and ``/2/instances/X`` (Ganeti 2.1's).
+#: Fields of ``/2/instances?bulk=1`` and ``/2/instances/X`` (current
+#: Ganeti's: 2.1's plus the names, UUIDs, networks and spindles).
 I_FIELDS: Final = ["name", "admin_state", "os", "pnode", "snodes",
                    "disk_template", "nic.ips", "nic.macs", "nic.modes",
-                   "nic.links", "nic.bridges", "network_port", "disk.sizes",
-                   "disk_usage", "beparams", "hvparams", "oper_state",
+                   "nic.uuids", "nic.names", "nic.links", "nic.networks",
+                   "nic.networks.names", "nic.bridges", "network_port",
+                   "disk.sizes", "disk.spindles", "disk_usage", "disk.uuids",
+                   "disk.names", "beparams", "hvparams", "oper_state",
                    "oper_ram", "oper_vcpus", "status", "custom_hvparams",
-                   "custom_beparams", "custom_nicparams", "nic.names",
-                   "disk.names", "disk.spindles",
+                   "custom_beparams", "custom_nicparams",
                    "ctime", "mtime", "uuid", "serial_no", "tags"]
 
 def instance_dicts(rows: list[list[Any]]) -> list[dict[str, Any]]:

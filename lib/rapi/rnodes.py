@@ -10,14 +10,17 @@ from ganeti.rapi.base import Resource, bad_request, not_found
 from ganeti.rapi.rcluster import Tags
 
 #: Fields of ``/2/nodes?bulk=1`` and ``/2/nodes/N``: Ganeti 2.1's plus
-#: ``master_capable``, ``vm_capable`` and ``group.uuid`` (2.4+), which
-#: allocation tools read.
+#: ``master_capable``, ``vm_capable``, ``group.uuid``, ``ndparams``,
+#: ``sptotal``, ``spfree`` and ``cnos`` (2.4+), which allocation tools
+#: (htools' RAPI loader) read.
 N_FIELDS: Final = ["name", "offline", "master_candidate", "drained",
-                   "dtotal", "dfree", "mtotal", "mnode", "mfree",
-                   "pinst_cnt", "sinst_cnt", "ctotal", "cnodes", "csockets",
-                   "pip", "sip", "role", "pinst_list", "sinst_list",
-                   "master_capable", "vm_capable", "group.uuid",
-                   "ctime", "mtime", "uuid", "serial_no", "tags"]
+                   "dtotal", "dfree", "sptotal", "spfree",
+                   "mtotal", "mnode", "mfree",
+                   "pinst_cnt", "sinst_cnt", "ctotal", "cnos", "cnodes",
+                   "csockets", "pip", "sip", "role", "pinst_list",
+                   "sinst_list", "master_capable", "vm_capable", "ndparams",
+                   "group.uuid", "ctime", "mtime", "uuid", "serial_no",
+                   "tags"]
 
 ROLE_MASTER: Final = "master"
 ROLE_CANDIDATE: Final = "master-candidate"

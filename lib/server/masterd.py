@@ -221,6 +221,15 @@ class Master:
     def _luxi_QueryClusterInfo(self) -> Any:
         return self.processor.execute_direct(opcodes.OpClusterQuery())
 
+    def _luxi_Query(self, what: str, fields: list[str],
+                    qfilter: list[Any] | None) -> Any:
+        return self.processor.execute_direct(opcodes.OpQuery(
+            what=what, output_fields=fields, filter=qfilter))
+
+    def _luxi_QueryFields(self, what: str, fields: list[str] | None) -> Any:
+        return self.processor.execute_direct(opcodes.OpQueryFields(
+            what=what, output_fields=fields))
+
     def _luxi_QueryConfigValues(self, fields: list[str]) -> Any:
         return self.processor.execute_direct(
             opcodes.OpClusterConfigQuery(output_fields=fields))

@@ -37,7 +37,7 @@ GUIDE = REPO / "doc" / "admin.rst"
 GUIDE_DIR = "/tmp/lc"
 GUIDE_PREFIX = "127.0.9."
 #: Programs the examples use besides the project's own and bash.
-NEEDED_TOOLS = ("bash", "curl", "md5sum")
+NEEDED_TOOLS = ("bash", "curl", "md5sum", "hinfo", "hspace", "hbal")
 #: Bound on one example (the slowest take a few seconds).
 COMMAND_TIMEOUT = 120.0
 

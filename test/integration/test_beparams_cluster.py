@@ -1,8 +1,9 @@
 """Ganeti 2.6+ backend parameters, node parameters and the OS interface
 on a real local cluster (2 nodes, RAPI, the demo OS): ``-B maxmem/minmem``
 through the CLI and the RAPI, shown by info and list; ``memory`` still
-setting both; an OS with variants refused without one; names of disks
-and NICs reaching the OS scripts; ``--node-parameters``."""
+setting both; ``always_failover`` making migrate a failover; an OS with
+variants refused without one; names of disks and NICs reaching the OS
+scripts; ``--node-parameters``."""
 
 from __future__ import annotations
 
@@ -75,6 +76,24 @@ def test_maxmem_and_minmem_through_cli_info_and_list(
     fails(c, "minmem (200) must not be greater than maxmem (160)",
           "gnt-instance", "modify", "-B", "minmem=200", name)
     assert stored(c, name)["beparams"] == {"maxmem": 160, "minmem": 160}
+    gnt(c, "gnt-instance", "remove", "-f", name)
+
+
+def test_migrate_of_an_always_failover_instance_fails_over(
+        rapi_cluster: LocalCluster) -> None:
+    """As Ganeti: ``always_failover`` turns a migration into a failover
+    (the instance stops on one node and starts on the other)."""
+    c = rapi_cluster
+    name = "afo1.example.com"
+    add(c, name, "-o", OS, "-B", "always_failover=true")
+    gnt(c, "gnt-instance", "startup", name)
+    out = gnt(c, "gnt-instance", "migrate", "-f", name)
+    assert "set to always fail over (always_failover)" in out, out
+    assert f"shutting down instance {name}" in out, out
+    assert f"starting instance {name} on node {c.node(2).name}" in out, out
+    listed = gnt(c, "gnt-instance", "list", "--no-headers", "-o",
+                 "pnode,status", name)
+    assert listed.split() == [c.node(2).name, "running"]
     gnt(c, "gnt-instance", "remove", "-f", name)
 
 

@@ -192,3 +192,38 @@ def test_nothing_to_renew_and_conflicting_options(
                       str(tmp_path / "x.pem"))
     assert res.returncode != 0 and "Only one of" in res.stderr
 
+
+
+def _secrets(cluster: LocalCluster) -> list[str]:
+    return [node_file(cluster, k, CONF.cluster_domain_secret_file).read_text()
+            for k in (1, 2, 3)]
+
+
+def test_cluster_domain_secret(cluster: LocalCluster, tmp_path: Path) -> None:
+    """init created one secret, the same on every node (0400); a new one
+    replaces it everywhere; a given file's secret is installed; bad input
+    changes nothing."""
+    before = _secrets(cluster)
+    assert len(set(before)) == 1 and len(before[0].strip()) >= 32
+    path = node_file(cluster, 2, CONF.cluster_domain_secret_file)
+    assert oct(path.stat().st_mode & 0o777) == "0o400"
+    _out, traffic = _renew(cluster, "--new-cluster-domain-secret")
+    assert traffic.failures == []
+    renewed = _secrets(cluster)
+    assert len(set(renewed)) == 1 and renewed[0] != before[0]
+    given = tmp_path / "cds"
+    given.write_text("  our-shared-domain-secret-0123456789  \n")
+    _renew(cluster, "--cluster-domain-secret", str(given))
+    assert _secrets(cluster) == ["our-shared-domain-secret-0123456789\n"] * 3
+    given.write_text("short\n")
+    res = cluster.gnt("gnt-cluster", "renew-crypto", "-f",
+                      "--cluster-domain-secret", str(given))
+    assert res.returncode != 0
+    assert f"Cluster domain secret file {given} must hold one line" \
+        in res.stderr
+    res = cluster.gnt("gnt-cluster", "renew-crypto", "-f",
+                      "--new-cluster-domain-secret",
+                      "--cluster-domain-secret", str(given))
+    assert res.returncode != 0 and "Only one of" in res.stderr
+    assert _secrets(cluster) == ["our-shared-domain-secret-0123456789\n"] * 3
+    _everyone_answers(cluster)

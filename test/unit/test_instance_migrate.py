@@ -88,6 +88,21 @@ def test_failover_diskless(env: Env) -> None:
     assert any("starting instance" in m for m in env.ctx.messages)
 
 
+def test_migrate_of_an_always_failover_instance_fails_over(env: Env) -> None:
+    """As Ganeti: ``always_failover`` turns a migration into a failover
+    (which succeeds where this one-backend setup makes a migration fail)."""
+    start(env, DISKLESS_INST)
+    inst = env.inst(DISKLESS_INST)
+    inst.beparams = {**inst.beparams, "always_failover": True}
+    env.cfg.update(inst)
+    env.run(opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST))
+    inst = env.inst(DISKLESS_INST)
+    assert inst.primary_node == NODE2 and inst.admin_up
+    assert env.running() == [DISKLESS_INST]
+    assert any("always fail over" in m for m in env.ctx.messages)
+    assert any("shutting down instance" in m for m in env.ctx.messages)
+
+
 def test_failover_of_stopped_instance_only_moves_config(env: Env) -> None:
     env.run(opcodes.OpInstanceFailover(instance_name=DISKLESS_INST))
     assert env.inst(DISKLESS_INST).primary_node == NODE2
