@@ -132,6 +132,16 @@ def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
+def _answers(address: str) -> bool:
+    """Whether the master daemon answers a query on its socket."""
+    try:
+        with luxi.Client(address) as client:
+            client.query_jobs([1], ["id"])  # a cheap question
+    except (errors.GenericError, OSError):
+        return False
+    return True
+
+
 def _kill_and_wait(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: not daemonutil.process_alive(pid), 30)
@@ -150,6 +160,8 @@ class Harness:
         self.all_ids: list[int] = []
         self.kills = 0
         self.lag: dict[str, dict[str, int]] = {}
+        #: Seconds from each master start to its first answer.
+        self.restarts: list[float] = []
 
     def find(self, text: str) -> None:
         self.out(f"  FINDING: {text}")
@@ -157,18 +169,19 @@ class Harness:
 
     def master_restart(self) -> None:
         master = self.lc.master()
-        # A master just restarted may not hold its pid file yet (it
-        # catches the candidates up first): wait for it, so every kill
-        # asked for is a kill of a running master.
-        deadline = time.monotonic() + 30
         pid = daemonutil.running_pid(constants.MASTERD, master.paths)
-        while pid is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            pid = daemonutil.running_pid(constants.MASTERD, master.paths)
-        if pid is not None:
+        if pid is None:
+            self.find("the master daemon was not running before the kill")
+        else:
             _kill_and_wait(pid)
             self.kills += 1
+        began = time.monotonic()
         daemonutil.start(constants.MASTERD, env=self.lc.env(master))
+        if not _wait_for(lambda: _answers(master.paths.master_socket),
+                         self.opts.job_timeout):
+            self.find("the restarted master daemon does not answer after "
+                      f"{self.opts.job_timeout}s")
+        self.restarts.append(round(time.monotonic() - began, 2))
 
     def node_fault(self, node: LocalNode, stop: bool) -> None:
         pid = daemonutil.running_pid(constants.NODED, node.paths)
@@ -292,7 +305,8 @@ class Harness:
             self.check_replicas()
         return {"rounds": self.opts.rounds, "master_kills": self.kills,
                 "jobs_acknowledged": len(self.all_ids),
-                "findings": self.findings, "replica_lag": self.lag}
+                "findings": self.findings, "replica_lag": self.lag,
+                "restart_s": self.restarts}
 
 
 def build_parser() -> argparse.ArgumentParser:
