@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ganeti import constants, daemonutil, errors, luxi, opcodes
+from ganeti import bootstrap, constants, daemonutil, errors, luxi, opcodes
 from ganeti.localcluster import LocalCluster, LocalNode, choose_prefix
 
 #: Job states after which a job changes no more.
@@ -123,7 +123,9 @@ def _must(res: subprocess.CompletedProcess[str]) -> None:
                                  f"{(res.stdout + res.stderr).strip()}")
 
 
-def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``check`` (the state of other processes: files, pids) until
+    it holds or ``timeout`` seconds passed; whether it held."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -132,19 +134,9 @@ def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def _answers(address: str) -> bool:
-    """Whether the master daemon answers a query on its socket."""
-    try:
-        with luxi.Client(address) as client:
-            client.query_jobs([1], ["id"])  # a cheap question
-    except (errors.GenericError, OSError):
-        return False
-    return True
-
-
 def _kill_and_wait(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not daemonutil.process_alive(pid), 30)
+    wait_for(lambda: not daemonutil.process_alive(pid), 30)
 
 
 class Harness:
@@ -177,10 +169,11 @@ class Harness:
             self.kills += 1
         began = time.monotonic()
         daemonutil.start(constants.MASTERD, env=self.lc.env(master))
-        if not _wait_for(lambda: _answers(master.paths.master_socket),
-                         self.opts.job_timeout):
-            self.find("the restarted master daemon does not answer after "
-                      f"{self.opts.job_timeout}s")
+        try:
+            bootstrap.wait_for_masterd(self.opts.job_timeout,
+                                       paths=master.paths)
+        except errors.OpExecError as err:
+            self.find(f"the restarted master daemon: {err}")
         self.restarts.append(round(time.monotonic() - began, 2))
 
     def node_fault(self, node: LocalNode, stop: bool) -> None:
@@ -244,7 +237,7 @@ class Harness:
                        if row is not None and row[0] not in FINAL]
             return not pending
 
-        if not _wait_for(settled, self.opts.job_timeout):
+        if not wait_for(settled, self.opts.job_timeout):
             master = self.lc.master()
             if daemonutil.running_pid(constants.MASTERD, master.paths) is None:
                 self.find("the master daemon died after its restart (see "
@@ -292,7 +285,7 @@ class Harness:
                                          "jobs_stale": stale}
             return not behind
 
-        if not _wait_for(caught_up, self.opts.catchup_timeout):
+        if not wait_for(caught_up, self.opts.catchup_timeout):
             for name, lag in behind.items():
                 self.find(f"candidate {name} behind after "
                           f"{self.opts.catchup_timeout}s: {lag}")
