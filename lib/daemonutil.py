@@ -96,9 +96,12 @@ def running_pid(name: str, paths: pathutils.Paths | None = None) -> int | None:
 
 def start(name: str, args: Sequence[str] = (), *,
           env: Mapping[str, str] | None = None,
-          timeout: float = WAIT_TIMEOUT) -> None:
+          timeout: float = WAIT_TIMEOUT,
+          wrapper: Sequence[str] = ()) -> None:
     """Start a daemon under the current root (or ``env``'s root) unless it
-    already runs; raise with the daemon's message if it refused."""
+    already runs; raise with the daemon's message if it refused.
+    ``wrapper`` goes before the command (``ip netns exec NS``: the fault
+    harness runs a node daemon in a network namespace of its own)."""
     extra = dict(env or {})
     root = extra.get(pathutils.ROOT_ENV, os.environ.get(pathutils.ROOT_ENV, ""))
     paths = pathutils.Paths(root.rstrip("/"))
@@ -106,7 +109,7 @@ def start(name: str, args: Sequence[str] = (), *,
         if _holder_alive(name, paths):
             return
         _wait_released(name, paths, timeout)
-    res = process.run_cmd([sys.executable, launcher(name), *args],
+    res = process.run_cmd([*wrapper, sys.executable, launcher(name), *args],
                           env=child_env(extra), timeout=timeout)
     if res.failed:
         detail = " ".join(res.output.split()) or res.fail_reason
