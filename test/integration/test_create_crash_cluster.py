@@ -1,7 +1,8 @@
 """gnt-instance add interrupted by a master crash (SIGKILL), on a 2-node
 local cluster (fake hypervisor, lvm2 and DRBD simulators): in a pre hook
-(nothing was made), and while the OS create script runs (file, plain
-and drbd disks exist, the instance is in the configuration).  The
+(nothing was made), while the OS create script runs (file, plain and
+drbd disks exist, the instance is in the configuration), and while a
+new DRBD mirror syncs.  The
 restarted master rolls the add back before any other job runs: the
 job ends in error saying so, the configuration has no such instance,
 and its files, volumes and DRBD minors are gone from the nodes, so the
@@ -90,20 +91,39 @@ class Crash(Plain):
         master again.  Returns the configuration as the crash left it."""
         assert wait_for(lambda: os.path.exists(f"{node.root}/{what}-started"),
                         WAIT)
-        master = self.lc.master()
-        pid = daemonutil.running_pid(constants.MASTERD, master.paths)
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not daemonutil.process_alive(pid), WAIT)
-        left = self.config()
+        left = self.kill_master()
         Path(f"{node.root}/{what}-release").touch()
         assert wait_for(lambda: os.path.exists(f"{node.root}/{what}-done"),
                         WAIT)
         for name in ("started", "release", "done"):
             os.unlink(f"{node.root}/{what}-{name}")
+        self.start_master()
+        return left
+
+    def kill_master(self) -> dict[str, Any]:
+        """SIGKILL the master daemon; the configuration it left."""
+        master = self.lc.master()
+        pid = daemonutil.running_pid(constants.MASTERD, master.paths)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: not daemonutil.process_alive(pid), WAIT)
+        return self.config()
+
+    def start_master(self) -> None:
+        master = self.lc.master()
         daemonutil.start(constants.MASTERD, env=self.lc.env(master))
         bootstrap.wait_for_masterd(WAIT, paths=master.paths)
-        return left
+
+    def logged(self, job_id: int, text: str) -> bool:
+        """Whether the job's log has a message containing ``text``."""
+        with luxi.Client(self.lc.master().paths.master_socket) as client:
+            oplogs = client.query_jobs([job_id], ["oplog"])[0][0]
+        return any(text in str(entry[3]) for log in oplogs for entry in log)
+
+    def simulator(self, node: LocalNode) -> drbd_simulator.DrbdSimulator:
+        return drbd_simulator.DrbdSimulator(
+            localcluster_env.drbd_state_dir(self.lc.directory), node.root,
+            os.path.join(node.root, "dev"))
 
     def job_end(self, job_id: int) -> tuple[str, str]:
         """The job's final status and the message of its failed opcode."""
@@ -125,9 +145,7 @@ class Crash(Plain):
 
     def drbd_minors(self, node: LocalNode) -> set[int]:
         """The DRBD minors configured on ``node`` (its /proc/drbd)."""
-        sim = drbd_simulator.DrbdSimulator(
-            localcluster_env.drbd_state_dir(self.lc.directory), node.root,
-            os.path.join(node.root, "dev"))
+        sim = self.simulator(node)
         return {int(m) for m in re.findall(r"^\s*(\d+): cs:(?!Unconfigured)",
                                            sim.read_proc(), re.MULTILINE)}
 
@@ -202,6 +220,23 @@ def test_add_interrupted_by_a_master_crash_is_rolled_back(
             "error", f"Rolled back after a master crash: instance {INST}"
             " removed"), template
         crash.check_gone(left)
+
+    # 3. While the new mirror syncs (the simulator holds the resync).
+    sim = crash.simulator(n1)
+    sim.set_step(0)
+    job = crash.submit_add("-t", "drbd", "--disk", "0:size=64M", "-n",
+                           f"{n1.name}:{n2.name}")
+    assert wait_for(lambda: crash.logged(job, "to sync disks"), WAIT)
+    left = crash.kill_master()
+    assert INST in left["instances"]
+    assert crash.drbd_minors(n1) & _minors(left["instances"][INST]["disks"])[
+        n1.name]
+    sim.set_step(drbd_simulator.DEFAULT_STEP)
+    crash.start_master()
+    assert crash.job_end(job) == (
+        "error", f"Rolled back after a master crash: instance {INST}"
+        " removed")
+    crash.check_gone(left)
 
     # Nothing stays taken (name, lock, minors): the same add succeeds.
     Path(f"{n1.root}/create-release").touch()
