@@ -56,8 +56,11 @@ FINAL = frozenset([constants.JOB_STATUS_SUCCESS, constants.JOB_STATUS_ERROR,
 OS_NAME = "chaos-os"
 #: The drbd instance the stream migrates and fails over.
 MIRRORED = "chaos-mirror.example.com"
-#: The operations the targeted faults hit while they run.
-TARGETED = ("migrate", "failover", "redist-conf", "node-add")
+#: The operations the targeted faults hit while they run, in this order
+#: (node add first: redist-conf can then hit the node just added), and
+#: where each one's turn through the faults starts (round 0: migrate a
+#: kill, failover a stop, node add a partition).
+TARGETED = {"migrate": 0, "failover": 1, "node-add": 2, "redist-conf": 1}
 
 
 class Submitter(threading.Thread):
@@ -217,6 +220,11 @@ class Harness:
                              env=self.lc.env(node),
                              wrapper=self.part.wrapper if (
                                  self.part is not None and in_ns) else ())
+            # Back once it answers (it loads and locks its memory first):
+            # the next fault is not a node daemon still starting.
+            bootstrap.wait_for_noded(node.name, node.ip,
+                                     cert_file=node.paths.noded_cert_file,
+                                     paths=node.paths)
 
     def partition(self) -> None:
         """Cut the partitionable node's link for a while."""
@@ -251,7 +259,7 @@ class Harness:
 
     # --- faults aimed at one operation while it runs --------------------
 
-    def targeted(self) -> None:
+    def targeted(self, round_index: int) -> None:
         """Migrate, failover, redist-conf and node add, one at a time,
         each hit while it runs by a fault on a node it uses: its node
         daemon killed (and restarted) or stopped for a while, or (the
@@ -259,12 +267,12 @@ class Harness:
         as acknowledged ones."""
         acked = []
         for kind in TARGETED:
-            job_id = self._targeted_one(kind)
+            job_id = self._targeted_one(kind, round_index)
             if job_id is not None:
                 acked.append(job_id)
         self.check_jobs(acked)
 
-    def _targeted_one(self, kind: str) -> int | None:
+    def _targeted_one(self, kind: str, round_index: int) -> int | None:
         master = self.lc.master()
         node: LocalNode | None
         if kind == "node-add":
@@ -294,7 +302,8 @@ class Harness:
         faults = ["sigkill", "sigstop"]
         if self.part is not None and node == self.part.node:
             faults.append("partition")
-        fault = self.rng.choice(faults)
+        # In turn, so that even one round tries each kind of fault.
+        fault = faults[(round_index + TARGETED[kind]) % len(faults)]
         with luxi.Client(master.paths.master_socket) as client:
             job_id = int(client.submit_job([op.to_dict()]))
         # A node add takes milliseconds: its fault comes at once; the
@@ -428,7 +437,7 @@ class Harness:
         for index in range(self.opts.rounds):
             self.round(index)
             if self.opts.targeted:
-                self.targeted()
+                self.targeted(index)
                 # A node fault may leave an instance marked up stopped
                 # (a failover whose target died): the watcher's repair,
                 # as on a real cluster, before the configuration is
