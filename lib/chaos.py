@@ -438,11 +438,11 @@ class Harness:
             self.round(index)
             if self.opts.targeted:
                 self.targeted(index)
-                # A node fault may leave an instance marked up stopped
-                # (a failover whose target died): the watcher's repair,
-                # as on a real cluster, before the configuration is
-                # compared with the nodes.
-                self.run_watcher()
+            # A node fault may leave an instance marked up stopped (a
+            # failover whose target's node daemon was dead): the
+            # watcher's repair, as on a real cluster, before the
+            # configuration is compared with the nodes.
+            self.run_watcher()
             self.check_config()
             self.check_replicas()
         return {"rounds": self.opts.rounds, "master_kills": self.kills,
