@@ -370,19 +370,22 @@ def wait_for_noded(name: str, ip: str, *, cert_file: str | None = None,
             f"master {constants.PROTOCOL_VERSION}", EC.ENVIRON)
 
 
-def wait_for_masterd(timeout: float = NODED_WAIT) -> None:
-    """Poll this node's master socket until the master daemon answers."""
+def wait_for_masterd(timeout: float = NODED_WAIT, *,
+                     paths: pathutils.Paths | None = None) -> None:
+    """Poll this node's (or the node at ``paths``') master socket until
+    the master daemon answers."""
     from ganeti import luxi
 
+    paths = paths or pathutils.get()
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with luxi.Client() as client:
+            with luxi.Client(paths.master_socket) as client:
                 client.query_config_values(["master_node"])
             return
         except errors.GenericError as err:
-            if not daemonutil.is_running(constants.MASTERD):
-                log = pathutils.get().log_file(constants.MASTERD)
+            if not daemonutil.is_running(constants.MASTERD, paths):
+                log = paths.log_file(constants.MASTERD)
                 raise errors.OpExecError(
                     f"The master daemon exited: {err} (see {log})",
                     EC.ENVIRON) from None

@@ -96,15 +96,20 @@ def running_pid(name: str, paths: pathutils.Paths | None = None) -> int | None:
 
 def start(name: str, args: Sequence[str] = (), *,
           env: Mapping[str, str] | None = None,
-          timeout: float = WAIT_TIMEOUT) -> None:
+          timeout: float = WAIT_TIMEOUT,
+          wrapper: Sequence[str] = ()) -> None:
     """Start a daemon under the current root (or ``env``'s root) unless it
-    already runs; raise with the daemon's message if it refused."""
+    already runs; raise with the daemon's message if it refused.
+    ``wrapper`` goes before the command (``ip netns exec NS``: the fault
+    harness runs a node daemon in a network namespace of its own)."""
     extra = dict(env or {})
     root = extra.get(pathutils.ROOT_ENV, os.environ.get(pathutils.ROOT_ENV, ""))
     paths = pathutils.Paths(root.rstrip("/"))
     if is_running(name, paths):
-        return
-    res = process.run_cmd([sys.executable, launcher(name), *args],
+        if _holder_alive(name, paths):
+            return
+        _wait_released(name, paths, timeout)
+    res = process.run_cmd([*wrapper, sys.executable, launcher(name), *args],
                           env=child_env(extra), timeout=timeout)
     if res.failed:
         detail = " ".join(res.output.split()) or res.fail_reason
@@ -116,6 +121,29 @@ def start(name: str, args: Sequence[str] = (), *,
             raise errors.OpExecError(
                 f"{name} did not start within {timeout:.0f}s (see "
                 f"{paths.log_file(name)})", errors.ErrorCode.ENVIRON)
+        time.sleep(_POLL)
+
+
+def _holder_alive(name: str, paths: pathutils.Paths) -> bool:
+    """Whether the process named in a locked pid file still runs."""
+    pid = daemon.read_pid(pid_file(name, paths))
+    return pid is not None and process_alive(pid)
+
+
+def _wait_released(name: str, paths: pathutils.Paths, timeout: float) -> None:
+    """Wait until a pid file whose process is gone is unlocked.
+
+    The lock outlives the recorded process when that one is still being
+    torn down or a process it forked holds the lock's file description;
+    returning "already running" then left no daemon at all."""
+    deadline = time.monotonic() + timeout
+    while is_running(name, paths):
+        if time.monotonic() > deadline:
+            raise errors.OpExecError(
+                f"Cannot start {name}: its pid file "
+                f"{pid_file(name, paths)} is still locked {timeout:.0f}s "
+                "after its process ended (a process it forked may hold "
+                "it)", errors.ErrorCode.ENVIRON)
         time.sleep(_POLL)
 
 
@@ -163,20 +191,41 @@ def stop(name: str, paths: pathutils.Paths | None = None, *,
     return True
 
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
+def _task_state(stat_path: str) -> str | None:
+    """The state letter in a ``/proc/.../stat`` file (None: gone)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        with open(stat_path, encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs: whether any of its threads is not a zombie.
+
+    The main thread's state alone does not tell: after a SIGKILL the
+    main thread of a multi-threaded process turns zombie first while the
+    other threads still finish what they were doing in the kernel (an
+    fsync, say), and the process's open files, its pid-file lock among
+    them, are released only when the last thread has exited.  Starting
+    the daemon again in that window found its pid file still locked.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
         return False
-    except (OSError, IndexError):
+    except OSError:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
+        return True
+    try:
+        return any(_task_state(f"/proc/{pid}/task/{tid}/stat")
+                   not in (None, "Z", "X") for tid in tids)
+    except (OSError, IndexError):
         return True
 
 

@@ -661,7 +661,10 @@ class LUInstanceCreate(LogicalUnit):
     def _execute(self, feedback: Feedback) -> Any:
         op, inst = self.op, self.inst
         hv_class = inst.hypervisor in (constants.HT_KVM, constants.HT_XEN_HVM)
-        self._create_disks(feedback)
+        if self.adopted:
+            # The volumes are the user's: renamed first, so that a failure
+            # (or a crash) never removes them with the instance.
+            self._create_disks(feedback)
         try:
             if hv_class:
                 inst.network_port = self.cfg.allocate_port()
@@ -671,9 +674,16 @@ class LUInstanceCreate(LogicalUnit):
             if self.adopted:
                 instance_adopt.release_volumes(self, inst, self.adopted,
                                                feedback)
-            else:
-                common.remove_disks(self, inst, feedback)
             raise
+        if not self.adopted:
+            # Recorded before any disk is made: after a master crash at
+            # any later step the restarted master finds the instance and
+            # removes it with whatever disks it has (crash_recovery).
+            try:
+                self._create_disks(feedback)
+            except BaseException:
+                self.cfg.remove_instance(inst.name)
+                raise
         self.cfg.release_reservations(self._owner)
         self._drbd_ports = []
         inst = common.get_instance(self, inst.name)

@@ -14,6 +14,7 @@ which is never held during disk I/O or while a processor runs.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import os
@@ -57,6 +58,24 @@ _ARCHIVE_CHUNK: Final = 200
 
 #: Executes one opcode; returns its (JSON-able) result or raises.
 Processor = Callable[[opcodes.OpCode, "OpContext"], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recovery:
+    """How to end an opcode that a master crash interrupted while it was
+    running: ``opcode`` (when given) runs first, with its locks and
+    hooks, in the interrupted job's log; then the interrupted opcode
+    ends in error with ``message`` ("rolled back after a master crash:
+    ..."), or with the recovery's own failure."""
+
+    message: str
+    opcode: opcodes.OpCode | None = None
+
+
+#: Given the opcode a crash interrupted and when it started running
+#: (wall-clock seconds), the :class:`Recovery` that finishes or undoes
+#: it, or None (the opcode merely fails, as before).
+RecoveryPlanner = Callable[[opcodes.OpCode, float], "Recovery | None"]
 
 
 def parse_job_id(value: Any) -> int:
@@ -198,6 +217,17 @@ class JobObserver(Protocol):
         ...
 
 
+class _RecoveryContext(OpContext):
+    """The context of a recovery opcode: it runs inside the interrupted
+    opcode, which is already running, so there is no state to move."""
+
+    def notify_waiting(self) -> None:
+        pass
+
+    def notify_running(self) -> None:
+        pass
+
+
 class JobQueue:
     """The job queue of the master daemon (see the module doc).
 
@@ -210,7 +240,8 @@ class JobQueue:
                  workers: int = DEFAULT_WORKERS,
                  clock: Callable[[], float] = time.time,
                  size_limit: int = constants.JOB_QUEUE_SIZE_HARD_LIMIT,
-                 start: bool = True) -> None:
+                 start: bool = True,
+                 recovery: RecoveryPlanner | None = None) -> None:
         if not callable(processor):
             raise errors.ProgrammerError("The job processor must be callable")
         if workers < 1:
@@ -239,6 +270,11 @@ class JobQueue:
         self._observer: JobObserver | None = None
         #: Status of each job as last told to the observer.
         self._told: dict[int, str] = {}
+        self._planner = recovery
+        #: Jobs a crash interrupted whose running opcode has a recovery:
+        #: they stay running until it ran (see :meth:`start`).
+        self._interrupted: list[tuple[_QueuedJob, int, Recovery]] = []
+        self._recovery_thread: threading.Thread | None = None
         try:
             self._load()
         except BaseException:
@@ -304,9 +340,11 @@ class JobQueue:
                 storage.move_aside(paths, job_id, str(err), stamp)
                 continue
             status = job.status
-            if status in (constants.JOB_STATUS_WAITING,
-                          constants.JOB_STATUS_RUNNING,
-                          constants.JOB_STATUS_CANCELING):
+            if status == constants.JOB_STATUS_RUNNING and self._plan(job):
+                pass
+            elif status in (constants.JOB_STATUS_WAITING,
+                            constants.JOB_STATUS_RUNNING,
+                            constants.JOB_STATUS_CANCELING):
                 now = self._now()
                 job.mark_unfinished_ops(
                     ERROR, errors.encode(errors.OpExecError(
@@ -325,8 +363,77 @@ class JobQueue:
                     recovered, serial=highest if highest > serial else None)
             self._writer.wait(ticket)
 
+    def _plan(self, job: _QueuedJob) -> bool:
+        """Keep a job a crash interrupted for recovery if its running
+        opcode has one (see :class:`Recovery`)."""
+        index = job.current_op_index()
+        if self._planner is None or index is None \
+                or job.ops[index].status != RUNNING:
+            return False
+        op = job.ops[index]
+        began = (op.exec_timestamp or op.start_timestamp
+                 or job.start_timestamp or job.received_timestamp)
+        try:
+            plan = self._planner(op.input,
+                                 merge_time(began) if began else 0.0)
+        except Exception:  # a bug in a planner must not stop the master
+            _log.exception("Cannot plan the recovery of job %d", job.id)
+            return False
+        if plan is None:
+            return False
+        _log.warning("Job %d was running %s when the master died; "
+                     "recovering", job.id, job.ops[index].input.OP_ID)
+        self._interrupted.append((job, index, plan))
+        return True
+
     def start(self) -> None:
-        """Start the worker threads (once)."""
+        """Start the worker threads (once); first, in a thread of its
+        own, the recoveries of the jobs a crash interrupted (the workers
+        start after them, so no new job meets a half-done operation)."""
+        with self._lock:
+            if self._workers or self._stopping or self._recovery_thread:
+                return
+            if self._interrupted:
+                self._recovery_thread = threading.Thread(
+                    target=self._recover_all, daemon=True,
+                    name="JobQueue-recovery")
+                self._recovery_thread.start()
+                return
+        self._start_workers()
+
+    def _recover_all(self) -> None:
+        for job, index, plan in self._interrupted:
+            try:
+                self._recover(job, index, plan)
+            except Exception:  # a bug; the other jobs still recover
+                _log.exception("Internal error recovering job %d", job.id)
+        self._interrupted = []
+        self._start_workers()
+
+    def _recover(self, job: _QueuedJob, index: int, plan: Recovery) -> None:
+        ctx = _RecoveryContext(self, job, index)
+        what = (f"; recovering with {plan.opcode.OP_ID}" if plan.opcode
+                else "")
+        ctx.feedback(constants.ELOG_MESSAGE,
+                     f"Interrupted by a master crash{what}")
+        error = errors.OpExecError(plan.message)
+        if plan.opcode is not None:
+            try:
+                self._processor(plan.opcode, ctx)
+            except Exception as err:  # the recovery's failure goes in the job
+                error = errors.OpExecError(
+                    f"Interrupted by a master crash; {plan.opcode.OP_ID} "
+                    f"failed to recover: {err}")
+        _log.info("Job %d: %s", job.id, error)
+        with self._lock:
+            now = self._now()
+            job.mark_unfinished_ops(ERROR, errors.encode(error), now)
+            job.end_timestamp = now
+            ticket = self._request([job])
+            self._notify(job)
+        self._wait_logged(ticket, job)
+
+    def _start_workers(self) -> None:
         with self._lock:
             if self._workers or self._stopping:
                 return
@@ -352,6 +459,8 @@ class JobQueue:
             self._stopping = True
             self._work_cond.notify_all()
             threads = list(self._workers)
+            if self._recovery_thread is not None:
+                threads.append(self._recovery_thread)
         deadline = None if timeout is None else time.monotonic() + timeout
         clean = True
         for thread in threads:

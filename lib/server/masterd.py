@@ -3,7 +3,9 @@
 Start-up checks that a cluster configuration exists under this node's
 root and that this node is the master; then it loads the config, builds
 the lock manager from it, recovers the job queue (jobs a dead master left
-running are failed, queued jobs run) and serves LUXI on the master socket.
+running are failed, or finished or rolled back by
+:mod:`ganeti.crash_recovery`; queued jobs run) and serves LUXI on the
+master socket.
 SIGTERM stops accepting requests and new jobs, waits for the running
 opcodes to finish, and exits.
 
@@ -29,6 +31,7 @@ from ganeti import (
     bootstrap,
     config,
     constants,
+    crash_recovery,
     daemon,
     errors,
     hooks,
@@ -112,8 +115,11 @@ class Master:
         self.ssconf = ssconf.SsconfPusher(self.cfg,
                                           ssconf.rpc_push_fn(self.rpc))
         self.cfg.add_write_hook(self.ssconf.on_write)
-        self.queue = jqueue.JobQueue(self.processor.execute,
-                                     workers=options.workers)
+        # Workers start in serve(), after the recoveries of the jobs a
+        # crash interrupted (ganeti.crash_recovery).
+        self.queue = jqueue.JobQueue(
+            self.processor.execute, workers=options.workers, start=False,
+            recovery=crash_recovery.planner(self.cfg))
         self._wire_metrics()
         # config.data and the job queue follow every change to the master
         # candidates, in the background (ganeti.replication).
@@ -158,6 +164,7 @@ class Master:
         self.ssconf.on_write(0)
         for replicator in self.replicators:
             replicator.catch_up()
+        self.queue.start()
         self._server_thread.start()
         logging.info("Master daemon ready on %s", self.server.server_address)
         stop.wait()

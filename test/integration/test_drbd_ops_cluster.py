@@ -223,11 +223,6 @@ def _crash_master(story: Story, proc: subprocess.Popen[str]) -> None:
                      env=story.lc.env(master))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding (doc/design/chaos.rst): a ganeti-masterd restarted"
-    " after a SIGKILL sometimes starts serving only after ~30 s, longer"
-    " than this test waits")
 def test_replace_disks_after_a_master_crash(story: Story) -> None:
     """replace-disks interrupted by a master crash (SIGKILL) while a
     resync it waits for is held by the simulator: -s while the new

@@ -19,6 +19,7 @@ from testkit import WAIT
 from ganeti import constants, errors, opcodes, serializer
 from ganeti.jqueue import JobQueue, OpContext, storage
 from ganeti.jqueue.model import _QueuedJob
+from ganeti.jqueue.queue import Recovery
 
 PYLIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "pylib")
@@ -41,6 +42,67 @@ def write_job(qdir: str, job_id: int, statuses: list[str]) -> None:
     job.add_log((101, 5), constants.ELOG_MESSAGE, "started", 0)
     with open(os.path.join(qdir, f"job-{job_id}"), "wb") as handle:
         handle.write(serializer.dumps(job.to_dict()))
+
+
+def test_restart_recovers_interrupted_opcodes_before_other_jobs(
+        tmp_path: Any) -> None:
+    """A running opcode with a recovery plan: the plan's opcode runs in
+    the job (its log says so), before any queued job, and the job ends
+    with the plan's message; a failed recovery says so; an opcode
+    without a plan fails as before."""
+    qdir = str(tmp_path / "queue")
+    os.makedirs(qdir)
+    write_job(qdir, 1, ["success", "running", "queued"])  # op 1: plan 7
+    write_job(qdir, 2, ["running"])                       # no plan
+    write_job(qdir, 3, ["success", "running"])            # plan, no opcode
+    write_job(qdir, 4, ["success", "success", "running"])  # plan 9 fails
+    write_job(qdir, 5, ["queued"])
+    with open(os.path.join(qdir, "serial"), "w") as handle:
+        handle.write("5\n")
+    ran: list[float] = []
+    planned: list[tuple[float, float]] = []
+
+    def processor(o: opcodes.OpCode, ctx: OpContext) -> Any:
+        ran.append(o.duration)
+        if o.duration == 9:
+            raise errors.OpExecError("the node is gone")
+        ctx.feedback(constants.ELOG_MESSAGE, f"recovering {o.duration}")
+        return o.duration
+
+    # Asked for jobs 1-4 in id order (their running opcodes).
+    plans = [Recovery("rolled back: one", op(7.0)), None,
+             Recovery("rolled back: nothing to do"),
+             Recovery("recovery of four", op(9.0))]
+
+    def planner(o: opcodes.OpCode, began: float) -> Recovery | None:
+        planned.append((o.duration, began))
+        return plans[len(planned) - 1]
+
+    q = JobQueue(processor, queue_dir=qdir, workers=2, recovery=planner)
+    try:
+        status, opstatus, results = wait_done(q, 1)
+        assert (status, opstatus) == ("error", ["success", "error", "error"])
+        assert errors.decode(results[1]).message == "rolled back: one"
+        log = q.query_jobs([1], ["oplog"])[0][0][1]
+        assert [e[3] for e in log] == [
+            "Interrupted by a master crash; recovering with OP_TEST_DELAY",
+            "recovering 7.0"]
+        assert errors.decode(wait_done(q, 2)[2][0]).message == \
+            "Unclean master daemon shutdown"
+        assert errors.decode(wait_done(q, 3)[2][1]).message == \
+            "rolled back: nothing to do"
+        failed = errors.decode(wait_done(q, 4)[2][2]).message
+        assert failed == ("Interrupted by a master crash; OP_TEST_DELAY"
+                          " failed to recover: the node is gone"), failed
+        assert wait_done(q, 5)[0] == "success"
+        # Recoveries first (7 and 9), the queued job (0.0) after them.
+        assert ran == [7.0, 9.0, 0.0]
+        assert planned == [(1.0, 101.0), (0.0, 101.0), (1.0, 101.0),
+                           (2.0, 101.0)]
+    finally:
+        assert q.shutdown(WAIT)
+    job = storage.load_job_file(os.path.join(qdir, "job-1"))
+    assert job.status == "error" and job.end_timestamp is not None
 
 
 def test_restart_fails_interrupted_jobs_and_runs_queued(tmp_path: Any) -> None:
