@@ -940,6 +940,11 @@ class JobQueue:
         queue to the master candidates with it."""
         self._writer.batch_hooks.append(hook)
 
+    def flush_replication(self, timeout: float = 30.0) -> bool:
+        """Wait until every queue file written so far has been handed to
+        the replication hooks (``GroupWriter.flush``)."""
+        return self._writer.flush(timeout)
+
     def writer_stats(self) -> tuple[int, int]:
         """(batches, files) written so far: how well group commit works."""
         return self._writer.batches, self._writer.files_written

@@ -240,6 +240,7 @@ class GroupWriter:
         self._serial: int | None = None
         self._open_gen = 1  # the batch new requests join
         self._done_gen = 0  # the newest batch that is durable (or failed)
+        self._hooked_gen = 0  # the newest batch whose hooks have run
         self._failures: dict[int, str] = {}
         self._stopping = False
         self._pool = ThreadPoolExecutor(max_workers=_IO_THREADS,
@@ -286,6 +287,16 @@ class GroupWriter:
             failure = self._failures.get(ticket)
         if failure is not None:
             raise errors.JobQueueError(failure)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until the hooks have seen every batch taken for writing
+        so far (a file on disk is then known to the replicator too);
+        False if that took longer than ``timeout``."""
+        with self._cond:
+            target = self._open_gen - 1
+            return self._cond.wait_for(
+                lambda: self._hooked_gen >= target or not
+                self._thread.is_alive(), timeout)
 
     def stop(self, timeout: float | None = None) -> None:
         """Write what is pending, then end the writer thread."""
@@ -339,6 +350,9 @@ class GroupWriter:
                         hook(*done)
                     except Exception:  # replication must not stop writing
                         _log.exception("Job queue batch hook failed")
+            with self._cond:
+                self._hooked_gen = gen
+                self._cond.notify_all()
 
     def _write_batch(self, jobs: dict[int, _QueuedJob],
                      archive: dict[int, _QueuedJob],

@@ -89,6 +89,16 @@ def check(options: argparse.Namespace) -> None:
         cfg, voting=options.rpc_transport == "https" and not options.no_voting)
 
 
+class _QueueHooks:
+    """The job queue's writer as a :class:`replication.Flushable`."""
+
+    def __init__(self, queue: jqueue.JobQueue) -> None:
+        self._queue = queue
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        return self._queue.flush_replication(timeout)
+
+
 class Master:
     """The running master: config, locks, queue, LUXI server."""
 
@@ -133,6 +143,9 @@ class Master:
         self.replicators = [config_rep, queue_rep]
         replication.register(self.cfg, self.ssconf)
         replication.register(self.cfg, config_rep)
+        # The queue writer first: files it wrote reach queue_rep only
+        # through its hook, so verify's flush waits for both in turn.
+        replication.register(self.cfg, _QueueHooks(self.queue))
         replication.register(self.cfg, queue_rep)
         self.server = luxi.Server(pathutils.get().master_socket, self.handle,
                                   group=luxi.SOCKET_GROUP)

@@ -621,3 +621,28 @@ def test_constructor_checks(qdir: str) -> None:
         JobQueue("not callable", queue_dir=qdir)  # type: ignore[arg-type]
     with pytest.raises(errors.ProgrammerError):
         JobQueue(lambda o, c: None, queue_dir=qdir, workers=0)
+
+
+def test_flush_replication_waits_for_the_hooks_of_written_batches(
+        queue: JobQueue, qdir: str) -> None:
+    """A job file on disk is known to the replication hook once
+    flush_replication returns (verify compares the candidates' queue
+    with the master's files after it: no race with a batch whose hook
+    has not run yet)."""
+    entered = threading.Event()
+    release = threading.Event()
+    seen: list[str] = []
+
+    def hook(written: dict[str, bytes], _renames: list[Any]) -> None:
+        entered.set()
+        assert release.wait(WAIT)
+        seen.extend(written)
+
+    queue.add_replication_hook(hook)
+    job_id = queue.submit_job([op(0.0)])
+    assert entered.wait(WAIT)
+    assert os.path.exists(os.path.join(qdir, f"job-{job_id}"))
+    assert not queue.flush_replication(0.05)  # the hook is still busy
+    release.set()
+    assert queue.flush_replication(WAIT)
+    assert f"job-{job_id}" in seen
