@@ -14,7 +14,9 @@ A failure stops the benchmark with one line naming the tool (exit status
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import math
 import os
 import shutil
@@ -31,6 +33,7 @@ from typing import Final, NoReturn
 from ganeti import (
     config,
     constants,
+    crypto,
     daemonutil,
     errors,
     luxi,
@@ -39,8 +42,9 @@ from ganeti import (
     serializer,
 )
 from ganeti.config.writer import CONFIG_FILE_MODE
+from ganeti.http import tls
 from ganeti.hypervisor.fake import FakeHypervisor
-from ganeti.localcluster import LocalCluster
+from ganeti.localcluster import RAPI_USER, LocalCluster
 
 #: Set once the tool has re-run itself with the checkout's virtualenv.
 NO_REEXEC_ENV: Final = "GANETI_BENCH_NO_REEXEC"
@@ -318,6 +322,66 @@ def start_fake_instances(cluster: LocalCluster, settings: objects.Cluster,
         thread.join()
     if failures:
         fail(f"cannot start the bulk-added instances: {failures[0]}")
+
+
+class RapiClient:
+    """One persistent HTTPS connection to a local cluster's RAPI (node
+    1), as pycurl, httpx and a browser keep one; with ``auth`` it sends
+    the cluster's ``write`` user's Basic credentials."""
+
+    def __init__(self, cluster: LocalCluster, *, auth: bool = False) -> None:
+        _key, cert = crypto.load_pem_file(cluster.node(1).paths.rapi_cert_file)
+        self.conn = http.client.HTTPSConnection(
+            cluster.node(1).ip, cluster.rapi_port,
+            context=tls.client_context(cert), timeout=300)
+        self.headers = {"Accept": "application/json"}
+        if auth:
+            token = f"{RAPI_USER}:{cluster.rapi_password}".encode()
+            self.headers["Authorization"] = \
+                "Basic " + base64.b64encode(token).decode()
+
+    def get(self, path: str) -> bytes:
+        """The body of ``GET path``; any status but 200 raises."""
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise errors.OpExecError(
+                f"GET {path}: {response.status} {body[:200]!r}")
+        return body
+
+    def timed(self, path: str, runs: int) -> list[float]:
+        """Durations (s) of ``runs`` GETs of ``path``."""
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.get(path)
+            times.append(time.perf_counter() - start)
+        return times
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+#: The daemons whose CPU time :func:`daemon_cpu_seconds` reads.
+DAEMONS: Final = (constants.MASTERD, constants.RAPI, constants.NODED)
+
+
+def daemon_cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
+    """User + system CPU seconds used so far by the cluster's daemons, by
+    daemon name (the node daemons added up): on a shared, loaded machine
+    wall times mostly measure waiting for a CPU, this does not."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(DAEMONS, 0.0)
+    for node in cluster.nodes:
+        for name in DAEMONS:
+            pid = daemonutil.running_pid(name, node.paths)
+            if pid is None:
+                continue
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            used[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 def install_os(cluster: LocalCluster, name: str) -> None:

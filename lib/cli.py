@@ -383,6 +383,14 @@ def to_stdout(txt: str, *args: object) -> None:
     _write(_streams.out, txt, args)
 
 
+def to_stdout_lines(lines: Iterable[str]) -> None:
+    """Write lines to stdout with one flush: a listing of 10,000 rows
+    flushed after each line spent a system call per row."""
+    text = "\n".join(lines)
+    if text:
+        _write(_streams.out, text, ())
+
+
 def to_stderr(txt: str, *args: object) -> None:
     """Write one line to stderr (``%``-formatted when args are given)."""
     _write(_streams.err, txt, args)

@@ -42,11 +42,15 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
-
-import pyparsing as pp
+from typing import TYPE_CHECKING, Any, Final
 
 from ganeti import errors
+
+if TYPE_CHECKING:
+    # Imported when a text filter is parsed, not with the module: every
+    # listing command imports this module, and pyparsing took a third of
+    # their start-up (most listings have no text filter).
+    import pyparsing as pp
 
 OP_OR: Final = "|"
 OP_AND: Final = "&"
@@ -120,6 +124,8 @@ def _check_regex(pattern: str) -> None:
 
 
 def _build_parser() -> pp.ParserElement:
+    import pyparsing as pp  # see the import at the top
+
     keyword = pp.MatchFirst([pp.Keyword(k) for k in sorted(KEYWORDS)])
     field = (~keyword + pp.Regex(FIELD_RE.pattern)).set_name("field")
     qstring = (pp.QuotedString('"', esc_char="\\", multiline=True,
@@ -183,8 +189,10 @@ def _contains_action(t: pp.ParseResults) -> list[Filter]:
 
 def _operand(tok: Any) -> Any:
     """One filter out of the grouping pyparsing may wrap around it."""
-    while (isinstance(tok, (list, pp.ParseResults)) and len(tok) == 1
-           and isinstance(tok[0], (list, pp.ParseResults))):
+    from pyparsing import ParseResults  # loaded by now
+
+    while (isinstance(tok, (list, ParseResults)) and len(tok) == 1
+           and isinstance(tok[0], (list, ParseResults))):
         tok = tok[0]
     return tok
 
@@ -208,6 +216,8 @@ def parse(text: str) -> Filter:
     Raises :class:`~ganeti.errors.OpPrereqError` saying where the text
     stops making sense.
     """
+    from pyparsing import ParseBaseException
+
     global _PARSER
     if _PARSER is None:
         _PARSER = _build_parser()
@@ -216,7 +226,7 @@ def parse(text: str) -> Filter:
         raise _invalid("empty filter")
     try:
         result = _PARSER.parse_string(text, parse_all=True)
-    except pp.ParseBaseException as err:
+    except ParseBaseException as err:
         raise _invalid(f"{text!r}: {err.msg} at column {err.column}") from None
     filt: Filter = _plain(_operand(result[0]))
     return filt
@@ -224,7 +234,9 @@ def parse(text: str) -> Filter:
 
 def _plain(value: Any) -> Any:
     """ParseResults -> plain lists (parse actions may leave them nested)."""
-    if isinstance(value, (list, pp.ParseResults)):
+    from pyparsing import ParseResults  # loaded by now
+
+    if isinstance(value, (list, ParseResults)):
         return [_plain(v) for v in value]
     return value
 

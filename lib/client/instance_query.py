@@ -40,8 +40,7 @@ def list_instances(opts: argparse.Namespace, args: list[str]) -> int:
     table.resolve(fields)
     rows = query_rows(cli.get_client(), "QueryInstances", table, fields,
                       args, opts.force_filter, opts.do_locking)
-    for line in format_rows(table, fields, rows, opts):
-        cli.to_stdout(line)
+    cli.to_stdout_lines(format_rows(table, fields, rows, opts))
     return errors.EXIT_SUCCESS
 
 

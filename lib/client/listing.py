@@ -94,17 +94,18 @@ def query_rows(cl: Any, method: str, table: query.FieldTable,
     if filt is None or _plain_names(filt):
         wanted = fields + extra
         rows = cl.call(method, list(args), wanted, use_locking)
-        return [mark_stopped(table, wanted, row)[:len(fields)]
-                for row in rows]
+        mark = stopped_marker(table, wanted)
+        return [mark(row)[:len(fields)] for row in rows]
     predicate = query.compile_filter_for(table, filt)
     extra += [f for f in qlang.referenced_fields(filt)
               if f not in fields and f not in extra]
     wanted = fields + extra
+    mark = stopped_marker(table, wanted)
     result = []
     for row in cl.call(method, [], wanted, use_locking):
         values = dict(zip(wanted, row, strict=True))
         if predicate(values.get):
-            result.append(mark_stopped(table, wanted, row)[:len(fields)])
+            result.append(mark(row)[:len(fields)])
     return result
 
 
@@ -119,22 +120,29 @@ def _running_field(table: query.FieldTable, fields: list[str]) -> list[str]:
     return []
 
 
-def mark_stopped(table: query.FieldTable, fields: Sequence[str],
-                 row: Sequence[Any]) -> list[Any]:
-    """``row`` with the missing values of an item that does not run (its
-    ``table.running`` field is false) replaced by their ``stopped`` text,
-    as Ganeti shows ``-`` for the memory of a stopped instance."""
-    values = list(row)
+def stopped_marker(table: query.FieldTable, fields: Sequence[str]
+                   ) -> Callable[[Sequence[Any]], list[Any]]:
+    """A function giving a row of ``fields`` with the missing values of an
+    item that does not run (its ``table.running`` field is false)
+    replaced by their ``stopped`` text, as Ganeti shows ``-`` for the
+    memory of a stopped instance.  The columns are looked up once, not
+    per row."""
     running = table.running
-    if running is None or running not in fields or \
-            values[list(fields).index(running)] is not False:
+    index = (list(fields).index(running)
+             if running is not None and running in fields else None)
+    stopped = [(i, fdef.stopped) for i, name in enumerate(fields)
+               if (fdef := table.get(name)) is not None
+               and fdef.stopped is not None]
+
+    def mark(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        if index is None or values[index] is not False:
+            return values
+        for i, text in stopped:
+            if values[i] is None:
+                values[i] = text
         return values
-    for index, name in enumerate(fields):
-        fdef = table.get(name)
-        if values[index] is None and fdef is not None and \
-                fdef.stopped is not None:
-            values[index] = fdef.stopped
-    return values
+    return mark
 
 
 def _plain_names(filt: qlang.Filter) -> bool:

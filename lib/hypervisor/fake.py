@@ -13,6 +13,8 @@ Layout of the state directory::
     node.json              optional resources of the node (see below)
     faults.json            armed faults (see inject_fault)
     next-id                last instance id handed out
+    generation             a new random token after every change of an
+                           instance file (see below)
     .lock                  flock serializing changes across processes
     instances/<name>.json  one per instance, with its "status":
                            running   -- runs (and is listed)
@@ -30,6 +32,15 @@ nodes or sockets as unknown).  Free
 memory is total minus dom0 minus every instance in the state directory
 (running, incoming or migrated).
 
+Reading every instance file for each listing made the node's answer to
+``all_instances_info`` cost about 30 us per instance (0.1 s for 3,333
+instances on a node): a process keeps the states it read last with the
+``generation`` token it read before them, and reuses them while the token
+is the same.  A change removes the token, writes the instance file, then
+writes a new token, so a reader that raced with it, or a change cut short,
+leaves a token no cached read was taken under (or none, which disables
+the reuse until the next change).
+
 Fault injection works across processes because faults live in the state
 directory: a test arms ``inject_fault("start_instance", "boom")`` in a
 node daemon's root and that daemon's next start fails once with
@@ -41,7 +52,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from ganeti import constants, errors, ht, objects, pathutils, serializer
@@ -84,6 +96,10 @@ FAULT_OPERATIONS: Final = frozenset([
 
 #: Format tag of the migration blob.
 MIGRATION_FORMAT: Final = "ganeti-fake-migration-1"
+
+#: State directory -> (generation token, instance states) of the last full
+#: read in this process; the states are shared, callers only read them.
+_SNAPSHOTS: dict[str, tuple[bytes, list[dict[str, Any]]]] = {}
 
 _NODE_KEYS: Final = frozenset(["memory_total", "memory_dom0", "cpu_total",
                                "cpu_nodes", "cpu_sockets"])
@@ -184,13 +200,42 @@ class FakeHypervisor(BaseHypervisor):
                 errors.ErrorCode.ENVIRON)
         return state
 
+    @property
+    def _generation_file(self) -> str:
+        return os.path.join(self.state_dir, "generation")
+
+    def _changing(self, change: Callable[[], None]) -> None:
+        """Run ``change`` of an instance file between dropping the
+        generation token and writing a new one (lock held)."""
+        io.remove_file(self._generation_file)
+        change()
+        io.write_file_atomic(self._generation_file, secrets.token_hex(16),
+                             mode=0o640, fsync=False)
+
     def _save(self, state: Mapping[str, Any]) -> None:
-        self._write_json(self._state_file(state["name"]), dict(state))
+        path = self._state_file(state["name"])
+        self._changing(lambda: self._write_json(path, dict(state)))
 
     def _drop(self, name: str) -> None:
-        io.remove_file(self._state_file(name))
+        path = self._state_file(name)
+        self._changing(lambda: io.remove_file(path))
 
     def _all_states(self) -> list[dict[str, Any]]:
+        """Every instance state (any status), by name; read-only."""
+        try:
+            with open(self._generation_file, "rb") as handle:
+                token: bytes | None = handle.read()
+        except FileNotFoundError:
+            token = None
+        cached = _SNAPSHOTS.get(self.state_dir)
+        if token and cached is not None and cached[0] == token:
+            return cached[1]
+        states = self._read_states()
+        if token:
+            _SNAPSHOTS[self.state_dir] = (token, states)
+        return states
+
+    def _read_states(self) -> list[dict[str, Any]]:
         try:
             entries = sorted(os.listdir(self._instances_dir))
         except FileNotFoundError:

@@ -154,10 +154,16 @@ class Query(Resource):
     ANSWERS_RESULT = True
 
     def _run(self, fields: Any, qfilter: Any) -> Any:
+        # Answered by the master directly (LUXI Query), as Ganeti 2.6
+        # does: a job per query filled the job list (the web console
+        # lists instances this way).  The opcode checks the arguments.
         op = base.fill_opcode(opcodes.OpQuery, {}, {
             "what": _check_resource(self.item()), "output_fields": fields,
             "filter": qfilter})
-        return base.run_job(self.ctx, [op])
+        assert isinstance(op, opcodes.OpQuery)
+        with self.ctx.luxi() as client:
+            return client.call("Query", op.what, list(op.output_fields),
+                               op.filter)
 
     def GET(self) -> Any:
         fields = _split_fields(self.ctx.query_list("fields"))
@@ -189,4 +195,6 @@ class QueryFields(Resource):
         fields = _split_fields(self.ctx.query_list("fields")) or None
         op = base.fill_opcode(opcodes.OpQueryFields, {}, {
             "what": _check_resource(self.item()), "output_fields": fields})
-        return base.run_job(self.ctx, [op])
+        assert isinstance(op, opcodes.OpQueryFields)
+        with self.ctx.luxi() as client:
+            return client.call("QueryFields", op.what, op.output_fields)

@@ -4,6 +4,7 @@ offering the cluster's instance and node names."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ganeti import cli
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -45,6 +47,18 @@ def test_cli_habits_on_a_cluster(make_cluster: Callable[..., LocalCluster],
     assert [r.split() for r in rows if r] == [
         ["down.example.com", "ADMIN_down", "-"],
         ["up.example.com", "running", "128M"]]
+    # A reader that goes away ends the listing quietly (issue 15: "gnt-
+    # instance list | head" ended in a BrokenPipeError traceback).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "gnt-instance"), "list"],
+            env=lc.env(None), stdout=write_end, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (closed.returncode, closed.stderr) == (cli.EXIT_SIGPIPE, b"")
     static = ok(lc, "gnt-instance", "info", "up.example.com", "--static")
     assert "Instance name: up.example.com" in static
     assert "actual state" not in static

@@ -16,10 +16,11 @@ from ganeti import daemon, errors, pathutils
 PYLIB = str(Path(__file__).resolve().parents[2] / "pylib")
 
 SCRIPT = """
-import sys
+import gc, sys
 from ganeti import daemon
 
 def run(ctx):
+    print("gc thresholds", *gc.get_threshold(), file=sys.stderr, flush=True)
     print("ready", flush=True)
     ctx.stop_event.wait(30)
     return 3
@@ -51,6 +52,11 @@ def test_foreground_daemon_lifecycle(tmp_path: Path) -> None:
         assert "already running" in err and str(proc.pid) in err
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 3
+        # Python's default thresholds cost half the master's CPU time of
+        # a bulk listing of 10,000 instances.
+        assert proc.stderr is not None
+        assert "gc thresholds " + " ".join(
+            map(str, daemon.GC_THRESHOLDS)) in proc.stderr.read()
         assert not os.path.exists(pid_path)
         assert not daemon.is_running(pid_path)
         log = Path(paths.log_file("ganeti-testd")).read_text()

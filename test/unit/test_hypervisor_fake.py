@@ -113,6 +113,38 @@ def test_state_file_records_what_started(hv: FakeHypervisor, tmp_path) -> None:
     assert on_disk == state
 
 
+def test_listings_reuse_the_states_read_until_a_change(
+        hv: FakeHypervisor, tmp_path, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every listing read every instance file: 0.1 s of a node's answer at
+    # 3,333 instances.
+    reads = []
+    real = FakeHypervisor._read_states
+    monkeypatch.setattr(FakeHypervisor, "_read_states",
+                        lambda self: reads.append(1) or real(self))
+    start(hv, NAME)
+    reads.clear()
+    assert hv.list_instances() == [NAME]
+    assert hv.list_instances() == [NAME]
+    assert [i.name for i in hv.get_all_instances_info()] == [NAME]
+    assert len(reads) == 1
+    # A change through another object (another process) is seen.
+    other = make_hv(tmp_path / "node1", clock, memory=None)
+    start(other, NAME2)
+    reads.clear()
+    assert hv.list_instances() == [NAME, NAME2]
+    other.stop_instance(NAME, timeout=1)
+    assert hv.list_instances() == [NAME2]
+    assert hv.get_node_info().memory_free == 1024 - 128
+    assert len(reads) == 2
+    # Without a token (a change cut short, an older state directory)
+    # every listing reads the files.
+    (tmp_path / "node1" / "generation").unlink()
+    assert hv.list_instances() == [NAME2]
+    assert hv.list_instances() == [NAME2]
+    assert len(reads) == 4
+
+
 def test_instance_ids_are_unique(hv: FakeHypervisor) -> None:
     start(hv, NAME)
     start(hv, NAME2)

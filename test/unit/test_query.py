@@ -179,6 +179,36 @@ def test_instance_fields() -> None:
     assert not query.instance_needs_live(["name", "be/memory"])
 
 
+def test_filled_parameters_are_shared_work_but_not_shared_values() -> None:
+    # Filled once per distinct input (the cost of a bulk listing at 10,000
+    # instances), yet every row gets its own dictionaries.
+    data = make_config(nodes=1, instances=[{}, {}, {}])
+    insts = [data.instances[n] for n in sorted(data.instances)]
+    insts[2].beparams = {"maxmem": 512, "minmem": 512}
+    insts[2].hvparams = {"kernel_args": "ro"}
+    insts[1].osparams = {"weird": ["a list"]}  # no key: filled each time
+    cfg = Cfg(data)
+    fields = ["beparams", "hvparams", "osparams", "be/maxmem",
+              "hv/kernel_args", "nic_mode"]
+    rows = query.run_query(query.INSTANCE_FIELDS,
+                           query.instance_query_data(cfg), insts,
+                           fields).old_style()
+    cluster = data.cluster
+    for inst, row in zip(insts, rows, strict=True):
+        assert row[:3] == [cluster.filled_beparams(inst),
+                           cluster.filled_hvparams(inst, skip_globals=True),
+                           cluster.filled_osparams(inst)]
+    first = cluster.filled_beparams(insts[0])["maxmem"]
+    assert [row[3] for row in rows] == [first, first, 512]
+    assert rows[2][4] == "ro" and rows[0][4] == ""
+    assert rows[1][2] == {"weird": ["a list"]}
+    rows[0][0]["maxmem"] = 1
+    assert rows[1][0]["maxmem"] == first
+    filled = query.FilledParams(cluster)
+    assert filled.be(insts[0]) is filled.be(insts[1])
+    assert filled.be(insts[2]) is not filled.be(insts[0])
+
+
 def test_table_for_unknown_resource() -> None:
     with pytest.raises(errors.OpPrereqError, match="not supported"):
         query.table_for("lock")

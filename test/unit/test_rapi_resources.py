@@ -493,6 +493,29 @@ def test_query_resource_checks(client: Client) -> None:
     assert status == 400
 
 
+def test_query_is_answered_without_a_job(client: Client) -> None:
+    # Each GET /2/query was a job: the web console's instance list filled
+    # the job list, and paid for the job's round trips.
+    answer = {"fields": [{"name": "name", "title": "Instance",
+                          "kind": "text", "doc": "Instance name"}],
+              "data": [[[0, "i1"]]]}
+    client.luxi.results["Query"] = answer
+    status, body, _ = client.request("GET", "/2/query/instance?fields=name,"
+                                     "oper_state", user=("viewer", "viewpw"))
+    assert (status, body) == (200, answer)
+    status, _, _ = client.request("PUT", "/2/query/node", {
+        "fields": ["name"], "qfilter": ["=", "name", "n1"]})
+    assert status == 200
+    client.luxi.results["QueryFields"] = {"fields": []}
+    assert client.request("GET", "/2/query/node/fields")[:2] == (
+        200, {"fields": []})
+    assert client.luxi.jobs == []
+    assert client.luxi.calls == [
+        ("Query", "instance", ["name", "oper_state"], None),
+        ("Query", "node", ["name"], ["=", "name", "n1"]),
+        ("QueryFields", "node", None)]
+
+
 def test_export_and_prepare_export(client: Client) -> None:
     client.request("PUT", "/2/instances/i1/export",
                    {"mode": "local", "destination": "node2",

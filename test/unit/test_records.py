@@ -110,6 +110,21 @@ def test_decode_raises_only_the_record_error(data: dict[str, Any]) -> None:
     assert Outer.from_dict(obj.to_dict()) == obj
 
 
+@given(st.dictionaries(st.sampled_from(
+    ["name", "ratio", "maybe", "items", "by_key", "free", "either", "flag",
+     "junk"]), json_values, max_size=6) | json_values)
+def test_accepts_agrees_with_decoding(data: Any) -> None:
+    # accepts() judges node answers without decoding them; it must say
+    # yes exactly where from_dict succeeds.
+    try:
+        Outer.from_dict(data)
+    except errors.OpPrereqError:
+        decodes = False
+    else:
+        decodes = True
+    assert Outer.accepts(data) is decodes
+
+
 def test_validate_rejects_string_for_list() -> None:
     obj = Outer(name="x")
     obj.free = "abc"  # type: ignore[assignment]

@@ -34,6 +34,16 @@ export async function api(path, method = "GET", body = undefined) {
   return data;
 }
 
+// The items of a /2/query/RESOURCE?fields=... answer (query2: each value
+// with its status) as objects; a value the master could not get (node
+// down, not applicable) is null.
+export async function query(resource, fields) {
+  const answer = await api(`/2/query/${resource}?fields=${fields.join(",")}`);
+  const names = answer.fields.map((f) => f.name);
+  return answer.data.map((row) => Object.fromEntries(
+    row.map(([status, value], i) => [names[i], status === 0 ? value : null])));
+}
+
 export function enc(name) {
   return encodeURIComponent(name);
 }

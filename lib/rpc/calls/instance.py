@@ -11,9 +11,7 @@ with :func:`record_check`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ganeti import constants, errors, ht
+from ganeti import constants, ht
 from ganeti.hypervisor.base import (
     ConsoleInfo,
     InstanceInfo,
@@ -26,13 +24,7 @@ from ganeti.rpc.defs import Arg, Fanout, RpcCall, Timeout
 
 def record_check(cls: type[Record]) -> ht.Check:
     """A check accepting exactly what ``cls.from_dict`` accepts."""
-    def decodes(value: Any) -> bool:
-        try:
-            cls.from_dict(value)
-        except errors.GenericError:
-            return False
-        return True
-    return ht.Check(decodes, f"a {cls.__name__} record")
+    return ht.Check(cls.accepts, f"a {cls.__name__} record")
 
 
 #: An object sent as its ``to_dict()``; decoded (and judged) by the handler.
