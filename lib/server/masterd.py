@@ -269,15 +269,6 @@ class Master:
         return self.processor.execute_direct(opcodes.OpGroupQuery(
             names=names, output_fields=fields, use_locking=use_locking))
 
-    def _luxi_Query(self, what: str, fields: list[str],
-                    qfilter: list[Any] | None) -> Any:
-        return self.processor.execute_direct(opcodes.OpQuery(
-            what=what, output_fields=fields, filter=qfilter))
-
-    def _luxi_QueryFields(self, what: str, fields: list[str] | None) -> Any:
-        return self.processor.execute_direct(opcodes.OpQueryFields(
-            what=what, output_fields=fields))
-
     def _luxi_QueryExports(self, nodes: list[str], use_locking: bool) -> Any:
         return self.processor.execute_direct(opcodes.OpBackupQuery(
             nodes=nodes, use_locking=use_locking))
