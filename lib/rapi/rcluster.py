@@ -79,13 +79,16 @@ class Tags(Resource):
 
     def _tags(self, verb: str) -> list[Any]:
         tags: list[Any] = self.ctx.query_list("tag")
-        if not tags and self.ctx.method == "PUT":
+        if self.ctx.method == "PUT":
             body = self.ctx.body()
             if body is not None:
-                if not isinstance(body, list):
+                # Checked even when the query names the tags: a body the
+                # resource declares is never silently ignored.
+                if not (isinstance(body, list)
+                        and all(isinstance(t, str) for t in body)):
                     raise bad_request("The request body must be a list of "
-                                      "tags")
-                tags = body
+                                      "tags (strings)")
+                tags = tags or body
         if not tags:
             raise bad_request(f"Give the tags to {verb} as 'tag' query "
                               "arguments (?tag=a&tag=b)")

@@ -163,6 +163,16 @@ def test_tags_delete_and_body_list(client: Client) -> None:
     assert status == 400 and "'tag'" in body["explain"]
 
 
+@pytest.mark.parametrize("body", [[["nested"]], ["a", 1], {"tags": ["a"]}])
+def test_tags_put_refuses_a_bad_body_even_with_query_tags(
+        client: Client, body: Any) -> None:
+    """Found by the RAPI fuzzer: a declared body was ignored when the
+    query named the tags."""
+    status, answer, _ = client.request("PUT", "/2/tags?tag=a", body)
+    assert status == 400 and "list of tags" in answer["explain"]
+    assert client.luxi.jobs == []
+
+
 def test_tags_get_queries(client: Client) -> None:
     client.luxi.results["QueryTags"] = ["a"]
     assert client.request("GET", "/2/instances/i1/tags", user=None)[1] == ["a"]
