@@ -41,19 +41,20 @@ def list_tags(kind: str, name: str | None, opts: argparse.Namespace) -> int:
     return errors.EXIT_SUCCESS
 
 
+def _change_tags(op: type[opcodes.OpTagsSet] | type[opcodes.OpTagsDel],
+                 verb: str, kind: str, name: str | None, tags: list[str],
+                 opts: argparse.Namespace) -> int:
+    if not tags:
+        raise errors.OpPrereqError(f"No tags to be {verb}")
+    cli.submit_opcode(op(kind=kind, name=name, tags=tags), opts=opts)
+    return errors.EXIT_SUCCESS
+
+
 def add_tags(kind: str, name: str | None, tags: list[str],
              opts: argparse.Namespace) -> int:
-    if not tags:
-        raise errors.OpPrereqError("No tags to be added")
-    cli.submit_opcode(opcodes.OpTagsSet(kind=kind, name=name, tags=tags),
-                      opts=opts)
-    return errors.EXIT_SUCCESS
+    return _change_tags(opcodes.OpTagsSet, "added", kind, name, tags, opts)
 
 
 def remove_tags(kind: str, name: str | None, tags: list[str],
                 opts: argparse.Namespace) -> int:
-    if not tags:
-        raise errors.OpPrereqError("No tags to be removed")
-    cli.submit_opcode(opcodes.OpTagsDel(kind=kind, name=name, tags=tags),
-                      opts=opts)
-    return errors.EXIT_SUCCESS
+    return _change_tags(opcodes.OpTagsDel, "removed", kind, name, tags, opts)

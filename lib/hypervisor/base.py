@@ -148,6 +148,12 @@ class ConsoleInfo(HvRecord):
                              doc="VNC port")
     message: str = field(default="", doc="Text for the message kind")
 
+    @classmethod
+    def not_running(cls, name: str) -> ConsoleInfo:
+        """The answer of every driver for an instance that does not run."""
+        return cls(kind=ConsoleKind.MESSAGE, instance=name,
+                   message=f"Instance {name} is not running")
+
 
 class MigrationStatus(HvRecord):
     """State of an outgoing migration."""

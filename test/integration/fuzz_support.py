@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 #: Examples per fuzzed target in the suite; raise it for a longer run.
-EXAMPLES = int(os.environ.get("GANETI_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("GANETI_FUZZ_EXAMPLES", "3"))
 
 #: The hypothesis settings of every fuzzing test.
 FUZZ_SETTINGS = settings(

@@ -53,6 +53,15 @@ BUSYBOX = shutil.which("busybox")
 needs_busybox = pytest.mark.skipif(BUSYBOX is None,
                                    reason="busybox (ping, nc) missing")
 
+#: The marks of a module whose tests boot guests: slow, and skipped
+#: without qemu or root (taps, network namespaces).
+KVM_AS_ROOT = [
+    pytest.mark.integration, pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
+                       reason=f"{constants.KVM_PATH} missing"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (taps, netns)"),
+]
+
 
 def run(*argv: str, check: bool = True,
         input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

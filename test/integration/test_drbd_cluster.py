@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_cluster import running_cluster
 from lvm_cluster_support import Plain
 
 from ganeti import constants, localcluster_env
@@ -56,9 +57,29 @@ class Drbd(Plain):
         return data
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Drbd]:
+    with running_cluster("drbd", 3) as cluster:
+        yield Drbd(cluster)
+
+
 @pytest.fixture
-def drbd(make_cluster: Callable[..., LocalCluster]) -> Drbd:
-    return Drbd(make_cluster(3))
+def drbd(shared: Drbd) -> Iterator[Drbd]:
+    """The module's cluster with no instance and every node online; what
+    a test leaves (instances, an offline or drained node) is undone
+    after it.  Tests that change the DRBD simulator's world take a
+    cluster of their own (``make_cluster``)."""
+    yield shared
+    fix = shared
+    for name in fix.ok("gnt-instance", "list", "--no-headers", "-o",
+                       "name").split():
+        fix.ok("gnt-instance", "remove", "-f", name)
+    for row in fix.ok("gnt-node", "list", "--no-headers", "--separator", " ",
+                      "-o", "name,offline,drained").splitlines():
+        name, *flags = row.split()
+        for option, flag in zip(("-O", "-D"), flags, strict=True):
+            if flag == "Y":
+                fix.ok("gnt-node", "modify", option, "no", name)
 
 
 def test_drbd_create_info_remove(drbd: Drbd) -> None:
@@ -175,9 +196,11 @@ def test_failed_install_rolls_back_both_nodes(drbd: Drbd) -> None:
     assert lid[:5] == [n1.name, n2.name, 11000, 0, 0]
 
 
-def test_peer_dying_mid_sync_rolls_the_creation_back(drbd: Drbd) -> None:
+def test_peer_dying_mid_sync_rolls_the_creation_back(
+        make_cluster: Callable[..., LocalCluster]) -> None:
     """The secondary dies while the initial sync runs: the mirror is
     degraded, the creation is undone on both nodes."""
+    drbd = Drbd(make_cluster(3))
     n1, n2 = drbd.n1, drbd.n2
     state_dir = localcluster_env.drbd_state_dir(drbd.lc.directory)
     # Resyncs advance only when the test says so.

@@ -36,6 +36,7 @@ from conftest_cluster import _free_prefix, ok, short_dir
 from kvm_guest_support import (
     BUSYBOX,
     GUARD,
+    KVM_AS_ROOT,
     SerialLog,
     bridged_network,
     built_guest,
@@ -52,12 +53,7 @@ from ganeti import constants, testguest
 from ganeti.hypervisor.kvm import runtime
 from ganeti.localcluster import LocalCluster, command_path
 
-pytestmark = [
-    pytest.mark.integration, pytest.mark.slow, needs_busybox,
-    pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
-                       reason=f"{constants.KVM_PATH} missing"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (taps, netns)"),
-]
+pytestmark = [*KVM_AS_ROOT, needs_busybox]
 
 OS_SRC = Path(__file__).resolve().parents[2] / "doc/examples/os/ganeti-demo-os"
 N1, N2 = "node1.local-cluster.example", "node2.local-cluster.example"

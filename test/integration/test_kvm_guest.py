@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from kvm_guest_support import (
     BUSYBOX,
+    KVM_AS_ROOT,
     SerialLog,
     bridged_network,
     built_guest,
@@ -47,12 +48,7 @@ from ganeti.hypervisor.kvm import KvmHypervisor, runtime
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "build-test-guest"
 
-pytestmark = [
-    pytest.mark.integration, pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(constants.KVM_PATH),
-                       reason=f"{constants.KVM_PATH} missing"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (taps, netns)"),
-]
+pytestmark = KVM_AS_ROOT
 
 BRIDGED_IP = "198.51.100.10"
 ROUTED_IP = f"203.0.113.{10 + os.getpid() % 200}"

@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
-from conftest_cluster import node_file, node_rpc, ok, wait_for, write_master
+from conftest_cluster import (
+    node_file,
+    node_rpc,
+    ok,
+    running_cluster,
+    wait_for,
+    write_master,
+)
 
-from ganeti import daemon, pathutils, redist
+from ganeti import constants, daemon, daemonutil, pathutils, redist
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -18,13 +25,12 @@ pytestmark = pytest.mark.integration
 CONF = pathutils.Paths("")
 
 
-#: The fixture that starts (and always stops) local clusters.
-
-
-@pytest.fixture
-def cluster(make_cluster: Callable[..., LocalCluster]) -> LocalCluster:
-    """A started 3-node local cluster."""
-    return make_cluster(3)
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """A started 3-node local cluster, shared by the tests (each leaves
+    every daemon running and the files verify checks in sync)."""
+    with running_cluster("redist", 3) as started:
+        yield started
 
 
 def run(cluster: LocalCluster, command: str, *args: str
@@ -93,6 +99,10 @@ def test_redist_conf_tampering_drift_and_a_stopped_node(
     assert code == 1
     assert problems[0].startswith(f"ERROR:ENODERPC:node:{n3}:while "
                                   "contacting node: ")
+    # Started again, the node answers and verify is clean.
+    node3 = cluster.node(3)
+    daemonutil.start(constants.NODED, ["-b", node3.ip], env=cluster.env(node3))
+    assert verify(cluster) == (0, [])
 
 
 def test_upload_off_the_list_is_refused(cluster: LocalCluster) -> None:

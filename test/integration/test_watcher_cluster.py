@@ -3,17 +3,20 @@ restarts an instance whose process died and logs why, leaves an
 administrator's stopped instance alone, does nothing while paused,
 restarts a node's dead node daemon and a candidate's dead confd, and
 says why it submits nothing
-while the queue is drained."""
+while the queue is drained.  The tests share one cluster, put back as
+new between them (fixture ``lc``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_cluster import wait_for
+from conftest_cluster import running_cluster, wait_for
 
 from ganeti import constants, daemon
 from ganeti.benchutil import bulk_add
@@ -26,11 +29,44 @@ pytest_plugins = ["conftest_cluster"]
 A, B = "bulk0.bench.example", "bulk1.bench.example"
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[LocalCluster]:
+    with running_cluster("watcher", 2, rapi=False) as cluster:
+        bulk_add(cluster, 2, 0, os_name="none", memory=32, start=True)
+        yield cluster
+
+
 @pytest.fixture
-def lc(make_cluster: Callable[..., LocalCluster]) -> LocalCluster:
-    cluster = make_cluster(2, rapi=False)
-    bulk_add(cluster, 2, 0, os_name="none", memory=32, start=True)
-    return cluster
+def lc(shared: LocalCluster) -> Iterator[LocalCluster]:
+    """The module's cluster as a new one looks to the watcher: both
+    instances running, no watcher log, state, pause or hooks, the queue
+    open and every daemon up (each test leaves what it changed, this
+    puts it back)."""
+    for node in shared.nodes:
+        for path in (node.paths.log_file("watcher"),
+                     node.paths.watcher_state_file):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    yield shared
+    master = shared.master().paths
+    if os.path.exists(master.queue_drain_file):
+        assert shared.gnt("gnt-cluster", "queue", "undrain").returncode == 0
+    if os.path.exists(master.watcher_pause_file):
+        assert shared.gnt("gnt-cluster", "watcher", "continue").returncode == 0
+    for node in shared.nodes:
+        shutil.rmtree(Path(node.paths.hooks_dir) / "watcher",
+                      ignore_errors=True)
+        FakeHypervisor(node.paths.fake_hv_dir).set_node_resources(
+            memory_total=None)
+        for name in (constants.NODED, constants.CONFD):
+            if not daemon.is_running(node.paths.pid_file(name)):
+                watcher(shared, shared.nodes.index(node) + 1)
+    if not daemon.is_running(shared.master().paths.pid_file(constants.MASTERD)):
+        watcher(shared)
+    down = [name for name in (A, B) if not running(shared, name)]
+    if down:
+        res = shared.gnt("gnt-instance", "startup", *down)
+        assert res.returncode == 0, res.stdout + res.stderr
 
 
 def running(lc: LocalCluster, name: str) -> bool:
@@ -145,34 +181,31 @@ def test_bad_pause_duration(lc: LocalCluster) -> None:
     assert "Unknown watcher command 'stop'" in res.stderr + res.stdout
 
 
-def test_restarts_a_crashed_node_daemon(lc: LocalCluster) -> None:
-    node = lc.node(2)
-    pid_file = node.paths.pid_file(constants.NODED)
+def crash_and_watch(lc: LocalCluster, name: str) -> None:
+    """Kill node 2's daemon ``name`` and run that node's watcher: it
+    starts a new one and says so."""
+    pid_file = lc.node(2).paths.pid_file(name)
     pid = daemon.read_pid(pid_file)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not daemon.is_running(pid_file), "noded gone")
+    wait_for(lambda: not daemon.is_running(pid_file), f"{name} gone")
     watcher(lc, 2)
     assert daemon.is_running(pid_file)
     assert daemon.read_pid(pid_file) != pid
-    assert "Daemon ganeti-noded is not running; starting it" in log(lc, 2)
+    assert f"Daemon {name} is not running; starting it" in log(lc, 2)
+
+
+def test_restarts_a_crashed_node_daemon(lc: LocalCluster) -> None:
+    crash_and_watch(lc, constants.NODED)
     # The restarted daemon serves the cluster again (bound to its IP).
     res = lc.gnt("gnt-node", "list", "-o", "name,mfree", "--no-headers")
     assert res.returncode == 0 and "?" not in res.stdout, res.stdout
 
 
 def test_restarts_a_crashed_confd_on_a_candidate(lc: LocalCluster) -> None:
-    node = lc.node(2)
-    pid_file = node.paths.pid_file(constants.CONFD)
-    pid = daemon.read_pid(pid_file)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not daemon.is_running(pid_file), "confd gone")
-    watcher(lc, 2)
-    assert daemon.is_running(pid_file)
-    assert "Daemon ganeti-confd is not running; starting it" in log(lc, 2)
+    crash_and_watch(lc, constants.CONFD)
     # Bound to the node's IP again: it answers there.
-    res = lc.gnt("gnt-debug", "confd", "--node", node.ip, "ping")
+    res = lc.gnt("gnt-debug", "confd", "--node", lc.node(2).ip, "ping")
     assert (res.returncode, res.stdout) == (0, "ok\n"), res.stderr
 
 

@@ -351,8 +351,7 @@ class ChrootHypervisor(BaseHypervisor):
                             hvparams: Mapping[str, Any]) -> ConsoleInfo:
         name = instance.name
         if not self._pids(name):
-            return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
-                               message=f"Instance {name} is not running")
+            return ConsoleInfo.not_running(name)
         return ConsoleInfo(kind=ConsoleKind.COMMAND, instance=name,
                            command=["chroot", self.dirs.root(name),
                                     CONSOLE_SHELL])

@@ -411,8 +411,7 @@ class KvmHypervisor(BaseHypervisor):
                             hvparams: Mapping[str, Any]) -> ConsoleInfo:
         name = instance.name
         if self._pid(name) is None:
-            return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
-                               message=f"Instance {name} is not running")
+            return ConsoleInfo.not_running(name)
         record = self.dirs.read_runtime(name) or {}
         hvp = record.get("hvparams", hvparams)
         vnc = str(hvp.get("vnc_bind_address") or "")

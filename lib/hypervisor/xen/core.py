@@ -425,8 +425,7 @@ class XenHypervisor(BaseHypervisor):
                             hvparams: Mapping[str, Any]) -> ConsoleInfo:
         name = instance.name
         if not self._is_running(name):
-            return ConsoleInfo(kind=ConsoleKind.MESSAGE, instance=name,
-                               message=f"Instance {name} is not running")
+            return ConsoleInfo.not_running(name)
         return ConsoleInfo(kind=ConsoleKind.COMMAND, instance=name,
                            command=self.xl.command("console", name),
                            message="Press Ctrl-] to leave the console")
