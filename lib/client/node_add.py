@@ -51,17 +51,27 @@ def _join_files(paths: pathutils.Paths) -> list[tuple[str, bytes]]:
     return files
 
 
-def prepare_local(name: str, ip: str, root: str) -> None:
-    """Set up a node under ``root`` on this machine and (re)start its
-    daemon."""
+def write_join_files(root: str, master: pathutils.Paths | None = None
+                     ) -> pathutils.Paths:
+    """Give the node under ``root`` on this machine the files a joining
+    node receives from this node (or the master node at ``master``); its
+    daemon is not touched.  Returns the node's paths."""
     root = os.path.abspath(root)
     node_paths = pathutils.Paths(root.rstrip("/"))
-    if node_paths.root == pathutils.get().root:
+    master = master or pathutils.get()
+    if node_paths.root == master.root:
         raise errors.OpPrereqError(
             f"--root-dir {root} is this node's own root", EC.INVAL)
     bootstrap.make_dirs(node_paths)
-    for attr, data in _join_files(pathutils.get()):
+    for attr, data in _join_files(master):
         io.write_file_atomic(getattr(node_paths, attr), data, mode=0o400)
+    return node_paths
+
+
+def prepare_local(name: str, ip: str, root: str) -> None:
+    """Set up a node under ``root`` on this machine and (re)start its
+    daemon."""
+    node_paths = write_join_files(root)
     # A restart, not "start unless running": the daemon still running may
     # be the one of a removal just answered, about to stop itself.
     env = {pathutils.ROOT_ENV: node_paths.root, pathutils.HOSTNAME_ENV: name}
