@@ -22,7 +22,8 @@ FIELDS = ("nodes", "instances", "noded_rss_mib_avg", "noded_pss_mib_avg",
           "total_rss_mib", "total_pss_mib", "masterd_rss_mib",
           "masterd_peak_rss_mib", "verify_s", "verify_rc", "node_list_s",
           "instance_list_s", "rapi_bulk_s", "start_s", "create_per_s",
-          "load_avg_start", "load_avg_end", "daemons")
+          "load_avg_start", "load_avg_end", "daemons", "settle_s",
+          "verify_errors")
 
 
 def test_quick_mode_reports_every_figure_and_cleans_up() -> None:
