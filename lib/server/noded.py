@@ -134,8 +134,10 @@ def _lock_memory() -> None:
 
 
 def _prepare(options: argparse.Namespace) -> None:
-    # After detaching (locks are not inherited by fork) and before any
-    # thread starts: a stack that exists then would be locked whole.
+    # Before any thread starts: threads would get allocator arenas of
+    # their own, and a stack that exists at mlockall would be locked
+    # whole.  After detaching: locks are not inherited by fork.
+    memlock.limit_arenas(1)
     if options.mlock:
         _lock_memory()
 
