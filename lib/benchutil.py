@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from typing import Final, NoReturn
 
 from ganeti import (
+    cli,
     config,
     constants,
     crypto,
@@ -38,6 +39,7 @@ from ganeti import (
     errors,
     luxi,
     objects,
+    opcodes,
     pathutils,
     serializer,
 )
@@ -400,3 +402,78 @@ def install_os(cluster: LocalCluster, name: str) -> None:
             with open(path, "w") as fh:
                 fh.write("#!/bin/sh\nexit 0\n")
             os.chmod(path, 0o755)
+
+
+# --- instances created through jobs, memory of daemons ---------------------------
+
+
+def create_op(name: str, node: str, os_name: str,
+              memory: int) -> dict[str, object]:
+    """The ``OpInstanceCreate`` of a diskless instance ``name`` on
+    ``node`` without NICs, install or start (serialized for LUXI)."""
+    return opcodes.OpInstanceCreate(
+        instance_name=name, mode=constants.INSTANCE_CREATE,
+        disk_template=constants.DT_DISKLESS, disks=[], nics=[],
+        os_type=os_name, pnode=node, name_check=False, ip_check=False,
+        start=False, beparams={"memory": memory}).to_dict()
+
+
+def run_jobs(socket_path: str, jobs: Sequence[list[dict[str, object]]], *,
+             width: int = 8, wave: int | None = None,
+             archive: bool = False) -> float:
+    """Submit ``jobs`` (each a list of serialized opcodes) over LUXI from
+    one client, ``width`` per ``SubmitManyJobs`` call, and wait until each
+    succeeded; at most ``wave`` jobs are submitted before waiting for them
+    (all at once by default).  With ``archive``, every finished job is
+    archived after each wave (the queue holds at most 5,000 jobs, see
+    ``gnt-job archive``).  The elapsed seconds; a failed submission or
+    job stops the benchmark."""
+    client = luxi.Client(socket_path)
+    start = time.perf_counter()
+    try:
+        step = wave or len(jobs) or 1
+        for low in range(0, len(jobs), step):
+            job_ids = []
+            for first in range(low, min(low + step, len(jobs)), width):
+                batch = jobs[first:min(first + width, low + step)]
+                for ok, job_id in client.submit_many_jobs(list(batch)):
+                    if not ok:
+                        fail(f"submitting a job failed: {job_id}")
+                    job_ids.append(int(job_id))
+            for job_id in job_ids:
+                try:
+                    cli.poll_job(job_id, client, feedback_fn=lambda _e: None)
+                except errors.GenericError as err:
+                    fail(f"job {job_id} failed: {err}")
+            if archive:
+                client.autoarchive_jobs(-1, 600)
+        return time.perf_counter() - start
+    finally:
+        client.close()
+
+
+def daemon_memory(cluster: LocalCluster) -> dict[str, list[tuple[int, int]]]:
+    """Per daemon name, (RSS, PSS) in KiB of each of that daemon's
+    processes under the cluster's node roots.  The PSS (proportional set
+    size) counts a page shared by N processes as 1/N in each: the sum of
+    the PSS is what the processes take together."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for node in cluster.nodes:
+        for name in daemonutil.DAEMONS:
+            pid = daemonutil.running_pid(name, node.paths)
+            if pid is None:
+                continue
+            with contextlib.suppress(OSError):
+                found.setdefault(name, []).append(
+                    (rss_kib(pid)[0], pss_kib(pid)))
+    return found
+
+
+def pss_kib(pid: int) -> int:
+    """The proportional set size of a process in KiB (see
+    :func:`daemon_memory`)."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0

@@ -61,6 +61,11 @@ class DaemonSpec:
     check: Callable[[argparse.Namespace], None] | None
     #: The daemon body; returns the exit code when the stop event is set.
     run: Callable[[DaemonContext], int]
+    #: Runs after detaching and logging, before the daemon starts any
+    #: thread (the signal relay's included): what must see a process with
+    #: one thread, such as locking memory (a thread's stack that exists
+    #: at ``mlockall(MCL_CURRENT)`` is locked whole, 8 MiB).
+    prepare: Callable[[argparse.Namespace], None] | None = None
 
 
 def add_listen_options(parser: argparse.ArgumentParser,
@@ -285,6 +290,8 @@ def main(spec: DaemonSpec, argv: Sequence[str] | None = None) -> int:
     setup_logging(spec.name, log_file, debug=options.debug,
                   to_stderr=options.foreground)
     gc.set_threshold(*GC_THRESHOLDS)
+    if spec.prepare:
+        spec.prepare(options)
     stop = threading.Event()
     relay = _SignalRelay(stop)
     logging.info("%s %s starting (root %r)", spec.name,

@@ -32,11 +32,9 @@ def config_serial(path: str) -> int | None:
     applied (``config.data`` alone is the last compaction); None when the
     file is missing or unreadable as a configuration."""
     try:
-        data = journal.read_document(path)
+        return journal.read_serial(path)
     except (OSError, ValueError, errors.GenericError):
         return None
-    serial = data.get("serial_no") if isinstance(data, dict) else None
-    return serial if isinstance(serial, int) else None
 
 
 def queue_files(queue_dir: str) -> dict[str, str]:

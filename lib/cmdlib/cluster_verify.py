@@ -37,6 +37,7 @@ from ganeti import (
     constants,
     errors,
     hooks,
+    ipolicy,
     objects,
     opcodes,
     pathutils,
@@ -63,7 +64,7 @@ from ganeti.cmdlib.cluster_verify_report import (
     Reporter,
     check_codes,
 )
-from ganeti.cmdlib.instance_policy import instance_violations
+from ganeti.cmdlib.instance_policy import policy_violations
 from ganeti.rpc.result import RpcResult
 from ganeti.storage import templates
 from ganeti.utils import io
@@ -377,10 +378,18 @@ class LUClusterVerify(LogicalUnit):
         civ.check_instance_status(r, vd.view)
 
     def check_instance_policies(self, r: Reporter, vd: VerifyData) -> None:
-        """Each instance against its group's instance policy."""
+        """Each instance against its group's instance policy (each
+        group's policy filled once: 10,000 instances took seconds)."""
+        policies: dict[str | None, ipolicy.Policy] = {}
         for name in sorted(vd.data.instances):
-            found = instance_violations(self.cfg, vd.data.instances[name],
-                                        vd.data.cluster)
+            inst = vd.data.instances[name]
+            node = vd.data.nodes.get(inst.primary_node)
+            uuid = node.group if node is not None else None
+            policy = policies.get(uuid)
+            if policy is None:
+                policy = policies[uuid] = vd.data.cluster.fill_ipolicy(
+                    vd.data.nodegroups.get(uuid or ""))
+            found = policy_violations(policy, inst, vd.data.cluster)
             r.error_if(bool(found), EINSTANCEPOLICY, name,
                        f"instance violates policy: {'; '.join(found)}")
 

@@ -24,9 +24,16 @@ def instance_violations(cfg: ConfigWriter, inst: objects.Instance,
     """What is wrong with ``inst`` under its group's policy."""
     cluster = cluster if cluster is not None else cfg.get_cluster()
     group = cfg.node_group_of(inst.primary_node)
+    return policy_violations(cluster.fill_ipolicy(group), inst, cluster)
+
+
+def policy_violations(policy: ipolicy.Policy, inst: objects.Instance,
+                      cluster: objects.Cluster) -> list[str]:
+    """What is wrong with ``inst`` under the filled ``policy`` (verify
+    fills each group's policy once, not once per instance)."""
     be = cluster.filled_beparams(inst)
     return ipolicy.spec_violations(
-        cluster.fill_ipolicy(group), mem_size=int(be["maxmem"]),
+        policy, mem_size=int(be["maxmem"]),
         cpu_count=int(be["vcpus"]),
         disk_sizes=[d.size for d in inst.disks], nic_count=len(inst.nics),
         spindle_use=int(be["spindle_use"]),
@@ -56,4 +63,4 @@ def check_instance_policy(cfg: ConfigWriter, inst: objects.Instance, *,
                                errors.ErrorCode.INVAL)
 
 
-__all__ = ["check_instance_policy", "instance_violations"]
+__all__ = ["check_instance_policy", "instance_violations", "policy_violations"]

@@ -135,13 +135,17 @@ def apply_entries(doc: dict[str, Any], entries: Iterable[Entry]) -> int:
     return applied
 
 
-def load_document(path: str, raw: bytes) -> Any:
-    """Decode the base ``raw`` of ``path`` and apply its journal."""
+def _decode_base(path: str, raw: bytes) -> Any:
     try:
-        doc = serializer.loads(raw)
+        return serializer.loads(raw)
     except errors.ProtocolError as err:
         raise errors.ConfigurationError(
             f"Cluster configuration {path} is corrupt: {err}") from None
+
+
+def load_document(path: str, raw: bytes) -> Any:
+    """Decode the base ``raw`` of ``path`` and apply its journal."""
+    doc = _decode_base(path, raw)
     if isinstance(doc, dict):
         entries, _ = read_entries(path)
         apply_entries(doc, entries)
@@ -304,3 +308,85 @@ class Replica:
             self._serial, self._good = serial, size
             self._key = signature(path)
             return serial
+
+
+class _SerialState:
+    """How far :func:`read_serial` has read the files of one path."""
+
+    __slots__ = ("base", "base_serial", "journal", "offset", "serial",
+                 "stopped")
+
+    def __init__(self, base: tuple[int, int, int], base_serial: int | None
+                 ) -> None:
+        #: (inode, size, mtime) of the base this state belongs to.
+        self.base = base
+        self.base_serial = base_serial
+        #: Inode of the journal read so far, and the bytes of complete
+        #: entries read from it.
+        self.journal: int | None = None
+        self.offset = 0
+        self.serial = base_serial
+        #: A gap was met: later entries are ignored (as apply_entries).
+        self.stopped = False
+
+    def restart(self, journal: int | None) -> None:
+        self.journal = journal
+        self.offset = 0
+        self.serial = self.base_serial
+        self.stopped = False
+
+    def follow(self, entries: Iterable[Entry]) -> None:
+        """Advance the serial over ``entries`` as :func:`apply_entries`
+        advances a document's."""
+        for entry in entries:
+            if self.stopped or not isinstance(self.serial, int):
+                return
+            if entry["serial"] <= self.serial:
+                continue
+            if entry["serial"] != self.serial + 1:
+                self.stopped = True
+                return
+            self.serial = entry["serial"]
+
+
+_serial_lock = threading.Lock()
+_serial_states: dict[str, _SerialState] = {}
+
+
+def read_serial(path: str) -> int | None:
+    """The ``serial_no`` of the document of ``path`` (what
+    :func:`read_document` would return), without decoding the whole
+    document each time: the base is decoded once per compaction (its
+    identity, size and time tell), and the journal is read from where the
+    previous call stopped.  None when the base is missing or has no
+    serial; other errors as :func:`read_document`'s.
+
+    A master candidate answers ``replica_state`` with it, and the master
+    describes its own replica with it at every ``gnt-cluster verify``:
+    decoding 5 MB of configuration for one number (10,000 instances) cost
+    the master, and each candidate at once, half a second of CPU time.
+    """
+    st = os.stat(path)
+    base = (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _serial_lock:
+        state = _serial_states.get(path)
+        if state is None or state.base != base:
+            doc = _decode_base(path, io.read_bytes(path))
+            serial = doc.get("serial_no") if isinstance(doc, dict) else None
+            state = _SerialState(base, serial if isinstance(serial, int)
+                                 else None)
+            _serial_states[path] = state
+        try:
+            jst = os.stat(journal_path(path))
+        except FileNotFoundError:
+            state.restart(None)
+            return state.serial
+        if jst.st_ino != state.journal or jst.st_size < state.offset:
+            state.restart(jst.st_ino)
+        if not state.stopped and jst.st_size > state.offset:
+            with open(journal_path(path), "rb") as handle:
+                handle.seek(state.offset)
+                entries, used = parse_entries(handle.read())
+            state.follow(entries)
+            state.offset += used
+        return state.serial

@@ -133,10 +133,17 @@ def _lock_memory() -> None:
         _log.warning("%s", outcome.message)
 
 
+def _prepare(options: argparse.Namespace) -> None:
+    # Before any thread starts: threads would get allocator arenas of
+    # their own, and a stack that exists at mlockall would be locked
+    # whole.  After detaching: locks are not inherited by fork.
+    memlock.limit_arenas(1)
+    if options.mlock:
+        _lock_memory()
+
+
 def _run(ctx: daemon.DaemonContext) -> int:
     opts = ctx.options
-    if opts.mlock:
-        _lock_memory()  # after detaching: locks are not inherited by fork
     server = build_server((opts.bind, opts.port),
                           pathutils.get().noded_cert_file)
     server.start()
@@ -149,7 +156,8 @@ def _run(ctx: daemon.DaemonContext) -> int:
 
 SPEC: Final = daemon.DaemonSpec(
     name=NAME, description="Ganeti node daemon: answers the master's RPC "
-    "calls over HTTPS", add_options=_add_options, check=_check, run=_run)
+    "calls over HTTPS", add_options=_add_options, check=_check, run=_run,
+    prepare=_prepare)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -93,3 +93,36 @@ def test_pidfile_refuses_second_holder(tmp_path: Path) -> None:
         daemon.PidFile(path)
     first.release()
     daemon.PidFile(path).release()
+
+
+PREPARE_SCRIPT = """
+import sys, threading
+from ganeti import daemon
+
+seen = []
+
+def prepare(options):
+    seen.append(threading.active_count())
+
+def run(ctx):
+    print("threads at prepare:", seen, "now:", threading.active_count(),
+          flush=True)
+    return 0
+
+spec = daemon.DaemonSpec("ganeti-testd", "test daemon", None, None, run,
+                         prepare=prepare)
+sys.exit(daemon.main(spec, sys.argv[1:]))
+"""
+
+
+def test_prepare_runs_before_any_thread(tmp_path: Path) -> None:
+    # noded locks its memory there: a thread stack that exists at
+    # mlockall(MCL_CURRENT) is locked whole (8 MiB per daemon).
+    env = dict(os.environ, PYTHONPATH=PYLIB, GANETI_ROOTDIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT, "-f"],
+                          env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    # The signal relay thread starts after prepare, before run.
+    assert "threads at prepare: [1] now: 2" in proc.stdout
+

@@ -136,3 +136,32 @@ def test_noded_options_exclude_each_other(
     with pytest.raises(SystemExit):
         daemon.build_parser(noded.SPEC).parse_args(["--mlock", "--no-mlock"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+class ArenaLibc:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return 1
+
+
+def test_limit_arenas() -> None:
+    libc = ArenaLibc()
+    assert memlock.limit_arenas(1, libc)  # type: ignore[arg-type]
+    assert libc.calls == [(memlock.M_ARENA_MAX, 1)]
+    assert not memlock.limit_arenas(1, FakeLibc())  # type: ignore[arg-type]
+
+
+def test_noded_limits_arenas_before_any_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(memlock, "limit_arenas",
+                        lambda count=1, libc=None: seen.append(count) or True)
+    monkeypatch.setattr(memlock, "lock_memory",
+                        lambda libc=None: memlock.LockOutcome(False, "no"))
+    assert noded.SPEC.prepare is not None
+    noded.SPEC.prepare(daemon.build_parser(noded.SPEC).parse_args(
+        ["--no-mlock"]))
+    assert seen == [1]
