@@ -212,6 +212,9 @@ class LocalCluster:
         self.prefix = prefix
         self.domain = domain
         self.init_args = list(init_args)
+        #: Node name -> secondary IP, for nodes that ``start`` (and
+        #: :meth:`add_node`) add with one (``gnt-node add -s``).
+        self.secondary_ips: dict[str, str] = {}
         #: Whether ``start`` starts ganeti-rapi on node 1.
         self.rapi = rapi
         self.rapi_port = rapi_port
@@ -412,6 +415,9 @@ class LocalCluster:
         """``gnt-node add`` in local mode (run on the current master)."""
         os.makedirs(node.root, exist_ok=True)
         localcluster_env.prepare_node(node.root, self.hypervisor)
+        second = self.secondary_ips.get(node.name)
+        if second is not None and "-s" not in extra:
+            extra = ("-s", second, *extra)
         return self._must("gnt-node", "add", "--root-dir", node.root,
                           "--primary-ip", node.ip, *extra, node.name)
 
@@ -443,8 +449,9 @@ class LocalCluster:
                 future.result()
         with luxi.Client(master.paths.master_socket) as client:
             answers = client.submit_many_jobs([
-                [opcodes.OpNodeAdd(node_name=node.name,
-                                   primary_ip=node.ip).to_dict()]
+                [opcodes.OpNodeAdd(
+                    node_name=node.name, primary_ip=node.ip,
+                    secondary_ip=self.secondary_ips.get(node.name)).to_dict()]
                 for node in nodes])
             for ok, job_id in answers:
                 if not ok:

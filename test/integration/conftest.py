@@ -207,12 +207,16 @@ class Cli:
 
 
 @pytest.fixture
-def cluster_root(tmp_path: Path) -> Path:
-    """A temporary root holding a one-node cluster config."""
-    root = tmp_path / "root"
+def cluster_root() -> Iterator[Path]:
+    """A temporary root holding a one-node cluster config, in a short
+    directory (the master socket's path must fit a unix socket address,
+    which tmp_path under pytest-xdist's worker directories does not)."""
+    directory = Path(short_dir())
+    root = directory / "root"
     root.mkdir()
     make_config(root)
-    return root
+    yield root
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -290,9 +290,7 @@ def _dual_homed(make_cluster: Callable[..., LocalCluster]) -> Drbd:
     second = {node.name: node.ip.rsplit(".", 1)[0] + f".{100 + index}"
               for index, node in enumerate(lc.nodes, start=1)}
     lc.init_args += ["-s", second[lc.node(1).name]]
-    add = lc.add_node
-    lc.add_node = lambda node, *extra: add(  # type: ignore[method-assign]
-        node, "-s", second[node.name], *extra)
+    lc.secondary_ips = second
     lc.start()
     return Drbd(lc)
 

@@ -197,9 +197,15 @@ def crash_and_watch(lc: LocalCluster, name: str) -> None:
 
 def test_restarts_a_crashed_node_daemon(lc: LocalCluster) -> None:
     crash_and_watch(lc, constants.NODED)
-    # The restarted daemon serves the cluster again (bound to its IP).
-    res = lc.gnt("gnt-node", "list", "-o", "name,mfree", "--no-headers")
-    assert res.returncode == 0 and "?" not in res.stdout, res.stdout
+
+    # The restarted daemon serves the cluster again (bound to its IP; the
+    # watcher returns once it runs, it may listen a moment later).
+    def answers() -> bool:
+        res = lc.gnt("gnt-node", "list", "-o", "name,mfree", "--no-headers")
+        assert res.returncode == 0, res.stderr
+        return "?" not in res.stdout
+
+    wait_for(answers, "node 2's restarted node daemon to answer")
 
 
 def test_restarts_a_crashed_confd_on_a_candidate(lc: LocalCluster) -> None:
