@@ -42,10 +42,12 @@ from ganeti import (
     mcpu,
     opcodes,
     pathutils,
+    query_bulk,
     replication,
     ssconf,
 )
 from ganeti.backend import node as backend_node
+from ganeti.cmdlib import instance_query
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
 from ganeti.rpc.transport import HttpsTransport
@@ -258,6 +260,14 @@ class Master:
                              use_locking: bool) -> Any:
         return self.processor.execute_direct(opcodes.OpInstanceQuery(
             names=names, output_fields=fields, use_locking=use_locking))
+
+    def _luxi_QueryInstancesBulk(self, names: list[str],
+                                 use_locking: bool) -> Any:
+        return self.processor.execute_direct(
+            opcodes.OpInstanceQuery(names=names,
+                                    output_fields=list(query_bulk.FIELDS),
+                                    use_locking=use_locking),
+            lu_cls=instance_query.LUInstanceQueryBulk)
 
     def _luxi_QueryNodes(self, names: list[str], fields: list[str],
                          use_locking: bool) -> Any:
