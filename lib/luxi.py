@@ -144,6 +144,11 @@ METHODS: Final[dict[str, Method]] = {m.name: m for m in [
 
 # --- Framing ------------------------------------------------------------------
 
+#: Messages from this size on are sent without a copy that appends the
+#: end-of-message byte (two writes instead).
+_COPY_LIMIT: Final = 1 << 16
+
+
 class Transport:
     """ETX-framed messages over a connected stream socket."""
 
@@ -166,7 +171,11 @@ class Transport:
                 f"LUXI message of {len(payload)} bytes exceeds the limit of"
                 f" {MAX_MESSAGE_SIZE} bytes")
         try:
-            self.sock.sendall(payload + EOM)
+            if len(payload) < _COPY_LIMIT:
+                self.sock.sendall(payload + EOM)
+            else:  # no copy of a large message (a bulk listing: MiBs)
+                self.sock.sendall(payload)
+                self.sock.sendall(EOM)
         except TimeoutError:
             raise errors.TimeoutError("Sending a LUXI message timed out") from None
         except OSError as err:

@@ -121,7 +121,13 @@ class ConfigCellCache:
                 if run.live else entry[2][index]
                 for index, run in enumerate(_RUNS)))
         self._entries = new
-        return b"[%s]" % b",".join(items)
+        if not items:
+            return b"[]"
+        # the brackets go on the first and last item, not around a copy
+        # of the whole answer (8 MiB at 10,000 instances)
+        items[0] = b"[" + items[0]
+        items[-1] += b"]"
+        return b",".join(items)
 
     @staticmethod
     def _config_runs(data: query.InstanceQueryData, inst: objects.Instance

@@ -51,6 +51,7 @@ from ganeti.cmdlib import instance_query
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
 from ganeti.rpc.transport import HttpsTransport
+from ganeti.utils import memlock
 
 RPC_TRANSPORTS = ("local", "in-process", "https")
 #: Seconds each replicator may take at stop to finish its queued pushes;
@@ -330,8 +331,16 @@ def run(ctx: daemon.DaemonContext) -> int:
     return master.serve(ctx.stop_event)
 
 
+def prepare(_options: argparse.Namespace) -> None:
+    # One allocator arena, as the node daemon (before any thread starts):
+    # the threads that answer large listings (tens of MiB of short-lived
+    # objects at 10,000 instances) each kept their own arena's pages;
+    # 138 instead of 102 MiB resident after four bulk listings.
+    memlock.limit_arenas(1)
+
+
 SPEC = daemon.DaemonSpec(constants.MASTERD, "Ganeti master daemon",
-                         add_options, check, run)
+                         add_options, check, run, prepare=prepare)
 
 
 def main(argv: list[str] | None = None) -> int:

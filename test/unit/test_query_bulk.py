@@ -3,6 +3,8 @@ and the LUXI raw results that carry them."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -126,3 +128,18 @@ def test_a_raw_result_travels_unchanged() -> None:
         luxi.raw_result(failed)
     with pytest.raises(errors.ProtocolError):
         luxi.raw_result(b'{"success":true}')
+
+
+def test_no_instances_and_large_messages() -> None:
+    cfg = Cfg(_config())
+    answer = query_bulk.ConfigCellCache().encode(
+        query.instance_query_data(cfg, LIVE), [], complete=True)
+    assert answer == _old_answer(cfg, [], LIVE) == b"[]"
+    # a message larger than the copy limit is sent in two writes
+    big = luxi.format_response(True, luxi.RawResult(b'"%s"' % (b"x" * 300_000)))
+    a, b = socket.socketpair()
+    with a, b:
+        sender = threading.Thread(target=luxi.Transport(a).send, args=(big,))
+        sender.start()
+        assert luxi.Transport(b).recv() == big
+        sender.join()
