@@ -13,8 +13,9 @@ the nodes.  The encoded text of the other keys (in the encoder's sorted
 key order, they form three runs) is kept per instance in
 :data:`CACHE`, valid while the stored instance object is the same (the
 configuration writer replaces an instance's object on every change) and
-the cluster's serial number and mtime are (the filled parameters come
-from the cluster's defaults).  The cache holds one tuple of byte strings
+the cluster's fields but the serial number, mtime and DRBD port
+bookkeeping are (the filled parameters come from the cluster's
+defaults; :func:`cluster_key`).  The cache holds one tuple of byte strings
 per instance (about 1.5 KiB at the benchmark's diskless instances with
 one NIC); a listing of every instance drops the entries of the instances
 that are gone.
@@ -89,12 +90,27 @@ def _members(values: dict[str, Any]) -> bytes:
     return serializer.dumps(values)[1:-1]
 
 
+#: Cluster fields that change with instance creations (DRBD ports) and
+#: that no item depends on.
+_VOLATILE: Final = frozenset(["serial_no", "mtime", "highest_used_port",
+                              "tcpudp_port_pool"])
+
+
+def cluster_key(cluster: objects.Cluster) -> bytes:
+    """The part of the cluster that items can depend on (the defaults
+    their filled parameters come from), encoded: the cached items stay
+    valid while it is the same."""
+    return serializer.dumps({k: v for k, v in cluster.to_dict().items()
+                             if k not in _VOLATILE})
+
+
 class ConfigCellCache:
     """Instance UUID -> (stored instance, cluster key, encoded runs)."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[objects.Instance, Any,
                                        tuple[bytes, ...]]] = {}
+        self._key = b""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -104,8 +120,10 @@ class ConfigCellCache:
         """The JSON list of the items of ``insts``; ``complete``: these
         are all the instances of the configuration (entries of others
         are dropped)."""
-        cluster = data.cluster
-        key = (cluster.uuid, cluster.serial_no, cluster.mtime)
+        key = cluster_key(data.cluster)
+        if key == self._key:
+            key = self._key  # the same object: compared by identity first
+        self._key = key
         old = self._entries
         new = {} if complete else old
         live_text: dict[tuple[Any, ...], bytes] = {}
