@@ -85,9 +85,25 @@ def _runs(names: Sequence[str]) -> tuple[_Run, ...]:
 _RUNS: Final = _runs(FIELDS)
 
 
+#: The live fields of all live runs, in order, and the runs' places.
+_LIVE_FDEFS: Final = tuple(f for run in _RUNS if run.live for f in run.fdefs)
+_LIVE_SLOTS: Final = tuple(i for i, run in enumerate(_RUNS) if run.live)
+
+
 def _members(values: dict[str, Any]) -> bytes:
     """``"key":value,...``: the encoded object without its braces."""
     return serializer.dumps(values)[1:-1]
+
+
+def _live_runs(values: Sequence[Any]) -> tuple[bytes, ...]:
+    """The encoded live runs of an item from the values of
+    :data:`_LIVE_FDEFS`."""
+    texts = []
+    rest = iter(values)
+    for run in _RUNS:
+        if run.live:
+            texts.append(_members({name: next(rest) for name in run.names}))
+    return tuple(texts)
 
 
 #: Cluster fields that change with instance creations (DRBD ports) and
@@ -126,18 +142,24 @@ class ConfigCellCache:
         self._key = key
         old = self._entries
         new = {} if complete else old
-        live_text: dict[tuple[Any, ...], bytes] = {}
+        live_text: dict[tuple[Any, ...], tuple[bytes, ...]] = {}
         items: list[bytes] = []
         for inst in insts:
             entry = old.get(inst.uuid)
             if entry is None or entry[0] is not inst or entry[1] != key:
                 entry = (inst, key, self._config_runs(data, inst))
             new[inst.uuid] = entry
-            status = data.live_status(inst)
-            items.append(b"{%s}" % b",".join(
-                self._live_run(data, inst, run, status, live_text)
-                if run.live else entry[2][index]
-                for index, run in enumerate(_RUNS)))
+            values = query.row_values(_LIVE_FDEFS, data, inst,
+                                      data.live_status(inst))
+            # the types too: True == 1, but they encode differently
+            live_key = (*values, *map(type, values))
+            live = live_text.get(live_key)
+            if live is None:
+                live = live_text[live_key] = _live_runs(values)
+            parts = list(entry[2])
+            for slot, text in zip(_LIVE_SLOTS, live, strict=True):
+                parts[slot] = text
+            items.append(b"{%s}" % b",".join(parts))
         self._entries = new
         if not items:
             return b"[]"
@@ -156,19 +178,6 @@ class ConfigCellCache:
                 run.names, query.row_values(run.fdefs, data, inst),
                 strict=True))))
             for run in _RUNS)
-
-    @staticmethod
-    def _live_run(data: query.InstanceQueryData, inst: objects.Instance,
-                  run: _Run, status: int,
-                  memo: dict[tuple[Any, ...], bytes]) -> bytes:
-        values = query.row_values(run.fdefs, data, inst, status)
-        # the types too: True == 1, but they encode differently
-        key = (*values, *map(type, values))
-        text = memo.get(key)
-        if text is None:
-            text = memo[key] = _members(dict(zip(run.names, values,
-                                                 strict=True)))
-        return text
 
 
 #: The master's cache (one per process).
