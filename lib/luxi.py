@@ -102,6 +102,10 @@ METHODS: Final[dict[str, Method]] = {m.name: m for m in [
     Method("QueryInstances",
            (Arg("names", _names), Arg("fields", _fields),
             Arg("use_locking", ht.TBool)), "Rows of instance fields"),
+    Method("QueryInstancesBulk",
+           (Arg("names", _names), Arg("use_locking", ht.TBool)),
+           "The items of RAPI /2/instances?bulk=1, in their final JSON form "
+           "(ganeti-rapi sends them on without decoding them)"),
     Method("QueryNodes",
            (Arg("names", _names), Arg("fields", _fields),
             Arg("use_locking", ht.TBool)), "Rows of node fields"),
@@ -140,6 +144,11 @@ METHODS: Final[dict[str, Method]] = {m.name: m for m in [
 
 # --- Framing ------------------------------------------------------------------
 
+#: Messages from this size on are sent without a copy that appends the
+#: end-of-message byte (two writes instead).
+_COPY_LIMIT: Final = 1 << 16
+
+
 class Transport:
     """ETX-framed messages over a connected stream socket."""
 
@@ -162,7 +171,11 @@ class Transport:
                 f"LUXI message of {len(payload)} bytes exceeds the limit of"
                 f" {MAX_MESSAGE_SIZE} bytes")
         try:
-            self.sock.sendall(payload + EOM)
+            if len(payload) < _COPY_LIMIT:
+                self.sock.sendall(payload + EOM)
+            else:  # no copy of a large message (a bulk listing: MiBs)
+                self.sock.sendall(payload)
+                self.sock.sendall(EOM)
         except TimeoutError:
             raise errors.TimeoutError("Sending a LUXI message timed out") from None
         except OSError as err:
@@ -258,8 +271,36 @@ def parse_request(data: bytes) -> tuple[Method, list[Any]]:
     return method, args
 
 
+@dataclasses.dataclass(frozen=True)
+class RawResult:
+    """A handler's result already encoded as JSON (by
+    :func:`ganeti.serializer.dumps`): the reply carries these bytes as its
+    result unchanged, and :meth:`Client.call_raw` hands them back without
+    decoding them (a bulk listing of 10,000 instances is 20 MB of JSON)."""
+
+    data: bytes
+
+
+#: The reply around a successful result: the keys are sorted, as
+#: :func:`ganeti.serializer.dumps` writes them.
+_RAW_HEAD: Final = b'{"%s":' % KEY_RESULT.encode()
+_RAW_TAIL: Final = b',"%s":true}' % KEY_SUCCESS.encode()
+
+
 def format_response(success: bool, result: Any) -> bytes:
+    if isinstance(result, RawResult):
+        assert success and KEY_RESULT < KEY_SUCCESS
+        return b"".join((_RAW_HEAD, result.data, _RAW_TAIL))
     return serializer.dumps({KEY_SUCCESS: success, KEY_RESULT: result})
+
+
+def raw_result(data: bytes) -> bytes:
+    """The encoded result of a reply, not decoded; a failure is raised
+    as its error (see :func:`parse_response`)."""
+    if data.startswith(_RAW_HEAD) and data.endswith(_RAW_TAIL):
+        return data[len(_RAW_HEAD):-len(_RAW_TAIL)]
+    parse_response(data)  # raises the error or refuses the reply
+    raise errors.ProtocolError("Invalid LUXI response")
 
 
 def parse_response(data: bytes) -> Any:
@@ -318,6 +359,13 @@ class Client:
 
     def call(self, method: str, *args: Any) -> Any:
         """Send one request and return its result (or raise its error)."""
+        return parse_response(self._exchange(method, args))
+
+    def call_raw(self, method: str, *args: Any) -> bytes:
+        """Like :meth:`call`, but the result stays encoded (JSON bytes)."""
+        return raw_result(self._exchange(method, args))
+
+    def _exchange(self, method: str, args: Sequence[Any]) -> bytes:
         spec = METHODS.get(method)
         if spec is None:
             raise errors.ProgrammerError(f"Unknown LUXI method {method}")
@@ -342,7 +390,7 @@ class Client:
                 transport.close()
                 self._transport = None
                 raise errors.LuxiError("Master daemon closed the connection")
-        return parse_response(reply)
+        return reply
 
     # Convenience stubs (names as Ganeti's client library).
     def submit_job(self, ops: list[dict[str, Any]]) -> int:

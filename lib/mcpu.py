@@ -100,9 +100,12 @@ class Processor:
 
     # --- entry points ------------------------------------------------------
 
-    def execute(self, op: OpCode, ctx: OpContextLike) -> Any:
-        """Run ``op``; its result, or raise its (encodable) error."""
-        lu_cls = cmdlib.lu_for(op)
+    def execute(self, op: OpCode, ctx: OpContextLike,
+                lu_cls: type[LogicalUnit] | None = None) -> Any:
+        """Run ``op``; its result, or raise its (encodable) error.
+        ``lu_cls``: a variant of the opcode's logical unit (one that
+        answers it in another form) instead of the registered one."""
+        lu_cls = lu_cls or cmdlib.lu_for(op)
 
         def feedback(message: str) -> None:
             ctx.feedback(constants.ELOG_MESSAGE, message)
@@ -132,9 +135,10 @@ class Processor:
             self.result_observer(op.OP_ID, ok, result)
 
     def execute_direct(self, op: OpCode,
-                       feedback: Callable[[str], None] | None = None) -> Any:
+                       feedback: Callable[[str], None] | None = None,
+                       lu_cls: type[LogicalUnit] | None = None) -> Any:
         """Run a (query) opcode outside the job queue."""
-        return self.execute(op, DirectContext(feedback))
+        return self.execute(op, DirectContext(feedback), lu_cls)
 
     # --- phases ---------------------------------------------------------------
 

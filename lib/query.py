@@ -302,6 +302,23 @@ def run_query(table: FieldTable, data: Any, items: Sequence[Any],
     return QueryResult(fdefs, rows)
 
 
+def row_values(fdefs: Sequence[FieldDef], data: Any, item: Any,
+               live_status: int = RS_NORMAL) -> list[Any]:
+    """One item's values of ``fdefs`` as :meth:`QueryResult.old_style`
+    gives them (None where a value is not available); ``live_status`` is
+    the item's (``data.live_status``) when any of the fields is live."""
+    values: list[Any] = []
+    for fdef in fdefs:
+        if fdef.live and live_status != RS_NORMAL:
+            values.append(None)
+            continue
+        try:
+            values.append(fdef.getter(data, item))
+        except _Status:
+            values.append(None)
+    return values
+
+
 def _table(what: str, defs: Iterable[FieldDef],
            families: Iterable[FieldFamily] = (),
            default: Sequence[str] = (),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganeti import constants, errors, objects, opcodes, query
+from ganeti import constants, errors, luxi, objects, opcodes, query, query_bulk
 from ganeti.cmdlib import drbd
 from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import (
@@ -32,7 +32,7 @@ from ganeti.cmdlib.base import (
     LogicalUnit,
     NoHooksLU,
 )
-from ganeti.cmdlib.node_query import query_instances
+from ganeti.cmdlib.node_query import instance_query_input, query_instances
 
 EC = errors.ErrorCode
 
@@ -74,6 +74,18 @@ class LUInstanceQuery(NoHooksLU):
     def execute(self, feedback: Feedback) -> Any:
         return query_instances(self, self.wanted,
                                list(self.op.output_fields)).old_style()
+
+
+class LUInstanceQueryBulk(LUInstanceQuery):
+    """:class:`LUInstanceQuery` of :data:`ganeti.query_bulk.FIELDS`
+    answering the RAPI's bulk items already encoded (LUXI
+    ``QueryInstancesBulk``; not registered: the master picks it)."""
+
+    def execute(self, feedback: Feedback) -> Any:
+        data, insts = instance_query_input(self, self.wanted,
+                                           list(self.op.output_fields))
+        return luxi.RawResult(query_bulk.CACHE.encode(
+            data, insts, complete=self.wanted is None))
 
 
 def _disk_info(lu: LogicalUnit, inst: objects.Instance, disk: objects.Disk,

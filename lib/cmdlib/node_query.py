@@ -100,12 +100,22 @@ def query_instances(lu: LogicalUnit, names: list[str] | None,
     """Instance fields for ``names`` (None: all instances, nice-sorted);
     the instance code's ``LUInstanceQuery`` can return
     ``query_instances(...).old_style()``."""
+    data, insts = instance_query_input(lu, names, fields, filt)
+    return query.run_query(query.INSTANCE_FIELDS, data, insts, fields, filt)
+
+
+def instance_query_input(lu: LogicalUnit, names: list[str] | None,
+                         fields: list[str], filt: qlang.Filter | None = None
+                         ) -> tuple[query.InstanceQueryData,
+                                    list[objects.Instance]]:
+    """What the instance fields of ``names`` are computed from: the query
+    data (live data gathered when a field needs it) and the stored
+    instances (read-only: no copy each)."""
     wanted = names if names is not None else lu.cfg.instance_names()
-    insts = lu.cfg.view_instances(wanted)  # read-only: no copy each
+    insts = lu.cfg.view_instances(wanted)
     live = (gather_instance_live(lu, insts)
             if query.instance_needs_live(fields, filt) else None)
-    data = query.instance_query_data(lu.cfg, live)
-    return query.run_query(query.INSTANCE_FIELDS, data, insts, fields, filt)
+    return query.instance_query_data(lu.cfg, live), insts
 
 
 # --- gnt-node list ------------------------------------------------------------------

@@ -203,6 +203,8 @@ class RapiApp:
         if request.method != "GET":
             _log.info("%s %s by %s from %s", request.method, split.path[:100],
                       user or "anonymous", client)
+        if isinstance(result, luxi.RawResult):  # already JSON
+            return http.Response(body=result.data)
         return http.json_response(result)
 
 

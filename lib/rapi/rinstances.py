@@ -9,33 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ganeti import constants, opcodes, params
+from ganeti import constants, luxi, opcodes, query_bulk
 from ganeti.rapi import ACCESS_WRITE, base
 from ganeti.rapi.base import Resource, bad_request, not_found
 from ganeti.rapi.rcluster import Tags
 
-#: Fields of ``/2/instances?bulk=1`` and ``/2/instances/X`` (current
-#: Ganeti's: 2.1's plus the names, UUIDs, networks and spindles).
-I_FIELDS: Final = ["name", "admin_state", "os", "pnode", "snodes",
-                   "disk_template", "nic.ips", "nic.macs", "nic.modes",
-                   "nic.uuids", "nic.names", "nic.links", "nic.networks",
-                   "nic.networks.names", "nic.bridges", "network_port",
-                   "disk.sizes", "disk.spindles", "disk_usage", "disk.uuids",
-                   "disk.names", "beparams", "hvparams", "oper_state",
-                   "oper_ram", "oper_vcpus", "status", "custom_hvparams",
-                   "custom_beparams", "custom_nicparams",
-                   "ctime", "mtime", "uuid", "serial_no", "tags"]
-
-def instance_dicts(rows: list[list[Any]]) -> list[dict[str, Any]]:
-    """Rows of :data:`I_FIELDS` as the RAPI answers them: ``beparams``
-    carries Ganeti 2.6's ``maxmem`` and ``minmem`` and, for clients
-    written for 2.1, ``memory`` (the ``maxmem``)."""
-    result = base.rows_to_dicts(I_FIELDS, rows)
-    for inst in result:
-        be = inst.get("beparams")
-        if isinstance(be, dict) and "maxmem" in be:
-            be.setdefault(params.BE_MEMORY, be["maxmem"])
-    return result
+#: Fields of ``/2/instances?bulk=1`` and ``/2/instances/X``.
+I_FIELDS: Final = query_bulk.FIELDS
+#: Rows of :data:`I_FIELDS` as the RAPI answers them.
+instance_dicts = query_bulk.instance_dicts
 
 
 #: The instance creation request format of ``instance-create-reqv1``.
@@ -76,8 +58,10 @@ class Instances(Resource):
                                "enum": [CREATE_REQUEST_VERSION]}})}
 
     def GET(self) -> Any:
-        if self.ctx.bulk:
-            return instance_dicts(query_instances(self.ctx, [], I_FIELDS))
+        if self.ctx.bulk:  # encoded by the master: sent on as it is
+            with self.ctx.luxi() as client:
+                return luxi.RawResult(client.call_raw(
+                    "QueryInstancesBulk", [], self.ctx.use_locking))
         rows = query_instances(self.ctx, [], ["name"])
         return base.uri_list([row[0] for row in rows], "/2/instances/%s")
 

@@ -42,13 +42,16 @@ from ganeti import (
     mcpu,
     opcodes,
     pathutils,
+    query_bulk,
     replication,
     ssconf,
 )
 from ganeti.backend import node as backend_node
+from ganeti.cmdlib import instance_query
 from ganeti.cmdlib.base import LUContext
 from ganeti.rpc.client import LocalTransport, RpcClient, Transport
 from ganeti.rpc.transport import HttpsTransport
+from ganeti.utils import memlock
 
 RPC_TRANSPORTS = ("local", "in-process", "https")
 #: Seconds each replicator may take at stop to finish its queued pushes;
@@ -259,6 +262,14 @@ class Master:
         return self.processor.execute_direct(opcodes.OpInstanceQuery(
             names=names, output_fields=fields, use_locking=use_locking))
 
+    def _luxi_QueryInstancesBulk(self, names: list[str],
+                                 use_locking: bool) -> Any:
+        return self.processor.execute_direct(
+            opcodes.OpInstanceQuery(names=names,
+                                    output_fields=list(query_bulk.FIELDS),
+                                    use_locking=use_locking),
+            lu_cls=instance_query.LUInstanceQueryBulk)
+
     def _luxi_QueryNodes(self, names: list[str], fields: list[str],
                          use_locking: bool) -> Any:
         return self.processor.execute_direct(opcodes.OpNodeQuery(
@@ -320,8 +331,16 @@ def run(ctx: daemon.DaemonContext) -> int:
     return master.serve(ctx.stop_event)
 
 
+def prepare(_options: argparse.Namespace) -> None:
+    # One allocator arena, as the node daemon (before any thread starts):
+    # the threads that answer large listings (tens of MiB of short-lived
+    # objects at 10,000 instances) each kept their own arena's pages;
+    # 138 instead of 102 MiB resident after four bulk listings.
+    memlock.limit_arenas(1)
+
+
 SPEC = daemon.DaemonSpec(constants.MASTERD, "Ganeti master daemon",
-                         add_options, check, run)
+                         add_options, check, run, prepare=prepare)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ganeti import errors, http
+from ganeti import errors, http, serializer
 from ganeti.rapi import auth, connector, users
 
 WRITER = ("admin", "adminpw")
@@ -47,6 +47,9 @@ class FakeLuxi:
 
     def call(self, method: str, *args: Any) -> Any:
         return self._answer(method, *args)
+
+    def call_raw(self, method: str, *args: Any) -> bytes:
+        return serializer.dumps(self._answer(method, *args))
 
     def query_cluster_info(self) -> Any:
         return self._answer("QueryClusterInfo")
@@ -324,6 +327,12 @@ def test_instance_list_and_bulk(client: Client) -> None:
     assert body == [{"id": "i1", "uri": "/2/instances/i1"},
                     {"id": "i2", "uri": "/2/instances/i2"}]
     assert client.luxi.calls[-1] == ("QueryInstances", [], ["name"], False)
+    # bulk: the master's encoded items are the body as they are
+    client.luxi.results["QueryInstancesBulk"] = [{"name": "i1", "x": [1]}]
+    _, body, _ = client.request("GET", "/2/instances?bulk=1&lock=1",
+                                user=None)
+    assert body == [{"name": "i1", "x": [1]}]
+    assert client.luxi.calls[-1] == ("QueryInstancesBulk", [], True)
 
 
 # --- nodes ---------------------------------------------------------------------
