@@ -95,8 +95,10 @@ class Partitionable:
         _ip("-n", self.netns, "link", "set", NODE_IF, "up")
 
     def delete(self) -> None:
-        """Stop the node daemon, remove the link and the namespace."""
-        daemonutil.stop(constants.NODED, self.node.paths)
+        """Stop the node's daemons (the node daemon, and the confd and
+        mond it got as a member), remove the link and the namespace."""
+        for name in (constants.CONFD, constants.MOND, constants.NODED):
+            daemonutil.stop(name, self.node.paths)
         if self._made:
             _ip("link", "del", self.host_if, check=False)
             _ip("netns", "delete", self.netns, check=False)

@@ -10,6 +10,7 @@ separately); this test prints it without failing on it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -69,7 +70,24 @@ def test_faults_aimed_at_migrate_failover_redist_and_node_add() -> None:
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True,
                                 text=True, check=False).stdout
     assert f"gnt-chaos-{proc.pid}" not in namespaces
+    # Nor any daemon of the namespace node (its confd and mond included).
+    node_ip = f"198.51.100.{4 * (proc.pid % 64) + 2}"
+    assert _daemons_bound_to(node_ip) == [], node_ip
     print("replica lag:", report["replica_lag"])
+
+
+def _daemons_bound_to(ip: str) -> list[str]:
+    """Command lines of running ganeti daemons started with ``-b ip``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                args = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any("ganeti-" in a for a in args) and ip in args and "-b" in args:
+            found.append(" ".join(args))
+    return found
 
 
 def test_chaos_refuses_bad_options() -> None:
