@@ -434,16 +434,17 @@ class JobQueue:
         self._wait_logged(ticket, job)
 
     def _start_workers(self) -> None:
+        # Started under the lock: shutdown() joins every thread in
+        # _workers, which must not meet one not started yet (a recovery
+        # thread starts the workers while a shutdown may run).
         with self._lock:
             if self._workers or self._stopping:
                 return
             for idx in range(self._worker_count):
                 thread = threading.Thread(target=self._worker, daemon=True,
                                           name=f"JobQueue-worker-{idx + 1}")
+                thread.start()
                 self._workers.append(thread)
-            threads = list(self._workers)
-        for thread in threads:
-            thread.start()
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Stop accepting jobs, let running opcodes finish, stop the workers

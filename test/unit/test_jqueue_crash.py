@@ -298,3 +298,46 @@ def test_kill_during_submissions_loses_no_job(tmp_path: Any,
         assert q.submit_job([op()]) > max(known)
     finally:
         assert q.shutdown(WAIT)
+
+
+def test_shutdown_while_the_workers_start(tmp_path: Any,
+                                          monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """Seen in CI: a shutdown racing the recovery thread's start of the
+    workers joined a worker not started yet (RuntimeError).  Here the
+    first worker's start is held while a shutdown runs: the shutdown
+    must wait for the workers, not fail."""
+    import threading
+
+    from ganeti.jqueue import queue as queue_mod
+
+    starting, go = threading.Event(), threading.Event()
+
+    class SlowStart(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("JobQueue-worker"):
+                starting.set()
+                assert go.wait(WAIT)
+            super().start()
+
+    q = JobQueue(echo, queue_dir=str(tmp_path / "queue"), workers=2,
+                 start=False)
+    monkeypatch.setattr(queue_mod.threading, "Thread", SlowStart)
+    starter = threading.Thread(target=q.start)
+    starter.start()
+    assert starting.wait(WAIT)
+    outcome: list[Any] = []
+
+    def stop() -> None:
+        try:
+            outcome.append(q.shutdown(WAIT))
+        except Exception as err:  # the defect: joining an unstarted thread
+            outcome.append(err)
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    stopper.join(0.3)  # the defect raised at once; the fix waits here
+    go.set()
+    starter.join(WAIT)
+    stopper.join(WAIT)
+    assert outcome == [True]
