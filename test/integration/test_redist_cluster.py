@@ -17,7 +17,7 @@ from conftest_cluster import (
     write_master,
 )
 
-from ganeti import constants, daemon, daemonutil, pathutils, redist
+from ganeti import bootstrap, constants, daemon, daemonutil, pathutils, redist
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -102,6 +102,9 @@ def test_redist_conf_tampering_drift_and_a_stopped_node(
     # Started again, the node answers and verify is clean.
     node3 = cluster.node(3)
     daemonutil.start(constants.NODED, ["-b", node3.ip], env=cluster.env(node3))
+    # The daemon holds its pid file before it listens: wait until it answers.
+    bootstrap.wait_for_noded(node3.name, node3.ip, paths=node3.paths,
+                             cert_file=cluster.node(1).paths.noded_cert_file)
     assert verify(cluster) == (0, [])
 
 
