@@ -425,10 +425,10 @@ class LocalCluster:
         """Add many nodes quickly: each is prepared as ``gnt-node add
         --root-dir`` prepares it (the cluster's files copied, its node
         and monitoring daemons started), :data:`PREPARE_WIDTH` nodes at a
-        time, and then one ``OpNodeAdd`` job per node is submitted over
-        LUXI at once and waited for.  Process start-up, the cost of one
-        ``gnt-node add`` after the other, runs in parallel; the jobs
-        still run one after the other (a node add locks the cluster).
+        time, and then one job with an ``OpNodeAdd`` per node, in order,
+        is submitted over LUXI and waited for.  Process start-up, the
+        cost of one ``gnt-node add`` after the other, runs in parallel;
+        the node adds run one after the other (each locks the cluster).
         """
         if not nodes:
             return
@@ -447,22 +447,21 @@ class LocalCluster:
         with concurrent.futures.ThreadPoolExecutor(PREPARE_WIDTH) as pool:
             for future in [pool.submit(prepare, node) for node in nodes]:
                 future.result()
+        # One job of one node add per node, in order: the nodes join as
+        # they would one gnt-node add after the other (the first ones
+        # become the master candidates; separate jobs could take the
+        # cluster lock in any order).
         with luxi.Client(master.paths.master_socket) as client:
-            answers = client.submit_many_jobs([
-                [opcodes.OpNodeAdd(
+            job_id = client.submit_job([
+                opcodes.OpNodeAdd(
                     node_name=node.name, primary_ip=node.ip,
-                    secondary_ip=self.secondary_ips.get(node.name)).to_dict()]
+                    secondary_ip=self.secondary_ips.get(node.name)).to_dict()
                 for node in nodes])
-            for ok, job_id in answers:
-                if not ok:
-                    raise errors.OpExecError(
-                        f"Cannot submit a node add: {job_id}")
-            for node, (_, job_id) in zip(nodes, answers, strict=True):
-                try:
-                    cli.poll_job(job_id, client, feedback_fn=lambda _e: None)
-                except errors.GenericError as err:
-                    raise errors.OpExecError(
-                        f"Adding {node.name} failed: {err}") from None
+            try:
+                cli.poll_job(job_id, client, feedback_fn=lambda _e: None)
+            except errors.GenericError as err:
+                raise errors.OpExecError(
+                    f"Adding the nodes failed: {err}") from None
 
     def candidates(self) -> list[LocalNode]:
         """The master candidates, as the master's ssconf lists them."""
