@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ganeti import constants, errors, pathutils, serializer
 from ganeti.http import HTTP_OK, tls, tlsreload
-from ganeti.http.client import HttpClient, Request
+from ganeti.http.client import HttpClient, Outcome, Request
 from ganeti.rpc.result import RpcResult
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
@@ -127,7 +127,7 @@ class HttpsTransport:
             requests.append(Request(address, self.port, "PUT", f"/{call}",
                                     body, timeout))
             sent.append(index)
-        outcomes = self.http.request_many(requests)
+        outcomes = self._request_following_renewal(requests)
         for index, (outcome, seconds) in zip(sent, outcomes, strict=True):
             node, address, call = calls[index][:3]
             if isinstance(outcome, errors.GenericError):
@@ -137,6 +137,28 @@ class HttpsTransport:
                 res = decode_answer(node, call, outcome.status, outcome.body)
             results[index] = (res, seconds)
         return [res for res in results if res is not None]
+
+    def _request_following_renewal(
+            self, requests: list[Request]) -> list[Outcome]:
+        """Send ``requests``; those that failed TLS while the certificate
+        files changed under them are sent once more with the new files.
+
+        A renewal can switch a node between the moment the trusted set
+        was read and the moment its connection is made (a slow or busy
+        caller): the peer then presents a certificate this state did not
+        trust yet, although the files now trust it.
+        """
+        state = self._files.current()
+        outcomes = self.http.request_many(requests)
+        again = [k for k, (outcome, _s) in enumerate(outcomes)
+                 if isinstance(outcome, errors.NodeUnreachableError)
+                 and outcome.details.get("tls")]
+        if not again or self._files.current() is state:
+            return outcomes
+        retried = self.http.request_many([requests[k] for k in again])
+        for k, outcome in zip(again, retried, strict=True):
+            outcomes[k] = outcome
+        return outcomes
 
     def close(self) -> None:
         with self._lock:

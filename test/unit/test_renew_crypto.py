@@ -195,3 +195,57 @@ def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
     finally:
         client.close()
         srv.stop()
+
+
+def test_a_call_racing_the_switch_is_sent_again(tmp_path: Path) -> None:
+    """The caller read its files before the staged certificate reached
+    them, the node switched before the connection was made: the TLS
+    failure is retried once with the files as they are now."""
+    server_pem = str(tmp_path / "server" / "server.pem")
+    client_pem = str(tmp_path / "client" / "server.pem")
+    key, cert = crypto.generate_self_signed("ganeti.example.com")
+    new_key, new_cert = crypto.generate_self_signed("ganeti.example.com")
+    os.makedirs(os.path.dirname(server_pem))
+    os.makedirs(os.path.dirname(client_pem))
+    crypto.write_pem_file(server_pem, new_key, new_cert)   # switched
+    crypto.write_pem_file(server_pem + ".old", key, cert)
+    crypto.write_pem_file(client_pem, key, cert)           # not staged yet
+
+    def app(request: object) -> Response:
+        return Response(status=HTTP_OK, body=b"[true, 1]")
+
+    files = tlsreload.CertFiles(server_pem, tlsreload.mutual_server_context)
+    srv = http_server.HttpServer(("127.0.0.1", 0), app,  # type: ignore[arg-type]
+                                 tls_source=files.current)
+    srv.start()
+    client = HttpsTransport(client_pem, port=srv.address[1])
+    sent: list[int] = []
+    real = type(client.http).request_many
+
+    def staged_meanwhile(self: object, requests: list[object]) -> object:
+        outcomes = real(self, requests)  # type: ignore[arg-type]
+        sent.append(len(requests))
+        if len(sent) == 1:  # the stage reaches the caller's files now
+            crypto.write_pem_file(client_pem + ".new", new_key, new_cert,
+                                  mode=0o600)
+        return outcomes
+
+    try:
+        from unittest import mock
+
+        with mock.patch.object(type(client.http), "request_many",
+                               staged_meanwhile):
+            assert _version(client, "127.0.0.1") == 1
+        assert sent == [1, 1]
+        # Without a change of the files, a TLS failure is not retried.
+        os.unlink(client_pem + ".new")
+        sent.clear()
+        with mock.patch.object(type(client.http), "request_many",
+                               lambda self, reqs: sent.append(len(reqs))
+                               or real(self, reqs)):
+            refused = _version(client, "127.0.0.1")
+        assert isinstance(refused, str) and "TLS error" in refused
+        assert sent == [1]
+    finally:
+        client.close()
+        srv.stop()
