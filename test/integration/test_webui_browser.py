@@ -235,3 +235,26 @@ def test_pages_and_websocket_refused_without_a_user(web_cluster: LocalCluster,
     status, body, _ = rapi.request("GET", path, headers=upgrade,
                                    user=rapi.writer)
     assert status == 409 and "no VNC console" in body["explain"], body
+
+
+def test_a_page_whose_scripts_fail_to_load_reloads_once_then_says_so(
+        writer_browser: webdriver.Browser) -> None:
+    """boot.js: a module of the page that cannot be fetched (here one
+    that does not exist; in life a request aborted by a network change)
+    reloads the page once; failing again within 10 s, the page says so
+    instead of staying at "Loading…"."""
+    browser = writer_browser
+    browser.wait_text("#nodes", "node")
+    inject = ("const s = document.createElement('script');"
+              "s.type = 'module'; s.src = 'missing-module.js';"
+              "document.head.append(s);")
+    browser.execute("window.beforeReload = true;" + inject)
+    browser.wait_for("the page reloaded", lambda: browser.execute(
+        "return window.beforeReload === undefined"
+        " && document.readyState === 'complete';"))
+    browser.wait_text("#nodes", "node")  # the page works after the reload
+    assert not browser.execute(
+        "return !document.getElementById('message').hidden;")
+    browser.execute("window.beforeReload = true;" + inject)
+    browser.wait_text("#message", "could not be loaded")
+    assert browser.execute("return window.beforeReload === true;")

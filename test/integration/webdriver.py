@@ -35,6 +35,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 #: The W3C id of an element in a response.
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"
 WAIT = 60.0
+#: Navigations tried before a page that does not load is an error.
+NAVIGATIONS = 3
 
 
 class WebDriverError(Exception):
@@ -107,7 +109,20 @@ class Browser:
     # --- commands --------------------------------------------------------
 
     def get(self, url: str) -> None:
-        self._s("POST", "/url", {"url": url})
+        """Navigate to ``url``.  A navigation Chromium aborted because it
+        saw the machine's network change (ERR_NETWORK_CHANGED: other
+        tests add and remove interfaces, taps and namespaces while this
+        one runs) lands on an error page: navigate again, up to
+        :data:`NAVIGATIONS` times."""
+        for attempt in range(NAVIGATIONS):
+            self._s("POST", "/url", {"url": url})
+            if not str(self.execute("return location.href")).startswith(
+                    "chrome-error:"):
+                return
+            if attempt + 1 < NAVIGATIONS:
+                time.sleep(1)
+        page = self.execute("return document.body.innerText")
+        raise AssertionError(f"Cannot load {url}: {page!r:.300}")
 
     def execute(self, script: str, *args: Any) -> Any:
         return self._s("POST", "/execute/sync", {"script": script,

@@ -10,6 +10,20 @@ export class ApiError extends Error {
   }
 }
 
+// fetch(); a GET that failed on the network (fetch rejects with a
+// TypeError: a network change, a dropped keep-alive connection) is sent
+// once more after a moment.  Writes are never repeated: the first one
+// may have reached the RAPI.
+async function fetchRetryingGet(url, init, retry) {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if (!retry || !(err instanceof TypeError)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return fetch(url, init);
+  }
+}
+
 // One RAPI request; the decoded JSON answer.  Writes carry a JSON body
 // and content type: the RAPI refuses writes a form of another site
 // could send (non-JSON, foreign Origin).
@@ -20,7 +34,7 @@ export async function api(path, method = "GET", body = undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body === undefined ? {} : body);
   }
-  const resp = await fetch(location.origin + path, init);
+  const resp = await fetchRetryingGet(location.origin + path, init, method === "GET");
   let data = null;
   const text = await resp.text();
   if (text) {

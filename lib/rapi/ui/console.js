@@ -27,14 +27,33 @@ async function start() {
     return;
   }
   const url = `wss://${location.host}/ui/vnc/${enc(name)}`;
+  document.getElementById("ctrl-alt-del").addEventListener("click",
+    () => window.rfb && window.rfb.sendCtrlAltDel());
+  connect(url, info, 0);
+}
+
+// Attempts at opening the console before giving up: a websocket that
+// failed before the VNC session started (a network change aborted it)
+// is opened again a moment later.
+const ATTEMPTS = 3;
+
+function connect(url, info, attempt) {
+  let connected = false;
   const rfb = new RFB(document.getElementById("screen"), url,
                       { wsProtocols: ["binary"] });
   rfb.scaleViewport = true;
   rfb.addEventListener("connect", () => {
+    connected = true;
     status.textContent = `Connected to the VNC console of ${name} on ${info.node}.`;
     document.getElementById("ctrl-alt-del").hidden = false;
   });
   rfb.addEventListener("disconnect", (ev) => {
+    document.getElementById("ctrl-alt-del").hidden = true;
+    if (!connected && !ev.detail.clean && attempt + 1 < ATTEMPTS) {
+      status.textContent = "Connecting again…";
+      setTimeout(() => connect(url, info, attempt + 1), 1000);
+      return;
+    }
     status.textContent = ev.detail.clean ? "Disconnected."
       : "The connection to the VNC console failed or was closed.";
   });
@@ -45,8 +64,6 @@ async function start() {
   rfb.addEventListener("desktopname", (ev) => {
     status.textContent = `Connected: ${ev.detail.name}`;
   });
-  document.getElementById("ctrl-alt-del").addEventListener("click",
-    () => rfb.sendCtrlAltDel());
   window.rfb = rfb;
 }
 
