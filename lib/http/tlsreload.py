@@ -111,6 +111,23 @@ class CertFiles:
             sig = after
         return sig, trusted
 
+    def _build_stable(self) -> tuple[list[filewatch.Signature], list[bytes],
+                                     ssl.SSLContext]:
+        """Signatures, trusted certificates and the context built from
+        them.  OpenSSL reads the presented file twice (certificate, then
+        key): a renewal step replacing it in between makes the build fail
+        with a key that does not match; then the files changed, and the
+        build is done again."""
+        for attempt in range(_STABLE_READS):
+            sig, trusted = self._load_stable()
+            try:
+                return sig, trusted, self._build(self.cert_file, trusted)
+            except errors.GenericError:
+                if attempt + 1 == _STABLE_READS or \
+                        self._signatures() == sig:
+                    raise
+        raise AssertionError("unreachable")
+
     def current(self) -> TlsState:
         """The context and pins for a new connection (rebuilt when a file
         changed).  If the presented file became unusable, the last good
@@ -120,8 +137,7 @@ class CertFiles:
                     self._signatures() == self._signature:
                 return self._state
             try:
-                sig, trusted = self._load_stable()
-                context = self._build(self.cert_file, trusted)
+                sig, trusted, context = self._build_stable()
             except errors.GenericError as err:
                 if self._state is None:
                     raise

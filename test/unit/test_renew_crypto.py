@@ -131,6 +131,37 @@ def test_files_changing_while_read_are_read_again(
     assert len(calls) == 2
 
 
+def test_a_switch_during_the_build_is_built_again(
+        node: pathutils.Paths) -> None:
+    """OpenSSL reads the presented file twice; replaced in between, the
+    key does not match the certificate: the build is done again."""
+    current = node.noded_cert_file
+    data, fingerprint = _pem()
+    _call("cluster_cert_stage", redist.encode_data(data))
+    builds: list[int] = []
+
+    def build(cert_file: str, trusted: list[bytes]) -> object:
+        builds.append(1)
+        if len(builds) == 1:
+            _call("cluster_cert_switch", fingerprint)
+            raise errors.OpExecError("key values mismatch")
+        return tlsreload.mutual_server_context(cert_file, trusted)
+
+    files = tlsreload.CertFiles(current, build)  # type: ignore[arg-type]
+    assert len(builds) == 2
+    assert fingerprint in (files.current()[1] or ())
+    # A file that stays broken is not retried for ever.
+    calls: list[int] = []
+
+    def broken(cert_file: str, trusted: list[bytes]) -> object:
+        calls.append(1)
+        raise errors.OpExecError("key values mismatch")
+
+    with pytest.raises(errors.OpExecError):
+        tlsreload.CertFiles(current, broken)  # type: ignore[arg-type]
+    assert calls == [1]
+
+
 def test_certificates_of_one_name_have_subjects_of_their_own() -> None:
     from cryptography import x509
 
