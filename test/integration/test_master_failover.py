@@ -142,9 +142,14 @@ def test_failover_to_a_lagging_candidate_takes_the_newest_config(
     stale, _ = serial_and_master(cluster3, 3)
     newest, _ = serial_and_master(cluster3, 1)
     assert stale < newest
+    # The master would catch node3 up as soon as its daemon answers (its
+    # retry of the missed push): the master daemon goes first, as after a
+    # crash, so node3 is still behind when it takes the master role.
+    daemonutil.stop(constants.MASTERD, cluster3.node(1).paths)
     daemonutil.start(constants.NODED, ["-b", n3.ip], env=cluster3.env(n3))
     bootstrap.wait_for_noded(n3.name, n3.ip,
                              cert_file=n3.paths.noded_cert_file)
+    assert serial_and_master(cluster3, 3)[0] == stale
     out = ok(cluster3.gnt("gnt-cluster", "master-failover", node=3))
     assert f"Taking the newer configuration of node {N1}" in out
     states = [serial_and_master(cluster3, k) for k in (1, 2, 3)]
