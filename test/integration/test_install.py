@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 from conftest_cluster import _free_prefix, short_dir
@@ -309,9 +310,14 @@ def test_installed_local_cluster_runs_the_installed_commands(
     assert len(stopped.stdout.splitlines()) == 7
 
 
+#: What other tests write into the work tree while this module runs (on
+#: parallel workers): their artifacts and caches, not a build's output.
+_OTHER_TESTS: Final = {"/build", "/.hypothesis", "/.pytest_cache"}
+
+
 def _tree_snapshot() -> set[str]:
     """Names in the work tree's top level and lib/ (where a build writes)."""
-    return ({f"/{n}" for n in os.listdir(ROOT)}
+    return ({f"/{n}" for n in os.listdir(ROOT)} - _OTHER_TESTS
             | {f"lib/{n}" for n in os.listdir(ROOT / "lib")}
             | {f"scripts/{n}" for n in os.listdir(ROOT / "scripts")})
 
