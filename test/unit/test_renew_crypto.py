@@ -176,6 +176,19 @@ def _version(transport: HttpsTransport, address: str) -> object:
     return res.fail_msg or res.payload
 
 
+def _version_server(cert_file: str) -> http_server.HttpServer:
+    """A started HTTPS server answering every call with version 1; it
+    presents ``cert_file`` and follows it and its companions."""
+    def app(request: object) -> Response:
+        return Response(status=HTTP_OK, body=b"[true, 1]")
+
+    files = tlsreload.CertFiles(cert_file, tlsreload.mutual_server_context)
+    srv = http_server.HttpServer(("127.0.0.1", 0), app,  # type: ignore[arg-type]
+                                 tls_source=files.current)
+    srv.start()
+    return srv
+
+
 def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
     """A server and a client, each with its own copy of the files, keep
     talking through every step of a renewal; a client left on the old
@@ -191,13 +204,7 @@ def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
     stale_pem = str(tmp_path / "stale.pem")
     crypto.write_pem_file(stale_pem, key, cert)
 
-    def app(request: object) -> Response:
-        return Response(status=HTTP_OK, body=b"[true, 1]")
-
-    files = tlsreload.CertFiles(server_pem, tlsreload.mutual_server_context)
-    srv = http_server.HttpServer(("127.0.0.1", 0), app,  # type: ignore[arg-type]
-                                 tls_source=files.current)
-    srv.start()
+    srv = _version_server(server_pem)
     client = HttpsTransport(client_pem, port=srv.address[1])
     try:
         assert _version(client, "127.0.0.1") == 1
@@ -242,13 +249,7 @@ def test_a_call_racing_the_switch_is_sent_again(tmp_path: Path) -> None:
     crypto.write_pem_file(server_pem + ".old", key, cert)
     crypto.write_pem_file(client_pem, key, cert)           # not staged yet
 
-    def app(request: object) -> Response:
-        return Response(status=HTTP_OK, body=b"[true, 1]")
-
-    files = tlsreload.CertFiles(server_pem, tlsreload.mutual_server_context)
-    srv = http_server.HttpServer(("127.0.0.1", 0), app,  # type: ignore[arg-type]
-                                 tls_source=files.current)
-    srv.start()
+    srv = _version_server(server_pem)
     client = HttpsTransport(client_pem, port=srv.address[1])
     sent: list[int] = []
     real = type(client.http).request_many
