@@ -23,10 +23,11 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ganeti import constants, errors, ht, pathutils, serializer
+from ganeti import constants, daemon, errors, ht, pathutils, serializer
 
 EOM: Final = b"\x03"
 KEY_METHOD: Final = "method"
@@ -39,6 +40,9 @@ KEY_RESULT: Final = "result"
 MAX_MESSAGE_SIZE: Final = 64 * 1024 * 1024
 DEF_CONNECT_TIMEOUT: Final = 10.0
 DEF_RW_TIMEOUT: Final = 60.0
+#: Seconds a client waits for a master daemon that runs but does not
+#: listen yet (starting).
+STARTING_WAIT: Final = 30.0
 #: The long-poll call may block this long on the server; the client
 #: waits that plus a margin.
 WFJC_TIMEOUT: Final = 30.0
@@ -324,13 +328,39 @@ class Client:
     """A LUXI client; one connection, reopened after errors."""
 
     def __init__(self, address: str | None = None, *,
-                 timeout: float = DEF_RW_TIMEOUT) -> None:
+                 timeout: float = DEF_RW_TIMEOUT,
+                 master_pid_file: str | None = None) -> None:
+        """``master_pid_file``: the pid file of the master daemon serving
+        ``address`` (the default socket's: this node's master daemon)."""
         self.address = address or pathutils.get().master_socket
         self.timeout = timeout
+        if master_pid_file is None and address is None:
+            master_pid_file = pathutils.get().pid_file(constants.MASTERD)
+        self._master_pid_file = master_pid_file
         self._transport: Transport | None = None
         self._lock = threading.Lock()
 
     def _connect(self) -> Transport:
+        """A connection to the master daemon.  One that runs (its pid
+        file is locked) but does not listen yet is starting (it recovers
+        interrupted jobs first): wait for it up to :data:`STARTING_WAIT`
+        seconds instead of failing, as after a restart."""
+        deadline: float | None = None
+        while True:
+            try:
+                return self._connect_once()
+            except NoMasterError:
+                if self._master_pid_file is None or \
+                        not daemon.is_running(self._master_pid_file):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + STARTING_WAIT
+                elif now > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _connect_once(self) -> Transport:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(DEF_CONNECT_TIMEOUT)
         try:

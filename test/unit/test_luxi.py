@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -204,3 +205,49 @@ def test_client_refuses_to_send_an_oversized_message(
     with luxi.Client(server.server_address, timeout=WAIT) as client, \
             pytest.raises(errors.ProtocolError, match="exceeds the limit"):
         client.submit_job([{"OP_ID": "OP_TEST_DELAY", "comment": "x" * 2000}])
+
+
+def test_a_starting_master_is_waited_for(tmp_path: Any) -> None:
+    """The master daemon runs (its pid file is locked) but does not
+    listen yet: the client waits and connects once it does."""
+    from ganeti import daemon
+
+    path = os.path.join(str(tmp_path), "sock", "master")
+    pid_file = daemon.PidFile(os.path.join(str(tmp_path), "masterd.pid"))
+    servers: list[luxi.Server] = []
+
+    def listen_later() -> None:
+        time.sleep(0.3)
+        srv = luxi.Server(path, handler, idle_timeout=5)
+        servers.append(srv)
+        srv.serve_forever(0.05)
+
+    thread = threading.Thread(target=listen_later, daemon=True)
+    thread.start()
+    try:
+        with luxi.Client(path, timeout=WAIT,
+                         master_pid_file=pid_file.path) as client:
+            assert client.submit_job([]) == 42
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+        thread.join(5)
+        pid_file.release()
+
+
+def test_no_waiting_without_a_running_master(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pid file nobody holds (a stopped or crashed master): the error
+    comes at once."""
+    pid_path = os.path.join(str(tmp_path), "masterd.pid")
+    with open(pid_path, "w", encoding="ascii") as handle:
+        handle.write("1\n")
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError("the client waited")
+
+    monkeypatch.setattr(luxi.time, "sleep", no_sleep)
+    with pytest.raises(luxi.NoMasterError, match="master daemon"):
+        luxi.Client(os.path.join(str(tmp_path), "absent"), timeout=1,
+                    master_pid_file=pid_path).query_cluster_info()
