@@ -15,10 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest_cluster import node_file, ok, wait_for
+from conftest_cluster import WAIT, node_file, ok, wait_for
 
-from ganeti import constants, daemon, daemonutil, luxi, pathutils, replica
+from ganeti import constants, daemon, daemonutil, luxi, pathutils, replica, replication
 from ganeti.localcluster import LocalCluster
+
+#: How long a candidate may take to catch up once it answers again: the
+#: master retries a failed push after at most the backoff's longest
+#: delay (a node down for long, or a slow machine, reaches it).
+CATCH_UP = replication.CATCH_UP_BACKOFF[2] + WAIT
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +123,8 @@ def test_kill_9_of_masterd_mid_stream_then_candidates_catch_up(
     missing = [f"job-{i}" for i in ids if f"job-{i}" not in queue_of(cluster, 2)]
     assert missing  # the candidates are behind (at most the in-flight push)
     start_daemon(cluster, 1, constants.MASTERD)
-    wait_for(lambda: replicas_current(cluster), "the candidates to catch up")
+    wait_for(lambda: replicas_current(cluster), "the candidates to catch up",
+             CATCH_UP)
     before = job_statuses(cluster, 1)
     assert set(ids) <= set(before)
     # A master failover now loses nothing: node 2 takes over every job as
@@ -137,7 +143,8 @@ def test_candidate_down_during_changes_catches_up(
     submit_delays(cluster, 5)
     assert config_serial(cluster, 3) != config_serial(cluster, 1)
     start_daemon(cluster, 3, constants.NODED, "-b", cluster.node(3).ip)
-    wait_for(lambda: replicas_current(cluster), "node 3 to catch up")
+    wait_for(lambda: replicas_current(cluster), "node 3 to catch up",
+             CATCH_UP)
     assert verify(cluster) == (0, [])
 
 
@@ -155,7 +162,8 @@ def test_verify_reports_a_lagging_candidate_while_it_lags(
     assert code == 1
     assert problems == [f"ERROR:ENODEREPLICA:node:{n2}:job queue is behind:"
                         " 2 job file(s) missing or outdated"]
-    wait_for(lambda: replicas_current(cluster), "node 2 to catch up")
+    wait_for(lambda: replicas_current(cluster), "node 2 to catch up",
+             CATCH_UP)
     assert verify(cluster) == (0, [])
 
 
@@ -172,4 +180,5 @@ def test_verify_with_a_hung_node_is_bounded(cluster: LocalCluster) -> None:
     assert res.returncode == 1
     assert f"ERROR:ENODERPC:node:{n3}:while contacting node: " in res.stdout
     # Continued, the node catches up with what it missed.
-    wait_for(lambda: replicas_current(cluster), "node 3 to catch up")
+    wait_for(lambda: replicas_current(cluster), "node 3 to catch up",
+             CATCH_UP)
