@@ -24,7 +24,6 @@ from ganeti.hypervisor.fake import FakeHypervisor
 from ganeti.localcluster import LocalCluster
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["conftest_cluster"]
 
 A, B = "bulk0.bench.example", "bulk1.bench.example"
 
