@@ -276,13 +276,34 @@ def test_live_migration_keeps_the_counter_running(
     out = gnt(cluster, "gnt-instance", "migrate", "-f", GUEST)
     assert "memory transfer complete, downtime" in out
     assert field(cluster, GUEST, "status,pnode").split() == ["running", N2]
-    after = ticks(netns, BRIDGED_IP)
-    assert after > before
+    # The guest's console on node 2 first: it shows the guest running
+    # there, and what it printed if the network check below fails.
     serial = _attach_main(story, SerialLog(serial_socket(cluster, 2, GUEST)))
+    line = serial.wait_for(lambda line: is_tick(line)
+                           and tick_value(line) > before)
+    after = ticks_after_move(netns, BRIDGED_IP, serial)
+    assert after > before
     line = serial.wait_for(lambda line: is_tick(line)
                            and tick_value(line) > after)
     assert tick_value(line) > after
     ping(ROUTED_IP)
+
+
+def ticks_after_move(netns: str, address: str, serial: SerialLog) -> int:
+    """The guest's counter over the bridge once it answers there: after a
+    migration the bridge learns the guest's port from its first frames
+    (qemu announces the guest; on a loaded machine that can take a
+    while).  Failing, the guest's console is in the message."""
+    deadline = time.monotonic() + GUARD
+    while True:
+        try:
+            return ticks(netns, address)
+        except AssertionError as err:
+            if time.monotonic() > deadline:
+                tail = " | ".join(serial.lines[-8:])
+                raise AssertionError(f"{err}; the guest's console: {tail}"
+                                     ) from None
+        time.sleep(0.5)  # nc failed at once (no route): try again
 
 
 def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
