@@ -47,6 +47,10 @@ def decode_answer(node: str, call: str, status: int, body: bytes) -> RpcResult:
         data = None
         problem = f"invalid answer: {err}"
     else:
+        # The usual answer first, without building the failure texts.
+        if (status == HTTP_OK and type(data) is list and len(data) == 2
+                and data[0] is True):
+            return RpcResult(node, call, payload=data[1])
         problem = f"invalid answer: {body[:60]!r}"
     shaped = (isinstance(data, list) and len(data) == 2
               and isinstance(data[0], bool))
