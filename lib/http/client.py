@@ -15,7 +15,8 @@ the idle pool is shared.
 
 - TLS (optional) with the peer pinned (``server_pin``, a SHA-256
   fingerprint, checked right after the handshake) and the client
-  certificate of the context.
+  certificate of the context; OpenSSL works on memory buffers
+  (:mod:`ganeti.http.tlsbio`), so an answer costs one ``recv``.
 - Keep-alive: idle connections per ``(host, port)`` are reused up to
   ``max_idle_age`` seconds; a connection is used for one request at a
   time, so parallel requests to one host open parallel connections.  A
@@ -61,6 +62,7 @@ from typing import Any, Final
 
 from ganeti import errors, serializer
 from ganeti.http import JSON_TYPE, tls
+from ganeti.http.tlsbio import CHUNK, PlainSocket, TlsSocket
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 #: Idle connections older than this are not reused (servers close them
@@ -90,8 +92,6 @@ _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
                           ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
-#: Bytes read per receive call (TLS records are at most 16 KiB).
-_CHUNK: Final = 256 * 1024
 #: Longest status line plus headers accepted.
 _MAX_HEAD: Final = 64 * 1024
 
@@ -114,10 +114,13 @@ class Request:
 Outcome = tuple[HttpResponse | errors.GenericError, float]
 
 
+_Socket = PlainSocket | TlsSocket
+
+
 class _Idle:
     __slots__ = ("since", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _Socket) -> None:
         self.sock = sock
         self.since = time.monotonic()
 
@@ -154,7 +157,7 @@ class _Exchange:
         #: shared by every request of a fan-out (empty when the head
         #: holds it).
         self.data, self.body = data
-        self.sock: socket.socket | None = None
+        self.sock: _Socket | None = None
         #: True: taken from the pool; None: the retry after a failed
         #: reuse, which must open a fresh connection.
         self.reused: bool | None = False
@@ -241,10 +244,10 @@ class HttpClient:
 
     # --- the pool -----------------------------------------------------------
 
-    def _take(self, key: tuple[str, int]) -> socket.socket | None:
+    def _take(self, key: tuple[str, int]) -> _Socket | None:
         now = time.monotonic()
         stale: list[_Idle] = []
-        found: socket.socket | None = None
+        found: _Socket | None = None
         with self._lock:
             idle = self._idle.get(key)
             while idle:
@@ -257,7 +260,7 @@ class HttpClient:
             entry.sock.close()
         return found
 
-    def _give_back(self, key: tuple[str, int], sock: socket.socket) -> None:
+    def _give_back(self, key: tuple[str, int], sock: _Socket) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, collections.deque())
             if len(idle) < self._max_idle:
@@ -304,6 +307,11 @@ class HttpClient:
         results: list[Outcome | None] = [None] * len(requests)
         sel = _Poller()
         active: set[_Exchange] = set()
+        # No deadline of ``active`` is earlier: deadlines only move later
+        # as exchanges advance, so the earliest is searched for only when
+        # this one has passed (a search per answer made a fan-out cost
+        # O(N^2) when the answers come one at a time).
+        soonest = 0.0
 
         def finish(ex: _Exchange,
                    outcome: HttpResponse | errors.GenericError) -> None:
@@ -314,6 +322,7 @@ class HttpClient:
         def drive(ex: _Exchange, opening: bool) -> None:
             """Open or advance ``ex``; on failure record its error, or
             retry once on a fresh connection after a failed reuse."""
+            nonlocal soonest
             try:
                 answer = (self._open(ex, sel) if opening
                           else self._step(ex, sel))
@@ -327,6 +336,7 @@ class HttpClient:
                     fresh.reused = None
                     active.add(fresh)
                     drive(fresh, True)
+                    soonest = min(soonest, fresh.deadline)
                 else:
                     finish(ex, _map_error(err, ex.req.host, ex.req.port,
                                          ex.req.timeout))
@@ -346,17 +356,19 @@ class HttpClient:
                 ex = _Exchange(index, req, encode(req), started)
                 active.add(ex)
                 drive(ex, True)
+            soonest = min((ex.deadline for ex in active), default=0.0)
             while active:
-                now = time.monotonic()
-                wait = min(ex.deadline for ex in active) - now
-                for ready in sel.wait(max(wait, 0.0)):
+                for ready in sel.wait(max(soonest - time.monotonic(), 0.0)):
                     if ready in active:
                         drive(ready, False)
                 now = time.monotonic()
+                if now < soonest:
+                    continue
                 for ex in [ex for ex in active if ex.deadline <= now]:
                     self._close_registered(ex, sel)
                     finish(ex, _map_error(self._timed_out(ex), ex.req.host,
                                          ex.req.port, ex.req.timeout))
+                soonest = min((ex.deadline for ex in active), default=now)
         finally:
             for ex in active:
                 self._close(ex)
@@ -394,7 +406,8 @@ class HttpClient:
         family, kind, proto, _name, addr = socket.getaddrinfo(
             ex.req.host, ex.req.port, type=socket.SOCK_STREAM)[0]
         raw = socket.socket(family, kind, proto)
-        ex.sock = raw
+        ex.sock = (PlainSocket(raw) if self._ssl is None
+                   else TlsSocket(raw, self._ssl))
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = raw.connect_ex(addr)
@@ -411,18 +424,12 @@ class HttpClient:
         sock = ex.sock
         assert sock is not None
         if ex.stage == _CONNECT:
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            code = sock.raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 raise OSError(code, os.strerror(code))
-            if self._ssl is None:
-                ex.stage = _SEND
-            else:
-                sel.forget(ex)
-                sock = ex.sock = self._ssl.wrap_socket(
-                    sock, do_handshake_on_connect=False)
-                ex.stage = _HANDSHAKE
+            ex.stage = _SEND if self._ssl is None else _HANDSHAKE
         if ex.stage == _HANDSHAKE:
-            assert isinstance(sock, ssl.SSLSocket)
+            assert isinstance(sock, TlsSocket)
             try:
                 sock.do_handshake()
             except ssl.SSLWantReadError:
@@ -432,7 +439,7 @@ class HttpClient:
                 sel.want(ex, _WRITE)
                 return None
             if self._pin is not None:
-                tls.check_pin(sock, self._pin)
+                tls.check_pin(sock.tls, self._pin)
             ex.stage = _SEND
             ex.deadline = time.monotonic() + ex.req.timeout
         if ex.stage == _SEND:
@@ -444,6 +451,7 @@ class HttpClient:
                 while ex.sent - len(ex.data) < len(ex.body):
                     ex.sent += sock.send(
                         memoryview(ex.body)[ex.sent - len(ex.data):])
+                sock.flush()
             except (ssl.SSLWantWriteError, BlockingIOError):
                 sel.want(ex, _WRITE)
                 return None
@@ -464,7 +472,7 @@ class HttpClient:
         eof = False
         while True:
             try:
-                chunk = sock.recv(_CHUNK)
+                chunk = sock.recv(CHUNK)
             except (ssl.SSLWantReadError, BlockingIOError):
                 break
             except ssl.SSLWantWriteError:
