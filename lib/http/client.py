@@ -11,7 +11,11 @@ master's CPU per answer is a few system calls, OpenSSL (outside the
 interpreter lock) and a short parse of the status line and headers (see
 ``doc/design/rpc.rst`` for the figures).  It is safe to share between
 threads: each batch runs its own loop on the connections it took; only
-the idle pool is shared.
+the idle pool is shared.  Each thread has one ``epoll`` for all its
+batches, and a connection stays registered with it between requests
+(idle in the pool too), so a request on a kept-alive connection costs no
+``epoll_ctl``; a connection taken by another thread moves to that
+thread's ``epoll``.
 
 - TLS (optional) with the peer pinned (``server_pin``, a SHA-256
   fingerprint, checked right after the handshake) and the client
@@ -48,6 +52,7 @@ returns them in place of the answer.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import errno
 import http.client
@@ -117,12 +122,21 @@ Outcome = tuple[HttpResponse | errors.GenericError, float]
 _Socket = PlainSocket | TlsSocket
 
 
-class _Idle:
-    __slots__ = ("since", "sock")
+class _Conn:
+    """One connection, for its whole life: in use by one exchange
+    (``owner``) or idle in the pool since ``since``, and registered with
+    the ``epoll`` of the thread that used it last (``poller``, for
+    ``events``), so that a kept-alive connection costs no ``epoll_ctl``
+    per request."""
 
-    def __init__(self, sock: _Socket) -> None:
+    __slots__ = ("events", "owner", "poller", "since", "sock")
+
+    def __init__(self, sock: _Socket, owner: _Exchange | None) -> None:
         self.sock = sock
-        self.since = time.monotonic()
+        self.since = 0.0
+        self.owner = owner
+        self.poller: _Poller | None = None
+        self.events = 0
 
 
 class _Exchange:
@@ -132,9 +146,9 @@ class _Exchange:
         "body",
         "body_at",
         "buf",
+        "conn",
         "data",
         "deadline",
-        "events",
         "headers",
         "index",
         "length",
@@ -172,46 +186,73 @@ class _Exchange:
         self.will_close = False
         self.deadline = 0.0
         self.started = started
-        self.events = 0
+        self.conn: _Conn | None = None
 
 
 class _Poller:
-    """``epoll`` with the exchange of each registered socket."""
+    """One thread's ``epoll`` and the connection of each registered socket.
 
-    __slots__ = ("_by_fd", "_epoll")
+    A connection stays registered while it sits in the pool; the thread
+    that takes it next moves it to its own poller when it is another
+    one.  Moves, and removals by a thread other than the owner of the
+    connection, happen under the client's pool lock (``lock``).  An idle
+    connection that becomes ready (its server closed it) is removed from
+    the poller when it wakes it (level-triggered, it would wake it again
+    at every wait); it is registered again when it is used.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_by_fd", "_epoll", "_lock")
+
+    def __init__(self, lock: threading.Lock) -> None:
         self._epoll = select.epoll()
-        self._by_fd: dict[int, _Exchange] = {}
+        self._by_fd: dict[int, _Conn] = {}
+        self._lock = lock
 
     def want(self, ex: _Exchange, events: int) -> None:
-        """Wait for ``events`` on the socket of ``ex``."""
-        if ex.events == events:
+        """Wait for ``events`` on the connection of ``ex`` in this poller."""
+        conn = ex.conn
+        assert conn is not None
+        if conn.poller is self:
+            if conn.events != events:
+                self._epoll.modify(conn.sock.fileno(), events)
+                conn.events = events
             return
-        assert ex.sock is not None
-        fd = ex.sock.fileno()
-        if ex.events:
-            self._epoll.modify(fd, events)
-        else:
+        with self._lock:
+            fd = conn.sock.fileno()
+            if conn.poller is not None:
+                conn.poller._remove(fd)
             self._epoll.register(fd, events)
-            self._by_fd[fd] = ex
-        ex.events = events
+            self._by_fd[fd] = conn
+            conn.poller, conn.events = self, events
 
-    def forget(self, ex: _Exchange) -> None:
-        """Stop waiting on the socket of ``ex`` (before it is closed,
-        wrapped or given back to the pool)."""
-        if ex.events and ex.sock is not None:
-            fd = ex.sock.fileno()
-            self._epoll.unregister(fd)
-            del self._by_fd[fd]
-        ex.events = 0
+    def _remove(self, fd: int) -> None:
+        """Unregister ``fd`` (the caller holds the lock)."""
+        conn = self._by_fd.pop(fd, None)
+        if conn is not None:
+            conn.poller = None
+            with contextlib.suppress(OSError):  # not there: nothing to do
+                self._epoll.unregister(fd)
 
-    def wait(self, timeout: float) -> list[_Exchange]:
-        return [self._by_fd[fd] for fd, _mask in self._epoll.poll(timeout)
-                if fd in self._by_fd]
+    def drop_idle(self, conn: _Conn) -> None:
+        """Unregister ``conn`` if it is still idle and registered here."""
+        with self._lock:
+            if conn.owner is None and conn.poller is self:
+                self._remove(conn.sock.fileno())
 
-    def close(self) -> None:
-        self._epoll.close()
+    def wait(self, timeout: float) -> list[_Conn]:
+        by_fd = self._by_fd
+        return [conn for fd, _mask in self._epoll.poll(timeout)
+                if (conn := by_fd.get(fd)) is not None]
+
+
+def _discard(conn: _Conn, lock: threading.Lock) -> None:
+    """Close ``conn`` (closing the socket removes it from its epoll; the
+    poller forgets its number before another socket can get it)."""
+    with lock:
+        if conn.poller is not None:
+            conn.poller._by_fd.pop(conn.sock.fileno(), None)
+            conn.poller = None
+    conn.sock.close()
 
 
 class HttpClient:
@@ -237,42 +278,54 @@ class HttpClient:
         self._max_idle = max_idle_per_host
         self._max_idle_age = max_idle_age
         self._max_response = max_response
-        self._idle: dict[tuple[str, int], collections.deque[_Idle]] = {}
+        self._idle: dict[tuple[str, int], collections.deque[_Conn]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         #: Connections opened so far (tests check reuse with it).
         self.connections_opened = 0
 
     # --- the pool -----------------------------------------------------------
 
-    def _take(self, key: tuple[str, int]) -> _Socket | None:
+    def _poller(self) -> _Poller:
+        """The calling thread's poller (made on its first request)."""
+        try:
+            poller: _Poller = self._local.poller
+        except AttributeError:
+            poller = self._local.poller = _Poller(self._lock)
+        return poller
+
+    def _take(self, key: tuple[str, int], ex: _Exchange) -> _Conn | None:
         now = time.monotonic()
-        stale: list[_Idle] = []
-        found: _Socket | None = None
+        stale: list[_Conn] = []
+        found: _Conn | None = None
         with self._lock:
             idle = self._idle.get(key)
             while idle:
-                entry = idle.pop()
-                if now - entry.since <= self._max_idle_age:
-                    found = entry.sock
+                conn = idle.pop()
+                if now - conn.since <= self._max_idle_age:
+                    found = conn
+                    conn.owner = ex
                     break
-                stale.append(entry)
-        for entry in stale:
-            entry.sock.close()
+                stale.append(conn)
+        for conn in stale:
+            _discard(conn, self._lock)
         return found
 
-    def _give_back(self, key: tuple[str, int], sock: _Socket) -> None:
+    def _give_back(self, key: tuple[str, int], conn: _Conn) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, collections.deque())
             if len(idle) < self._max_idle:
-                idle.append(_Idle(sock))
+                conn.owner = None
+                conn.since = time.monotonic()
+                idle.append(conn)
                 return
-        sock.close()
+        _discard(conn, self._lock)
 
     def _drop_idle(self, key: tuple[str, int]) -> None:
         with self._lock:
             idle = self._idle.pop(key, None)
-        for entry in idle or ():
-            entry.sock.close()
+        for conn in idle or ():
+            _discard(conn, self._lock)
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -280,8 +333,8 @@ class HttpClient:
             pools = list(self._idle.values())
             self._idle.clear()
         for idle in pools:
-            for entry in idle:
-                entry.sock.close()
+            for conn in idle:
+                _discard(conn, self._lock)
 
     def __enter__(self) -> HttpClient:
         return self
@@ -305,7 +358,7 @@ class HttpClient:
         """Send every request at once; one outcome per request, in order."""
         started = time.monotonic()
         results: list[Outcome | None] = [None] * len(requests)
-        sel = _Poller()
+        sel = self._poller()
         active: set[_Exchange] = set()
         # No deadline of ``active`` is earlier: deadlines only move later
         # as exchanges advance, so the earliest is searched for only when
@@ -316,7 +369,6 @@ class HttpClient:
         def finish(ex: _Exchange,
                    outcome: HttpResponse | errors.GenericError) -> None:
             active.discard(ex)
-            sel.forget(ex)
             results[ex.index] = (outcome, time.monotonic() - ex.started)
 
         def drive(ex: _Exchange, opening: bool) -> None:
@@ -327,7 +379,7 @@ class HttpClient:
                 answer = (self._open(ex, sel) if opening
                           else self._step(ex, sel))
             except _RETRY_ON_REUSE as err:
-                self._close_registered(ex, sel)
+                self._close(ex)
                 if ex.reused and ex.body_at < 0 and not ex.buf:
                     self._drop_idle((ex.req.host, ex.req.port))
                     active.discard(ex)
@@ -342,7 +394,7 @@ class HttpClient:
                                          ex.req.timeout))
                 return
             except Exception as err:  # one failure line per request
-                self._close_registered(ex, sel)
+                self._close(ex)
                 finish(ex, _map_error(err, ex.req.host, ex.req.port,
                                      ex.req.timeout))
                 return
@@ -358,21 +410,22 @@ class HttpClient:
                 drive(ex, True)
             soonest = min((ex.deadline for ex in active), default=0.0)
             while active:
-                for ready in sel.wait(max(soonest - time.monotonic(), 0.0)):
-                    if ready in active:
-                        drive(ready, False)
+                for conn in sel.wait(max(soonest - time.monotonic(), 0.0)):
+                    if conn.owner in active:
+                        drive(conn.owner, False)
+                    else:  # idle, or already moved to another thread
+                        sel.drop_idle(conn)
                 now = time.monotonic()
                 if now < soonest:
                     continue
                 for ex in [ex for ex in active if ex.deadline <= now]:
-                    self._close_registered(ex, sel)
+                    self._close(ex)
                     finish(ex, _map_error(self._timed_out(ex), ex.req.host,
                                          ex.req.port, ex.req.timeout))
                 soonest = min((ex.deadline for ex in active), default=now)
         finally:
             for ex in active:
                 self._close(ex)
-            sel.close()
         return [res for res in results if res is not None]
 
     # --- one exchange -------------------------------------------------------
@@ -394,10 +447,10 @@ class HttpClient:
               sel: _Poller) -> HttpResponse | None:
         """Take an idle connection and send at once, or start connecting."""
         key = (ex.req.host, ex.req.port)
-        sock = None if ex.reused is None else self._take(key)
+        conn = None if ex.reused is None else self._take(key, ex)
         now = time.monotonic()
-        if sock is not None:
-            ex.sock, ex.reused, ex.stage = sock, True, _SEND
+        if conn is not None:
+            ex.conn, ex.sock, ex.reused, ex.stage = conn, conn.sock, True, _SEND
             ex.deadline = now + ex.req.timeout
             return self._step(ex, sel)
         ex.reused = False
@@ -408,6 +461,7 @@ class HttpClient:
         raw = socket.socket(family, kind, proto)
         ex.sock = (PlainSocket(raw) if self._ssl is None
                    else TlsSocket(raw, self._ssl))
+        ex.conn = _Conn(ex.sock, ex)
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = raw.connect_ex(addr)
@@ -562,24 +616,18 @@ class HttpClient:
 
     def _release(self, ex: _Exchange) -> None:
         """After a complete answer: keep the connection or close it."""
-        if ex.sock is None:
+        if ex.conn is None:
             return
         if ex.will_close:
             self._close(ex)
         else:
-            self._give_back((ex.req.host, ex.req.port), ex.sock)
-            ex.sock = None
+            self._give_back((ex.req.host, ex.req.port), ex.conn)
+            ex.sock = ex.conn = None
 
-    @staticmethod
-    def _close(ex: _Exchange) -> None:
-        if ex.sock is not None:
-            ex.sock.close()
-            ex.sock = None
-
-    def _close_registered(self, ex: _Exchange,
-                          sel: _Poller) -> None:
-        sel.forget(ex)
-        self._close(ex)
+    def _close(self, ex: _Exchange) -> None:
+        if ex.conn is not None:
+            _discard(ex.conn, self._lock)
+            ex.sock = ex.conn = None
 
 
 #: A body up to this size is sent in one piece with the head; a larger one
