@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import errno
 import http.client
 import os
@@ -63,7 +62,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ganeti import errors, serializer
 from ganeti.http import JSON_TYPE, tls
@@ -76,8 +75,10 @@ DEFAULT_MAX_IDLE_AGE: Final = 30.0
 DEFAULT_MAX_RESPONSE: Final = 256 * 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
+    """One answer (a named tuple: built per answer, a frozen dataclass
+    cost three times as much)."""
+
     status: int
     reason: str
     headers: Mapping[str, str]
@@ -104,8 +105,9 @@ _CONNECT, _HANDSHAKE, _SEND, _RECV = range(4)
 _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
+    """One request (a named tuple, as :class:`HttpResponse`)."""
+
     host: str
     port: int
     method: str
@@ -177,7 +179,9 @@ class _Exchange:
         self.reused: bool | None = False
         self.stage = _CONNECT
         self.sent = 0
-        self.buf = bytearray()
+        #: What came so far: the first piece as it came (an answer in
+        #: one piece is never copied), a bytearray from the second on.
+        self.buf: bytes | bytearray = b""
         self.status = 0
         self.reason = ""
         self.headers: dict[str, str] = {}
@@ -500,11 +504,13 @@ class HttpClient:
             try:
                 # Views, not slices: a slice copies what is left at
                 # every TLS record (16 KiB) of a large body.
-                while ex.sent < len(ex.data):
+                head = len(ex.data)
+                while ex.sent < head:
                     ex.sent += sock.send(memoryview(ex.data)[ex.sent:])
-                while ex.sent - len(ex.data) < len(ex.body):
-                    ex.sent += sock.send(
-                        memoryview(ex.body)[ex.sent - len(ex.data):])
+                if ex.body:
+                    while ex.sent - head < len(ex.body):
+                        ex.sent += sock.send(
+                            memoryview(ex.body)[ex.sent - head:])
                 sock.flush()
             except (ssl.SSLWantWriteError, BlockingIOError):
                 sel.want(ex, _WRITE)
@@ -523,7 +529,7 @@ class HttpClient:
                  sel: _Poller) -> HttpResponse | None:
         sock = ex.sock
         assert sock is not None
-        eof = False
+        eof = complete = False
         while True:
             try:
                 chunk = sock.recv(CHUNK)
@@ -535,34 +541,36 @@ class HttpClient:
             if not chunk:
                 eof = True
                 break
-            ex.buf += chunk
+            if not ex.buf:
+                ex.buf = chunk
+            else:
+                if type(ex.buf) is bytes:
+                    ex.buf = bytearray(ex.buf)
+                ex.buf += chunk
             if ex.body_at < 0:
                 self._parse_head(ex)
             elif ex.length is None:
                 self._check_unsized(ex)
-            if self._complete(ex):
+            if ex.length is not None and ex.body_at >= 0 \
+                    and len(ex.buf) - ex.body_at >= ex.length:
+                complete = True
                 break
         ex.deadline = time.monotonic() + ex.req.timeout
-        if ex.body_at >= 0 and (self._complete(ex)
-                                or (eof and ex.length is None)):
-            end = (len(ex.buf) if ex.length is None
-                   else ex.body_at + ex.length)
-            if end != len(ex.buf):  # bytes beyond the answer: out of step
+        if complete or (eof and ex.body_at >= 0 and ex.length is None):
+            buf = ex.buf
+            end = len(buf) if ex.length is None else ex.body_at + ex.length
+            if end != len(buf):  # bytes beyond the answer: out of step
                 ex.will_close = True
-            return HttpResponse(status=ex.status, reason=ex.reason,
-                                headers=ex.headers,
-                                body=bytes(ex.buf[ex.body_at:end]))
+            return HttpResponse(
+                ex.status, ex.reason, ex.headers,
+                buf[ex.body_at:end] if type(buf) is bytes
+                else bytes(memoryview(buf)[ex.body_at:end]))
         if eof:
             if not ex.buf:
                 raise http.client.RemoteDisconnected(
                     "Remote end closed connection without response")
             raise http.client.IncompleteRead(bytes(ex.buf))
         return None
-
-    @staticmethod
-    def _complete(ex: _Exchange) -> bool:
-        return (ex.body_at >= 0 and ex.length is not None
-                and len(ex.buf) - ex.body_at >= ex.length)
 
     def _parse_head(self, ex: _Exchange) -> None:
         end = ex.buf.find(b"\r\n\r\n")
