@@ -61,6 +61,7 @@ import socket
 import ssl
 import threading
 import time
+import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
@@ -100,6 +101,11 @@ _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
 
 #: Longest status line plus headers accepted.
 _MAX_HEAD: Final = 64 * 1024
+#: Parsed heads kept per client (all forgotten when there are more).
+_KNOWN_HEADS: Final = 256
+#: A parsed head: status, reason, headers, whether the server closes the
+#: connection after it, and the length of the body (None: until the end).
+_Head = tuple[int, str, Mapping[str, str], bool, int | None]
 
 _CONNECT, _HANDSHAKE, _SEND, _RECV = range(4)
 _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT
@@ -184,7 +190,7 @@ class _Exchange:
         self.buf: bytes | bytearray = b""
         self.status = 0
         self.reason = ""
-        self.headers: dict[str, str] = {}
+        self.headers: Mapping[str, str] = {}
         self.body_at = -1       # offset of the body in buf; -1: no head yet
         self.length: int | None = None
         self.will_close = False
@@ -285,6 +291,9 @@ class HttpClient:
         self._idle: dict[tuple[str, int], collections.deque[_Conn]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        #: Heads already parsed (the nodes of a fan-out answer with the
+        #: same head: same server, second and length).
+        self._heads: dict[bytes, _Head] = {}
         #: Connections opened so far (tests check reuse with it).
         self.connections_opened = 0
 
@@ -579,7 +588,20 @@ class HttpClient:
                 raise errors.ProtocolError(
                     f"Answer headers longer than {_MAX_HEAD} bytes")
             return
-        lines = ex.buf[:end].decode("iso-8859-1").split("\r\n")
+        head = bytes(ex.buf[:end])
+        known = self._heads.get(head)
+        if known is None:
+            known = self._parse_new_head(head)
+            if len(self._heads) >= _KNOWN_HEADS:
+                self._heads.clear()
+            self._heads[head] = known
+        ex.status, ex.reason, ex.headers, ex.will_close, ex.length = known
+        ex.body_at = end + 4
+        if ex.length is None:
+            self._check_unsized(ex)
+
+    def _parse_new_head(self, head: bytes) -> _Head:
+        lines = head.decode("iso-8859-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code, _, reason = rest.partition(" ")
         if not version.startswith("HTTP/1.") or len(code) != 3 \
@@ -592,29 +614,29 @@ class HttpClient:
                 raise http.client.HTTPException(
                     f"invalid header line {line[:40]!r}")
             headers[name.strip().title()] = value.strip()
-        ex.status, ex.reason, ex.headers = int(code), reason, headers
-        ex.body_at = end + 4
+        status = int(code)
         connection = headers.get("Connection", "").lower()
-        ex.will_close = connection == "close" or (
+        will_close = connection == "close" or (
             version == "HTTP/1.0" and connection != "keep-alive")
         if "chunked" in headers.get("Transfer-Encoding", "").lower():
             raise errors.ProtocolError("Chunked answers are not supported")
         length = headers.get("Content-Length")
-        if ex.status in (204, 304) or 100 <= ex.status < 200:
-            ex.length = 0
+        size: int | None = None
+        if status in (204, 304) or 100 <= status < 200:
+            size = 0
         elif length is not None:
             if not length.isdigit():
                 raise http.client.HTTPException(
                     f"invalid Content-Length {length[:20]!r}")
-            ex.length = int(length)
-            if ex.length > self._max_response:
+            size = int(length)
+            if size > self._max_response:
                 raise errors.ProtocolError(
                     f"Answer of {length} bytes exceeds the limit of "
                     f"{self._max_response} bytes")
         else:
-            ex.will_close = True
-        if ex.length is None:
-            self._check_unsized(ex)
+            will_close = True
+        return (status, reason, types.MappingProxyType(headers), will_close,
+                size)
 
     def _check_unsized(self, ex: _Exchange) -> None:
         """An answer that ends with the connection stays under the limit."""

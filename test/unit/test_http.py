@@ -510,3 +510,26 @@ def test_idle_connection_closed_by_its_server_leaves_the_poller(
         assert idle.poller is None
         assert get(client, closing).status == 200
         assert client.connections_opened == 3
+
+
+def test_a_repeated_head_is_parsed_once_and_shared_read_only(
+        pki: Pki) -> None:
+    # The nodes of a fan-out answer with the same head: it is parsed
+    # once, so the answers share headers that nobody may change.
+    head = b"HTTP/1.1 200 OK\r\nX-A: b\r\nContent-Length: 2\r\n\r\n"
+    with pki.client() as client:
+        answers = []
+        for body in (b"[]", b"{}"):
+            with canned(pki, head + body) as (host, port):
+                answers.append(client.request(host, port, "PUT", "/", b"",
+                                              timeout=WAIT))
+        first, second = answers
+        assert (first.body, second.body) == (b"[]", b"{}")
+        assert first.headers is second.headers
+        assert dict(first.headers) == {"X-A": "b", "Content-Length": "2"}
+        with pytest.raises(TypeError):
+            first.headers["X-A"] = "c"  # type: ignore[index]
+        with canned(pki, b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n") as address, \
+                pytest.raises(errors.ProtocolError,
+                              match="invalid header line 'broken'"):
+            client.request(*address, "PUT", "/", b"", timeout=WAIT)
