@@ -256,12 +256,13 @@ class _Poller:
 
 
 def _discard(conn: _Conn, lock: threading.Lock) -> None:
-    """Close ``conn`` (closing the socket removes it from its epoll; the
-    poller forgets its number before another socket can get it)."""
+    """Close ``conn``, unregistered first: closing the socket alone would
+    leave it registered while a child process still held a copy of it
+    (and the poller would wake for it); the poller forgets its number
+    before another socket can get it."""
     with lock:
         if conn.poller is not None:
-            conn.poller._by_fd.pop(conn.sock.fileno(), None)
-            conn.poller = None
+            conn.poller._remove(conn.sock.fileno())
     conn.sock.close()
 
 
