@@ -533,3 +533,22 @@ def test_a_repeated_head_is_parsed_once_and_shared_read_only(
                 pytest.raises(errors.ProtocolError,
                               match="invalid header line 'broken'"):
             client.request(*address, "PUT", "/", b"", timeout=WAIT)
+
+
+def test_large_answers_arrive_whole_on_a_kept_alive_connection(
+        pki: Pki) -> None:
+    # Many TLS records per read of the socket, several reads per answer;
+    # the connection is reused for the next one.
+    big = bytes(range(256)) * 8192  # 2 MiB
+
+    def large_app(request: http.Request) -> http.Response:
+        return http.Response(body=big[:int(request.body)])
+
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    with http_server.HttpServer(("127.0.0.1", 0), large_app,
+                                ssl_context=ctx) as srv, \
+            pki.client() as client:
+        for size in (len(big), 100, len(big) - 1):
+            assert get(client, srv, body=str(size).encode()).body == \
+                big[:size]
+        assert client.connections_opened == 1
