@@ -16,6 +16,7 @@ be as fast as simplejson's for config documents, and faster to decode).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from ganeti import errors
@@ -33,6 +34,13 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+#: The decoder's C scanner: a document that starts at its first character
+#: and ends at its last (what this module's encoder writes) is decoded by
+#: one call of it, without the two whitespace regex matches and checks
+#: of ``JSONDecoder.decode`` (1.7 us for a node's ``[true,30]``, 0.4 us
+#: this way: node RPC decodes one answer per node and call).
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = (
+    _DECODER.scan_once)  # type: ignore[attr-defined]  # set in __init__
 
 
 def _encode(encoder: json.JSONEncoder, obj: Any) -> str:
@@ -75,6 +83,13 @@ def loads(data: bytes | bytearray | str) -> Any:
     else:
         raise errors.ProgrammerError(
             f"Cannot decode JSON from {type(data).__name__}")
+    try:
+        obj, end = _SCAN(text, 0)
+    except Exception:  # decoded again below, for the message
+        pass
+    else:
+        if end == len(text):
+            return obj
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as err:

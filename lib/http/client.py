@@ -11,11 +11,16 @@ master's CPU per answer is a few system calls, OpenSSL (outside the
 interpreter lock) and a short parse of the status line and headers (see
 ``doc/design/rpc.rst`` for the figures).  It is safe to share between
 threads: each batch runs its own loop on the connections it took; only
-the idle pool is shared.
+the idle pool is shared.  Each thread has one ``epoll`` for all its
+batches, and a connection stays registered with it between requests
+(idle in the pool too), so a request on a kept-alive connection costs no
+``epoll_ctl``; a connection taken by another thread moves to that
+thread's ``epoll``.
 
 - TLS (optional) with the peer pinned (``server_pin``, a SHA-256
   fingerprint, checked right after the handshake) and the client
-  certificate of the context.
+  certificate of the context; OpenSSL works on memory buffers
+  (:mod:`ganeti.http.tlsbio`), so an answer costs one ``recv``.
 - Keep-alive: idle connections per ``(host, port)`` are reused up to
   ``max_idle_age`` seconds; a connection is used for one request at a
   time, so parallel requests to one host open parallel connections.  A
@@ -47,7 +52,7 @@ returns them in place of the answer.
 from __future__ import annotations
 
 import collections
-import dataclasses
+import contextlib
 import errno
 import http.client
 import os
@@ -56,11 +61,13 @@ import socket
 import ssl
 import threading
 import time
+import types
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ganeti import errors, serializer
 from ganeti.http import JSON_TYPE, tls
+from ganeti.http.tlsbio import CHUNK, PlainSocket, TlsSocket
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 #: Idle connections older than this are not reused (servers close them
@@ -69,8 +76,10 @@ DEFAULT_MAX_IDLE_AGE: Final = 30.0
 DEFAULT_MAX_RESPONSE: Final = 256 * 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
+    """One answer (a named tuple: built per answer, a frozen dataclass
+    cost three times as much)."""
+
     status: int
     reason: str
     headers: Mapping[str, str]
@@ -90,17 +99,21 @@ _RETRY_ON_REUSE: Final = (http.client.RemoteDisconnected, ConnectionResetError,
                           ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
-#: Bytes read per receive call (TLS records are at most 16 KiB).
-_CHUNK: Final = 256 * 1024
 #: Longest status line plus headers accepted.
 _MAX_HEAD: Final = 64 * 1024
+#: Parsed heads kept per client (all forgotten when there are more).
+_KNOWN_HEADS: Final = 256
+#: A parsed head: status, reason, headers, whether the server closes the
+#: connection after it, and the length of the body (None: until the end).
+_Head = tuple[int, str, Mapping[str, str], bool, int | None]
 
 _CONNECT, _HANDSHAKE, _SEND, _RECV = range(4)
 _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
+    """One request (a named tuple, as :class:`HttpResponse`)."""
+
     host: str
     port: int
     method: str
@@ -114,12 +127,24 @@ class Request:
 Outcome = tuple[HttpResponse | errors.GenericError, float]
 
 
-class _Idle:
-    __slots__ = ("since", "sock")
+_Socket = PlainSocket | TlsSocket
 
-    def __init__(self, sock: socket.socket) -> None:
+
+class _Conn:
+    """One connection, for its whole life: in use by one exchange
+    (``owner``) or idle in the pool since ``since``, and registered with
+    the ``epoll`` of the thread that used it last (``poller``, for
+    ``events``), so that a kept-alive connection costs no ``epoll_ctl``
+    per request."""
+
+    __slots__ = ("events", "owner", "poller", "since", "sock")
+
+    def __init__(self, sock: _Socket, owner: _Exchange | None) -> None:
         self.sock = sock
-        self.since = time.monotonic()
+        self.since = 0.0
+        self.owner = owner
+        self.poller: _Poller | None = None
+        self.events = 0
 
 
 class _Exchange:
@@ -129,9 +154,9 @@ class _Exchange:
         "body",
         "body_at",
         "buf",
+        "conn",
         "data",
         "deadline",
-        "events",
         "headers",
         "index",
         "length",
@@ -154,61 +179,91 @@ class _Exchange:
         #: shared by every request of a fan-out (empty when the head
         #: holds it).
         self.data, self.body = data
-        self.sock: socket.socket | None = None
+        self.sock: _Socket | None = None
         #: True: taken from the pool; None: the retry after a failed
         #: reuse, which must open a fresh connection.
         self.reused: bool | None = False
         self.stage = _CONNECT
         self.sent = 0
-        self.buf = bytearray()
+        #: What came so far: the first piece as it came (an answer in
+        #: one piece is never copied), a bytearray from the second on.
+        self.buf: bytes | bytearray = b""
         self.status = 0
         self.reason = ""
-        self.headers: dict[str, str] = {}
+        self.headers: Mapping[str, str] = {}
         self.body_at = -1       # offset of the body in buf; -1: no head yet
         self.length: int | None = None
         self.will_close = False
         self.deadline = 0.0
         self.started = started
-        self.events = 0
+        self.conn: _Conn | None = None
 
 
 class _Poller:
-    """``epoll`` with the exchange of each registered socket."""
+    """One thread's ``epoll`` and the connection of each registered socket.
 
-    __slots__ = ("_by_fd", "_epoll")
+    A connection stays registered while it sits in the pool; the thread
+    that takes it next moves it to its own poller when it is another
+    one.  Moves, and removals by a thread other than the owner of the
+    connection, happen under the client's pool lock (``lock``).  An idle
+    connection that becomes ready (its server closed it) is removed from
+    the poller when it wakes it (level-triggered, it would wake it again
+    at every wait); it is registered again when it is used.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_by_fd", "_epoll", "_lock")
+
+    def __init__(self, lock: threading.Lock) -> None:
         self._epoll = select.epoll()
-        self._by_fd: dict[int, _Exchange] = {}
+        self._by_fd: dict[int, _Conn] = {}
+        self._lock = lock
 
     def want(self, ex: _Exchange, events: int) -> None:
-        """Wait for ``events`` on the socket of ``ex``."""
-        if ex.events == events:
+        """Wait for ``events`` on the connection of ``ex`` in this poller."""
+        conn = ex.conn
+        assert conn is not None
+        if conn.poller is self:
+            if conn.events != events:
+                self._epoll.modify(conn.sock.fileno(), events)
+                conn.events = events
             return
-        assert ex.sock is not None
-        fd = ex.sock.fileno()
-        if ex.events:
-            self._epoll.modify(fd, events)
-        else:
+        with self._lock:
+            fd = conn.sock.fileno()
+            if conn.poller is not None:
+                conn.poller._remove(fd)
             self._epoll.register(fd, events)
-            self._by_fd[fd] = ex
-        ex.events = events
+            self._by_fd[fd] = conn
+            conn.poller, conn.events = self, events
 
-    def forget(self, ex: _Exchange) -> None:
-        """Stop waiting on the socket of ``ex`` (before it is closed,
-        wrapped or given back to the pool)."""
-        if ex.events and ex.sock is not None:
-            fd = ex.sock.fileno()
-            self._epoll.unregister(fd)
-            del self._by_fd[fd]
-        ex.events = 0
+    def _remove(self, fd: int) -> None:
+        """Unregister ``fd`` (the caller holds the lock)."""
+        conn = self._by_fd.pop(fd, None)
+        if conn is not None:
+            conn.poller = None
+            with contextlib.suppress(OSError):  # not there: nothing to do
+                self._epoll.unregister(fd)
 
-    def wait(self, timeout: float) -> list[_Exchange]:
-        return [self._by_fd[fd] for fd, _mask in self._epoll.poll(timeout)
-                if fd in self._by_fd]
+    def drop_idle(self, conn: _Conn) -> None:
+        """Unregister ``conn`` if it is still idle and registered here."""
+        with self._lock:
+            if conn.owner is None and conn.poller is self:
+                self._remove(conn.sock.fileno())
 
-    def close(self) -> None:
-        self._epoll.close()
+    def wait(self, timeout: float) -> list[_Conn]:
+        by_fd = self._by_fd
+        return [conn for fd, _mask in self._epoll.poll(timeout)
+                if (conn := by_fd.get(fd)) is not None]
+
+
+def _discard(conn: _Conn, lock: threading.Lock) -> None:
+    """Close ``conn``, unregistered first: closing the socket alone would
+    leave it registered while a child process still held a copy of it
+    (and the poller would wake for it); the poller forgets its number
+    before another socket can get it."""
+    with lock:
+        if conn.poller is not None:
+            conn.poller._remove(conn.sock.fileno())
+    conn.sock.close()
 
 
 class HttpClient:
@@ -234,42 +289,57 @@ class HttpClient:
         self._max_idle = max_idle_per_host
         self._max_idle_age = max_idle_age
         self._max_response = max_response
-        self._idle: dict[tuple[str, int], collections.deque[_Idle]] = {}
+        self._idle: dict[tuple[str, int], collections.deque[_Conn]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+        #: Heads already parsed (the nodes of a fan-out answer with the
+        #: same head: same server, second and length).
+        self._heads: dict[bytes, _Head] = {}
         #: Connections opened so far (tests check reuse with it).
         self.connections_opened = 0
 
     # --- the pool -----------------------------------------------------------
 
-    def _take(self, key: tuple[str, int]) -> socket.socket | None:
+    def _poller(self) -> _Poller:
+        """The calling thread's poller (made on its first request)."""
+        try:
+            poller: _Poller = self._local.poller
+        except AttributeError:
+            poller = self._local.poller = _Poller(self._lock)
+        return poller
+
+    def _take(self, key: tuple[str, int], ex: _Exchange) -> _Conn | None:
         now = time.monotonic()
-        stale: list[_Idle] = []
-        found: socket.socket | None = None
+        stale: list[_Conn] = []
+        found: _Conn | None = None
         with self._lock:
             idle = self._idle.get(key)
             while idle:
-                entry = idle.pop()
-                if now - entry.since <= self._max_idle_age:
-                    found = entry.sock
+                conn = idle.pop()
+                if now - conn.since <= self._max_idle_age:
+                    found = conn
+                    conn.owner = ex
                     break
-                stale.append(entry)
-        for entry in stale:
-            entry.sock.close()
+                stale.append(conn)
+        for conn in stale:
+            _discard(conn, self._lock)
         return found
 
-    def _give_back(self, key: tuple[str, int], sock: socket.socket) -> None:
+    def _give_back(self, key: tuple[str, int], conn: _Conn) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, collections.deque())
             if len(idle) < self._max_idle:
-                idle.append(_Idle(sock))
+                conn.owner = None
+                conn.since = time.monotonic()
+                idle.append(conn)
                 return
-        sock.close()
+        _discard(conn, self._lock)
 
     def _drop_idle(self, key: tuple[str, int]) -> None:
         with self._lock:
             idle = self._idle.pop(key, None)
-        for entry in idle or ():
-            entry.sock.close()
+        for conn in idle or ():
+            _discard(conn, self._lock)
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -277,8 +347,8 @@ class HttpClient:
             pools = list(self._idle.values())
             self._idle.clear()
         for idle in pools:
-            for entry in idle:
-                entry.sock.close()
+            for conn in idle:
+                _discard(conn, self._lock)
 
     def __enter__(self) -> HttpClient:
         return self
@@ -302,23 +372,28 @@ class HttpClient:
         """Send every request at once; one outcome per request, in order."""
         started = time.monotonic()
         results: list[Outcome | None] = [None] * len(requests)
-        sel = _Poller()
+        sel = self._poller()
         active: set[_Exchange] = set()
+        # No deadline of ``active`` is earlier: deadlines only move later
+        # as exchanges advance, so the earliest is searched for only when
+        # this one has passed (a search per answer made a fan-out cost
+        # O(N^2) when the answers come one at a time).
+        soonest = 0.0
 
         def finish(ex: _Exchange,
                    outcome: HttpResponse | errors.GenericError) -> None:
             active.discard(ex)
-            sel.forget(ex)
             results[ex.index] = (outcome, time.monotonic() - ex.started)
 
         def drive(ex: _Exchange, opening: bool) -> None:
             """Open or advance ``ex``; on failure record its error, or
             retry once on a fresh connection after a failed reuse."""
+            nonlocal soonest
             try:
                 answer = (self._open(ex, sel) if opening
                           else self._step(ex, sel))
             except _RETRY_ON_REUSE as err:
-                self._close_registered(ex, sel)
+                self._close(ex)
                 if ex.reused and ex.body_at < 0 and not ex.buf:
                     self._drop_idle((ex.req.host, ex.req.port))
                     active.discard(ex)
@@ -327,12 +402,13 @@ class HttpClient:
                     fresh.reused = None
                     active.add(fresh)
                     drive(fresh, True)
+                    soonest = min(soonest, fresh.deadline)
                 else:
                     finish(ex, _map_error(err, ex.req.host, ex.req.port,
                                          ex.req.timeout))
                 return
             except Exception as err:  # one failure line per request
-                self._close_registered(ex, sel)
+                self._close(ex)
                 finish(ex, _map_error(err, ex.req.host, ex.req.port,
                                      ex.req.timeout))
                 return
@@ -346,21 +422,24 @@ class HttpClient:
                 ex = _Exchange(index, req, encode(req), started)
                 active.add(ex)
                 drive(ex, True)
+            soonest = min((ex.deadline for ex in active), default=0.0)
             while active:
+                for conn in sel.wait(max(soonest - time.monotonic(), 0.0)):
+                    if conn.owner in active:
+                        drive(conn.owner, False)
+                    else:  # idle, or already moved to another thread
+                        sel.drop_idle(conn)
                 now = time.monotonic()
-                wait = min(ex.deadline for ex in active) - now
-                for ready in sel.wait(max(wait, 0.0)):
-                    if ready in active:
-                        drive(ready, False)
-                now = time.monotonic()
+                if now < soonest:
+                    continue
                 for ex in [ex for ex in active if ex.deadline <= now]:
-                    self._close_registered(ex, sel)
+                    self._close(ex)
                     finish(ex, _map_error(self._timed_out(ex), ex.req.host,
                                          ex.req.port, ex.req.timeout))
+                soonest = min((ex.deadline for ex in active), default=now)
         finally:
             for ex in active:
                 self._close(ex)
-            sel.close()
         return [res for res in results if res is not None]
 
     # --- one exchange -------------------------------------------------------
@@ -382,10 +461,10 @@ class HttpClient:
               sel: _Poller) -> HttpResponse | None:
         """Take an idle connection and send at once, or start connecting."""
         key = (ex.req.host, ex.req.port)
-        sock = None if ex.reused is None else self._take(key)
+        conn = None if ex.reused is None else self._take(key, ex)
         now = time.monotonic()
-        if sock is not None:
-            ex.sock, ex.reused, ex.stage = sock, True, _SEND
+        if conn is not None:
+            ex.conn, ex.sock, ex.reused, ex.stage = conn, conn.sock, True, _SEND
             ex.deadline = now + ex.req.timeout
             return self._step(ex, sel)
         ex.reused = False
@@ -394,7 +473,9 @@ class HttpClient:
         family, kind, proto, _name, addr = socket.getaddrinfo(
             ex.req.host, ex.req.port, type=socket.SOCK_STREAM)[0]
         raw = socket.socket(family, kind, proto)
-        ex.sock = raw
+        ex.sock = (PlainSocket(raw) if self._ssl is None
+                   else TlsSocket(raw, self._ssl))
+        ex.conn = _Conn(ex.sock, ex)
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = raw.connect_ex(addr)
@@ -411,18 +492,12 @@ class HttpClient:
         sock = ex.sock
         assert sock is not None
         if ex.stage == _CONNECT:
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            code = sock.raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 raise OSError(code, os.strerror(code))
-            if self._ssl is None:
-                ex.stage = _SEND
-            else:
-                sel.forget(ex)
-                sock = ex.sock = self._ssl.wrap_socket(
-                    sock, do_handshake_on_connect=False)
-                ex.stage = _HANDSHAKE
+            ex.stage = _SEND if self._ssl is None else _HANDSHAKE
         if ex.stage == _HANDSHAKE:
-            assert isinstance(sock, ssl.SSLSocket)
+            assert isinstance(sock, TlsSocket)
             try:
                 sock.do_handshake()
             except ssl.SSLWantReadError:
@@ -432,18 +507,21 @@ class HttpClient:
                 sel.want(ex, _WRITE)
                 return None
             if self._pin is not None:
-                tls.check_pin(sock, self._pin)
+                tls.check_pin(sock.tls, self._pin)
             ex.stage = _SEND
             ex.deadline = time.monotonic() + ex.req.timeout
         if ex.stage == _SEND:
             try:
                 # Views, not slices: a slice copies what is left at
                 # every TLS record (16 KiB) of a large body.
-                while ex.sent < len(ex.data):
+                head = len(ex.data)
+                while ex.sent < head:
                     ex.sent += sock.send(memoryview(ex.data)[ex.sent:])
-                while ex.sent - len(ex.data) < len(ex.body):
-                    ex.sent += sock.send(
-                        memoryview(ex.body)[ex.sent - len(ex.data):])
+                if ex.body:
+                    while ex.sent - head < len(ex.body):
+                        ex.sent += sock.send(
+                            memoryview(ex.body)[ex.sent - head:])
+                sock.flush()
             except (ssl.SSLWantWriteError, BlockingIOError):
                 sel.want(ex, _WRITE)
                 return None
@@ -461,10 +539,10 @@ class HttpClient:
                  sel: _Poller) -> HttpResponse | None:
         sock = ex.sock
         assert sock is not None
-        eof = False
+        eof = complete = False
         while True:
             try:
-                chunk = sock.recv(_CHUNK)
+                chunk = sock.recv(CHUNK)
             except (ssl.SSLWantReadError, BlockingIOError):
                 break
             except ssl.SSLWantWriteError:
@@ -473,34 +551,36 @@ class HttpClient:
             if not chunk:
                 eof = True
                 break
-            ex.buf += chunk
+            if not ex.buf:
+                ex.buf = chunk
+            else:
+                if type(ex.buf) is bytes:
+                    ex.buf = bytearray(ex.buf)
+                ex.buf += chunk
             if ex.body_at < 0:
                 self._parse_head(ex)
             elif ex.length is None:
                 self._check_unsized(ex)
-            if self._complete(ex):
+            if ex.length is not None and ex.body_at >= 0 \
+                    and len(ex.buf) - ex.body_at >= ex.length:
+                complete = True
                 break
         ex.deadline = time.monotonic() + ex.req.timeout
-        if ex.body_at >= 0 and (self._complete(ex)
-                                or (eof and ex.length is None)):
-            end = (len(ex.buf) if ex.length is None
-                   else ex.body_at + ex.length)
-            if end != len(ex.buf):  # bytes beyond the answer: out of step
+        if complete or (eof and ex.body_at >= 0 and ex.length is None):
+            buf = ex.buf
+            end = len(buf) if ex.length is None else ex.body_at + ex.length
+            if end != len(buf):  # bytes beyond the answer: out of step
                 ex.will_close = True
-            return HttpResponse(status=ex.status, reason=ex.reason,
-                                headers=ex.headers,
-                                body=bytes(ex.buf[ex.body_at:end]))
+            return HttpResponse(
+                ex.status, ex.reason, ex.headers,
+                buf[ex.body_at:end] if type(buf) is bytes
+                else bytes(memoryview(buf)[ex.body_at:end]))
         if eof:
             if not ex.buf:
                 raise http.client.RemoteDisconnected(
                     "Remote end closed connection without response")
             raise http.client.IncompleteRead(bytes(ex.buf))
         return None
-
-    @staticmethod
-    def _complete(ex: _Exchange) -> bool:
-        return (ex.body_at >= 0 and ex.length is not None
-                and len(ex.buf) - ex.body_at >= ex.length)
 
     def _parse_head(self, ex: _Exchange) -> None:
         end = ex.buf.find(b"\r\n\r\n")
@@ -509,7 +589,20 @@ class HttpClient:
                 raise errors.ProtocolError(
                     f"Answer headers longer than {_MAX_HEAD} bytes")
             return
-        lines = ex.buf[:end].decode("iso-8859-1").split("\r\n")
+        head = bytes(ex.buf[:end])
+        known = self._heads.get(head)
+        if known is None:
+            known = self._parse_new_head(head)
+            if len(self._heads) >= _KNOWN_HEADS:
+                self._heads.clear()
+            self._heads[head] = known
+        ex.status, ex.reason, ex.headers, ex.will_close, ex.length = known
+        ex.body_at = end + 4
+        if ex.length is None:
+            self._check_unsized(ex)
+
+    def _parse_new_head(self, head: bytes) -> _Head:
+        lines = head.decode("iso-8859-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code, _, reason = rest.partition(" ")
         if not version.startswith("HTTP/1.") or len(code) != 3 \
@@ -522,29 +615,29 @@ class HttpClient:
                 raise http.client.HTTPException(
                     f"invalid header line {line[:40]!r}")
             headers[name.strip().title()] = value.strip()
-        ex.status, ex.reason, ex.headers = int(code), reason, headers
-        ex.body_at = end + 4
+        status = int(code)
         connection = headers.get("Connection", "").lower()
-        ex.will_close = connection == "close" or (
+        will_close = connection == "close" or (
             version == "HTTP/1.0" and connection != "keep-alive")
         if "chunked" in headers.get("Transfer-Encoding", "").lower():
             raise errors.ProtocolError("Chunked answers are not supported")
         length = headers.get("Content-Length")
-        if ex.status in (204, 304) or 100 <= ex.status < 200:
-            ex.length = 0
+        size: int | None = None
+        if status in (204, 304) or 100 <= status < 200:
+            size = 0
         elif length is not None:
             if not length.isdigit():
                 raise http.client.HTTPException(
                     f"invalid Content-Length {length[:20]!r}")
-            ex.length = int(length)
-            if ex.length > self._max_response:
+            size = int(length)
+            if size > self._max_response:
                 raise errors.ProtocolError(
                     f"Answer of {length} bytes exceeds the limit of "
                     f"{self._max_response} bytes")
         else:
-            ex.will_close = True
-        if ex.length is None:
-            self._check_unsized(ex)
+            will_close = True
+        return (status, reason, types.MappingProxyType(headers), will_close,
+                size)
 
     def _check_unsized(self, ex: _Exchange) -> None:
         """An answer that ends with the connection stays under the limit."""
@@ -554,24 +647,18 @@ class HttpClient:
 
     def _release(self, ex: _Exchange) -> None:
         """After a complete answer: keep the connection or close it."""
-        if ex.sock is None:
+        if ex.conn is None:
             return
         if ex.will_close:
             self._close(ex)
         else:
-            self._give_back((ex.req.host, ex.req.port), ex.sock)
-            ex.sock = None
+            self._give_back((ex.req.host, ex.req.port), ex.conn)
+            ex.sock = ex.conn = None
 
-    @staticmethod
-    def _close(ex: _Exchange) -> None:
-        if ex.sock is not None:
-            ex.sock.close()
-            ex.sock = None
-
-    def _close_registered(self, ex: _Exchange,
-                          sel: _Poller) -> None:
-        sel.forget(ex)
-        self._close(ex)
+    def _close(self, ex: _Exchange) -> None:
+        if ex.conn is not None:
+            _discard(ex.conn, self._lock)
+            ex.sock = ex.conn = None
 
 
 #: A body up to this size is sent in one piece with the head; a larger one

@@ -71,12 +71,12 @@ def client_context(server_cert_pem: bytes | None, *,
     return ctx
 
 
-def peer_fingerprint(sock: ssl.SSLSocket) -> str | None:
+def peer_fingerprint(sock: ssl.SSLSocket | ssl.SSLObject) -> str | None:
     der = sock.getpeercert(binary_form=True)
     return crypto.der_fingerprint(der) if der else None
 
 
-def check_pin(sock: ssl.SSLSocket,
+def check_pin(sock: ssl.SSLSocket | ssl.SSLObject,
               fingerprint: str | Collection[str]) -> None:
     """Raise :class:`PinMismatch` unless the peer presented exactly the
     certificate with this fingerprint (or one of these, while a renewal

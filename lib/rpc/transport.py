@@ -47,6 +47,10 @@ def decode_answer(node: str, call: str, status: int, body: bytes) -> RpcResult:
         data = None
         problem = f"invalid answer: {err}"
     else:
+        # The usual answer first, without building the failure texts.
+        if (status == HTTP_OK and type(data) is list and len(data) == 2
+                and data[0] is True):
+            return RpcResult(node, call, payload=data[1])
         problem = f"invalid answer: {body[:60]!r}"
     shaped = (isinstance(data, list) and len(data) == 2
               and isinstance(data[0], bool))
@@ -91,7 +95,9 @@ class HttpsTransport:
     def http(self) -> HttpClient:
         """The connection pool for the current certificates (a new pool
         after they changed; the old one's idle connections are closed)."""
-        state = self._files.current()
+        return self._client_for(self._files.current())
+
+    def _client_for(self, state: tlsreload.TlsState) -> HttpClient:
         with self._lock:
             old = self._http
             if self._http is None or state is not self._state:
@@ -148,8 +154,8 @@ class HttpsTransport:
         caller): the peer then presents a certificate this state did not
         trust yet, although the files now trust it.
         """
-        state = self._files.current()
-        outcomes = self.http.request_many(requests)
+        state = self._files.current()  # a stat per file: once per call
+        outcomes = self._client_for(state).request_many(requests)
         again = [k for k, (outcome, _s) in enumerate(outcomes)
                  if isinstance(outcome, errors.NodeUnreachableError)
                  and outcome.details.get("tls")]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import select
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,24 @@ def raw_tls(pki: Pki, srv: http_server.HttpServer) -> ssl.SSLSocket:
     ctx = tls.client_context(pki.cert_pem, cert_file=pki.cluster)
     sock = socket.create_connection(srv.address, timeout=WAIT)
     return ctx.wrap_socket(sock)
+
+
+def in_threads(count: int, work: Callable[[], object]) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads at once; what they raised."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as err:  # reported to the caller
+            failures.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    return failures
 
 
 def read_all(sock: socket.socket) -> bytes:
@@ -255,20 +274,7 @@ def test_restarted_server_with_several_pooled_connections(pki: Pki) -> None:
     address = srv.address
     with pki.client() as client:
         try:
-            errors_seen: list[BaseException] = []
-
-            def worker() -> None:
-                try:
-                    get(client, srv, "/together")
-                except BaseException as err:  # reported below
-                    errors_seen.append(err)
-
-            threads = [threading.Thread(target=worker) for _ in range(3)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(WAIT)
-            assert not errors_seen
+            assert in_threads(3, lambda: get(client, srv, "/together")) == []
             assert len(client._idle[address]) == 3
         finally:
             srv.stop()  # closes the kept-alive connections
@@ -463,3 +469,86 @@ def test_a_fan_out_shares_one_copy_of_a_large_body(pki: Pki) -> None:
     assert answers == (
         [{"length": len(big), "sha1": hashlib.sha1(big).hexdigest()}] * 6
         + [{"length": len(small), "sha1": hashlib.sha1(small).hexdigest()}])
+
+
+def test_pooled_connections_serve_every_thread(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    # A kept-alive connection stays registered with the epoll of the
+    # thread that used it last; another thread takes it over.
+    with pki.client() as client:
+        def twenty() -> None:
+            for _ in range(20):
+                assert get(client, server).status == 200
+
+        assert get(client, server).status == 200
+        assert client.connections_opened == 1
+        worker = threading.Thread(target=get, args=(client, server))
+        worker.start()
+        worker.join(WAIT)
+        assert get(client, server).status == 200
+        assert client.connections_opened == 1  # one connection, 3 threads
+        assert in_threads(4, twenty) == []
+        assert client.connections_opened <= 5
+
+
+def test_idle_connection_closed_by_its_server_leaves_the_poller(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    limits = http_server.ServerLimits(idle_timeout=1.0)
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    with http_server.HttpServer(("127.0.0.1", 0), echo_app, ssl_context=ctx,
+                                limits=limits) as closing, \
+            pki.client() as client:
+        assert get(client, closing).status == 200
+        idle = client._idle[closing.address][0]
+        assert idle.poller is not None
+        # Wait (bounded) until the server has closed the idle connection.
+        ready = select.select([idle.sock.raw], [], [], WAIT)[0]
+        assert ready
+        # A request elsewhere wakes on it once and unregisters it (it
+        # would wake every later wait of this thread otherwise).
+        assert get(client, server).status == 200
+        assert idle.poller is None
+        assert get(client, closing).status == 200
+        assert client.connections_opened == 3
+
+
+def test_a_repeated_head_is_parsed_once_and_shared_read_only(
+        pki: Pki) -> None:
+    # The nodes of a fan-out answer with the same head: it is parsed
+    # once, so the answers share headers that nobody may change.
+    head = b"HTTP/1.1 200 OK\r\nX-A: b\r\nContent-Length: 2\r\n\r\n"
+    with pki.client() as client:
+        answers = []
+        for body in (b"[]", b"{}"):
+            with canned(pki, head + body) as (host, port):
+                answers.append(client.request(host, port, "PUT", "/", b"",
+                                              timeout=WAIT))
+        first, second = answers
+        assert (first.body, second.body) == (b"[]", b"{}")
+        assert first.headers is second.headers
+        assert dict(first.headers) == {"X-A": "b", "Content-Length": "2"}
+        with pytest.raises(TypeError):
+            first.headers["X-A"] = "c"  # type: ignore[index]
+        with canned(pki, b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n") as address, \
+                pytest.raises(errors.ProtocolError,
+                              match="invalid header line 'broken'"):
+            client.request(*address, "PUT", "/", b"", timeout=WAIT)
+
+
+def test_large_answers_arrive_whole_on_a_kept_alive_connection(
+        pki: Pki) -> None:
+    # Many TLS records per read of the socket, several reads per answer;
+    # the connection is reused for the next one.
+    big = bytes(range(256)) * 8192  # 2 MiB
+
+    def large_app(request: http.Request) -> http.Response:
+        return http.Response(body=big[:int(request.body)])
+
+    ctx = tls.server_context(pki.cluster, client_ca_pem=pki.cert_pem)
+    with http_server.HttpServer(("127.0.0.1", 0), large_app,
+                                ssl_context=ctx) as srv, \
+            pki.client() as client:
+        for size in (len(big), 100, len(big) - 1):
+            assert get(client, srv, body=str(size).encode()).body == \
+                big[:size]
+        assert client.connections_opened == 1
