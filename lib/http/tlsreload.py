@@ -118,15 +118,15 @@ class CertFiles:
         key): a renewal step replacing it in between makes the build fail
         with a key that does not match; then the files changed, and the
         build is done again."""
-        for attempt in range(_STABLE_READS):
+        attempts = 1
+        while True:
             sig, trusted = self._load_stable()
             try:
                 return sig, trusted, self._build(self.cert_file, trusted)
             except errors.GenericError:
-                if attempt + 1 == _STABLE_READS or \
-                        self._signatures() == sig:
+                if attempts == _STABLE_READS or self._signatures() == sig:
                     raise
-        raise AssertionError("unreachable")
+            attempts += 1
 
     def current(self) -> TlsState:
         """The context and pins for a new connection (rebuilt when a file
