@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from conftest_cluster import WAIT, node_file, ok, wait_for
@@ -104,6 +105,23 @@ def replicas_current(cluster: LocalCluster) -> bool:
                == serial for k in (2, 3))
 
 
+def wait_for_catch_up(cluster: LocalCluster, what: str) -> None:
+    """Wait until every candidate is current; failing, say how each
+    differs and what the master daemon's replicators logged."""
+    try:
+        wait_for(lambda: replicas_current(cluster), what, CATCH_UP)
+    except pytest.fail.Exception:
+        ours = queue_of(cluster, 1)
+        state = [f"node{k}: config serial {config_serial(cluster, k)}, "
+                 f"{sum(queue_of(cluster, k).get(n) != v for n, v in ours.items())}"
+                 " job file(s) differ" for k in (1, 2, 3)]
+        log = Path(cluster.node(1).paths.log_file(constants.MASTERD))
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if "replicator" in line][-15:]
+        pytest.fail(f"Timed out waiting for {what}: " + "; ".join(state)
+                    + "\n" + "\n".join(lines))
+
+
 def verify(cluster: LocalCluster) -> tuple[int, list[str]]:
     res = cluster.gnt("gnt-cluster", "verify", "--error-codes")
     return res.returncode, [line.split(" - ", 1)[1]
@@ -123,8 +141,7 @@ def test_kill_9_of_masterd_mid_stream_then_candidates_catch_up(
     missing = [f"job-{i}" for i in ids if f"job-{i}" not in queue_of(cluster, 2)]
     assert missing  # the candidates are behind (at most the in-flight push)
     start_daemon(cluster, 1, constants.MASTERD)
-    wait_for(lambda: replicas_current(cluster), "the candidates to catch up",
-             CATCH_UP)
+    wait_for_catch_up(cluster, "the candidates to catch up")
     before = job_statuses(cluster, 1)
     assert set(ids) <= set(before)
     # A master failover now loses nothing: node 2 takes over every job as
@@ -143,8 +160,7 @@ def test_candidate_down_during_changes_catches_up(
     submit_delays(cluster, 5)
     assert config_serial(cluster, 3) != config_serial(cluster, 1)
     start_daemon(cluster, 3, constants.NODED, "-b", cluster.node(3).ip)
-    wait_for(lambda: replicas_current(cluster), "node 3 to catch up",
-             CATCH_UP)
+    wait_for_catch_up(cluster, "node 3 to catch up")
     assert verify(cluster) == (0, [])
 
 
@@ -162,8 +178,7 @@ def test_verify_reports_a_lagging_candidate_while_it_lags(
     assert code == 1
     assert problems == [f"ERROR:ENODEREPLICA:node:{n2}:job queue is behind:"
                         " 2 job file(s) missing or outdated"]
-    wait_for(lambda: replicas_current(cluster), "node 2 to catch up",
-             CATCH_UP)
+    wait_for_catch_up(cluster, "node 2 to catch up")
     assert verify(cluster) == (0, [])
 
 
@@ -180,5 +195,4 @@ def test_verify_with_a_hung_node_is_bounded(cluster: LocalCluster) -> None:
     assert res.returncode == 1
     assert f"ERROR:ENODERPC:node:{n3}:while contacting node: " in res.stdout
     # Continued, the node catches up with what it missed.
-    wait_for(lambda: replicas_current(cluster), "node 3 to catch up",
-             CATCH_UP)
+    wait_for_catch_up(cluster, "node 3 to catch up")
