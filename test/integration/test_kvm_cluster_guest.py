@@ -293,7 +293,8 @@ def ticks_after_move(netns: str, address: str, serial: SerialLog) -> int:
     """The guest's counter over the bridge once it answers there: after a
     migration the bridge learns the guest's port from its first frames
     (qemu announces the guest; on a loaded machine that can take a
-    while).  Failing, the guest's console is in the message."""
+    while), and an answer can come empty meanwhile.  Failing, the
+    guest's console is in the message."""
     deadline = time.monotonic() + GUARD
     while True:
         try:
@@ -329,7 +330,9 @@ def test_file_disk_migrates_with_its_content(story: dict[str, Any]) -> None:
     out = gnt(cluster, "gnt-instance", "migrate", "-f", DISKFUL)
     assert "disks mirrored" in out
     assert field(cluster, DISKFUL, "status,pnode").split() == ["running", N2]
-    assert ticks(netns, DISKFUL_IP) > before
+    moved = SerialLog(serial_socket(cluster, 2, DISKFUL))
+    story["serials"].append(moved)
+    assert ticks_after_move(netns, DISKFUL_IP, moved) > before
     assert guest_query(netns, DISKFUL_IP, query) == f"{query} {digest}"
     on2 = Path(cluster.node(2).paths.under(disk))
     assert hashlib.sha256(on2.read_bytes()).hexdigest() == digest
