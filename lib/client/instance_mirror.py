@@ -50,7 +50,8 @@ def replace_disks(opts: argparse.Namespace, args: list[str]) -> int:
             " move)", errors.ErrorCode.INVAL)
     values: dict[str, Any] = {
         "instance_name": args[0], "mode": mode, "disks": disks,
-        "early_release": opts.early_release}
+        "early_release": opts.early_release,
+        "ignore_ipolicy": opts.ignore_ipolicy}
     if opts.new_secondary is not None:
         values["remote_node"] = opts.new_secondary
     if opts.iallocator is not None:
@@ -93,9 +94,10 @@ COMMANDS: Final[dict[str, cli.Command]] = {
          cli.cli_option("--early-release", dest="early_release",
                         action="store_true", default=False,
                         help="Accepted for compatibility (locks are held"
-                        " until the end)")),
-        "[--submit] {-p [--disks IDX] | -s [--disks IDX] | -n NODE |"
-        " -I NAME | --auto} <instance>",
+                        " until the end)"),
+         cli.IGNORE_IPOLICY_OPT),
+        "[--submit] [--ignore-ipolicy] {-p [--disks IDX] | -s [--disks IDX] |"
+        " -n NODE | -I NAME | --auto} <instance>",
         "Replaces the disks of a DRBD instance"),
     "recreate-disks": cli.Command(
         recreate_disks, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),

@@ -316,7 +316,9 @@ def migrate(opts: argparse.Namespace, args: list[str]) -> int:
     if not _ask(question, opts):
         return errors.EXIT_FAILURE
     op = _with_target(opcodes.OpInstanceMigrate, opts, instance_name=name,
-                      live=opts.live, cleanup=opts.cleanup)
+                      live=opts.live, cleanup=opts.cleanup,
+                      allow_failover=opts.allow_failover,
+                      ignore_ipolicy=opts.ignore_ipolicy)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -328,7 +330,8 @@ def failover(opts: argparse.Namespace, args: list[str]) -> int:
         return errors.EXIT_FAILURE
     op = _with_target(opcodes.OpInstanceFailover, opts, instance_name=name,
                       ignore_consistency=opts.ignore_consistency,
-                      shutdown_timeout=opts.shutdown_timeout)
+                      shutdown_timeout=opts.shutdown_timeout,
+                      ignore_ipolicy=opts.ignore_ipolicy)
     cli.submit_opcode(op, opts=opts)
     return errors.EXIT_SUCCESS
 
@@ -508,8 +511,14 @@ COMMANDS: Final[dict[str, cli.Command]] = {
          cli.cli_option("--cleanup", dest="cleanup", action="store_true",
                         default=False, help="Do not migrate: find where an"
                         " interrupted migration left the instance and repair"
-                        " the configuration and the nodes")),
-        "[-f] [--non-live] [--cleanup] [-n <node>] <instance>",
+                        " the configuration and the nodes"),
+         cli.cli_option("--allow-failover", dest="allow_failover",
+                        action="store_true", default=False,
+                        help="Fail the instance over instead when it cannot"
+                        " be migrated (marked down, or not running)"),
+         cli.IGNORE_IPOLICY_OPT),
+        "[-f] [--non-live] [--cleanup] [--allow-failover] [--ignore-ipolicy]"
+        " [-n <node>] <instance>",
         "Move a running instance to another node without stopping it"),
     "failover": cli.Command(
         failover, cli.args_fixed(1, "instance", cli.ARG_INSTANCE),
@@ -519,8 +528,10 @@ COMMANDS: Final[dict[str, cli.Command]] = {
                         action="store_true", default=False,
                         help="Go on even if the instance cannot be stopped"
                         " cleanly on its current node (e.g. the node is"
-                        " down)")),
-        "[-f] [--ignore-consistency] [-n <node>] <instance>",
+                        " down)"),
+         cli.IGNORE_IPOLICY_OPT),
+        "[-f] [--ignore-consistency] [--ignore-ipolicy] [-n <node>]"
+        " <instance>",
         "Stop the instance and start it on another node"),
     "modify": cli.Command(
         modify, cli.args_fixed(1, "instance", cli.ARG_INSTANCE), MODIFY_OPTS,

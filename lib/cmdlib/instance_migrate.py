@@ -50,6 +50,7 @@ from ganeti.cmdlib.instance_ops import (
     on_node,
     start_or_clean,
 )
+from ganeti.cmdlib.instance_policy import check_target_policy
 from ganeti.cmdlib.instance_replace import DiskReplacer
 from ganeti.hypervisor.base import MigrationState, MigrationStatus
 from ganeti.rpc.result import RpcResult
@@ -152,7 +153,8 @@ class _ChangePrimaryLU(InstanceLU):
                 if wanted != inst.primary_node:
                     self.replacer = DiskReplacer(
                         self, inst.name, constants.REPLACE_DISK_CHG, [],
-                        wanted, None)
+                        wanted, None, ignore_ipolicy=bool(
+                            getattr(self.op, "ignore_ipolicy", False)))
                     self.replacer.check_prereq()
                 return wanted
             return secondary
@@ -201,6 +203,12 @@ class _ChangePrimaryLU(InstanceLU):
                 f"Cannot {self.ACTION} instance {inst.name} to node"
                 f" {self.target}: the node is drained", EC.STATE)
         self.target_ip = node.primary_ip
+        check_target_policy(self.cfg, inst, self.target,
+                            ignore=bool(getattr(self.op, "ignore_ipolicy",
+                                                False)),
+                            feedback=self.feedback,
+                            what=f"{self.ACTION} instance {inst.name} to node"
+                                 f" {self.target}")
 
     def new_secondary_first(self, feedback: Feedback) -> None:
         """Make the target the DRBD secondary (when it is not yet)."""
@@ -254,7 +262,8 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         return {"MIGRATE_LIVE": self.live(),
                 "MIGRATE_CLEANUP": self.op.cleanup, **self.primary_env()}
 
-    def _as_failover(self, inst: objects.Instance) -> LUInstanceFailover:
+    def _as_failover(self, inst: objects.Instance,
+                     why: str) -> LUInstanceFailover:
         wanted = {name: getattr(self.op, name)
                   for name in opcodes.OpInstanceFailover.fields()
                   if name not in ("ignore_consistency", "shutdown_timeout")
@@ -264,19 +273,23 @@ class LUInstanceMigrate(_ChangePrimaryLU):
         # The same expansion as this LU's (the locks it asks are held).
         lu.expand_names()
         lu.owned = self.owned
-        self.feedback(f"Instance {inst.name} is set to always fail over"
-                      f" ({ALWAYS_FAILOVER}): failing over instead of"
-                      " migrating")
+        self.feedback(f"Instance {inst.name} {why}: failing over instead"
+                      " of migrating")
         lu.check_prereq()
         self.inst, self.source, self.target = lu.inst, lu.source, lu.target
         return lu
 
     def check_prereq(self) -> None:
         self.inst = inst = self.read_instance()
-        if not self.op.cleanup and common.filled_params(
-                self.cfg, inst).be[ALWAYS_FAILOVER]:
-            self.failover_lu = self._as_failover(inst)
-            return
+        if not self.op.cleanup:
+            if common.filled_params(self.cfg, inst).be[ALWAYS_FAILOVER]:
+                self.failover_lu = self._as_failover(
+                    inst, f"is set to always fail over ({ALWAYS_FAILOVER})")
+                return
+            if self.op.allow_failover and not inst.admin_up:
+                self.failover_lu = self._as_failover(
+                    inst, "is marked down (allow_failover)")
+                return
         self.check_target(inst)
         common.check_node_online(self, self.source,
                                  f"migrate instance {inst.name}")
@@ -284,6 +297,10 @@ class LUInstanceMigrate(_ChangePrimaryLU):
             return
         res = self.rpc.call_instance_migratable([self.source],
                                                 inst.to_dict())[self.source]
+        if res.failed and self.op.allow_failover:
+            self.failover_lu = self._as_failover(
+                inst, f"cannot be migrated ({res.fail_msg}; allow_failover)")
+            return
         if res.failed:
             raise errors.OpPrereqError(
                 f"Can't migrate instance {inst.name}: {res.fail_msg}",

@@ -38,6 +38,7 @@ from ganeti.cmdlib import instance_common as common
 from ganeti.cmdlib.base import ALL, Feedback, LevelRequest, LockRequest, LogicalUnit
 from ganeti.cmdlib.drbd_net import Mirror
 from ganeti.cmdlib.instance_ops import InstanceLU
+from ganeti.cmdlib.instance_policy import check_target_policy
 
 EC = errors.ErrorCode
 
@@ -94,8 +95,10 @@ class DiskReplacer:
 
     def __init__(self, lu: LogicalUnit, name: str, mode: str,
                  disks: list[int], remote_node: str | None,
-                 iallocator: str | None) -> None:
+                 iallocator: str | None, *,
+                 ignore_ipolicy: bool = False) -> None:
         self.lu = lu
+        self.ignore_ipolicy = ignore_ipolicy
         self.name = name
         self.mode = mode
         self.indices = list(disks)
@@ -167,6 +170,10 @@ class DiskReplacer:
         self.new_node = new
         if new == self.secondary:
             return  # a rerun: reconnect and wait (see execute)
+        check_target_policy(self.lu.cfg, inst, new, ignore=self.ignore_ipolicy,
+                            feedback=self.lu.feedback,
+                            what=f"make node {new} the secondary of instance"
+                                 f" {inst.name}")
         if node.drained:
             raise errors.OpPrereqError(
                 f"Cannot make node {new} a secondary of {inst.name}: the"
@@ -534,7 +541,8 @@ class LUInstanceReplaceDisks(InstanceLU):
     def check_prereq(self) -> None:
         self.task = DiskReplacer(self, self.op.instance_name, self.op.mode,
                                  self.op.disks, self.op.remote_node,
-                                 self.op.iallocator)
+                                 self.op.iallocator,
+                                 ignore_ipolicy=self.op.ignore_ipolicy)
         self.task.check_prereq()
         self.inst = self.task.inst
 

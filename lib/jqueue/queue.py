@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from ganeti import constants, errors, opcodes, serializer
-from ganeti.jqueue import storage
+from ganeti.jqueue import depends, storage
 from ganeti.jqueue.model import (
     CANCELED,
     CANCELING,
@@ -53,6 +53,9 @@ DEFAULT_WORKERS: Final = 25
 MSG_CANCELED: Final = "Job canceled by request"
 MSG_PREVIOUS_FAILED: Final = "Not run: a previous opcode of the job failed"
 MSG_UNCLEAN_SHUTDOWN: Final = "Unclean master daemon shutdown"
+#: What :meth:`JobQueue._admit` returns for a job left waiting for
+#: another (compared by identity).
+_PARKED: Final = "(waiting for another job)"
 #: Archive this many jobs per group commit in :meth:`autoarchive_jobs`.
 _ARCHIVE_CHUNK: Final = 200
 
@@ -260,6 +263,8 @@ class JobQueue:
         # first, then submission order.  A priority change pushes a second
         # entry; the stale one is skipped when popped (see _pop_pending).
         self._pending: list[tuple[int, int]] = []
+        #: Queued jobs waiting for a job (by its id) to finish.
+        self._dependents: dict[int, set[int]] = {}
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._closed = False
@@ -511,7 +516,11 @@ class JobQueue:
 
     def submit_job(self, ops: Any) -> int:
         """Queue one job; returns its id once the job file is durable."""
-        return self._submit([_prepare_ops(ops)])[0]
+        prepared = _prepare_ops(ops)
+        refusal = depends.relative_refusal(prepared, 0, set())
+        if refusal is not None:
+            raise errors.OpPrereqError(refusal)
+        return self._submit([prepared])[0]
 
     def submit_many_jobs(self, jobs: Any) -> list[tuple[bool, int | str]]:
         """Queue several jobs with one commit; per job ``(True, id)`` or
@@ -521,11 +530,28 @@ class JobQueue:
             raise errors.OpPrereqError("Jobs must be given as a list")
         results: list[tuple[bool, int | str] | None] = [None] * len(jobs)
         valid: list[tuple[int, list[opcodes.OpCode]]] = []
+        refused: set[int] = set()
         for idx, ops in enumerate(jobs):
             try:
-                valid.append((idx, _prepare_ops(ops)))
+                prepared = _prepare_ops(ops)
+                refusal = depends.relative_refusal(prepared, idx, refused)
+                if refusal is not None:
+                    raise errors.OpPrereqError(refusal)
             except errors.OpPrereqError as err:
                 results[idx] = (False, str(err))
+                refused.add(idx)
+                continue
+            valid.append((idx, prepared))
+        # Relative dependencies count jobs of the whole submission; the
+        # accepted ones get consecutive ids: count among those instead.
+        shift = {idx: idx - pos for pos, (idx, _ops) in enumerate(valid)}
+        for idx, prepared in valid:
+            for op in prepared:
+                if op.depends:
+                    op.depends = [
+                        [dep[0] if dep[0] > 0 else
+                         dep[0] + shift[idx] - shift[idx + dep[0]],
+                         dep[1]] for dep in op.depends]
         if valid:
             ids = self._submit([ops for _, ops in valid])
             for (idx, _), job_id in zip(valid, ids, strict=True):
@@ -547,6 +573,8 @@ class JobQueue:
                     f"{self._size_limit}); archive some jobs")
             first = self._last_serial + 1
             self._last_serial += count
+            for i, ops in enumerate(op_lists):
+                depends.resolve(ops, first + i)
             jobs = [_QueuedJob(first + i, ops, received)
                     for i, ops in enumerate(op_lists)]
             for job in jobs:
@@ -630,10 +658,12 @@ class JobQueue:
                     continue
                 index = job.current_op_index()
                 assert index is not None  # a queued job has work left
-                self._start_op(job, index)
+                failure = self._admit(job, index)
+                if failure is _PARKED:
+                    continue
                 self._request([job])  # waiting need not be durable
             try:
-                self._run_job(job, index)
+                self._run_job(job, index, failure)
             except Exception:  # a bug; keep the worker alive
                 _log.exception("Internal error while running job %d", job.id)
 
@@ -648,6 +678,46 @@ class JobQueue:
             return None  # its priority changed; the newer entry counts
         return job
 
+    def _admit(self, job: _QueuedJob, index: int) -> str | None:
+        """Start opcode ``index`` unless a job it depends on has not
+        finished (lock held).  Returns :data:`_PARKED` (the job waits,
+        queued, for that job), the message the opcode fails with (a
+        dependency that cannot be met), or None (run it)."""
+        op = job.ops[index].input
+        if op.depends:
+            verdict, detail = depends.check(op, job.id, self._status_of)
+            if verdict == depends.WAIT:
+                assert isinstance(detail, int)
+                waiting = self._dependents.setdefault(detail, set())
+                if job.id not in waiting:
+                    waiting.add(job.id)
+                    job.add_log(self._now(), constants.ELOG_MESSAGE,
+                                depends.waiting_message(op, detail), index)
+                    self._request([job])
+                    self._notify(job)
+                return _PARKED
+            self._start_op(job, index)
+            return str(detail) if verdict == depends.FAIL else None
+        self._start_op(job, index)
+        return None
+
+    def _status_of(self, job_id: int) -> str | None:
+        """A job's status, from the queue or the archive (lock held)."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            job = storage.read_archived_job(self._paths, job_id)
+        return None if job is None else job.status
+
+    def _wake_dependents(self, job: _QueuedJob) -> None:
+        """Queue again the jobs waiting for ``job``, which has finished
+        (lock held)."""
+        for waiting_id in sorted(self._dependents.pop(job.id, ())):
+            waiting = self._jobs.get(waiting_id)
+            if waiting is not None \
+                    and waiting.status == constants.JOB_STATUS_QUEUED:
+                heapq.heappush(self._pending, (waiting.priority, waiting_id))
+                self._work_cond.notify()
+
     def _start_op(self, job: _QueuedJob, index: int) -> None:
         """Mark an opcode as waiting for locks (lock held)."""
         now = self._now()
@@ -658,10 +728,17 @@ class JobQueue:
             job.start_timestamp = now
         self._notify(job)
 
-    def _run_job(self, job: _QueuedJob, index: int | None) -> None:
+    def _run_job(self, job: _QueuedJob, index: int | None,
+                 failure: str | None = None) -> None:
+        """Run the job's opcodes from ``index`` on (``failure``: the
+        message that opcode fails with, unrun: see :meth:`_admit`)."""
         while index is not None:
             ctx = OpContext(self, job, index)
             outcome: tuple[str, Any]
+            if failure is not None:
+                index, failure = self._finish_op(
+                    job, index, ("error", errors.OpExecError(failure)))
+                continue
             try:
                 ctx.check_cancel()
                 result = self._processor(job.ops[index].input, ctx)
@@ -671,12 +748,13 @@ class JobQueue:
                 outcome = ("cancel", err)
             except Exception as err:  # the opcode's failure, stored in the job
                 outcome = ("error", err)
-            index = self._finish_op(job, index, outcome)
+            index, failure = self._finish_op(job, index, outcome)
 
     def _finish_op(self, job: _QueuedJob, index: int,
-                   outcome: tuple[str, Any]) -> int | None:
+                   outcome: tuple[str, Any]) -> tuple[int | None, str | None]:
         """Record an opcode's outcome, start the next one; returns its index
-        (None when the job is done or the queue stops)."""
+        (None when the job is done, waits for another job or the queue
+        stops) and, see :meth:`_admit`, the message it fails with."""
         kind, value = outcome
         with self._lock:
             now = self._now()
@@ -708,16 +786,20 @@ class JobQueue:
                     errors.OpExecError(MSG_PREVIOUS_FAILED)), now)
             job.lock_status = None
             next_index = None
+            failure = None
             if job.status in JOBS_FINALIZED:
                 job.end_timestamp = now
+                self._wake_dependents(job)
             elif not self._stopping:
                 next_index = job.current_op_index()
                 if next_index is not None:
-                    self._start_op(job, next_index)
+                    failure = self._admit(job, next_index)
+                    if failure is _PARKED:
+                        next_index = failure = None
             ticket = self._request([job])
             self._notify(job)
         self._wait_logged(ticket, job)
-        return next_index
+        return next_index, failure
 
     # --- cancel and archive ----------------------------------------------------------
 
@@ -735,6 +817,7 @@ class JobQueue:
                 job.mark_unfinished_ops(CANCELED, errors.encode(
                     errors.CancelledError(MSG_CANCELED)), now)
                 job.end_timestamp = now
+                self._wake_dependents(job)
                 message = f"Job {job_id} canceled"
             elif status == constants.JOB_STATUS_WAITING:
                 job.mark_unfinished_ops(CANCELING, None)

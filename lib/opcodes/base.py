@@ -61,6 +61,47 @@ TIndexList: Final = ht.TListOf(TIndex)
 TTimeout: Final = ht.TRange(0, constants.MAX_TIMEOUT)
 TPriority: Final = ht.TRange(constants.OP_PRIO_HIGHEST, constants.OP_PRIO_LOWEST)
 
+#: The final job statuses a dependency may name.
+JOB_FINAL_STATUSES: Final = (constants.JOB_STATUS_SUCCESS,
+                             constants.JOB_STATUS_ERROR,
+                             constants.JOB_STATUS_CANCELED)
+#: Largest job id a dependency may name (relative ids: down to minus it).
+MAX_JOB_ID: Final = 2**53
+
+
+def _dependency(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) == 2
+            and isinstance(v[0], int) and not isinstance(v[0], bool)
+            and v[0] != 0 and -MAX_JOB_ID <= v[0] <= MAX_JOB_ID
+            and isinstance(v[1], list)
+            and all(s in JOB_FINAL_STATUSES for s in v[1]))
+
+
+#: Job dependencies (Ganeti 2.5+): ``[[job id, [final statuses]], ...]``.
+#: A negative id is relative, within one SubmitManyJobs: -1 is the job
+#: submitted just before this one.  An empty status list accepts any
+#: final status.
+TDependencies: Final = ht.TListOf(ht.Check(
+    _dependency, "[job id (non-zero integer), [final statuses: "
+    + ", ".join(JOB_FINAL_STATUSES) + "]]"))
+
+#: Longest source or text of a reason trail entry.
+MAX_REASON_LENGTH: Final = 4096
+
+
+def _reason(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) == 3
+            and all(isinstance(x, str) and len(x) <= MAX_REASON_LENGTH
+                    for x in v[:2])
+            and isinstance(v[2], int) and not isinstance(v[2], bool)
+            and 0 <= v[2] < 2**63)
+
+
+#: The reason trail (Ganeti 2.7+): ``[[source, reason, timestamp in ns],
+#: ...]``, kept with the opcode as given.
+TReasonTrail: Final = ht.TListOf(ht.Check(
+    _reason, "[source, reason, timestamp in nanoseconds]"))
+
 #: A parameter dictionary of one level (name -> value); the names are
 #: checked later by the component that owns them (ganeti.params).
 TParamDict: Final = ht.TDictOf(ht.TNonEmptyString, ht.TAny)
@@ -272,6 +313,13 @@ class OpCode(Record):
                           doc="Scheduling priority, -20 (first) to 19 (last)")
     comment: str | None = field(default=None, check=ht.TString,
                                 doc="Free-form note kept with the job")
+    depends: list[list[Any]] | None = field(
+        default=None, check=TDependencies,
+        doc="Jobs to wait for: [[job id, [final statuses]], ...]; a negative"
+            " id counts back within one submission of several jobs")
+    reason: list[list[Any]] = field(
+        default=[], check=TReasonTrail,
+        doc="Reason trail: [[source, reason, timestamp in ns], ...]")
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -216,6 +216,10 @@ class OpInstanceReboot(OpCode):
                                   check=TTimeout, doc=_DOC_SHUTDOWN)
 
 
+_DOC_IGNORE_TARGET_IPOLICY = ("Accept a new node in another group whose"
+                              " instance policy the instance violates")
+
+
 class OpInstanceReplaceDisks(OpCode):
     """Replace the disks on the primary, the secondary, or a new secondary."""
 
@@ -233,6 +237,8 @@ class OpInstanceReplaceDisks(OpCode):
     early_release: bool = field(
         default=False, check=ht.TBool,
         doc="Release node locks before the new disks are in sync")
+    ignore_ipolicy: bool = field(default=False, check=ht.TBool,
+                                 doc=_DOC_IGNORE_TARGET_IPOLICY)
 
     def check_consistency(self) -> None:
         chosen = (self.remote_node is not None) + (self.iallocator is not None)
@@ -275,6 +281,8 @@ class OpInstanceFailover(OpCode):
                                     doc=_DOC_TARGET)
     iallocator: str | None = field(default=None, check=TIallocatorName,
                                    doc=_DOC_TARGET_IALLOC)
+    ignore_ipolicy: bool = field(default=False, check=ht.TBool,
+                                 doc=_DOC_IGNORE_TARGET_IPOLICY)
 
     def check_consistency(self) -> None:
         _one_target(self)
@@ -297,6 +305,22 @@ class OpInstanceMigrate(OpCode):
                                     doc=_DOC_TARGET)
     iallocator: str | None = field(default=None, check=TIallocatorName,
                                    doc=_DOC_TARGET_IALLOC)
+    ignore_ipolicy: bool = field(default=False, check=ht.TBool,
+                                 doc=_DOC_IGNORE_TARGET_IPOLICY)
+    allow_failover: bool = field(
+        default=False, check=ht.TBool,
+        doc="Fail over instead when the instance cannot be migrated (marked"
+            " down, or not running)")
+    allow_runtime_changes: bool = field(
+        default=True, check=ht.TBool,
+        doc="Whether the instance's memory may be changed at runtime to fit"
+            " the target (this build never does: its memory stays; False"
+            " changes nothing)")
+    ignore_hvversions: bool = field(
+        default=False, check=ht.TBool,
+        doc="Taken from Ganeti 2.11+ clients; the master compares no"
+            " hypervisor versions here: the target's hypervisor decides"
+            " (KVM refuses another qemu version without machine_version)")
 
     def check_consistency(self) -> None:
         if self.live is not None and self.mode is not None:

@@ -266,3 +266,32 @@ def test_hbal_moves_reach_its_prediction(ht: HTools) -> None:
     after = ht.tool("hbal", url=ht.auth_url)
     assert f"Initial score: {improved.group(1)}" in after, (planned, after)
     assert "No solution found" in after, after
+
+
+def test_hbal_executes_its_moves_over_luxi(ht: HTools) -> None:
+    """``-L -X``: hbal submits its moves as jobs on the master's socket
+    (Ganeti 3.0's opcodes: ``depends``, ``reason``, ``allow_failover``,
+    ``ignore_hvversions``...) and waits for them; then it finds nothing
+    more to do.  Runs after the RAPI test, from the layout the module
+    started with (the DRBD instance back on its first node)."""
+    drbd = next(inst for inst in INSTANCES if inst.template == "drbd")
+    primary = ht.plain.ok("gnt-instance", "list", "--no-headers", "-o",
+                          "pnode", drbd.name).strip()
+    if primary != ht.name(drbd.nodes[0]):
+        ht.plain.ok("gnt-instance", "migrate", "-f", drbd.name)
+    socket_path = ht.lc.master().paths.master_socket
+    planned = ht.tool("hbal", luxi=socket_path)
+    assert re.search(r"Cluster score improved from", planned), planned
+    out = ht.tool("hbal", "-X", luxi=socket_path)
+    jobs = re.search(r"Got job IDs (\d+)", out)
+    assert jobs is not None, out
+    info = ht.plain.ok("gnt-job", "info", jobs.group(1))
+    assert "Status: success" in info, info
+    assert "OP_INSTANCE_MIGRATE" in info
+    assert "allow_failover: True" in info
+    assert "reason: [['hbal', 'hbal (ganeti) version" in info, info
+    after = ht.tool("hbal", luxi=socket_path)
+    assert "No solution found" in after, after
+    primary = ht.plain.ok("gnt-instance", "list", "--no-headers", "-o",
+                          "pnode", drbd.name).strip()
+    assert primary == ht.name(drbd.nodes[1])

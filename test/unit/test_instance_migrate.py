@@ -160,3 +160,53 @@ def test_move_diskless(env: Env) -> None:
     env.run(opcodes.OpInstanceMove(instance_name=DISKLESS_INST,
                                    target_node=NODE2))
     assert env.inst(DISKLESS_INST).primary_node == NODE2
+
+
+def test_migrate_with_allow_failover_fails_over_a_stopped_instance(
+        env: Env) -> None:
+    """Ganeti 2.6+'s ``allow_failover`` (hbal sends it): an instance
+    marked down cannot be migrated, so it is failed over instead."""
+    env.run(opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST,
+                                      allow_failover=True))
+    assert env.inst(DISKLESS_INST).primary_node == NODE2
+    assert env.running() == []
+    assert any("is marked down (allow_failover): failing over instead" in m
+               for m in env.ctx.messages)
+
+
+def test_migrate_with_allow_failover_fails_over_an_unmigratable_one(
+        env: Env) -> None:
+    """Marked up but not running on its node: the hypervisor says it
+    cannot be migrated; ``allow_failover`` makes it a failover."""
+    start(env, DISKLESS_INST)
+    env.hv.stop_instance(DISKLESS_INST, force=True)
+    env.fails(opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST),
+              errors.OpPrereqError, "Can't migrate instance")
+    env.run(opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST,
+                                      allow_failover=True))
+    inst = env.inst(DISKLESS_INST)
+    assert inst.primary_node == NODE2 and inst.admin_up
+    assert any("cannot be migrated" in m and "allow_failover" in m
+               for m in env.ctx.messages)
+
+
+def test_a_move_into_a_stricter_group_needs_ignore_ipolicy(env: Env) -> None:
+    """The target node's group policy (disk templates: plain only) refuses
+    the diskless instance; ``ignore_ipolicy`` makes it a warning."""
+    env.run(opcodes.OpGroupAdd(group_name="strict",
+                               ipolicy={"disk-templates": ["plain"]}))
+    env.run(opcodes.OpGroupAssignNodes(group_name="strict", nodes=[NODE2],
+                                       force=True))
+    for op in (opcodes.OpInstanceFailover(instance_name=DISKLESS_INST),
+               opcodes.OpInstanceMigrate(instance_name=DISKLESS_INST,
+                                         allow_failover=True)):
+        err = env.fails(op, errors.OpPrereqError,
+                        "violates the instance policy of group strict")
+        assert "override with --ignore-ipolicy" in str(err)
+    assert env.inst(DISKLESS_INST).primary_node != NODE2
+    env.run(opcodes.OpInstanceFailover(instance_name=DISKLESS_INST,
+                                       ignore_ipolicy=True))
+    assert env.inst(DISKLESS_INST).primary_node == NODE2
+    assert any("Warning: Cannot fail over instance" in m
+               and "(ignored: --ignore-ipolicy)" in m
+               for m in env.ctx.messages)

@@ -159,7 +159,7 @@ def test_field_names_do_not_shadow_methods(cls: type[OpCode]) -> None:
 def test_common_fields() -> None:
     common = opcodes.COMMON_FIELDS
     assert common == frozenset(["dry_run", "debug_level", "priority",
-                                "comment"])
+                                "comment", "depends", "reason"])
     for cls in ALL:
         assert common.issubset(cls.fields())
 
@@ -474,7 +474,7 @@ def test_summary_of_every_opcode(cls: type[OpCode]) -> None:
 def test_describe() -> None:
     rows = {r.name: r for r in opcodes.describe(opcodes.OpInstanceShutdown)}
     assert list(rows) == ["dry_run", "debug_level", "priority", "comment",
-                          "instance_name", "timeout"]
+                          "depends", "reason", "instance_name", "timeout"]
     assert rows["instance_name"].default is opcodes.REQUIRED
     assert rows["instance_name"].type == "a host name"
     assert rows["timeout"].default == constants.DEFAULT_SHUTDOWN_TIMEOUT
