@@ -62,6 +62,7 @@ from ganeti.client import node_add
 from ganeti.rapi import users as rapi_users
 from ganeti.standins import drbd as drbd_simulator
 from ganeti.standins import lvm as simulator
+from ganeti.standins import power as power_standin
 from ganeti.standins import xl as xl_standin
 
 DEFAULT_DOMAIN: Final = "local-cluster.example"
@@ -305,6 +306,7 @@ class LocalCluster:
             pathutils.ROOT_ENV: node.root,
             pathutils.HOSTNAME_ENV: node.name,
             simulator.ENABLE_ENV: "1", xl_standin.ENABLE_ENV: "1",
+            power_standin.ENABLE_ENV: "1",
             drbd_simulator.ENABLE_ENV: localcluster_env.drbd_state_dir(
                 self.directory)})
         env["PATH"] = os.pathsep.join([

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from ganeti import cli
 from ganeti.client import collect_commands
+
+#: Ganeti's other names of subcommands.
+ALIASES: Final = {"start": "startup", "stop": "shutdown",
+                  "activate_block_devs": "activate-disks",
+                  "replace_disks": "replace-disks"}
 
 
 def commands() -> Mapping[str, cli.Command]:
@@ -18,4 +24,5 @@ def commands() -> Mapping[str, cli.Command]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.GenericMain(commands(), sys.argv if argv is None else argv)
+    return cli.GenericMain(commands(), sys.argv if argv is None else argv,
+                           aliases=ALIASES)

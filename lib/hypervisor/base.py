@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
 from ganeti import constants, errors, ht, objects, params, pathutils
+from ganeti.hypervisor import power
 from ganeti.records import Record, field
 
 #: A started instance's disks: (path on the node, disk object).
@@ -398,6 +399,14 @@ class BaseHypervisor(abc.ABC):
     @abc.abstractmethod
     def verify(self) -> list[str]:
         """Problems of the hypervisor on this node, one line each."""
+
+    def powercycle_node(self, hvparams: Mapping[str, Any]) -> str:
+        """Hard-reboot this node now (``gnt-node powercycle``); returns
+        only when that failed, saying why.  Runs in a child forked from
+        the node daemon: system calls first, nothing that takes a lock
+        another thread may have held (see :mod:`ganeti.hypervisor.power`).
+        """
+        return power.linux_powercycle()
 
     # --- Migration ------------------------------------------------------------
     #

@@ -31,6 +31,14 @@ machines this project is built and tested on, at the process boundary
     driver's command lines are checked against real ``drbdadm`` dry
     runs separately (``test/unit/test_storage_drbd_commands.py``).
 
+``power``
+    A node's power cycle (``gnt-node powercycle``) on a local-cluster
+    node, whose machine is every node's: the node's daemons are killed
+    and its instances stopped (power lost), then the daemons start again
+    as they were started (the node boots); ``GANETI_POWER_STANDIN=1``.
+    A node daemon under a root never reboots the machine, stand-in or
+    not.
+
 Selection rule, shared by every stand-in: a node process uses one only
 when it runs under a ``GANETI_ROOTDIR`` root (a local-cluster node; a
 real node's root is ``/``) *and* the stand-in's own environment variable

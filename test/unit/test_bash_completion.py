@@ -114,7 +114,7 @@ def test_without_a_cluster_nothing_is_offered_quietly(script: Path,
     bindir = _fake_bin(tmp_path / "bin", working=False)
     assert complete(script, bindir, "gnt-instance info ",
                     "gnt-node list n", "gnt-instance st") == [
-        [], [], ["startup"]]
+        [], [], ["start", "startup", "stop"]]
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))

@@ -249,3 +249,23 @@ def test_hbal_opcode_is_accepted() -> None:
     assert isinstance(parsed, opcodes.OpInstanceMigrate)
     assert parsed.allow_failover and parsed.ignore_hvversions
     assert parsed.depends is None
+
+
+def test_hbal_secondary_move_and_failover_are_accepted() -> None:
+    """hbal's other moves: a new secondary (replace-disks) and, for
+    instances it may not migrate, a failover to a node."""
+    common = {"priority": 0, "depends": None, "comment": "hbal",
+              "reason": [["hbal", "called", 1]]}
+    replace = opcodes.OpCode.load({
+        **common, "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+        "instance_name": "drbd1.example.com", "early_release": False,
+        "ignore_ipolicy": False, "mode": "replace_new_secondary",
+        "disks": [], "remote_node": "node3.example.com"})
+    assert isinstance(replace, opcodes.OpInstanceReplaceDisks)
+    assert replace.remote_node == "node3.example.com"
+    failover = opcodes.OpCode.load({
+        **common, "OP_ID": "OP_INSTANCE_FAILOVER",
+        "instance_name": "web1.example.com", "shutdown_timeout": 120,
+        "ignore_consistency": False, "target_node": "node2.example.com",
+        "ignore_ipolicy": False})
+    assert isinstance(failover, opcodes.OpInstanceFailover)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from ganeti import constants, errors, objects, pathutils, serializer
-from ganeti.hypervisor import runtimefiles
+from ganeti.hypervisor import power, runtimefiles
 from ganeti.hypervisor.base import (
     BaseHypervisor,
     BlockDevices,
@@ -440,6 +440,16 @@ class XenHypervisor(BaseHypervisor):
             problems.append(f"{self.NAME}: {SOCAT} is missing (needed to"
                             " migrate instances away)")
         return problems
+
+    def powercycle_node(self, hvparams: Mapping[str, Any]) -> str:
+        """Linux's way first (it works with a dead root disk; xl needs the
+        disk and the toolstack), then the hypervisor's own reboot of the
+        machine, ``xl debug-keys R``."""
+        why = power.linux_powercycle()
+        result = self.xl.try_run("debug-keys", "R")
+        if result.failed:
+            return f"{why}; 'xl debug-keys R' failed: {stderr_tail(result)}"
+        return f"{why}; 'xl debug-keys R' did not reboot the machine"
 
     # --- migration ------------------------------------------------------------
     #

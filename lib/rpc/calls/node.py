@@ -15,4 +15,10 @@ CALLS = [
             (Arg("until", ht.TMaybe(ht.TNumber),
                  "End of the pause (seconds since the epoch); None: none"),),
             ht.TNone, "Write or remove the node's watcher pause file"),
+    RpcCall("node_powercycle", Fanout.SINGLE, Timeout.URGENT,
+            (Arg("hypervisor_name", ht.TNonEmptyString,
+                 "Hypervisor whose driver reboots the node"),
+             Arg("hvparams", ht.TDict, "The cluster's parameters of it")),
+            ht.TString, "Hard-reboot the node a few seconds after answering"
+            " (gnt-node powercycle); the answer says when"),
 ]
