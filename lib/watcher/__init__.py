@@ -5,7 +5,9 @@ One run, on any node (every 5 minutes from cron or a systemd timer):
 1. take the watcher lock (another run still busy: this one exits 0);
 2. stop here if the watcher is paused (``gnt-cluster watcher pause``)
    unless ``--ignore-pause``;
-3. start this node's daemons that are dead and run the watcher hooks
+3. start this node's daemons that are dead, stop everything on a node
+   the cluster marks offline when ``maintain_node_health`` is on
+   (:mod:`ganeti.watcher.health`), and run the watcher hooks
    (:mod:`ganeti.watcher.node`);
 4. on the master only: unless the job queue is drained, restart the
    instances that should run, re-activate disks after node reboots,
@@ -30,6 +32,7 @@ from typing import Final
 
 from ganeti import cli, constants, daemon, errors, luxi, pathutils, ssconf
 from ganeti.utils.filelock import FileLock
+from ganeti.watcher import health
 from ganeti.watcher import master as master_mod
 from ganeti.watcher import node as node_mod
 from ganeti.watcher.state import WatcherState, paused_until
@@ -89,6 +92,7 @@ def run(opts: argparse.Namespace,
                                        time.localtime(until)))
             return errors.EXIT_SUCCESS
         node_mod.ensure_daemons(master, store)
+        health.maintain(store, master)
         node_mod.run_hooks()
         if not master:
             return errors.EXIT_SUCCESS

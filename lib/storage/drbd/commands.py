@@ -172,7 +172,12 @@ class Commands:
         return [DRBDSETUP, "detach", str(ep.minor)]
 
     def down(self, ep: Endpoint) -> list[str]:
-        return [DRBDSETUP, "down", ep.resource]
+        return self.down_minor(ep.minor)
+
+    def down_minor(self, minor: int) -> list[str]:
+        """Down a device known by its minor only (the resource is named
+        after it: see :attr:`Endpoint.resource`)."""
+        return [DRBDSETUP, "down", f"resource{minor}"]
 
     def resize(self, ep: Endpoint, size_mib: int) -> list[list[str]]:
         return [[DRBDSETUP, "resize", str(ep.minor), f"--size={size_mib}M"],
