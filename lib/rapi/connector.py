@@ -72,6 +72,7 @@ TABLE: Final[list[tuple[str, type[Resource]]]] = [
     (f"{_N}/modify", rnodes.NodeModify),
     (f"{_N}/evacuate", rnodes.NodeEvacuate),
     (f"{_N}/migrate", rnodes.NodeMigrate),
+    (f"{_N}/powercycle", rnodes.NodePowercycle),
     (f"{_N}/storage", rnodes.NodeStorage),
     (f"{_N}/storage/modify", rnodes.NodeStorageModify),
     (f"{_N}/storage/repair", rnodes.NodeStorageRepair),

@@ -143,6 +143,22 @@ class NodeMigrate(Resource):
             {"node_name": self.item(), "dry_run": self.ctx.dry_run}))
 
 
+class NodePowercycle(Resource):
+    """``POST ?force=1`` (or a body with ``force``): hard-reboot the node
+    through its node daemon (Ganeti 2.6; the master needs force)."""
+
+    DOC = "Power-cycle a node (job)"
+    QUERY = {"POST": {"force": "bool"}}
+    BODY = {"POST": base.Body(opcodes.OpNodePowercycle)}
+
+    def POST(self) -> Any:
+        params = base.params_from_body_or_query(self.ctx,
+                                                {"force": base.q_bool})
+        return self.submit(base.fill_opcode(
+            opcodes.OpNodePowercycle, params,
+            {"node_name": self.item(), "dry_run": self.ctx.dry_run}))
+
+
 class NodeStorage(Resource):
     """``GET ?storage_type=&output_fields=a,b``: a job listing the node's
     storage units (its result is the list)."""

@@ -91,3 +91,38 @@ def test_powercycle_cuts_the_power_then_the_node_boots(
         time.sleep(0.5)
     ok(cluster, "gnt-instance", "start", INSTANCE)
     assert instance_status(cluster) == "running"
+
+
+def test_the_master_with_force_comes_back_whole(
+        make_cluster: Callable[..., LocalCluster]) -> None:
+    """Every daemon of the master node (master daemon, RAPI, confd...)
+    loses its power and starts again; the cluster verifies clean."""
+    cluster = make_cluster(2)
+    master = cluster.node(1)
+    before = {name: daemon.read_pid(master.paths.pid_file(name))
+              for name in constants.DAEMONS}
+    running = [name for name, pid in before.items() if pid is not None]
+    assert constants.MASTERD in running and constants.NODED in running
+    res = cluster.gnt("gnt-node", "powercycle", "--yes", "--force",
+                      master.name)
+    assert res.returncode == 0, res.stdout + res.stderr
+    log = Path(master.paths.run_dir) / power_standin.LOG_NAME
+    deadline = time.monotonic() + WAIT
+    while not (log.exists() and "boot:" in log.read_text(encoding="utf-8")):
+        assert time.monotonic() < deadline, "the master never came back"
+        time.sleep(0.2)
+    text = log.read_text(encoding="utf-8")
+    killed = next(line for line in text.splitlines()
+                  if "power off: killed" in line)
+    for name in running:
+        assert f"{name} ({before[name]})" in killed, text
+        assert f"boot: started {name}" in text, text
+    deadline = time.monotonic() + WAIT
+    while True:
+        res = cluster.gnt("gnt-cluster", "verify")
+        if res.returncode == 0:
+            break
+        assert time.monotonic() < deadline, res.stdout + res.stderr
+        time.sleep(0.5)
+    for name in running:
+        assert daemon.read_pid(master.paths.pid_file(name)) != before[name]

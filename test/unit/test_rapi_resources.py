@@ -358,6 +358,12 @@ def test_node_operations(client: Client) -> None:
     assert client.ops()[0]["iallocator"] == "hail"
     client.request("POST", "/2/nodes/n1/migrate?live=0")
     assert client.ops()[0]["live"] is False
+    client.request("POST", "/2/nodes/n1/powercycle?force=1")
+    op = client.ops()[0]
+    assert (op["OP_ID"], op["node_name"], op["force"]) == \
+        ("OP_NODE_POWERCYCLE", "n1", True)
+    client.request("POST", "/2/nodes/n1/powercycle", {"force": False})
+    assert client.ops()[0]["force"] is False
     client.request("GET", "/2/nodes/n1/storage?storage_type=lvm-vg"
                           "&output_fields=name,size")
     op = client.ops()[0]
