@@ -11,7 +11,8 @@ under the node's root, after DELAY seconds:
    (forced), as a power loss leaves no guest running;
 2. the node boots: after :data:`BOOT_DELAY` seconds each daemon that
    was running starts again with the command line, environment and
-   working directory it had (read from ``/proc`` before the kill).
+   working directory it had (read from ``/proc`` before the kill), one
+   after the other, each once the previous holds its pid file.
 
 Each step is a line of ``power-standin.log`` in the node's run
 directory.  Selected only under a ``GANETI_ROOTDIR`` root with
@@ -120,8 +121,10 @@ def power_off(paths: pathutils.Paths, hypervisor_name: str,
     return daemons
 
 
-def boot(daemons: Sequence[_Daemon], log: list[str]) -> None:
-    """Start the daemons again as they were started."""
+def boot(paths: pathutils.Paths, daemons: Sequence[_Daemon],
+         log: list[str]) -> None:
+    """Start the daemons again as they were started; each is logged once
+    it holds its pid file (the node has booted when the log says so)."""
     for item in daemons:
         try:
             subprocess.Popen(item.argv, env=item.env, cwd=item.cwd,
@@ -129,9 +132,19 @@ def boot(daemons: Sequence[_Daemon], log: list[str]) -> None:
                              stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-            log.append(f"boot: started {item.name}")
         except OSError as err:
             log.append(f"boot: cannot start {item.name}: {err}")
+            continue
+        pid_file = paths.pid_file(item.name)
+        deadline = time.monotonic() + KILL_WAIT
+        while not daemon.is_running(pid_file) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if daemon.is_running(pid_file):
+            log.append(f"boot: started {item.name}")
+        else:
+            log.append(f"boot: {item.name} did not start within"
+                       f" {KILL_WAIT:g}s")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -147,7 +160,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         daemons = power_off(paths, hypervisor_name, log)
         time.sleep(BOOT_DELAY)
-        boot(daemons, log)
+        boot(paths, daemons, log)
     finally:
         os.makedirs(paths.run_dir, exist_ok=True)
         with open(os.path.join(paths.run_dir, LOG_NAME), "a",
