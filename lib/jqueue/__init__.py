@@ -5,7 +5,10 @@
 * :mod:`ganeti.jqueue.storage` -- the queue directory and the group-commit
   writer;
 * :mod:`ganeti.jqueue.queue` -- :class:`JobQueue`, its workers and
-  :class:`OpContext`, the processor's view of its job.
+  :class:`OpContext`, the processor's view of its job;
+* :mod:`ganeti.jqueue.submission` -- what a submission must be (job ids,
+  priorities, opcodes, relative dependencies);
+* :mod:`ganeti.jqueue.depends` -- job dependencies.
 
 See ``doc/design/jobqueue.rst``.
 """
@@ -22,9 +25,8 @@ from ganeti.jqueue.queue import (
     JobQueue,
     OpContext,
     Processor,
-    check_priority,
-    parse_job_id,
 )
+from ganeti.jqueue.submission import check_priority, parse_job_id
 
 __all__ = [
     "DEFAULT_WORKERS",

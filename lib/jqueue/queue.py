@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from ganeti import constants, errors, opcodes, serializer
-from ganeti.jqueue import depends, storage
+from ganeti.jqueue import depends, storage, submission
 from ganeti.jqueue.model import (
     CANCELED,
     CANCELING,
@@ -40,6 +40,7 @@ from ganeti.jqueue.model import (
     merge_time,
     split_time,
 )
+from ganeti.jqueue.submission import check_priority, parse_job_id
 from ganeti.utils import filelock, io
 
 _log = logging.getLogger(__name__)
@@ -79,49 +80,6 @@ class Recovery:
 #: (wall-clock seconds), the :class:`Recovery` that finishes or undoes
 #: it, or None (the opcode merely fails, as before).
 RecoveryPlanner = Callable[[opcodes.OpCode, float], "Recovery | None"]
-
-
-def parse_job_id(value: Any) -> int:
-    """A job id from an int or a decimal string (LUXI sent strings in 2.1)."""
-    if isinstance(value, bool):
-        raise errors.OpPrereqError(f"Invalid job id {value!r}")
-    if isinstance(value, int) and value > 0:
-        return value
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
-        return int(value)
-    raise errors.OpPrereqError(f"Invalid job id {value!r:.40}")
-
-
-def check_priority(value: Any) -> int:
-    """A job priority: an integer from -20 (first) to 19 (last)."""
-    if (isinstance(value, bool) or not isinstance(value, int)
-            or not constants.OP_PRIO_HIGHEST <= value
-            <= constants.OP_PRIO_LOWEST):
-        raise errors.OpPrereqError(
-            f"Invalid priority {value!r:.40}: must be an integer from "
-            f"{constants.OP_PRIO_HIGHEST} (highest) to "
-            f"{constants.OP_PRIO_LOWEST} (lowest)")
-    return value
-
-
-def _prepare_ops(ops: Any) -> list[opcodes.OpCode]:
-    """Check and copy a job's opcodes (dicts are decoded with
-    ``OpCode.load``; objects are copied so the caller can not change a
-    submitted job)."""
-    if not isinstance(ops, (list, tuple)) or not ops:
-        raise errors.OpPrereqError("A job must be a non-empty list of opcodes")
-    result = []
-    for idx, op in enumerate(ops):
-        if isinstance(op, opcodes.OpCode):
-            data = op.to_dict()
-        elif isinstance(op, dict):
-            data = op
-        else:
-            raise errors.OpPrereqError(
-                f"Opcode {idx} of the job is a {type(op).__name__}, "
-                f"not an opcode")
-        result.append(opcodes.OpCode.load(data))
-    return result
 
 
 class OpContext:
@@ -516,11 +474,7 @@ class JobQueue:
 
     def submit_job(self, ops: Any) -> int:
         """Queue one job; returns its id once the job file is durable."""
-        prepared = _prepare_ops(ops)
-        refusal = depends.relative_refusal(prepared, 0, set())
-        if refusal is not None:
-            raise errors.OpPrereqError(refusal)
-        return self._submit([prepared])[0]
+        return self._submit([submission.prepare_one(ops)])[0]
 
     def submit_many_jobs(self, jobs: Any) -> list[tuple[bool, int | str]]:
         """Queue several jobs with one commit; per job ``(True, id)`` or
@@ -530,28 +484,11 @@ class JobQueue:
             raise errors.OpPrereqError("Jobs must be given as a list")
         results: list[tuple[bool, int | str] | None] = [None] * len(jobs)
         valid: list[tuple[int, list[opcodes.OpCode]]] = []
-        refused: set[int] = set()
-        for idx, ops in enumerate(jobs):
-            try:
-                prepared = _prepare_ops(ops)
-                refusal = depends.relative_refusal(prepared, idx, refused)
-                if refusal is not None:
-                    raise errors.OpPrereqError(refusal)
-            except errors.OpPrereqError as err:
-                results[idx] = (False, str(err))
-                refused.add(idx)
-                continue
-            valid.append((idx, prepared))
-        # Relative dependencies count jobs of the whole submission; the
-        # accepted ones get consecutive ids: count among those instead.
-        shift = {idx: idx - pos for pos, (idx, _ops) in enumerate(valid)}
-        for idx, prepared in valid:
-            for op in prepared:
-                if op.depends:
-                    op.depends = [
-                        [dep[0] if dep[0] > 0 else
-                         dep[0] + shift[idx] - shift[idx + dep[0]],
-                         dep[1]] for dep in op.depends]
+        for idx, outcome in enumerate(submission.prepare_many(jobs)):
+            if isinstance(outcome, str):
+                results[idx] = (False, outcome)
+            else:
+                valid.append((idx, outcome))
         if valid:
             ids = self._submit([ops for _, ops in valid])
             for (idx, _), job_id in zip(valid, ids, strict=True):
