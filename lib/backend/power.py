@@ -35,6 +35,8 @@ def scheduled_message(delay: float = POWERCYCLE_DELAY) -> str:
 
 @handler("node_powercycle")
 def node_powercycle(hypervisor_name: str, hvparams: dict[str, Any]) -> str:
+    # An unknown or absent driver is refused before anything is scheduled.
+    hypervisor.get_hypervisor_class(hypervisor_name)
     if pathutils.get().root:
         command = power_standin.command(hypervisor_name, POWERCYCLE_DELAY)
         if command is None:

@@ -621,22 +621,20 @@ class JobQueue:
         queued, for that job), the message the opcode fails with (a
         dependency that cannot be met), or None (run it)."""
         op = job.ops[index].input
-        if op.depends:
-            verdict, detail = depends.check(op, job.id, self._status_of)
-            if verdict == depends.WAIT:
-                assert isinstance(detail, int)
-                waiting = self._dependents.setdefault(detail, set())
-                if job.id not in waiting:
-                    waiting.add(job.id)
-                    job.add_log(self._now(), constants.ELOG_MESSAGE,
-                                depends.waiting_message(op, detail), index)
-                    self._request([job])
-                    self._notify(job)
-                return _PARKED
-            self._start_op(job, index)
-            return str(detail) if verdict == depends.FAIL else None
+        verdict, detail = (depends.check(op, job.id, self._status_of)
+                           if op.depends else (depends.RUN, None))
+        if verdict == depends.WAIT:
+            assert isinstance(detail, int)
+            waiting = self._dependents.setdefault(detail, set())
+            if job.id not in waiting:
+                waiting.add(job.id)
+                job.add_log(self._now(), constants.ELOG_MESSAGE,
+                            depends.waiting_message(op, detail), index)
+                self._request([job])
+                self._notify(job)
+            return _PARKED
         self._start_op(job, index)
-        return None
+        return str(detail) if verdict == depends.FAIL else None
 
     def _status_of(self, job_id: int) -> str | None:
         """A job's status, from the queue or the archive (lock held)."""

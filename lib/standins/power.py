@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ganeti import constants, daemon, hypervisor, pathutils
+from ganeti import constants, daemon, errors, hypervisor, pathutils
 
 ENABLE_ENV: Final = "GANETI_POWER_STANDIN"
 #: Seconds the node stays "off".
@@ -109,9 +109,15 @@ def power_off(paths: pathutils.Paths, hypervisor_name: str,
         time.sleep(0.05)
     log.append("power off: killed " + (", ".join(
         f"{d.name} ({d.pid})" for d in daemons) or "no daemon"))
-    driver = hypervisor.get_hypervisor(hypervisor_name)
     stopped = []
-    for info in driver.get_all_instances_info():
+    try:
+        driver = hypervisor.get_hypervisor(hypervisor_name)
+        running = driver.get_all_instances_info()
+    except errors.GenericError as err:  # the node still boots
+        log.append(f"power off: cannot list the {hypervisor_name}"
+                   f" instances: {err}")
+        running = []
+    for info in running:
         try:
             driver.stop_instance(info.name, force=True)
             stopped.append(info.name)

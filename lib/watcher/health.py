@@ -26,7 +26,7 @@ from ganeti.storage import drbd
 CONFD_TIMEOUT = 5.0
 
 
-def node_role(store: ssconf.SimpleStore, node: str) -> NodeRole | None:
+def node_role(node: str) -> NodeRole | None:
     """This node's role as confd answers it; None when unknown."""
     try:
         with ConfdClient.from_cluster(timeout=CONFD_TIMEOUT) as client:
@@ -88,7 +88,7 @@ def maintain(store: ssconf.SimpleStore, master: bool) -> list[str]:
     if master or not store.get_maintain_node_health():
         return []
     node = pathutils.hostname()
-    role = node_role(store, node)
+    role = node_role(node)
     if role != NodeRole.OFFLINE:
         logging.debug("Node health: %s is %s", node,
                       "unknown" if role is None else role.name.lower())

@@ -82,6 +82,8 @@ def test_a_node_under_a_root_never_reboots_the_machine(
         with pytest.raises(errors.OpExecError, match="never reboots the"
                            " machine, and the power stand-in is not enabled"):
             backend_power.node_powercycle("fake", {})
+        with pytest.raises(errors.ParameterError):
+            backend_power.node_powercycle("nosuch", {})
         started: list[list[str]] = []
         monkeypatch.setenv(power_standin.ENABLE_ENV, "1")
         monkeypatch.setattr(backend_power.subprocess, "Popen",
@@ -143,3 +145,15 @@ def test_lu_returns_the_node_answer(env: Env,
     monkeypatch.delenv(power_standin.ENABLE_ENV)
     env.fails(opcodes.OpNodePowercycle(node_name=node), errors.RpcError,
               "never reboots the machine")
+
+
+def test_the_stand_in_boots_even_when_it_cannot_stop_instances(
+        tmp_path: Path) -> None:
+    pathutils.set_root(str(tmp_path))
+    try:
+        log: list[str] = []
+        daemons = power_standin.power_off(pathutils.get(), "nosuch", log)
+        assert daemons == []
+        assert any("cannot list the nosuch instances" in line for line in log)
+    finally:
+        pathutils.set_root(None)

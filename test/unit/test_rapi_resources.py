@@ -364,6 +364,12 @@ def test_node_operations(client: Client) -> None:
         ("OP_NODE_POWERCYCLE", "n1", True)
     client.request("POST", "/2/nodes/n1/powercycle", {"force": False})
     assert client.ops()[0]["force"] is False
+    submitted = len(client.luxi.jobs)
+    for body in ({"force": "yes"}, {"forse": True}):
+        status, answer, _ = client.request("POST", "/2/nodes/n1/powercycle",
+                                           body)
+        assert status == 400, answer
+    assert len(client.luxi.jobs) == submitted  # nothing submitted
     client.request("GET", "/2/nodes/n1/storage?storage_type=lvm-vg"
                           "&output_fields=name,size")
     op = client.ops()[0]

@@ -44,7 +44,7 @@ def _roles(monkeypatch: pytest.MonkeyPatch, role: NodeRole | None
            ) -> list[str]:
     asked: list[str] = []
 
-    def node_role(_store: Any, name: str) -> NodeRole | None:
+    def node_role(name: str) -> NodeRole | None:
         asked.append(name)
         return role
     monkeypatch.setattr(health, "node_role", node_role)
@@ -85,7 +85,7 @@ def test_no_confd_is_an_unknown_role(tmp_path: Path,
     """No candidates known (no ssconf): logged, None, nothing done."""
     pathutils.set_root(str(tmp_path))
     try:
-        assert health.node_role(None, "n2") is None  # type: ignore[arg-type]
+        assert health.node_role("n2") is None
     finally:
         pathutils.set_root(None)
 
