@@ -52,7 +52,7 @@ def confd_role(cluster: LocalCluster, node: str) -> int:
 
 def offline_watch_online(cluster: LocalCluster) -> str:
     """Mark node 2 offline, run its watcher once confd knows, bring it
-    back; the watcher log of that run."""
+    back (until confd knows that too); the watcher log of that run."""
     node2 = cluster.node(2).name
     ok(cluster, "gnt-node", "modify", "-O", "yes", node2)
     wait_for(lambda: confd_role(cluster, node2) == NodeRole.OFFLINE,
@@ -62,6 +62,10 @@ def offline_watch_online(cluster: LocalCluster) -> str:
     ok(cluster, "ganeti-watcher", node=2)
     text = log.read_text()[len(before):]
     ok(cluster, "gnt-node", "modify", "-O", "no", node2)
+    # confd reloads at most once a second: a watcher run before it
+    # knows would still see the node offline.
+    wait_for(lambda: confd_role(cluster, node2) != NodeRole.OFFLINE,
+             "confd to know node 2 is online again")
     return text
 
 
