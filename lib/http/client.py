@@ -417,7 +417,7 @@ class HttpClient:
                 self._release(ex)
 
         try:
-            encode = _encoder()
+            encode = request_encoder()
             for index, req in enumerate(requests):
                 ex = _Exchange(index, req, encode(req), started)
                 active.add(ex)
@@ -668,7 +668,7 @@ class HttpClient:
 INLINE_BODY: Final = 16 * 1024
 
 
-def _encoder() -> Callable[[Request], tuple[bytes, bytes]]:
+def request_encoder() -> Callable[[Request], tuple[bytes, bytes]]:
     """Encodes requests as (head, shared body); the requests of a fan-out
     (same method, path, body and headers, another host) share all but
     their ``Host`` line."""

@@ -91,6 +91,7 @@ class CertFiles:
         self._files = (cert_file, *companions(cert_file))
         self._signature: Sequence[filewatch.Signature] = ()
         self._state: TlsState | None = None
+        self._trusted: list[bytes] = []
         self.current()  # a bad presented file is an error at once
 
     def _signatures(self) -> list[filewatch.Signature]:
@@ -133,21 +134,32 @@ class CertFiles:
         changed).  If the presented file became unusable, the last good
         state stays in use and the problem is logged."""
         with self._lock:
-            if self._state is not None and \
-                    self._signatures() == self._signature:
-                return self._state
-            try:
-                sig, trusted, context = self._build_stable()
-            except errors.GenericError as err:
-                if self._state is None:
-                    raise
-                _log.error("Keeping the previous TLS setup: %s", err)
-                return self._state
-            pins = (frozenset(crypto.cert_fingerprint(c) for c in trusted)
-                    if self._pin else None)
-            if self._state is not None:
-                _log.info("TLS material of %s changed: now trusting %d "
-                          "certificate(s)", self.cert_file, len(trusted))
-            self._state = (context, pins)
-            self._signature = sig
+            return self._refresh()
+
+    def material(self) -> tuple[TlsState, list[bytes]]:
+        """:meth:`current` and the trusted certificates it was built
+        from (for a TLS stack other than :mod:`ssl`)."""
+        with self._lock:
+            return self._refresh(), self._trusted
+
+    def _refresh(self) -> TlsState:
+        """:meth:`current`, the lock held."""
+        if self._state is not None and \
+                self._signatures() == self._signature:
             return self._state
+        try:
+            sig, trusted, context = self._build_stable()
+        except errors.GenericError as err:
+            if self._state is None:
+                raise
+            _log.error("Keeping the previous TLS setup: %s", err)
+            return self._state
+        pins = (frozenset(crypto.cert_fingerprint(c) for c in trusted)
+                if self._pin else None)
+        if self._state is not None:
+            _log.info("TLS material of %s changed: now trusting %d "
+                      "certificate(s)", self.cert_file, len(trusted))
+        self._state = (context, pins)
+        self._trusted = trusted
+        self._signature = sig
+        return self._state

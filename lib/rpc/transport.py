@@ -9,9 +9,12 @@ are kept alive and reused across calls (one pool per transport, shared by
 the threads that call through it).
 
 :meth:`HttpsTransport.call_many` sends one call to many nodes at once
-from the calling thread (:class:`ganeti.http.client.HttpClient`, one
-selector loop, no thread per node); :class:`ganeti.rpc.client.RpcClient`
-uses it for every fan-out.
+from the calling thread, no thread per node:
+:class:`ganeti.http.fanout.FanoutClient` (the C engine, outside the
+interpreter lock) where it is built, else
+:class:`ganeti.http.client.HttpClient` (one ``epoll`` loop in Python);
+``GANETI_RPC_ENGINE`` chooses (:func:`ganeti.http.fanout.selected`).
+:class:`ganeti.rpc.client.RpcClient` uses it for every fan-out.
 
 Whatever goes wrong becomes an :class:`~ganeti.rpc.result.RpcResult` with
 a one-line ``fail_msg``; nothing raises to the caller.
@@ -19,15 +22,18 @@ a one-line ``fail_msg``; nothing raises to the caller.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
 from ganeti import constants, errors, pathutils, serializer
-from ganeti.http import HTTP_OK, tls, tlsreload
+from ganeti.http import HTTP_OK, fanout, tls, tlsreload
 from ganeti.http.client import HttpClient, Outcome, Request
 from ganeti.rpc.result import RpcResult
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 
@@ -90,6 +96,10 @@ class HttpsTransport:
         self._lock = threading.Lock()
         self._state: tlsreload.TlsState | None = None
         self._http: HttpClient | None = None
+        #: The C engine's client for ``_fanout_state`` (fan-outs only).
+        self.engine = fanout.selected()
+        self._fanout_state: tlsreload.TlsState | None = None
+        self._fanout: fanout.FanoutClient | None = None
 
     @property
     def http(self) -> HttpClient:
@@ -108,6 +118,36 @@ class HttpsTransport:
         if old is not None and old is not current:
             old.close()
         return current
+
+    def _sender(self) -> tuple[tlsreload.TlsState,
+                               HttpClient | fanout.FanoutClient]:
+        """The current TLS state and what sends a batch with it: the C
+        engine's client when selected (built again when the certificates
+        changed), else the connection pool of :attr:`http`.  Files the C
+        engine cannot load (a renewal replacing the key between two
+        reads) make that batch go through the pool."""
+        if self.engine != "c":
+            state = self._files.current()  # a stat per file: once per call
+            return state, self._client_for(state)
+        state, trusted = self._files.material()
+        with self._lock:
+            old = self._fanout
+            if self._fanout is not None and state is self._fanout_state:
+                return state, self._fanout
+            try:
+                self._fanout = fanout.FanoutClient(
+                    self._files.cert_file, trusted, state[1],
+                    connect_timeout=self._connect_timeout)
+            except ValueError as err:
+                _log.warning("Node RPC through the Python client for now: "
+                             "%s", err)
+                self._fanout = None
+            else:
+                self._fanout_state = state
+            current = self._fanout
+        if old is not None and old is not current:
+            old.close()
+        return state, current or self._client_for(state)
 
     def __call__(self, node: str, address: str, call: str, args: list[Any],
                  timeout: float) -> RpcResult:
@@ -154,23 +194,31 @@ class HttpsTransport:
         caller): the peer then presents a certificate this state did not
         trust yet, although the files now trust it.
         """
-        state = self._files.current()  # a stat per file: once per call
-        outcomes = self._client_for(state).request_many(requests)
+        state, sender = self._sender()
+        outcomes = sender.request_many(requests)
         again = [k for k, (outcome, _s) in enumerate(outcomes)
                  if isinstance(outcome, errors.NodeUnreachableError)
                  and outcome.details.get("tls")]
         if not again or self._files.current() is state:
             return outcomes
-        retried = self.http.request_many([requests[k] for k in again])
+        retried = self._sender()[1].request_many(
+            [requests[k] for k in again])
         for k, outcome in zip(again, retried, strict=True):
             outcomes[k] = outcome
         return outcomes
 
     def close(self) -> None:
         with self._lock:
-            http = self._http
+            http, engine = self._http, self._fanout
         if http is not None:
             http.close()
+        if engine is not None:
+            engine.close()
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections opened by the current sender of fan-outs."""
+        return self._sender()[1].connections_opened
 
     def __enter__(self) -> HttpsTransport:
         return self

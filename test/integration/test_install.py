@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -151,6 +152,23 @@ def test_installed_gnt_cluster_prints_version(installed: dict[str, Path]) -> Non
     assert out == f"gnt-cluster (ganeti) {version}\n"
     out = _sh([str(launcher), "version"], installed["dest"], env)
     assert out.splitlines()[0] == f"Software version: {version}"
+
+
+def test_the_node_rpc_engine_is_built_and_installed(
+        installed: dict[str, Path]) -> None:
+    """make builds the C engine of node RPC (tools/build-fanout) and
+    installs it beside the package's modules, where node RPC picks it."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    assert (installed["pkg"] / "http" / f"_fanout{suffix}").is_file()
+    env = {"PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(installed["pkg"].parent)}
+    out = _sh([sys.executable, "-c",
+               "from ganeti.http import fanout; import ganeti; "
+               "print(fanout.selected(), ganeti.__file__)"],
+              installed["dest"], env)
+    engine, module = out.split()
+    assert engine == "c"
+    assert module.startswith(str(installed["pkg"]))
 
 
 def test_launcher_bakes_in_the_configured_python_path(

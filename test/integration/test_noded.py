@@ -138,7 +138,7 @@ def test_calls_in_parallel_on_three_nodes(cluster: Cluster) -> None:
         results = rpc.call_test_delay(names, 0.05)
         assert all(r.fail_msg is None and r.payload is None
                    for r in results.values())
-        assert transport.http.connections_opened <= 2 * len(names)
+        assert transport.connections_opened <= 2 * len(names)
     finally:
         rpc.close()
         transport.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganeti import backend, crypto, errors, pathutils, redist
-from ganeti.http import HTTP_OK, Response, tlsreload
+from ganeti.http import HTTP_OK, Response, fanout, tlsreload
 from ganeti.http import server as http_server
 from ganeti.rpc.transport import HttpsTransport
 
@@ -235,10 +235,16 @@ def test_server_and_client_follow_the_files(tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_a_call_racing_the_switch_is_sent_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", fanout.ENGINES)
+def test_a_call_racing_the_switch_is_sent_again(
+        tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The caller read its files before the staged certificate reached
     them, the node switched before the connection was made: the TLS
-    failure is retried once with the files as they are now."""
+    failure is retried once with the files as they are now (with either
+    engine of node RPC)."""
+    if engine == "c" and not fanout.built():
+        pytest.skip("the C engine is not built")
+    monkeypatch.setenv(fanout.ENGINE_ENV, engine)
     server_pem = str(tmp_path / "server" / "server.pem")
     client_pem = str(tmp_path / "client" / "server.pem")
     key, cert = crypto.generate_self_signed("ganeti.example.com")
@@ -251,8 +257,9 @@ def test_a_call_racing_the_switch_is_sent_again(tmp_path: Path) -> None:
 
     srv = _version_server(server_pem)
     client = HttpsTransport(client_pem, port=srv.address[1])
+    sender = type(client._sender()[1])  # one class for every TLS state
     sent: list[int] = []
-    real = type(client.http).request_many
+    real = sender.request_many
 
     def staged_meanwhile(self: object, requests: list[object]) -> object:
         outcomes = real(self, requests)  # type: ignore[arg-type]
@@ -265,14 +272,13 @@ def test_a_call_racing_the_switch_is_sent_again(tmp_path: Path) -> None:
     try:
         from unittest import mock
 
-        with mock.patch.object(type(client.http), "request_many",
-                               staged_meanwhile):
+        with mock.patch.object(sender, "request_many", staged_meanwhile):
             assert _version(client, "127.0.0.1") == 1
         assert sent == [1, 1]
         # Without a change of the files, a TLS failure is not retried.
         os.unlink(client_pem + ".new")
         sent.clear()
-        with mock.patch.object(type(client.http), "request_many",
+        with mock.patch.object(sender, "request_many",
                                lambda self, reqs: sent.append(len(reqs))
                                or real(self, reqs)):
             refused = _version(client, "127.0.0.1")
