@@ -470,9 +470,13 @@ static int parse_head(Engine *e, Ex *x) {
     return 1;
 }
 
-static int grow(Ex *x, size_t need) {
+/* Room for need bytes: doubling while the size is unknown, exactly
+ * need once the head gave it. */
+static int grow(Ex *x, size_t need, int exact) {
     size_t cap = x->cap ? x->cap : FIRST_BUF;
     char *buf;
+    if (exact && need > cap)
+        cap = need;
     while (cap < need)
         cap *= 2;
     if (cap == x->cap)
@@ -512,9 +516,9 @@ static void receive(Engine *e, Ex *x, int ep) {
             size_t need = (size_t)(x->body_at + x->length);
             if (x->have >= need)
                 break;
-            if (grow(x, need) < 0)
+            if (grow(x, need, 1) < 0)
                 return;
-        } else if (x->have == x->cap && grow(x, x->cap + 1) < 0) {
+        } else if (x->have == x->cap && grow(x, x->cap + 1, 0) < 0) {
             return;
         }
         room = x->cap - x->have;
@@ -778,10 +782,12 @@ static PyObject *Engine_request_many(Engine *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "engine is closed");
         return NULL;
     }
-    seq = PySequence_Fast(reqs, "requests must be a sequence");
+    /* A tuple of its own: nothing another thread does to the caller's
+     * list while the lock is released can free the bytes read. */
+    seq = PySequence_Tuple(reqs);
     if (seq == NULL)
         return NULL;
-    n = PySequence_Fast_GET_SIZE(seq);
+    n = PyTuple_GET_SIZE(seq);
     xs = calloc(n > 0 ? (size_t)n : 1, sizeof *xs);
     if (xs == NULL) {
         Py_DECREF(seq);
@@ -791,7 +797,7 @@ static PyObject *Engine_request_many(Engine *self, PyObject *args) {
         Ex *x = &xs[i];
         const char *host;
         Py_ssize_t host_len;
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i), *head, *body;
+        PyObject *item = PyTuple_GET_ITEM(seq, i), *head, *body;
         if (!PyArg_ParseTuple(item, "s#iSSd", &host, &host_len, &x->port,
                               &head, &body, &x->timeout))
             goto done;
@@ -802,7 +808,7 @@ static PyObject *Engine_request_many(Engine *self, PyObject *args) {
             goto done;
         }
         memcpy(x->host, host, (size_t)host_len);
-        /* The bytes objects live in the tuples of seq, which is held. */
+        /* The bytes objects live in the tuples held by seq. */
         x->head = PyBytes_AS_STRING(head);
         x->head_len = PyBytes_GET_SIZE(head);
         x->body = PyBytes_AS_STRING(body);
