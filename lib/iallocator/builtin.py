@@ -12,6 +12,14 @@ for two-node templates both nodes come from one group.  Placements made
 while answering one request count against the nodes for the next
 instance of the same request (evacuations, multi-allocate).
 
+N+1 memory redundancy, as ``gnt-cluster verify`` checks it and as hail
+keeps it: a node that is a DRBD secondary must have the free memory to
+take over, should one of its primaries fail, every mirrored instance of
+that primary.  A placement that would make a node fail that check (as a
+new primary: less free memory than its reserve; as a new secondary: a
+larger reserve than its free memory) is refused; a node that fails it
+already does not block further placements (hail's rule).
+
 The answer has the shape an external allocator's has (:mod:`.answer`
 checks both the same way); evacuation answers carry no jobs.
 """
@@ -43,6 +51,35 @@ class _Cluster:
         #: MiB of memory / disk this answer already placed per node.
         self.mem: dict[str, int] = {}
         self.disk: dict[str, int] = {}
+        #: Secondary node -> primary node -> MiB of the mirrored
+        #: instances it takes over should that primary fail.
+        self.failover: dict[str, dict[str, int]] = {}
+        for inst in self.instances.values():
+            nodes = inst.get("nodes") or []
+            if inst.get("disk_template") in constants.DTS_NET_MIRROR \
+                    and len(nodes) == 2:
+                self.add_failover(nodes[1], nodes[0], int(inst["memory"]))
+
+    def add_failover(self, secondary: str, primary: str, mem: int) -> None:
+        per_primary = self.failover.setdefault(secondary, {})
+        per_primary[primary] = per_primary.get(primary, 0) + mem
+
+    def keeps_n1(self, name: str, mem: int = 0, primary: str | None = None,
+                 failover_mem: int = 0) -> bool:
+        """Whether ``name`` stays N+1 redundant after taking ``mem`` MiB
+        as a primary, or ``failover_mem`` MiB as the secondary of an
+        instance on ``primary`` (true when it fails N+1 already, or its
+        memory is not known)."""
+        if "free_memory" not in self.nodes[name]:
+            return True
+        needs = self.failover.get(name, {})
+        free = self.left(name)[0]
+        reserve = max(needs.values(), default=0)
+        if free < reserve:
+            return True
+        if primary is not None:
+            reserve = max(reserve, needs.get(primary, 0) + failover_mem)
+        return free - mem >= reserve
 
     def usable(self, name: str) -> bool:
         node = self.nodes[name]
@@ -80,12 +117,18 @@ class _Cluster:
             self.groups[u].get("name", "")))
 
     def best(self, group: str, mem: int, disk: int,
-             exclude: Iterable[str]) -> tuple[float, str] | None:
+             exclude: Iterable[str], *, primary: str | None = None,
+             failover_mem: int = 0) -> tuple[float, str] | None:
+        """The best node of ``group`` for ``mem``/``disk`` (a new primary),
+        or for ``disk`` as the secondary of an instance of
+        ``failover_mem`` MiB on ``primary``; None: none keeps room and
+        N+1 redundancy."""
         skip = set(exclude)
         found: tuple[float, str] | None = None
         for name in sorted(self.nodes):
             if name in skip or self.nodes[name].get("group") != group \
-                    or not self.usable(name):
+                    or not self.usable(name) \
+                    or not self.keeps_n1(name, mem, primary, failover_mem):
                 continue
             score = self.score(name, mem, disk)
             if score is not None and (found is None or score > found[0]):
@@ -115,24 +158,42 @@ def _place(cl: _Cluster, spec: Mapping[str, Any], count: int,
         if bad:
             reasons.append(f"group {group.get('name')}: {bad[0]}")
             continue
-        primary = cl.best(uuid, mem, disk, exclude)
-        if primary is None:
-            reasons.append(f"group {group.get('name')}: no node has"
-                           f" {mem} MiB memory and {disk} MiB disk free")
+        found = _pair(cl, uuid, mem, disk, count, exclude)
+        if isinstance(found, str):
+            reasons.append(f"group {group.get('name')}: {found}")
             continue
-        nodes = [primary[1]]
-        if count == 2:
-            secondary = cl.best(uuid, 0, disk, [*exclude, primary[1]])
-            if secondary is None:
-                reasons.append(f"group {group.get('name')}: no second node"
-                               f" has {disk} MiB disk free")
-                continue
-            nodes.append(secondary[1])
-        cl.take(nodes[0], mem, disk)
-        for node in nodes[1:]:
+        cl.take(found[0], mem, disk)
+        for node in found[1:]:
             cl.take(node, 0, disk)
-        return uuid, nodes
+            cl.add_failover(node, found[0], mem)
+        return uuid, found
     raise _NoPlace("; ".join(reasons) or "no allocable group")
+
+
+def _pair(cl: _Cluster, group: str, mem: int, disk: int, count: int,
+          exclude: Iterable[str]) -> list[str] | str:
+    """The nodes (primary first) for a new instance in ``group``, the
+    best primary that has a secondary; or why there are none."""
+    candidates = []
+    for name in sorted(cl.nodes):
+        if name in exclude or cl.nodes[name].get("group") != group \
+                or not cl.usable(name) or not cl.keeps_n1(name, mem):
+            continue
+        score = cl.score(name, mem, disk)
+        if score is not None:
+            candidates.append((-score, name))
+    if not candidates:
+        return (f"no node has {mem} MiB memory and {disk} MiB disk free"
+                " (keeping N+1 memory redundancy)")
+    for _score, primary in sorted(candidates):
+        if count < 2:
+            return [primary]
+        secondary = cl.best(group, 0, disk, [*exclude, primary],
+                            primary=primary, failover_mem=mem)
+        if secondary is not None:
+            return [primary, secondary[1]]
+    return (f"no second node has {disk} MiB disk free and {mem} MiB"
+            " memory for a failover (N+1)")
 
 
 def _allocate(cl: _Cluster, req: Mapping[str, Any]) -> list[str]:
@@ -141,12 +202,16 @@ def _allocate(cl: _Cluster, req: Mapping[str, Any]) -> list[str]:
 
 def _relocate(cl: _Cluster, req: Mapping[str, Any]) -> list[str]:
     inst = cl.instances[req["name"]]
-    group = cl.nodes[inst["nodes"][0]]["group"]
-    found = cl.best(group, 0, int(req["disk_space_total"]), inst["nodes"])
+    primary = inst["nodes"][0]
+    found = cl.best(cl.nodes[primary]["group"], 0,
+                    int(req["disk_space_total"]), inst["nodes"],
+                    primary=primary, failover_mem=int(inst["memory"]))
     if found is None:
         raise _NoPlace(f"no node of the instance's group has"
-                       f" {req['disk_space_total']} MiB disk free")
+                       f" {req['disk_space_total']} MiB disk free and"
+                       f" {inst['memory']} MiB memory for a failover (N+1)")
     cl.take(found[1], 0, int(req["disk_space_total"]))
+    cl.add_failover(found[1], primary, int(inst["memory"]))
     return [found[1]]
 
 
@@ -156,11 +221,14 @@ def _new_secondary(cl: _Cluster, name: str, inst: Doc) -> list[str]:
                        " secondary node")
     primary = inst["nodes"][0]
     found = cl.best(cl.nodes[primary]["group"], 0,
-                    int(inst["disk_space_total"]), inst["nodes"])
+                    int(inst["disk_space_total"]), inst["nodes"],
+                    primary=primary, failover_mem=int(inst["memory"]))
     if found is None:
         raise _NoPlace("no other node of its group has"
-                       f" {inst['disk_space_total']} MiB disk free")
+                       f" {inst['disk_space_total']} MiB disk free and"
+                       f" {inst['memory']} MiB memory for a failover (N+1)")
     cl.take(found[1], 0, int(inst["disk_space_total"]))
+    cl.add_failover(found[1], primary, int(inst["memory"]))
     return [primary, found[1]]
 
 

@@ -378,3 +378,83 @@ def test_debug_option_parsing() -> None:
         dbg.parse_disks("lots")
     with pytest.raises(errors.UsageError, match="use MAC/IP/LINK"):
         dbg.parse_nics("a/b/c/d")
+
+
+def _with_mirror(doc: dict[str, Any], primary: str, secondary: str,
+                 memory: int, name: str = "old.example.com") -> None:
+    """A DRBD instance of ``memory`` MiB in the document (what the N+1
+    bookkeeping reads of it)."""
+    doc["instances"][name] = {
+        "nodes": [primary, secondary], "memory": memory, "vcpus": 1,
+        "disk_template": constants.DT_DRBD8, "disk_space_total": 1024,
+        "disks": [{"size": 1024}], "nics": [], "tags": [],
+        "os": "debian-image", "hypervisor": constants.HT_FAKE,
+        "admin_state": "up", "spindle_use": 1}
+
+
+def test_builtin_keeps_n_plus_1_memory_redundancy() -> None:
+    """A secondary must be able to take over its primary's mirrors (as
+    verify's N+1 check and hail): node2 already holds 3000 MiB of node1's
+    failovers in 3500 MiB free."""
+    snap = snapshot(make_config(nodes=3))
+    doc = ireq.document(snap, ireq.allocate(new(constants.DT_DRBD8, 1000)))
+    _with_mirror(doc, N1, N2, 3000)
+    # node1:node2 would need 4000 MiB on node2 should node1 fail.
+    assert builtin.answer(doc)["result"] == [N1, N3]
+    # As a primary, node2 keeps its 3000 MiB reserve: 1000 more do not fit.
+    doc = ireq.document(snap, ireq.allocate(new(memory=1000)))
+    _with_mirror(doc, N1, N2, 3000)
+    doc["nodes"][N1]["drained"] = doc["nodes"][N3]["drained"] = True
+    reply = builtin.answer(doc)
+    assert not reply["success"]
+    assert reply["info"] == ("group default: no node has 1000 MiB memory and"
+                             " 1024 MiB disk free (keeping N+1 memory"
+                             " redundancy)")
+    # 500 do.
+    doc["request"]["memory"] = 500
+    assert builtin.answer(doc)["result"] == [N2]
+    # A node that fails N+1 already does not block placements (hail's
+    # rule): the cluster needs rebalancing, not a refusal of everything.
+    doc["request"]["memory"] = 1000
+    doc["nodes"][N2]["free_memory"] = 2000
+    assert builtin.answer(doc)["result"] == [N2]
+
+
+def test_builtin_new_secondaries_keep_n_plus_1() -> None:
+    snap = snapshot(make_config(nodes=3, instances=3))
+    inst = drbd_inst(snap)
+    primary = inst.primary_node
+    others = sorted(n for n in (N1, N2, N3) if n not in inst.all_nodes)
+    doc = ireq.document(snap, ireq.node_evacuate([inst.name],
+                                                 "secondary-only"))
+    memory = doc["instances"][inst.name]["memory"]
+    # The only other node is full of the primary's failovers already.
+    _with_mirror(doc, primary, others[0],
+                 doc["nodes"][others[0]]["free_memory"] - memory + 1,
+                 name="full.example.com")
+    result = answer.parse("b", doc, builtin.answer_text(doc))
+    assert result.failed and "(N+1)" in result.failed[0][1]
+    doc["instances"]["full.example.com"]["memory"] -= 1
+    moved = answer.parse("b", doc, builtin.answer_text(doc)).moves[0]
+    assert moved.nodes == [primary, others[0]]
+
+
+def test_builtin_placements_of_one_request_count_for_n_plus_1() -> None:
+    """Two mirrors of 2000 MiB in one request on two nodes of 3500 MiB
+    free: the first's failover reserve on its secondary counts when the
+    second is placed, so the second does not fit (it would take the
+    secondary's memory as a primary, or double the reserve)."""
+    snap = snapshot(make_config(nodes=3))
+    doc = ireq.document(snap, ireq.multi_allocate(
+        [new(constants.DT_DRBD8, 2000, name=f"m{k}.example.com")
+         for k in range(2)]))
+    doc["nodes"][N3]["drained"] = True
+    placed, failed = builtin.answer(doc)["result"]
+    assert placed == [["m0.example.com", [N1, N2]]]
+    assert failed == ["m1.example.com"]
+    # With a third node, the second goes where the reserves allow.
+    del doc["nodes"][N3]["drained"]
+    placed, failed = builtin.answer(doc)["result"]
+    assert failed == []
+    assert placed[0] == ["m0.example.com", [N1, N2]]
+    assert placed[1][1] not in ([N1, N2], [N2, N1])
