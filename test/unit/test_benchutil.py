@@ -103,6 +103,8 @@ def test_bulk_started_instances_run_on_their_primary_nodes(
 @pytest.mark.parametrize("tool, args", [
     ("bench-rpc", ["--nodes-max", "0"]),
     ("bench-rpc", ["--engine", "curl"]),
+    ("bench-fanout", ["--nodes", "0"]),
+    ("bench-fanout", ["--nodes", "251"]),
     ("bench-rapi", ["--big", "0"]),
     ("bench-instances", ["--seq", "2", "--cycles", "3"]),
 ])
