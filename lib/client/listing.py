@@ -44,6 +44,18 @@ def format_value(fdef: query.FieldDef | None, value: Any) -> Any:
     return value
 
 
+def _format_column(fdef: query.FieldDef | None,
+                   column: Sequence[Any]) -> list[Any]:
+    """:func:`format_value` over a column; the usual values (strings and
+    numbers) without a call each."""
+    kind = fdef.kind if fdef is not None else "other"
+    if kind in ("bool", "list", "timestamp"):
+        return [format_value(fdef, value) for value in column]
+    return ["?" if value is None
+            else value if (t := type(value)) is str or t is int
+            else format_value(fdef, value) for value in column]
+
+
 def format_rows(table: query.FieldTable, fields: list[str],
                 rows: Sequence[Sequence[Any]], opts: argparse.Namespace
                 ) -> list[str]:
@@ -55,9 +67,11 @@ def format_rows(table: query.FieldTable, fields: list[str],
     unit_fields = [f.name for f in fdefs if f is not None and f.kind == "unit"]
     num_fields = [f.name for f in fdefs
                   if f is not None and f.kind in ("number", "unit")]
-    cells = [[format_value(fdef, value)
-              for fdef, value in zip(fdefs, row, strict=True)]
-             for row in rows]
+    # A column at a time (see cli.generate_table), back into rows.
+    columns = [_format_column(fdef, column) for fdef, column in
+               zip(fdefs, zip(*rows, strict=True) if rows else
+                   [()] * len(fields), strict=True)]
+    cells = list(zip(*columns, strict=True)) if rows else []
     return cli.generate_table(headers, fields, cells,
                               separator=opts.separator, units=opts.units,
                               numfields=num_fields, unitfields=unit_fields)
