@@ -11,7 +11,7 @@ the threads that call through it).
 :meth:`HttpsTransport.call_many` sends one call to many nodes at once
 from the calling thread, no thread per node:
 :class:`ganeti.http.fanout.FanoutClient` (the C engine, outside the
-interpreter lock) where it is built, else
+interpreter lock) when ``GANETI_RPC_ENGINE=c`` chooses it, else
 :class:`ganeti.http.client.HttpClient` (one ``epoll`` loop in Python);
 ``GANETI_RPC_ENGINE`` chooses (:func:`ganeti.http.fanout.selected`).
 :class:`ganeti.rpc.client.RpcClient` uses it for every fan-out.
