@@ -177,8 +177,13 @@ def write_users_file(path: str,
 
 
 def generate_password() -> str:
-    """A random password (about 144 bits, URL- and shell-safe)."""
-    return secrets.token_urlsafe(18)
+    """A random password (about 144 bits, URL- and shell-safe), never
+    starting with ``-``: command-line tools would take one given as the
+    argument after ``--password`` for an option (1 in 64 did)."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if not password.startswith("-"):
+            return password
 
 
 def create_user_file(path: str, name: str,

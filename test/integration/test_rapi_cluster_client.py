@@ -248,9 +248,9 @@ def _gnt_monitoring(cluster: LocalCluster, rapi: Rapi, *args: str
     user, password = rapi.writer
     return subprocess.run(
         [script, "--rapi-host", cluster.node(1).ip, "--rapi-port",
-         str(cluster.rapi_port), "--rapi-user", user, "--rapi-password",
-         password, *args], capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False)
+         str(cluster.rapi_port), "--rapi-user", user,
+         f"--rapi-password={password}", *args], capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
 
 
 def test_gnt_monitoring_reads_the_cluster(rapi_cluster: LocalCluster,

@@ -130,6 +130,19 @@ def test_create_user_file(tmp_path: Path) -> None:
 
 # --- the file, reloaded -------------------------------------------------------
 
+def test_generated_passwords_never_start_with_a_dash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password after ``--password`` on a command line would be taken
+    for an option (gnt-monitoring refused one in CI)."""
+    drawn = iter(["-starts-with-a-dash", "_fine-one"])
+    monkeypatch.setattr(users.secrets, "token_urlsafe",
+                        lambda _n: next(drawn))
+    assert users.generate_password() == "_fine-one"
+    monkeypatch.undo()
+    assert not any(users.generate_password().startswith("-")
+                   for _ in range(500))
+
+
 def test_users_file_reloads_on_change(tmp_path: Path) -> None:
     path = str(tmp_path / "rapi_users")
     store = auth.UsersFile(path)
