@@ -41,7 +41,9 @@ def test_a_short_run_reports_both_engines_and_cleans_up() -> None:
     for engine in engines:
         assert report[f"fanout_p50_ms_1_{engine}"] >= 0.2
         assert report[f"fanout_p50_ms_4_{engine}"] >= 0.2
-        assert report[f"fanout_x_4_{engine}"] > 0
+        # A difference of noisy medians (a loaded machine made it -2.3
+        # once): only its presence is checked.
+        assert isinstance(report[f"fanout_x_4_{engine}"], (int, float))
         assert report[f"fanout_cpu_us_per_answer_{engine}"] > 0
         assert report[f"fanout_ratio_4_{engine}"] > 0
         assert f"{engine:6s} engine: fan-out to 4 takes" in proc.stdout
