@@ -240,6 +240,20 @@ static int want(Ex *x, int ep, unsigned events) {
     return 0;
 }
 
+/* 1 when OpenSSL's err asks to wait for the socket (now registered for
+ * that; a failed registration failed x), else 0. */
+static int tls_wait(Ex *x, int ep, int err) {
+    if (err == SSL_ERROR_WANT_READ) {
+        want(x, ep, EPOLLIN);
+        return 1;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        want(x, ep, EPOLLOUT);
+        return 1;
+    }
+    return 0;
+}
+
 static void start(Engine *e, Ex *x, int ep, double t);
 
 /* A kept-alive connection the server had closed (nothing of the answer
@@ -528,13 +542,8 @@ static void receive(Engine *e, Ex *x, int ep) {
                        room > INT_MAX ? INT_MAX : (int)room);
         if (got <= 0) {
             err = SSL_get_error(x->conn->ssl, got);
-            if (err == SSL_ERROR_WANT_READ) {
-                if (want(x, ep, EPOLLIN) < 0)
-                    return;
-                break;
-            }
-            if (err == SSL_ERROR_WANT_WRITE) {
-                if (want(x, ep, EPOLLOUT) < 0)
+            if (tls_wait(x, ep, err)) {
+                if (x->stage == ST_DONE) /* the registration failed */
                     return;
                 break;
             }
@@ -615,15 +624,8 @@ static void step(Engine *e, Ex *x, int ep) {
         rc = SSL_connect(x->conn->ssl);
         if (rc != 1) {
             err = SSL_get_error(x->conn->ssl, rc);
-            if (err == SSL_ERROR_WANT_READ) {
-                want(x, ep, EPOLLIN);
-                return;
-            }
-            if (err == SSL_ERROR_WANT_WRITE) {
-                want(x, ep, EPOLLOUT);
-                return;
-            }
-            tls_failure(x, err);
+            if (!tls_wait(x, ep, err))
+                tls_failure(x, err);
             return;
         }
         if (check_pin(e, x) < 0)
@@ -652,14 +654,8 @@ static void step(Engine *e, Ex *x, int ep) {
             if (rc <= 0) {
                 err = SSL_get_error(x->conn->ssl, rc);
                 x->deadline = now() + x->timeout;
-                if (err == SSL_ERROR_WANT_WRITE) {
-                    want(x, ep, EPOLLOUT);
+                if (tls_wait(x, ep, err))
                     return;
-                }
-                if (err == SSL_ERROR_WANT_READ) {
-                    want(x, ep, EPOLLIN);
-                    return;
-                }
                 if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
                     (retryable_errno(errno) || errno == 0) &&
                     retry_on_reuse(e, x, ep))
