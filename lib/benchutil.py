@@ -218,8 +218,15 @@ def local_cluster(directory: str | None, *, keep: bool = False,
                   ) -> Iterator[LocalCluster]:
     """A started local cluster (ganeti.localcluster) of ``hypervisor`` in
     a new temporary directory under ``directory`` (default /tmp, short
-    paths for the sockets); stopped and removed on exit unless ``keep``."""
-    base = tempfile.mkdtemp(prefix="bench-", dir=directory or "/tmp")
+    paths for the sockets, made if missing); stopped and removed on exit
+    unless ``keep``."""
+    try:
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        base = tempfile.mkdtemp(prefix="bench-", dir=directory or "/tmp")
+    except OSError as err:
+        fail(f"cannot make a directory under {directory or '/tmp'}:"
+             f" {err.strerror}")
     cluster = LocalCluster(os.path.join(base, "c"), nodes=nodes, prefix=prefix,
                            hypervisor=hypervisor)
     try:

@@ -117,3 +117,40 @@ def test_bench_tools_refuse_impossible_sizes(tool: str,
     assert res.returncode == 2
     assert res.stdout == ""
     assert f"{tool}: error:" in res.stderr
+
+
+class _IdleCluster:
+    """Stands in for LocalCluster: records where it was made."""
+
+    made: list[str] = []
+
+    def __init__(self, path: str, **_kwargs: Any) -> None:
+        self.made.append(path)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_missing_bench_directory_is_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench-scale --dir /tmp/new ended in a FileNotFoundError traceback.
+    monkeypatch.setattr(benchutil, "LocalCluster", _IdleCluster)
+    where = tmp_path / "new" / "deeper"
+    with benchutil.local_cluster(str(where), nodes=1, prefix="127.0.0."):
+        assert _IdleCluster.made[-1].startswith(str(where / "bench-"))
+    assert where.is_dir() and not list(where.iterdir())
+
+
+def test_a_bench_directory_that_cannot_be_made_is_one_line(
+        tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    where = str(tmp_path / "file" / "x")
+    with pytest.raises(SystemExit) as info, \
+            benchutil.local_cluster(where, nodes=1, prefix="127.0.0."):
+        pass
+    message = str(info.value.code)
+    assert "cannot make a directory under" in message
+    assert "Not a directory" in message and "\n" not in message

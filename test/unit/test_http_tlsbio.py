@@ -16,7 +16,7 @@ import pytest
 
 from ganeti import crypto
 from ganeti.http import tls
-from ganeti.http.tlsbio import CHUNK, TlsSocket
+from ganeti.http.tlsbio import CHUNK, RECORD, TlsSocket
 
 WAIT = 30.0
 T = TypeVar("T")
@@ -117,6 +117,50 @@ def test_large_data_both_ways_in_any_piece_size(
         send_all(sock, BIG)
         assert recv_exactly(sock, 32, piece) == hashlib.sha256(BIG).digest()
         assert recv_exactly(sock, len(BIG), piece) == BIG
+
+
+class _Measured:
+    """Stands between a TlsSocket and one of its memory BIOs (the TLS
+    object keeps the real one) and records the most it held."""
+
+    def __init__(self, bio: ssl.MemoryBIO) -> None:
+        self.bio = bio
+        self.most = 0
+
+    @property
+    def pending(self) -> int:
+        return self.bio.pending
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.most = max(self.most, self.bio.pending + len(data))
+        return self.bio.write(data)
+
+    def write_eof(self) -> None:
+        self.bio.write_eof()
+
+    def read(self) -> bytes:
+        self.most = max(self.most, self.bio.pending)
+        return self.bio.read()
+
+
+def test_memory_buffers_hold_at_most_a_record(
+        cert: tuple[str, bytes]) -> None:
+    # OpenSSL's memory BIOs keep the most they ever held for the life of
+    # the connection: a 256 KiB batch made every kept-alive connection
+    # of the master daemon 250 KB larger (100 MiB at 100 nodes).
+    def serve(conn: ssl.SSLSocket) -> None:
+        conn.sendall(hashlib.sha256(read_exactly(conn, len(BIG))).digest()
+                     + BIG)
+
+    with peer(cert, serve) as sock:
+        incoming = sock._in = _Measured(sock._in)  # type: ignore[assignment]
+        outgoing = sock._out = _Measured(sock._out)  # type: ignore[assignment]
+        send_all(sock, BIG)
+        assert recv_exactly(sock, 32, CHUNK) == hashlib.sha256(BIG).digest()
+        assert recv_exactly(sock, len(BIG), CHUNK) == BIG
+    assert 0 < incoming.most <= RECORD
+    # A record's plaintext, its header and its tag.
+    assert RECORD < outgoing.most <= RECORD + 256
 
 
 @pytest.mark.parametrize("notify", [True, False])
