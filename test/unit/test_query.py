@@ -28,6 +28,9 @@ class Cfg:
     def get_node(self, name: str) -> objects.Node | None:
         return self.data.nodes.get(name)
 
+    def view_nodes(self, names: list[str]) -> list[objects.Node]:
+        return [self.data.nodes[n] for n in names if n in self.data.nodes]
+
     def get_instance(self, name: str) -> objects.Instance | None:
         return self.data.instances.get(name)
 
@@ -254,3 +257,41 @@ def test_group_fields_and_the_groups_of_nodes_and_instances() -> None:
     assert ["node2.example.com", "rack2", []] in inst_rows
     # inst3 is mirrored from node3 (default) to node1 (default)
     assert ["node3.example.com", "default", ["default"]] in inst_rows
+
+
+_LIVE_CASES = [
+    None,  # no live data gathered
+    {},  # every node silent
+    {"node1.example.com": None},  # no answer from node1
+    {"node1.example.com": {"inst1.example.com": {"memory": 256}},
+     "node2.example.com": {}},  # running, one value not reported
+    {"node1.example.com": {"inst1.example.com": {"memory": 256,
+                                                 "vcpus": 2}},
+     "node2.example.com": {"inst2.example.com": {"vcpus": 1}}},
+]
+
+
+@pytest.mark.parametrize("live", _LIVE_CASES)
+@pytest.mark.parametrize("offline", [False, True])
+def test_old_style_values_are_the_cells_values(live: Any,
+                                               offline: bool) -> None:
+    # Old-style rows are computed directly (no cells); they must be what
+    # the query2 cells say, None wherever a cell is not RS_NORMAL, for
+    # every field whether its getter raises, returns a Missing marker or
+    # a value.
+    data = make_config(nodes=2, instances=[
+        {"disk_template": constants.DT_DRBD8,
+         "secondary": "node2.example.com", "admin_up": True},
+        {"disk_template": constants.DT_PLAIN, "nics": 2}])
+    data.nodes["node2.example.com"].offline = offline
+    cfg = Cfg(data)
+    insts = [cfg.get_instance(n) for n in cfg.instance_names()]
+    fields = sorted(query.INSTANCE_FIELDS.fields)
+    qdata = query.instance_query_data(cfg, live)
+    cells = query.run_query(query.INSTANCE_FIELDS, qdata, insts, fields).rows
+    values = query.run_query(query.INSTANCE_FIELDS, qdata, insts,
+                             fields).old_style()
+    assert values == [[value if status == query.RS_NORMAL else None
+                       for status, value in row] for row in cells]
+    statuses = {status for row in cells for status, _value in row}
+    assert query.RS_NORMAL in statuses and len(statuses) > 1
