@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ganeti import cli, query
+from ganeti import cli, query, query_engine
 from ganeti.client import listing, program_commands
 from ganeti.jqueue import model
 
@@ -84,12 +84,13 @@ def test_live_value_missing_from_a_running_instance_is_no_data() -> None:
         def running(self, inst: object) -> dict[str, Any] | None:
             return self.info
 
-    with pytest.raises(query._Status) as stopped:
-        get(Data(None), None)
-    with pytest.raises(query._Status) as unknown:
-        get(Data({"vcpus": 1}), None)
-    assert stopped.value.status == query.RS_UNAVAIL
-    assert unknown.value.status == query.RS_NODATA
+    # Returned as markers, not raised (raising cost 1.5 us per value).
+    stopped = get(Data(None), None)
+    unknown = get(Data({"vcpus": 1}), None)
+    assert isinstance(stopped, query_engine.Missing)
+    assert isinstance(unknown, query_engine.Missing)
+    assert stopped.status == query.RS_UNAVAIL
+    assert unknown.status == query.RS_NODATA
     assert get(Data({"memory": 64}), None) == 64
 
 
