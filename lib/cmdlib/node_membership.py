@@ -126,10 +126,12 @@ def node_locks_changed(ctx: LUContext, added: Iterable[str] = (),
 def drop_idle_connections(ctx: LUContext) -> None:
     """Forget the transport's kept-alive connections: a node daemon that
     was (re)started since they were opened would not answer on them.
-    Node add and remove are rare; reconnecting costs a handshake."""
-    close = getattr(ctx.rpc.transport, "close", None)
-    if close is not None:
-        close()
+    Node add and remove are rare; reconnecting costs a handshake.  The
+    pools stay in use (closing the C engine's made every later call
+    open new connections: half the master's instance creation rate)."""
+    drop = getattr(ctx.rpc.transport, "drop_idle", None)
+    if drop is not None:
+        drop()
 
 
 def rpc_to(ctx: LUContext, name: str, ip: str) -> RpcClient:

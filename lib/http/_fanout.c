@@ -184,10 +184,13 @@ static void pool_drop(Engine *e, const char *host, int port) {
     pthread_mutex_unlock(&e->lock);
 }
 
-static void pool_clear(Engine *e) {
+/* Every idle connection closed; with closing, the pool is closed too
+ * (connections given back later are closed at once). */
+static void pool_clear(Engine *e, int closing) {
     Conn *c;
     pthread_mutex_lock(&e->lock);
-    e->closed = 1;
+    if (closing)
+        e->closed = 1;
     c = e->idle;
     e->idle = NULL;
     pthread_mutex_unlock(&e->lock);
@@ -848,7 +851,13 @@ done:
 
 static PyObject *Engine_close(Engine *self, PyObject *unused) {
     (void)unused;
-    pool_clear(self);
+    pool_clear(self, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_drop_idle(Engine *self, PyObject *unused) {
+    (void)unused;
+    pool_clear(self, 0);
     Py_RETURN_NONE;
 }
 
@@ -952,7 +961,7 @@ fail:
 
 static void Engine_dealloc(Engine *self) {
     if (self->ctx != NULL) {
-        pool_clear(self);
+        pool_clear(self, 1);
         SSL_CTX_free(self->ctx);
         pthread_mutex_destroy(&self->lock);
     }
@@ -964,6 +973,8 @@ static PyMethodDef Engine_methods[] = {
      "Send every request at once; one result tuple per request."},
     {"close", (PyCFunction)Engine_close, METH_NOARGS,
      "Close the idle connections; later answers are not kept."},
+    {"drop_idle", (PyCFunction)Engine_drop_idle, METH_NOARGS,
+     "Close the idle connections; the pool stays in use."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -104,7 +104,13 @@ class FanoutClient:
         return [_outcome(res, req) for res, req in
                 zip(raw, requests, strict=True)]
 
+    def drop_idle(self) -> None:
+        """Close the idle connections; the pool stays in use."""
+        self._engine.drop_idle()
+
     def close(self) -> None:
+        """Close the idle connections and the pool: a connection that
+        finishes later is closed, not kept (the client is done)."""
         self._engine.close()
 
     def __enter__(self) -> FanoutClient:

@@ -207,9 +207,24 @@ class HttpsTransport:
             outcomes[k] = outcome
         return outcomes
 
-    def close(self) -> None:
+    def drop_idle(self) -> None:
+        """Close the kept-alive connections not in use (a node daemon
+        restarted since would not answer on them); both pools stay in
+        use."""
         with self._lock:
             http, engine = self._http, self._fanout
+        if http is not None:
+            http.close()  # idle connections only; the pool goes on
+        if engine is not None:
+            engine.drop_idle()
+
+    def close(self) -> None:
+        """Close the idle connections; a later call starts afresh (a new
+        C engine: the closed one keeps no connection)."""
+        with self._lock:
+            http, engine = self._http, self._fanout
+            self._fanout = None
+            self._fanout_state = None
         if http is not None:
             http.close()
         if engine is not None:

@@ -295,6 +295,19 @@ def test_a_closed_engine_keeps_no_connection(
     assert client.connections_opened == 3
 
 
+def test_dropping_idle_connections_keeps_the_pool(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    # Node add dropped the transport's idle connections by closing it;
+    # a closed engine keeps none, so every later call opened new ones
+    # (masterd created instances at half the rate).
+    with engine(pki) as client:
+        assert one(client, req(server)).status == 200
+        client.drop_idle()
+        assert one(client, req(server)).status == 200
+        assert one(client, req(server)).status == 200
+        assert client.connections_opened == 2
+
+
 def test_bad_arguments_are_clear_errors(pki: Pki, tmp_path: os.PathLike[str]
                                         ) -> None:
     from ganeti.http import _fanout

@@ -59,6 +59,25 @@ def test_calls_and_connection_reuse(cert_file: str,
         assert transport.connections_opened == 1
 
 
+def test_kept_alive_connections_go_on_after_drop_idle_and_close(
+        cert_file: str, node: http_server.HttpServer) -> None:
+    # Node add drops the idle connections; on the C engine that closed
+    # the engine, and no connection was kept alive after it.
+    with HttpsTransport(cert_file, port=node.address[1]) as transport:
+        def works() -> bool:
+            res = transport("n1", "127.0.0.1", "version", [], 30)
+            return res.fail_msg is None
+
+        assert works()
+        transport.drop_idle()
+        assert works() and works()
+        assert transport.connections_opened == 2
+        transport.close()
+        before = transport.connections_opened
+        assert works() and works()
+        assert transport.connections_opened == before + 1
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
