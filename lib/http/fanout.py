@@ -15,9 +15,8 @@ The engine is a compiled module, built by ``tools/bootstrap-env`` (and
 Which engine node RPC uses (:func:`selected`): the environment variable
 ``GANETI_RPC_ENGINE`` (``c``: the C engine, an error when it is not
 built; ``python``: :class:`~ganeti.http.client.HttpClient`); unset, the
-Python client: in the master daemon's own work the C engine measured
-slower (``tools/bench-scale``), which is not explained yet, so it is
-chosen explicitly.  ``doc/design/rpc.rst`` has the figures.
+C engine where it is built, else the Python client.
+``doc/design/rpc.rst`` has the figures.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ def selected() -> str:
     module's description); a bad or unsatisfiable choice is an error."""
     wanted = os.environ.get(ENGINE_ENV, "").strip().lower()
     if not wanted:
-        return "python"
+        return "c" if _engine is not None else "python"
     if wanted not in ENGINES:
         raise errors.ConfigurationError(
             f"{ENGINE_ENV}={wanted!r}: must be one of {', '.join(ENGINES)}")
