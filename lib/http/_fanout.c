@@ -50,6 +50,9 @@
 #define HOST_MAX 256
 #define FIRST_BUF (16 * 1024)
 #define MSG_MAX 320
+/* Idle connections kept per server (the Python client's default): more
+ * are in use only while that many threads talk to one node at once. */
+#define MAX_IDLE_PER_HOST 8
 
 typedef struct conn {
     int fd;
@@ -154,8 +157,13 @@ static Conn *pool_take(Engine *e, const char *host, int port, double t) {
 }
 
 static void pool_give(Engine *e, Conn *c, double t) {
+    Conn *p;
+    int same = 0;
     pthread_mutex_lock(&e->lock);
-    if (e->closed) {
+    for (p = e->idle; p != NULL && same < MAX_IDLE_PER_HOST; p = p->next)
+        if (p->port == c->port && strcmp(p->host, c->host) == 0)
+            same++;
+    if (e->closed || same >= MAX_IDLE_PER_HOST) {
         pthread_mutex_unlock(&e->lock);
         conn_free(c);
         return;

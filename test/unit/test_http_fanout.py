@@ -308,6 +308,18 @@ def test_dropping_idle_connections_keeps_the_pool(
         assert client.connections_opened == 2
 
 
+def test_at_most_eight_idle_connections_per_server(
+        pki: Pki, server: http_server.HttpServer) -> None:
+    # As the Python client: a burst of parallel requests to one node
+    # does not leave all its connections open for good.
+    with engine(pki) as client:
+        for opened in (10, 12):
+            outcomes = client.request_many([req(server) for _ in range(10)])
+            assert all(isinstance(o, http_client.HttpResponse)
+                       for o, _s in outcomes)
+            assert client.connections_opened == opened
+
+
 def test_bad_arguments_are_clear_errors(pki: Pki, tmp_path: os.PathLike[str]
                                         ) -> None:
     from ganeti.http import _fanout
