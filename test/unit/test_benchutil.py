@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,33 @@ def test_a_bench_directory_that_cannot_be_made_is_one_line(
     message = str(info.value.code)
     assert "cannot make a directory under" in message
     assert "Not a directory" in message and "\n" not in message
+
+
+def test_cpu_seconds_counts_the_processes_used_time() -> None:
+    before = benchutil.cpu_seconds([os.getpid()])
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert benchutil.cpu_seconds([os.getpid()]) >= before + 0.03
+    # A process gone (or never there) counts nothing.
+    assert benchutil.cpu_seconds([2 ** 22 + 1]) == 0
+
+
+def test_wait_quiet_waits_for_idle_daemons_at_most_the_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c",
+                                "import time; time.sleep(30)"])
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for pid, limit, quiet in ((sleeper.pid, 5.0, True),
+                                  (spinner.pid, 0.3, False)):
+            monkeypatch.setattr(benchutil, "daemon_pids",
+                                lambda _c, pid=pid: [("noded", pid)])
+            waited = benchutil.wait_quiet(None, limit,  # type: ignore[arg-type]
+                                          window=0.2)
+            # An idle one is quiet after one window; a busy one never is.
+            assert (waited < 1.0) if quiet else (waited >= limit)
+    finally:
+        for proc in (sleeper, spinner):
+            proc.kill()
+            proc.wait()
